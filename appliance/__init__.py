@@ -1,0 +1,1 @@
+"""Amtsklingel appliance (Raspberry Pi kiosk) code."""

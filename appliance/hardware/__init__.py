@@ -1,0 +1,1 @@
+"""Hardware access for the appliance (camera, microphone, ...)."""

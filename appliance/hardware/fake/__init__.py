@@ -1,0 +1,1 @@
+"""Fake media sources standing in for the Pi camera and USB microphone in tests and the demo."""

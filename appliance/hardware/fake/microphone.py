@@ -1,0 +1,75 @@
+"""Synthetic microphone: a pulsing sine tone, used instead of the USB microphone.
+
+The tone alternates every 500 ms between loud (0.3 full scale) and quiet
+(0.03 full scale).  The pulsing makes it recognisable by ear and in level
+meters, while never going fully silent means a receiver checking "audio level
+> 0" passes no matter which window it looks at.
+"""
+
+import asyncio
+import fractions
+import time
+from typing import Optional
+
+import av
+import numpy as np
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+LOUD, QUIET = 0.3, 0.03  # fraction of full scale
+PULSE_SECONDS = 0.5
+RAMP_SECONDS = 0.005  # soften the level steps so they do not click
+
+
+class SyntheticMicrophoneTrack(MediaStreamTrack):
+    """Audio track producing mono s16 frames of a pulsing tone in real time."""
+
+    kind = "audio"
+
+    def __init__(self, frequency: float = 440.0, sample_rate: int = 48000,
+                 ptime: float = 0.02) -> None:
+        super().__init__()
+        self.frequency = frequency
+        self.sample_rate = sample_rate
+        self.samples_per_frame = int(round(ptime * sample_rate))
+        self._time_base = fractions.Fraction(1, sample_rate)
+        self._start: Optional[float] = None
+        self._timestamp = 0
+
+    def _envelope(self, n: np.ndarray) -> np.ndarray:
+        pulse = PULSE_SECONDS * self.sample_rate
+        pos = n % (2 * pulse)
+        # Distance (in samples) to the nearest loud/quiet boundary, for the ramp.
+        edge = np.minimum(pos, np.abs(pulse - pos))
+        edge = np.minimum(edge, 2 * pulse - pos)
+        ramp = np.clip(edge / (RAMP_SECONDS * self.sample_rate), 0.0, 1.0)
+        loud = pos < pulse
+        # Crossfade towards the mid level at each boundary, so both sides meet.
+        mid = (LOUD + QUIET) / 2
+        level = np.where(loud, LOUD, QUIET)
+        return mid + (level - mid) * ramp
+
+    async def recv(self) -> av.AudioFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        # Same pacing scheme as aiortc's AudioStreamTrack, but on the monotonic
+        # clock so a wall-clock step cannot stall or burst the stream.
+        if self._start is None:
+            self._start = time.monotonic()
+        else:
+            self._timestamp += self.samples_per_frame
+            wait = self._start + self._timestamp / self.sample_rate - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+
+        # Phase from the absolute sample index keeps the tone continuous
+        # across frames without accumulating rounding error.
+        n = np.arange(self._timestamp, self._timestamp + self.samples_per_frame, dtype=np.int64)
+        phase = 2 * np.pi * self.frequency * (n / self.sample_rate)
+        signal = np.sin(phase) * self._envelope(n) * 32767
+        samples = signal.astype(np.int16).reshape(1, -1)
+
+        frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
+        frame.sample_rate = self.sample_rate
+        frame.pts = self._timestamp
+        frame.time_base = self._time_base
+        return frame

@@ -1,0 +1,1 @@
+"""Amtsklingel central server: waiting rooms, staff console, signaling."""

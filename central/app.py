@@ -1,0 +1,81 @@
+"""Application factory: ``create_app(config)`` wires storage, waiting rooms, hub and pages."""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from pathlib import Path
+from typing import Callable
+
+from aiohttp import web
+
+from central.config import Config
+from central.live.hub import Hub
+from central.live.sockets import kiosk_endpoint, staff_endpoint
+from central.rooms import WaitingRooms
+from central.rooms.estimate import WaitEstimator
+from central.storage import Database
+from central.web import admin, auth, console, status
+
+log = logging.getLogger(__name__)
+STATIC = Path(__file__).parent / "static"
+
+
+def create_app(config: Config, *, now: Callable[[], dt.datetime] | None = None) -> web.Application:
+    """Build central. ``now`` replaces the clock in tests of office hours."""
+    app = web.Application(middlewares=[auth.security_headers, auth.session_middleware],
+                          client_max_size=256 * 1024)
+    app["config"] = config
+    app["login_throttle"] = auth.LoginThrottle()
+    app["background"] = set()
+
+    async def start(app: web.Application) -> None:
+        db = await Database.open(config.database_url)
+        app["db"] = db
+        estimator = WaitEstimator(config.default_handling_s)
+        departments = await db.departments()
+        for d in departments:
+            estimator.seed(d.slug, list(reversed(await db.recent_durations(d.slug))))
+        hub = Hub(rooms=WaitingRooms(), estimator=estimator, departments={d.slug: d for d in departments},
+                  ice_servers=list(config.ice_servers), record_visit=lambda *a: _spawn(app, db.record_visit(*a)),
+                  resume_grace_s=config.resume_grace_s)
+        if now is not None:
+            hub.now = now
+        app["hub"] = hub
+
+    async def stop(app: web.Application) -> None:
+        app["hub"].end_all()
+        if app["background"]:
+            await asyncio.wait(app["background"], timeout=5)
+        await app["db"].close()
+
+    app.on_startup.append(start)
+    app.on_shutdown.append(stop)
+
+    async def kiosk_ws(request: web.Request) -> web.StreamResponse:
+        return await kiosk_endpoint(request.app["hub"], request.app["db"])(request)
+
+    async def staff_ws(request: web.Request) -> web.StreamResponse:
+        return await staff_endpoint(request.app["hub"])(request)
+
+    async def root(request: web.Request) -> web.Response:
+        raise web.HTTPFound("/console" if request.get("staff") else "/status")
+
+    app.router.add_get("/", root)
+    app.router.add_get("/ws/kiosk", kiosk_ws)
+    app.router.add_get("/ws/staff", staff_ws)
+    app.add_routes(auth.routes())
+    app.add_routes(console.routes())
+    app.add_routes(status.routes())
+    app.add_routes(admin.routes())
+    app.router.add_static("/static", STATIC)
+    return app
+
+
+def _spawn(app: web.Application, coro) -> None:
+    """Run a database write in the background, keeping a reference so it is not lost."""
+    task = asyncio.get_running_loop().create_task(coro)
+    app["background"].add(task)
+    task.add_done_callback(app["background"].discard)
+    task.add_done_callback(lambda t: t.cancelled() or t.exception() is None or
+                           log.error("background write failed", exc_info=t.exception()))

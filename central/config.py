@@ -1,0 +1,69 @@
+"""Central's settings: one TOML file, checked completely at start-up.
+
+A wrong or missing setting stops the server with a message that names the
+setting and says what to write instead; nothing falls back silently.
+"""
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from protocol.errors import AmtsklingelError
+from protocol.messages import IceServer
+
+
+class ConfigError(AmtsklingelError, ValueError):
+    """The configuration file cannot be used as written."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    database_url: str
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # Browsers keep Secure cookies only over HTTPS (and on localhost); switch off
+    # only behind a test harness, never in production.
+    secure_cookies: bool = True
+    session_hours: float = 8.0
+    ice_servers: tuple[IceServer, ...] = ()
+    # How long a waiting visit keeps its place while its kiosk reconnects.
+    resume_grace_s: float = 120.0
+    # Expected handling time of a department before it has any history.
+    default_handling_s: int = 300
+    timezone: str = "Europe/Berlin"
+    public_url: str | None = None  # as seen by browsers; used for the Origin check
+
+    @classmethod
+    def from_file(cls, path: Path) -> Config:
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"configuration file {path} does not exist; copy docs/central.example.toml "
+                              "there and adjust it") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        return cls.from_dict(raw, source=str(path))
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], source: str = "configuration") -> Config:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise ConfigError(f"{source}: unknown setting(s) {', '.join(unknown)}; known are {', '.join(sorted(known))}")
+        if "database_url" not in raw:
+            raise ConfigError(f"{source}: 'database_url' is missing, e.g. database_url = "
+                              "\"sqlite:////var/lib/amtsklingel/central.db\"")
+        values = dict(raw)
+        try:
+            values["ice_servers"] = tuple(IceServer.model_validate(s) for s in raw.get("ice_servers", []))
+        except ValueError as exc:
+            raise ConfigError(f"{source}: ice_servers: {exc}") from None
+        for name, kind in (("port", int), ("session_hours", (int, float)), ("resume_grace_s", (int, float)),
+                           ("default_handling_s", int), ("secure_cookies", bool)):
+            if name in values and (not isinstance(values[name], kind) or isinstance(values[name], bool) != (kind is bool)):
+                raise ConfigError(f"{source}: '{name}' has the wrong type ({type(values[name]).__name__})")
+        if not values["database_url"].startswith(("sqlite", "postgresql")):
+            raise ConfigError(f"{source}: database_url must start with sqlite:// or postgresql://")
+        return cls(**values)

@@ -1,0 +1,78 @@
+"""The two WebSocket endpoints: ``/ws/kiosk`` (bearer token) and ``/ws/staff`` (session cookie)."""
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+from aiohttp import WSMsgType, web
+
+from central.live.hub import Hub, KioskPeer, StaffPeer
+from central.live.link import Link
+from protocol.codec import MAX_FRAME_BYTES, decode, error_frame
+from protocol.errors import ErrorCode, ProtocolError
+from protocol.messages import KIOSK_TO_CENTRAL, STAFF_TO_CENTRAL
+
+log = logging.getLogger(__name__)
+
+# Frames between MAX_FRAME_BYTES and this get a typed too_large error; beyond it
+# aiohttp closes the socket (1009) before reading the frame into memory at all.
+TRANSPORT_LIMIT = 16 * MAX_FRAME_BYTES
+HEARTBEAT_S = 20.0
+
+
+async def _serve(request: web.Request, direction, on_message: Callable, on_open: Callable,
+                 on_close: Callable, make_peer: Callable[[Link], object]) -> web.WebSocketResponse:
+    ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=TRANSPORT_LIMIT, compress=False)
+    await ws.prepare(request)
+    link = Link(ws.send_str, ws.close)
+    peer = make_peer(link)
+    on_open(peer)
+    try:
+        async for frame in ws:
+            if link.closed:
+                break
+            if frame.type == WSMsgType.TEXT:
+                data = frame.data
+            elif frame.type == WSMsgType.BINARY:
+                data = frame.data
+            else:
+                break
+            try:
+                on_message(peer, decode(data, direction))
+            except ProtocolError as err:
+                link.send(error_frame(err))
+            except Exception:  # a bug must not take the other visits down with it
+                log.exception("message handling failed")
+                link.send(error_frame(ProtocolError(ErrorCode.WRONG_STATE, "internal error; try again")))
+    finally:
+        on_close(peer)
+        await link.wait_closed()
+    return ws
+
+
+def kiosk_endpoint(hub: Hub, db) -> Callable:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        credential = request.headers.get("Authorization", "")
+        kiosk = None
+        if credential.startswith("Bearer "):
+            kiosk = await db.kiosk_by_token(credential[len("Bearer "):].strip())
+        if kiosk is None:
+            raise web.HTTPUnauthorized(text="unknown or revoked kiosk token; create a new one in the admin page\n")
+        return await _serve(request, KIOSK_TO_CENTRAL, hub.kiosk_message, hub.kiosk_connected,
+                            hub.kiosk_disconnected, lambda link: KioskPeer(kiosk, link))
+    return handler
+
+
+def staff_endpoint(hub: Hub) -> Callable:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        staff = request.get("staff")
+        if staff is None:
+            raise web.HTTPUnauthorized(text="log in first\n")
+        # Browsers send cookies with cross-site WebSocket handshakes: the Origin
+        # check is what stops another site from driving a clerk's console.
+        origin = request.headers.get("Origin")
+        if origin != f"{request.scheme}://{request.host}" and origin != request.app["config"].public_url:
+            raise web.HTTPForbidden(text="cross-origin console connection refused\n")
+        return await _serve(request, STAFF_TO_CENTRAL, hub.staff_message, hub.staff_connected,
+                            hub.staff_disconnected, lambda link: StaffPeer(staff, link))
+    return handler

@@ -1,0 +1,42 @@
+"""One citizen's visit, from the button press to the hang-up."""
+from __future__ import annotations
+
+import enum
+import secrets
+import time
+from dataclasses import dataclass, field
+
+
+class VisitState(enum.Enum):
+    WAITING = "waiting"
+    IN_CALL = "in_call"
+
+
+def new_id() -> str:
+    return secrets.token_urlsafe(18)  # 24 URL-safe characters, 144 random bits
+
+
+@dataclass(eq=False)
+class Visit:
+    kiosk_id: int
+    kiosk_location: str
+    department: str
+    language: str
+    # Wall clock for display; monotonic for durations (the wall clock may jump).
+    arrived_at: float = field(default_factory=time.time)
+    arrived_mono: float = field(default_factory=time.monotonic)
+    id: str = field(default_factory=new_id)
+    resume_token: str = field(default_factory=new_id)
+    state: VisitState = VisitState.WAITING
+    clerk_id: int | None = None
+    picked_up_mono: float | None = None
+    # First pick-up counts for the wait statistic even if the visit is transferred later.
+    first_wait_s: float | None = None
+    messages: list[str] = field(default_factory=list)
+    # (position, expected wait) last told to the kiosk: only changes are sent.
+    last_told: tuple[int, int] | None = None
+
+    def wire(self) -> dict:
+        """The fields a staff console sees (protocol.messages.WaitingVisit)."""
+        return {"visit_id": self.id, "department": self.department, "kiosk_location": self.kiosk_location,
+                "language": self.language, "arrived_at": self.arrived_at}

@@ -1,0 +1,252 @@
+"""Queries used by central, behind one small class.
+
+SQLite (aiosqlite) is the embedded default; PostgreSQL (asyncpg) serves several
+central processes. Both speak through SQLAlchemy Core, so a query is written once.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+import statistics
+import time
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from central.hours import OfficeHours
+from central.storage import schema as t
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Department:
+    id: int
+    slug: str
+    name: str
+    languages: tuple[str, ...]
+    hours: OfficeHours
+    sort_order: int = 0
+
+
+@dataclass(frozen=True)
+class Staff:
+    id: int
+    username: str
+    display_name: str
+    role: str
+    active: bool
+    departments: frozenset[str]  # slugs
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+@dataclass(frozen=True)
+class Kiosk:
+    id: int
+    location: str
+    revoked: bool
+
+
+@dataclass(frozen=True)
+class DailyStats:
+    day: dt.date
+    department: str
+    visits: int
+    calls: int
+    median_wait_s: float | None
+    median_duration_s: float | None
+
+
+def _async_url(url: str) -> str:
+    if url.startswith("sqlite:"):
+        return "sqlite+aiosqlite:" + url[len("sqlite:"):]
+    if url.startswith("postgresql://"):
+        return "postgresql+asyncpg://" + url[len("postgresql://"):]
+    return url
+
+
+class Database:
+    def __init__(self, engine: AsyncEngine):
+        self.engine = engine
+
+    @classmethod
+    async def open(cls, url: str) -> Database:
+        engine = create_async_engine(_async_url(url))
+        if engine.dialect.name == "sqlite":
+            @sa.event.listens_for(engine.sync_engine, "connect")
+            def _pragmas(conn, _record):  # noqa: ANN001 - DBAPI types
+                cur = conn.cursor()
+                cur.execute("PRAGMA foreign_keys=ON")
+                cur.execute("PRAGMA journal_mode=WAL")
+                cur.close()
+        async with engine.begin() as conn:
+            await conn.run_sync(t.metadata.create_all)
+        return cls(engine)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    # -- departments ---------------------------------------------------------
+    async def departments(self) -> list[Department]:
+        async with self.engine.connect() as c:
+            rows = (await c.execute(sa.select(t.departments).order_by(t.departments.c.sort_order,
+                                                                      t.departments.c.name))).all()
+        return [Department(r.id, r.slug, r.name, tuple(r.languages), OfficeHours.from_dict(r.hours), r.sort_order)
+                for r in rows]
+
+    async def save_department(self, slug: str, name: str, languages: list[str], hours: OfficeHours,
+                              sort_order: int = 0) -> None:
+        values = dict(name=name, languages=list(languages), hours=hours.to_dict(), sort_order=sort_order)
+        async with self.engine.begin() as c:
+            updated = await c.execute(sa.update(t.departments).where(t.departments.c.slug == slug).values(**values))
+            if updated.rowcount == 0:
+                await c.execute(sa.insert(t.departments).values(slug=slug, **values))
+
+    async def delete_department(self, slug: str) -> None:
+        async with self.engine.begin() as c:
+            await c.execute(sa.delete(t.departments).where(t.departments.c.slug == slug))
+
+    # -- staff ---------------------------------------------------------------
+    async def create_staff(self, username: str, display_name: str, password_hash: str, role: str,
+                           departments: list[str]) -> int:
+        async with self.engine.begin() as c:
+            staff_id = (await c.execute(sa.insert(t.staff).values(
+                username=username, display_name=display_name, password_hash=password_hash, role=role,
+                active=True))).inserted_primary_key[0]
+            await self._set_departments(c, staff_id, departments)
+        return staff_id
+
+    async def update_staff(self, staff_id: int, *, display_name: str, role: str, active: bool,
+                           departments: list[str], password_hash: str | None = None) -> None:
+        values = dict(display_name=display_name, role=role, active=active)
+        if password_hash:
+            values["password_hash"] = password_hash
+        async with self.engine.begin() as c:
+            await c.execute(sa.update(t.staff).where(t.staff.c.id == staff_id).values(**values))
+            await self._set_departments(c, staff_id, departments)
+            if not active:
+                await c.execute(sa.delete(t.sessions).where(t.sessions.c.staff_id == staff_id))
+
+    @staticmethod
+    async def _set_departments(c, staff_id: int, slugs: list[str]) -> None:  # noqa: ANN001
+        await c.execute(sa.delete(t.staff_departments).where(t.staff_departments.c.staff_id == staff_id))
+        if slugs:
+            ids = (await c.execute(sa.select(t.departments.c.id).where(t.departments.c.slug.in_(slugs)))).scalars()
+            await c.execute(sa.insert(t.staff_departments), [{"staff_id": staff_id, "department_id": i} for i in ids])
+
+    async def staff_credentials(self, username: str) -> tuple[int, str] | None:
+        async with self.engine.connect() as c:
+            row = (await c.execute(sa.select(t.staff.c.id, t.staff.c.password_hash).where(
+                t.staff.c.username == username, t.staff.c.active.is_(True)))).first()
+        return (row.id, row.password_hash) if row else None
+
+    async def set_password_hash(self, staff_id: int, password_hash: str) -> None:
+        async with self.engine.begin() as c:
+            await c.execute(sa.update(t.staff).where(t.staff.c.id == staff_id).values(password_hash=password_hash))
+
+    async def staff(self, staff_id: int) -> Staff | None:
+        members = await self.all_staff(staff_id)
+        return members[0] if members else None
+
+    async def all_staff(self, only_id: int | None = None) -> list[Staff]:
+        q = sa.select(t.staff).order_by(t.staff.c.username)
+        if only_id is not None:
+            q = q.where(t.staff.c.id == only_id)
+        j = t.staff_departments.join(t.departments)
+        async with self.engine.connect() as c:
+            rows = (await c.execute(q)).all()
+            links = (await c.execute(sa.select(t.staff_departments.c.staff_id, t.departments.c.slug).select_from(j)))
+            by_staff: dict[int, set[str]] = {}
+            for sid, slug in links:
+                by_staff.setdefault(sid, set()).add(slug)
+        return [Staff(r.id, r.username, r.display_name, r.role, r.active, frozenset(by_staff.get(r.id, ())))
+                for r in rows]
+
+    # -- sessions ------------------------------------------------------------
+    async def create_session(self, staff_id: int, lifetime_s: float) -> tuple[str, str]:
+        """Return (session token, csrf token). Only the token's hash is stored."""
+        token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        async with self.engine.begin() as c:
+            await c.execute(sa.delete(t.sessions).where(t.sessions.c.expires_at < time.time()))
+            await c.execute(sa.insert(t.sessions).values(token_hash=token_hash(token), staff_id=staff_id,
+                                                         csrf_token=csrf, expires_at=time.time() + lifetime_s))
+        return token, csrf
+
+    async def session(self, token: str) -> tuple[Staff, str] | None:
+        """The logged-in staff member and the session's CSRF token, if the session is valid."""
+        async with self.engine.connect() as c:
+            row = (await c.execute(sa.select(t.sessions).where(t.sessions.c.token_hash == token_hash(token)))).first()
+        if row is None or row.expires_at < time.time():
+            return None
+        member = await self.staff(row.staff_id)
+        if member is None or not member.active:
+            return None
+        return member, row.csrf_token
+
+    async def delete_session(self, token: str) -> None:
+        async with self.engine.begin() as c:
+            await c.execute(sa.delete(t.sessions).where(t.sessions.c.token_hash == token_hash(token)))
+
+    # -- kiosks --------------------------------------------------------------
+    async def create_kiosk(self, location: str) -> tuple[int, str]:
+        """Register a kiosk; returns (id, secret token). The token is shown once, stored hashed."""
+        token = secrets.token_urlsafe(32)
+        async with self.engine.begin() as c:
+            kid = (await c.execute(sa.insert(t.kiosks).values(location=location, token_hash=token_hash(token),
+                                                              revoked=False))).inserted_primary_key[0]
+        return kid, f"{kid}.{token}"
+
+    async def kiosk_by_token(self, credential: str) -> Kiosk | None:
+        _, _, token = credential.partition(".")
+        async with self.engine.connect() as c:
+            row = (await c.execute(sa.select(t.kiosks).where(t.kiosks.c.token_hash == token_hash(token)))).first()
+        if row is None or row.revoked or credential.split(".", 1)[0] != str(row.id):
+            return None
+        return Kiosk(row.id, row.location, row.revoked)
+
+    async def kiosks(self) -> list[Kiosk]:
+        async with self.engine.connect() as c:
+            rows = (await c.execute(sa.select(t.kiosks).order_by(t.kiosks.c.location))).all()
+        return [Kiosk(r.id, r.location, r.revoked) for r in rows]
+
+    async def set_kiosk_revoked(self, kiosk_id: int, revoked: bool) -> None:
+        async with self.engine.begin() as c:
+            await c.execute(sa.update(t.kiosks).where(t.kiosks.c.id == kiosk_id).values(revoked=revoked))
+
+    # -- anonymous counters --------------------------------------------------
+    async def record_visit(self, department: str, day: dt.date, wait_s: float | None,
+                           duration_s: float | None) -> None:
+        async with self.engine.begin() as c:
+            await c.execute(sa.insert(t.visit_stats).values(
+                department=department, day=day,
+                wait_s=None if wait_s is None else round(wait_s),
+                duration_s=None if duration_s is None else round(duration_s)))
+
+    async def recent_durations(self, department: str, limit: int = 20) -> list[int]:
+        async with self.engine.connect() as c:
+            rows = (await c.execute(sa.select(t.visit_stats.c.duration_s).where(
+                t.visit_stats.c.department == department, t.visit_stats.c.duration_s.is_not(None)).order_by(
+                t.visit_stats.c.id.desc()).limit(limit))).scalars()
+            return list(rows)
+
+    async def daily_stats(self, since: dt.date) -> list[DailyStats]:
+        async with self.engine.connect() as c:
+            rows = (await c.execute(sa.select(t.visit_stats).where(t.visit_stats.c.day >= since))).all()
+        groups: dict[tuple[dt.date, str], list] = {}
+        for r in rows:
+            groups.setdefault((r.day, r.department), []).append(r)
+        out = []
+        for (day, dept), rs in sorted(groups.items(), reverse=True):
+            waits = [r.wait_s for r in rs if r.wait_s is not None]
+            durations = [r.duration_s for r in rs if r.duration_s is not None]
+            out.append(DailyStats(day, dept, len(rs), len(durations),
+                                  statistics.median(waits) if waits else None,
+                                  statistics.median(durations) if durations else None))
+        return out

@@ -1,0 +1,1 @@
+"""HTTP pages of central: login, staff console, admin, public status."""

@@ -1,0 +1,30 @@
+"""The staff console page. Its live part is static/console.js talking to /ws/staff."""
+from __future__ import annotations
+
+import json
+
+from aiohttp import web
+
+from central.i18n import N_, catalogue
+from central.web.auth import login_required
+from central.web.render import render
+
+# Strings console.js shows; translated here so the script has no catalogue of its own.
+CONSOLE_STRINGS = [
+    N_("Available"), N_("Away"), N_("In a call"), N_("Pick up"), N_("Pick up next"), N_("Transfer to…"), N_("Send"), N_("Hang up"), N_("Mute"),
+    N_("Unmute"), N_("Camera off"), N_("Camera on"), N_("Nobody is waiting."), N_("waiting for %(minutes)s min"),
+    N_("A citizen is waiting"), N_("Connection lost. Reconnecting…"), N_("Connected"), N_("Message to the citizen"),
+    N_("I will be with you in 2 minutes."), N_("Transferred"), N_("The call has ended."), N_("Closed"), N_("Open"),
+    N_("Enable notifications"), N_("Connecting the call…"), N_("The citizen hung up."),
+]
+
+
+@login_required
+async def console_page(request: web.Request) -> web.Response:
+    table = catalogue(request["locale"])
+    strings = {s: table.get(s, s) for s in CONSOLE_STRINGS}
+    return render(request, "console.html", strings_json=json.dumps(strings, ensure_ascii=False))
+
+
+def routes() -> list[web.RouteDef]:
+    return [web.get("/console", console_page)]
