@@ -37,7 +37,8 @@ def create_app(config: Config, *, now: Callable[[], dt.datetime] | None = None) 
         for d in departments:
             estimator.seed(d.slug, list(reversed(await db.recent_durations(d.slug))))
         hub = Hub(rooms=WaitingRooms(), estimator=estimator, departments={d.slug: d for d in departments},
-                  ice_servers=list(config.ice_servers), record_visit=lambda *a: _spawn(app, db.record_visit(*a)),
+                  ice_servers=list(config.ice_servers), record_visit=lambda dept, wait, duration, day: _spawn(
+                      app, db.record_visit(dept, day, wait, duration)),
                   resume_grace_s=config.resume_grace_s)
         if now is not None:
             hub.now = now

@@ -58,7 +58,7 @@ async def security_headers(request: web.Request, handler):
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "no-referrer")
     response.headers.setdefault("Permissions-Policy", "camera=(self), microphone=(self), geolocation=()")
-    if isinstance(response, web.HTTPException) and response.status >= 400:
+    if isinstance(response, web.HTTPException):
         raise response
     return response
 

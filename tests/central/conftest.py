@@ -1,0 +1,139 @@
+"""A running central on loopback with demo data, and WebSocket clients for kiosks and clerks."""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import re
+from dataclasses import dataclass, field
+
+import aiohttp
+import pytest
+import pytest_asyncio
+from aiohttp import web
+
+from central import passwords
+from central.app import create_app
+from central.config import Config
+from central.seed import seed_demo
+
+RECV_TIMEOUT = 5.0
+
+
+class Clock:
+    """A settable clock for office-hours tests; real time unless set."""
+
+    def __init__(self) -> None:
+        self.fixed: dt.datetime | None = None
+
+    def __call__(self) -> dt.datetime:
+        return self.fixed or dt.datetime.now(dt.timezone.utc)
+
+
+@dataclass
+class Peer:
+    """A WebSocket client that keeps every frame it got, for assertions."""
+
+    ws: aiohttp.ClientWebSocketResponse
+    inbox: list[dict] = field(default_factory=list)
+
+    async def send(self, **message) -> None:
+        await self.ws.send_str(json.dumps(message))
+
+    async def send_raw(self, frame: str | bytes) -> None:
+        await (self.ws.send_bytes(frame) if isinstance(frame, bytes) else self.ws.send_str(frame))
+
+    async def recv(self, type: str | None = None, timeout: float = RECV_TIMEOUT) -> dict:
+        """The next frame (of ``type``, skipping others)."""
+        async with asyncio.timeout(timeout):
+            while True:
+                frame = await self.ws.receive()
+                if frame.type != aiohttp.WSMsgType.TEXT:
+                    raise AssertionError(f"socket closed: {frame}")
+                message = json.loads(frame.data)
+                self.inbox.append(message)
+                if type is None or message["type"] == type:
+                    return message
+
+    async def quiet(self, seconds: float = 0.2) -> list[dict]:
+        """Frames that arrive within ``seconds`` (expected: none, usually)."""
+        got = []
+        try:
+            async with asyncio.timeout(seconds):
+                while True:
+                    got.append(await self.recv())
+        except TimeoutError:
+            return got
+
+
+@dataclass
+class Central:
+    url: str
+    app: web.Application
+    credentials: dict
+    clock: Clock
+    session: aiohttp.ClientSession
+    sessions: list = field(default_factory=list)
+
+    @property
+    def db(self):
+        return self.app["db"]
+
+    @property
+    def hub(self):
+        return self.app["hub"]
+
+    async def kiosk(self, token: str | None = None) -> Peer:
+        ws = await self.session.ws_connect(self.url.replace("http", "ws") + "/ws/kiosk",
+                                           headers={"Authorization": f"Bearer {token or self.credentials['kiosk_token']}"})
+        peer = Peer(ws)
+        assert (await peer.recv())["type"] == "welcome"
+        return peer
+
+    async def new_kiosk(self, location: str = "Bibliothek") -> Peer:
+        _, token = await self.db.create_kiosk(location)
+        return await self.kiosk(token)
+
+    async def login(self, username: str, password: str) -> aiohttp.ClientSession:
+        jar = aiohttp.CookieJar(unsafe=True)
+        session = aiohttp.ClientSession(cookie_jar=jar)
+        self.sessions.append(session)
+        async with session.get(self.url + "/login") as r:
+            csrf = re.search(r'name="csrf_token" value="([^"]+)"', await r.text()).group(1)
+        async with session.post(self.url + "/login", data={"username": username, "password": password,
+                                                            "csrf_token": csrf}, allow_redirects=False) as r:
+            assert r.status == 302, await r.text()
+        return session
+
+    async def clerk(self, username: str = "sachbearbeiterin", password: str | None = None) -> Peer:
+        session = await self.login(username, password or self.credentials["clerk_password"])
+        ws = await session.ws_connect(self.url.replace("http", "ws") + "/ws/staff", headers={"Origin": self.url})
+        peer = Peer(ws)
+        peer.session = session  # type: ignore[attr-defined]
+        assert (await peer.recv())["type"] == "console.snapshot"
+        return peer
+
+    async def new_clerk(self, username: str, departments: list[str]) -> Peer:
+        await self.db.create_staff(username, username.title(), passwords.hash_password("correct horse 1"),
+                                   "clerk", departments)
+        return await self.clerk(username, "correct horse 1")
+
+
+@pytest_asyncio.fixture
+async def central(tmp_path):
+    clock = Clock()
+    app = create_app(Config(database_url=f"sqlite:///{tmp_path}/central.db", secure_cookies=False,
+                            resume_grace_s=1.0), now=clock)
+    runner = web.AppRunner(app, shutdown_timeout=1)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    credentials = await seed_demo(app["db"])
+    app["hub"].set_departments(await app["db"].departments())
+    session = aiohttp.ClientSession()
+    c = Central(f"http://127.0.0.1:{port}", app, credentials, clock, session)
+    yield c
+    for s in [session, *c.sessions]:
+        await s.close()
+    await runner.cleanup()
