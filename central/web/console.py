@@ -16,6 +16,18 @@ CONSOLE_STRINGS = [
     N_("A citizen is waiting"), N_("Connection lost. Reconnecting…"), N_("Connected"), N_("Message to the citizen"),
     N_("I will be with you in 2 minutes."), N_("Transferred"), N_("The call has ended."), N_("Closed"), N_("Open"),
     N_("Enable notifications"), N_("Connecting the call…"), N_("The citizen hung up."),
+    N_("Connecting…"), N_("Status"), N_("Waiting citizens"), N_("Current call"), N_("No call in progress."),
+    N_("Citizen's video"), N_("Your camera"), N_("Dismiss"), N_("Test alert"), N_("Message sent."),
+    N_("Notifications are blocked in the browser settings."), N_("Not connected. Try again in a moment."),
+    N_("The connection to the citizen failed."), N_("The connection to the kiosk was lost."),
+    N_("The connection to the console was lost."), N_("The visit was transferred."),
+    N_("Camera unavailable – the citizen can only hear you."),
+    N_("Camera and microphone unavailable – the citizen can neither see nor hear you."),
+    N_("Another clerk has already picked up this visit."), N_("Nobody is waiting in this department."),
+    N_("This department is closed now."), N_("Too many messages to this citizen."),
+    N_("Something went wrong: %(detail)s"), N_("The console was opened in another window."),
+    N_("Use this window"), N_("With the keyboard, choose with the arrow keys and confirm with Enter."),
+    N_("Notifications are on."),
 ]
 
 

@@ -1,0 +1,70 @@
+"""The kiosk's WebRTC peer (aiortc): sends camera and microphone, receives the clerk.
+
+The kiosk makes the offer, so it decides codecs (H.264 passthrough on a Pi 4).
+ICE servers are exactly those central hands over — never aiortc's public default.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Callable
+
+from aiortc import RTCConfiguration, RTCIceCandidate, RTCIceServer, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.sdp import candidate_from_sdp
+
+from protocol import messages as m
+
+log = logging.getLogger(__name__)
+
+
+def rtc_configuration(servers: list[m.IceServer]) -> RTCConfiguration:
+    # An empty list is deliberate: aiortc falls back to a public STUN server when
+    # iceServers is None, which would leak the kiosk's address to a third party.
+    return RTCConfiguration(iceServers=[RTCIceServer(urls=s.urls, username=s.username, credential=s.credential)
+                                        for s in servers])
+
+
+class CallPeer:
+    """One call's peer connection. ``on_remote_track`` gets the clerk's audio and video."""
+
+    def __init__(self, ice_servers: list[m.IceServer], tracks: list[MediaStreamTrack],
+                 on_remote_track: Callable[[MediaStreamTrack], None] | None = None):
+        self.pc = RTCPeerConnection(rtc_configuration(ice_servers))
+        for track in tracks:
+            self.pc.addTransceiver(track, direction="sendrecv")
+        self._on_remote_track = on_remote_track or self._drain
+        self.pc.on("track", self._on_remote_track)
+        self._drains: set[asyncio.Task] = set()
+
+    async def offer(self) -> str:
+        """Create the offer; aiortc gathers all candidates first, so the SDP carries them."""
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        return self.pc.localDescription.sdp
+
+    async def accept_answer(self, sdp: str) -> None:
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+
+    async def add_candidate(self, candidate: m.Candidate) -> None:
+        if not candidate.candidate:
+            return  # end of candidates: aiortc needs no signal for it
+        parsed: RTCIceCandidate = candidate_from_sdp(candidate.candidate.removeprefix("candidate:"))
+        parsed.sdpMid, parsed.sdpMLineIndex = candidate.sdpMid, candidate.sdpMLineIndex
+        await self.pc.addIceCandidate(parsed)
+
+    def _drain(self, track: MediaStreamTrack) -> None:
+        """Consume a remote track nobody displays, so aiortc's receive buffers do not fill."""
+        async def run() -> None:
+            try:
+                while True:
+                    await track.recv()
+            except MediaStreamError:
+                pass
+        task = asyncio.get_running_loop().create_task(run())
+        self._drains.add(task)
+        task.add_done_callback(self._drains.discard)
+
+    async def close(self) -> None:
+        await self.pc.close()
+        for task in list(self._drains):
+            task.cancel()

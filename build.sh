@@ -1,0 +1,69 @@
+#!/bin/bash
+# Amtsklingel build entry point. Run as root on a fresh Debian machine:
+#   ./build.sh demo    install what is needed, run central + one simulated kiosk locally
+#   ./build.sh test    install what is needed, run the whole test suite
+#   ./build.sh bench   run the benchmarks (figures go to docs/benchmarks.md by hand)
+set -euo pipefail
+cd "$(dirname "$(readlink -f "$0")")"
+VENV=.venv
+PY=$VENV/bin/python
+
+# Debian packages: chromium is the staff console in end-to-end tests, iproute2 and
+# util-linux build the loopback-only network namespace the tests run in.
+SYSTEM_PACKAGES=(chromium fonts-dejavu-core iproute2 util-linux python3-venv python3-dev gcc)
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+install_system() {
+    local missing=()
+    for pkg in "${SYSTEM_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return
+    if [ "$(id -u)" != 0 ]; then
+        echo "Missing Debian packages: ${missing[*]}. Run this as root, or: sudo apt-get install ${missing[*]}" >&2
+        exit 1
+    fi
+    say "Installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q || true
+    apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+install_python() {
+    if [ ! -x "$PY" ]; then
+        say "Creating the Python environment in $VENV"
+        python3 -m venv "$VENV"
+    fi
+    # Reinstall only when the dependency list changed.
+    local stamp=$VENV/.installed-$(sha256sum pyproject.toml | cut -c1-16)
+    if [ ! -e "$stamp" ]; then
+        say "Installing Python packages"
+        "$PY" -m pip install -q --upgrade pip >/dev/null
+        "$PY" -m pip install -q -e '.[test]'
+        touch "$stamp"
+    fi
+}
+
+case "${1:-}" in
+    demo)
+        install_system
+        install_python
+        exec "$PY" tools/demo.py "${@:2}"
+        ;;
+    test)
+        install_system
+        install_python
+        say "Running the tests (in a loopback-only network namespace)"
+        exec tools/netns-run "$PY" -m pytest -q "${@:2}"
+        ;;
+    bench)
+        install_system
+        install_python
+        exec tools/netns-run "$PY" -m bench "${@:2}"
+        ;;
+    *)
+        echo "usage: $0 demo|test|bench" >&2
+        exit 2
+        ;;
+esac

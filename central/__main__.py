@@ -1,0 +1,65 @@
+"""Command line: ``python -m central serve|create-admin|create-kiosk|demo-data``."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import logging
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+from central import passwords
+from central.app import create_app
+from central.config import Config, ConfigError
+from central.seed import seed_demo
+from central.storage import Database
+
+DEFAULT_CONFIG = Path("/etc/amtsklingel/central.toml")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m central", description="Amtsklingel central server")
+    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help=f"settings file (default {DEFAULT_CONFIG})")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="run the server")
+    admin = sub.add_parser("create-admin", help="create an administrator (asks for the password)")
+    admin.add_argument("username")
+    kiosk = sub.add_parser("create-kiosk", help="register a kiosk and print its secret token once")
+    kiosk.add_argument("location")
+    sub.add_parser("demo-data", help="create demo departments, staff and a kiosk; prints credentials as JSON")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        config = Config.from_file(args.config)
+    except ConfigError as exc:
+        print(f"amtsklingel central: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "serve":
+        web.run_app(create_app(config), host=config.host, port=config.port, print=None,
+                    access_log=None)  # access logs would carry addresses of citizens' kiosks
+        return 0
+    return asyncio.run(_admin_command(config, args))
+
+
+async def _admin_command(config: Config, args: argparse.Namespace) -> int:
+    db = await Database.open(config.database_url)
+    try:
+        if args.command == "create-admin":
+            password = getpass.getpass("Password (at least 10 characters): ")
+            await db.create_staff(args.username, args.username, passwords.hash_password(password), "admin", [])
+            print(f"administrator {args.username} created; log in at /login")
+        elif args.command == "create-kiosk":
+            kid, token = await db.create_kiosk(args.location)
+            print(f"kiosk {kid} ({args.location}) created. Its token, shown only now:\n{token}")
+        elif args.command == "demo-data":
+            print(json.dumps(await seed_demo(db)))
+    finally:
+        await db.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
