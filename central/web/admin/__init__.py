@@ -1,0 +1,32 @@
+"""Admin area (administrators only): overview with anonymous statistics, departments, staff, kiosks."""
+from __future__ import annotations
+
+import datetime as dt
+
+from aiohttp import web
+
+from central.web.admin import departments, forms, kiosks, staff
+from central.web.auth import admin_required
+
+STATS_DAYS = 30
+
+
+@admin_required
+async def overview(request: web.Request) -> web.Response:
+    db = request.app["db"]
+    today = forms.today(request)
+    names = {d.slug: d.name for d in await db.departments()}
+    rows = [{"day": s.day.isoformat(), "department": names.get(s.department, s.department), "visits": s.visits,
+             "calls": s.calls, "median_wait": forms.format_duration(s.median_wait_s),
+             "median_duration": forms.format_duration(s.median_duration_s), "today": s.day == today}
+            for s in await db.daily_stats(since=today - dt.timedelta(days=STATS_DAYS))]
+    return forms.page(request, "admin/overview.html", stats=rows, today=today.isoformat(),
+                      stats_days=STATS_DAYS, counts={"departments": len(names), "staff": len(await db.all_staff()),
+                                                     "kiosks": len(await db.kiosks())})
+
+
+def routes() -> list[web.RouteDef]:
+    return [web.get("/admin", overview), *departments.routes(), *staff.routes(), *kiosks.routes()]
+
+
+__all__ = ["routes"]

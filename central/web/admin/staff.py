@@ -1,0 +1,123 @@
+"""Admin: staff accounts (clerks and administrators) and their departments."""
+from __future__ import annotations
+
+import asyncio
+
+import sqlalchemy as sa
+from aiohttp import web
+
+from central import passwords
+from central.storage.database import Staff
+from central.web.admin import forms
+from central.web.admin.forms import FieldError
+from central.web.auth import admin_required
+
+LIST = "/admin/staff"
+MAX_PASSWORD = 1024  # the login form reads no more than this
+
+
+async def _find(request: web.Request) -> Staff:
+    found = await request.app["db"].staff(int(request.match_info["staff_id"]))
+    if found is None:
+        raise web.HTTPNotFound(text="There is no such staff member.\n")
+    return found
+
+
+@admin_required
+async def list_page(request: web.Request) -> web.Response:
+    db = request.app["db"]
+    names = {d.slug: d.name for d in await db.departments()}
+    return forms.page(request, "admin/staff.html", members=await db.all_staff(), department_names=names)
+
+
+async def _form_page(request: web.Request, *, member: Staff | None, values: dict, errors: dict[str, str],
+                     status: int = 200) -> web.Response:
+    return forms.page(request, "admin/staff_form.html", status=status, member=member, values=values,
+                      errors=errors, departments=await request.app["db"].departments(),
+                      is_self=member is not None and member.id == request["staff"].id)
+
+
+@admin_required
+async def new_page(request: web.Request) -> web.Response:
+    values = {"username": "", "display_name": "", "role": "clerk", "departments": [], "active": True}
+    return await _form_page(request, member=None, values=values, errors={})
+
+
+@admin_required
+async def edit_page(request: web.Request) -> web.Response:
+    member = await _find(request)
+    values = {"username": member.username, "display_name": member.display_name, "role": member.role,
+              "departments": sorted(member.departments), "active": member.active}
+    return await _form_page(request, member=member, values=values, errors={})
+
+
+async def _hash(password: str) -> str:
+    # argon2 takes tens of milliseconds of CPU: keep the event loop (and live calls) running meanwhile.
+    return await asyncio.get_running_loop().run_in_executor(None, passwords.hash_password, password)
+
+
+async def _save(request: web.Request, member: Staff | None) -> web.Response:
+    _ = forms.translator(request)
+    db = request.app["db"]
+    form = await request.post()
+    known = {d.slug for d in await db.departments()}
+    values = {"username": member.username if member else forms.text(form, "username", 200),
+              "display_name": forms.text(form, "display_name", 1000),
+              "role": forms.text(form, "role", 20),
+              "departments": [s for s in form.getall("departments", []) if s in known],
+              "active": member is None or form.get("active") == "on"}
+    password = str(form.get("password", ""))
+    errors: dict[str, str] = {}
+    if member is None:
+        if not forms.USERNAME_RE.fullmatch(values["username"]):
+            errors["username"] = _("Use 2 to 64 letters, digits, dots, hyphens, underscores or @.")
+        elif any(m.username == values["username"] for m in await db.all_staff()):
+            errors["username"] = _("This username is taken.")
+    try:
+        forms.required(values["display_name"], _, 120)
+    except FieldError as exc:
+        errors["display_name"] = str(exc)
+    if values["role"] not in forms.ROLES:
+        errors["role"] = _("Choose clerk or administrator.")
+    if password or member is None:
+        if len(password) < passwords.MIN_LENGTH:
+            errors["password"] = _("The password needs at least %(count)s characters.", count=passwords.MIN_LENGTH)
+        elif len(password) > MAX_PASSWORD:
+            errors["password"] = _("At most %(count)s characters.", count=MAX_PASSWORD)
+    if member is not None and member.id == request["staff"].id and (not values["active"] or
+                                                                     values["role"] != "admin"):
+        errors["active"] = _("You cannot deactivate your own account or take away your own administrator "
+                             "role. Ask another administrator to do it.")
+        values["active"], values["role"] = member.active, member.role
+    if errors:
+        return await _form_page(request, member=member, values=values, errors=errors, status=400)
+    password_hash = await _hash(password) if password else None
+    if member is None:
+        try:
+            await db.create_staff(values["username"], values["display_name"], password_hash, values["role"],
+                                  values["departments"])
+        except sa.exc.IntegrityError:  # created at the same moment in another window
+            errors["username"] = _("This username is taken.")
+            return await _form_page(request, member=member, values=values, errors=errors, status=400)
+        raise forms.see_other(LIST, "staff-created")
+    await db.update_staff(member.id, display_name=values["display_name"], role=values["role"],
+                          active=values["active"], departments=values["departments"], password_hash=password_hash)
+    if not values["active"] and (peer := request.app["hub"].staff.get(member.id)) is not None:
+        peer.link.close()  # sessions are gone; an open console must not keep working
+    raise forms.see_other(LIST, "staff-saved")
+
+
+@admin_required
+async def create(request: web.Request) -> web.Response:
+    return await _save(request, None)
+
+
+@admin_required
+async def update(request: web.Request) -> web.Response:
+    return await _save(request, await _find(request))
+
+
+def routes() -> list[web.RouteDef]:
+    member = "{staff_id:[0-9]{1,9}}"
+    return [web.get(LIST, list_page), web.get(f"{LIST}/new", new_page), web.post(f"{LIST}/new", create),
+            web.get(f"{LIST}/{member}/edit", edit_page), web.post(f"{LIST}/{member}/edit", update)]
