@@ -302,7 +302,12 @@ instants = st.one_of(
 
 
 def _scan(h: OfficeHours, start: datetime, end: datetime, steps: int = 300) -> list[datetime]:
-    """Sample points strictly between start and end (coarse, bounded count)."""
+    """Sample points strictly between start and end (coarse, bounded count).
+
+    In UTC: arithmetic on two datetimes sharing a tzinfo is wall-clock arithmetic
+    in Python, which would step into the non-existent hour of a DST change.
+    """
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
     step = max((end - start) / steps, timedelta(minutes=1))
     points, t = [], start + step
     while t < end and len(points) < steps:

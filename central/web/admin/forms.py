@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Callable
+from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
@@ -127,7 +127,7 @@ def _weekday_lookup(_: Translate) -> dict[str, int]:
     lookup = {alias: day for day, aliases in enumerate(_WEEKDAY_ALIASES) for alias in aliases}
     long_names = [_("Monday"), _("Tuesday"), _("Wednesday"), _("Thursday"), _("Friday"), _("Saturday"),
                   _("Sunday")]
-    for day, (short, long) in enumerate(zip(_weekday_names(_), long_names)):
+    for day, (short, long) in enumerate(zip(_weekday_names(_), long_names, strict=True)):
         lookup.setdefault(short.lower().rstrip("."), day)
         lookup.setdefault(long.lower(), day)
     return lookup

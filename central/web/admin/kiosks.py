@@ -62,5 +62,5 @@ async def enable(request: web.Request) -> web.Response:
 
 def routes() -> list[web.RouteDef]:
     kiosk = "{kiosk_id:[0-9]{1,9}}"
-    return [web.get(LIST, list_page), web.post(f"{LIST}/new", create),
+    return [web.get(LIST, list_page), web.get(f"{LIST}/new", list_page), web.post(f"{LIST}/new", create),
             web.post(f"{LIST}/{kiosk}/revoke", revoke), web.post(f"{LIST}/{kiosk}/enable", enable)]
