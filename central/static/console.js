@@ -7,8 +7,7 @@ const STRINGS = JSON.parse(document.getElementById('strings').textContent);
 
 /** Translation of an English msgid; "%(name)s" is replaced from vars. */
 function t(key, vars = {}) {
-  const text = STRINGS[key] ?? key;
-  return text.replace(/%\((\w+)\)s/g, (whole, name) => (name in vars ? String(vars[name]) : whole));
+  return (STRINGS[key] ?? key).replace(/%\((\w+)\)s/g, (whole, name) => (name in vars ? String(vars[name]) : whole));
 }
 
 const $ = (selector, root = document) => root.querySelector(selector);
@@ -37,36 +36,21 @@ const state = {
   sections: new Map(),    // slug -> <section>
   rows: new Map(),        // visit_id -> <li>; reused so typing and focus survive list updates
   call: null,             // {visit, pc, stream, remote, chain, early}
-  pendingHangup: null,    // visit hung up while offline; told to the server after reconnecting
 };
 
-const ui = {
-  banner: $('#banner'), bannerText: $('#banner-text'), connection: $('#connection'), reclaim: $('#reclaim'),
-  presence: $('#presence'), notify: $('#notify'), notifyHint: $('#notify-hint'), departments: $('#departments'),
-  count: $('#queue-count'), queueHeading: $('#queue-heading'), callHeading: $('#call-heading'),
-  notice: $('#call-notice'), idle: $('#call-idle'), callView: $('#call-view'), who: $('#call-who'),
-  callState: $('#call-state'), mediaNote: $('#media-note'), remoteVideo: $('#remote-video'),
-  localVideo: $('#local-video'), mute: $('#mute'), camera: $('#camera'), callTransfer: $('#call-transfer'),
-  hangup: $('#hangup'), announcer: $('#announcer'),
-};
+// Every element with an id in console.html, by camelCase id: ui.bannerText is #banner-text.
+const ui = {};
+for (const node of document.querySelectorAll('main [id]')) ui[node.id.replace(/-(\w)/g, (_, c) => c.toUpperCase())] = node;
 const BASE_TITLE = document.title;
 
 function applyStrings(root) {
   for (const node of root.querySelectorAll('[data-t]')) node.textContent = t(node.dataset.t);
   for (const node of root.querySelectorAll('[data-t-label]')) node.setAttribute('aria-label', t(node.dataset.tLabel));
+  return root;
 }
-
-function cloneTemplate(id) {
-  const node = document.getElementById(id).content.firstElementChild.cloneNode(true);
-  applyStrings(node);
-  return node;
-}
-
-const languageNames = (() => {
-  try { return new Intl.DisplayNames([document.documentElement.lang || 'de'], { type: 'language' }); } catch { return null; }
-})();
-function languageName(code) {
-  try { return languageNames?.of(code) ?? code; } catch { return code; }
+const cloneTemplate = (id) => applyStrings(document.getElementById(id).content.firstElementChild.cloneNode(true));
+function languageName(code) { // "tr" -> "Türkisch" in the page's language
+  try { return new Intl.DisplayNames([document.documentElement.lang || 'de'], { type: 'language' }).of(code); } catch { return code; }
 }
 
 function formatWait(seconds) {
@@ -76,16 +60,11 @@ function formatWait(seconds) {
   return h ? `${h}:${pad(m)}:${pad(s % 60)}` : `${m}:${pad(s % 60)}`;
 }
 
-function announce(text) {
-  // Clearing first makes screen readers repeat an identical announcement.
+function announce(text) { // clearing first makes screen readers repeat an identical announcement
   ui.announcer.textContent = '';
   setTimeout(() => { ui.announcer.textContent = text; }, 50);
 }
-
-function showError(text) {
-  ui.bannerText.textContent = text;
-  ui.banner.hidden = false;
-}
+function showError(text) { ui.bannerText.textContent = text; ui.banner.hidden = false; }
 
 // == connection ===============================================================
 
@@ -99,9 +78,10 @@ function connect() {
   ws.addEventListener('open', () => { opened = true; state.lastSeen = Date.now(); setConnection('connected'); });
   ws.addEventListener('message', (event) => {
     state.lastSeen = Date.now();
-    let msg;
-    try { msg = JSON.parse(event.data); } catch { return; }
-    try { handlers[msg.type]?.(msg); } catch (err) { console.error('handling', msg.type, 'failed', err); }
+    try {
+      const msg = JSON.parse(event.data);
+      handlers[msg.type]?.(msg);
+    } catch (err) { console.error('cannot handle', event.data.slice(0, 80), err); }
   });
   ws.addEventListener('close', () => connectionLost(ws, opened));
 }
@@ -125,7 +105,6 @@ async function checkSession() {
     if (res.type === 'opaqueredirect') location.assign('/login?next=/console');
   } catch { /* offline: keep retrying */ }
 }
-
 function setConnection(status) {
   ui.connection.dataset.state = status;
   ui.connection.textContent = t({ connecting: 'Connecting…', connected: 'Connected',
@@ -135,10 +114,7 @@ function setConnection(status) {
 }
 
 function send(msg, { quiet = false } = {}) {
-  if (state.ws?.readyState === WebSocket.OPEN) {
-    state.ws.send(JSON.stringify(msg));
-    return true;
-  }
+  if (state.ws?.readyState === WebSocket.OPEN) { state.ws.send(JSON.stringify(msg)); return true; }
   if (!quiet) showError(t('Not connected. Try again in a moment.'));
   return false;
 }
@@ -157,13 +133,14 @@ const handlers = {
 };
 
 function onError(msg) {
-  // Central says so before closing this socket when the console is opened elsewhere; reconnecting
-  // would only take it back and start a ping-pong between the two windows.
+  // Central sends this before closing our socket when the console is opened elsewhere; reconnecting
+  // would take it back and start a ping-pong between the two windows.
   if (msg.code === 'wrong_state' && /another window/.test(msg.detail)) {
     state.replaced = true;
     if (state.call) teardown(); // the call belongs to the other window now; free camera and microphone
     return;
   }
+  if (msg.ref === 'visit.hangup' && msg.code === 'not_your_visit') return; // that call is over anyway
   showError(ERRORS[msg.code] ? t(ERRORS[msg.code]) : t('Something went wrong: %(detail)s', { detail: msg.detail }));
 }
 
@@ -183,10 +160,12 @@ function onSnapshot(msg) {
   if (state.hadSnapshot) for (const d of msg.departments) for (const v of d.waiting) if (!known.has(v.visit_id)) alertArrival(v);
   state.hadSnapshot = true;
   setPresence(msg.presence);
-  if (state.pendingHangup && msg.presence === 'in_call') send({ type: 'visit.hangup', visit_id: state.pendingHangup });
-  state.pendingHangup = null;
-  // Central ended our call while we were away; media may still flow, but nobody relays signalling any more.
-  if (state.call && msg.presence !== 'in_call') endCall(state.call.visit.visit_id, null);
+  // Central does not count us in the call any more (it restarted, or the call was not kept over our reconnect):
+  // hang up, so the kiosk is not left in a call nobody will end, and return to the list.
+  if (state.call && msg.presence !== 'in_call') {
+    send({ type: 'visit.hangup', visit_id: state.call.visit.visit_id });
+    endCall(state.call.visit.visit_id, null);
+  }
   if (state.call) fillTransfer(ui.callTransfer, state.call.visit.department);
 }
 
@@ -200,7 +179,7 @@ function placeInOrder(container, nodes) {
 
 function renderDepartments() {
   for (const slug of state.sections.keys()) if (!state.departments.has(slug)) state.sections.delete(slug);
-  const sections = [...state.departments.values()].map((dept) => {
+  placeInOrder(ui.departments, [...state.departments.values()].map((dept) => {
     let section = state.sections.get(dept.slug);
     if (!section) {
       section = cloneTemplate('tpl-department');
@@ -209,24 +188,21 @@ function renderDepartments() {
       state.sections.set(dept.slug, section);
     }
     $('.department-name', section).textContent = dept.name;
-    const open = $('.department-open', section);
-    open.textContent = t(dept.open ? 'Open' : 'Closed');
-    open.dataset.open = dept.open;
+    $('.department-open', section).textContent = t(dept.open ? 'Open' : 'Closed');
+    $('.department-open', section).dataset.open = dept.open;
     return section;
-  });
-  placeInOrder(ui.departments, sections);
+  }));
   for (const slug of state.departments.keys()) renderQueue(slug);
 }
 
 function renderQueue(slug) {
-  const dept = state.departments.get(slug);
-  const section = state.sections.get(slug);
+  const dept = state.departments.get(slug), section = state.sections.get(slug);
   const visits = [...dept.waiting.values()].sort((a, b) => a.arrived_at - b.arrived_at);
   placeInOrder($('.visits', section), visits.map(rowFor));
   $('.empty', section).hidden = visits.length > 0;
   $('.department-count', section).textContent = visits.length;
   const total = [...state.departments.values()].reduce((sum, d) => sum + d.waiting.size, 0);
-  ui.count.textContent = total;
+  ui.queueCount.textContent = total;
   document.title = total ? `(${total}) ${BASE_TITLE}` : BASE_TITLE;
   updateButtons();
 }
@@ -240,21 +216,16 @@ function rowFor(visit) {
   }
   if (row) return row;
   row = cloneTemplate('tpl-visit');
-  row.dataset.visitId = id;
-  row.dataset.department = visit.department;
-  const where = $('.visit-where', row);
-  where.textContent = visit.kiosk_location;
-  where.id = `where-${id}`;
+  Object.assign(row.dataset, { visitId: id, department: visit.department });
+  Object.assign($('.visit-where', row), { textContent: visit.kiosk_location, id: `where-${id}` });
   $('.visit-language', row).textContent = languageName(visit.language);
   $('.visit-waited', row).dataset.since = visit.arrived_at;
   tick(row, Date.now() / 1000);
-  // Several rows have a "Pick up" button: tie each to its kiosk for screen readers.
-  const pickup = $('.pickup', row);
-  pickup.setAttribute('aria-describedby', where.id);
-  pickup.addEventListener('click', () => send({ type: 'visit.pickup', visit_id: id }));
-  const select = $('select', row);
-  fillTransfer(select, visit.department);
-  wireTransfer(select, () => id);
+  // Every row has a "Pick up" button: tie each to its kiosk for screen readers.
+  $('.pickup', row).setAttribute('aria-describedby', `where-${id}`);
+  $('.pickup', row).addEventListener('click', () => send({ type: 'visit.pickup', visit_id: id }));
+  fillTransfer($('select', row), visit.department);
+  wireTransfer($('select', row), () => id);
   const input = $('input', row);
   input.value = t('I will be with you in 2 minutes.');
   $('form', row).addEventListener('submit', (event) => {
@@ -272,17 +243,14 @@ function tick(row, now) {
 }
 
 function addVisit(visit) {
-  const dept = state.departments.get(visit.department);
-  if (!dept) return;
-  dept.waiting.set(visit.visit_id, visit);
-  renderQueue(visit.department);
+  state.departments.get(visit.department)?.waiting.set(visit.visit_id, visit);
+  if (state.departments.has(visit.department)) renderQueue(visit.department);
 }
 
 function removeVisit(visitId, slug) {
-  const row = state.rows.get(visitId);
+  const row = state.rows.get(visitId), dept = state.departments.get(slug);
   const hadFocus = row?.contains(document.activeElement);
   state.rows.delete(visitId);
-  const dept = state.departments.get(slug);
   dept?.waiting.delete(visitId);
   if (dept) renderQueue(slug); else row?.remove();
   if (hadFocus) $('.department-name', state.sections.get(slug) ?? document)?.focus(); // not lost on <body>
@@ -304,9 +272,7 @@ function fillTransfer(select, fromDepartment) {
 function wireTransfer(select, visitId) {
   let browsing = false;
   const transfer = () => {
-    if (select.value && send({ type: 'visit.transfer', visit_id: visitId(), department: select.value })) {
-      announce(t('Transferred'));
-    }
+    if (select.value && send({ type: 'visit.transfer', visit_id: visitId(), department: select.value })) announce(t('Transferred'));
     select.value = '';
     browsing = false;
   };
@@ -320,25 +286,21 @@ function wireTransfer(select, visitId) {
 }
 
 function updateButtons() {
-  const online = state.ws?.readyState === WebSocket.OPEN;
-  for (const section of state.sections.values()) {
-    const empty = !state.departments.get(section.dataset.department)?.waiting.size;
-    $('.pickup-next', section).disabled = !online || !!state.call || empty;
+  const blocked = state.ws?.readyState !== WebSocket.OPEN || !!state.call; // central refuses a second call
+  for (const [slug, section] of state.sections) {
+    $('.pickup-next', section).disabled = blocked || !state.departments.get(slug)?.waiting.size;
   }
-  for (const row of state.rows.values()) $('.pickup', row).disabled = !online || !!state.call;
+  for (const row of state.rows.values()) $('.pickup', row).disabled = blocked;
 }
 
 // == presence and alerts ======================================================
 
 function setPresence(presence) {
-  state.presence = presence;
-  ui.presence.value = presence;
+  state.presence = ui.presence.value = presence;
   ui.presence.disabled = presence === 'in_call'; // central refuses presence changes during a call
 }
 
-ui.presence.addEventListener('change', () => {
-  if (!send({ type: 'presence.set', status: ui.presence.value })) setPresence(state.presence);
-});
+ui.presence.addEventListener('change', () => send({ type: 'presence.set', status: ui.presence.value }) || setPresence(state.presence));
 
 let audio = null;
 // Browsers start audio only after a user gesture, so the context is unlocked on the first click or key.
@@ -354,15 +316,12 @@ function chime() {
   if (audio?.state !== 'running') return;
   const now = audio.currentTime;
   for (const [frequency, start] of [[880, 0], [660, 0.25]]) { // two falling tones, like a door bell
-    const osc = audio.createOscillator();
-    const gain = audio.createGain();
-    osc.frequency.value = frequency;
+    const osc = new OscillatorNode(audio, { frequency }), gain = new GainNode(audio, { gain: 0.0001 });
     gain.gain.setValueAtTime(0.0001, now + start);
     gain.gain.exponentialRampToValueAtTime(0.3, now + start + 0.02);
     gain.gain.exponentialRampToValueAtTime(0.0001, now + start + 0.4);
     osc.connect(gain).connect(audio.destination);
-    osc.start(now + start);
-    osc.stop(now + start + 0.45);
+    osc.start(now + start); osc.stop(now + start + 0.45);
   }
 }
 
@@ -376,18 +335,18 @@ function notify(title, body, tag) {
 
 function alertArrival(visit) {
   window.amtsklingel.alerts.push({ visit_id: visit.visit_id, at: Date.now() });
-  const department = state.departments.get(visit.department)?.name ?? '';
-  announce(`${t('A citizen is waiting')}: ${visit.kiosk_location}, ${department}`);
+  const where = [visit.kiosk_location, state.departments.get(visit.department)?.name].filter(Boolean).join(' · ');
+  announce(`${t('A citizen is waiting')}: ${where}`);
   // Mid-call a chime would also reach the citizen; the title and the notification still tell the clerk.
   if (!state.call) chime();
-  // Always notify, not only when document.hidden: the console tab may be visible behind other windows.
-  notify(t('A citizen is waiting'), [visit.kiosk_location, department].filter(Boolean).join(' · '), visit.visit_id);
+  // Always notify, not only when document.hidden: a visible tab may still be covered by other windows.
+  notify(t('A citizen is waiting'), where, visit.visit_id);
 }
 
 function renderNotifyButton() {
   const permission = 'Notification' in window ? Notification.permission : 'denied';
   ui.notify.textContent = t(permission === 'default' ? 'Enable notifications' : 'Test alert');
-  ui.notifyHint.textContent = permission === 'denied' ? t('Notifications are blocked in the browser settings.') : '';
+  ui.notifyHint.textContent = t('Notifications are blocked in the browser settings.');
   ui.notifyHint.hidden = permission !== 'denied';
 }
 
@@ -412,10 +371,9 @@ function startCall(visit, iceServers) {
   window.amtsklingel.pc = pc;
   pc.addEventListener('icecandidate', ({ candidate: c }) => {
     // A null or empty candidate only marks the end of gathering; the kiosk does not need it.
-    if (c?.candidate && state.call === call) {
-      send({ type: 'rtc.candidate', visit_id: visit.visit_id,
-        candidate: { candidate: c.candidate, sdpMid: c.sdpMid, sdpMLineIndex: c.sdpMLineIndex } }, { quiet: true });
-    }
+    if (!c?.candidate || state.call !== call) return;
+    send({ type: 'rtc.candidate', visit_id: visit.visit_id,
+      candidate: { candidate: c.candidate, sdpMid: c.sdpMid, sdpMLineIndex: c.sdpMLineIndex } }, { quiet: true });
   });
   pc.addEventListener('track', ({ track }) => {
     call.remote.addTrack(track);
@@ -425,13 +383,12 @@ function startCall(visit, iceServers) {
   // The kiosk's offer and candidates wait for the camera, so the answer already carries our tracks.
   call.chain = openMedia(call);
 
-  ui.notice.textContent = '';
-  ui.idle.hidden = true;
+  ui.callNotice.textContent = '';
+  ui.callIdle.hidden = ui.mediaNote.hidden = true;
   ui.callView.hidden = false;
-  ui.callTransfer.dataset.testid = 'transfer-select'; // only while shown, so the id stays unambiguous
+  ui.callTransfer.dataset.testid = 'transfer-select'; // only while shown, so the test id stays unambiguous
   const department = state.departments.get(visit.department)?.name ?? visit.department;
-  ui.who.textContent = [visit.kiosk_location, languageName(visit.language), department].join(' · ');
-  ui.mediaNote.hidden = true;
+  ui.callWho.textContent = [visit.kiosk_location, languageName(visit.language), department].join(' · ');
   fillTransfer(ui.callTransfer, visit.department);
   showCallState('new');
   renderCallButtons();
@@ -440,8 +397,7 @@ function startCall(visit, iceServers) {
 }
 
 async function openMedia(call) {
-  let stream = null;
-  let note = '';
+  let stream = null, note = '';
   try {
     stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: true });
   } catch {
@@ -457,6 +413,7 @@ async function openMedia(call) {
   ui.mediaNote.textContent = note && t(note);
   ui.mediaNote.hidden = !note;
   ui.localVideo.srcObject = stream;
+  ui.localVideo.hidden = !stream?.getVideoTracks().length; // no empty grey box over the citizen's picture
   // addTrack before the offer arrives: applying the offer pairs these senders with its m-lines (sendrecv).
   stream?.getTracks().forEach((track) => call.pc.addTrack(track, stream));
   renderCallButtons();
@@ -465,12 +422,12 @@ async function openMedia(call) {
 // Signalling steps run one after another, after the camera is ready, and only for the current call.
 function whenReady(call, step) {
   call.chain = call.chain.then(() => (state.call === call ? step() : undefined))
-    .catch((err) => { console.warn('signalling step failed', err); });
+    .catch((err) => console.warn('signalling step failed', err));
 }
 
 function onOffer(msg) {
   const call = state.call;
-  if (!call || call.visit.visit_id !== msg.visit_id) return;
+  if (call?.visit.visit_id !== msg.visit_id) return;
   whenReady(call, async () => {
     try {
       await call.pc.setRemoteDescription({ type: 'offer', sdp: msg.sdp });
@@ -485,11 +442,11 @@ function onOffer(msg) {
 }
 
 function onCandidate(msg) {
-  const call = state.call;
-  const c = msg.candidate;
+  const call = state.call, c = msg.candidate;
   // null or "" marks the end of the kiosk's candidates: nothing to add.
-  if (!call || call.visit.visit_id !== msg.visit_id || !c?.candidate) return;
+  if (call?.visit.visit_id !== msg.visit_id || !c?.candidate) return;
   const candidate = { candidate: c.candidate, sdpMid: c.sdpMid, sdpMLineIndex: c.sdpMLineIndex };
+  // A candidate overtaking its offer is kept until the offer is applied.
   whenReady(call, () => (call.pc.remoteDescription ? call.pc.addIceCandidate(candidate) : call.early.push(candidate)));
 }
 
@@ -499,69 +456,54 @@ function showCallState(connectionState) {
   ui.callState.dataset.state = connectionState;
 }
 
-function tracksOf(kind) {
-  return state.call?.stream?.getTracks().filter((track) => track.kind === kind) ?? [];
-}
+const tracksOf = (kind) => state.call?.stream?.getTracks().filter((track) => track.kind === kind) ?? [];
 
 function renderCallButtons() {
-  const [audioTrack] = tracksOf('audio');
-  const [videoTrack] = tracksOf('video');
+  const [audioTrack] = tracksOf('audio'), [videoTrack] = tracksOf('video');
   ui.mute.textContent = t(audioTrack && !audioTrack.enabled ? 'Unmute' : 'Mute');
   ui.mute.disabled = !audioTrack;
   ui.camera.textContent = t(videoTrack && !videoTrack.enabled ? 'Camera on' : 'Camera off');
   ui.camera.disabled = !videoTrack;
 }
 
-function toggle(kind) {
-  for (const track of tracksOf(kind)) track.enabled = !track.enabled; // keeps the sender; no renegotiation
-  renderCallButtons();
-}
 
 function endCall(visitId, reason) {
-  if (!state.call || state.call.visit.visit_id !== visitId) return;
+  if (state.call?.visit.visit_id !== visitId) return;
   const focusWasInCall = ui.callView.contains(document.activeElement);
   teardown();
-  ui.notice.textContent = [t('The call has ended.'), END_REASONS[reason] && t(END_REASONS[reason])].filter(Boolean).join(' ');
+  ui.callNotice.textContent = [t('The call has ended.'), END_REASONS[reason] && t(END_REASONS[reason])].filter(Boolean).join(' ');
   if (focusWasInCall) ui.queueHeading.focus(); // back to the list, where the next citizen waits
 }
 
 function teardown() {
   const call = state.call;
-  state.call = null;
-  window.amtsklingel.pc = null;
+  state.call = window.amtsklingel.pc = null;
   call.pc.close();
-  call.stream?.getTracks().forEach((track) => track.stop());
-  ui.localVideo.srcObject = null;
-  ui.remoteVideo.srcObject = null;
+  call.stream?.getTracks().forEach((track) => track.stop()); // the camera light goes off
+  ui.localVideo.srcObject = ui.remoteVideo.srcObject = null;
   ui.callView.hidden = true;
   delete ui.callTransfer.dataset.testid;
-  ui.idle.hidden = false;
+  ui.callIdle.hidden = false;
   updateButtons();
 }
 
-ui.mute.addEventListener('click', () => toggle('audio'));
-ui.camera.addEventListener('click', () => toggle('video'));
+for (const [button, kind] of [[ui.mute, 'audio'], [ui.camera, 'video']]) {
+  button.addEventListener('click', () => { // enabled=false sends silence/black: no renegotiation needed
+    for (const track of tracksOf(kind)) track.enabled = !track.enabled;
+    renderCallButtons();
+  });
+}
 wireTransfer(ui.callTransfer, () => state.call?.visit.visit_id);
-ui.hangup.addEventListener('click', () => {
-  const call = state.call;
-  if (!call) return;
-  // Central answers with visit.ended, which closes the call view.
-  if (send({ type: 'visit.hangup', visit_id: call.visit.visit_id }, { quiet: true })) return;
-  state.pendingHangup = call.visit.visit_id; // offline: end here, tell central after reconnecting
-  endCall(call.visit.visit_id, 'hangup_staff');
-});
+// Central answers with visit.ended, which closes the call view. Offline, media still flows peer to peer,
+// so the clerk can finish the conversation and hang up once the console is back.
+ui.hangup.addEventListener('click', () => state.call && send({ type: 'visit.hangup', visit_id: state.call.visit.visit_id }));
 
 // == start ====================================================================
 
-ui.banner.querySelector('#banner-close').addEventListener('click', () => { ui.banner.hidden = true; });
+ui.bannerClose.addEventListener('click', () => { ui.banner.hidden = true; });
 ui.reclaim.addEventListener('click', connect);
 addEventListener('online', () => { if (!state.ws && !state.replaced) connect(); });
-
-setInterval(() => {
-  const now = Date.now() / 1000;
-  for (const row of state.rows.values()) tick(row, now);
-}, 1000);
-
+setInterval(() => { for (const row of state.rows.values()) tick(row, Date.now() / 1000); }, 1000);
 setInterval(() => {
   const ws = state.ws;
   if (ws?.readyState !== WebSocket.OPEN) return;

@@ -20,7 +20,9 @@ from tests.central.conftest import central  # noqa: F401  (the running central, 
 
 def _require_isolated_network() -> None:
     """WebRTC gathers candidates on every interface: only run where loopback is all there is."""
-    interfaces = set(os.listdir("/sys/class/net"))
+    # /proc/self/net belongs to this process's namespace (/sys/class/net may show the host's).
+    with open("/proc/self/net/dev") as f:
+        interfaces = {line.split(":")[0].strip() for line in f.readlines()[2:]}
     if os.environ.get("AMTSKLINGEL_NETNS") != "1" or interfaces != {"lo"}:
         pytest.fail("end-to-end WebRTC tests run only in a loopback-only network namespace: "
                     "use ./build.sh test or tools/netns-run .venv/bin/python -m pytest tests/e2e")
