@@ -32,7 +32,7 @@ class Config:
     resume_grace_s: float = 120.0
     # Expected handling time of a department before it has any history.
     default_handling_s: int = 300
-    timezone: str = "Europe/Berlin"
+    timezone: str = "Europe/Berlin"  # the city's; new departments' hours and the statistics' days use it
     public_url: str | None = None  # as seen by browsers; used for the Origin check
 
     @classmethod
@@ -60,6 +60,10 @@ class Config:
             values["ice_servers"] = tuple(IceServer.model_validate(s) for s in raw.get("ice_servers", []))
         except ValueError as exc:
             raise ConfigError(f"{source}: ice_servers: {exc}") from None
+        for server in values["ice_servers"]:
+            if any(u.startswith("turn") for u in server.urls) and not (server.username and server.credential):
+                raise ConfigError(f"{source}: ice_servers: a TURN server ({server.urls[0]}) needs username and "
+                                  "credential; browsers refuse it otherwise")
         for name, kind in (("port", int), ("session_hours", (int, float)), ("resume_grace_s", (int, float)),
                            ("default_handling_s", int), ("secure_cookies", bool)):
             if name in values and (not isinstance(values[name], kind) or isinstance(values[name], bool) != (kind is bool)):

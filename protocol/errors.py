@@ -20,6 +20,7 @@ class ErrorCode(str, enum.Enum):
     ALREADY_TAKEN = "already_taken"        # another clerk picked this visit up first
     QUEUE_EMPTY = "queue_empty"
     RATE_LIMITED = "rate_limited"
+    REPLACED = "replaced"                  # the same kiosk or clerk connected again; this socket closes
 
 
 class AmtsklingelError(Exception):

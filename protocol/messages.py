@@ -245,11 +245,13 @@ class ConsoleSnapshot(Message):
     departments: list[DepartmentQueue]
     transfer_targets: list[DepartmentInfo]
     ice_servers: list[IceServer]
+    server_time: float  # unix seconds, so the console can correct its "waiting for" clocks
 
 
 class QueueJoined(Message):
     type: Literal["queue.joined"]
     visit: WaitingVisit
+    reason: Literal["arrived", "transferred"] = "arrived"
 
 
 class QueueLeft(Message):

@@ -92,6 +92,7 @@ class SimulatedKiosk:
         if isinstance(message, m.VisitQueued):
             self.visit, self.state = message, "waiting"
         elif isinstance(message, m.CallStart):
+            await self._end_call()  # a repeated call.start (clerk reconnected) renegotiates from scratch
             self.state = "in_call"
             self.received = Received()
             tracks = [TestPatternTrack(self.width, self.height), SyntheticMicrophoneTrack()]

@@ -97,7 +97,7 @@ class Hub:
     def kiosk_connected(self, peer: KioskPeer) -> None:
         old = self.kiosks.get(peer.kiosk.id)
         if old is not None:
-            old.link.send(encode(m.Error(type="error", code=ErrorCode.WRONG_STATE.value,
+            old.link.send(encode(m.Error(type="error", code=ErrorCode.REPLACED.value,
                                          detail="this kiosk connected again elsewhere; closing this connection")))
             old.link.close()
         self.kiosks[peer.kiosk.id] = peer
@@ -187,15 +187,24 @@ class Hub:
         if old is not None:
             # A second tab takes over: the call (if any) and presence move with it.
             peer.presence, peer.visit_id = old.presence, old.visit_id
-            old.link.send(encode(m.Error(type="error", code=ErrorCode.WRONG_STATE.value,
+            old.link.send(encode(m.Error(type="error", code=ErrorCode.REPLACED.value,
                                          detail="the console was opened in another window")))
             old.link.close()
         self.staff[peer.staff.id] = peer
-        if peer.visit_id:
-            visit = self.rooms.get(peer.visit_id)
-            if visit is not None:
-                self._cancel_grace(visit)
+        # A clerk whose console lost its connection mid-call gets the call back:
+        # both sides negotiate afresh, since the old page's peer connection is gone.
+        visit = self.rooms.get(peer.visit_id) if peer.visit_id else next(
+            (v for v in self.rooms.all() if v.clerk_id == peer.staff.id and v.state is VisitState.IN_CALL), None)
+        if visit is not None:
+            self._cancel_grace(visit)
+            peer.visit_id, peer.presence = visit.id, "in_call"
         peer.link.send(encode(self._snapshot(peer)))
+        if visit is not None:
+            peer.link.send(encode(m.CallAssigned(type="call.assigned", visit=visit.wire(),
+                                                 ice_servers=self.ice_servers)))
+            if (kiosk := self.kiosks.get(visit.kiosk_id)) is not None:
+                kiosk.link.send(encode(m.CallStart(type="call.start", visit_id=visit.id,
+                                                   ice_servers=self.ice_servers)))
         self._update_positions(*peer.staff.departments)
 
     def staff_disconnected(self, peer: StaffPeer) -> None:
@@ -299,7 +308,8 @@ class Hub:
             kiosk.link.send(encode(m.VisitTransferred(type="visit.transferred", visit_id=visit.id,
                                                       department=target.slug, position=position,
                                                       expected_wait_s=wait)))
-        self._to_department(target.slug, encode(m.QueueJoined(type="queue.joined", visit=visit.wire())))
+        self._to_department(target.slug, encode(m.QueueJoined(type="queue.joined", visit=visit.wire(),
+                                                              reason="transferred")))
         self._update_positions(origin, target.slug)
 
     def _snapshot(self, peer: StaffPeer) -> m.ConsoleSnapshot:
@@ -309,7 +319,7 @@ class Hub:
                   for slug in self.departments if slug in peer.staff.departments]
         return m.ConsoleSnapshot(type="console.snapshot", staff_name=peer.staff.display_name, presence=peer.presence,
                                  departments=queues, transfer_targets=list(info.values()),
-                                 ice_servers=self.ice_servers)
+                                 ice_servers=self.ice_servers, server_time=time.time())
 
     # == ending ================================================================
     def _end(self, visit: Visit, reason: str) -> None:

@@ -36,6 +36,8 @@ const state = {
   sections: new Map(),    // slug -> <section>
   rows: new Map(),        // visit_id -> <li>; reused so typing and focus survive list updates
   call: null,             // {visit, pc, stream, remote, chain, early}
+  ownTransfers: new Set(), // visit ids this console transferred, so their arrival elsewhere does not chime
+  clockSkew: 0,           // server time minus this PC's time, seconds
 };
 
 // Every element with an id in console.html, by camelCase id: ui.bannerText is #banner-text.
@@ -121,7 +123,11 @@ function send(msg, { quiet = false } = {}) {
 
 const handlers = {
   'console.snapshot': onSnapshot,
-  'queue.joined': (msg) => { addVisit(msg.visit); alertArrival(msg.visit); },
+  'queue.joined': (msg) => {
+    addVisit(msg.visit);
+    // A visit this clerk just transferred into another of their departments is no news to them.
+    if (!(msg.reason === 'transferred' && state.ownTransfers.delete(msg.visit.visit_id))) alertArrival(msg.visit);
+  },
   'queue.left': (msg) => removeVisit(msg.visit_id, msg.department),
   'call.assigned': (msg) => startCall(msg.visit, msg.ice_servers),
   'presence.changed': (msg) => setPresence(msg.presence),
@@ -135,7 +141,7 @@ const handlers = {
 function onError(msg) {
   // Central sends this before closing our socket when the console is opened elsewhere; reconnecting
   // would take it back and start a ping-pong between the two windows.
-  if (msg.code === 'wrong_state' && /another window/.test(msg.detail)) {
+  if (msg.code === 'replaced') {
     state.replaced = true;
     if (state.call) teardown(); // the call belongs to the other window now; free camera and microphone
     return;
@@ -147,6 +153,7 @@ function onError(msg) {
 // == waiting list =============================================================
 
 function onSnapshot(msg) {
+  state.clockSkew = msg.server_time - Date.now() / 1000;
   state.backoff = BACKOFF_MIN_MS; // reset only now: a socket that opens and closes at once must still back off
   const known = new Set(state.rows.keys());
   state.targets = msg.transfer_targets;
@@ -220,7 +227,7 @@ function rowFor(visit) {
   Object.assign($('.visit-where', row), { textContent: visit.kiosk_location, id: `where-${id}` });
   $('.visit-language', row).textContent = languageName(visit.language);
   $('.visit-waited', row).dataset.since = visit.arrived_at;
-  tick(row, Date.now() / 1000);
+  tick(row, Date.now() / 1000 + state.clockSkew);
   // Every row has a "Pick up" button: tie each to its kiosk for screen readers.
   $('.pickup', row).setAttribute('aria-describedby', `where-${id}`);
   $('.pickup', row).addEventListener('click', () => send({ type: 'visit.pickup', visit_id: id }));
@@ -272,7 +279,10 @@ function fillTransfer(select, fromDepartment) {
 function wireTransfer(select, visitId) {
   let browsing = false;
   const transfer = () => {
-    if (select.value && send({ type: 'visit.transfer', visit_id: visitId(), department: select.value })) announce(t('Transferred'));
+    if (select.value && send({ type: 'visit.transfer', visit_id: visitId(), department: select.value })) {
+      state.ownTransfers.add(visitId());
+      announce(t('Transferred'));
+    }
     select.value = '';
     browsing = false;
   };
@@ -503,7 +513,7 @@ ui.hangup.addEventListener('click', () => state.call && send({ type: 'visit.hang
 ui.bannerClose.addEventListener('click', () => { ui.banner.hidden = true; });
 ui.reclaim.addEventListener('click', connect);
 addEventListener('online', () => { if (!state.ws && !state.replaced) connect(); });
-setInterval(() => { for (const row of state.rows.values()) tick(row, Date.now() / 1000); }, 1000);
+setInterval(() => { for (const row of state.rows.values()) tick(row, Date.now() / 1000 + state.clockSkew); }, 1000);
 setInterval(() => {
   const ws = state.ws;
   if (ws?.readyState !== WebSocket.OPEN) return;

@@ -231,3 +231,24 @@ async def _dump_database(central) -> list[str]:
             for row in (await c.execute(sa.select(table))).all():
                 lines.append(f"{table.name}: {tuple(row)}")
     return lines
+
+
+async def test_a_clerk_whose_console_reconnects_mid_call_gets_the_call_back(central):
+    clerk = await central.clerk()
+    kiosk = await central.kiosk()
+    await kiosk.send(type="visit.request", department="buergerbuero")
+    visit = await kiosk.recv("visit.queued")
+    await clerk.send(type="visit.pickup", visit_id=visit["visit_id"])
+    await clerk.recv("call.assigned")
+    await kiosk.recv("call.start")
+
+    await clerk.ws.close()  # e.g. the clerk reloaded the page
+    await asyncio.sleep(0.1)
+    again = await central.clerk()
+    assert again.inbox[-1]["presence"] == "in_call"
+    assert (await again.recv("call.assigned"))["visit"]["visit_id"] == visit["visit_id"]
+    assert (await kiosk.recv("call.start"))["visit_id"] == visit["visit_id"]  # negotiate afresh
+    await asyncio.sleep(1.5)  # longer than the grace period: the call must not have been ended
+    assert central.hub.rooms.get(visit["visit_id"]) is not None
+    await again.send(type="visit.hangup", visit_id=visit["visit_id"])
+    assert (await kiosk.recv("visit.ended"))["reason"] == "hangup_staff"
