@@ -64,6 +64,9 @@ CONNECT_CONCURRENCY = 8     # logins are argon2-bound on the server; parallelism
 RAMP_MAX_STEPS = 12
 RAMP_MAX_VISITS_PER_STEP = 6000
 LOOP_TICK_S = 0.005
+SETTLE_WINDOW_S = 0.5
+SETTLE_IDLE = 0.05          # of one core: central counts as idle below this
+SETTLE_MAX_S = 60.0
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -131,6 +134,8 @@ class Phase:
     wall_s: float = 0.0
     server_cpu_s: float = 0.0
     client_cpu_s: float = 0.0
+    server_problems: int = 0
+    settle_s: float = 0.0     # how long central kept working after the last visit  # WARNING/ERROR lines central logged during the phase (and its settling)
 
     def sorted(self, attr: str) -> list[float]:
         return sorted(getattr(s, attr) for s in self.samples)
@@ -222,12 +227,16 @@ class Server:
             self.proc.kill()
             return self.proc.wait(timeout=5)
 
-    def log_problems(self) -> list[str]:
+    def problem_count(self) -> int:
+        return len(self.log_problems(headline_only=True))
+
+    def log_problems(self, headline_only: bool = False) -> list[str]:
         try:
             text = self.log_path.read_text(errors="replace")
         except OSError:
             return []
-        return [line for line in text.splitlines() if line.startswith(("WARNING", "ERROR", "CRITICAL", "Traceback"))]
+        starts = ("WARNING", "ERROR", "CRITICAL") if headline_only else ("WARNING", "ERROR", "CRITICAL", "Traceback")
+        return [line for line in text.splitlines() if line.startswith(starts)]
 
 
 async def add_kiosks_and_clerks(database_url: str, kiosks: int, clerks: int) -> tuple[list[str], list[str]]:
@@ -456,8 +465,11 @@ class Bench:
             await asyncio.sleep(LOOP_TICK_S)
             lags.append((perf_counter() - t - LOOP_TICK_S) * 1000)
 
-    async def run_phase(self, label: str, visits: int, rate: float, server_pid: int) -> Phase:
+    async def run_phase(self, label: str, visits: int, rate: float, server: Server) -> Phase:
+        """Run ``visits`` visits at ``rate``, then wait until central is idle again (see :func:`settle`)."""
         phase = Phase(label, rate, visits)
+        server_pid = server.pid
+        problems0 = server.problem_count()
         gc.collect()
         watcher = self.loop.create_task(self._watch_loop(phase.loop_lag_ms))
         tasks: set[asyncio.Task] = set()
@@ -488,10 +500,28 @@ class Bench:
             watcher.cancel()
             for task in list(tasks):
                 task.cancel()
+        phase.settle_s = await settle(server_pid)
+        phase.server_problems = server.problem_count() - problems0
         missing = visits - len(phase.samples) - sum(phase.failures.values())
         if missing:
             phase.failures["unfinished after the phase timeout"] += missing
         return phase
+
+
+async def settle(server_pid: int, max_s: float = SETTLE_MAX_S) -> float:
+    """Wait until central's CPU use stays below SETTLE_IDLE of a core for one window (at most ``max_s``).
+
+    Central writes each ended visit's anonymous counters in the background; at
+    high rates those writes lag behind, and a next phase must not inherit them.
+    Returns the seconds waited.
+    """
+    t0 = perf_counter()
+    while perf_counter() - t0 < max_s:
+        cpu0 = proc_cpu_s(server_pid)
+        await asyncio.sleep(SETTLE_WINDOW_S)
+        if proc_cpu_s(server_pid) - cpu0 < SETTLE_IDLE * SETTLE_WINDOW_S:
+            break
+    return perf_counter() - t0
 
 
 # -- reporting ----------------------------------------------------------------
@@ -503,7 +533,8 @@ def describe(phase: Phase) -> str:
             f"p99 {phase.p('last_ms', 99):.2f} ms max {phase.p('last_ms', 100):.2f} ms, "
             f"server CPU {100 * phase.server_cpu_s / phase.wall_s:.0f} %, "
             f"client CPU {100 * phase.client_cpu_s / phase.wall_s:.0f} %, "
-            f"client loop lag p99 {percentile(lag, 99):.2f} ms, failures {sum(phase.failures.values())}")
+            f"client loop lag p99 {percentile(lag, 99):.2f} ms, failures {sum(phase.failures.values())}, "
+            f"central log warnings/errors {phase.server_problems}, busy {phase.settle_s:.1f} s after")
 
 
 def report(args, phase: Phase, rss_mb: float, hwm_mb: float, ramp: list[tuple[Phase, bool]],
@@ -533,11 +564,13 @@ def report(args, phase: Phase, rss_mb: float, hwm_mb: float, ramp: list[tuple[Ph
           f"({100 * phase.client_cpu_s / phase.wall_s:.0f} % of one core); loop lag p50 "
           f"{percentile(lag, 50):.2f} ms p99 {percentile(lag, 99):.2f} ms max {percentile(lag, 100):.2f} ms")
     print(f"  server memory          VmRSS {rss_mb:.1f} MB, VmHWM {hwm_mb:.1f} MB")
-    print(f"  server log             {len(problems)} warning/error lines")
+    print(f"  central log            {phase.server_problems} warning/error lines in this phase, "
+          f"{len([p for p in problems if not p.startswith('Traceback')])} in the whole run")
     for line in problems[:5]:
         print(f"                         {line[:150]}")
     if ramp:
-        print(f"  ramp (pass = no failure, last-console p99 < {args.ramp_p99_ms:g} ms, >= 95 % of target rate):")
+        print(f"  ramp (pass = no failed visit, no central warning/error, last-console p99 < {args.ramp_p99_ms:g} ms, "
+              ">= 95 % of target rate):")
         for step, ok in ramp:
             print(f"    {'pass' if ok else 'FAIL'}  {describe(step)}")
         if sustained is not None:
@@ -569,18 +602,18 @@ def report(args, phase: Phase, rss_mb: float, hwm_mb: float, ramp: list[tuple[Ph
 # -- the run --------------------------------------------------------------------
 
 def _passes(phase: Phase, p99_limit_ms: float) -> bool:
-    return (not phase.failures and len(phase.samples) == phase.planned
+    return (not phase.failures and len(phase.samples) == phase.planned and not phase.server_problems
             and phase.p("last_ms", 99) < p99_limit_ms and phase.achieved_rate >= 0.95 * phase.target_rate)
 
 
-async def _ramp(bench: Bench, args, server_pid: int) -> tuple[list[tuple[Phase, bool]], Phase | None]:
+async def _ramp(bench: Bench, args, server: Server) -> tuple[list[tuple[Phase, bool]], Phase | None]:
     steps: list[tuple[Phase, bool]] = []
     best: Phase | None = None
     passed, failed = 0.0, math.inf
     rate = args.rate
     for _ in range(RAMP_MAX_STEPS):
         visits = int(min(RAMP_MAX_VISITS_PER_STEP, max(args.ramp_step_visits, rate * args.ramp_step_s)))
-        phase = await bench.run_phase(f"ramp {rate:.0f}/s", visits, rate, server_pid)
+        phase = await bench.run_phase(f"ramp {rate:.0f}/s", visits, rate, server)
         ok = _passes(phase, args.ramp_p99_ms)
         steps.append((phase, ok))
         note(f"  {'pass' if ok else 'FAIL'}  {describe(phase)}")
@@ -602,7 +635,6 @@ async def _ramp(bench: Bench, args, server_pid: int) -> tuple[list[tuple[Phase, 
             if failed / passed < 1.1:
                 break
             rate = math.sqrt(passed * failed)
-        await asyncio.sleep(0.5)  # let central's background writes settle between steps
     return steps, best
 
 
@@ -625,14 +657,16 @@ async def _run(args, tmp: Path) -> int:
         await asyncio.sleep(0.5)
         gc.freeze()  # the set-up objects stay; collections during the run only look at new ones
         if args.warmup:
-            note(describe(await bench.run_phase("warm-up", args.warmup, args.rate, server.pid)))
-        main = await bench.run_phase("measured", args.visits, args.rate, server.pid)
+            note(describe(await bench.run_phase("warm-up", args.warmup, args.rate, server)))
+        main = await bench.run_phase("measured", args.visits, args.rate, server)
         note(describe(main))
         rss, hwm = proc_status_mb(server.pid, "VmRSS"), proc_status_mb(server.pid, "VmHWM")
+        if main.server_problems:
+            main.failures[f"central logged {main.server_problems} warnings/errors"] += 1
         ramp, best = ([], None)
         if args.ramp and not args.quick:
             note(f"ramp from {args.rate:.0f}/s (pass: last-console p99 < {args.ramp_p99_ms:g} ms)")
-            ramp, best = await _ramp(bench, args, server.pid)
+            ramp, best = await _ramp(bench, args, server)
         if bench.closed_consoles:
             main.failures[f"{bench.closed_consoles} consoles were disconnected"] += 1
         if bench.overcounted:
