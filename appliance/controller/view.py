@@ -1,0 +1,48 @@
+"""What the kiosk page shows: one immutable snapshot, sent to the page as JSON on every change."""
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass, field
+
+
+class Screen(str, enum.Enum):
+    IDLE = "idle"          # "Drücken Sie den Knopf", open offices, language choice
+    CHOOSING = "choosing"  # pick a department (touch, or short press moves / long press selects)
+    CONSENT = "consent"    # video call notice; confirm with the button
+    WAITING = "waiting"    # position, expected wait, clerk's message; long press cancels
+    IN_CALL = "in_call"    # clerk large, own picture small; button hangs up
+    ENDED = "ended"        # "Ihr Gespräch wurde beendet. Es wurde nichts gespeichert."
+    FAULT = "fault"        # the unit itself is broken (camera missing, token refused)
+
+
+@dataclass(frozen=True)
+class DepartmentChoice:
+    slug: str
+    name: str
+    open: bool
+    next_opening: str | None = None  # ISO 8601
+
+
+@dataclass(frozen=True)
+class View:
+    screen: Screen = Screen.IDLE
+    language: str = "de"
+    location: str = ""
+    online: bool = False                      # connection to central
+    departments: tuple[DepartmentChoice, ...] = ()
+    selected: str | None = None               # highlighted department (choosing/consent)
+    position: int | None = None
+    expected_wait_s: int | None = None
+    message: str | None = None                # the clerk's short text, while waiting
+    notice: str | None = None                 # "closed" | "unknown_department" | "already_waiting" | "transferred"
+    next_opening: str | None = None           # with notice "closed"
+    fault: str | None = None                  # "token_refused" | "camera" | "microphone"
+    ended_reason: str | None = None
+    microphone_on: bool = False
+    camera_on: bool = False
+    extra: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["screen"] = self.screen.value
+        return data
