@@ -1,0 +1,1 @@
+"""The appliance as a long-running service: wiring, systemd integration, the view bridge."""

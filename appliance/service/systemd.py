@@ -1,0 +1,50 @@
+"""sd_notify and the journal, as no-ops when not running under systemd.
+
+systemd-python is used where installed (the image); otherwise the notify
+protocol is one datagram to $NOTIFY_SOCKET, which we send ourselves, so the same
+code runs on a laptop, in tests and on the Pi.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+
+log = logging.getLogger(__name__)
+
+
+def notify(state: str) -> bool:
+    """Send e.g. "READY=1" or "WATCHDOG=1"; False when there is no systemd to tell."""
+    try:
+        from systemd import daemon  # type: ignore[import-not-found]
+        return bool(daemon.notify(state))
+    except ImportError:
+        pass
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address:
+        return False
+    if address.startswith("@"):
+        address = "\0" + address[1:]  # abstract namespace
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+        s.connect(address)
+        s.sendall(state.encode())
+    return True
+
+
+def watchdog_interval_s() -> float | None:
+    """Half of WatchdogSec as systemd passes it (WATCHDOG_USEC), or None without a watchdog."""
+    usec = os.environ.get("WATCHDOG_USEC")
+    if not usec or os.environ.get("WATCHDOG_PID", str(os.getpid())) != str(os.getpid()):
+        return None
+    return int(usec) / 2 / 1_000_000
+
+
+def setup_logging(level: int = logging.INFO) -> None:
+    """To the journal with structured fields when available, else to stderr (which journald also reads)."""
+    try:
+        from systemd.journal import JournalHandler  # type: ignore[import-not-found]
+        handler: logging.Handler = JournalHandler(SYSLOG_IDENTIFIER="amtsklingel-appliance")
+    except ImportError:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler], force=True)

@@ -1,0 +1,29 @@
+"""sd_notify reaches a real notify socket, and is a no-op without one."""
+import socket
+
+from appliance.service import systemd
+
+
+def test_notify_without_systemd_is_a_no_op(monkeypatch):
+    monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
+    monkeypatch.setitem(__import__("sys").modules, "systemd", None)  # as on a laptop without systemd-python
+    assert systemd.notify("READY=1") is False
+
+
+def test_notify_sends_the_datagram(tmp_path, monkeypatch):
+    path = tmp_path / "notify"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as server:
+        server.bind(str(path))
+        server.settimeout(2)
+        monkeypatch.setenv("NOTIFY_SOCKET", str(path))
+        monkeypatch.setitem(__import__("sys").modules, "systemd", None)
+        assert systemd.notify("READY=1") is True
+        assert server.recv(100) == b"READY=1"
+
+
+def test_watchdog_interval_is_half_of_watchdogsec(monkeypatch):
+    monkeypatch.setenv("WATCHDOG_USEC", "20000000")
+    monkeypatch.delenv("WATCHDOG_PID", raising=False)
+    assert systemd.watchdog_interval_s() == 10.0
+    monkeypatch.setenv("WATCHDOG_PID", "1")  # meant for another process
+    assert systemd.watchdog_interval_s() is None
