@@ -10,7 +10,7 @@ PY=$VENV/bin/python
 
 # Debian packages: chromium is the staff console in end-to-end tests, iproute2 and
 # util-linux build the loopback-only network namespace the tests run in.
-SYSTEM_PACKAGES=(chromium fonts-dejavu-core iproute2 util-linux python3-venv python3-dev gcc)
+SYSTEM_PACKAGES=(chromium fonts-dejavu-core iproute2 util-linux python3-venv python3-dev gcc postgresql)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 

@@ -87,6 +87,12 @@ class Database:
                 cur.execute("PRAGMA journal_mode=WAL")
                 cur.close()
         async with engine.begin() as conn:
+            # Several central processes may start at once on a fresh database: serialise the
+            # create_all (check, then CREATE) so the later ones see the tables instead of failing.
+            if engine.dialect.name == "postgresql":
+                await conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('amtsklingel.schema'))"))
+            elif engine.dialect.name == "sqlite":
+                await conn.exec_driver_sql("BEGIN IMMEDIATE")
             await conn.run_sync(t.metadata.create_all)
         return cls(engine)
 
@@ -139,7 +145,9 @@ class Database:
         await c.execute(sa.delete(t.staff_departments).where(t.staff_departments.c.staff_id == staff_id))
         if slugs:
             ids = (await c.execute(sa.select(t.departments.c.id).where(t.departments.c.slug.in_(slugs)))).scalars()
-            await c.execute(sa.insert(t.staff_departments), [{"staff_id": staff_id, "department_id": i} for i in ids])
+            rows = [{"staff_id": staff_id, "department_id": i} for i in ids]
+            if rows:  # slugs may all be gone; an empty executemany would INSERT one row of NULLs
+                await c.execute(sa.insert(t.staff_departments), rows)
 
     async def staff_credentials(self, username: str) -> tuple[int, str] | None:
         async with self.engine.connect() as c:

@@ -137,3 +137,16 @@ async def central(tmp_path):
     for s in [session, *c.sessions]:
         await s.close()
     await runner.cleanup()
+
+
+@pytest.fixture(scope="session")
+def postgresql_server():
+    """A throwaway PostgreSQL server (tests/servers.py): started on first use, deleted at session end.
+
+    Raises servers.ServerUnavailable when it cannot start. Tests request it from their body
+    (request.getfixturevalue) so that becomes a test failure, never a skip.
+    """
+    from tests import servers
+
+    with servers.postgresql() as server:
+        yield server

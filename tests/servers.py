@@ -1,0 +1,209 @@
+"""Throwaway database servers for the test session.
+
+start_postgresql() runs a private PostgreSQL cluster: initdb into a fresh temporary
+directory, trust authentication for 127.0.0.1 only (plus a unix socket inside that
+directory), fsync off. stop() shuts it down and deletes the directory. Nothing here
+touches a system-wide cluster, and nothing listens beyond loopback.
+
+initdb and postgres refuse to run as root, so as root both run as the ``postgres``
+system user (``nobody`` when there is none) through setpriv.
+"""
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+START_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 10.0
+INSTALL_HINT = "run ./build.sh test, which installs Debian's postgresql package (listed in SYSTEM_PACKAGES)"
+
+
+class ServerUnavailable(RuntimeError):
+    """The server could not be started; the message says why and what to do."""
+
+
+def _pg_bindir() -> Path:
+    """Directory holding initdb and postgres: Debian's newest /usr/lib/postgresql/N/bin, else PATH."""
+    def version(path: str) -> tuple[int, ...]:
+        name = Path(path).parent.parent.name
+        return tuple(int(p) for p in name.split(".") if p.isdigit())
+
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=version, reverse=True)
+    if not candidates and (initdb := shutil.which("initdb")):
+        candidates = [initdb]
+    for initdb in candidates:
+        bindir = Path(initdb).parent
+        if all(os.access(bindir / tool, os.X_OK) for tool in ("initdb", "postgres", "pg_isready")):
+            return bindir
+    raise ServerUnavailable(f"PostgreSQL server binaries (initdb, postgres, pg_isready) not found; {INSTALL_HINT}")
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _as_user_prefix() -> tuple[list[str], pwd.struct_passwd | None]:
+    """Command prefix that drops root to an unprivileged account (empty when not root)."""
+    if os.geteuid() != 0:
+        return [], None
+    for name in ("postgres", "nobody"):
+        try:
+            user = pwd.getpwnam(name)
+        except KeyError:
+            continue
+        if shutil.which("setpriv"):
+            # setpriv execs postgres itself (runuser would stay in between and not pass signals on),
+            # and --pdeathsig gets it a SIGTERM if the test process dies without cleaning up.
+            return ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--init-groups",
+                    "--pdeathsig=TERM", "--"], user
+        raise ServerUnavailable("running as root, but setpriv (util-linux) is missing to start PostgreSQL "
+                                "as an unprivileged user; run ./build.sh test, which installs util-linux")
+    raise ServerUnavailable("running as root and there is no 'postgres' or 'nobody' user to run PostgreSQL as")
+
+
+def _tail(path: Path, lines: int = 25) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+@dataclass
+class PostgreSQL:
+    """A running throwaway server. Superuser ``postgres``, no password, on 127.0.0.1:port."""
+
+    base: Path
+    port: int
+    process: subprocess.Popen
+    startup_s: float
+    host: str = "127.0.0.1"
+    user: str = "postgres"
+    databases: list[str] = field(default_factory=list)
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://{self.user}@{self.host}:{self.port}/{database}"
+
+    async def create_database(self, name: str | None = None) -> str:
+        """CREATE DATABASE (a fresh random name unless given); returns its postgresql:// URL."""
+        import asyncpg
+
+        name = name or f"test_{secrets.token_hex(6)}"
+        conn = await asyncpg.connect(host=self.host, port=self.port, user=self.user, database="postgres",
+                                     timeout=START_TIMEOUT_S)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+        self.databases.append(name)
+        return self.url(name)
+
+    async def drop_database(self, name: str) -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(host=self.host, port=self.port, user=self.user, database="postgres",
+                                     timeout=START_TIMEOUT_S)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    def stop(self) -> None:
+        """Fast shutdown (SIGINT), SIGKILL if that takes too long; then delete everything."""
+        try:
+            if self.process.poll() is None:
+                self.process.send_signal(signal.SIGINT)
+                try:
+                    self.process.wait(STOP_TIMEOUT_S)
+                except subprocess.TimeoutExpired:
+                    self.kill()
+        finally:
+            shutil.rmtree(self.base, ignore_errors=True)
+
+    def kill(self) -> None:
+        """SIGKILL the server's whole process group (it runs in a session of its own)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(STOP_TIMEOUT_S)
+
+
+def start_postgresql(timeout: float = START_TIMEOUT_S) -> PostgreSQL:
+    """Start a fresh PostgreSQL server; raises ServerUnavailable with the reason (and log) on failure."""
+    started = time.monotonic()
+    bindir = _pg_bindir()
+    prefix, user = _as_user_prefix()
+    base = Path(tempfile.mkdtemp(prefix="amtsklingel-pg-"))
+    try:
+        data, sockets, log = base / "data", base / "socket", base / "postgres.log"
+        sockets.mkdir()
+        log.touch()
+        if user is not None:
+            for path in (base, sockets, log):
+                os.chown(path, user.pw_uid, user.pw_gid)
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C", "LANG": "C",
+               "HOME": str(base), "TZ": "UTC"}
+        # --no-locale: a deterministic "C" collation whatever locales the machine has.
+        initdb = subprocess.run(
+            [*prefix, str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
+             "-E", "UTF8", "--no-locale", "--no-sync"],
+            cwd=base, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
+        if initdb.returncode != 0:
+            raise ServerUnavailable(f"initdb failed (exit {initdb.returncode}):\n{initdb.stdout}{initdb.stderr}")
+        # Replace the generated rules: trust the local socket and 127.0.0.1, nothing else.
+        (data / "pg_hba.conf").write_text("local all all trust\nhost all all 127.0.0.1/32 trust\n")
+        last_error = ""
+        for _attempt in range(3):  # the free port can be taken between probing and binding
+            port = _free_port()
+            with log.open("ab") as out:
+                process = subprocess.Popen(
+                    [*prefix, str(bindir / "postgres"), "-D", str(data), "-p", str(port),
+                     "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={sockets}",
+                     "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+                     "-c", "max_connections=200", "-c", "shared_buffers=32MB", "-c", "logging_collector=off"],
+                    cwd=base, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                    start_new_session=True)
+            server = PostgreSQL(base, port, process, startup_s=0.0)
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if process.poll() is not None:
+                    last_error = f"postgres exited with code {process.returncode}:\n{_tail(log)}"
+                    break
+                ready = subprocess.run([str(bindir / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(port),
+                                        "-U", "postgres", "-d", "postgres", "-t", "1"],
+                                       env=env, stdin=subprocess.DEVNULL, capture_output=True)
+                if ready.returncode == 0:
+                    server.startup_s = time.monotonic() - started
+                    return server
+                time.sleep(0.05)
+            else:
+                server.kill()
+                raise ServerUnavailable(f"PostgreSQL did not accept connections on 127.0.0.1:{port} within "
+                                        f"{timeout:.0f} s; its log:\n{_tail(log)}")
+            if "Address already in use" not in last_error:
+                break
+        raise ServerUnavailable(f"PostgreSQL failed to start: {last_error}")
+    except BaseException:
+        shutil.rmtree(base, ignore_errors=True)
+        raise
+
+
+@contextlib.contextmanager
+def postgresql(timeout: float = START_TIMEOUT_S):
+    """``with postgresql() as server:`` a running server, stopped and deleted afterwards."""
+    server = start_postgresql(timeout)
+    try:
+        yield server
+    finally:
+        server.stop()
