@@ -85,6 +85,8 @@ class Database:
                 cur = conn.cursor()
                 cur.execute("PRAGMA foreign_keys=ON")
                 cur.execute("PRAGMA journal_mode=WAL")
+                # Writers queue behind each other instead of failing with "database is locked".
+                cur.execute("PRAGMA busy_timeout=10000")
                 cur.close()
         async with engine.begin() as conn:
             # Several central processes may start at once on a fresh database: serialise the
