@@ -29,10 +29,15 @@ class CallPeer:
     """One call's peer connection. ``on_remote_track`` gets the clerk's audio and video."""
 
     def __init__(self, ice_servers: list[m.IceServer], tracks: list[MediaStreamTrack],
-                 on_remote_track: Callable[[MediaStreamTrack], None] | None = None):
+                 on_remote_track: Callable[[MediaStreamTrack], None] | None = None,
+                 video_codecs: list | None = None):
+        """``video_codecs`` pins the video codec, e.g. H.264 for a camera whose packets pass through."""
         self.pc = RTCPeerConnection(rtc_configuration(ice_servers))
+        self._tracks = tracks
         for track in tracks:
-            self.pc.addTransceiver(track, direction="sendrecv")
+            transceiver = self.pc.addTransceiver(track, direction="sendrecv")
+            if track.kind == "video" and video_codecs:
+                transceiver.setCodecPreferences(video_codecs)
         self._on_remote_track = on_remote_track or self._drain
         self.pc.on("track", self._on_remote_track)
         self._drains: set[asyncio.Task] = set()
@@ -65,6 +70,8 @@ class CallPeer:
         task.add_done_callback(self._drains.discard)
 
     async def close(self) -> None:
+        for track in self._tracks:
+            track.stop()  # the camera stops capturing: its light goes off with the call
         await self.pc.close()
         for task in list(self._drains):
             task.cancel()

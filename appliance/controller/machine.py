@@ -93,6 +93,8 @@ class Controller:
     # == dispatch ================================================================
     async def _handle(self, kind: str, value: Any) -> None:
         screen = self.view.screen
+        if kind == "tick":
+            return  # the watchdog's probe: handling it proves the loop and the queue are alive
         if kind == "central":
             await self._on_central(value)
         elif kind == "connected":

@@ -1,0 +1,138 @@
+"""The appliance service: hardware, controller, central session and kiosk page in one process.
+
+Start-up order matters to systemd: READY=1 is sent only once the kiosk page
+answers and the controller runs, so the kiosk browser unit (After=, Requires=)
+never shows an error page. The watchdog is fed only by the controller itself,
+so a wedged event loop or controller gets the unit restarted.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import threading
+from dataclasses import dataclass, field
+from typing import Callable
+
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from appliance.call.peer import CallPeer
+from appliance.call.session import CentralSession
+from appliance.config import ApplianceConfig
+from appliance.controller.machine import Controller
+from appliance.hardware.select import Hardware, open_hardware
+from appliance.kiosk import create_app
+from appliance.service import systemd
+from appliance.service.bridge import ViewBridge
+from protocol import messages as m
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Appliance:
+    """The running parts; tests reach in through these attributes."""
+
+    config: ApplianceConfig
+    hardware: Hardware
+    controller: Controller
+    session: CentralSession
+    bridge: ViewBridge
+    page_server: BaseWSGIServer
+    on_clerk_video: Callable[[MediaStreamTrack | None], None] = lambda track: None
+    tasks: list[asyncio.Task] = field(default_factory=list)
+
+    @property
+    def page_url(self) -> str:
+        return f"http://{self.config.kiosk_host}:{self.page_server.server_port}/"
+
+    async def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.controller._close_call()
+        await self.session.close()
+        self.page_server.shutdown()
+        self.hardware.close()
+
+
+async def start(config: ApplianceConfig, *, hardware: Hardware | None = None,
+                on_clerk_video: Callable[[MediaStreamTrack | None], None] | None = None) -> Appliance:
+    loop = asyncio.get_running_loop()
+    hardware = hardware or open_hardware(config.hardware, loop=loop)
+    holder: dict = {}
+
+    async def send(message: m.Message) -> None:
+        await holder["session"].send(message)
+
+    def new_call(ice_servers: list[m.IceServer]) -> CallPeer:
+        from appliance.hardware.encoded import h264_codecs  # only needed for the passthrough camera
+        camera = hardware.camera
+        return CallPeer(ice_servers, [camera.track(), hardware.microphone.track()],
+                        on_remote_track=lambda track: _route_remote(track, hardware, appliance),
+                        video_codecs=h264_codecs() if camera.encoded else None)
+
+    bridge = ViewBridge(loop, lambda kind, value: controller.post(kind, value))
+    controller = Controller(send=send, new_call=new_call, led=hardware.button.led, publish=bridge.publish)
+    session = CentralSession(config.central_url, config.token, controller.post)
+    holder["session"] = session
+    hardware.button.on_short_press = lambda: controller.post("press")
+    hardware.button.on_long_press = lambda: controller.post("long_press")
+
+    page = make_server(config.kiosk_host, config.kiosk_port, create_app(bridge), threaded=True)
+    threading.Thread(target=page.serve_forever, name="kiosk-page", daemon=True).start()
+    appliance = Appliance(config, hardware, controller, session, bridge, page)
+    if on_clerk_video is not None:
+        appliance.on_clerk_video = on_clerk_video
+    appliance.tasks = [loop.create_task(controller.run(), name="controller"),
+                       loop.create_task(session.run(), name="central-session"),
+                       loop.create_task(_watchdog(controller), name="watchdog")]
+    bridge.publish(controller.view)
+    systemd.notify("READY=1")
+    systemd.notify(f"STATUS=kiosk page on {appliance.page_url}")
+    log.info("appliance ready", extra={"KIOSK_PAGE": appliance.page_url})
+    return appliance
+
+
+def _route_remote(track: MediaStreamTrack, hardware: Hardware, appliance: Appliance) -> None:
+    """The clerk's voice to the speaker (and the echo canceller); the clerk's picture to the page."""
+    if track.kind == "video":
+        appliance.on_clerk_video(track)
+        return
+
+    async def play() -> None:
+        try:
+            while True:
+                await hardware.speaker.play(await track.recv())
+        except MediaStreamError:
+            pass
+    appliance.tasks.append(asyncio.get_running_loop().create_task(play(), name="speaker"))
+
+
+async def _watchdog(controller: Controller) -> None:
+    """Feed systemd's watchdog only after the controller handled a fresh tick."""
+    interval = systemd.watchdog_interval_s() or 10.0
+    while True:
+        controller.post("tick")
+        try:
+            await asyncio.wait_for(controller.settle(), timeout=interval)
+        except asyncio.TimeoutError:
+            log.error("controller did not handle events for %.0f s; letting the watchdog fire", interval)
+            continue
+        systemd.notify("WATCHDOG=1")
+        await asyncio.sleep(interval)
+
+
+def run(config: ApplianceConfig) -> None:
+    """Run until SIGTERM/SIGINT (systemd stop)."""
+    async def main() -> None:
+        appliance = await start(config)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        systemd.notify("STOPPING=1")
+        await appliance.close()
+    asyncio.run(main())
