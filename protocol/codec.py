@@ -24,16 +24,19 @@ def decode(frame: str | bytes, direction: Mapping[str, type[Message]]) -> Messag
 
     Raises :class:`ProtocolError` with the code to send back; never anything else.
     """
-    if len(frame) > MAX_FRAME_BYTES:
-        raise ProtocolError(ErrorCode.TOO_LARGE, f"frame has {len(frame)} bytes, the limit is {MAX_FRAME_BYTES}")
+    # The limit is in bytes (as on the wire), not characters: "€" takes three.
+    size = len(frame) if isinstance(frame, bytes) else len(frame.encode("utf-8", "surrogatepass"))
+    if size > MAX_FRAME_BYTES:
+        raise ProtocolError(ErrorCode.TOO_LARGE, f"frame has {size} bytes, the limit is {MAX_FRAME_BYTES}")
     try:
-        data = json.loads(frame)
-    except (ValueError, UnicodeDecodeError) as exc:
+        # Binary frames must be UTF-8 too (json.loads would also guess UTF-16/32 from bytes).
+        data = json.loads(frame.decode("utf-8") if isinstance(frame, bytes) else frame)
+    except (ValueError, RecursionError) as exc:  # RecursionError: nesting too deep for the parser
         raise ProtocolError(ErrorCode.BAD_JSON, f"frame is not valid JSON ({exc.__class__.__name__})") from None
     if not isinstance(data, dict):
         raise ProtocolError(ErrorCode.BAD_JSON, "frame must be a JSON object")
     kind = data.get("type")
-    ref = kind if isinstance(kind, str) and len(kind) <= 40 else None
+    ref = kind if isinstance(kind, str) and len(kind) <= 40 and _is_utf8(kind) else None
     version = data.get("v", 1)
     if type(version) is not int or version not in SUPPORTED_VERSIONS:
         raise ProtocolError(ErrorCode.UNSUPPORTED_VERSION,
@@ -42,7 +45,7 @@ def decode(frame: str | bytes, direction: Mapping[str, type[Message]]) -> Messag
         raise ProtocolError(ErrorCode.INVALID_FIELD, "field 'type' is missing or not a string")
     cls = direction.get(kind)
     if cls is None:
-        raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"message type {ref or '(too long)'!r} is not accepted here",
+        raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"message type {ref or '(unreadable)'!r} is not accepted here",
                             ref=ref)
     try:
         return cls.model_validate(data)
@@ -50,6 +53,15 @@ def decode(frame: str | bytes, direction: Mapping[str, type[Message]]) -> Messag
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "message"
         raise ProtocolError(ErrorCode.INVALID_FIELD, f"{where}: {first['msg']}", ref=ref) from None
+
+
+def _is_utf8(text: str) -> bool:
+    """False for strings with lone surrogates ("\\ud800" in JSON): they cannot be echoed back as ``ref``."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def encode(message: Message) -> str:

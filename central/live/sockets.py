@@ -37,9 +37,13 @@ async def _serve(request: web.Request, direction, on_message: Callable, on_open:
                 data = frame.data
             else:
                 break
+            message = None
             try:
-                on_message(peer, decode(data, direction))
+                message = decode(data, direction)
+                on_message(peer, message)
             except ProtocolError as err:
+                if err.ref is None and message is not None:
+                    err.ref = message.type  # the hub's errors name the message they refuse, too
                 link.send(error_frame(err))
             except Exception:  # a bug must not take the other visits down with it
                 log.exception("message handling failed")
@@ -70,8 +74,9 @@ def staff_endpoint(hub: Hub) -> Callable:
             raise web.HTTPUnauthorized(text="log in first\n")
         # Browsers send cookies with cross-site WebSocket handshakes: the Origin
         # check is what stops another site from driving a clerk's console.
+        # (A missing Origin must not match an unset public_url: None == None.)
         origin = request.headers.get("Origin")
-        if origin != f"{request.scheme}://{request.host}" and origin != request.app["config"].public_url:
+        if origin is None or origin not in (f"{request.scheme}://{request.host}", request.app["config"].public_url):
             raise web.HTTPForbidden(text="cross-origin console connection refused\n")
         return await _serve(request, STAFF_TO_CENTRAL, hub.staff_message, hub.staff_connected,
                             hub.staff_disconnected, lambda link: StaffPeer(staff, link))
