@@ -28,14 +28,14 @@ Presence = Literal["available", "in_call", "away"]
 
 
 class Message(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
     v: Literal[1] = 1
 
 
 class IceServer(BaseModel):
     """One entry of RTCConfiguration.iceServers, as configured by the city."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
     urls: list[Annotated[str, StringConstraints(pattern=r"^(stun|stuns|turn|turns):", max_length=200)]]
     username: Label | None = None
     credential: Label | None = None
@@ -44,7 +44,7 @@ class IceServer(BaseModel):
 class Candidate(BaseModel):
     """A trickled ICE candidate; ``candidate=None`` or ``""`` means end of candidates."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
     candidate: Annotated[str, StringConstraints(max_length=1024)] | None = None
     sdpMid: Annotated[str, StringConstraints(max_length=64)] | None = None
     sdpMLineIndex: Annotated[int, Field(ge=0, le=64)] | None = None
@@ -130,7 +130,7 @@ class VisitMessage(Message):
 # -- central -> kiosk ----------------------------------------------------------
 
 class DepartmentInfo(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
     slug: Slug
     name: Label
     open: bool
@@ -221,7 +221,7 @@ class Pong(Message):
 # -- central -> staff console --------------------------------------------------
 
 class WaitingVisit(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
     visit_id: VisitId
     department: Slug
     kiosk_location: Label
@@ -230,7 +230,7 @@ class WaitingVisit(BaseModel):
 
 
 class DepartmentQueue(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
     slug: Slug
     name: Label
     open: bool

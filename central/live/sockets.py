@@ -56,10 +56,10 @@ async def _serve(request: web.Request, direction, on_message: Callable, on_open:
 
 def kiosk_endpoint(hub: Hub, db) -> Callable:
     async def handler(request: web.Request) -> web.StreamResponse:
-        credential = request.headers.get("Authorization", "")
+        scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
         kiosk = None
-        if credential.startswith("Bearer "):
-            kiosk = await db.kiosk_by_token(credential[len("Bearer "):].strip())
+        if scheme.lower() == "bearer" and credential.strip():  # the scheme is case-insensitive (RFC 9110)
+            kiosk = await db.kiosk_by_token(credential.strip())
         if kiosk is None:
             raise web.HTTPUnauthorized(text="unknown or revoked kiosk token; create a new one in the admin page\n")
         return await _serve(request, KIOSK_TO_CENTRAL, hub.kiosk_message, hub.kiosk_connected,

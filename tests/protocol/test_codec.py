@@ -375,3 +375,12 @@ def test_arbitrary_frames_are_decoded_or_refused_with_a_code(frame):
                 .map(lambda rest: {**rest, **head})))
 def test_plausible_messages_are_decoded_or_refused_with_a_code(message):
     _decodes_or_refuses(json.dumps(message))
+
+
+@pytest.mark.parametrize("index", ["0", True, 0.0])
+def test_numbers_are_not_coerced_from_other_types(index):
+    frame = json.dumps({"type": "rtc.candidate", "visit_id": "a" * 24,
+                        "candidate": {"candidate": "candidate:1 1 udp 1 127.0.0.2 9 typ host", "sdpMLineIndex": index}})
+    with pytest.raises(ProtocolError) as err:
+        decode(frame, m.KIOSK_TO_CENTRAL)
+    assert err.value.code is ErrorCode.INVALID_FIELD
