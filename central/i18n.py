@@ -5,9 +5,9 @@ Arabic or Ukrainian can work from a language they are likely to read.
 """
 from __future__ import annotations
 
-from functools import lru_cache
+from collections.abc import Callable
+from functools import cache
 from pathlib import Path
-from typing import Callable
 
 from babel.messages.pofile import read_po
 from babel.support import Translations
@@ -26,7 +26,7 @@ def available_locales() -> list[str]:
     return sorted(p.name for p in CATALOGUE_DIR.iterdir() if (p / "LC_MESSAGES" / "messages.po").exists())
 
 
-@lru_cache(maxsize=None)
+@cache
 def catalogue(locale: str) -> dict[str, str]:
     path = CATALOGUE_DIR / locale / "LC_MESSAGES" / "messages.po"
     with path.open("rb") as f:

@@ -6,7 +6,7 @@ sender must fix: size, JSON, version, type (for this direction), fields.
 from __future__ import annotations
 
 import json
-from typing import Mapping
+from collections.abc import Mapping
 
 from pydantic import ValidationError
 

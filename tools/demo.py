@@ -1,4 +1,4 @@
-"""``./build.sh demo``: central with demo data and one simulated kiosk, on this machine only.
+"""``./build.sh demo``: central with demo data and one kiosk with fake hardware, on this machine only.
 
 Everything lives in a temporary directory and is gone when the demo stops.
 """
@@ -17,6 +17,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PORT = int(os.environ.get("AMTSKLINGEL_DEMO_PORT", "8080"))
+KIOSK_PORT = int(os.environ.get("AMTSKLINGEL_DEMO_KIOSK_PORT", "8000"))
 
 
 def wait_for(url: str, seconds: float = 30) -> None:
@@ -36,8 +37,9 @@ def port_free(port: int) -> bool:
 
 
 def main() -> int:
-    if not port_free(PORT):
-        raise SystemExit(f"port {PORT} is in use; stop what runs there or set AMTSKLINGEL_DEMO_PORT=8090")
+    for port, variable in ((PORT, "AMTSKLINGEL_DEMO_PORT"), (KIOSK_PORT, "AMTSKLINGEL_DEMO_KIOSK_PORT")):
+        if not port_free(port):
+            raise SystemExit(f"port {port} is in use; stop what runs there or set {variable}=<another port>")
     workdir = Path(tempfile.mkdtemp(prefix="amtsklingel-demo-"))
     config = workdir / "central.toml"
     # Plain http on localhost: browsers treat localhost as a secure context, so
@@ -49,6 +51,7 @@ def main() -> int:
                                       cwd=ROOT).stdout)
     central = subprocess.Popen([*central_cmd, "serve"], cwd=ROOT)
     base = f"http://localhost:{PORT}"
+    kiosk = None
     try:
         wait_for(base + "/api/status")
         print(f"""
@@ -58,16 +61,26 @@ def main() -> int:
       clerk:  {creds['clerk_user']}  /  {creds['clerk_password']}
       admin:  {creds['admin_user']}  /  {creds['admin_password']}
   Public status   {base}/status   (JSON: {base}/api/status)
-  Simulated kiosk below in this terminal: type 1 + Enter to join the Bürgerbüro waiting room.
+  Kiosk page      http://127.0.0.1:{KIOSK_PORT}/
+      the simulated kiosk: test-pattern camera, synthetic microphone; the call
+      button is the big on-screen button, or Space/Enter (hold 1 s = long press)
 
-  Stop with Ctrl+C.
+  Open the kiosk page and the console side by side. Stop with Ctrl+C.
 """, flush=True)
-        kiosk = subprocess.Popen([sys.executable, "-m", "appliance.sim", "--central", base,
-                                  "--token", creds["kiosk_token"]], cwd=ROOT)
+        appliance_config = workdir / "appliance.toml"
+        appliance_config.write_text(f'central_url = "{base}"\ntoken = "{creds["kiosk_token"]}"\n'
+                                    f'[kiosk]\nport = {KIOSK_PORT}\n[hardware]\nbackend = "fake"\n')
+        kiosk = subprocess.Popen([sys.executable, "-m", "appliance", "--config", str(appliance_config)], cwd=ROOT)
         kiosk.wait()
     except KeyboardInterrupt:
         pass
     finally:
+        if kiosk is not None and kiosk.poll() is None:
+            kiosk.send_signal(signal.SIGINT)
+            try:
+                kiosk.wait(10)
+            except subprocess.TimeoutExpired:
+                kiosk.kill()
         central.send_signal(signal.SIGINT)
         try:
             central.wait(10)

@@ -11,8 +11,8 @@ import asyncio
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from werkzeug.serving import BaseWSGIServer, make_server
@@ -117,7 +117,7 @@ async def _watchdog(controller: Controller) -> None:
         controller.post("tick")
         try:
             await asyncio.wait_for(controller.settle(), timeout=interval)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.error("controller did not handle events for %.0f s; letting the watchdog fire", interval)
             continue
         systemd.notify("WATCHDOG=1")

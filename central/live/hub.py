@@ -10,8 +10,8 @@ import asyncio
 import datetime as dt
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from central.live.link import Link
 from central.rooms import Visit, VisitState, WaitingRooms
@@ -62,7 +62,7 @@ class Hub:
     ice_servers: list[m.IceServer]
     record_visit: RecordVisit
     resume_grace_s: float = 120.0
-    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc)
+    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
     kiosks: dict[int, KioskPeer] = field(default_factory=dict)
     staff: dict[int, StaffPeer] = field(default_factory=dict)
     _grace: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
