@@ -1,0 +1,282 @@
+/* Kiosk page: draws the controller's View (appliance/controller/view.py) and sends actions back.
+ * The page decides nothing: every view arrives over /events, every touch or key goes to /action.
+ * In the demo the keyboard is the call button: Space or Enter, held for a second = long press.
+ * The CSP forbids inline code, so the first catalogue comes in the #boot JSON element. */
+import { attach } from './clerk-video.js';
+
+const BOOT = JSON.parse(document.getElementById('boot').textContent);
+const LONG_PRESS_MS = 1000;
+const RECONNECT_MS = 3000;
+const CALL_KEYS = new Set([' ', 'Enter', 'Spacebar']);
+const MANY_OFFICES = 5; // more than this on the idle screen: names only, grouped open / closed
+
+const catalogues = new Map([[BOOT.catalogue.language, BOOT.catalogue]]);
+let catalogue = BOOT.catalogue;
+
+// Tests watch renders here; nothing else reads it.
+window.amtsklingel = { renders: 0, view: null };
+
+const $ = (selector, root = document) => root.querySelector(selector);
+const ui = {};
+for (const node of document.querySelectorAll('body [id]')) ui[node.id.replace(/-(\w)/g, (_, c) => c.toUpperCase())] = node;
+
+/** Marks a msgid for the catalogue where it is translated later, by t(). */
+const N_ = (msgid) => msgid;
+
+/** Translation of an English msgid; "%(name)s" is replaced from vars. */
+function t(key, vars = {}) {
+  return (catalogue.messages[key] || key).replace(/%\((\w+)\)s/g, (whole, name) => (name in vars ? String(vars[name]) : whole));
+}
+
+function applyStrings(root = document) {
+  for (const node of root.querySelectorAll('[data-t]')) node.textContent = t(node.dataset.t);
+  for (const node of root.querySelectorAll('[data-t-label]')) node.setAttribute('aria-label', t(node.dataset.tLabel));
+  for (const node of root.querySelectorAll('[data-t-alt]')) node.alt = t(node.dataset.tAlt);
+}
+
+async function useLanguage(code) {
+  if (code === catalogue.language) return;
+  let next = catalogues.get(code);
+  if (!next) {
+    try {
+      const res = await fetch(`/i18n/${encodeURIComponent(code)}.json`);
+      if (!res.ok) return; // not shipped: stay in the language we have
+      next = await res.json();
+      catalogues.set(code, next);
+    } catch { return; }
+  }
+  catalogue = next;
+  document.documentElement.lang = next.language;
+  document.documentElement.dir = next.dir;
+  applyStrings();
+}
+
+// == formatting in the citizen's language ====================================================
+
+const lang = () => catalogue.language;
+const number = (n) => new Intl.NumberFormat(lang()).format(n);
+
+function duration(seconds) {
+  let minutes = Math.max(1, Math.round(seconds / 60));
+  if (minutes >= 90) return new Intl.NumberFormat(lang(), { style: 'unit', unit: 'hour', unitDisplay: 'long' }).format(Math.round(minutes / 60));
+  if (minutes > 15) minutes = Math.round(minutes / 5) * 5; // "about 35 minutes", not "about 37"
+  return new Intl.NumberFormat(lang(), { style: 'unit', unit: 'minute', unitDisplay: 'long' }).format(minutes);
+}
+
+function opening(iso, { short = false } = {}) {
+  const date = iso ? new Date(iso) : null;
+  if (!date || Number.isNaN(date.getTime())) return null;
+  const options = short ? { weekday: 'short', hour: '2-digit', minute: '2-digit' }
+    : { weekday: 'long', day: 'numeric', month: 'long', hour: '2-digit', minute: '2-digit' };
+  return new Intl.DateTimeFormat(lang(), options).format(date);
+}
+
+// Names from central keep their own direction inside a sentence (Unicode first-strong isolates), so
+// "Bürgerbüro" in an Arabic sentence neither turns around nor drags the punctuation with it.
+const isolate = (text) => `\u2068${text}\u2069`;
+// Office names contain "und"/"and" themselves: a middle dot separates them more clearly than a list.
+const listOf = (names) => names.map(isolate).join(' · ');
+const departmentName = (view, slug) => view.departments.find((d) => d.slug === slug)?.name ?? slug ?? '';
+
+function show(node, text) { // a text, or hide the element when there is none
+  node.hidden = !text;
+  node.textContent = text || '';
+}
+
+// == the screens ==========================================================================
+
+const NOTICES = {
+  closed: N_('This office is closed right now.'),
+  unknown_department: N_('This office cannot be reached from here.'),
+  already_waiting: N_('This kiosk is already in a waiting room. Please try again in a moment.'),
+  unreachable: N_('The town hall could not be reached. Please try again in a moment.'),
+};
+const REFUSED = N_('Your request could not be accepted. Please try again later.'); // any other refusal
+const ENDED = {
+  hangup_staff: N_('The office has ended the call.'),
+  kiosk_lost: N_('The connection was lost.'),
+  staff_lost: N_('The connection was lost.'),
+};
+const FAULTS = { camera: N_('The camera is not working.'), microphone: N_('The microphone is not working.') };
+
+const screens = {
+  idle(view) {
+    ui.idleOffline.hidden = view.online;
+    const notice = view.notice ? t(NOTICES[view.notice] || REFUSED) : '';
+    ui.idleNotice.hidden = !notice;
+    ui.idleNoticeText.textContent = notice;
+    const when = view.notice === 'closed' ? opening(view.next_opening) : null;
+    show(ui.idleNoticeDetail, when && t('Next opening: %(when)s', { when }));
+    const many = view.departments.length > MANY_OFFICES;
+    const open = view.departments.filter((d) => d.open);
+    const closed = view.departments.filter((d) => !d.open).map((d) => d.name);
+    ui.idle.classList.toggle('many', many);
+    ui.offices.hidden = !view.departments.length; // not connected yet: nothing to list
+    ui.openNow.hidden = !many || !open.length;
+    ui.officeList.replaceChildren(...(many ? open.map((d) => officeName(d)) : view.departments.map((d) => office(d))));
+    show(ui.idleClosedNow, many && closed.length && t('Closed now: %(offices)s', { offices: listOf(closed) }));
+    ui.allClosed.hidden = !view.online || !view.departments.length || open.length > 0;
+  },
+  choosing(view) {
+    const open = view.departments.filter((d) => d.open);
+    ui.tiles.replaceChildren(...open.map((d) => tile(d, d.slug === view.selected)));
+    const closed = view.departments.filter((d) => !d.open).map((d) => d.name);
+    show(ui.closedNow, closed.length && t('Closed now: %(offices)s', { offices: listOf(closed) }));
+  },
+  consent(view) {
+    ui.consentOffice.textContent = departmentName(view, view.selected);
+  },
+  waiting(view) {
+    ui.position.textContent = view.position == null ? t('You are in the waiting room.')
+      : view.position <= 1 ? t('You are next.') : t('You are number %(position)s', { position: number(view.position) });
+    show(ui.expectedWait, view.expected_wait_s == null ? t('You will be called as soon as possible.')
+      : view.expected_wait_s < 60 ? t('Expected wait: less than a minute')
+        : t('Expected wait: about %(duration)s', { duration: duration(view.expected_wait_s) }));
+    ui.waitingOffice.textContent = departmentName(view, view.selected);
+    show(ui.transferred, view.notice === 'transferred'
+      && t('You have been passed to %(department)s. Your place in line is kept.', { department: isolate(departmentName(view, view.selected)) }));
+    ui.clerkMessage.hidden = !view.message;
+    ui.clerkMessageText.textContent = view.message || '';
+    ui.waitingOffline.hidden = view.online;
+  },
+  in_call(view) {
+    indicator(ui.microphone, ui.microphoneText, view.microphone_on, N_('Microphone on'), N_('Microphone off'));
+    indicator(ui.camera, ui.cameraText, view.camera_on, N_('Camera on'), N_('Camera off'));
+  },
+  ended(view) {
+    show(ui.endedReason, ENDED[view.ended_reason] && t(ENDED[view.ended_reason]));
+  },
+  fault(view) {
+    show(ui.faultDetail, FAULTS[view.fault] && t(FAULTS[view.fault]));
+  },
+};
+
+function officeName(d, tag = 'li') {
+  const node = document.createElement(tag);
+  node.className = 'office-name';
+  node.dir = 'auto';
+  node.textContent = d.name;
+  return node;
+}
+
+function office(d) {
+  const item = document.createElement('li');
+  item.className = 'office';
+  const status = document.createElement('span');
+  status.className = `office-status ${d.open ? 'open' : 'closed'}`;
+  const when = d.open ? null : opening(d.next_opening, { short: true });
+  status.textContent = d.open ? t('Open now') : when ? `${t('Closed')} · ${t('Next opening: %(when)s', { when })}` : t('Closed');
+  item.append(officeName(d, 'span'), status);
+  return item;
+}
+
+function tile(d, selected) {
+  const button = document.createElement('button');
+  button.type = 'button';
+  button.className = 'tile';
+  button.dir = 'auto';
+  button.dataset.slug = d.slug;
+  button.setAttribute('aria-pressed', String(selected));
+  button.textContent = d.name;
+  return button;
+}
+
+function indicator(node, text, on, onText, offText) {
+  node.dataset.on = String(Boolean(on));
+  text.textContent = t(on ? onText : offText);
+}
+
+let detachVideo = null;
+let shownScreen = null;
+
+async function render(view) {
+  await useLanguage(view.language);
+  const screen = screens[view.screen] ? view.screen : 'fault';
+  ui.location.textContent = view.location || '';
+  for (const button of ui.languages.querySelectorAll('[data-language]')) {
+    button.setAttribute('aria-pressed', String(button.dataset.language === catalogue.language));
+  }
+  screens[screen](view);
+  if (screen !== shownScreen) {
+    for (const section of document.querySelectorAll('.screen')) section.hidden = section.dataset.screen !== screen;
+    ui.kiosk.dataset.screen = screen;
+    if (shownScreen === 'in_call' && detachVideo) { detachVideo(); detachVideo = null; }
+    if (screen === 'in_call') detachVideo = attach(ui.clerkVideo, ui.clerkCanvas) || null;
+    shownScreen = screen;
+  }
+  window.amtsklingel.view = view;
+  window.amtsklingel.renders += 1;
+}
+
+// == input: touches, and the keyboard standing in for the call button ===============================
+
+async function post(action, value = null) {
+  try {
+    const res = await fetch('/action', {
+      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ action, value }),
+    });
+    if (!res.ok) console.error('action refused', action, res.status);
+  } catch (err) { console.error('action not sent', action, err); }
+}
+
+// A short press or a long press, as the physical button does; the long press fires while still held.
+const hold = { timer: null, active: false, fired: false };
+function holdStart() {
+  if (hold.active) return;
+  Object.assign(hold, { active: true, fired: false });
+  ui.hold.dataset.active = 'true';
+  hold.timer = setTimeout(() => { hold.fired = true; ui.hold.dataset.active = 'done'; post('long_press'); }, LONG_PRESS_MS);
+}
+function holdEnd(commit) {
+  if (!hold.active) return;
+  clearTimeout(hold.timer);
+  hold.active = false;
+  delete ui.hold.dataset.active;
+  if (commit && !hold.fired) post('press');
+}
+
+document.addEventListener('keydown', (event) => {
+  if (!CALL_KEYS.has(event.key) || event.ctrlKey || event.altKey || event.metaKey) return;
+  event.preventDefault(); // Space and Enter are the call button, never a click on the focused control
+  if (!event.repeat) holdStart();
+});
+document.addEventListener('keyup', (event) => {
+  if (!CALL_KEYS.has(event.key)) return;
+  event.preventDefault();
+  holdEnd(true);
+});
+window.addEventListener('blur', () => holdEnd(false));
+
+ui.startButton.addEventListener('pointerdown', (event) => { ui.startButton.setPointerCapture(event.pointerId); holdStart(); });
+ui.startButton.addEventListener('pointerup', () => holdEnd(true));
+ui.startButton.addEventListener('pointercancel', () => holdEnd(false));
+ui.startButton.addEventListener('click', (event) => { if (event.detail === 0) post('press'); }); // screen readers
+
+document.addEventListener('click', (event) => {
+  const button = event.target.closest('button');
+  if (!button) return;
+  if (button.dataset.language) post('language', button.dataset.language);
+  else if (button.dataset.slug) post('choose', button.dataset.slug);
+  else if (button.dataset.action) post(button.dataset.action);
+});
+// Long touches must not open menus or drag pictures on a kiosk.
+document.addEventListener('contextmenu', (event) => event.preventDefault());
+document.addEventListener('dragstart', (event) => event.preventDefault());
+
+// == views from the controller ===========================================================
+
+let rendering = Promise.resolve();
+function connect() {
+  const source = new EventSource('/events');
+  source.addEventListener('message', (event) => {
+    const view = JSON.parse(event.data);
+    rendering = rendering.then(() => render(view)).catch((err) => console.error('cannot show view', err));
+  });
+  // EventSource retries by itself after a network error, but gives up on an HTTP error (service restarting).
+  source.addEventListener('error', () => {
+    if (source.readyState === EventSource.CLOSED) setTimeout(connect, RECONNECT_MS);
+  });
+}
+
+applyStrings();
+connect();

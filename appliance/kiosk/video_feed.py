@@ -1,0 +1,338 @@
+"""The clerk's picture for the kiosk page, passed through without decoding.
+
+The clerk's browser sends VP8 or H.264 (whatever the call negotiated). aiortc
+would decode every frame in the kiosk process; instead, :class:`ClerkVideoFeed`
+takes the reassembled *encoded* frames from the call's receiver and streams them
+to the page, which decodes them with WebCodecs and shows them in
+``<video id="clerk-video">`` (static/clerk-video.js). One decode per frame on the
+whole appliance, none of it in Python: the cheapest path measured, see
+docs/decisions/0004-kiosk-clerk-video-path.md.
+
+aiortc has no public way to receive without decoding, so :func:`tap_encoded_frames`
+diverts its receiver's private decoder queue. If that ever stops fitting the
+installed aiortc, or no receiver is given, the feed decodes in the kiosk as aiortc
+normally does and streams raw I420 frames instead: dearer, but the citizen still
+sees the clerk. A warning in the log says so.
+
+Wiring (the appliance service)::
+
+    feed = ClerkVideoFeed()
+    feed.init_app(app)                          # GET /clerk-video/stream on the page's Flask app
+    # CallPeer(on_remote_track=...) for the video track, on the event loop:
+    feed.attach(track, receiver_for(peer.pc, track))
+    # when the call ends (the track also ends by itself when the call closes):
+    feed.detach()
+
+Stream format (one HTTP response, chunked; read with fetch): records of a
+16-byte little-endian header ``kind u8, flags u8, reserved u16, length u32,
+timestamp_us u64`` and ``length`` bytes of payload. Kinds: 0 keep-alive,
+1 config (JSON: ``{"mode": "encoded", "codec": "vp8"}`` or ``{"mode": "raw"}``),
+2 encoded frame (flags bit 0: key frame), 3 raw I420 frame (``width u32,
+height u32``, then Y, U, V), 4 the call's video ended.
+
+Nothing is written anywhere: frames live in bounded in-memory queues and are
+dropped once sent.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import queue
+import struct
+import threading
+import time
+from collections.abc import Iterator
+
+import av
+import numpy as np
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from flask import Blueprint, Flask, Response
+
+log = logging.getLogger(__name__)
+
+STREAM_PATH = "/clerk-video/stream"
+HEADER = struct.Struct("<BBHIQ")
+KEEPALIVE, CONFIG, ENCODED, RAW, END = range(5)
+ENCODED_BACKLOG = 30    # frames (1 s): a page further behind starts again at a fresh key frame
+RAW_BACKLOG = 2         # decoded frames: only the newest matter
+KEY_REQUEST_GAP_S = 0.5  # at most this often ask the clerk's browser for a key frame
+MAX_CLIENTS = 4         # the kiosk page, and a reload that overlaps it
+_END = object()
+
+
+def record(kind: int, payload: bytes = b"", *, key: bool = False, timestamp_us: int = 0) -> bytes:
+    return HEADER.pack(kind, int(key), 0, len(payload), timestamp_us & 0xFFFF_FFFF_FFFF_FFFF) + payload
+
+
+def receiver_for(pc, track: MediaStreamTrack):
+    """The RTCRtpReceiver of ``track`` in peer connection ``pc`` (None if it has none)."""
+    return next((r for r in pc.getReceivers() if r.track is track), None)
+
+
+def tap_encoded_frames(receiver, sink) -> bool:
+    """Send ``receiver``'s encoded frames to ``sink(codec, frame)`` instead of its decoder.
+
+    aiortc's RTCRtpReceiver puts every reassembled frame on a private queue that
+    its decoder thread reads. Overriding that queue's ``put`` works whenever the
+    thread was started; only the stop signal (None) still reaches the thread, so
+    it ends, and ends the track, as before. False if this aiortc is built otherwise.
+    """
+    q = getattr(receiver, "_RTCRtpReceiver__decoder_queue", None)
+    if not isinstance(q, queue.Queue) or "put" in vars(q) or not callable(getattr(receiver, "_send_rtcp_pli", None)):
+        return False  # without a way to ask for key frames, a page joining mid-call would wait forever
+    original = q.put
+
+    def divert(item, *args, **kwargs):
+        if item is None:
+            return original(item, *args, **kwargs)
+        sink(*item)
+
+    q.put = divert
+    return True
+
+
+def untap_encoded_frames(receiver) -> None:
+    q = getattr(receiver, "_RTCRtpReceiver__decoder_queue", None)
+    if q is not None and "put" in vars(q):
+        del q.put  # the decoder resumes; it asks for a key frame on its own
+
+
+def codec_config(codec) -> dict:
+    """WebCodecs' name for the negotiated codec: "vp8" or "avc1.<profile-level-id>"."""
+    name = codec.mimeType.split("/")[-1].lower()
+    if name == "h264":
+        return {"mode": "encoded", "codec": "avc1." + str(codec.parameters.get("profile-level-id", "42e01f"))}
+    return {"mode": "encoded", "codec": name}
+
+
+def is_key_frame(codec_name: str, data: bytes) -> bool:
+    if codec_name == "vp8":
+        return bool(data) and not data[0] & 1  # frame tag bit 0: 0 = key frame
+    # H.264 Annex B as aiortc depacketizes it: a key frame carries an IDR slice (NAL type 5)
+    pos = data.find(b"\x00\x00\x01")
+    while pos >= 0 and pos + 3 < len(data):
+        if data[pos + 3] & 0x1F == 5:
+            return True
+        pos = data.find(b"\x00\x00\x01", pos + 3)
+    return False
+
+
+def raw_payload(frame: av.VideoFrame) -> bytes:
+    w, h = frame.width // 2 * 2, frame.height // 2 * 2
+    if frame.format.name != "yuv420p":
+        frame = frame.reformat(format="yuv420p")
+    out = bytearray(8 + w * h * 3 // 2)
+    struct.pack_into("<II", out, 0, w, h)
+    pos = 8
+    for plane, (pw, ph) in zip(frame.planes, ((w, h), (w // 2, h // 2), (w // 2, h // 2))):
+        src = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[:ph, :pw]
+        np.frombuffer(out, np.uint8, pw * ph, pos).reshape(ph, pw)[:] = src
+        pos += pw * ph
+    return bytes(out)
+
+
+class _Client:
+    def __init__(self, encoded: bool) -> None:
+        self.queue: queue.Queue = queue.Queue(ENCODED_BACKLOG if encoded else RAW_BACKLOG)
+        self.need_key = True
+
+    def offer(self, item) -> bool:
+        """Queue ``item``; False if the queue was full and has been emptied."""
+        try:
+            self.queue.put_nowait(item)
+            return True
+        except queue.Full:
+            while True:
+                try:
+                    self.queue.get_nowait()
+                except queue.Empty:
+                    return False
+
+
+class ClerkVideoFeed:
+    """Streams the clerk's video track of the current call to the kiosk page.
+
+    :meth:`attach` and :meth:`detach` run on the event loop (aiortc's); the
+    stream is served by Flask's threads. ``stats`` counts frames for tests
+    and diagnostics; ``arrivals`` maps a frame's timestamp to when it arrived.
+    """
+
+    def __init__(self, keepalive_s: float = 15.0) -> None:
+        self.keepalive_s = keepalive_s
+        self._lock = threading.Lock()
+        self._clients: set[_Client] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._track: MediaStreamTrack | None = None
+        self._receiver = None
+        self._task: asyncio.Task | None = None
+        self._config: dict | None = None
+        self._config_record: bytes | None = None
+        self._last_key_request = 0.0
+        self.mode: str | None = None  # "encoded" | "raw" while attached
+        self.stats = {"frames_in": 0, "frames_out": 0, "key_requests": 0, "clients": 0}
+        self.arrivals: dict[int, float] = {}  # timestamp_us -> time.time(), the last 64 frames
+
+    # -- the event loop's side -----------------------------------------------------
+    def attach(self, track: MediaStreamTrack, receiver=None) -> None:
+        """Show ``track`` (the clerk's video) on the page, replacing any earlier one."""
+        self.detach()
+        self._loop = asyncio.get_running_loop()
+        self._track, self._receiver = track, receiver
+        if receiver is not None and tap_encoded_frames(receiver, self._on_encoded):
+            self.mode = "encoded"
+            self._task = self._loop.create_task(self._watch_end(track), name="clerk-video-end")
+        else:
+            log.warning("clerk video: decoding in the kiosk process (%s); this costs more CPU",
+                        "no receiver given" if receiver is None else "this aiortc cannot pass frames through")
+            self.mode = "raw"
+            self._set_config({"mode": "raw"})
+            self._task = self._loop.create_task(self._decode(track), name="clerk-video-decode")
+        with self._lock:
+            encoded = self.mode == "encoded"
+            for client in self._clients:  # pages already waiting for the picture
+                client.need_key = True
+            if encoded and self._clients:
+                self._request_key_frame()
+
+    def detach(self) -> None:
+        """Stop showing the current track; release it. Pages get an end record and reconnect later."""
+        if self._receiver is not None and self.mode == "encoded":
+            untap_encoded_frames(self._receiver)
+        if self._task is not None and self._task is not asyncio.current_task():
+            self._task.cancel()
+        attached = self._track is not None
+        self._task = self._track = self._receiver = None
+        self.mode = None
+        with self._lock:
+            self._config = self._config_record = None
+            clients = list(self._clients)
+        if attached:
+            for client in clients:
+                client.offer(_END) or client.offer(_END)
+        self.arrivals.clear()
+
+    def _set_config(self, config: dict) -> None:
+        rec = record(CONFIG, json.dumps(config).encode())
+        with self._lock:
+            self._config, self._config_record = config, rec
+            for client in self._clients:
+                client.need_key = True
+                client.offer(rec) or client.offer(rec)
+
+    def _on_encoded(self, codec, frame) -> None:
+        """From aiortc's receiver, on the event loop: one complete encoded frame."""
+        config = codec_config(codec)
+        if config != self._config:
+            self._set_config(config)
+        self.stats["frames_in"] += 1
+        key = is_key_frame(config["codec"], frame.data)
+        timestamp_us = frame.timestamp * 100 // 9  # 90 kHz -> microseconds
+        self._note_arrival(timestamp_us)
+        rec = None
+        lost = False
+        with self._lock:
+            for client in self._clients:
+                if client.need_key and not key:
+                    continue
+                rec = rec or record(ENCODED, frame.data, key=key, timestamp_us=timestamp_us)
+                if client.offer(rec):
+                    client.need_key = False
+                else:  # that page fell behind: drop what it has queued, resume at a key frame
+                    client.need_key = lost = True
+                    client.offer(self._config_record)
+            waiting = any(c.need_key for c in self._clients)
+        if lost or waiting:
+            self._request_key_frame()
+
+    def _request_key_frame(self) -> None:
+        """Ask the clerk's browser for a key frame (RTCP PLI), at most every KEY_REQUEST_GAP_S."""
+        now = time.monotonic()
+        receiver = self._receiver
+        if receiver is None or now - self._last_key_request < KEY_REQUEST_GAP_S:
+            return
+        sources = receiver.getSynchronizationSources()
+        if not sources:
+            return  # nothing received yet: the first frame of a call is a key frame anyway
+        self._last_key_request = now
+        self.stats["key_requests"] += 1
+        self._loop.create_task(receiver._send_rtcp_pli(sources[0].source))
+
+    def _note_arrival(self, timestamp_us: int) -> None:
+        self.arrivals[timestamp_us] = time.time()
+        if len(self.arrivals) > 64:
+            del self.arrivals[next(iter(self.arrivals))]
+
+    async def _watch_end(self, track: MediaStreamTrack) -> None:
+        # With the tap in place the decoder gets nothing, so recv() only returns when
+        # the receiver stops: the call is over.
+        try:
+            while True:
+                await track.recv()
+        except MediaStreamError:
+            if self._track is track:
+                self.detach()
+
+    async def _decode(self, track: MediaStreamTrack) -> None:
+        try:
+            while True:
+                frame = await track.recv()
+                self.stats["frames_in"] += 1
+                timestamp_us = int(frame.pts * frame.time_base * 1_000_000) if frame.pts is not None else 0
+                self._note_arrival(timestamp_us)
+                with self._lock:
+                    clients = list(self._clients)
+                if clients:
+                    rec = record(RAW, raw_payload(frame), timestamp_us=timestamp_us)
+                    for client in clients:
+                        client.offer(rec) or client.offer(rec)  # full: drop the old ones, keep the newest
+        except MediaStreamError:
+            if self._track is track:
+                self.detach()
+
+    # -- Flask's side --------------------------------------------------------------------
+    def init_app(self, app: Flask) -> None:
+        app.register_blueprint(self.blueprint())
+
+    def blueprint(self) -> Blueprint:
+        bp = Blueprint("clerk_video", __name__)
+        bp.add_url_rule(STREAM_PATH, "stream", self._stream_view, methods=["GET"])
+        return bp
+
+    def _stream_view(self) -> Response:
+        with self._lock:
+            if len(self._clients) >= MAX_CLIENTS:
+                return Response("Too many viewers of the clerk's picture.", status=503, mimetype="text/plain")
+            client = _Client(encoded=self.mode != "raw")
+            if self._config_record is not None:
+                client.queue.put_nowait(self._config_record)
+            self._clients.add(client)
+            self.stats["clients"] = len(self._clients)
+            ask = self.mode == "encoded"
+        if ask and self._loop is not None:
+            self._loop.call_soon_threadsafe(self._request_key_frame)
+
+        def stream() -> Iterator[bytes]:
+            yield record(KEEPALIVE)  # the headers go out now, so the page knows it is connected
+            while True:
+                try:
+                    item = client.queue.get(timeout=self.keepalive_s)
+                except queue.Empty:
+                    yield record(KEEPALIVE)  # writing is how werkzeug notices a page that went away
+                    continue
+                if item is _END:
+                    yield record(END)
+                    return
+                if item[0] == ENCODED or item[0] == RAW:
+                    self.stats["frames_out"] += 1
+                yield item
+
+        def gone() -> None:
+            with self._lock:
+                self._clients.discard(client)
+                self.stats["clients"] = len(self._clients)
+
+        response = Response(stream(), mimetype="application/octet-stream",
+                            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+        response.call_on_close(gone)
+        return response

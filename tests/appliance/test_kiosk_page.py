@@ -1,0 +1,480 @@
+"""The kiosk page: routes, validation and headers through Flask's test client; every screen in
+every shipped language in Debian's real headless Chromium (layout, direction, contrast, keys)."""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import queue
+import re
+import shutil
+import threading
+
+import pytest
+import pytest_asyncio
+from werkzeug.serving import make_server
+
+from appliance.controller.view import DepartmentChoice, Screen, View
+from appliance.kiosk import create_app
+from appliance.kiosk.i18n import CatalogueError, Catalogues
+from appliance.kiosk.update_translations import extract_sources
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CATALOGUES = Catalogues()
+LANGUAGES = CATALOGUES.codes
+DEPARTMENTS = (
+    DepartmentChoice("buergerbuero", "Bürgerbüro", True),
+    DepartmentChoice("standesamt", "Standesamt", True),
+    DepartmentChoice("bauamt", "Bauamt", True),
+    DepartmentChoice("ordnungsamt", "Ordnungsamt", False, "2026-11-23T08:00:00+01:00"),
+)
+
+
+class FakeBridge:
+    """The appliance service's view bridge as the page uses it: shows views, records actions.
+    Only the four calls the page makes exist; anything else fails with AttributeError."""
+
+    def __init__(self, view: View | None = None):
+        self._lock = threading.Lock()
+        self._acted = threading.Condition(self._lock)
+        self._view = (view or View()).to_json()
+        self._queues: list[queue.Queue] = []
+        self.actions: list[tuple[str, str | None]] = []
+
+    def current_view(self) -> dict:
+        with self._lock:
+            return self._view
+
+    def subscribe(self) -> queue.Queue:
+        q: queue.Queue = queue.Queue()
+        with self._lock:
+            self._queues.append(q)
+        return q
+
+    def unsubscribe(self, q: queue.Queue) -> None:
+        with self._lock:
+            self._queues.remove(q)  # ValueError: unsubscribed twice, or a queue we never gave out
+
+    def action(self, name: str, value: str | None) -> None:
+        with self._acted:
+            self.actions.append((name, value))
+            self._acted.notify_all()
+
+    # -- test helpers ------------------------------------------------------------
+    def show(self, view: View) -> None:
+        with self._lock:
+            self._view = view.to_json()
+            for q in self._queues:
+                q.put(self._view)
+
+    def wait_for_actions(self, expected: list, timeout: float = 5.0) -> None:
+        with self._acted:
+            if not self._acted.wait_for(lambda: self.actions == expected, timeout):
+                raise AssertionError(f"actions {self.actions}, expected {expected}")
+
+    @property
+    def subscribers(self) -> int:
+        with self._lock:
+            return len(self._queues)
+
+
+def view(language: str = "de", **changes) -> View:
+    return dataclasses.replace(View(language=language, location="Rathaus Musterdorf", online=True,
+                                    departments=DEPARTMENTS), **changes)
+
+
+def tr(language: str, msgid: str) -> str:
+    return CATALOGUES[language].messages.get(msgid, msgid)
+
+
+@pytest.fixture
+def bridge() -> FakeBridge:
+    return FakeBridge(view())
+
+
+@pytest.fixture
+def client(bridge):
+    return create_app(bridge).test_client()
+
+
+# == routes through the test client ==========================================================
+
+def test_page_is_in_the_views_language_with_strict_headers(bridge, client):
+    bridge.show(view("ar"))
+    res = client.get("/")
+    assert res.status_code == 200
+    assert '<html lang="ar" dir="rtl">' in res.text
+    csp = res.headers["Content-Security-Policy"]
+    for part in ("default-src 'self'", "img-src 'self' data:", "media-src 'self' blob:", "connect-src 'self'"):
+        assert part in csp
+    assert "unsafe-inline" not in csp and "http" not in csp
+    assert res.headers["X-Frame-Options"] == "DENY"
+    assert re.search(r"<script>|\son\w+=", res.text) is None  # no inline code anywhere
+    for lang in LANGUAGES:  # one button per language, in its own name
+        assert f'>{CATALOGUES[lang].name}</button>' in res.text
+
+
+@pytest.mark.parametrize("host", ["evil.example", "127.0.0.1.evil.example", "192.168.1.20:8000", "[::1]:8000"])
+def test_refuses_any_host_but_this_machine(client, host):
+    assert client.get("/", headers={"Host": host}).status_code == 400
+    assert client.post("/action", json={"action": "press"}, headers={"Host": host}).status_code == 400
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:8000", "localhost:8000", "localhost"])
+def test_serves_this_machine(client, host):
+    assert client.get("/", headers={"Host": host}).status_code == 200
+
+
+@pytest.mark.parametrize("body", [
+    {"action": "press"}, {"action": "long_press", "value": None}, {"action": "confirm"}, {"action": "cancel"},
+    {"action": "hangup"}, {"action": "choose", "value": "buergerbuero"}, {"action": "language", "value": "uk"},
+])
+def test_actions_reach_the_bridge(bridge, client, body):
+    assert client.post("/action", json=body).status_code == 204
+    assert bridge.actions == [(body["action"], body.get("value"))]
+
+
+@pytest.mark.parametrize("body, error", [
+    ({"action": "reboot"}, "unknown_action"),
+    ({"action": ["press"]}, "unknown_action"),
+    ({}, "unknown_action"),
+    ({"action": "press", "value": "x"}, "bad_value"),
+    ({"action": "choose"}, "bad_value"),
+    ({"action": "choose", "value": "Bürgerbüro"}, "bad_value"),
+    ({"action": "choose", "value": "a" * 41}, "bad_value"),
+    ({"action": "choose", "value": "bauamt\n"}, "bad_value"),
+    ({"action": "language", "value": "fr"}, "bad_value"),
+    ({"action": "language", "value": "../de"}, "bad_value"),
+    (["press"], "bad_request"),
+])
+def test_bad_actions_get_a_clear_error_and_change_nothing(bridge, client, body, error):
+    res = client.post("/action", json=body)
+    assert res.status_code == 400
+    assert res.json["error"] == error and res.json["detail"]
+    assert bridge.actions == []
+
+
+def test_actions_must_be_json_from_this_page(bridge, client):
+    assert client.post("/action", data="action=press",
+                       content_type="application/x-www-form-urlencoded").status_code == 400
+    assert client.post("/action", json={"action": "press"},
+                       headers={"Origin": "http://evil.example"}).status_code == 403
+    assert client.post("/action", data="x" * 10000, content_type="application/json").status_code == 413
+    assert bridge.actions == []
+    assert client.post("/action", json={"action": "press"}, headers={"Origin": "http://localhost"}).status_code == 204
+
+
+def test_catalogue_for_the_page_script(client):
+    res = client.get("/i18n/ar.json")
+    assert res.status_code == 200
+    assert res.json["dir"] == "rtl" and res.json["name"] == "العربية"
+    assert res.json["messages"]["Press the button"] == "اضغط على الزر"
+    assert client.get("/i18n/de.json").json["messages"]["Nothing was stored."] == "Es wurde nichts gespeichert."
+    assert client.get("/i18n/fr.json").status_code == 404
+    assert client.get("/i18n/..%2Fde.json").status_code == 404
+
+
+def test_events_start_with_the_current_view_then_follow_changes(bridge, client):
+    client.application.config["KIOSK_KEEPALIVE_S"] = 0.05
+    res = client.get("/events", buffered=False)
+    assert res.mimetype == "text/event-stream"
+    chunks = iter(res.response)
+    first = next(chunks).decode()
+    assert first.startswith("retry: ")
+    assert json.loads(first.split("data: ", 1)[1]) == json.loads(json.dumps(bridge.current_view()))
+    assert next(chunks) == b": keep-alive\n\n"  # nothing changed for a while
+    bridge.show(view(screen=Screen.CHOOSING, selected="standesamt"))
+    data = json.loads(next(chunks).decode().removeprefix("data: "))
+    assert data["screen"] == "choosing" and data["selected"] == "standesamt"
+    assert bridge.subscribers == 1
+    res.close()  # the browser went away
+    assert bridge.subscribers == 0
+
+
+def test_a_missing_german_catalogue_stops_start_up(tmp_path):
+    with pytest.raises(CatalogueError, match="German"):
+        create_app(FakeBridge(), locales_dir=tmp_path)
+
+
+# == the catalogues ===============================================================
+
+PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_catalogue_is_complete_and_matches_the_page(lang):
+    used, messages = extract_sources(), CATALOGUES[lang].messages
+    assert set(messages) == used, (f"{lang}: run python -m appliance.kiosk.update_translations and translate; "
+                                   f"missing {sorted(used - set(messages))}, unused {sorted(set(messages) - used)}")
+    for msgid, text in messages.items():
+        assert sorted(PLACEHOLDER.findall(text)) == sorted(PLACEHOLDER.findall(msgid)), (lang, msgid)
+
+
+def test_german_is_the_default_and_every_language_has_its_own_name():
+    assert LANGUAGES[0] == "de" and set(LANGUAGES) >= {"de", "en", "tr", "ar", "uk", "ru"}
+    assert [CATALOGUES[code].name for code in ("de", "en", "tr", "ar", "uk", "ru")] == [
+        "Deutsch", "English", "Türkçe", "العربية", "Українська", "Русский"]
+    assert tr("de", "Press the button") == "Drücken Sie den Knopf"
+    assert tr("de", "Your conversation has ended.") + " " + tr("de", "Nothing was stored.") == \
+        "Ihr Gespräch wurde beendet. Es wurde nichts gespeichert."
+
+
+# == the real page in Chromium ======================================================
+
+@pytest.fixture
+def served(bridge):
+    app = create_app(bridge)
+    app.config["KIOSK_KEEPALIVE_S"] = 0.5
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+@pytest_asyncio.fixture
+async def page(served):
+    if not shutil.which(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: ./build.sh test installs Debian's chromium package")
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
+        context = await browser.new_context(viewport={"width": 1280, "height": 720}, timezone_id="Europe/Berlin",
+                                            reduced_motion="reduce")
+        page = await context.new_page()
+        errors: list[str] = []
+        page.on("console", lambda msg: msg.type == "error" and errors.append(msg.text))
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        await page.goto(served + "/")
+        await page.wait_for_function("() => window.amtsklingel?.renders > 0")
+        yield page
+        await browser.close()
+        assert errors == [], errors  # CSP violations and script errors show up here
+
+
+async def show(page, bridge: FakeBridge, v: View) -> None:
+    before = await page.evaluate("window.amtsklingel.renders")
+    bridge.show(v)
+    await page.wait_for_function("n => window.amtsklingel.renders > n", arg=before, timeout=5000)
+
+
+async def actions_are(bridge: FakeBridge, *expected: tuple[str, str | None]) -> None:
+    await asyncio.to_thread(bridge.wait_for_actions, list(expected))
+
+
+FITS = """() => {
+  const bad = [];
+  for (const el of document.querySelectorAll('.kiosk, .kiosk *')) {
+    if (!el.checkVisibility() || el.closest('.visually-hidden')) continue;
+    const r = el.getBoundingClientRect(), cs = getComputedStyle(el);
+    if (r.width && (r.left < -1 || r.top < -1 || r.right > innerWidth + 1 || r.bottom > innerHeight + 1))
+      bad.push(`${el.className || el.tagName} outside the screen`);
+    if (cs.overflow !== 'visible' && !el.matches('.location, .stage')
+        && (el.scrollHeight > el.clientHeight + 1 || el.scrollWidth > el.clientWidth + 1))
+      bad.push(`${el.className || el.tagName} cut off`);
+  }
+  const doc = document.documentElement;
+  if (doc.scrollHeight > innerHeight || doc.scrollWidth > innerWidth) bad.push('page scrolls');
+  return bad;
+}"""
+
+CONTRAST = """() => {
+  const rgb = (c) => c.match(/[\\d.]+/g).map(Number);
+  const lum = ([r, g, b]) => [r, g, b].map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; })
+    .reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const background = (el) => {
+    for (let n = el; n; n = n.parentElement) { const c = rgb(getComputedStyle(n).backgroundColor); if ((c[3] ?? 1) > 0) return c; }
+    return [255, 255, 255];
+  };
+  const worst = { ratio: 99, text: '' };
+  for (const el of document.querySelectorAll('.kiosk *')) {
+    if (!el.checkVisibility() || ![...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim())) continue;
+    const [a, b] = [lum(rgb(getComputedStyle(el).color)), lum(background(el))].sort((x, y) => y - x);
+    const ratio = (a + 0.05) / (b + 0.05);
+    if (ratio < worst.ratio) Object.assign(worst, { ratio, text: el.textContent.trim().slice(0, 40) });
+  }
+  return worst;
+}"""
+
+
+async def check_screen(page, v: View, expected: list[str]) -> None:
+    state = await page.evaluate("""() => ({screen: document.getElementById('kiosk').dataset.screen,
+        lang: document.documentElement.lang, text: document.querySelector('.kiosk').innerText,
+        languages: [...document.querySelectorAll('.language')].filter((b) => b.checkVisibility()).length})""")
+    where = f"{v.language}/{v.screen.value}"
+    assert state["screen"] == v.screen.value and state["lang"] == v.language, where
+    text = " ".join(state["text"].replace("\u2068", "").replace("\u2069", "").split())  # without bidi isolates
+    for phrase in expected:
+        assert phrase in text, f"{where}: {phrase!r} not visible in {text!r}"
+    assert state["languages"] == len(LANGUAGES), f"{where}: the language choice is not on screen"
+    assert await page.evaluate(FITS) == [], where
+    worst = await page.evaluate(CONTRAST)
+    assert worst["ratio"] >= 4.5, f"{where}: {worst}"
+
+
+async def intl(page, lang: str, expression: str, value):
+    return await page.evaluate(f"([lang, value]) => {expression}", [lang, value])
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("lang", LANGUAGES)
+async def test_every_screen_in(lang, page, bridge):
+    def t(msgid, **values):
+        return tr(lang, msgid) % values if values else tr(lang, msgid)
+
+    weekday = await intl(page, lang, "new Intl.DateTimeFormat(lang, {weekday: 'long'}).format(new Date(value))",
+                         DEPARTMENTS[3].next_opening)
+    number = await intl(page, lang, "new Intl.NumberFormat(lang).format(value)", 2)
+    minutes = await intl(page, lang, "new Intl.NumberFormat(lang, {style: 'unit', unit: 'minute', "
+                                     "unitDisplay: 'long'}).format(value)", 5)
+    screens = [
+        (view(lang), [t("Press the button"), t("Offices"), t("Open now"), "Bürgerbüro", "Ordnungsamt",
+                      t("Closed"), "Rathaus Musterdorf"]),
+        (view(lang, notice="closed", next_opening=DEPARTMENTS[3].next_opening),
+         [t("This office is closed right now."), t("Next opening: %(when)s", when="").strip(), weekday]),
+        (view(lang, notice="unknown_department"), [t("This office cannot be reached from here.")]),
+        (view(lang, notice="refused"), [t("Your request could not be accepted. Please try again later.")]),
+        (view(lang, online=False), [t("The connection is interrupted. We reconnect automatically.")]),
+        (view(lang, screen=Screen.CHOOSING, selected="standesamt"),
+         [t("Which office would you like to talk to?"), t("Short press: next · Long press: choose"), "Standesamt",
+          t("Back")]),
+        (view(lang, screen=Screen.CONSENT, selected="bauamt"),
+         [t("Video call with the city administration."), t("Nothing is recorded, nothing is kept."), "Bauamt",
+          t("Start video call"), t("Cancel")]),
+        (view(lang, screen=Screen.WAITING, selected="buergerbuero", position=2, expected_wait_s=300,
+              message="Bitte halten Sie Ihren Ausweis bereit."),
+         [t("You are number %(position)s", position=number), t("Expected wait: about %(duration)s", duration=minutes),
+          "Bitte halten Sie Ihren Ausweis bereit.", t("Message from the office:"), t("Hold the button to cancel.")]),
+        (view(lang, screen=Screen.WAITING, selected="standesamt", position=1, expected_wait_s=30, online=False,
+              notice="transferred"),
+         [t("You have been passed to %(department)s. Your place in line is kept.", department="Standesamt"),
+          t("Connection interrupted – we keep your place and reconnect automatically."), t("You are next.")]),
+        (view(lang, screen=Screen.IN_CALL, microphone_on=True, camera_on=False),
+         [t("Press the button to hang up."), t("Microphone on"), t("Camera off"), t("End call")]),
+        (view(lang, screen=Screen.ENDED, ended_reason="hangup_kiosk"),
+         [t("Your conversation has ended."), t("Nothing was stored.")]),
+        (view(lang, screen=Screen.FAULT, fault="camera"),
+         [t("This kiosk is not working at the moment."), t("Please tell the staff of this building.")]),
+    ]
+    for width, height in ((1280, 720), (1920, 1080)):
+        await page.set_viewport_size({"width": width, "height": height})
+        for v, expected in screens:
+            await show(page, bridge, v)
+            await check_screen(page, v, expected)
+    # 1920x1080: text for reading at two metres
+    assert await page.evaluate("parseFloat(getComputedStyle(document.body).fontSize)") >= 32
+
+
+@pytest.mark.browser
+async def test_choosing_highlights_the_selected_office(page, bridge):
+    await show(page, bridge, view(screen=Screen.CHOOSING, selected="standesamt"))
+    tiles = await page.evaluate("""() => [...document.querySelectorAll('.tile')].map((b) => ({
+        slug: b.dataset.slug, pressed: b.getAttribute('aria-pressed'), bg: getComputedStyle(b).backgroundColor}))""")
+    assert [t["slug"] for t in tiles] == ["buergerbuero", "standesamt", "bauamt"]  # only open offices
+    selected = [t for t in tiles if t["pressed"] == "true"]
+    assert [t["slug"] for t in selected] == ["standesamt"]
+    assert len({t["bg"] for t in tiles}) == 2  # the chosen one stands out
+    await page.get_by_role("button", name="Bauamt").click()
+    await actions_are(bridge, ("choose", "bauamt"))
+
+
+@pytest.mark.browser
+async def test_arabic_is_right_to_left_and_mirrored(page, bridge):
+    edges = """() => {
+      const section = document.querySelector('.screen:not([hidden])');
+      const range = document.createRange();
+      range.selectNodeContents(section.querySelector('h1'));
+      const text = range.getBoundingClientRect(), box = section.getBoundingClientRect();
+      const [first, last] = [document.querySelector('.language'), [...document.querySelectorAll('.language')].at(-1)];
+      range.selectNodeContents(document.getElementById('location'));
+      const place = range.getBoundingClientRect(), kiosk = document.getElementById('location').getBoundingClientRect();
+      return {dir: document.documentElement.dir, fromLeft: text.left - box.left, fromRight: box.right - text.right,
+              locationFromLeft: place.left - kiosk.left, locationFromRight: kiosk.right - place.right,
+              firstLanguageLeft: first.getBoundingClientRect().left, lastLanguageLeft: last.getBoundingClientRect().left};
+    }"""
+    for screen in (Screen.IDLE, Screen.WAITING):
+        await show(page, bridge, view("ar", screen=screen, position=2, expected_wait_s=300))
+        ar = await page.evaluate(edges)
+        assert ar["dir"] == "rtl"
+        assert ar["fromRight"] < 2 and ar["fromLeft"] > 20, ar  # the heading starts at the right
+        assert ar["locationFromRight"] < 2 and ar["locationFromLeft"] > 20, ar  # a German name, lined up right
+        assert ar["firstLanguageLeft"] > ar["lastLanguageLeft"]  # Deutsch, first, is on the right
+        await show(page, bridge, view("de", screen=screen, position=2, expected_wait_s=300))
+        de = await page.evaluate(edges)
+        assert de["dir"] == "ltr" and de["fromLeft"] < 2 and de["fromRight"] > 20, de
+        assert de["locationFromLeft"] < 2 and de["locationFromRight"] > 20, de
+        assert de["firstLanguageLeft"] < de["lastLanguageLeft"]
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("lang", ["ru", "ar"])
+async def test_a_town_hall_with_many_offices_still_fits(lang, page, bridge):
+    names = ["Bürgerbüro und Meldewesen", "Standesamt", "Bauamt und Bauaufsicht", "Ordnungsamt", "Sozialamt",
+             "Kfz-Zulassungsstelle", "Friedhofsverwaltung", "Kämmerei und Steueramt"]
+    many = tuple(DepartmentChoice(f"amt-{i}", name, i % 4 != 3, None if i % 4 != 3 else "2026-11-23T08:00:00+01:00")
+                 for i, name in enumerate(names))
+    location = "Rathaus der Verbandsgemeinde Musterdorf-Oberhausen, Bürgerservice im Erdgeschoss"
+    for size in ({"width": 1280, "height": 720}, {"width": 1920, "height": 1080}):
+        await page.set_viewport_size(size)
+        for screen in (Screen.IDLE, Screen.CHOOSING):
+            v = view(lang, screen=screen, departments=many, selected="amt-0", location=location)
+            await show(page, bridge, v)
+            await check_screen(page, v, [names[0], names[-1]])
+
+
+@pytest.mark.browser
+async def test_space_and_enter_are_the_call_button(page, bridge):
+    await page.keyboard.press("Space")
+    await actions_are(bridge, ("press", None))
+    await page.keyboard.press("Enter")
+    await actions_are(bridge, ("press", None), ("press", None))
+    bridge.actions.clear()
+
+    await page.keyboard.down("Space")
+    await asyncio.sleep(1.2)
+    await actions_are(bridge, ("long_press", None))  # fires while still held, like the button
+    await page.keyboard.up("Space")
+    await asyncio.sleep(0.3)
+    assert bridge.actions == [("long_press", None)]  # letting go adds no short press
+
+    await page.keyboard.down("Enter")
+    await asyncio.sleep(0.6)
+    await page.keyboard.up("Enter")
+    await actions_are(bridge, ("long_press", None), ("press", None))  # shorter than a second: a short press
+
+    # The on-screen button behaves like the physical one, for touch without a keyboard.
+    await page.hover("#start-button")
+    await page.mouse.down()
+    await asyncio.sleep(1.2)
+    await page.mouse.up()
+    await actions_are(bridge, ("long_press", None), ("press", None), ("long_press", None))
+
+
+@pytest.mark.browser
+async def test_touch_controls_send_actions(page, bridge):
+    await page.get_by_role("button", name=tr("de", "Start")).click()
+    await page.get_by_role("button", name="Türkçe").click()
+    await actions_are(bridge, ("press", None), ("language", "tr"))
+    await show(page, bridge, view("tr", screen=Screen.CONSENT, selected="bauamt"))
+    await page.get_by_role("button", name=tr("tr", "Start video call")).click()
+    await show(page, bridge, view("tr", screen=Screen.IN_CALL, camera_on=True, microphone_on=True))
+    assert await page.evaluate("""() => { const v = document.getElementById('clerk-video');
+        return v.autoplay && v.hasAttribute('playsinline') && !!document.getElementById('clerk-canvas')
+            && !!document.getElementById('self-view'); }""")
+    await page.get_by_role("button", name=tr("tr", "End call")).click()
+    await actions_are(bridge, ("press", None), ("language", "tr"), ("confirm", None), ("hangup", None))
+
+
+@pytest.mark.browser
+async def test_motion_follows_the_users_preference(page, bridge):
+    await show(page, bridge, view(screen=Screen.WAITING, position=3))
+    animation = "getComputedStyle(document.querySelector('.screen:not([hidden])')).animationName"
+    assert await page.evaluate(animation) == "none"
+    await page.emulate_media(reduced_motion="no-preference")
+    await show(page, bridge, view(screen=Screen.IDLE))
+    assert await page.evaluate(animation) == "appear"
