@@ -3,14 +3,18 @@
 #   ./build.sh demo    install what is needed, run central + one simulated kiosk locally
 #   ./build.sh test    install what is needed, run the whole test suite
 #   ./build.sh bench   run the benchmarks (figures go to docs/benchmarks.md by hand)
+#   ./build.sh image   build the Raspberry Pi image into out/ (image/README.md)
+#   ./build.sh image-test  boot that image under QEMU and check it
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")"
 VENV=.venv
 PY=$VENV/bin/python
 
 # Debian packages: chromium is the staff console in end-to-end tests, iproute2 and
-# util-linux build the loopback-only network namespace the tests run in.
-SYSTEM_PACKAGES=(chromium fonts-dejavu-core iproute2 util-linux python3-venv python3-dev gcc postgresql)
+# util-linux build the loopback-only network namespace the tests run in; pyalsaaudio
+# builds against libasound2-dev (its ALSA "null" device serves the audio tests) and
+# picamera2's python-prctl against libcap-dev.
+SYSTEM_PACKAGES=(chromium fonts-dejavu-core iproute2 util-linux python3-venv python3-dev gcc postgresql libasound2-dev libcap-dev)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
@@ -62,8 +66,16 @@ case "${1:-}" in
         install_python
         exec tools/netns-run "$PY" -m bench "${@:2}"
         ;;
+    image)
+        # The Raspberry Pi image (as root, 10-40 min); see image/README.md.
+        exec image/build/build-image.sh "${@:2}"
+        ;;
+    image-test)
+        # Boots the built image under qemu-system-aarch64 and checks it from the serial console.
+        exec image/build/boot-test.sh "${@:2}"
+        ;;
     *)
-        echo "usage: $0 demo|test|bench" >&2
+        echo "usage: $0 demo|test|bench|image|image-test" >&2
         exit 2
         ;;
 esac

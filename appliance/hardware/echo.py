@@ -1,0 +1,104 @@
+"""Acoustic echo cancellation: keeps the clerk from hearing themselves.
+
+The kiosk's speaker and microphone share a small room, and there is no headset:
+without cancellation the clerk hears their own voice back after the round
+trip.  This wraps WebRTC's AEC3 (plus noise suppression and a high-pass filter),
+as shipped in livekit's ``rtc.AudioProcessingModule``, the same canceller a
+browser runs.
+
+AEC3 works on 10 ms frames.  The speaker calls :meth:`EchoCanceller.far_end`
+with whatever it plays; the microphone passes each captured frame through
+:meth:`EchoCanceller.process`.  The two run on different threads, so every call
+into the module is serialised by one lock.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+
+import av
+import numpy as np
+
+from appliance.hardware.errors import HardwareError
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 48000
+CHUNK = SAMPLE_RATE // 100  # AEC3's 10 ms frame
+# Speaker path (ALSA buffer + DAC) plus microphone path (ADC + ALSA period):
+# roughly 80 ms + 40 ms on a Pi with a USB microphone.  Only a starting hint:
+# AEC3 estimates the actual delay itself and follows it.
+DEFAULT_DELAY_MS = 120
+# Far-end audio older than this is of no use to the canceller; bound the
+# backlog if the microphone stops pulling (e.g. between calls).
+MAX_PENDING_FAR_END = SAMPLE_RATE // 2
+
+
+class EchoCanceller:
+    """WebRTC AEC3 on 48 kHz mono s16, fed in 10 ms chunks."""
+
+    def __init__(self, *, delay_ms: int = DEFAULT_DELAY_MS, noise_suppression: bool = True,
+                 high_pass_filter: bool = True) -> None:
+        try:
+            from livekit import rtc  # heavy native library: load only when echo cancellation is wanted
+        except ImportError as exc:
+            raise HardwareError("echo cancellation needs the 'livekit' package (pip install livekit)") from exc
+        self._rtc = rtc
+        self._apm = rtc.AudioProcessingModule(
+            echo_cancellation=True, noise_suppression=noise_suppression,
+            high_pass_filter=high_pass_filter,
+            # Gain control stays off: it would pump the level of the echo
+            # residue and fight the fixed microphone gain set at installation.
+            auto_gain_control=False)
+        self.delay_ms = delay_ms
+        self._lock = threading.Lock()
+        self._far = np.zeros(0, np.int16)  # played samples not yet a whole 10 ms chunk
+        self._apm.set_stream_delay_ms(delay_ms)
+
+    def _chunk(self, samples: np.ndarray):
+        return self._rtc.AudioFrame(bytearray(samples.tobytes()), SAMPLE_RATE, 1, CHUNK)
+
+    def far_end(self, frame: av.AudioFrame | np.ndarray) -> None:
+        """Tell the canceller what the speaker plays (48 kHz mono s16, any length)."""
+        samples = _mono_s16(frame)
+        with self._lock:
+            if self._apm is None:
+                return
+            pending = np.concatenate((self._far, samples)) if self._far.size else samples
+            whole = pending.size - pending.size % CHUNK
+            if whole > MAX_PENDING_FAR_END:
+                # Only reachable if far_end is fed much faster than real time.
+                log.debug("dropping %d far-end samples", whole - MAX_PENDING_FAR_END)
+            for start in range(max(0, whole - MAX_PENDING_FAR_END), whole, CHUNK):
+                self._apm.process_reverse_stream(self._chunk(pending[start:start + CHUNK]))
+            self._far = pending[whole:].copy()
+
+    def process(self, samples: np.ndarray) -> np.ndarray:
+        """Cancel echo in captured microphone samples (48 kHz mono s16, multiple of 10 ms)."""
+        samples = np.ascontiguousarray(samples, dtype=np.int16).reshape(-1)
+        if samples.size % CHUNK:
+            raise ValueError(f"microphone frames must be a multiple of {CHUNK} samples, got {samples.size}")
+        out = np.empty_like(samples)
+        with self._lock:
+            if self._apm is None:  # closed while a capture thread was finishing
+                return samples
+            # AEC3 wants the delay hint before every captured frame.
+            self._apm.set_stream_delay_ms(self.delay_ms)
+            for start in range(0, samples.size, CHUNK):
+                chunk = self._chunk(samples[start:start + CHUNK])
+                self._apm.process_stream(chunk)
+                out[start:start + CHUNK] = np.frombuffer(chunk.data, np.int16)
+        return out
+
+    def close(self) -> None:
+        """Free the native module; later calls pass audio through unchanged."""
+        with self._lock:
+            self._apm = None
+
+
+def _mono_s16(frame: av.AudioFrame | np.ndarray) -> np.ndarray:
+    if isinstance(frame, np.ndarray):
+        return np.ascontiguousarray(frame, dtype=np.int16).reshape(-1)
+    if frame.format.name != "s16" or frame.layout.nb_channels != 1 or frame.sample_rate != SAMPLE_RATE:
+        raise ValueError("far-end frames must be 48 kHz mono s16 (the speaker resamples before playing)")
+    return frame.to_ndarray().reshape(-1)

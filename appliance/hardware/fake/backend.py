@@ -1,0 +1,138 @@
+"""The ``fake`` hardware backend: test pattern, synthetic tone, in-memory speaker, mock button.
+
+Everything runs on any Linux laptop.  ``FakeCamera(encoded=True)`` runs the Pi 4
+passthrough path (pre-encoded H.264 through ``EncodedVideoTrack``) with a
+software stand-in for the hardware encoder.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+
+import av
+import numpy as np
+from aiortc.mediastreams import MediaStreamTrack
+
+from appliance.hardware.encoded import EncodedVideoTrack, TrackOutput
+from appliance.hardware.errors import HardwareError
+from appliance.hardware.fake.button import MockCallButton
+from appliance.hardware.fake.camera import TestPatternTrack
+from appliance.hardware.fake.h264_encoder import FakeH264Encoder
+from appliance.hardware.fake.microphone import SyntheticMicrophoneTrack
+from appliance.hardware.interfaces import FarEndHook
+from appliance.hardware.resample import RATE, PlaybackResampler
+
+log = logging.getLogger(__name__)
+
+PLAYED_SECONDS = 10  # what MemorySpeaker keeps for tests to inspect; never written anywhere
+
+
+class FakeCamera:
+    """Test pattern camera; ``encoded=True`` pre-encodes it to H.264 like a Pi 4."""
+
+    def __init__(self, width: int = 640, height: int = 480, fps: int = 30, bitrate: int = 1_000_000, *,
+                 encoded: bool = False) -> None:
+        self.width, self.height, self.fps, self.bitrate = width, height, fps, bitrate
+        self.encoded = encoded
+        self._track: MediaStreamTrack | None = None
+        self._encoder: FakeH264Encoder | None = None
+
+    def track(self) -> MediaStreamTrack:
+        self._stop()
+        if not self.encoded:
+            self._track = TestPatternTrack(self.width, self.height, fps=self.fps)
+            return self._track
+        track = EncodedVideoTrack(on_stop=self._stop)
+        encoder = FakeH264Encoder(bitrate=self.bitrate, repeat=True, iperiod=self.fps, framerate=self.fps,
+                                  profile="baseline")
+        encoder.output = TrackOutput(track)
+        encoder.width, encoder.height = self.width, self.height
+        encoder.start()
+        self._track, self._encoder = track, encoder
+        return track
+
+    def _stop(self) -> None:
+        track, encoder = self._track, self._encoder
+        self._track = self._encoder = None
+        if encoder is not None:
+            encoder.stop()
+        if track is not None:
+            track.stop()
+
+    def close(self) -> None:
+        self._stop()
+
+
+class FakeMicrophone:
+    """A pulsing tone instead of the USB microphone."""
+
+    def __init__(self, frequency: float = 440.0) -> None:
+        self.frequency = frequency
+        self._track: MediaStreamTrack | None = None
+
+    def track(self) -> MediaStreamTrack:
+        if self._track is not None:
+            self._track.stop()
+        self._track = SyntheticMicrophoneTrack(self.frequency)
+        return self._track
+
+    def close(self) -> None:
+        if self._track is not None:
+            self._track.stop()
+            self._track = None
+
+
+class MemorySpeaker:
+    """A speaker that keeps the last seconds of what it played, in memory only."""
+
+    def __init__(self, *, far_end: FarEndHook | None = None) -> None:
+        self.far_end = far_end
+        self.frames_played = 0
+        self._resample = PlaybackResampler()
+        self._recent: collections.deque[np.ndarray] = collections.deque()
+        self._recent_samples = 0
+        self._closed = False
+
+    async def play(self, frame: av.AudioFrame) -> None:
+        if self._closed:
+            raise RuntimeError("MemorySpeaker is closed")
+        for out in self._resample(frame):
+            if self.far_end is not None:
+                self.far_end(out)
+            samples = out.to_ndarray().reshape(-1)
+            self._recent.append(samples)
+            self._recent_samples += samples.size
+            self.frames_played += samples.size
+            while self._recent_samples - self._recent[0].size >= PLAYED_SECONDS * RATE:
+                self._recent_samples -= self._recent.popleft().size
+        await asyncio.sleep(0)  # a real device takes time; at least let others run
+
+    def played(self) -> np.ndarray:
+        """The most recent audio played (48 kHz mono s16), up to ``PLAYED_SECONDS``."""
+        return np.concatenate(self._recent) if self._recent else np.zeros(0, np.int16)
+
+    def close(self) -> None:
+        self._closed = True
+        self._recent.clear()
+        self._recent_samples = 0
+
+
+def open_camera(cfg: dict) -> FakeCamera:
+    return FakeCamera(cfg.get("width", 640), cfg.get("height", 480), cfg.get("fps", 30),
+                      cfg.get("bitrate", 1_000_000), encoded=bool(cfg.get("encoded", False)))
+
+
+def open_microphone(cfg: dict, echo=None) -> FakeMicrophone:
+    if echo is not None:
+        raise HardwareError("echo cancellation applies to a real microphone; the fake one hears no speaker")
+    return FakeMicrophone(cfg.get("frequency", 440.0))
+
+
+def open_speaker(cfg: dict, far_end: FarEndHook | None = None) -> MemorySpeaker:
+    return MemorySpeaker(far_end=far_end)
+
+
+def open_button(cfg: dict, loop: asyncio.AbstractEventLoop | None = None) -> MockCallButton:
+    return MockCallButton(cfg.get("pin", 17), cfg.get("led_pin", 18), loop=loop,
+                          long_press_s=cfg.get("long_press_s", 1.0))

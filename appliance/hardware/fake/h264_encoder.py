@@ -1,0 +1,110 @@
+"""A stand-in for picamera2's hardware ``H264Encoder``, for tests and the demo.
+
+It encodes :class:`TestPatternTrack` pictures with libx264 (through PyAV) on a
+thread of its own and calls ``output.outputframe(bytes, keyframe, timestamp_us)``
+exactly as picamera2's V4L2 encoder does: one Annex B access unit per call,
+timestamps in microseconds from the first frame, SPS/PPS repeated in front of
+every IDR.  So the Pi 4 passthrough path (``EncodedVideoTrack``) runs on any
+laptop, with pictures that ``read_clock`` can check after a real network hop.
+"""
+from __future__ import annotations
+
+import asyncio
+import fractions
+import logging
+import threading
+
+import av
+
+from appliance.hardware.fake.camera import VIDEO_TIME_BASE, TestPatternTrack
+
+log = logging.getLogger(__name__)
+
+
+class FakeH264Encoder:
+    """Mirrors picamera2's ``H264Encoder(bitrate, repeat, iperiod, framerate, profile)``.
+
+    Set ``output`` (anything with ``outputframe``), ``width`` and ``height``,
+    then :meth:`start`; :meth:`stop` joins the thread.  Unsupported options fail
+    loudly instead of being silently ignored.
+    """
+
+    def __init__(self, bitrate: int | None = None, repeat: bool = True, iperiod: int | None = 30,
+                 framerate: float | None = 30, profile: str | None = "baseline") -> None:
+        if not repeat:
+            # Without in-band SPS/PPS a receiver joining late (or after loss)
+            # could never start decoding: there is no keyframe request path.
+            raise ValueError("FakeH264Encoder only supports repeat=True")
+        if profile not in (None, "baseline", "main", "high"):
+            raise ValueError(f"profile {profile!r} not supported")
+        self.bitrate = bitrate or 1_000_000
+        self.repeat = repeat
+        self.iperiod = iperiod or 30
+        self.framerate = framerate or 30
+        self.profile = profile or "baseline"
+        self.output = None
+        self.width, self.height = 640, 480
+        self.frames_encoded = 0
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+
+    def _codec(self) -> av.CodecContext:
+        codec = av.CodecContext.create("libx264", "w")
+        codec.width, codec.height, codec.pix_fmt = self.width, self.height, "yuv420p"
+        codec.time_base = VIDEO_TIME_BASE
+        codec.framerate = fractions.Fraction(self.framerate).limit_denominator(1001)
+        codec.bit_rate = self.bitrate
+        codec.gop_size = self.iperiod
+        codec.max_b_frames = 0
+        # The options picamera2 sets on the V4L2 encoder, in x264's words:
+        # baseline (no B-frames, what WebRTC peers expect), headers before
+        # every IDR, a fixed IDR period and no lookahead delay.
+        codec.options = {
+            "preset": "veryfast", "tune": "zerolatency", "profile": self.profile,
+            "x264-params": f"repeat-headers=1:keyint={self.iperiod}:min-keyint={self.iperiod}"
+                           ":scenecut=0:bframes=0",
+        }
+        return codec
+
+    def start(self) -> None:
+        if self.output is None:
+            raise RuntimeError("set encoder.output before start()")
+        if self._thread is not None:
+            raise RuntimeError("encoder already started")
+        self._stopping.clear()
+        if hasattr(self.output, "start"):
+            self.output.start()
+        self._thread = threading.Thread(target=self._run, name="fake-h264-encoder", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        if self.output is not None and hasattr(self.output, "stop"):
+            self.output.stop()
+
+    def _run(self) -> None:
+        # The pattern track paces itself with asyncio.sleep; a private loop on
+        # this thread keeps the caller's loop free, like a real camera thread.
+        try:
+            asyncio.run(self._encode_loop())
+        except Exception as exc:
+            self.error = exc
+            log.exception("fake H.264 encoder failed")
+
+    async def _encode_loop(self) -> None:
+        source = TestPatternTrack(self.width, self.height, fps=self.framerate)
+        codec = self._codec()
+        try:
+            while not self._stopping.is_set():
+                frame = await source.recv()
+                for packet in codec.encode(frame):
+                    self.frames_encoded += 1
+                    # picamera2 reports microseconds since the first frame.
+                    timestamp_us = packet.pts * 1_000_000 // 90000
+                    self.output.outputframe(bytes(packet), packet.is_keyframe, timestamp_us)
+        finally:
+            source.stop()

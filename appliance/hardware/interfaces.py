@@ -1,0 +1,93 @@
+"""What the rest of the appliance may ask of its hardware.
+
+Small structural protocols: the controller and the call code depend on these,
+never on picamera2, ALSA or gpiozero.  ``appliance.hardware.select`` hands out
+objects that satisfy them, real (``pi``) or fake.
+"""
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Literal, Protocol, runtime_checkable
+
+import av
+from aiortc.mediastreams import MediaStreamTrack
+
+# LED modes of the call button, as the citizen sees them:
+#   idle     slow pulse  - "press me"
+#   waiting  steady, dim - "you are queued"
+#   in_call  fully on    - "you are connected"
+#   fault    fast blink  - "out of order, ask the staff"
+#   off      dark        - e.g. outside office hours or shutting down
+LedMode = Literal["idle", "waiting", "in_call", "fault", "off"]
+LED_MODES: tuple[LedMode, ...] = ("idle", "waiting", "in_call", "fault", "off")
+
+# A press held this long counts as long press (e.g. "cancel / hang up").
+LONG_PRESS_SECONDS = 1.0
+
+# Callbacks may be plain functions or coroutine functions; they always run in
+# the appliance's asyncio loop, never in a hardware thread.
+ButtonCallback = Callable[[], None] | Callable[[], Awaitable[None]]
+FarEndHook = Callable[[av.AudioFrame], None]
+
+
+@runtime_checkable
+class Camera(Protocol):
+    """The kiosk camera.
+
+    ``track()`` starts capturing and returns a fresh track for one call; the
+    previous track (if any) ends.  When ``encoded`` is true the track yields
+    H.264 ``av.Packet``s (Annex B, time base 1/90000) that aiortc packetises
+    without re-encoding, so the peer must negotiate H.264 (see
+    ``appliance.hardware.encoded.h264_codecs``); otherwise it yields
+    ``av.VideoFrame``s.  Read ``encoded`` after ``track()``: a camera whose
+    hardware encoder fails to start falls back to frames.
+    """
+
+    encoded: bool
+
+    def track(self) -> MediaStreamTrack: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class Microphone(Protocol):
+    """The kiosk microphone: ``track()`` yields 20 ms mono s16 48 kHz ``av.AudioFrame``s."""
+
+    def track(self) -> MediaStreamTrack: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class Speaker(Protocol):
+    """The kiosk loudspeaker.
+
+    ``play()`` accepts any ``av.AudioFrame`` (the clerk's decoded Opus is
+    stereo 48 kHz) and returns once the audio is handed to the device.
+    ``far_end``, when set, is called with every frame as it is played
+    (48 kHz mono s16): the echo canceller needs exactly what left the speaker.
+    """
+
+    far_end: FarEndHook | None
+
+    async def play(self, frame: av.AudioFrame) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class CallButton(Protocol):
+    """The big call button with its LED.
+
+    ``on_short_press`` fires on release of a press shorter than the long-press
+    threshold; ``on_long_press`` fires once while the button is still held,
+    when the threshold is reached (and the later release fires nothing).
+    """
+
+    on_short_press: ButtonCallback | None
+    on_long_press: ButtonCallback | None
+
+    def led(self, mode: LedMode) -> None: ...
+
+    def close(self) -> None: ...

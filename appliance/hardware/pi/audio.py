@@ -1,0 +1,227 @@
+"""USB microphone and speaker through ALSA (pyalsaaudio).
+
+Both sides run at 48 kHz mono s16 - Opus' native rate, so aiortc never has to
+resample the microphone, and the rate AEC3 works best at.  ALSA is driven by
+device name from the configuration (``plughw:CARD=Device``, ``default``,
+``null`` in tests), so a ``plug`` device can convert for hardware that wants
+something else.
+
+Blocking ALSA calls run on threads, never in the asyncio loop: a stalled USB
+device must not freeze the kiosk's user interface.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import concurrent.futures
+import fractions
+import logging
+import threading
+import time
+
+import av
+import numpy as np
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from appliance.hardware.echo import EchoCanceller
+from appliance.hardware.errors import AudioDeviceError, BackendUnavailable
+from appliance.hardware.interfaces import FarEndHook
+from appliance.hardware.resample import RATE, PlaybackResampler
+
+log = logging.getLogger(__name__)
+
+PERIOD = 960  # 20 ms: one Opus frame per read
+PERIODS = 4   # 80 ms of ALSA buffer: enough for a busy Pi, little enough for a conversation
+QUEUE_FRAMES = 10  # 200 ms; older audio is dropped rather than delayed
+
+
+def _alsaaudio():
+    try:
+        import alsaaudio
+    except ImportError as exc:
+        raise BackendUnavailable("ALSA audio needs pyalsaaudio: apt install python3-alsaaudio, "
+                                 "or pip install pyalsaaudio (builds against libasound2-dev)") from exc
+    return alsaaudio
+
+
+def _open_pcm(kind: str, device: str):
+    alsaaudio = _alsaaudio()
+    direction = alsaaudio.PCM_CAPTURE if kind == "capture" else alsaaudio.PCM_PLAYBACK
+    try:
+        return alsaaudio.PCM(direction, alsaaudio.PCM_NORMAL, device=device, channels=1, rate=RATE,
+                             format=alsaaudio.PCM_FORMAT_S16_LE, periodsize=PERIOD, periods=PERIODS)
+    except alsaaudio.ALSAAudioError as exc:
+        raise AudioDeviceError(f"cannot open ALSA {kind} device {device!r}: {exc}") from exc
+
+
+class CaptureTrack(MediaStreamTrack):
+    """Audio track fed from a capture thread with 20 ms s16 mono 48 kHz chunks."""
+
+    kind = "audio"
+
+    def __init__(self, on_stop=None) -> None:
+        super().__init__()
+        self._loop = asyncio.get_running_loop()
+        self._on_stop = on_stop
+        self._lock = threading.Lock()
+        self._chunks: collections.deque[tuple[int, bytes]] = collections.deque(maxlen=QUEUE_FRAMES)
+        self._ready = asyncio.Event()
+        self._time_base = fractions.Fraction(1, RATE)
+        self.dropped = 0
+
+    def push(self, index: int, samples: bytes) -> None:
+        """Queue one chunk whose first sample is number ``index``; any thread, never blocks."""
+        with self._lock:
+            if len(self._chunks) == self._chunks.maxlen:
+                self.dropped += 1  # deque drops the oldest: keep the newest audio, not latency
+            self._chunks.append((index, samples))
+        try:
+            self._loop.call_soon_threadsafe(self._ready.set)
+        except RuntimeError:  # loop already closed at shutdown
+            pass
+
+    async def recv(self) -> av.AudioFrame:
+        while True:
+            if self.readyState != "live":
+                raise MediaStreamError
+            with self._lock:
+                item = self._chunks.popleft() if self._chunks else None
+                if item is None:
+                    self._ready.clear()
+            if item is not None:
+                break
+            await self._ready.wait()
+        index, samples = item
+        frame = av.AudioFrame.from_ndarray(np.frombuffer(samples, np.int16).reshape(1, -1),
+                                           format="s16", layout="mono")
+        frame.sample_rate = RATE
+        # pts counts captured samples, so a dropped chunk shows as a gap in time.
+        frame.pts = index
+        frame.time_base = self._time_base
+        return frame
+
+    def stop(self) -> None:
+        if self.readyState == "live":
+            super().stop()
+            self._ready.set()
+            if self._on_stop is not None:
+                self._on_stop()
+
+
+class AlsaMicrophone:
+    """Microphone on an ALSA capture device; capture runs only while a track is live."""
+
+    def __init__(self, device: str = "default", *, echo: EchoCanceller | None = None) -> None:
+        _alsaaudio()  # fail at start-up, not at the first call, if ALSA is missing
+        self.device = device
+        self.echo = echo
+        self.error: Exception | None = None
+        self._track: CaptureTrack | None = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    def track(self) -> MediaStreamTrack:
+        self._stop_capture()
+        pcm = _open_pcm("capture", self.device)
+        self._stop = stop = threading.Event()
+        self._track = track = CaptureTrack(on_stop=stop.set)
+        self._thread = threading.Thread(target=self._capture, args=(pcm, track, stop),
+                                        name="alsa-capture", daemon=True)
+        self._thread.start()
+        return track
+
+    def _capture(self, pcm, track: CaptureTrack, stop: threading.Event) -> None:
+        alsaaudio = _alsaaudio()
+        chunk_bytes = PERIOD * 2
+        pending = b""
+        produced = 0
+        started = time.monotonic()
+        device_paced: bool | None = None
+        try:
+            while not stop.is_set():
+                frames, data = pcm.read()
+                if frames <= 0:  # overrun (-EPIPE): pyalsaaudio re-prepared the device
+                    log.debug("ALSA capture overrun on %s (%d)", self.device, frames)
+                    continue
+                pending += data
+                while len(pending) >= chunk_bytes:
+                    samples = np.frombuffer(pending[:chunk_bytes], np.int16)
+                    pending = pending[chunk_bytes:]
+                    if self.echo is not None:
+                        samples = self.echo.process(samples)
+                    track.push(produced, samples.tobytes())
+                    produced += PERIOD
+                # Plugins such as ALSA's null device return at once; a sound card
+                # never delivers 200 ms of audio in 100 ms from a fresh start.  Pace
+                # the former to real time; never second-guess the latter's clock.
+                elapsed = time.monotonic() - started
+                if device_paced is None and produced >= RATE // 5:
+                    device_paced = elapsed >= produced / RATE / 2
+                    if not device_paced:
+                        log.info("ALSA device %r is not clocked; pacing capture in software", self.device)
+                if device_paced is False and produced / RATE > elapsed:
+                    time.sleep(produced / RATE - elapsed)
+        except (alsaaudio.ALSAAudioError, OSError) as exc:
+            self.error = AudioDeviceError(f"ALSA capture on {self.device!r} failed: {exc}")
+            log.error("%s", self.error)
+            track._loop.call_soon_threadsafe(track.stop)  # the call sees the track end
+        finally:
+            pcm.close()
+
+    def _stop_capture(self) -> None:
+        if self._track is not None:
+            self._track.stop()
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=1)  # a read returns within one 20 ms period
+            self._thread = None
+        self._track = None
+
+    def close(self) -> None:
+        self._stop_capture()
+
+
+class AlsaSpeaker:
+    """Speaker on an ALSA playback device; resamples whatever it gets to 48 kHz mono s16."""
+
+    def __init__(self, device: str = "default", *, far_end: FarEndHook | None = None) -> None:
+        self.device = device
+        self.far_end = far_end
+        self.frames_played = 0
+        self._pcm = _open_pcm("playback", device)
+        self._resample = PlaybackResampler()
+        # One writer thread keeps frames in order and lets ALSA's blocking
+        # write pace the caller without blocking the loop.
+        self._writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="alsa-playback")
+
+    async def play(self, frame: av.AudioFrame) -> None:
+        if self._pcm is None:
+            raise AudioDeviceError(f"speaker {self.device!r} is closed")
+        loop = asyncio.get_running_loop()
+        for out in self._resample(frame):
+            if self.far_end is not None:
+                self.far_end(out)
+            await loop.run_in_executor(self._writer, self._write, out.to_ndarray().tobytes())
+
+    def _write(self, data: bytes) -> None:
+        alsaaudio = _alsaaudio()
+        retries = 3
+        while data:
+            try:
+                written = self._pcm.write(data)
+            except alsaaudio.ALSAAudioError as exc:
+                raise AudioDeviceError(f"ALSA playback on {self.device!r} failed: {exc}") from exc
+            if written <= 0:  # underrun (-EPIPE) between calls: the device was re-prepared
+                log.debug("ALSA playback underrun on %s (%d)", self.device, written)
+                retries -= 1
+                if retries == 0:
+                    return  # drop this frame rather than spin on a failing device
+                continue
+            self.frames_played += written
+            data = data[written * 2:]
+
+    def close(self) -> None:
+        self._writer.shutdown(wait=True)
+        if self._pcm is not None:
+            self._pcm.close()
+            self._pcm = None

@@ -1,0 +1,60 @@
+"""The ``pi`` hardware backend: opens the real devices from the configuration.
+
+A missing setting stops start-up with a message naming it: on an appliance a
+guessed GPIO or sound card would fail later and more confusingly.
+"""
+from __future__ import annotations
+
+import asyncio
+from importlib.metadata import entry_points
+
+from appliance.hardware.button import GpioCallButton
+from appliance.hardware.echo import EchoCanceller
+from appliance.hardware.errors import BackendUnavailable, HardwareError
+from appliance.hardware.interfaces import FarEndHook
+from appliance.hardware.pi.audio import AlsaMicrophone, AlsaSpeaker
+from appliance.hardware.pi.camera import PiCamera
+
+# lgpio drives /dev/gpiochip* and does PWM on every Pi including the 5, where
+# RPi.GPIO no longer works.
+DEFAULT_PIN_FACTORY = "lgpio"
+_FACTORY_PACKAGES = {"lgpio": "python3-lgpio", "rpigpio": "python3-rpi-lgpio", "pigpio": "python3-pigpio"}
+
+
+def _required(cfg: dict, section: str, key: str):
+    if key not in cfg:
+        raise HardwareError(f"hardware setting {section}.{key} is missing (needed by the pi backend)")
+    return cfg[key]
+
+
+def pin_factory(name: str = DEFAULT_PIN_FACTORY):
+    """gpiozero's pin factory by name, as ``GPIOZERO_PIN_FACTORY`` would choose it."""
+    found = [ep for ep in entry_points(group="gpiozero_pin_factories") if ep.name == name]
+    if not found:
+        raise BackendUnavailable(f"gpiozero has no pin factory {name!r}; is gpiozero installed?")
+    try:
+        return found[0].load()()
+    except Exception as exc:  # ImportError for the library, or no GPIO chip on this machine
+        package = _FACTORY_PACKAGES.get(name, f"the library of pin factory {name!r}")
+        raise BackendUnavailable(f"GPIO pin factory {name!r} unavailable ({exc}): install {package} "
+                                 "and run on a Raspberry Pi") from exc
+
+
+def open_camera(cfg: dict) -> PiCamera:
+    return PiCamera(cfg.get("width", 1280), cfg.get("height", 720), cfg.get("fps", 30),
+                    cfg.get("bitrate", 1_500_000), camera_num=cfg.get("camera_num", 0),
+                    hardware_encoder=cfg.get("hardware_encoder"))
+
+
+def open_microphone(cfg: dict, echo: EchoCanceller | None = None) -> AlsaMicrophone:
+    return AlsaMicrophone(_required(cfg, "microphone", "device"), echo=echo)
+
+
+def open_speaker(cfg: dict, far_end: FarEndHook | None = None) -> AlsaSpeaker:
+    return AlsaSpeaker(_required(cfg, "speaker", "device"), far_end=far_end)
+
+
+def open_button(cfg: dict, loop: asyncio.AbstractEventLoop | None = None) -> GpioCallButton:
+    pin, led_pin = _required(cfg, "button", "pin"), _required(cfg, "button", "led_pin")
+    return GpioCallButton(pin, led_pin, pin_factory=pin_factory(cfg.get("pin_factory", DEFAULT_PIN_FACTORY)),
+                          loop=loop, long_press_s=cfg.get("long_press_s", 1.0))

@@ -1,0 +1,226 @@
+"""The Pi camera through picamera2.
+
+Pi 4: the VideoCore's hardware H.264 encoder produces the stream and aiortc
+sends it as is (``EncodedVideoTrack``); the Pi 4's CPU could not encode 720p in
+software alongside everything else.
+
+Pi 5: there is no hardware encoder (picamera2's ``H264Encoder`` there is a
+libav software encoder).  We hand raw frames to aiortc instead, whose own
+encoder then answers the receiver's keyframe requests and bitrate estimates,
+which a pre-encoded stream cannot.
+
+picamera2 is imported inside functions only: it needs libcamera's Python
+bindings, which exist only on Raspberry Pi OS / Debian trixie with
+python3-libcamera.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import os
+import threading
+import time
+
+import av
+import numpy as np
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from appliance.hardware.encoded import VIDEO_CLOCK_RATE, VIDEO_TIME_BASE, EncodedVideoTrack, TrackOutput
+from appliance.hardware.errors import BackendUnavailable, CameraError
+
+log = logging.getLogger(__name__)
+
+HARDWARE_ENCODER_DEVICE = "/dev/video11"  # bcm2835-codec encode node, Pi 4 and earlier only
+PICAMERA2_HINT = ("the Pi camera needs picamera2 with libcamera's Python bindings: install python3-picamera2 / "
+                  "run on Raspberry Pi OS or Debian trixie with python3-libcamera")
+
+
+def picamera2_module():
+    """Import picamera2, or say what to install."""
+    try:
+        import picamera2
+    except ImportError as exc:  # picamera2 itself, or libcamera under it
+        raise BackendUnavailable(f"{PICAMERA2_HINT} ({exc})") from exc
+    return picamera2
+
+
+def has_hardware_encoder() -> bool:
+    """True on a Pi 4 (VideoCore IV ISP with the V4L2 H.264 encoder), false on a Pi 5."""
+    from picamera2.platform import Platform, get_platform
+    return get_platform() == Platform.VC4 and os.path.exists(HARDWARE_ENCODER_DEVICE)
+
+
+def yuv420_to_frame(array: np.ndarray, width: int, height: int) -> av.VideoFrame:
+    """Turn picamera2's YUV420 array ((height * 3 / 2) x stride) into a yuv420p frame.
+
+    The ISP pads rows to its stride; the chroma planes then have stride / 2
+    per row, so unpadded widths must be cut plane by plane.
+    """
+    stride = array.shape[1]
+    if stride == width:
+        return av.VideoFrame.from_ndarray(np.ascontiguousarray(array), format="yuv420p")
+    flat = np.ascontiguousarray(array).reshape(-1)
+    y = flat[:height * stride].reshape(height, stride)[:, :width]
+    chroma = flat[height * stride:].reshape(height, stride // 2)  # U rows then V rows
+    u = chroma[:height // 2, :width // 2]
+    v = chroma[height // 2:, :width // 2]
+    packed = np.concatenate((y.reshape(-1), u.reshape(-1), v.reshape(-1)))
+    return av.VideoFrame.from_ndarray(packed.reshape(height * 3 // 2, width), format="yuv420p")
+
+
+class LatestFrameTrack(MediaStreamTrack):
+    """Video track fed by a capture thread; keeps only the newest pictures.
+
+    A video call wants the current picture, not a backlog: if aiortc's encoder
+    falls behind, older frames are dropped.
+    """
+
+    kind = "video"
+
+    def __init__(self, on_stop=None, keep: int = 2) -> None:
+        super().__init__()
+        self._loop = asyncio.get_running_loop()
+        self._on_stop = on_stop
+        self._lock = threading.Lock()
+        self._frames: collections.deque[tuple[float, av.VideoFrame]] = collections.deque(maxlen=keep)
+        self._ready = asyncio.Event()
+        self._start: float | None = None
+
+    def push(self, frame: av.VideoFrame, captured_at: float) -> None:
+        with self._lock:
+            self._frames.append((captured_at, frame))
+        try:
+            self._loop.call_soon_threadsafe(self._ready.set)
+        except RuntimeError:
+            pass
+
+    async def recv(self) -> av.VideoFrame:
+        while True:
+            if self.readyState != "live":
+                raise MediaStreamError
+            with self._lock:
+                item = self._frames.popleft() if self._frames else None
+                if item is None:
+                    self._ready.clear()
+            if item is not None:
+                break
+            await self._ready.wait()
+        captured_at, frame = item
+        if self._start is None:
+            self._start = captured_at
+        frame.pts = round((captured_at - self._start) * VIDEO_CLOCK_RATE)
+        frame.time_base = VIDEO_TIME_BASE
+        return frame
+
+    def stop(self) -> None:
+        if self.readyState == "live":
+            super().stop()
+            self._ready.set()
+            if self._on_stop is not None:
+                self._on_stop()
+
+
+class PiCamera:
+    """The Pi camera (see :class:`appliance.hardware.interfaces.Camera`).
+
+    ``encoded`` is decided at start-up from the platform; should the hardware
+    encoder nevertheless fail to start, ``track()`` falls back to raw frames
+    and clears ``encoded``, so read it after ``track()``.
+    """
+
+    def __init__(self, width: int = 1280, height: int = 720, fps: int = 30, bitrate: int = 1_500_000, *,
+                 camera_num: int = 0, hardware_encoder: bool | None = None) -> None:
+        Picamera2 = picamera2_module().Picamera2
+        cameras = Picamera2.global_camera_info()
+        if len(cameras) <= camera_num:
+            raise CameraError(f"no camera number {camera_num} connected (libcamera sees {len(cameras)}); "
+                              "check the ribbon cable and camera_auto_detect in config.txt")
+        self.model = cameras[camera_num].get("Model", "unknown")
+        self.width, self.height, self.fps, self.bitrate = width, height, fps, bitrate
+        self.encoded = has_hardware_encoder() if hardware_encoder is None else hardware_encoder
+        try:
+            self._cam = Picamera2(camera_num)
+            config = self._cam.create_video_configuration(
+                main={"size": (width, height), "format": "YUV420"}, controls={"FrameRate": fps})
+            self._cam.configure(config)
+        except Exception as exc:
+            raise CameraError(f"cannot open camera {self.model}: {exc}") from exc
+        log.info("camera %s at %dx%d@%d, %s", self.model, width, height, fps,
+                 "hardware H.264 passthrough" if self.encoded else "raw frames for aiortc to encode")
+        self._track: MediaStreamTrack | None = None
+        self._running: str | None = None  # "recording" | "capturing"
+        self._stop_capture_thread = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def track(self) -> MediaStreamTrack:
+        self._stop()
+        if self.encoded:
+            try:
+                return self._start_encoded()
+            except Exception as exc:
+                log.warning("hardware H.264 encoder failed (%s); falling back to raw frames", exc)
+                self._stop()
+                self.encoded = False
+        return self._start_frames()
+
+    def _start_encoded(self) -> EncodedVideoTrack:
+        from picamera2.encoders.h264_encoder import H264Encoder  # the V4L2 one, not the Pi 5 alias
+        from picamera2.outputs import Output
+
+        track = EncodedVideoTrack(on_stop=self._stop)
+        sink = TrackOutput(track)
+
+        class ForwardingOutput(Output):
+            def outputframe(self, frame, keyframe=True, timestamp=None, packet=None, audio=False):
+                sink.outputframe(frame, keyframe, timestamp, packet, audio)
+
+        # repeat + iperiod: SPS/PPS and an IDR every second, since aiortc cannot
+        # forward the receiver's keyframe requests to a pre-encoded stream.
+        encoder = H264Encoder(bitrate=self.bitrate, repeat=True, iperiod=self.fps, profile="baseline")
+        self._track, self._running = track, "recording"
+        self._cam.start_recording(encoder, ForwardingOutput())
+        return track
+
+    def _start_frames(self) -> LatestFrameTrack:
+        track = LatestFrameTrack(on_stop=self._stop)
+        self._track, self._running = track, "capturing"
+        self._stop_capture_thread = stop = threading.Event()
+        try:
+            self._cam.start()
+        except Exception as exc:
+            raise CameraError(f"camera {self.model} did not start: {exc}") from exc
+        self._thread = threading.Thread(target=self._capture, args=(track, stop), name="camera-capture",
+                                        daemon=True)
+        self._thread.start()
+        return track
+
+    def _capture(self, track: LatestFrameTrack, stop: threading.Event) -> None:
+        try:
+            while not stop.is_set():
+                array = self._cam.capture_array("main")  # blocks until the next frame: paced by the sensor
+                track.push(yuv420_to_frame(array, self.width, self.height), time.monotonic())
+        except Exception:
+            if not stop.is_set():
+                log.exception("camera capture failed")
+                track._loop.call_soon_threadsafe(track.stop)
+
+    def _stop(self) -> None:
+        # Runs in the loop when a call's track ends; picamera2's stop takes a
+        # frame or two, which is acceptable at hang-up.
+        track, running = self._track, self._running
+        self._track, self._running = None, None
+        self._stop_capture_thread.set()
+        if running == "recording":
+            self._cam.stop_recording()
+        elif running == "capturing":
+            self._cam.stop()
+        if self._thread is not None:
+            self._thread.join(timeout=1)
+            self._thread = None
+        if track is not None:
+            track.stop()
+
+    def close(self) -> None:
+        self._stop()
+        self._cam.close()

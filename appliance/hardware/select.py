@@ -1,0 +1,135 @@
+"""Open the appliance's hardware from its configuration.
+
+Backends are chosen by name, per device or for all at once, the way
+``GPIOZERO_PIN_FACTORY`` chooses gpiozero's pins::
+
+    {"backend": "pi",                       # default for every device
+     "camera": {"width": 1280, "height": 720, "fps": 30},
+     "microphone": {"device": "plughw:CARD=Device"},
+     "speaker": {"device": "plughw:CARD=Device"},
+     "echo": {"enabled": true, "delay_ms": 120},
+     "button": {"pin": 17, "led_pin": 18, "backend": "fake"}}
+
+A backend's module is imported only when it is chosen, so the ``fake`` backend
+runs where picamera2, ALSA or a GPIO chip are absent.
+"""
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+from dataclasses import dataclass
+
+from appliance.hardware.echo import DEFAULT_DELAY_MS, EchoCanceller
+from appliance.hardware.errors import BackendUnavailable, HardwareError, UnknownBackend
+from appliance.hardware.interfaces import CallButton, Camera, Microphone, Speaker
+
+log = logging.getLogger(__name__)
+
+BACKENDS = {"fake": "appliance.hardware.fake.backend", "pi": "appliance.hardware.pi.backend"}
+DEVICES = ("camera", "microphone", "speaker", "button")
+# What to install when a hardware module is missing, by the module's top-level name.
+_INSTALL_HINTS = {
+    "picamera2": "install python3-picamera2 / run on Raspberry Pi OS or Debian trixie with python3-libcamera",
+    "libcamera": "install python3-picamera2 / run on Raspberry Pi OS or Debian trixie with python3-libcamera",
+    "alsaaudio": "install python3-alsaaudio, or pip install pyalsaaudio (needs libasound2-dev)",
+    "gpiozero": "install python3-gpiozero, or pip install gpiozero",
+    "lgpio": "install python3-lgpio",
+    "livekit": "pip install livekit (WebRTC echo cancellation)",
+}
+
+
+@dataclass
+class Hardware:
+    """The opened devices; ``echo`` is the canceller shared by microphone and speaker, if any."""
+
+    camera: Camera
+    microphone: Microphone
+    speaker: Speaker
+    button: CallButton
+    echo: EchoCanceller | None = None
+
+    def close(self) -> None:
+        """Close every device; one failing does not keep the others open."""
+        for device in (self.camera, self.microphone, self.speaker, self.button, self.echo):
+            if device is None:
+                continue
+            try:
+                device.close()
+            except Exception:
+                log.exception("closing %s failed", type(device).__name__)
+
+
+def _backend_of(config: dict, device: str) -> str:
+    name = config.get(device, {}).get("backend", config.get("backend"))
+    if name is None:
+        raise UnknownBackend(f"no hardware backend configured for {device}: set \"backend\" to one of "
+                             f"{', '.join(BACKENDS)}")
+    if name not in BACKENDS:
+        raise UnknownBackend(f"unknown hardware backend {name!r} for {device}; known: {', '.join(BACKENDS)}")
+    return name
+
+
+def _import_backend(name: str):
+    try:
+        return importlib.import_module(BACKENDS[name])
+    except ImportError as exc:
+        raise _unavailable(name, exc) from exc
+
+
+def _unavailable(backend: str, exc: ImportError) -> BackendUnavailable:
+    module = (exc.name or "").split(".")[0]
+    hint = _INSTALL_HINTS.get(module, f"install the module {module or exc}")
+    return BackendUnavailable(f"hardware backend {backend!r} cannot load {module or exc}: {hint}")
+
+
+def _open(name: str, opener, *args):
+    try:
+        return opener(*args)
+    except HardwareError:
+        raise
+    except ImportError as exc:
+        raise _unavailable(name, exc) from exc
+
+
+def open_hardware(config: dict, *, loop: asyncio.AbstractEventLoop | None = None) -> Hardware:
+    """Open camera, microphone, speaker and call button as ``config`` says.
+
+    Call from within the appliance's event loop (or pass ``loop``): the button
+    delivers its callbacks there.  On failure nothing stays open.
+    """
+    backends = {device: _backend_of(config, device) for device in DEVICES}
+    modules = {name: _import_backend(name) for name in set(backends.values())}
+    sections = {device: dict(config.get(device, {})) for device in DEVICES}
+    echo_cfg = config.get("echo", {})
+    opened: list = []
+    try:
+        echo = None
+        # Echo cancellation only makes sense for a real microphone near a real speaker.
+        if echo_cfg.get("enabled", backends["microphone"] == "pi"):
+            echo = EchoCanceller(delay_ms=echo_cfg.get("delay_ms", DEFAULT_DELAY_MS))
+            opened.append(echo)
+
+        def open_device(device, *args):
+            name = backends[device]
+            opener = getattr(modules[name], f"open_{device}")
+            result = _open(name, opener, sections[device], *args)
+            opened.append(result)
+            return result
+
+        hardware = Hardware(
+            camera=open_device("camera"),
+            microphone=open_device("microphone", echo),
+            speaker=open_device("speaker", echo.far_end if echo else None),
+            button=open_device("button", loop),
+            echo=echo,
+        )
+    except BaseException:
+        for device in reversed(opened):
+            try:
+                device.close()
+            except Exception:
+                log.exception("closing %s after a failed start failed", type(device).__name__)
+        raise
+    log.info("hardware opened: %s", ", ".join(f"{d}={b}" for d, b in backends.items()))
+    return hardware

@@ -1,0 +1,166 @@
+"""One body per device, run against every backend.
+
+The fake backend always runs.  The pi backend runs wherever its hardware is
+reachable: ALSA's software devices are everywhere, so its microphone and
+speaker run here for real; its camera and GPIO skip, saying what is missing.
+"""
+import asyncio
+
+import av
+import numpy as np
+import pytest
+
+from appliance.hardware.errors import BackendUnavailable, CameraError, HardwareError, UnknownBackend
+from appliance.hardware.interfaces import LED_MODES, CallButton, Camera, Microphone, Speaker
+from appliance.hardware.select import Hardware, open_hardware
+
+ALL_FAKE = {"backend": "fake"}
+PI_SETTINGS = {
+    "camera": {"width": 640, "height": 480, "fps": 30},
+    "microphone": {"device": "null"},
+    "speaker": {"device": "null"},
+    "button": {"pin": 17, "led_pin": 18},
+}
+
+
+def config_for(device: str, backend: str, **extra) -> dict:
+    """Everything fake except ``device``, which gets ``backend``."""
+    section = dict(PI_SETTINGS[device]) if backend == "pi" else {}
+    section.update(extra, backend=backend)
+    return {**ALL_FAKE, device: section}
+
+
+def open_or_skip(config: dict, what: str) -> Hardware:
+    try:
+        return open_hardware(config)
+    except BackendUnavailable as exc:
+        pytest.skip(f"{what} is absent on this machine: {exc}")
+    except CameraError as exc:
+        if "no camera" not in str(exc):
+            raise
+        pytest.skip(f"{what}: {exc}")
+
+
+@pytest.mark.parametrize("backend,encoded", [("fake", False), ("fake", True), ("pi", None)],
+                         ids=["fake", "fake-h264", "pi"])
+async def test_camera(backend, encoded):
+    extra = {} if encoded is None else {"encoded": encoded}
+    hw = open_or_skip(config_for("camera", backend, **extra),
+                      "the Pi camera (picamera2 with libcamera's Python bindings, python3-libcamera)")
+    try:
+        camera = hw.camera
+        assert isinstance(camera, Camera)
+        first = camera.track()
+        second = camera.track()  # a new call gets a new track; the old one ends
+        assert first.readyState == "ended" and second.kind == "video"
+        item = await asyncio.wait_for(second.recv(), 5)
+        if camera.encoded:
+            assert isinstance(item, av.Packet) and item.is_keyframe and bytes(item).startswith(b"\x00\x00")
+        else:
+            assert isinstance(item, av.VideoFrame) and item.width > 0
+        assert str(item.time_base) == "1/90000"
+        second.stop()
+    finally:
+        hw.close()
+    hw.camera.close()  # twice is fine
+
+
+@pytest.mark.parametrize("backend", ["fake", "pi"])
+async def test_microphone(backend):
+    hw = open_or_skip(config_for("microphone", backend), "ALSA (pyalsaaudio)")
+    try:
+        assert isinstance(hw.microphone, Microphone)
+        assert (hw.echo is not None) == (backend == "pi")  # a real microphone gets echo cancellation
+        track = hw.microphone.track()
+        frames = [await asyncio.wait_for(track.recv(), 2) for _ in range(3)]
+        for frame in frames:
+            assert (frame.samples, frame.sample_rate, frame.format.name, frame.layout.name) == \
+                (960, 48000, "s16", "mono")
+        assert [f.pts for f in frames] == [0, 960, 1920]
+    finally:
+        hw.close()
+    assert track.readyState == "ended"
+
+
+@pytest.mark.parametrize("backend", ["fake", "pi"])
+async def test_speaker(backend):
+    hw = open_or_skip(config_for("speaker", backend), "ALSA (pyalsaaudio)")
+    heard = []
+    try:
+        speaker = hw.speaker
+        assert isinstance(speaker, Speaker)
+        speaker.far_end = heard.append
+        decoded = av.AudioFrame.from_ndarray(np.zeros((1, 1920), np.int16), format="s16", layout="stereo")
+        decoded.sample_rate = 48000  # what aiortc's Opus decoder hands over
+        for _ in range(3):
+            await speaker.play(decoded)
+    finally:
+        hw.close()
+    assert sum(f.samples for f in heard) == 3 * 960
+    assert {(f.format.name, f.layout.name, f.sample_rate) for f in heard} == {("s16", "mono", 48000)}
+
+
+@pytest.mark.parametrize("backend", ["fake", "pi"])
+async def test_button(backend):
+    hw = open_or_skip(config_for("button", backend), "the Pi's GPIO (gpiozero's lgpio pin factory on /dev/gpiochip*)")
+    try:
+        button = hw.button
+        assert isinstance(button, CallButton)
+        for mode in LED_MODES:
+            button.led(mode)
+        with pytest.raises(ValueError):
+            button.led("party")
+        if backend == "fake":  # only mock pins can be driven from a test
+            pressed = asyncio.Event()
+            button.on_short_press = pressed.set
+            await button.press()
+            await asyncio.wait_for(pressed.wait(), 1)
+    finally:
+        hw.close()
+
+
+# --- choosing backends ----------------------------------------------------------
+
+async def test_real_microphone_and_speaker_share_one_echo_canceller():
+    hw = open_or_skip({**ALL_FAKE, "microphone": {"backend": "pi", "device": "null"},
+                       "speaker": {"backend": "pi", "device": "null"}, "echo": {"delay_ms": 90}},
+                      "ALSA (pyalsaaudio)")
+    try:
+        assert hw.echo is not None and hw.echo.delay_ms == 90
+        assert hw.microphone.echo is hw.echo
+        assert hw.speaker.far_end == hw.echo.far_end  # the canceller hears what is played
+    finally:
+        hw.close()
+    off = open_hardware({**ALL_FAKE, "microphone": {"backend": "pi", "device": "null"}, "echo": {"enabled": False}})
+    assert off.echo is None and off.microphone.echo is None
+    off.close()
+
+
+def test_unknown_or_missing_backend_is_a_clear_error():
+    with pytest.raises(UnknownBackend, match="unknown hardware backend 'arduino' for camera"):
+        open_hardware({"backend": "arduino"})
+    with pytest.raises(ValueError, match="no hardware backend configured"):
+        open_hardware({})
+
+
+async def test_pi_backend_names_missing_settings():
+    with pytest.raises(HardwareError, match=r"microphone\.device is missing"):
+        open_hardware({**ALL_FAKE, "microphone": {"backend": "pi"}})
+
+
+async def test_missing_pi_camera_stack_says_what_to_install():
+    try:
+        import picamera2  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("picamera2 imports here: this is a Pi, nothing is missing")
+    with pytest.raises(BackendUnavailable, match="python3-picamera2.*python3-libcamera"):
+        open_hardware(config_for("camera", "pi"))
+
+
+async def test_all_fake_hardware_opens_and_closes():
+    hw = open_hardware(ALL_FAKE)
+    assert hw.echo is None and not hw.camera.encoded
+    hw.close()
+    hw.close()
