@@ -11,7 +11,6 @@ import asyncio
 import logging
 import signal
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
@@ -20,9 +19,10 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from appliance.call.peer import CallPeer
 from appliance.call.session import CentralSession
 from appliance.config import ApplianceConfig
-from appliance.controller.machine import Controller
+from appliance.controller.machine import Controller, Timeouts
 from appliance.hardware.select import Hardware, open_hardware
 from appliance.kiosk import create_app
+from appliance.kiosk.video_feed import ClerkVideoFeed, receiver_for
 from appliance.service import systemd
 from appliance.service.bridge import ViewBridge
 from protocol import messages as m
@@ -40,7 +40,7 @@ class Appliance:
     session: CentralSession
     bridge: ViewBridge
     page_server: BaseWSGIServer
-    on_clerk_video: Callable[[MediaStreamTrack | None], None] = lambda track: None
+    clerk_video: ClerkVideoFeed
     tasks: list[asyncio.Task] = field(default_factory=list)
 
     @property
@@ -52,13 +52,14 @@ class Appliance:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.controller._close_call()
+        self.clerk_video.detach()
         await self.session.close()
         self.page_server.shutdown()
         self.hardware.close()
 
 
 async def start(config: ApplianceConfig, *, hardware: Hardware | None = None,
-                on_clerk_video: Callable[[MediaStreamTrack | None], None] | None = None) -> Appliance:
+                timeouts: Timeouts | None = None) -> Appliance:
     loop = asyncio.get_running_loop()
     hardware = hardware or open_hardware(config.hardware, loop=loop)
     holder: dict = {}
@@ -66,25 +67,36 @@ async def start(config: ApplianceConfig, *, hardware: Hardware | None = None,
     async def send(message: m.Message) -> None:
         await holder["session"].send(message)
 
+    clerk_video = ClerkVideoFeed()
+
     def new_call(ice_servers: list[m.IceServer]) -> CallPeer:
         from appliance.hardware.encoded import h264_codecs  # only needed for the passthrough camera
         camera = hardware.camera
-        return CallPeer(ice_servers, [camera.track(), hardware.microphone.track()],
-                        on_remote_track=lambda track: _route_remote(track, hardware, appliance),
+        tracks = [camera.track(), hardware.microphone.track()]  # track() first: it decides camera.encoded
+        peer = CallPeer(ice_servers, tracks, on_remote_track=lambda track: route(peer, track),
                         video_codecs=h264_codecs() if camera.encoded else None)
+        return peer
+
+    def route(peer: CallPeer, track: MediaStreamTrack) -> None:
+        """The clerk's picture to the page (undecoded), the clerk's voice to the speaker."""
+        if track.kind == "video":
+            clerk_video.attach(track, receiver_for(peer.pc, track))
+        else:
+            appliance.tasks.append(loop.create_task(_play(track, hardware), name="speaker"))
 
     bridge = ViewBridge(loop, lambda kind, value: controller.post(kind, value))
-    controller = Controller(send=send, new_call=new_call, led=hardware.button.led, publish=bridge.publish)
+    controller = Controller(send=send, new_call=new_call, led=hardware.button.led, publish=bridge.publish,
+                            timeouts=timeouts or Timeouts())
     session = CentralSession(config.central_url, config.token, controller.post)
     holder["session"] = session
     hardware.button.on_short_press = lambda: controller.post("press")
     hardware.button.on_long_press = lambda: controller.post("long_press")
 
-    page = make_server(config.kiosk_host, config.kiosk_port, create_app(bridge), threaded=True)
+    app = create_app(bridge)
+    clerk_video.init_app(app)
+    page = make_server(config.kiosk_host, config.kiosk_port, app, threaded=True)
     threading.Thread(target=page.serve_forever, name="kiosk-page", daemon=True).start()
-    appliance = Appliance(config, hardware, controller, session, bridge, page)
-    if on_clerk_video is not None:
-        appliance.on_clerk_video = on_clerk_video
+    appliance = Appliance(config, hardware, controller, session, bridge, page, clerk_video)
     appliance.tasks = [loop.create_task(controller.run(), name="controller"),
                        loop.create_task(session.run(), name="central-session"),
                        loop.create_task(_watchdog(controller), name="watchdog")]
@@ -95,19 +107,13 @@ async def start(config: ApplianceConfig, *, hardware: Hardware | None = None,
     return appliance
 
 
-def _route_remote(track: MediaStreamTrack, hardware: Hardware, appliance: Appliance) -> None:
-    """The clerk's voice to the speaker (and the echo canceller); the clerk's picture to the page."""
-    if track.kind == "video":
-        appliance.on_clerk_video(track)
-        return
-
-    async def play() -> None:
-        try:
-            while True:
-                await hardware.speaker.play(await track.recv())
-        except MediaStreamError:
-            pass
-    appliance.tasks.append(asyncio.get_running_loop().create_task(play(), name="speaker"))
+async def _play(track: MediaStreamTrack, hardware: Hardware) -> None:
+    """The clerk's voice to the speaker, which also hands it to the echo canceller."""
+    try:
+        while True:
+            await hardware.speaker.play(await track.recv())
+    except MediaStreamError:
+        pass
 
 
 async def _watchdog(controller: Controller) -> None:
