@@ -23,7 +23,10 @@ class Bridge(Protocol):
     def action(self, name: str, value: str | None) -> None: ...
 
 
-def create_app(bridge: Bridge, *, locales_dir: Path | None = None) -> Flask:
+def create_app(bridge: Bridge, *, locales_dir: Path | None = None, clerk_video=None) -> Flask:
+    """The kiosk page. ``clerk_video`` is the call's ClerkVideoFeed; without one the
+    stream endpoint still exists and simply has no picture to send."""
+    from appliance.kiosk.video_feed import ClerkVideoFeed
     app = Flask(__name__)
     app.config.from_mapping(
         KIOSK_KEEPALIVE_S=15.0,     # an SSE comment this often notices a browser that went away
@@ -36,4 +39,5 @@ def create_app(bridge: Bridge, *, locales_dir: Path | None = None) -> Flask:
     security.init_app(app)
     app.register_blueprint(page.bp)
     app.register_blueprint(live.bp)
+    (clerk_video or ClerkVideoFeed()).init_app(app)
     return app

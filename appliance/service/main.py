@@ -92,8 +92,7 @@ async def start(config: ApplianceConfig, *, hardware: Hardware | None = None,
     hardware.button.on_short_press = lambda: controller.post("press")
     hardware.button.on_long_press = lambda: controller.post("long_press")
 
-    app = create_app(bridge)
-    clerk_video.init_app(app)
+    app = create_app(bridge, clerk_video=clerk_video)
     page = make_server(config.kiosk_host, config.kiosk_port, app, threaded=True)
     threading.Thread(target=page.serve_forever, name="kiosk-page", daemon=True).start()
     appliance = Appliance(config, hardware, controller, session, bridge, page, clerk_video)
