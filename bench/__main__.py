@@ -37,7 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--consoles", type=int, default=50, help="clerk consoles connected (default 50)")
     parser.add_argument("--kiosks", type=int, default=100, help="kiosks connected (default 100)")
     parser.add_argument("--rate", type=float, default=100.0, help="target visit requests per second (default 100)")
-    parser.add_argument("--quick", action="store_true", help="small smoke run: 200 visits, no throughput ramp")
+    parser.add_argument("--quick", action="store_true",
+                        help="small smoke run; each benchmark shortens itself (central_latency: 200 visits, "
+                             "no throughput ramp; kiosk_call: 5 calls per mode, 8 s windows)")
     parser.add_argument("--only", metavar="NAME", action="append",
                         help=f"run only this benchmark (of: {', '.join(m.NAME for m in modules)})")
     parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
