@@ -14,13 +14,13 @@ installed aiortc, or no receiver is given, the feed decodes in the kiosk as aior
 normally does and streams raw I420 frames instead: dearer, but the citizen still
 sees the clerk. A warning in the log says so.
 
-Wiring (the appliance service)::
+Wiring (appliance.service.main)::
 
     feed = ClerkVideoFeed()
-    feed.init_app(app)                          # GET /clerk-video/stream on the page's Flask app
+    app = create_app(bridge, clerk_video=feed)  # calls feed.init_app(app): GET /clerk-video/stream
     # CallPeer(on_remote_track=...) for the video track, on the event loop:
     feed.attach(track, receiver_for(peer.pc, track))
-    # when the call ends (the track also ends by itself when the call closes):
+    # the feed detaches by itself when the track ends (the call closed); at shutdown:
     feed.detach()
 
 Stream format (one HTTP response, chunked; read with fetch): records of a
@@ -86,7 +86,10 @@ def tap_encoded_frames(receiver, sink) -> bool:
     def divert(item, *args, **kwargs):
         if item is None:
             return original(item, *args, **kwargs)
-        sink(*item)
+        try:
+            sink(*item)
+        except Exception:  # noqa: BLE001 - runs inside aiortc's packet handling: never break the call
+            log.exception("clerk video: dropped a frame")
 
     q.put = divert
     return True
@@ -133,8 +136,10 @@ def raw_payload(frame: av.VideoFrame) -> bytes:
 
 
 class _Client:
-    def __init__(self, encoded: bool) -> None:
-        self.queue: queue.Queue = queue.Queue(ENCODED_BACKLOG if encoded else RAW_BACKLOG)
+    """One page's stream: what is queued for it, and whether it must wait for a key frame."""
+
+    def __init__(self) -> None:
+        self.queue: queue.Queue = queue.Queue(ENCODED_BACKLOG)
         self.need_key = True
 
     def offer(self, item) -> bool:
@@ -155,7 +160,7 @@ class ClerkVideoFeed:
 
     :meth:`attach` and :meth:`detach` run on the event loop (aiortc's); the
     stream is served by Flask's threads. ``stats`` counts frames for tests
-    and diagnostics; ``arrivals`` maps a frame's timestamp to when it arrived.
+    and diagnostics; ``arrivals`` maps a frame's timestamp to when it arrived (the last 256).
     """
 
     def __init__(self, keepalive_s: float = 15.0) -> None:
@@ -170,8 +175,8 @@ class ClerkVideoFeed:
         self._config_record: bytes | None = None
         self._last_key_request = 0.0
         self.mode: str | None = None  # "encoded" | "raw" while attached
-        self.stats = {"frames_in": 0, "frames_out": 0, "key_requests": 0, "clients": 0}
-        self.arrivals: dict[int, float] = {}  # timestamp_us -> time.time(), the last 64 frames
+        self.stats = {"frames_in": 0, "decoded": 0, "frames_out": 0, "key_requests": 0, "clients": 0}
+        self.arrivals: dict[int, float] = {}  # timestamp_us -> time.time()
 
     # -- the event loop's side -----------------------------------------------------
     def attach(self, track: MediaStreamTrack, receiver=None) -> None:
@@ -260,7 +265,7 @@ class ClerkVideoFeed:
 
     def _note_arrival(self, timestamp_us: int) -> None:
         self.arrivals[timestamp_us] = time.time()
-        if len(self.arrivals) > 64:
+        if len(self.arrivals) > 256:
             del self.arrivals[next(iter(self.arrivals))]
 
     async def _watch_end(self, track: MediaStreamTrack) -> None:
@@ -268,7 +273,8 @@ class ClerkVideoFeed:
         # the receiver stops: the call is over.
         try:
             while True:
-                await track.recv()
+                await track.recv()  # only a frame aiortc decoded before the tap was in place
+                self.stats["decoded"] += 1
         except MediaStreamError:
             if self._track is track:
                 self.detach()
@@ -278,14 +284,16 @@ class ClerkVideoFeed:
             while True:
                 frame = await track.recv()
                 self.stats["frames_in"] += 1
+                self.stats["decoded"] += 1
                 timestamp_us = int(frame.pts * frame.time_base * 1_000_000) if frame.pts is not None else 0
                 self._note_arrival(timestamp_us)
                 with self._lock:
                     clients = list(self._clients)
-                if clients:
-                    rec = record(RAW, raw_payload(frame), timestamp_us=timestamp_us)
-                    for client in clients:
-                        client.offer(rec) or client.offer(rec)  # full: drop the old ones, keep the newest
+                rec = None
+                for client in clients:
+                    if client.queue.qsize() < RAW_BACKLOG:  # a page that is behind skips frames
+                        rec = rec or record(RAW, raw_payload(frame), timestamp_us=timestamp_us)
+                        client.offer(rec)
         except MediaStreamError:
             if self._track is track:
                 self.detach()
@@ -303,7 +311,7 @@ class ClerkVideoFeed:
         with self._lock:
             if len(self._clients) >= MAX_CLIENTS:
                 return Response("Too many viewers of the clerk's picture.", status=503, mimetype="text/plain")
-            client = _Client(encoded=self.mode != "raw")
+            client = _Client()
             if self._config_record is not None:
                 client.queue.put_nowait(self._config_record)
             self._clients.add(client)

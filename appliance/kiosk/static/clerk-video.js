@@ -172,7 +172,7 @@ function makeScreen(videoEl, canvasEl) {
     };
   }
   stats.output = 'canvas';
-  const ctx = canvasEl.getContext('2d', { alpha: false });
+  const ctx = canvasEl.getContext('2d');  // with alpha: an empty canvas lets the placeholder show
   return {
     show(frame) {
       const w = frame.displayWidth, h = frame.displayHeight;
