@@ -60,3 +60,43 @@ async def test_button_presses_take_a_citizen_into_the_waiting_room(central, appl
     left = await clerk.recv("queue.left")
     assert left["reason"] == "cancelled"
     assert not appliance.controller.has_visit_data
+
+
+async def test_a_dropped_connection_resumes_the_same_visit_with_its_place(central, appliance):
+    clerk = await central.clerk()
+    other = await central.new_kiosk("Bibliothek")
+    await other.send(type="visit.request", department="buergerbuero")
+    await other.recv("visit.queued")  # someone arrived earlier: our unit will be number 2
+
+    await until(appliance, lambda v: v.online)
+    appliance.controller.post("choose", "buergerbuero")  # a touch on the idle screen
+    await until(appliance, lambda v: v.screen is Screen.CONSENT)
+    appliance.controller.post("confirm")
+    await until(appliance, lambda v: v.position == 2)
+    visit_id = _unit_visit(central)
+
+    # Central drops the unit's connection (as a network outage would).
+    page_views = appliance.bridge.subscribe()  # what the kiosk page is shown meanwhile
+    kiosk_id = appliance_kiosk_id(central)
+    old = central.hub.kiosks[kiosk_id]
+    old.link.close()
+    async with asyncio.timeout(15):
+        while central.hub.kiosks.get(kiosk_id) in (None, old):
+            await asyncio.sleep(0.05)
+    await until(appliance, lambda v: v.online and v.position == 2)
+    shown = []
+    while not page_views.empty():
+        shown.append(page_views.get_nowait())
+    offline = [v for v in shown if not v["online"]]
+    assert offline and all(v["screen"] == "waiting" for v in offline)  # calm notice, place kept
+    assert _unit_visit(central) == visit_id  # the same visit, not a new one
+    assert central.hub.rooms.position(central.hub.rooms.get(visit_id)) == 2
+    assert not [m for m in await clerk.quiet(0.3) if m["type"] == "queue.left"]  # the console saw no churn
+
+
+def appliance_kiosk_id(central) -> int:
+    return next(v.kiosk_id for v in central.hub.rooms.all() if v.kiosk_location == "Rathaus Musterdorf, Foyer")
+
+
+def _unit_visit(central) -> str | None:
+    return next((v.id for v in central.hub.rooms.all() if v.kiosk_location == "Rathaus Musterdorf, Foyer"), None)
