@@ -15,7 +15,6 @@ import pytest
 
 from appliance.config import ApplianceConfig
 from appliance.controller.machine import Timeouts
-from appliance.controller.view import Screen
 from appliance.service.main import start
 from tests.central.test_waiting_rooms import _dump_database
 from tests.e2e.test_clerk_call import INBOUND_STATS_JS, grab_clock, login, poll
