@@ -14,7 +14,7 @@ PY=$VENV/bin/python
 # util-linux build the loopback-only network namespace the tests run in; pyalsaaudio
 # builds against libasound2-dev (its ALSA "null" device serves the audio tests) and
 # picamera2's python-prctl against libcap-dev.
-SYSTEM_PACKAGES=(chromium fonts-dejavu-core iproute2 util-linux python3-venv python3-dev gcc postgresql libasound2-dev libcap-dev)
+SYSTEM_PACKAGES=(chromium fonts-dejavu-core iproute2 util-linux python3-venv python3-dev gcc postgresql libasound2-dev libcap-dev systemd udev nftables openssh-client fdisk mount e2fsprogs)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 

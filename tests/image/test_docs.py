@@ -1,0 +1,51 @@
+"""docs/security.md and docs/install.md say what the files and tests really do."""
+from __future__ import annotations
+
+import ast
+import re
+import tomllib
+
+from appliance.config import ApplianceConfig
+from tests.image.imageroot import REPO
+
+SECURITY = REPO / "docs/security.md"
+INSTALL = REPO / "docs/install.md"
+
+
+def _test_names(path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    return {node.name for node in tree.body if isinstance(node, ast.FunctionDef) and node.name.startswith("test_")}
+
+
+def test_every_test_named_in_security_md_exists():
+    named, current = [], None
+    for file, test in re.findall(r"`(test_\w+\.py)?(?:::(test_\w+))?", SECURITY.read_text()):
+        current = file or current
+        if test:
+            named.append((current, test))
+    assert len(named) > 30
+    missing = [f"{file}::{test}" for file, test in named
+               if test not in _test_names(REPO / "tests/image" / file)]
+    assert not missing, f"docs/security.md names tests that do not exist: {missing}"
+
+
+def _toml_example() -> str:
+    return re.search(r"```toml\n(.*?)```", INSTALL.read_text(), re.S).group(1)
+
+
+def test_the_settings_example_is_accepted_by_the_appliance(tmp_path):
+    raw = tomllib.loads(_toml_example())
+    assert raw["token_file"] == "/var/lib/amtsklingel/kiosk-token"
+    (tmp_path / "kiosk-token").write_text("k7.Yt1Hqv0yJm3N4xW8bZpL2cR5sD9fG6hK\n")
+    config = ApplianceConfig.from_dict(raw | {"token_file": "kiosk-token"}, base=tmp_path)
+    assert config.hardware["button"] == {"pin": 17, "led_pin": 18}
+    assert config.kiosk_port == 8000
+
+
+def test_wiring_and_sound_names_match_the_files():
+    text = INSTALL.read_text()
+    assert "GPIO17 (pin 11)" in text and "GPIO18 (pin 12)" in text
+    rules = (REPO / "udev/79-amtsklingel-audio.rules").read_text()
+    for name in ("kioskaudio", "kioskmic", "kioskspeaker"):
+        assert f"CARD={name}" in text and f'"{name}"' in rules
+    assert "330 Ω" in text and "3.9 mA" in text  # (3.3 V - 2.0 V) / 330 Ω

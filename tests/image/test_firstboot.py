@@ -1,0 +1,169 @@
+"""Provisioning (image/config/firstboot, image/config/same-disk), run for real: in a private
+mount namespace where /boot/firmware and /var/lib/amtsklingel are empty tmpfs mounts, and
+on loop devices with GPT partitions."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.image import imageroot
+from tests.image.imageroot import REPO
+
+FIRSTBOOT = REPO / "image/config/firstboot"
+SAME_DISK = REPO / "image/config/same-disk"
+TOKEN = "k7.Yt1Hqv0yJm3N4xW8bZpL2cR5sD9fG6hK"
+
+# Inside the namespace: empty boot and data partitions, the image's users, our tmpfiles.d;
+# then the staged boot files are "put on the card", firstboot runs, the appliance reads its
+# settings, and both partitions are copied out for inspection.
+DRIVER = r"""
+set -eu
+stage=$1 out=$2 root=$3 python=$4
+mount -t tmpfs tmpfs /boot && mkdir /boot/firmware
+mount -t tmpfs tmpfs /var/lib && mkdir /var/lib/amtsklingel
+mount -t tmpfs tmpfs /etc/tmpfiles.d && cp "$root/usr/lib/tmpfiles.d/amtsklingel.conf" /etc/tmpfiles.d/
+mount --bind "$root/etc/passwd" /etc/passwd && mount --bind "$root/etc/group" /etc/group
+cp -a "$stage/data/." /var/lib/amtsklingel/
+cp -a "$stage/boot/." /boot/firmware/
+# Under the kernel's memory-deny-write-execute (Linux 6.3+), as the unit's MemoryDenyWriteExecute=yes.
+"$python" -m tests.image.mdwe "$FIRSTBOOT"
+if [ -e /var/lib/amtsklingel/appliance.toml ]; then
+    "$python" -c 'import os, pathlib; from appliance.config import ApplianceConfig
+c = ApplianceConfig.load(pathlib.Path("/var/lib/amtsklingel/appliance.toml"))
+print("token ok" if c.token == os.environ["TOKEN"] else "token wrong")' 2>&1 || true
+fi
+cp -a /boot/firmware "$out/boot" && cp -a /var/lib/amtsklingel "$out/data"
+"""
+APPLIANCE_TOML = 'central_url = "https://buergerbuero.musterdorf.de"\r\ntoken_file = "/var/lib/amtsklingel/kiosk-token"\r\n\r\n[hardware]\r\nbackend = "fake"\r\n'
+
+
+@pytest.fixture
+def provision(image_root, tmp_path):
+    """Stage files on the boot (and data) partition, run firstboot; returns (output dir, log)."""
+    imageroot.require("ssh-keygen")
+    stage = tmp_path / "stage"
+    (stage / "boot").mkdir(parents=True)
+    (stage / "data").mkdir()
+
+    def run(boot: dict[str, bytes], data: dict[str, bytes] | None = None) -> tuple[Path, str]:
+        for directory, files in (("boot", boot), ("data", data or {})):
+            for name, content in files.items():
+                (stage / directory / name).parent.mkdir(parents=True, exist_ok=True)
+                (stage / directory / name).write_bytes(content)
+        out = tmp_path / "out"
+        out.mkdir()
+        env = dict(os.environ, FIRSTBOOT=str(FIRSTBOOT), TOKEN=TOKEN, PYTHONPATH=str(REPO),
+                   PATH=os.environ.get("PATH", "/usr/bin:/bin") + ":/usr/sbin:/sbin")
+        result = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", DRIVER, "driver",
+                                 str(stage), str(out), str(image_root.path), sys.executable],
+                                capture_output=True, text=True, env=env, cwd=REPO)
+        assert result.returncode == 0, result.stdout + result.stderr
+        return out, result.stdout + result.stderr
+    return run
+
+
+def _mode(path: Path) -> int:
+    return path.stat().st_mode & 0o7777
+
+
+def test_enrolment_files_move_to_the_data_partition(provision):
+    token_from_notepad = b"\xef\xbb\xbf" + TOKEN.encode() + b"  \r\n\r\n"
+    out, log = provision({"kiosk-token": token_from_notepad, "appliance.toml": APPLIANCE_TOML.encode(),
+                          "authorized_keys": b"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExampleExampleExampleExampleExampleExam it@town\r\n"})
+    assert sorted(p.name for p in (out / "boot").iterdir()) == [], "enrolment files stay on the readable card"
+    assert (out / "data/kiosk-token").read_text() == TOKEN
+    assert "\r" not in (out / "data/appliance.toml").read_text()
+    assert (out / "data/ssh/authorized_keys").read_text().startswith("ssh-ed25519 ")
+    assert (out / "data/ssh/ssh_host_ed25519_key").stat().st_size > 0
+    assert (_mode(out / "data/kiosk-token"), _mode(out / "data/ssh"), _mode(out / "data/ssh/authorized_keys")) == \
+        (0o640, 0o700, 0o600)
+    assert "token ok" in log, log
+    assert TOKEN not in log, "the token must never reach the journal"
+
+
+def test_nothing_to_do_changes_nothing(provision):
+    out, log = provision({}, {"kiosk-token": TOKEN.encode(), "appliance.toml": APPLIANCE_TOML.encode()})
+    assert (out / "data/kiosk-token").read_text() == TOKEN
+    assert "installed" not in log and "missing" not in log
+
+
+def test_a_new_token_replaces_the_old_one(provision):
+    new = TOKEN[::-1].replace(".", "x") + ".new"
+    out, log = provision({"kiosk-token": new.encode()}, {"kiosk-token": TOKEN.encode()})
+    assert (out / "data/kiosk-token").read_text() == new
+    assert "new kiosk token installed" in log
+
+
+def test_an_empty_authorized_keys_switches_ssh_off(provision):
+    out, log = provision({"authorized_keys": b""}, {"ssh/authorized_keys": b"ssh-ed25519 AAAA old@town\n",
+                                                      "ssh/ssh_host_ed25519_key": b"KEY\n"})
+    assert not (out / "data/ssh/authorized_keys").exists()
+    assert (out / "data/ssh/ssh_host_ed25519_key").exists()
+    assert "SSH is off" in log
+
+
+def test_missing_enrolment_is_reported(provision):
+    out, log = provision({})
+    assert "kiosk-token missing" in log and "appliance.toml missing" in log
+
+
+# -- same-disk --------------------------------------------------------------------------
+
+@pytest.fixture
+def disks(tmp_path):
+    """Two GPT disks on loop devices: disk A with partitions 1 and 2, disk B with partition 1,
+    each partition formatted and mounted in a private mount namespace's view."""
+    imageroot.require_root()
+    if not os.path.exists("/dev/loop-control"):
+        pytest.skip("no loop devices here (a container without /dev/loop-control)")
+    for tool in ("losetup", "partx", "sfdisk", "mkfs.ext4"):
+        imageroot.require(tool)
+    loops = []
+    try:
+        for name, parts in (("a", 2), ("b", 1)):
+            image = tmp_path / f"{name}.img"
+            image.write_bytes(b"")
+            os.truncate(image, 16 << 20)
+            layout = "label: gpt\n" + "size=4M, type=L\n" * parts
+            subprocess.run(["sfdisk", "-q", str(image)], input=layout, text=True, check=True)
+            loop = imageroot.run("losetup", "--find", "--show", str(image)).stdout.strip()
+            loops.append(loop)
+            imageroot.run("partx", "--add", loop)
+            for n in range(1, parts + 1):
+                imageroot.run("mkfs.ext4", "-q", f"{loop}p{n}")
+        yield {"a1": f"{loops[0]}p1", "a2": f"{loops[0]}p2", "b1": f"{loops[1]}p1"}
+    finally:
+        for loop in loops:
+            subprocess.run(["partx", "--delete", loop], capture_output=True)
+            subprocess.run(["losetup", "--detach", loop], capture_output=True)
+
+
+def _same_disk(tmp_path, disks, *parts: str) -> subprocess.CompletedProcess:
+    mounts = [tmp_path / f"mnt-{p}" for p in parts]
+    script = "set -e\n"
+    for part, mnt in zip(parts, mounts):
+        mnt.mkdir(exist_ok=True)
+        script += f"mount {disks[part]} {mnt}\n" if part in disks else f"mount -t tmpfs tmpfs {mnt}\n"
+    script += f"exec {SAME_DISK} " + " ".join(map(str, mounts)) + "\n"
+    return subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+                          capture_output=True, text=True)
+
+
+def test_partitions_of_one_disk_are_accepted(tmp_path, disks):
+    result = _same_disk(tmp_path, disks, "a1", "a2")
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_partition_on_another_disk_is_refused(tmp_path, disks):
+    result = _same_disk(tmp_path, disks, "a1", "a2", "b1")
+    assert result.returncode == 1
+    assert "refusing" in result.stderr and os.path.basename(disks["b1"]).removesuffix("p1") in result.stderr
+
+
+def test_no_disk_to_compare_with_is_a_warning(tmp_path, disks):
+    result = _same_disk(tmp_path, disks, "tmpfs", "a1")
+    assert result.returncode == 0 and "not comparing" in result.stderr

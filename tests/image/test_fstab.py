@@ -1,0 +1,88 @@
+"""image/config/fstab, read by systemd's own fstab generator as at boot."""
+from __future__ import annotations
+
+import configparser
+import os
+
+import pytest
+
+from tests.image import imageroot
+from tests.image.imageroot import REPO
+
+GENERATOR = "/usr/lib/systemd/system-generators/systemd-fstab-generator"
+CMDLINE = "console=serial0,115200 root=PARTLABEL=rootfs-a rootfstype=ext4 ro rootwait"
+
+
+@pytest.fixture(scope="module")
+def generated(image_root):
+    """The mount units systemd makes of our fstab, in a unit directory of the scratch root
+    (not the generator directory, which ``systemd-analyze verify --root`` does not search)."""
+    if not os.access(GENERATOR, os.X_OK):
+        pytest.fail(f"{GENERATOR} is missing: ./build.sh test installs systemd")
+    out = image_root.path / "run/systemd/system"
+    out.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, SYSTEMD_FSTAB=str(REPO / "image/config/fstab"), SYSTEMD_PROC_CMDLINE=CMDLINE,
+               SYSTEMD_IN_INITRD="0")
+    result = imageroot.run(GENERATOR, str(out), str(out), str(out), env=env, check=False)
+    assert result.returncode == 0 and "rror" not in result.stderr, result.stderr
+    programs = set()
+    for unit in out.glob("*.*"):
+        if unit.is_file():
+            programs |= imageroot.exec_paths(unit.read_text())
+    stubs = imageroot.stub_programs(image_root.path, programs)
+    assert stubs <= set(imageroot.IMAGE_PROVIDES), stubs
+    return out
+
+
+def _mount(generated, name: str) -> dict[str, str]:
+    parser = configparser.ConfigParser(strict=False, interpolation=None)
+    parser.optionxform = str
+    parser.read(generated / name)
+    return dict(parser["Mount"])
+
+
+def _options(mount: dict[str, str]) -> set[str]:
+    return set(mount["Options"].split(","))
+
+
+def test_root_is_read_only(generated):
+    assert "ro" in _options(_mount(generated, "-.mount"))
+
+
+def test_data_partition(generated):
+    data = _mount(generated, "var-lib-amtsklingel.mount")
+    assert data["What"] == "/dev/disk/by-partlabel/data"
+    assert {"nodev", "nosuid", "noexec", "x-systemd.makefs", "nofail"} <= _options(data)
+    makefs = generated / "systemd-makefs@dev-disk-by\\x2dpartlabel-data.service"
+    assert "systemd-makefs ext4 /dev/disk/by-partlabel/data" in makefs.read_text()
+
+
+def test_boot_partition_keeps_enrolment_files_root_only(generated):
+    boot = _mount(generated, "boot-firmware.mount")
+    assert boot["What"] == "/dev/disk/by-partlabel/boot"
+    assert {"nodev", "nosuid", "noexec", "umask=0077"} <= _options(boot)
+
+
+@pytest.mark.parametrize("unit", ["var.mount", "tmp.mount"])
+def test_writable_places_are_in_memory(generated, unit):
+    mount = _mount(generated, unit)
+    assert mount["Type"] == "tmpfs"
+    assert {"nodev", "nosuid"} <= _options(mount) and any(o.startswith("size=") for o in _options(mount))
+
+
+def test_nothing_else_is_mounted_writable_from_disk(generated):
+    """Only the data and boot partitions are writable disk file systems; no swap."""
+    disk_mounts = set()
+    for path in generated.glob("*.mount"):
+        mount = _mount(generated, path.name)
+        if mount.get("Type") != "tmpfs" and "ro" not in _options(mount):
+            disk_mounts.add(mount["Where"])
+    assert disk_mounts == {"/var/lib/amtsklingel", "/boot/firmware"}
+    assert not list(generated.glob("*.swap"))
+
+
+def test_generated_units_verify(generated, image_root):
+    units = sorted(p.name for p in generated.glob("*.mount")) + [next(generated.glob("systemd-makefs@*")).name]
+    result = imageroot.run(imageroot.require("systemd-analyze"), "verify", f"--root={image_root.path}", "--man=no",
+                           "--", *units, check=False)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
