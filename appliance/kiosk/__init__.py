@@ -23,9 +23,10 @@ class Bridge(Protocol):
     def action(self, name: str, value: str | None) -> None: ...
 
 
-def create_app(bridge: Bridge, *, locales_dir: Path | None = None, clerk_video=None) -> Flask:
-    """The kiosk page. ``clerk_video`` is the call's ClerkVideoFeed; without one the
-    stream endpoint still exists and simply has no picture to send."""
+def create_app(bridge: Bridge, *, locales_dir: Path | None = None, clerk_video=None, self_view=None) -> Flask:
+    """The kiosk page. ``clerk_video`` is the call's ClerkVideoFeed, ``self_view`` its
+    SelfViewFeed; without them the stream endpoints still exist and simply have no picture to send."""
+    from appliance.kiosk.self_view import SelfViewFeed
     from appliance.kiosk.video_feed import ClerkVideoFeed
     app = Flask(__name__)
     app.config.from_mapping(
@@ -40,4 +41,5 @@ def create_app(bridge: Bridge, *, locales_dir: Path | None = None, clerk_video=N
     app.register_blueprint(page.bp)
     app.register_blueprint(live.bp)
     (clerk_video or ClerkVideoFeed()).init_app(app)
+    (self_view or SelfViewFeed()).init_app(app)
     return app

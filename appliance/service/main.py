@@ -22,6 +22,7 @@ from appliance.config import ApplianceConfig
 from appliance.controller.machine import Controller, Timeouts
 from appliance.hardware.select import Hardware, open_hardware
 from appliance.kiosk import create_app
+from appliance.kiosk.self_view import SelfViewFeed
 from appliance.kiosk.video_feed import ClerkVideoFeed, receiver_for
 from appliance.service import systemd
 from appliance.service.bridge import ViewBridge
@@ -42,6 +43,7 @@ class Appliance:
     page_server: BaseWSGIServer
     clerk_video: ClerkVideoFeed
     tasks: list[asyncio.Task] = field(default_factory=list)
+    self_view: SelfViewFeed | None = None
 
     @property
     def page_url(self) -> str:
@@ -53,6 +55,8 @@ class Appliance:
         await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.controller._close_call()
         self.clerk_video.detach()
+        if self.self_view is not None:
+            self.self_view.detach()
         await self.session.close()
         self.page_server.shutdown()
         self.hardware.close()
@@ -68,11 +72,16 @@ async def start(config: ApplianceConfig, *, hardware: Hardware | None = None,
         await holder["session"].send(message)
 
     clerk_video = ClerkVideoFeed()
+    self_view = SelfViewFeed()
 
     def new_call(ice_servers: list[m.IceServer]) -> CallPeer:
         from appliance.hardware.encoded import h264_codecs  # only needed for the passthrough camera
         camera = hardware.camera
-        tracks = [camera.track(), hardware.microphone.track()]  # track() first: it decides camera.encoded
+        camera_track = camera.track()  # first: it decides camera.encoded
+        # The citizen's own picture: the call sends a tee of the camera track that also hands each
+        # frame to the page (no second capture, H.264 passed through unchanged). Stopping the tee
+        # at the end of the call stops the camera. See appliance/kiosk/self_view.py.
+        tracks = [self_view.attach(camera_track, encoded=camera.encoded), hardware.microphone.track()]
         peer = CallPeer(ice_servers, tracks, on_remote_track=lambda track: route(peer, track),
                         video_codecs=h264_codecs() if camera.encoded else None)
         return peer
@@ -92,10 +101,10 @@ async def start(config: ApplianceConfig, *, hardware: Hardware | None = None,
     hardware.button.on_short_press = lambda: controller.post("press")
     hardware.button.on_long_press = lambda: controller.post("long_press")
 
-    app = create_app(bridge, clerk_video=clerk_video)
+    app = create_app(bridge, clerk_video=clerk_video, self_view=self_view)
     page = make_server(config.kiosk_host, config.kiosk_port, app, threaded=True)
     threading.Thread(target=page.serve_forever, name="kiosk-page", daemon=True).start()
-    appliance = Appliance(config, hardware, controller, session, bridge, page, clerk_video)
+    appliance = Appliance(config, hardware, controller, session, bridge, page, clerk_video, self_view=self_view)
     appliance.tasks = [loop.create_task(controller.run(), name="controller"),
                        loop.create_task(session.run(), name="central-session"),
                        loop.create_task(_watchdog(controller), name="watchdog")]

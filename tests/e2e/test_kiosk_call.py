@@ -8,6 +8,7 @@ neither central nor the appliance holds anything of that visit.
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 
 import numpy as np
@@ -15,6 +16,7 @@ import pytest
 
 from appliance.config import ApplianceConfig
 from appliance.controller.machine import Timeouts
+from appliance.hardware.fake.camera import read_clock
 from appliance.service.main import start
 from tests.central.test_waiting_rooms import _dump_database
 from tests.e2e.test_clerk_call import INBOUND_STATS_JS, grab_clock, login, poll
@@ -33,6 +35,26 @@ KIOSK_PICTURE_JS = """() => {
   for (let i = 0; i < d.length; i += 4) { sum = (sum * 31 + d[i] + d[i + 1] * 7 + d[i + 2] * 13) >>> 0; lit += d[i] + d[i + 1] + d[i + 2]; }
   return {w, h, hash: sum, lit};
 }"""
+
+# The kiosk's own picture as the page draws it (scaled down, mirrored only by CSS), scaled back to
+# the camera's size so read_clock finds the test pattern's clock; the green channel is the luma.
+SELF_VIEW_JS = """([w, h]) => {
+  const c = document.querySelector('#self-view-canvas');
+  if (!c || !c.width || !c.height || !window.amtsklingel.selfView.shown) return null;
+  const k = document.createElement('canvas'); k.width = w; k.height = h;
+  const g = k.getContext('2d'); g.drawImage(c, 0, 0, w, h);
+  const d = g.getImageData(0, 0, w, h).data, y = new Uint8Array(w * h);
+  for (let i = 0; i < y.length; i++) y[i] = d[4 * i + 1];
+  let s = ''; for (let i = 0; i < y.length; i += 0x8000) s += String.fromCharCode.apply(null, y.subarray(i, i + 0x8000));
+  return btoa(s);
+}"""
+
+
+async def self_view_clock(kiosk, camera) -> int | None:
+    luma = await kiosk.evaluate(SELF_VIEW_JS, [camera.width, camera.height])
+    if luma is None:
+        return None
+    return read_clock(np.frombuffer(base64.b64decode(luma), np.uint8).reshape(camera.height, camera.width))
 
 
 @pytest.fixture
@@ -100,6 +122,13 @@ async def test_button_to_call_to_hang_up_with_both_browsers(central, browser, un
             shown = [p for p in pictures if p and p["lit"] > 0]
             return len({p["hash"] for p in shown}) >= 3
         await poll(moving, lambda ok: ok, seconds=20)
+        # ... the kiosk's own test pattern moves in the small self-view ...
+        first = await poll(lambda: self_view_clock(kiosk, unit.hardware.camera), lambda c: c is not None)
+        await asyncio.sleep(1.0)
+        await poll(lambda: self_view_clock(kiosk, unit.hardware.camera),
+                   lambda c: c is not None and 500 <= (c - first) % 2**32 <= 10_000)
+        assert await kiosk.evaluate("getComputedStyle(document.querySelector('#self-view-canvas')).transform") \
+            == "matrix(-1, 0, 0, 1, 0, 0)"  # mirrored
         # ... and the clerk's (fake-device) microphone comes out of the kiosk's speaker.
         speaker = unit.hardware.speaker
         await poll(lambda: asyncio.sleep(0, speaker.played()),
@@ -110,6 +139,8 @@ async def test_button_to_call_to_hang_up_with_both_browsers(central, browser, un
         await kiosk.locator("#kiosk[data-screen=ended]").wait_for()
         await kiosk.locator("#kiosk[data-screen=idle]").wait_for(timeout=10_000)
         assert button.mode == "idle"
+        assert unit.hardware.camera._track is None or unit.hardware.camera._track.readyState == "ended"
+        assert unit.self_view._track is None  # nothing keeps the camera after the call
     finally:
         await clerk_ctx.close()
         await kiosk_ctx.close()

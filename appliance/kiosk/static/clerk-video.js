@@ -13,7 +13,11 @@
  * "The picture will appear in a moment." shows through.
  *
  * Stream records: a 16-byte little-endian header (kind u8, flags u8, reserved u16,
- * length u32, timestamp in microseconds u64), then `length` bytes. */
+ * length u32, timestamp in microseconds u64), then `length` bytes.
+ *
+ * The citizen's own picture (self-view.js, appliance/kiosk/self_view.py) comes in the same
+ * format from another URL: attach(null, canvasEl, { url, stats, label, maxWidth }) draws it into
+ * the canvas only, at most maxWidth pixels wide. */
 
 const STREAM_URL = '/clerk-video/stream';
 const HEADER_BYTES = 16;
@@ -27,10 +31,11 @@ const BT601 = { primaries: 'smpte170m', transfer: 'smpte170m', matrix: 'smpte170
 /** Counters for diagnostics and tests (one set per page). */
 export const stats = { connects: 0, frames: 0, shown: 0, errors: 0, mode: null, codec: null, output: null };
 
-export function attach(videoEl, canvasEl) {
+export function attach(videoEl, canvasEl, options = {}) {
+  const opts = { url: STREAM_URL, stats, label: 'clerk video', maxWidth: Infinity, ...options };
   const session = { stopped: false, abort: null };
-  const screen = makeScreen(videoEl, canvasEl);
-  run(session, screen);
+  const screen = makeScreen(videoEl, canvasEl, opts);
+  run(session, screen, opts);
   return () => {
     session.stopped = true;
     if (session.abort) session.abort.abort();
@@ -38,18 +43,19 @@ export function attach(videoEl, canvasEl) {
   };
 }
 
-async function run(session, screen) {
+async function run(session, screen, opts) {
+  const stats = opts.stats;
   let delay = RETRY_MIN_MS;
   while (!session.stopped) {
     const abort = new AbortController();
     session.abort = abort;
     let pictures = false;
     try {
-      pictures = await play(abort, screen);
+      pictures = await play(abort, screen, opts);
     } catch (e) {
       if (!session.stopped && e.name !== 'AbortError') {
         stats.errors += 1;
-        console.warn('clerk video:', e.message || e);
+        console.warn(`${opts.label}:`, e.message || e);
       }
     }
     if (session.stopped) break;
@@ -60,8 +66,9 @@ async function run(session, screen) {
 
 /** One connection: true if it showed pictures. A new connection makes the appliance ask the
  *  clerk's browser for a key frame, so reconnecting is also how a broken decoder recovers. */
-async function play(abort, screen) {
-  const response = await fetch(STREAM_URL, { signal: abort.signal, cache: 'no-store' });
+async function play(abort, screen, opts) {
+  const stats = opts.stats;
+  const response = await fetch(opts.url, { signal: abort.signal, cache: 'no-store' });
   if (!response.ok || !response.body) throw new Error(`stream answered ${response.status}`);
   stats.connects += 1;
   const records = new RecordReader(response.body.getReader());
@@ -70,7 +77,7 @@ async function play(abort, screen) {
   let pictures = false;
   const broken = error => {
     stats.errors += 1;
-    console.warn('clerk video: decoder:', error.message || error);
+    console.warn(`${opts.label}: decoder:`, error.message || error);
     abort.abort();
   };
   try {
@@ -148,8 +155,9 @@ class RecordReader {
 }
 
 /** Where decoded frames go: a <video> fed by a MediaStreamTrackGenerator (Chromium), else the canvas. */
-function makeScreen(videoEl, canvasEl) {
-  if (typeof MediaStreamTrackGenerator === 'function') {
+function makeScreen(videoEl, canvasEl, opts) {
+  const stats = opts.stats;
+  if (videoEl && typeof MediaStreamTrackGenerator === 'function') {
     stats.output = 'video';
     let generator = null, writer = null;
     return {
@@ -175,9 +183,10 @@ function makeScreen(videoEl, canvasEl) {
   const ctx = canvasEl.getContext('2d');  // with alpha: an empty canvas lets the placeholder show
   return {
     show(frame) {
-      const w = frame.displayWidth, h = frame.displayHeight;
+      const scale = Math.min(1, opts.maxWidth / frame.displayWidth);
+      const w = Math.round(frame.displayWidth * scale), h = Math.round(frame.displayHeight * scale);
       if (canvasEl.width !== w || canvasEl.height !== h) { canvasEl.width = w; canvasEl.height = h; }
-      ctx.drawImage(frame, 0, 0);
+      ctx.drawImage(frame, 0, 0, w, h);
       frame.close();
       stats.shown += 1;
     },

@@ -3,6 +3,7 @@
  * In the demo the keyboard is the call button: Space or Enter, held for a second = long press.
  * The CSP forbids inline code, so the first catalogue comes in the #boot JSON element. */
 import { attach } from './clerk-video.js';
+import { attach as attachSelfView, stats as selfViewStats } from './self-view.js';
 
 const BOOT = JSON.parse(document.getElementById('boot').textContent);
 const LONG_PRESS_MS = 1000;
@@ -14,7 +15,7 @@ const catalogues = new Map([[BOOT.catalogue.language, BOOT.catalogue]]);
 let catalogue = BOOT.catalogue;
 
 // Tests watch renders here; nothing else reads it.
-window.amtsklingel = { renders: 0, view: null };
+window.amtsklingel = { renders: 0, view: null, selfView: selfViewStats };
 
 const $ = (selector, root = document) => root.querySelector(selector);
 const ui = {};
@@ -187,6 +188,7 @@ function indicator(node, text, on, onText, offText) {
 }
 
 let detachVideo = null;
+let detachSelfView = null;
 let shownScreen = null;
 
 async function render(view) {
@@ -201,7 +203,11 @@ async function render(view) {
     for (const section of document.querySelectorAll('.screen')) section.hidden = section.dataset.screen !== screen;
     ui.kiosk.dataset.screen = screen;
     if (shownScreen === 'in_call' && detachVideo) { detachVideo(); detachVideo = null; }
-    if (screen === 'in_call') detachVideo = attach(ui.clerkVideo, ui.clerkCanvas) || null;
+    if (shownScreen === 'in_call' && detachSelfView) { detachSelfView(); detachSelfView = null; }
+    if (screen === 'in_call') {
+      detachVideo = attach(ui.clerkVideo, ui.clerkCanvas) || null;
+      detachSelfView = attachSelfView(ui.selfViewCanvas) || null;
+    }
     shownScreen = screen;
   }
   window.amtsklingel.view = view;
