@@ -49,18 +49,18 @@ import json
 import math
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from time import perf_counter
 
 import aiohttp
+
+from bench._common import BenchError, emit, note, percentile, proc_cpu_s, proc_status_mb, run_in_tmp
 
 NAME = "central_latency"
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,51 +76,10 @@ LOOP_TICK_S = 0.005
 SETTLE_WINDOW_S = 0.5
 SETTLE_IDLE = 0.05          # of one core: central counts as idle below this
 SETTLE_MAX_S = 60.0
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-class BenchError(RuntimeError):
-    """The benchmark could not run as set up (not a slow result: a broken one)."""
 
 
 class VisitFailed(RuntimeError):
     pass
-
-
-# -- /proc ---------------------------------------------------------------------
-
-def proc_cpu_s(pid: int) -> float:
-    """utime + stime of the whole process (all threads), in seconds."""
-    with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-        data = f.read()
-    fields = data[data.rindex(")") + 2:].split()  # fields[0] is field 3 (state) of proc(5)
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def proc_status_mb(pid: int, key: str) -> float:
-    with open(f"/proc/{pid}/status", encoding="ascii") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) / 1024  # kB
-    raise BenchError(f"/proc/{pid}/status has no {key}")
-
-
-# -- figures ------------------------------------------------------------------
-
-def percentile(sorted_values: list[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100) of an already sorted list."""
-    if not sorted_values:
-        return math.nan
-    return sorted_values[max(0, math.ceil(q / 100 * len(sorted_values)) - 1)]
-
-
-def emit(metric: str, value: float, unit: str) -> None:
-    value = round(value, 3) if isinstance(value, float) and math.isfinite(value) else value
-    print(json.dumps({"metric": metric, "value": value, "unit": unit}), flush=True)
-
-
-def note(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
 
 
 @dataclass(frozen=True)
@@ -710,17 +669,7 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     if args.warmup is None:
         args.warmup = 20 if args.quick else 100
-    tmp = Path(tempfile.mkdtemp(prefix="amtsklingel-bench-"))
-    try:
-        return asyncio.run(_run(args, tmp))
-    except BenchError as exc:
-        note(f"{NAME}: {exc}")
-        return 2
-    finally:
-        if args.keep_tmp:
-            note(f"kept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+    return run_in_tmp(NAME, lambda tmp: _run(args, tmp), "amtsklingel-bench-", keep=args.keep_tmp)
 
 
 if __name__ == "__main__":

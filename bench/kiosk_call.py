@@ -94,27 +94,29 @@ import shutil
 import statistics
 import struct
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 import numpy as np
 
-from bench.central_latency import BenchError, emit, note, percentile, proc_cpu_s
+from bench._common import (
+    CHROMIUM,
+    CHROMIUM_FLAGS,
+    BenchError,
+    emit,
+    note,
+    percentile,
+    proc_cpu_s,
+    process_tree,
+    run_in_tmp,
+)
 
 NAME = "kiosk_call"
 DEPARTMENT = "buergerbuero"
 MODES = ("vp8", "h264", "passthrough")
 WIDTH, HEIGHT, FPS = 1280, 720, 30
 PASSTHROUGH_BITRATE = 1_500_000  # hardware.pi.camera's default for 1280x720
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-    "--allow-loopback-in-peer-connection", "--autoplay-policy=no-user-gesture-required",
-]
 KIOSK_START_TIMEOUT_S = 30.0
 ROW_TIMEOUT_S = 10.0
 PICKUP_TIMEOUT_S = 15.0
@@ -573,19 +575,7 @@ def tree_cpu_s(root_pid: int) -> tuple[float, float]:
 
     Below this process: Playwright's driver, the browser and its children, the kiosk and the stand-in encoder.
     """
-    children: dict[int, list[int]] = {}
-    names: dict[int, str] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as f:
-                data = f.read()
-        except OSError:
-            continue
-        pid = int(entry)
-        names[pid] = data[data.index("(") + 1:data.rindex(")")]
-        children.setdefault(int(data[data.rindex(")") + 2:].split()[1]), []).append(pid)
+    children, names = process_tree()
     chromium, total, stack = 0.0, 0.0, [root_pid]
     while stack:
         pid = stack.pop()
@@ -989,14 +979,7 @@ def run(args) -> int:
     if not shutil.which(CHROMIUM):
         note(f"{NAME}: {CHROMIUM} is missing (Debian's chromium package)")
         return 2
-    tmp = Path(tempfile.mkdtemp(prefix="amtsklingel-kiosk-call-"))
-    try:
-        return asyncio.run(_run(args, tmp))
-    except BenchError as exc:
-        note(f"{NAME}: {exc}")
-        return 2
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    return run_in_tmp(NAME, lambda tmp: _run(args, tmp), "amtsklingel-kiosk-call-")
 
 
 if __name__ == "__main__":

@@ -55,21 +55,14 @@ import time
 import numpy as np
 
 from appliance.hardware.fake.camera import read_clock
+from bench._common import CHROMIUM, CHROMIUM_FLAGS, BenchError, emit, note, percentile, proc_cpu_s, process_tree
 from bench._kiosk_video import clerk as clerk_proc
 from bench._kiosk_video import kiosk as kiosk_proc
-from bench.central_latency import BenchError, emit, note, percentile, proc_cpu_s
 
 NAME = "kiosk_video_path"
 PATHS = ("baseline", "raw-webgl", "raw-2d", "raw-videoframe", "raw-generator", "vp8-ws", "vp8-ws-canvas",
          "feed", "jpeg-ws", "mjpeg-http",
          "webrtc-vp8", "direct")
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-    "--allow-loopback-in-peer-connection", "--autoplay-policy=no-user-gesture-required",
-]
 VIEWPORT = {"width": 1280, "height": 720}  # the page fills it; the picture is scaled to fit
 PIPE_TIMEOUT_S = 30.0
 FIRST_FRAMES_TIMEOUT_S = 30.0
@@ -108,21 +101,6 @@ class Run:
 
 # -- processes and /proc ---------------------------------------------------------
 
-def _children() -> dict[int, list[int]]:
-    tree: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as f:
-                data = f.read()
-        except OSError:
-            continue
-        ppid = int(data[data.rindex(")") + 2:].split()[1])
-        tree.setdefault(ppid, []).append(int(entry))
-    return tree
-
-
 def _chromium_role(pid: int) -> str:
     with open(f"/proc/{pid}/cmdline", "rb") as f:
         args = f.read().decode(errors="replace").replace("\0", " ").split()  # Chromium rewrites its title
@@ -135,7 +113,7 @@ def _chromium_role(pid: int) -> str:
 
 def chromium_cpu() -> dict[int, tuple[str, float]]:
     """Role and CPU seconds of every Chromium process below this one (browser, renderer, GPU, utilities)."""
-    tree, found, todo = _children(), {}, [os.getpid()]
+    tree, found, todo = process_tree()[0], {}, [os.getpid()]
     while todo:
         pid = todo.pop()
         for child in tree.get(pid, ()):

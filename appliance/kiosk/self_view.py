@@ -7,7 +7,7 @@ capture, no second subscription, no extra queue or task in the call's path, and 
 encode anywhere for the page:
 
 - **H.264 packets** (Pi 4 hardware encoder, ``camera.encoded``): passed through
-  unchanged, in the stream format of :mod:`appliance.kiosk.video_feed`, and decoded
+  unchanged, in the stream format of :mod:`appliance.kiosk.stream`, and decoded
   by the page with WebCodecs. By default only the key frames are sent (the encoder
   sends one every second, ``iperiod = fps``): a P-frame needs all frames before it,
   so "fewer frames" means "only key frames". A 1 fps thumbnail shows the citizen
@@ -38,24 +38,18 @@ Wiring (appliance.service.main)::
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import queue
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
-from flask import Blueprint, Flask, Response
 
-from appliance.kiosk.video_feed import CONFIG, ENCODED, END, KEEPALIVE, MAX_CLIENTS, RAW, _Client, raw_payload, record
+from appliance.kiosk.stream import ENCODED, RAW, StreamFeed, raw_payload, record
 
 log = logging.getLogger(__name__)
 
 STREAM_PATH = "/self-view/stream"
-RAW_BACKLOG = 2  # scaled frames queued per page: only the newest matter
 DEFAULT_H264 = "avc1.42e01f"  # constrained baseline 3.1, the Pi 4 camera's profile
-_END = object()
 
 
 class SelfViewTrack(MediaStreamTrack):
@@ -120,25 +114,25 @@ def h264_codec_string(data: bytes) -> str | None:
     return None
 
 
-class SelfViewFeed:
+class SelfViewFeed(StreamFeed):
     """Streams the kiosk camera's picture of the current call to the kiosk page.
 
     :meth:`attach` and :meth:`detach` run on the event loop; the stream is served by
     Flask's threads. ``stats`` counts frames for tests and diagnostics.
     """
 
+    stream_path = STREAM_PATH
+    blueprint_name = "self_view"
+    busy_message = "Too many viewers of the own picture."
+
     def __init__(self, *, fps: float = 15.0, height: int = 180, h264_key_frames_only: bool = True,
                  keepalive_s: float = 15.0) -> None:
+        super().__init__(keepalive_s, {"frames_in": 0, "frames_out": 0, "scaled": 0, "clients": 0})
         self.fps, self.height, self.h264_key_frames_only = fps, height, h264_key_frames_only
-        self.keepalive_s = keepalive_s
-        self._lock = threading.Lock()
-        self._clients: set[_Client] = set()
         self._track: SelfViewTrack | None = None
-        self._config_record: bytes | None = None
         self._codec: str | None = None
         self._next_raw_s: float | None = None
         self.mode: str | None = None  # "encoded" | "raw" once frames flow
-        self.stats = {"frames_in": 0, "frames_out": 0, "scaled": 0, "clients": 0}
 
     # -- the event loop's side -----------------------------------------------------
     def attach(self, camera_track: MediaStreamTrack, *, encoded: bool = False) -> MediaStreamTrack:
@@ -162,24 +156,11 @@ class SelfViewFeed:
         if track is not None:
             track._on_frame = track._on_end = None
         self.mode = self._codec = None
-        with self._lock:
-            self._config_record = None
-            clients = list(self._clients)
-        if track is not None:
-            for client in clients:
-                client.offer(_END) or client.offer(_END)
+        self._end_streams(tell_pages=track is not None)
 
     def _ended(self, track: SelfViewTrack) -> None:
         if track is self._track:
             self.detach()
-
-    def _set_config(self, config: dict) -> None:
-        rec = record(CONFIG, json.dumps(config).encode())
-        with self._lock:
-            self._config_record = rec
-            for client in self._clients:
-                client.need_key = True
-                client.offer(rec) or client.offer(rec)
 
     def _on_frame(self, item) -> None:
         self.stats["frames_in"] += 1
@@ -201,16 +182,7 @@ class SelfViewFeed:
             self._codec, self.mode = codec, "encoded"
             self._set_config({"mode": "encoded", "codec": codec})
         timestamp_us = int(packet.pts * packet.time_base * 1_000_000) if packet.pts is not None else 0
-        rec = record(ENCODED, data, key=key, timestamp_us=timestamp_us)
-        with self._lock:
-            for client in self._clients:
-                if client.need_key and not key:
-                    continue
-                if client.offer(rec):
-                    client.need_key = False
-                else:  # that page fell behind: it starts again at the next key frame
-                    client.need_key = True
-                    client.offer(self._config_record)
+        self._send_encoded(key, lambda: record(ENCODED, data, key=key, timestamp_us=timestamp_us))
 
     def _due(self, t: float) -> bool:
         """At most ``fps`` frames a second, on a steady grid (30 fps -> every other frame)."""
@@ -225,8 +197,7 @@ class SelfViewFeed:
             else asyncio.get_running_loop().time()
         if not self._due(t):
             return
-        with self._lock:
-            clients = [c for c in self._clients if c.queue.qsize() < RAW_BACKLOG]  # behind: skip a frame
+        clients = self._clients_with_room()  # a page that is behind skips a frame
         if not clients:
             return
         if self.mode != "raw":
@@ -239,47 +210,3 @@ class SelfViewFeed:
         rec = record(RAW, raw_payload(small), timestamp_us=timestamp_us)
         for client in clients:
             client.offer(rec)
-
-    # -- Flask's side --------------------------------------------------------------------
-    def init_app(self, app: Flask) -> None:
-        app.register_blueprint(self.blueprint())
-
-    def blueprint(self) -> Blueprint:
-        bp = Blueprint("self_view", __name__)
-        bp.add_url_rule(STREAM_PATH, "stream", self._stream_view, methods=["GET"])
-        return bp
-
-    def _stream_view(self) -> Response:
-        with self._lock:
-            if len(self._clients) >= MAX_CLIENTS:
-                return Response("Too many viewers of the own picture.", status=503, mimetype="text/plain")
-            client = _Client()
-            if self._config_record is not None:
-                client.queue.put_nowait(self._config_record)
-            self._clients.add(client)
-            self.stats["clients"] = len(self._clients)
-
-        def stream() -> Iterator[bytes]:
-            yield record(KEEPALIVE)  # the headers go out now, so the page knows it is connected
-            while True:
-                try:
-                    item = client.queue.get(timeout=self.keepalive_s)
-                except queue.Empty:
-                    yield record(KEEPALIVE)  # writing is how werkzeug notices a page that went away
-                    continue
-                if item is _END:
-                    yield record(END)
-                    return
-                if item[0] in (ENCODED, RAW):
-                    self.stats["frames_out"] += 1
-                yield item
-
-        def gone() -> None:
-            with self._lock:
-                self._clients.discard(client)
-                self.stats["clients"] = len(self._clients)
-
-        response = Response(stream(), mimetype="application/octet-stream",
-                            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
-        response.call_on_close(gone)
-        return response

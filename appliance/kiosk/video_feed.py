@@ -23,12 +23,7 @@ Wiring (appliance.service.main)::
     # the feed detaches by itself when the track ends (the call closed); at shutdown:
     feed.detach()
 
-Stream format (one HTTP response, chunked; read with fetch): records of a
-16-byte little-endian header ``kind u8, flags u8, reserved u16, length u32,
-timestamp_us u64`` and ``length`` bytes of payload. Kinds: 0 keep-alive,
-1 config (JSON: ``{"mode": "encoded", "codec": "vp8"}`` or ``{"mode": "raw"}``),
-2 encoded frame (flags bit 0: key frame), 3 raw I420 frame (``width u32,
-height u32``, then Y, U, V), 4 the call's video ended.
+The stream format and the serving of pages are :mod:`appliance.kiosk.stream`'s.
 
 Nothing is written anywhere: frames live in bounded in-memory queues and are
 dropped once sent.
@@ -36,33 +31,18 @@ dropped once sent.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import queue
-import struct
-import threading
 import time
-from collections.abc import Iterator
 
-import av
-import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
-from flask import Blueprint, Flask, Response
+
+from appliance.kiosk.stream import ENCODED, RAW, StreamFeed, raw_payload, record
 
 log = logging.getLogger(__name__)
 
 STREAM_PATH = "/clerk-video/stream"
-HEADER = struct.Struct("<BBHIQ")
-KEEPALIVE, CONFIG, ENCODED, RAW, END = range(5)
-ENCODED_BACKLOG = 30    # frames (1 s): a page further behind starts again at a fresh key frame
-RAW_BACKLOG = 2         # decoded frames: only the newest matter
 KEY_REQUEST_GAP_S = 0.5  # at most this often ask the clerk's browser for a key frame
-MAX_CLIENTS = 4         # the kiosk page, and a reload that overlaps it
-_END = object()
-
-
-def record(kind: int, payload: bytes = b"", *, key: bool = False, timestamp_us: int = 0) -> bytes:
-    return HEADER.pack(kind, int(key), 0, len(payload), timestamp_us & 0xFFFF_FFFF_FFFF_FFFF) + payload
 
 
 def receiver_for(pc, track: MediaStreamTrack):
@@ -121,41 +101,7 @@ def is_key_frame(codec_name: str, data: bytes) -> bool:
     return False
 
 
-def raw_payload(frame: av.VideoFrame) -> bytes:
-    w, h = frame.width // 2 * 2, frame.height // 2 * 2
-    if frame.format.name != "yuv420p":
-        frame = frame.reformat(format="yuv420p")
-    out = bytearray(8 + w * h * 3 // 2)
-    struct.pack_into("<II", out, 0, w, h)
-    pos = 8
-    for plane, (pw, ph) in zip(frame.planes, ((w, h), (w // 2, h // 2), (w // 2, h // 2))):
-        src = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[:ph, :pw]
-        np.frombuffer(out, np.uint8, pw * ph, pos).reshape(ph, pw)[:] = src
-        pos += pw * ph
-    return bytes(out)
-
-
-class _Client:
-    """One page's stream: what is queued for it, and whether it must wait for a key frame."""
-
-    def __init__(self) -> None:
-        self.queue: queue.Queue = queue.Queue(ENCODED_BACKLOG)
-        self.need_key = True
-
-    def offer(self, item) -> bool:
-        """Queue ``item``; False if the queue was full and has been emptied."""
-        try:
-            self.queue.put_nowait(item)
-            return True
-        except queue.Full:
-            while True:
-                try:
-                    self.queue.get_nowait()
-                except queue.Empty:
-                    return False
-
-
-class ClerkVideoFeed:
+class ClerkVideoFeed(StreamFeed):
     """Streams the clerk's video track of the current call to the kiosk page.
 
     :meth:`attach` and :meth:`detach` run on the event loop (aiortc's); the
@@ -163,19 +109,18 @@ class ClerkVideoFeed:
     and diagnostics; ``arrivals`` maps a frame's timestamp to when it arrived (the last 256).
     """
 
+    stream_path = STREAM_PATH
+    blueprint_name = "clerk_video"
+    busy_message = "Too many viewers of the clerk's picture."
+
     def __init__(self, keepalive_s: float = 15.0) -> None:
-        self.keepalive_s = keepalive_s
-        self._lock = threading.Lock()
-        self._clients: set[_Client] = set()
+        super().__init__(keepalive_s, {"frames_in": 0, "decoded": 0, "frames_out": 0, "key_requests": 0, "clients": 0})
         self._loop: asyncio.AbstractEventLoop | None = None
         self._track: MediaStreamTrack | None = None
         self._receiver = None
         self._task: asyncio.Task | None = None
-        self._config: dict | None = None
-        self._config_record: bytes | None = None
         self._last_key_request = 0.0
         self.mode: str | None = None  # "encoded" | "raw" while attached
-        self.stats = {"frames_in": 0, "decoded": 0, "frames_out": 0, "key_requests": 0, "clients": 0}
         self.arrivals: dict[int, float] = {}  # timestamp_us -> time.time()
 
     # -- the event loop's side -----------------------------------------------------
@@ -209,21 +154,8 @@ class ClerkVideoFeed:
         attached = self._track is not None
         self._task = self._track = self._receiver = None
         self.mode = None
-        with self._lock:
-            self._config = self._config_record = None
-            clients = list(self._clients)
-        if attached:
-            for client in clients:
-                client.offer(_END) or client.offer(_END)
+        self._end_streams(tell_pages=attached)
         self.arrivals.clear()
-
-    def _set_config(self, config: dict) -> None:
-        rec = record(CONFIG, json.dumps(config).encode())
-        with self._lock:
-            self._config, self._config_record = config, rec
-            for client in self._clients:
-                client.need_key = True
-                client.offer(rec) or client.offer(rec)
 
     def _on_encoded(self, codec, frame) -> None:
         """From aiortc's receiver, on the event loop: one complete encoded frame."""
@@ -234,18 +166,8 @@ class ClerkVideoFeed:
         key = is_key_frame(config["codec"], frame.data)
         timestamp_us = frame.timestamp * 100 // 9  # 90 kHz -> microseconds
         self._note_arrival(timestamp_us)
-        rec = None
-        lost = False
+        lost = self._send_encoded(key, lambda: record(ENCODED, frame.data, key=key, timestamp_us=timestamp_us))
         with self._lock:
-            for client in self._clients:
-                if client.need_key and not key:
-                    continue
-                rec = rec or record(ENCODED, frame.data, key=key, timestamp_us=timestamp_us)
-                if client.offer(rec):
-                    client.need_key = False
-                else:  # that page fell behind: drop what it has queued, resume at a key frame
-                    client.need_key = lost = True
-                    client.offer(self._config_record)
             waiting = any(c.need_key for c in self._clients)
         if lost or waiting:
             self._request_key_frame()
@@ -287,60 +209,15 @@ class ClerkVideoFeed:
                 self.stats["decoded"] += 1
                 timestamp_us = int(frame.pts * frame.time_base * 1_000_000) if frame.pts is not None else 0
                 self._note_arrival(timestamp_us)
-                with self._lock:
-                    clients = list(self._clients)
-                rec = None
-                for client in clients:
-                    if client.queue.qsize() < RAW_BACKLOG:  # a page that is behind skips frames
-                        rec = rec or record(RAW, raw_payload(frame), timestamp_us=timestamp_us)
+                clients = self._clients_with_room()
+                if clients:
+                    rec = record(RAW, raw_payload(frame), timestamp_us=timestamp_us)
+                    for client in clients:
                         client.offer(rec)
         except MediaStreamError:
             if self._track is track:
                 self.detach()
 
-    # -- Flask's side --------------------------------------------------------------------
-    def init_app(self, app: Flask) -> None:
-        app.register_blueprint(self.blueprint())
-
-    def blueprint(self) -> Blueprint:
-        bp = Blueprint("clerk_video", __name__)
-        bp.add_url_rule(STREAM_PATH, "stream", self._stream_view, methods=["GET"])
-        return bp
-
-    def _stream_view(self) -> Response:
-        with self._lock:
-            if len(self._clients) >= MAX_CLIENTS:
-                return Response("Too many viewers of the clerk's picture.", status=503, mimetype="text/plain")
-            client = _Client()
-            if self._config_record is not None:
-                client.queue.put_nowait(self._config_record)
-            self._clients.add(client)
-            self.stats["clients"] = len(self._clients)
-            ask = self.mode == "encoded"
-        if ask and self._loop is not None:
+    def _page_joined(self) -> None:
+        if self.mode == "encoded" and self._loop is not None:  # a key frame, so the new page starts soon
             self._loop.call_soon_threadsafe(self._request_key_frame)
-
-        def stream() -> Iterator[bytes]:
-            yield record(KEEPALIVE)  # the headers go out now, so the page knows it is connected
-            while True:
-                try:
-                    item = client.queue.get(timeout=self.keepalive_s)
-                except queue.Empty:
-                    yield record(KEEPALIVE)  # writing is how werkzeug notices a page that went away
-                    continue
-                if item is _END:
-                    yield record(END)
-                    return
-                if item[0] == ENCODED or item[0] == RAW:
-                    self.stats["frames_out"] += 1
-                yield item
-
-        def gone() -> None:
-            with self._lock:
-                self._clients.discard(client)
-                self.stats["clients"] = len(self._clients)
-
-        response = Response(stream(), mimetype="application/octet-stream",
-                            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
-        response.call_on_close(gone)
-        return response

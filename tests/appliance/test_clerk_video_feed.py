@@ -12,10 +12,8 @@ import base64
 import gc
 import os
 import queue
-import shutil
 import statistics
 import sys
-import threading
 import weakref
 
 import numpy as np
@@ -23,20 +21,12 @@ import pytest
 import pytest_asyncio
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from flask import Blueprint, Response
-from werkzeug.serving import make_server
 
 from appliance.hardware.fake.camera import TestPatternTrack, read_clock
-from appliance.kiosk import create_app
+from appliance.kiosk import create_app, stream
 from appliance.kiosk import video_feed as vf
 from appliance.kiosk.video_feed import ClerkVideoFeed, receiver_for
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-    "--allow-loopback-in-peer-connection", "--autoplay-policy=no-user-gesture-required",
-]
+from tests.browser import GREEN_JS, WEBRTC_FLAGS, open_page, poll, require_isolated_network, serve
 
 # The page under test: the kiosk's own elements and module, plus a probe that records, for
 # every frame the <video> presents, when (requestVideoFrameCallback) and the clock's corner.
@@ -46,18 +36,13 @@ PAGE = """<!doctype html><meta charset="utf-8"><title>clerk video</title><link r
 <script type="module" src="/test-clerk-video/probe.js"></script>"""
 PROBE = """
 import { attach, stats } from '/static/clerk-video.js';
+""" + GREEN_JS + """
 const video = document.getElementById('clerk-video'), canvas = document.getElementById('clerk-canvas');
-const crop = document.createElement('canvas'), ctx = crop.getContext('2d', { willReadFrequently: true });
 const probe = window.probe = { stats, samples: [], presented: 0, detach: attach(video, canvas) };
 probe.reattach = () => { probe.detach(); probe.detach = attach(video, canvas); };
 function corner(w) {  // the clock code's corner, green channel (= luma on the grey band)
   const c = 16 * Math.max(1, Math.floor(w / 640)), cw = 17 * c, ch = 4 * c;
-  crop.width = cw; crop.height = ch;
-  ctx.drawImage(video, 0, 0, cw, ch, 0, 0, cw, ch);
-  const px = ctx.getImageData(0, 0, cw, ch).data, y = new Uint8Array(cw * ch);
-  for (let i = 0; i < y.length; i++) y[i] = px[4 * i + 1];
-  let s = ''; for (let i = 0; i < y.length; i += 0x8000) s += String.fromCharCode.apply(null, y.subarray(i, i + 0x8000));
-  return { cw, ch, y: btoa(s) };
+  return { cw, ch, y: green(video, cw, ch) };
 }
 function onFrame(now, meta) {
   probe.presented += 1;
@@ -99,27 +84,6 @@ def clock_of(sample: dict) -> int | None:
 
 def age_ms(t_ms: float, clock: int) -> float:
     return (t_ms - clock + 2**31) % 2**32 - 2**31
-
-
-async def poll(probe, until, seconds: float = 20.0, every: float = 0.1):
-    deadline = asyncio.get_running_loop().time() + seconds
-    result = None
-    while asyncio.get_running_loop().time() < deadline:
-        result = await probe()
-        if until(result):
-            return result
-        await asyncio.sleep(every)
-    raise AssertionError(f"gave up after {seconds} s; last observation: {result!r}")
-
-
-def _require_isolated_network() -> None:
-    with open("/proc/self/net/dev") as f:
-        interfaces = {line.split(":")[0].strip() for line in f.readlines()[2:]}
-    if os.environ.get("AMTSKLINGEL_NETNS") != "1" or interfaces != {"lo"}:
-        pytest.fail("WebRTC tests run only in a loopback-only network namespace: "
-                    "tools/netns-run .venv/bin/python -m pytest tests/appliance/test_clerk_video_feed.py")
-    if not shutil.which(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is missing: ./build.sh test installs Debian's chromium package")
 
 
 # -- nothing written to disk ------------------------------------------------------------
@@ -166,31 +130,16 @@ def served(feed):
     test_bp.add_url_rule("/test-clerk-video/probe.js", "probe",
                          lambda: Response(PROBE, mimetype="text/javascript"))
     app.register_blueprint(test_bp)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    with serve(app) as url:
+        yield url
 
 
 @pytest_asyncio.fixture
 async def page(served):
-    _require_isolated_network()
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
-        page = await browser.new_page()
-        errors: list[str] = []
-        page.on("console", lambda msg: msg.type == "error" and errors.append(msg.text))
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        await page.goto(served + "/test-clerk-video/")
-        await page.wait_for_function("() => window.probe && window.probe.stats.connects > 0")
+    require_isolated_network()
+    async with open_page(served + "/test-clerk-video/", "() => window.probe && window.probe.stats.connects > 0",
+                         args=WEBRTC_FLAGS) as page:
         yield page
-        await browser.close()
-        assert errors == [], errors  # CSP violations and script errors land here
 
 
 class Call:
@@ -373,13 +322,13 @@ def test_key_frames_are_recognised():
 
 
 def test_record_layout():
-    rec = vf.record(vf.ENCODED, b"abc", key=True, timestamp_us=2**40 + 5)
+    rec = stream.record(stream.ENCODED, b"abc", key=True, timestamp_us=2**40 + 5)
     assert rec == bytes([2, 1, 0, 0, 3, 0, 0, 0]) + (2**40 + 5).to_bytes(8, "little") + b"abc"
 
 
 def test_a_page_that_falls_behind_restarts_at_a_key_frame():
-    client = vf._Client()
-    for i in range(vf.ENCODED_BACKLOG):
+    client = stream.Client()
+    for i in range(stream.ENCODED_BACKLOG):
         assert client.offer(b"frame %d" % i)
     assert not client.offer(b"one too many")
     assert client.queue.empty()
@@ -389,14 +338,14 @@ def test_stream_refuses_a_crowd_and_ends_with_the_call(feed):
     app = create_app(Bridge(), clerk_video=feed)
     feed._track = object()  # as if attached, so detach announces the end
     clients = []
-    for _ in range(vf.MAX_CLIENTS):
+    for _ in range(stream.MAX_CLIENTS):
         res = app.test_client().get(vf.STREAM_PATH, buffered=False)
         assert res.status_code == 200 and res.headers["Cache-Control"] == "no-store"
-        assert next(res.response)[:1] == bytes([vf.KEEPALIVE])
+        assert next(res.response)[:1] == bytes([stream.KEEPALIVE])
         clients.append(res)
     assert app.test_client().get(vf.STREAM_PATH).status_code == 503
     feed.detach()
     for res in clients:
-        assert next(res.response)[:1] == bytes([vf.END])
+        assert next(res.response)[:1] == bytes([stream.END])
         res.close()
     assert feed.stats["clients"] == 0

@@ -7,21 +7,17 @@ import dataclasses
 import json
 import queue
 import re
-import shutil
 import threading
 
 import pytest
 import pytest_asyncio
-from werkzeug.serving import make_server
 
 from appliance.controller.view import DepartmentChoice, Screen, View
 from appliance.kiosk import create_app
 from appliance.kiosk.i18n import CatalogueError, Catalogues
 from appliance.kiosk.update_translations import extract_sources
+from tests.browser import open_page, serve
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 CATALOGUES = Catalogues()
 LANGUAGES = CATALOGUES.codes
 DEPARTMENTS = (
@@ -227,34 +223,15 @@ def test_german_is_the_default_and_every_language_has_its_own_name():
 def served(bridge):
     app = create_app(bridge)
     app.config["KIOSK_KEEPALIVE_S"] = 0.5
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    with serve(app) as url:
+        yield url
 
 
 @pytest_asyncio.fixture
 async def page(served):
-    if not shutil.which(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is missing: ./build.sh test installs Debian's chromium package")
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
-        context = await browser.new_context(viewport={"width": 1280, "height": 720}, timezone_id="Europe/Berlin",
-                                            reduced_motion="reduce")
-        page = await context.new_page()
-        errors: list[str] = []
-        page.on("console", lambda msg: msg.type == "error" and errors.append(msg.text))
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        await page.goto(served + "/")
-        await page.wait_for_function("() => window.amtsklingel?.renders > 0")
+    async with open_page(served + "/", "() => window.amtsklingel?.renders > 0", viewport={"width": 1280, "height": 720},
+                         timezone_id="Europe/Berlin", reduced_motion="reduce") as page:
         yield page
-        await browser.close()
-        assert errors == [], errors  # CSP violations and script errors show up here
 
 
 async def show(page, bridge: FakeBridge, v: View) -> None:

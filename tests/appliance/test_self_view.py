@@ -21,23 +21,22 @@ import pytest
 import pytest_asyncio
 from aiortc.mediastreams import MediaStreamError
 from flask import Blueprint, Response
-from werkzeug.serving import make_server
 
 from appliance.hardware.fake.backend import FakeCamera
 from appliance.hardware.fake.camera import read_clock
-from appliance.kiosk import create_app
+from appliance.kiosk import create_app, stream
 from appliance.kiosk import self_view as sv
-from appliance.kiosk import video_feed as vf
 from appliance.kiosk.self_view import SelfViewFeed
-from tests.appliance.test_clerk_video_feed import CHROMIUM, CHROMIUM_FLAGS, DISK, Bridge, _require_isolated_network, poll
+from tests.appliance.test_clerk_video_feed import DISK, Bridge
+from tests.browser import GREEN_JS, WEBRTC_FLAGS, open_page, poll, require_isolated_network, serve
 
 
 def parse(chunks: bytes) -> list[tuple[int, int, int, bytes]]:
     """Stream bytes -> [(kind, flags, timestamp_us, payload)]."""
     out, pos = [], 0
-    while pos + vf.HEADER.size <= len(chunks):
-        kind, flags, _, length, ts = vf.HEADER.unpack_from(chunks, pos)
-        pos += vf.HEADER.size
+    while pos + stream.HEADER.size <= len(chunks):
+        kind, flags, _, length, ts = stream.HEADER.unpack_from(chunks, pos)
+        pos += stream.HEADER.size
         out.append((kind, flags, ts, chunks[pos:pos + length]))
         pos += length
     return out
@@ -115,7 +114,7 @@ async def test_raw_frames_reach_the_page_small_at_15_fps_and_the_call_gets_every
         track = feed.attach(source, encoded=camera.encoded)
         sender = Sender(track)
         await asyncio.sleep(2.0)
-        records = [r for r in reader.records() if r[0] == vf.RAW]
+        records = [r for r in reader.records() if r[0] == stream.RAW]
         frames_in = feed.stats["frames_in"]
         assert isinstance(sender.items[-1], av.VideoFrame) and sender.items[-1].width == 1280  # the call: unchanged
     finally:
@@ -123,7 +122,7 @@ async def test_raw_frames_reach_the_page_small_at_15_fps_and_the_call_gets_every
         track.stop()
         await sender.task
         reader.close()
-    configs = [json.loads(r[3]) for r in reader.records() if r[0] == vf.CONFIG]
+    configs = [json.loads(r[3]) for r in reader.records() if r[0] == stream.CONFIG]
     assert configs == [{"mode": "raw"}]
     assert 50 <= frames_in <= 65  # the call got the camera's 30 fps
     assert 22 <= len(records) <= frames_in // 2 + 1  # the page at most 15
@@ -153,9 +152,9 @@ async def test_h264_packets_pass_through_unchanged(key_only, app, feed):
         reader.close()
     assert all(isinstance(p, av.Packet) for p in sent)
     records = reader.records()
-    configs = [json.loads(r[3]) for r in records if r[0] == vf.CONFIG]
+    configs = [json.loads(r[3]) for r in records if r[0] == stream.CONFIG]
     assert len(configs) == 1 and configs[0]["mode"] == "encoded" and configs[0]["codec"].startswith("avc1.42")
-    frames = [r for r in records if r[0] == vf.ENCODED]
+    frames = [r for r in records if r[0] == stream.ENCODED]
     keys = [r for r in frames if r[1] & 1]
     assert frames[0][1] & 1 and 2 <= len(keys) <= 3  # one key frame a second
     if key_only:
@@ -167,7 +166,7 @@ async def test_h264_packets_pass_through_unchanged(key_only, app, feed):
     pictures = [f for r in frames for p in decoder.parse(r[3]) for f in decoder.decode(p)]
     clocks = [read_clock(f) for f in pictures]
     assert clocks and all(c is not None for c in clocks)
-    assert records[-1][0] == vf.END
+    assert records[-1][0] == stream.END
 
 
 async def test_stopping_the_calls_track_stops_the_camera_and_the_feed_lets_go(app, feed):
@@ -184,7 +183,7 @@ async def test_stopping_the_calls_track_stops_the_camera_and_the_feed_lets_go(ap
         assert camera._track is None or not encoded  # (the fake raw camera keeps its ended track)
         assert feed._track is None and feed.mode is None
         await asyncio.wait_for(asyncio.to_thread(reader.done.wait, 2), 3)
-        assert reader.records()[-1][0] == vf.END
+        assert reader.records()[-1][0] == stream.END
         reader.close()
         await asyncio.sleep(0.1)
         assert feed.stats["clients"] == 0
@@ -231,46 +230,27 @@ PAGE = """<!doctype html><meta charset="utf-8"><title>self view</title><link rel
 <script type="module" src="/test-self-view/probe.js"></script>"""
 PROBE = """
 import { attach, stats } from '/static/self-view.js';
+""" + GREEN_JS + """
 const canvas = document.getElementById('self-view-canvas');
 window.probe = { stats, detach: attach(canvas) };
 window.probe.grab = () => {  // the canvas' green channel (= luma on the grey band), or null while empty
   if (!canvas.width || !canvas.height || !stats.shown) return null;
-  const px = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
-  const y = new Uint8Array(canvas.width * canvas.height);
-  for (let i = 0; i < y.length; i++) y[i] = px[4 * i + 1];
-  let s = ''; for (let i = 0; i < y.length; i += 0x8000) s += String.fromCharCode.apply(null, y.subarray(i, i + 0x8000));
-  return { w: canvas.width, h: canvas.height, y: btoa(s) };
+  return { w: canvas.width, h: canvas.height, y: green(canvas, canvas.width, canvas.height) };
 };
 """
 
 
 @pytest_asyncio.fixture
 async def page(app):
-    _require_isolated_network()
+    require_isolated_network()
     test_bp = Blueprint("test_self_view", __name__)
     test_bp.add_url_rule("/test-self-view/", "page", lambda: Response(PAGE, mimetype="text/html"))
     test_bp.add_url_rule("/test-self-view/probe.js", "probe", lambda: Response(PROBE, mimetype="text/javascript"))
     app.register_blueprint(test_bp)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    from playwright.async_api import async_playwright
-    try:
-        async with async_playwright() as pw:
-            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
-            page = await browser.new_page()
-            errors: list[str] = []
-            page.on("console", lambda msg: msg.type == "error" and errors.append(msg.text))
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            await page.goto(f"http://127.0.0.1:{server.server_port}/test-self-view/")
-            await page.wait_for_function("() => window.probe && window.probe.stats.connects > 0")
+    with serve(app) as url:
+        async with open_page(url + "/test-self-view/", "() => window.probe && window.probe.stats.connects > 0",
+                             args=WEBRTC_FLAGS) as page:
             yield page
-            await browser.close()
-            assert errors == [], errors  # CSP violations and script errors land here
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 async def canvas_clock(page, camera_width: int) -> int | None:

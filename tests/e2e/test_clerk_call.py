@@ -14,9 +14,11 @@ import numpy as np
 
 from appliance.hardware.fake.camera import read_clock
 from appliance.sim.kiosk import SimulatedKiosk
+from tests.browser import BASE64_JS, poll
 from tests.central.test_waiting_rooms import _dump_database
 
 GRAB_FRAME_JS = """() => {
+""" + BASE64_JS + """
   const v = document.querySelector('#remote-video');
   if (!v || v.videoWidth === 0) return null;
   const c = document.createElement('canvas');
@@ -24,9 +26,7 @@ GRAB_FRAME_JS = """() => {
   const g = c.getContext('2d');
   g.drawImage(v, 0, 0);
   const px = g.getImageData(0, 0, c.width, c.height).data;
-  let s = '';
-  for (let i = 0; i < px.length; i += 0x8000) s += String.fromCharCode.apply(null, px.subarray(i, i + 0x8000));
-  return {w: c.width, h: c.height, rgba: btoa(s)};
+  return {w: c.width, h: c.height, rgba: base64(px)};
 }"""
 
 INBOUND_STATS_JS = """async () => {
@@ -53,18 +53,6 @@ async def grab_clock(page) -> int | None:
         return None
     rgba = np.frombuffer(base64.b64decode(frame["rgba"]), np.uint8).reshape(frame["h"], frame["w"], 4)
     return read_clock(np.ascontiguousarray(rgba[:, :, :3]))
-
-
-async def poll(probe, until, seconds: float = 20.0, every: float = 0.25):
-    """Call ``probe`` until ``until(result)``; bounded in time. Returns the last result."""
-    deadline = asyncio.get_running_loop().time() + seconds
-    result = None
-    while asyncio.get_running_loop().time() < deadline:
-        result = await probe()
-        if until(result):
-            return result
-        await asyncio.sleep(every)
-    raise AssertionError(f"gave up after {seconds} s; last observation: {result!r}")
 
 
 async def test_clerk_picks_up_a_kiosk_and_gets_moving_video_and_audio(central, browser):

@@ -18,6 +18,7 @@ from appliance.config import ApplianceConfig
 from appliance.controller.machine import Timeouts
 from appliance.hardware.fake.camera import read_clock
 from appliance.service.main import start
+from tests.browser import GREEN_JS
 from tests.central.test_waiting_rooms import _dump_database
 from tests.e2e.test_clerk_call import INBOUND_STATS_JS, grab_clock, login, poll
 
@@ -39,14 +40,10 @@ KIOSK_PICTURE_JS = """() => {
 # The kiosk's own picture as the page draws it (scaled down, mirrored only by CSS), scaled back to
 # the camera's size so read_clock finds the test pattern's clock; the green channel is the luma.
 SELF_VIEW_JS = """([w, h]) => {
+""" + GREEN_JS + """
   const c = document.querySelector('#self-view-canvas');
   if (!c || !c.width || !c.height || !window.amtsklingel.selfView.shown) return null;
-  const k = document.createElement('canvas'); k.width = w; k.height = h;
-  const g = k.getContext('2d'); g.drawImage(c, 0, 0, w, h);
-  const d = g.getImageData(0, 0, w, h).data, y = new Uint8Array(w * h);
-  for (let i = 0; i < y.length; i++) y[i] = d[4 * i + 1];
-  let s = ''; for (let i = 0; i < y.length; i += 0x8000) s += String.fromCharCode.apply(null, y.subarray(i, i + 0x8000));
-  return btoa(s);
+  return green(c, c.width, c.height, w, h);
 }"""
 
 

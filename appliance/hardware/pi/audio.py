@@ -12,7 +12,6 @@ device must not freeze the kiosk's user interface.
 from __future__ import annotations
 
 import asyncio
-import collections
 import concurrent.futures
 import fractions
 import logging
@@ -21,10 +20,11 @@ import time
 
 import av
 import numpy as np
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.mediastreams import MediaStreamTrack
 
 from appliance.hardware.echo import EchoCanceller
 from appliance.hardware.errors import AudioDeviceError, BackendUnavailable
+from appliance.hardware.handoff import ThreadFedTrack
 from appliance.hardware.interfaces import FarEndHook
 from appliance.hardware.resample import RATE, PlaybackResampler
 
@@ -54,44 +54,23 @@ def _open_pcm(kind: str, device: str):
         raise AudioDeviceError(f"cannot open ALSA {kind} device {device!r}: {exc}") from exc
 
 
-class CaptureTrack(MediaStreamTrack):
+class CaptureTrack(ThreadFedTrack):
     """Audio track fed from a capture thread with 20 ms s16 mono 48 kHz chunks."""
 
     kind = "audio"
 
     def __init__(self, on_stop=None) -> None:
-        super().__init__()
-        self._loop = asyncio.get_running_loop()
-        self._on_stop = on_stop
-        self._lock = threading.Lock()
-        self._chunks: collections.deque[tuple[int, bytes]] = collections.deque(maxlen=QUEUE_FRAMES)
-        self._ready = asyncio.Event()
+        super().__init__(QUEUE_FRAMES, on_stop)
         self._time_base = fractions.Fraction(1, RATE)
         self.dropped = 0
 
     def push(self, index: int, samples: bytes) -> None:
         """Queue one chunk whose first sample is number ``index``; any thread, never blocks."""
-        with self._lock:
-            if len(self._chunks) == self._chunks.maxlen:
-                self.dropped += 1  # deque drops the oldest: keep the newest audio, not latency
-            self._chunks.append((index, samples))
-        try:
-            self._loop.call_soon_threadsafe(self._ready.set)
-        except RuntimeError:  # loop already closed at shutdown
-            pass
+        if self._put((index, samples)):
+            self.dropped += 1  # the deque dropped the oldest: keep the newest audio, not latency
 
     async def recv(self) -> av.AudioFrame:
-        while True:
-            if self.readyState != "live":
-                raise MediaStreamError
-            with self._lock:
-                item = self._chunks.popleft() if self._chunks else None
-                if item is None:
-                    self._ready.clear()
-            if item is not None:
-                break
-            await self._ready.wait()
-        index, samples = item
+        index, samples = await self._get()
         frame = av.AudioFrame.from_ndarray(np.frombuffer(samples, np.int16).reshape(1, -1),
                                            format="s16", layout="mono")
         frame.sample_rate = RATE
@@ -99,13 +78,6 @@ class CaptureTrack(MediaStreamTrack):
         frame.pts = index
         frame.time_base = self._time_base
         return frame
-
-    def stop(self) -> None:
-        if self.readyState == "live":
-            super().stop()
-            self._ready.set()
-            if self._on_stop is not None:
-                self._on_stop()
 
 
 class AlsaMicrophone:

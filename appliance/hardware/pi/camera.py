@@ -15,8 +15,6 @@ python3-libcamera.
 """
 from __future__ import annotations
 
-import asyncio
-import collections
 import logging
 import os
 import threading
@@ -24,10 +22,11 @@ import time
 
 import av
 import numpy as np
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.mediastreams import MediaStreamTrack
 
 from appliance.hardware.encoded import VIDEO_CLOCK_RATE, VIDEO_TIME_BASE, EncodedVideoTrack, TrackOutput
 from appliance.hardware.errors import BackendUnavailable, CameraError
+from appliance.hardware.handoff import ThreadFedTrack
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +68,7 @@ def yuv420_to_frame(array: np.ndarray, width: int, height: int) -> av.VideoFrame
     return av.VideoFrame.from_ndarray(packed.reshape(height * 3 // 2, width), format="yuv420p")
 
 
-class LatestFrameTrack(MediaStreamTrack):
+class LatestFrameTrack(ThreadFedTrack):
     """Video track fed by a capture thread; keeps only the newest pictures.
 
     A video call wants the current picture, not a backlog: if aiortc's encoder
@@ -79,46 +78,19 @@ class LatestFrameTrack(MediaStreamTrack):
     kind = "video"
 
     def __init__(self, on_stop=None, keep: int = 2) -> None:
-        super().__init__()
-        self._loop = asyncio.get_running_loop()
-        self._on_stop = on_stop
-        self._lock = threading.Lock()
-        self._frames: collections.deque[tuple[float, av.VideoFrame]] = collections.deque(maxlen=keep)
-        self._ready = asyncio.Event()
+        super().__init__(keep, on_stop)
         self._start: float | None = None
 
     def push(self, frame: av.VideoFrame, captured_at: float) -> None:
-        with self._lock:
-            self._frames.append((captured_at, frame))
-        try:
-            self._loop.call_soon_threadsafe(self._ready.set)
-        except RuntimeError:
-            pass
+        self._put((captured_at, frame))
 
     async def recv(self) -> av.VideoFrame:
-        while True:
-            if self.readyState != "live":
-                raise MediaStreamError
-            with self._lock:
-                item = self._frames.popleft() if self._frames else None
-                if item is None:
-                    self._ready.clear()
-            if item is not None:
-                break
-            await self._ready.wait()
-        captured_at, frame = item
+        captured_at, frame = await self._get()
         if self._start is None:
             self._start = captured_at
         frame.pts = round((captured_at - self._start) * VIDEO_CLOCK_RATE)
         frame.time_base = VIDEO_TIME_BASE
         return frame
-
-    def stop(self) -> None:
-        if self.readyState == "live":
-            super().stop()
-            self._ready.set()
-            if self._on_stop is not None:
-                self._on_stop()
 
 
 class PiCamera:

@@ -1,0 +1,128 @@
+#!/bin/bash
+# Assembles the disk image from a finished root file system, without mounting anything (the build
+# host needs no vfat/ext4 kernel modules): mkfs.vfat -C + mcopy, mke2fs -d, sfdisk, dd.
+#   assemble.sh ROOTFS IMAGE
+#
+# Layout (GPT; partitions are found by name, PARTLABEL=, in image/config/fstab):
+#   1  boot      FAT32  256 MiB  firmware + config.txt; each slot's kernel, initrd, DTBs, cmdline.txt
+#                                in a/ and b/ (config.txt os_prefix= picks the slot, tryboot.txt the trial)
+#   2  rootfs-a  ext4   3 GiB    read-only root file system (root=PARTUUID= on the kernel command line)
+#   3  rootfs-b  -      3 GiB    empty; the update agent writes the next root here
+#   4  data      -      64 MiB   identity and settings; systemd-makefs formats it on the first boot
+# The Pi 4 boots from GPT with a bootloader EEPROM from 2020-09 or later (every Pi 4 sold since
+# 2021; older ones: update the EEPROM with Raspberry Pi Imager); the Pi 5 always does.
+set -euo pipefail
+HERE=$(cd "$(dirname "$(readlink -f "$0")")" && pwd)
+# shellcheck source=lib.sh
+. "$HERE/lib.sh"
+R=$1 IMG=$2
+WORK=$(dirname "$R")
+: "${SOURCE_DATE_EPOCH:?}" "${AMTSKLINGEL_IMAGE_VERSION:?}"
+BOOT_MB=${AMTSKLINGEL_BOOT_MB:-256}
+ROOT_MB=${AMTSKLINGEL_ROOT_MB:-3072}
+DATA_MB=${AMTSKLINGEL_DATA_MB:-64}
+FLAVOUR=${AMTSKLINGEL_KERNEL_FLAVOUR:-upstream}
+
+# IDs derived from version and time, so a rebuild of the same commit gets the same ones.
+SEED="amtsklingel $AMTSKLINGEL_IMAGE_VERSION $SOURCE_DATE_EPOCH"
+DISK_UUID=$(seed_uuid "$SEED disk")
+VOLID=$(printf '%s boot' "$SEED" | sha256sum | cut -c1-8)
+ROOT_UUID=$(seed_uuid "$SEED root")
+P_BOOT=$(seed_uuid "$SEED part boot")
+P_ROOTA=$(seed_uuid "$SEED part rootfs-a")
+P_ROOTB=$(seed_uuid "$SEED part rootfs-b")
+P_DATA=$(seed_uuid "$SEED part data")
+CMDLINE="console=tty1 root=PARTUUID=$P_ROOTA rootfstype=ext4 ro rootwait fsck.repair=no panic=10 quiet loglevel=3 consoleblank=0 systemd.ssh_auto=no vt.global_cursor_default=0"
+
+# ---- boot partition contents ------------------------------------------------------------------
+B=$WORK/bootfs
+rm -rf "$B"; mkdir -p "$B/a"
+case $FLAVOUR in
+    upstream)
+        # Debian: GPU firmware from raspi-firmware; the mainline kernel with upstream device trees.
+        kver=$(cd "$R/boot" && ls vmlinuz-* | sed 's/^vmlinuz-//' | sort -V | tail -1)
+        [ -n "$kver" ] && [ -e "$R/boot/initrd.img-$kver" ] || die "no kernel/initrd in $R/boot"
+        find "$R/usr/lib/raspi-firmware" -maxdepth 1 -type f -exec cp {} "$B/" \;
+        cp "$R/boot/vmlinuz-$kver" "$B/a/vmlinuz"
+        cp "$R/boot/initrd.img-$kver" "$B/a/initrd.img"
+        cp "$R/usr/lib/linux-image-$kver/broadcom/"bcm27*.dtb "$B/a/"
+        cp -r "$R/usr/lib/raspi-firmware/overlays" "$B/a/overlays"
+        kernel_lines="upstream_kernel=1
+kernel=vmlinuz
+initramfs initrd.img followkernel"
+        ;;
+    raspberrypi)
+        # Raspberry Pi OS: its raspi-firmware hooks filled /boot/firmware (kernel8.img for the Pi 4,
+        # kernel_2712.img for the Pi 5, initramfs8/_2712, downstream DTBs and overlays).
+        find "$R/boot/firmware" -maxdepth 1 -type f \( -name 'start*.elf' -o -name 'fixup*.dat' \
+            -o -name bootcode.bin -o -name 'LICENCE*' \) -exec cp {} "$B/" \;
+        find "$R/boot/firmware" -maxdepth 1 -type f \( -name 'kernel*.img' -o -name 'initramfs*' \
+            -o -name '*.dtb' \) -exec cp {} "$B/a/" \;
+        cp -r "$R/boot/firmware/overlays" "$B/a/overlays"
+        kver=$(cd "$R/boot" && ls vmlinuz-* | sed 's/^vmlinuz-//' | sort -V | tail -1)
+        kernel_lines="auto_initramfs=1"
+        ;;
+    *) die "unknown kernel flavour $FLAVOUR" ;;
+esac
+echo "$CMDLINE" > "$B/a/cmdline.txt"
+cat > "$B/config.txt" <<CFG
+# Amtsklingel $AMTSKLINGEL_IMAGE_VERSION (image/build/assemble.sh). Slot A boots from a/; the update
+# agent installs slot B into b/ and tries it once with tryboot.txt (os_prefix=b/).
+[all]
+arm_64bit=1
+os_prefix=a/
+$kernel_lines
+disable_overscan=1
+disable_splash=1
+# The kiosk needs no serial console (it would offer a way in).
+enable_uart=0
+[pi4]
+max_framebuffers=2
+[all]
+CFG
+rm -rf "${R:?}/boot/firmware/"*
+note "boot: kernel $kver, $(find "$B" -type f | wc -l) files, $(du -sm "$B" | cut -f1) MiB; root=PARTUUID=$P_ROOTA"
+find "$B" -exec touch --no-dereference --date="@$SOURCE_DATE_EPOCH" {} +
+
+# ---- file systems --------------------------------------------------------------------------------
+used=$(du -sm --apparent-size "$R" | cut -f1)
+note "root file system: $used MiB used of a $ROOT_MB MiB slot"
+[ "$used" -lt $((ROOT_MB * 85 / 100)) ] || die "root file system ($used MiB) too big for a $ROOT_MB MiB slot"
+rm -f "$WORK/boot.vfat" "$WORK/root.ext4"
+mkfs.vfat -C -F 32 -S 512 -n BOOT -i "$VOLID" --invariant "$WORK/boot.vfat" $((BOOT_MB * 1024)) >/dev/null
+# Top-level entries in sorted order; mcopy -m keeps the (clamped) file times.
+(cd "$B" && LC_ALL=C ls -1 | while read -r entry; do mcopy -i "$WORK/boot.vfat" -s -m -Q "$entry" ::/; done)
+E2FSPROGS_FAKE_TIME=$SOURCE_DATE_EPOCH mke2fs -q -F -t ext4 -b 4096 -m 0 -L rootfs -U "$ROOT_UUID" \
+    -E "root_owner=0:0,hash_seed=$ROOT_UUID" -d "$R" "$WORK/root.ext4" "${ROOT_MB}M"
+
+# ---- partition table and image --------------------------------------------------------------------
+START_MB=4
+ROOTA_MB=$((START_MB + BOOT_MB)); ROOTB_MB=$((ROOTA_MB + ROOT_MB)); DATA_AT_MB=$((ROOTB_MB + ROOT_MB))
+TOTAL_MB=$((DATA_AT_MB + DATA_MB + 1))  # + the backup GPT
+rm -f "$IMG" "$IMG.bmap" "$IMG.sha256"
+truncate -s "${TOTAL_MB}M" "$IMG"
+# Generic Linux data type for the roots (not the arm64 root type): systemd's GPT auto-discovery
+# must never pick a slot by itself.
+sfdisk --quiet --no-reread --no-tell-kernel "$IMG" <<TABLE
+label: gpt
+label-id: $DISK_UUID
+unit: sectors
+first-lba: 2048
+
+start=$((START_MB * 2048)), size=$((BOOT_MB * 2048)), type=EBD0A0A2-B9E5-4433-87C0-68B6B72699C7, uuid=$P_BOOT, name="boot"
+start=$((ROOTA_MB * 2048)), size=$((ROOT_MB * 2048)), type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, uuid=$P_ROOTA, name="rootfs-a"
+start=$((ROOTB_MB * 2048)), size=$((ROOT_MB * 2048)), type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, uuid=$P_ROOTB, name="rootfs-b"
+start=$((DATA_AT_MB * 2048)), size=$((DATA_MB * 2048)), type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, uuid=$P_DATA, name="data"
+TABLE
+dd if="$WORK/boot.vfat" of="$IMG" bs=1M seek=$START_MB conv=notrunc,sparse status=none
+dd if="$WORK/root.ext4" of="$IMG" bs=1M seek=$ROOTA_MB conv=notrunc,sparse status=none
+# Written zeros (not holes) at the start of slot B and the data partition: bmaptool copies only
+# what is mapped, and a reflashed card must not keep an old unit's file systems there.
+dd if=/dev/zero of="$IMG" bs=1M seek=$ROOTB_MB count=1 conv=notrunc status=none
+dd if=/dev/zero of="$IMG" bs=1M seek=$DATA_AT_MB count=1 conv=notrunc status=none
+rm -f "$WORK/boot.vfat" "$WORK/root.ext4"
+touch --date="@$SOURCE_DATE_EPOCH" "$IMG"
+
+bmaptool -q create -o "$IMG.bmap" "$IMG"
+(cd "$(dirname "$IMG")" && sha256sum "$(basename "$IMG")" > "$(basename "$IMG").sha256")
+note "$(basename "$IMG"): $TOTAL_MB MiB, $(du -m "$IMG" | cut -f1) MiB allocated; sha256 $(cut -c1-16 "$IMG.sha256")…"
