@@ -11,7 +11,7 @@ from aiohttp import web
 
 from central.config import Config
 from central.live.hub import Hub
-from central.live.sockets import kiosk_endpoint, staff_endpoint
+from central.live.sockets import kiosk_socket, staff_socket
 from central.rooms import WaitingRooms
 from central.rooms.estimate import WaitEstimator
 from central.storage import Database
@@ -53,18 +53,12 @@ def create_app(config: Config, *, now: Callable[[], dt.datetime] | None = None) 
     app.on_startup.append(start)
     app.on_shutdown.append(stop)
 
-    async def kiosk_ws(request: web.Request) -> web.StreamResponse:
-        return await kiosk_endpoint(request.app["hub"], request.app["db"])(request)
-
-    async def staff_ws(request: web.Request) -> web.StreamResponse:
-        return await staff_endpoint(request.app["hub"])(request)
-
     async def root(request: web.Request) -> web.Response:
         raise web.HTTPFound("/console" if request.get("staff") else "/status")
 
     app.router.add_get("/", root)
-    app.router.add_get("/ws/kiosk", kiosk_ws)
-    app.router.add_get("/ws/staff", staff_ws)
+    app.router.add_get("/ws/kiosk", kiosk_socket)
+    app.router.add_get("/ws/staff", staff_socket)
     app.add_routes(auth.routes())
     app.add_routes(console.routes())
     app.add_routes(status.routes())

@@ -10,7 +10,6 @@ from functools import cache
 from pathlib import Path
 
 from babel.messages.pofile import read_po
-from babel.support import Translations
 
 CATALOGUE_DIR = Path(__file__).parent / "translations"
 DEFAULT_LOCALE = "de"
@@ -22,8 +21,10 @@ def N_(msgid: str) -> str:
     return msgid
 
 
-def available_locales() -> list[str]:
-    return sorted(p.name for p in CATALOGUE_DIR.iterdir() if (p / "LC_MESSAGES" / "messages.po").exists())
+@cache
+def available_locales() -> tuple[str, ...]:
+    """Shipped catalogues; read once, since they only change with a release."""
+    return tuple(sorted(p.name for p in CATALOGUE_DIR.iterdir() if (p / "LC_MESSAGES" / "messages.po").exists()))
 
 
 @cache
@@ -55,4 +56,4 @@ def negotiate(cookie: str | None, accept_language: str | None) -> str:
     return DEFAULT_LOCALE
 
 
-__all__ = ["N_", "Translations", "available_locales", "catalogue", "gettext_for", "negotiate"]
+__all__ = ["N_", "available_locales", "catalogue", "gettext_for", "negotiate"]

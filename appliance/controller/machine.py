@@ -249,7 +249,7 @@ class Controller:
         """Switch screens. Everything visit-specific not given again is cleared."""
         base = dict(selected=None, position=None, expected_wait_s=None, message=None, notice=None,
                     next_opening=None, ended_reason=None, fault=None, microphone_on=False, camera_on=False)
-        if screen in (Screen.WAITING,):
+        if screen is Screen.WAITING:
             base.update(position=self.view.position, expected_wait_s=self.view.expected_wait_s,
                         message=self.view.message)
         if screen is Screen.IDLE and self._visit is None:

@@ -31,12 +31,9 @@ async def _serve(request: web.Request, direction, on_message: Callable, on_open:
         async for frame in ws:
             if link.closed:
                 break
-            if frame.type == WSMsgType.TEXT:
-                data = frame.data
-            elif frame.type == WSMsgType.BINARY:
-                data = frame.data
-            else:
+            if frame.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
                 break
+            data = frame.data
             message = None
             try:
                 message = decode(data, direction)
@@ -54,30 +51,30 @@ async def _serve(request: web.Request, direction, on_message: Callable, on_open:
     return ws
 
 
-def kiosk_endpoint(hub: Hub, db) -> Callable:
-    async def handler(request: web.Request) -> web.StreamResponse:
-        scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
-        kiosk = None
-        if scheme.lower() == "bearer" and credential.strip():  # the scheme is case-insensitive (RFC 9110)
-            kiosk = await db.kiosk_by_token(credential.strip())
-        if kiosk is None:
-            raise web.HTTPUnauthorized(text="unknown or revoked kiosk token; create a new one in the admin page\n")
-        return await _serve(request, KIOSK_TO_CENTRAL, hub.kiosk_message, hub.kiosk_connected,
-                            hub.kiosk_disconnected, lambda link: KioskPeer(kiosk, link))
-    return handler
+async def kiosk_socket(request: web.Request) -> web.StreamResponse:
+    """``/ws/kiosk``: a kiosk authenticated by its bearer token."""
+    hub: Hub = request.app["hub"]
+    scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
+    kiosk = None
+    if scheme.lower() == "bearer" and credential.strip():  # the scheme is case-insensitive (RFC 9110)
+        kiosk = await request.app["db"].kiosk_by_token(credential.strip())
+    if kiosk is None:
+        raise web.HTTPUnauthorized(text="unknown or revoked kiosk token; create a new one in the admin page\n")
+    return await _serve(request, KIOSK_TO_CENTRAL, hub.kiosk_message, hub.kiosk_connected,
+                        hub.kiosk_disconnected, lambda link: KioskPeer(kiosk, link))
 
 
-def staff_endpoint(hub: Hub) -> Callable:
-    async def handler(request: web.Request) -> web.StreamResponse:
-        staff = request.get("staff")
-        if staff is None:
-            raise web.HTTPUnauthorized(text="log in first\n")
-        # Browsers send cookies with cross-site WebSocket handshakes: the Origin
-        # check is what stops another site from driving a clerk's console.
-        # (A missing Origin must not match an unset public_url: None == None.)
-        origin = request.headers.get("Origin")
-        if origin is None or origin not in (f"{request.scheme}://{request.host}", request.app["config"].public_url):
-            raise web.HTTPForbidden(text="cross-origin console connection refused\n")
-        return await _serve(request, STAFF_TO_CENTRAL, hub.staff_message, hub.staff_connected,
-                            hub.staff_disconnected, lambda link: StaffPeer(staff, link))
-    return handler
+async def staff_socket(request: web.Request) -> web.StreamResponse:
+    """``/ws/staff``: a logged-in clerk's console, from central's own origin only."""
+    hub: Hub = request.app["hub"]
+    staff = request.get("staff")
+    if staff is None:
+        raise web.HTTPUnauthorized(text="log in first\n")
+    # Browsers send cookies with cross-site WebSocket handshakes: the Origin
+    # check is what stops another site from driving a clerk's console.
+    # (A missing Origin must not match an unset public_url: None == None.)
+    origin = request.headers.get("Origin")
+    if origin is None or origin not in (f"{request.scheme}://{request.host}", request.app["config"].public_url):
+        raise web.HTTPForbidden(text="cross-origin console connection refused\n")
+    return await _serve(request, STAFF_TO_CENTRAL, hub.staff_message, hub.staff_connected,
+                        hub.staff_disconnected, lambda link: StaffPeer(staff, link))

@@ -172,7 +172,10 @@ class Database:
         j = t.staff_departments.join(t.departments)
         async with self.engine.connect() as c:
             rows = (await c.execute(q)).all()
-            links = (await c.execute(sa.select(t.staff_departments.c.staff_id, t.departments.c.slug).select_from(j)))
+            lq = sa.select(t.staff_departments.c.staff_id, t.departments.c.slug).select_from(j)
+            if only_id is not None:  # the session check on every request needs one member's links, not all
+                lq = lq.where(t.staff_departments.c.staff_id == only_id)
+            links = await c.execute(lq)
             by_staff: dict[int, set[str]] = {}
             for sid, slug in links:
                 by_staff.setdefault(sid, set()).add(slug)

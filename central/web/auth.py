@@ -30,7 +30,7 @@ CSRF_EXEMPT = {"/login", "/ws/kiosk", "/language"}
 async def session_middleware(request: web.Request, handler):
     request["locale"] = negotiate(request.cookies.get(LANG_COOKIE), request.headers.get("Accept-Language"))
     token = request.cookies.get(SESSION_COOKIE)
-    if token:
+    if token and not request.path.startswith("/static/"):  # scripts and styles need no session lookup
         found = await request.app["db"].session(token)
         if found:
             request["staff"], request["csrf_token"] = found
@@ -127,7 +127,6 @@ async def login(request: web.Request) -> web.Response:
         if found is None:
             passwords.verify(None, password)  # same time whether or not the user exists
         throttle.failed(username)
-        _ = request  # error text is translated in the template
         response = render(request, "login.html", status=401, login_csrf=cookie_csrf,
                           next=_safe_next(str(form.get("next", ""))),
                           error="throttled" if throttle.blocked(username) else "wrong")
