@@ -14,7 +14,7 @@ PY=$VENV/bin/python
 # util-linux build the loopback-only network namespace the tests run in; pyalsaaudio
 # builds against libasound2-dev (its ALSA "null" device serves the audio tests) and
 # picamera2's python-prctl against libcap-dev.
-SYSTEM_PACKAGES=(chromium fonts-dejavu-core iproute2 util-linux python3-venv python3-dev gcc postgresql libasound2-dev libcap-dev systemd udev nftables openssh-client fdisk mount e2fsprogs)
+SYSTEM_PACKAGES=(chromium fonts-dejavu-core iproute2 util-linux python3-venv python3-dev gcc postgresql libasound2-dev libcap-dev systemd udev nftables openssh-client fdisk mount e2fsprogs dosfstools mtools bmap-tools)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
@@ -71,7 +71,9 @@ case "${1:-}" in
         exec image/build/build-image.sh "${@:2}"
         ;;
     image-test)
-        # Boots the built image under qemu-system-aarch64 and checks it from the serial console.
+        # Boots the built image under qemu-system-aarch64 in a network namespace with this
+        # repository's central server, and checks it from the serial console.
+        install_python
         exec image/build/boot-test.sh "${@:2}"
         ;;
     *)

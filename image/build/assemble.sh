@@ -8,7 +8,10 @@
 #                                in a/ and b/ (config.txt os_prefix= picks the slot, tryboot.txt the trial)
 #   2  rootfs-a  ext4   3 GiB    read-only root file system (root=PARTUUID= on the kernel command line)
 #   3  rootfs-b  -      3 GiB    empty; the update agent writes the next root here
-#   4  data      -      64 MiB   identity and settings; systemd-makefs formats it on the first boot
+#   4  data      ext4   64 MiB-1 GiB  identity and settings; not in the image: systemd-repart creates and
+#                                formats it on the first boot in the free space left at the end
+#                                (image/config/repart.d), after grow-disk moved the backup GPT to the
+#                                end of the card
 # The Pi 4 boots from GPT with a bootloader EEPROM from 2020-09 or later (every Pi 4 sold since
 # 2021; older ones: update the EEPROM with Raspberry Pi Imager); the Pi 5 always does.
 set -euo pipefail
@@ -31,7 +34,6 @@ ROOT_UUID=$(seed_uuid "$SEED root")
 P_BOOT=$(seed_uuid "$SEED part boot")
 P_ROOTA=$(seed_uuid "$SEED part rootfs-a")
 P_ROOTB=$(seed_uuid "$SEED part rootfs-b")
-P_DATA=$(seed_uuid "$SEED part data")
 CMDLINE="console=tty1 root=PARTUUID=$P_ROOTA rootfstype=ext4 ro rootwait fsck.repair=no panic=10 quiet loglevel=3 consoleblank=0 systemd.ssh_auto=no vt.global_cursor_default=0"
 
 # ---- boot partition contents ------------------------------------------------------------------
@@ -98,7 +100,9 @@ E2FSPROGS_FAKE_TIME=$SOURCE_DATE_EPOCH mke2fs -q -F -t ext4 -b 4096 -m 0 -L root
 # ---- partition table and image --------------------------------------------------------------------
 START_MB=4
 ROOTA_MB=$((START_MB + BOOT_MB)); ROOTB_MB=$((ROOTA_MB + ROOT_MB)); DATA_AT_MB=$((ROOTB_MB + ROOT_MB))
-TOTAL_MB=$((DATA_AT_MB + DATA_MB + 1))  # + the backup GPT
+# Free space for the data partition (so that even a card of exactly the image's size gets one),
+# then the backup GPT.
+TOTAL_MB=$((DATA_AT_MB + DATA_MB + 1))
 rm -f "$IMG" "$IMG.bmap" "$IMG.sha256"
 truncate -s "${TOTAL_MB}M" "$IMG"
 # Generic Linux data type for the roots (not the arm64 root type): systemd's GPT auto-discovery
@@ -112,12 +116,11 @@ first-lba: 2048
 start=$((START_MB * 2048)), size=$((BOOT_MB * 2048)), type=EBD0A0A2-B9E5-4433-87C0-68B6B72699C7, uuid=$P_BOOT, name="boot"
 start=$((ROOTA_MB * 2048)), size=$((ROOT_MB * 2048)), type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, uuid=$P_ROOTA, name="rootfs-a"
 start=$((ROOTB_MB * 2048)), size=$((ROOT_MB * 2048)), type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, uuid=$P_ROOTB, name="rootfs-b"
-start=$((DATA_AT_MB * 2048)), size=$((DATA_MB * 2048)), type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, uuid=$P_DATA, name="data"
 TABLE
 dd if="$WORK/boot.vfat" of="$IMG" bs=1M seek=$START_MB conv=notrunc,sparse status=none
 dd if="$WORK/root.ext4" of="$IMG" bs=1M seek=$ROOTA_MB conv=notrunc,sparse status=none
-# Written zeros (not holes) at the start of slot B and the data partition: bmaptool copies only
-# what is mapped, and a reflashed card must not keep an old unit's file systems there.
+# Written zeros (not holes) at the start of slot B and of the data partition's place: bmaptool
+# copies only what is mapped, and a reflashed card must not keep an old unit's file systems there.
 dd if=/dev/zero of="$IMG" bs=1M seek=$ROOTB_MB count=1 conv=notrunc status=none
 dd if=/dev/zero of="$IMG" bs=1M seek=$DATA_AT_MB count=1 conv=notrunc status=none
 rm -f "$WORK/boot.vfat" "$WORK/root.ext4"

@@ -32,6 +32,10 @@ while IFS= read -r line || [ -n "$line" ]; do
             install -D -m "$mode" -o root -g root "$REPO/$src" "$R$dst" ;;
         install:link)
             install -d "$R$(dirname "$dst")"
+            # A package's empty directory (/etc/systemd/network) gives way to the link.
+            if [ -d "$R$dst" ] && [ ! -L "$R$dst" ]; then
+                rmdir "$R$dst" 2>/dev/null || die "$MANIFEST:$lineno: $dst is a directory with files in the image"
+            fi
             ln -sfn "$src" "$R$dst" ;;
         install:dir)
             install -d -m "$mode" -o root -g root "$R$dst" ;;

@@ -93,14 +93,19 @@ def test_identity_files_get_their_modes(image_root):
     """systemd-tmpfiles applies the modes of systemd/amtsklingel.tmpfiles to the data partition."""
     data = image_root.path / DATA
     (data / "ssh").mkdir(parents=True, exist_ok=True)
-    for name in ("kiosk-token", "appliance.toml", "ssh/authorized_keys", "ssh/ssh_host_ed25519_key"):
+    (data / "network").mkdir(parents=True, exist_ok=True)
+    for name in ("kiosk-token", "appliance.toml", "ssh/authorized_keys", "ssh/ssh_host_ed25519_key",
+                 "network/20-amtsklingel-wired.network"):
         (data / name).write_text("x\n")
         (data / name).chmod(0o666)
     imageroot.run(imageroot.require("systemd-tmpfiles"), f"--root={image_root.path}", "--create", "amtsklingel.conf")
     groups = {name: int(fields[2]) for name, fields in _table(image_root.path / "etc/group").items()}
-    expected = {"": (0o750, "amtsklingel"), "kiosk-token": (0o640, "amtsklingel"),
+    # systemd-networkd (its own user) reads a provisioned fixed address: it may pass through the
+    # data directory but not list it, and reads nothing else there.
+    expected = {"": (0o751, "amtsklingel"), "kiosk-token": (0o640, "amtsklingel"),
                 "appliance.toml": (0o640, "amtsklingel"), "ssh": (0o700, "root"),
-                "ssh/authorized_keys": (0o600, "root"), "ssh/ssh_host_ed25519_key": (0o600, "root")}
+                "ssh/authorized_keys": (0o600, "root"), "ssh/ssh_host_ed25519_key": (0o600, "root"),
+                "network": (0o755, "root"), "network/20-amtsklingel-wired.network": (0o644, "root")}
     for name, (mode, group) in expected.items():
         st = (data / name).stat()
         assert (st.st_mode & 0o7777, st.st_uid, st.st_gid) == (mode, 0, groups[group]), name

@@ -106,6 +106,25 @@ def test_an_empty_authorized_keys_switches_ssh_off(provision):
     assert "SSH is off" in log
 
 
+STATIC_ADDRESS = b"""[Match]\r\nType=ether\r\n\r\n[Network]\r\nAddress=10.20.30.40/24\r\nGateway=10.20.30.1\r\nDNS=10.20.30.2\r\n"""
+
+
+def test_a_fixed_address_is_installed_for_systemd_networkd(provision):
+    out, log = provision({"wired.network": STATIC_ADDRESS})
+    installed = out / "data/network/20-amtsklingel-wired.network"
+    assert installed.read_text() == STATIC_ADDRESS.decode().replace("\r\n", "\n")
+    # systemd-networkd reads it as its own user: the file and the way to it must allow that.
+    assert _mode(installed) == 0o644 and _mode(out / "data/network") == 0o755 and _mode(out / "data") & 0o001
+    assert not (out / "boot/wired.network").exists()
+    assert "fixed network settings installed" in log
+
+
+def test_an_empty_wired_network_goes_back_to_dhcp(provision):
+    out, log = provision({"wired.network": b""}, {"network/20-amtsklingel-wired.network": STATIC_ADDRESS})
+    assert not (out / "data/network/20-amtsklingel-wired.network").exists()
+    assert "DHCP again" in log
+
+
 def test_missing_enrolment_is_reported(provision):
     out, log = provision({})
     assert "kiosk-token missing" in log and "appliance.toml missing" in log

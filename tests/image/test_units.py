@@ -82,6 +82,16 @@ REQUIRED = {
         "MemoryDenyWriteExecute": "yes",
         "RestrictNamespaces": "yes",
     },
+    "amtsklingel-grow-disk.service": COMMON | {
+        "Type": "oneshot",
+        "CapabilityBoundingSet": "",
+        "PrivateNetwork": "yes",
+        "PrivateDevices": None,  # it writes the disk's partition table
+        "RestrictAddressFamilies": "AF_UNIX",
+        "SystemCallFilter": "@system-service",
+        "MemoryDenyWriteExecute": "yes",
+        "RestrictNamespaces": "yes",
+    },
 }
 # Directives that restrict the process: each needs a comment saying why it is safe.
 HARDENING = set(COMMON) | {
@@ -105,7 +115,7 @@ FAMILIES = [
 ]
 # systemd-analyze security's exposure score (0 = fully locked down, 10 = nothing).
 MAX_EXPOSURE = {"amtsklingel-appliance.service": 2.0, "amtsklingel-kiosk.service": 3.0,
-                "amtsklingel-firstboot.service": 2.0}
+                "amtsklingel-firstboot.service": 2.0, "amtsklingel-grow-disk.service": 2.0}
 
 
 def _family(key: str) -> set[str]:

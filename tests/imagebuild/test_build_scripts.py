@@ -92,8 +92,9 @@ def test_boot_partition_names_match_fstab():
     """assemble.sh names the GPT partitions the way image/config/fstab finds them."""
     assemble = (BUILD / "assemble.sh").read_text()
     fstab = (REPO / "image/config/fstab").read_text()
-    for label in ("boot", "data"):
-        assert f"PARTLABEL={label}" in fstab
-        assert f'name="{label}"' in assemble
+    assert "PARTLABEL=boot" in fstab and 'name="boot"' in assemble
+    # The data partition is made at the first boot by systemd-repart, with the label fstab mounts.
+    assert "PARTLABEL=data" in fstab
+    assert "Label=data" in (REPO / "image/config/repart.d/50-amtsklingel-data.conf").read_text()
     assert 'name="rootfs-a"' in assemble and 'name="rootfs-b"' in assemble
     assert "root=PARTUUID=$P_ROOTA" in assemble and " ro " in assemble.split("CMDLINE=", 1)[1].split("\n", 1)[0]

@@ -8,16 +8,20 @@ Standard library only: it must not depend on what it checks.
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
+import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
 TAG = "AMTSKLINGEL-SELFTEST"
 ENV = Path("/usr/lib/amtsklingel/selftest/selftest.env")
 READY_TIMEOUT_S = 600
+ONLINE_TIMEOUT_S = 300
 results: list[tuple[str, str, str]] = []
 
 
@@ -79,6 +83,19 @@ def partitions() -> None:
         source_label = run("lsblk", "-no", "PARTLABEL", found[1]) if len(found) > 1 else ""
         check(f"mounted:{mountpoint}", found[:1] == [fstype] and source_label == label,
               f"{' '.join(found) or 'not mounted'} (partition {source_label or '?'})")
+    # The data partition is made on the first boot by systemd-repart from the image's definition.
+    definition = Path("/usr/lib/repart.d/50-amtsklingel-data.conf").read_text()
+    wanted_type = next((line.split("=", 1)[1].strip().lower() for line in definition.splitlines()
+                        if line.startswith("Type=")), "?")
+    data = run("findmnt", "-no", "SOURCE", "/var/lib/amtsklingel")
+    if data.startswith("/dev/"):
+        part_type, size = run("lsblk", "-bdno", "PARTTYPE,SIZE", data).split()
+        disk = run("lsblk", "-no", "PKNAME", data)
+        disk_size = int(run("lsblk", "-bdno", "SIZE", f"/dev/{disk}") or 0)
+        check("data-partition-by-repart", part_type.lower() == wanted_type,
+              f"{data}: type {part_type}, {int(size) >> 20} MiB on a {disk_size >> 20} MiB disk")
+    else:
+        check("data-partition-by-repart", False, f"/var/lib/amtsklingel is not on a disk partition ({data or 'not mounted'})")
     root = run("findmnt", "-no", "SOURCE", "/")
     report("INFO", "root-slot", f"{root} (partition {run('lsblk', '-no', 'PARTLABEL', root) if root.startswith('/dev/') else '?'})")
 
@@ -189,6 +206,90 @@ def kiosk_screen() -> None:
            f"{props.get('NRestarts')}; running: {', '.join(sorted(running)) or 'neither cage nor chromium'}")
 
 
+def network(central_host: str) -> None:
+    """The town hall's network as the boot test provides it: DHCP, DNS, a route to central."""
+    deadline = time.monotonic() + 120
+    links = ""
+    while time.monotonic() < deadline:
+        links = run("networkctl", "list", "--no-legend", "--no-pager")
+        if any(line.split()[3:4] == ["routable"] for line in links.splitlines()):
+            break
+        time.sleep(2)
+    ether = [line.split() for line in links.splitlines() if "ether" in line.split()]
+    check("network-dhcp", any(f[3:5] == ["routable", "configured"] for f in ether),
+          "; ".join(" ".join(f[1:5]) for f in ether) or "no Ethernet link")
+    lease = run("networkctl", "status", "--no-pager", "--lines=0", ether[0][1]) if ether else ""
+    for line in lease.splitlines():
+        if line.strip().startswith(("Address:", "Gateway:", "DNS:")):
+            report("INFO", "network", " ".join(line.split()))
+    resolv = os.path.realpath("/etc/resolv.conf")
+    servers = [line.split()[1] for line in Path("/etc/resolv.conf").read_text().splitlines()
+               if line.startswith("nameserver")]
+    check("dns-through-loopback-stub", servers == ["127.0.0.53"], f"{resolv}: nameserver {' '.join(servers)}")
+    try:
+        found = sorted({info[4][0] for info in socket.getaddrinfo(central_host, 443, proto=socket.IPPROTO_TCP)})
+        check("dns-resolves-central", bool(found), f"{central_host} -> {', '.join(found)}")
+    except OSError as exc:
+        check("dns-resolves-central", False, f"{central_host}: {exc}")
+
+
+def _kiosk_view(port: int, timeout: float) -> dict:
+    """The first view the kiosk page's event stream sends (what the screen shows now)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/events", timeout=timeout) as stream:
+        for raw in stream:
+            line = raw.decode().strip()
+            if line.startswith("data: "):
+                return json.loads(line[len("data: "):])
+    raise OSError("event stream ended without a view")
+
+
+def _action(port: int, name: str, value: str | None = None) -> None:
+    body = json.dumps({"action": name} | ({"value": value} if value is not None else {})).encode()
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/action", data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        if response.status != 204:
+            raise OSError(f"action {name}: HTTP {response.status}")
+
+
+def _wait_view(port: int, ok, timeout_s: float) -> dict:
+    deadline = time.monotonic() + timeout_s
+    view: dict = {}
+    while time.monotonic() < deadline:
+        try:
+            view = _kiosk_view(port, timeout=10)
+            if ok(view):
+                return view
+        except OSError:
+            pass
+        time.sleep(1)
+    return view
+
+
+def central_visit(port: int = 8000) -> None:
+    """Enrolled with a real token, the unit connects to central; a citizen's visit reaches its
+    waiting room (position 1) and leaves it again: the button's whole path, without the button."""
+    view = _wait_view(port, lambda v: v.get("online") and v.get("departments"), ONLINE_TIMEOUT_S)
+    open_departments = [d["slug"] for d in view.get("departments", []) if d.get("open")]
+    check("central-online", bool(view.get("online")),
+          f"location {view.get('location')!r}, {len(view.get('departments', []))} departments, "
+          f"{len(open_departments)} open; screen {view.get('screen')}, fault {view.get('fault')}")
+    if not view.get("online") or not open_departments:
+        check("central-visit", False, "no connection to central or no open department")
+        return
+    # Touching a department on the start screen (the button would step through them).
+    _action(port, "choose", open_departments[0])
+    _wait_view(port, lambda v: v.get("screen") == "consent", 30)
+    _action(port, "confirm")
+    waiting = _wait_view(port, lambda v: v.get("screen") == "waiting" and v.get("position"), 60)
+    check("central-visit", waiting.get("screen") == "waiting" and waiting.get("position") == 1,
+          f"{open_departments[0]}: screen {waiting.get('screen')}, position {waiting.get('position')}, "
+          f"expected wait {waiting.get('expected_wait_s')} s")
+    _action(port, "cancel")
+    idle = _wait_view(port, lambda v: v.get("screen") in ("idle", "ended"), 60)
+    check("central-visit-cancelled", idle.get("screen") in ("idle", "ended"), f"screen {idle.get('screen')}")
+
+
 def info() -> None:
     report("INFO", "kernel", run("uname", "-r"))
     report("INFO", "uptime", Path("/proc/uptime").read_text().split()[0] + " s")
@@ -200,11 +301,24 @@ def info() -> None:
     report("INFO", "sd-analyze", run("systemd-analyze", "time").splitlines()[0] if run("systemd-analyze", "time") else "")
 
 
+def _central_host() -> str:
+    """central_url's host name from the enrolled settings (root may read them)."""
+    settings_file = Path("/var/lib/amtsklingel/appliance.toml")
+    for line in settings_file.read_text().splitlines() if settings_file.exists() else []:
+        key, _, value = line.partition("=")
+        if key.strip() == "central_url":
+            return urllib.parse.urlsplit(value.strip().strip('"')).hostname or ""
+    return ""
+
+
 def main() -> int:
     print(f"{TAG} START", flush=True)
-    unit = settings().get("APPLIANCE_UNIT", "")
+    env = settings()
+    unit = env.get("APPLIANCE_UNIT", "")
+    central_host = _central_host()
     steps = [boot_state, read_only_root, partitions, firewall, no_passwords, ssh_off,
-             lambda: appliance(unit), kiosk_page, loopback_only, kiosk_screen, info]
+             lambda: appliance(unit), kiosk_page, lambda: network(central_host), central_visit,
+             loopback_only, kiosk_screen, info]
     for step in steps:
         try:
             step()
