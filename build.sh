@@ -73,6 +73,7 @@ case "${1:-}" in
     image-test)
         # Boots the built image under qemu-system-aarch64 in a network namespace with this
         # repository's central server, and checks it from the serial console.
+        install_system
         install_python
         exec image/build/boot-test.sh "${@:2}"
         ;;

@@ -84,7 +84,7 @@ def test_selftest_sees_sockets_beyond_loopback(tmp_path):
                     + "   0: 00000000000000000000000001000000:0222 00000000000000000000000000000000:0000 07 "
                       "00000000:00000000 00:00000000 00000000 0 0 4\n")  # [::1]:546
     selftest = _selftest()
-    assert selftest._sockets(str(tcp), tcp=True) == ["tcp 0.0.0.0:5355"]
+    assert selftest._sockets(str(tcp), tcp=True) == [("tcp 0.0.0.0:5355", "2")]
     assert selftest._sockets(str(udp6), tcp=False) == []
 
 

@@ -32,18 +32,22 @@ def _need(*tools: str) -> None:
         pytest.fail(f"missing {', '.join(missing)}: ./build.sh test installs them")
 
 
-def _fake_root(root: Path) -> None:
+def _fake_root(root: Path, *, reverse: bool = False) -> None:
     """What assemble.sh takes from a root file system: kernel, initrd, Pi firmware, device trees."""
     kver = "6.12.0-test-arm64"
     files = {f"boot/vmlinuz-{kver}": b"kernel", f"boot/initrd.img-{kver}": b"initrd",
              "usr/lib/raspi-firmware/start4.elf": b"firmware", "usr/lib/raspi-firmware/fixup4.dat": b"fixup",
              "usr/lib/raspi-firmware/overlays/vc4-kms-v3d.dtbo": b"overlay",
+             "usr/lib/raspi-firmware/overlays/disable-bt.dtbo": b"overlay", "usr/lib/raspi-firmware/overlays/README": b"",
              f"usr/lib/linux-image-{kver}/broadcom/bcm2711-rpi-4-b.dtb": b"dtb",
              "usr/lib/os-release": b"ID=debian\n", "etc/hostname": b"amtsklingel\n"}
-    for name, content in files.items():
+    for name, content in sorted(files.items(), reverse=reverse):
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_bytes(content)
     (root / "boot/firmware").mkdir()
+    # customize.sh clamps modification times to SOURCE_DATE_EPOCH before assembly.
+    for path in [root, *root.rglob("*")]:
+        os.utime(path, (1789990000, 1789990000), follow_symlinks=False)
 
 
 @pytest.fixture(scope="module")
@@ -169,3 +173,18 @@ def test_every_later_boot_keeps_the_data(card):
     uuid = _fs(loop, data["start"])["UUID"]
     assert _first_boot(loop) == ""
     assert _data(loop) == data and _fs(loop, data["start"])["UUID"] == uuid, "the data partition was remade"
+
+
+def test_assembling_again_gives_the_same_bytes(image, tmp_path):
+    """Nothing of the moment of the build (times, random IDs, directory order) gets into the image:
+    the same root file system assembled again, later and from a copy made in another order,
+    is bit-for-bit the same image."""
+    root = tmp_path / "build" / "rootfs"
+    root.mkdir(parents=True)
+    _fake_root(root, reverse=True)
+    again = tmp_path / "amtsklingel-test.img"
+    env = {**os.environ, **SIZES, "SOURCE_DATE_EPOCH": "1790000000", "AMTSKLINGEL_IMAGE_VERSION": "0.0.0-test",
+           "PATH": os.environ.get("PATH", "/usr/bin:/bin") + ":/usr/sbin:/sbin"}
+    done = subprocess.run([str(BUILD / "assemble.sh"), str(root), str(again)], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert again.read_bytes() == image.read_bytes()

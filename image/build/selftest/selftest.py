@@ -117,7 +117,9 @@ def no_passwords() -> None:
     check("no-password-hashes", not bad, ", ".join(bad) or "every account locked, none with a hash")
 
 
-def _sockets(path: str, tcp: bool) -> list[str]:
+def _sockets(path: str, tcp: bool) -> list[tuple[str, str]]:
+    """(description, socket inode) of every listening (TCP) or unconnected (UDP) socket on a
+    non-loopback address in a /proc/net table."""
     listening = []
     try:
         lines = Path(path).read_text().splitlines()[1:]
@@ -125,7 +127,7 @@ def _sockets(path: str, tcp: bool) -> list[str]:
         return []
     for line in lines:
         fields = line.split()
-        local, remote, state = fields[1], fields[2], fields[3]
+        local, remote, state, inode = fields[1], fields[2], fields[3], fields[9]
         if tcp and state != "0A":          # LISTEN
             continue
         if not tcp and set(remote.split(":")[0]) != {"0"}:   # a connected client socket
@@ -137,15 +139,46 @@ def _sockets(path: str, tcp: bool) -> list[str]:
         else:
             addr = ipaddress.IPv6Address(b"".join(raw[i:i + 4][::-1] for i in range(0, 16, 4)))
         if not addr.is_loopback:
-            listening.append(f"{'tcp' if tcp else 'udp'} {addr}:{int(port_hex, 16)}")
+            listening.append((f"{'tcp' if tcp else 'udp'} {addr}:{int(port_hex, 16)}", inode))
     return listening
 
 
+def _socket_owners() -> dict[str, str]:
+    """Socket inode -> name of the process holding it."""
+    owners = {}
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        try:
+            comm = (fd_dir.parent / "comm").read_text().strip()
+            for fd in fd_dir.iterdir():
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    owners[target[8:-1]] = comm
+        except OSError:
+            continue
+    return owners
+
+
+# The DHCP clients' own sockets: systemd-networkd receives its lease renewals (DHCPv4, port 68)
+# and DHCPv6 replies (port 546) on them. They answer no one; nftables lets in only replies.
+DHCP_CLIENT_PORTS = {("udp", 68), ("udp", 546)}
+
+
 def loopback_only() -> None:
-    exposed = []
+    found = []
     for name, tcp in (("tcp", True), ("tcp6", True), ("udp", False), ("udp6", False)):
-        exposed += _sockets(f"/proc/net/{name}", tcp)
+        found += _sockets(f"/proc/net/{name}", tcp)
+    owners = _socket_owners()
+    exposed, dhcp = [], []
+    for desc, inode in found:
+        proto, port = desc.split()[0], int(desc.rsplit(":", 1)[1])
+        owner = owners.get(inode, "?")
+        if (proto, port) in DHCP_CLIENT_PORTS and owner == "systemd-network":  # comm is cut at 15 characters
+            dhcp.append(desc)
+        else:
+            exposed.append(f"{desc} ({owner})")
     check("nothing-listens-beyond-loopback", not exposed, ", ".join(exposed) or "only loopback")
+    if dhcp:
+        report("INFO", "dhcp-client-sockets", ", ".join(dhcp))
 
 
 def ssh_off() -> None:
