@@ -24,6 +24,8 @@ APT_SOURCES=("deb [signed-by=$KEYRING] $MIRROR $SUITE $COMPONENTS"
 BASE_PACKAGES=(raspberrypi-archive-keyring linux-image-rpi-v8 linux-image-rpi-2712 python3-picamera2
                python3-gpiozero python3-lgpio)
 PACKAGES_DROP=(linux-image-arm64 python3-colorzero)
+# bookworm's systemd (252) carries systemd-repart itself.
+[ "$SUITE" != bookworm ] || PACKAGES_DROP+=(systemd-repart)
 PYPI_LIST=pypi.txt
 PYPI_SOURCE_LIST=
 # Boot files: Raspberry Pi kernels with the downstream device trees and overlays.
