@@ -45,7 +45,8 @@ T=$(mktemp -d /tmp/amtsklingel-boot-test.XXXXXX)
 NS=amtsklingel-boot-$$
 cleanup() {
     [ -z "${QEMU:-}" ] || kill "$QEMU" 2>/dev/null || true
-    for pid in ${CENTRAL:-} ${DNSMASQ:-}; do kill "$pid" 2>/dev/null || true; done
+    # Everything started in the namespace (central, dnsmasq, QEMU), then the namespace.
+    ip netns pids "$NS" 2>/dev/null | xargs -r kill 2>/dev/null || true
     ip netns del "$NS" 2>/dev/null || true
     rm -rf "$T"
     [ "${AMTSKLINGEL_KEEP:-0}" = 1 ] || rm -f "$DISK"
@@ -72,13 +73,11 @@ TOML
 (cd "$REPO" && "$PYTHON" -m central --config "$T/central.toml" demo-data) > "$T/demo.json" ||
     die "central could not create its demo data"
 (cd "$REPO" && in_ns "$PYTHON" -m central --config "$T/central.toml" serve) > "$T/central.log" 2>&1 &
-CENTRAL=$!
 in_ns dnsmasq --keep-in-foreground --conf-file=/dev/null --user=root --group=root \
-    --interface=tap0 --bind-interfaces --no-resolv --no-hosts --log-dhcp --log-queries \
+    --interface=tap0 --bind-interfaces --no-resolv --no-hosts --log-facility=- --log-dhcp --log-queries \
     --dhcp-range=10.77.0.50,10.77.0.99,255.255.255.0,1h --dhcp-leasefile="$T/leases" \
     --dhcp-option=option:router,$LAN_IP --dhcp-option=option:dns-server,$LAN_IP \
     --host-record=$CENTRAL_NAME,$LAN_IP > "$T/dnsmasq.log" 2>&1 &
-DNSMASQ=$!
 for _ in $(seq 50); do
     in_ns "$PYTHON" -c "import socket; socket.create_connection(('$LAN_IP', $CENTRAL_PORT), 1).close()" 2>/dev/null && break
     sleep 0.2
@@ -120,29 +119,7 @@ note "QEMU pid $QEMU, serial log $LOG, timeout $TIMEOUT s"
 shown=0 done_at=
 while kill -0 $QEMU 2>/dev/null; do
     now=$(date +%s)
-    lines=$(# The partition table spans the grown disk and is valid (backup GPT at the end), and partition 4
-# is the data partition systemd-repart made.
-verify=$(sfdisk --verify "$DISK" 2>&1 || true)
-problems=
-grep -q '^No errors detected' <<< "$verify" && ! grep -q 'not on the end' <<< "$verify" || problems=$(tr '\n' ' ' <<< "$verify")
-table=$(sfdisk --dump "$DISK")
-last_lba=$(sed -n 's/^last-lba: *//p' <<< "$table")
-sectors=$(( $(stat -c %s "$DISK") / 512 ))
-data_line=$(grep 'name="data"' <<< "$table" || true)
-if [ -z "$problems" ] && [ $((sectors - last_lba)) -le 34 ] && [ -n "$data_line" ]; then
-    echo "AMTSKLINGEL-SELFTEST PASS partition-table: valid, ends at the disk's end; ${data_line#* : }" >> "$LOG.host"
-else
-    echo "AMTSKLINGEL-SELFTEST FAIL partition-table: last-lba $last_lba of $sectors sectors; data: ${data_line:-none}; $problems" >> "$LOG.host"
-fi
-# The unit took its address from the town hall's DHCP server.
-if grep -q 'DHCPACK' "$T/dnsmasq.log"; then
-    echo "AMTSKLINGEL-SELFTEST PASS dhcp-lease: $(grep DHCPACK "$T/dnsmasq.log" | tail -1 | sed 's/^.*DHCPACK/DHCPACK/')" >> "$LOG.host"
-else
-    echo "AMTSKLINGEL-SELFTEST FAIL dhcp-lease: dnsmasq handed out no address" >> "$LOG.host"
-fi
-cp "$T/central.log" "$LOG.central"; cp "$T/dnsmasq.log" "$LOG.dnsmasq"
-
-grep -a 'AMTSKLINGEL-SELFTEST' "$LOG" | sed 's/^.*AMTSKLINGEL-SELFTEST/AMTSKLINGEL-SELFTEST/' || true)
+    lines=$(grep -a 'AMTSKLINGEL-SELFTEST' "$LOG" | sed 's/^.*AMTSKLINGEL-SELFTEST/AMTSKLINGEL-SELFTEST/' || true)
     count=$(printf '%s' "$lines" | grep -c . || true)
     if [ "$count" -gt "$shown" ]; then
         printf '%s\n' "$lines" | tail -n $((count - shown)) | sed "s/^/    [+$((now - START))s] /"
