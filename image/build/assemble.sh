@@ -83,6 +83,7 @@ max_framebuffers=2
 [all]
 CFG
 rm -rf "${R:?}/boot/firmware/"*
+touch --date="@$SOURCE_DATE_EPOCH" "$R/boot/firmware"
 note "boot: kernel $kver, $(find "$B" -type f | wc -l) files, $(du -sm "$B" | cut -f1) MiB; root=PARTUUID=$P_ROOTA"
 find "$B" -exec touch --no-dereference --date="@$SOURCE_DATE_EPOCH" {} +
 
@@ -110,7 +111,7 @@ fi
 (cd "$R" && find . -mindepth 1 | LC_ALL=C sort | sed 's|^\.||' | { echo '/'; cat; } |
     awk -v t="@$SOURCE_DATE_EPOCH" '{ for (f = 1; f <= 3; f++) printf "sif \"%s\" %s %s\n", $0, (f == 1 ? "ctime" : f == 2 ? "atime" : "crtime"), t }') \
     > "$WORK/root.times"
-debugfs -w -f "$WORK/root.times" "$WORK/root.ext4" > /dev/null 2> "$WORK/root.times.log" ||
+E2FSPROGS_FAKE_TIME=$SOURCE_DATE_EPOCH debugfs -w -f "$WORK/root.times" "$WORK/root.ext4" > /dev/null 2> "$WORK/root.times.log" ||
     die "debugfs could not set the file times (see $WORK/root.times.log)"
 if grep -v '^debugfs [0-9]' "$WORK/root.times.log" | grep -q .; then
     die "debugfs: $(grep -v '^debugfs [0-9]' "$WORK/root.times.log" | head -3)"
