@@ -8,9 +8,10 @@ HERE=$AMTSKLINGEL_BUILD_DIR
 REPO=$AMTSKLINGEL_REPO
 # shellcheck source=lib.sh
 . "$HERE/lib.sh"
+# LG_WD: importing lgpio makes its notification pipe (.lgd-nfy0) there, not in the image's /.
 in_chroot() {
     chroot "$R" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C.UTF-8 HOME=/root \
-        SOURCE_DATE_EPOCH="$SOURCE_DATE_EPOCH" "$@"
+        SOURCE_DATE_EPOCH="$SOURCE_DATE_EPOCH" LG_WD=/tmp "$@"
 }
 LIB=/usr/lib/amtsklingel
 # systemctl and friends in the chroot want /proc.
@@ -129,6 +130,7 @@ rm -f "$R/var/lib/dbus/machine-id"
 rm -f "$R"/etc/{passwd,group,shadow,gshadow,subuid,subgid}- "$R/var/cache/ldconfig/aux-cache" \
       "$R"/var/lib/dpkg/*-old "$R"/var/cache/debconf/*-old
 find "$R/var/log" "$R/tmp" "$R/var/tmp" -mindepth 1 -delete
+rm -f "$R"/.lgd-nfy*
 rm -rf "$R/root/.cache"
 # File times no later than SOURCE_DATE_EPOCH (mke2fs copies them into the image).
 find "$R" -xdev -newermt "@$SOURCE_DATE_EPOCH" -print0 | xargs -0r touch --no-dereference --date="@$SOURCE_DATE_EPOCH"

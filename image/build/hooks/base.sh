@@ -27,7 +27,9 @@ if [ -n "${AMTSKLINGEL_PYPI_LIST:-}" ]; then
     if [ -n "${AMTSKLINGEL_PYPI_SOURCE_LIST:-}" ]; then
         cp "$AMTSKLINGEL_PYPI_SOURCE_LIST" "$R/tmp/pypi-source.txt"
         # PYPI=1: lgpio links its C library statically instead of expecting liblgpio on the system.
-        in_chroot env PYPI=1 python3 -m pip wheel -q --no-index --no-deps --no-build-isolation \
+        # CFLAGS=-g0: no debug information, which would carry pip's random build directory into the
+        # library (and through the build ID into every byte of it): the wheel builds the same twice.
+        in_chroot env PYPI=1 CFLAGS=-g0 python3 -m pip wheel -q --no-index --no-deps --no-build-isolation \
             --find-links /tmp/pypi --require-hashes -r /tmp/pypi-source.txt --wheel-dir /tmp/wheels
     fi
     in_chroot /usr/lib/amtsklingel/venv/bin/python -m pip install -q --no-index --no-deps --no-compile \
