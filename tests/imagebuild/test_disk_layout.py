@@ -188,3 +188,35 @@ def test_assembling_again_gives_the_same_bytes(image, tmp_path):
     done = subprocess.run([str(BUILD / "assemble.sh"), str(root), str(again)], capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     assert again.read_bytes() == image.read_bytes()
+
+
+def _debugfs(loop: str, part: dict, *request: str) -> subprocess.CompletedProcess:
+    """debugfs on the data partition (a loop device over the card at the partition's offset)."""
+    sub = subprocess.run(["losetup", "--find", "--show", "--offset", str(part["start"] * 512), "--sizelimit",
+                          str(part["size"] * 512), loop], capture_output=True, text=True, check=True).stdout.strip()
+    try:
+        return subprocess.run(["debugfs", *request, sub], capture_output=True, text=True)
+    finally:
+        subprocess.run(["losetup", "-d", sub], check=False)
+
+
+def test_factory_reset_gives_a_new_empty_data_partition(card, tmp_path):
+    """systemd.factory_reset=1 (here: systemd-repart --factory-reset=yes) forgets the enrolment:
+    the data partition is made anew and empty; boot and root slots stay as flashed."""
+    _need("debugfs")
+    loop = card(256)
+    _first_boot(loop)
+    before = _table(loop)["parts"]
+    token = tmp_path / "kiosk-token"
+    token.write_text("k7.secret\n")
+    _debugfs(loop, before[3], "-w", "-R", f"write {token} kiosk-token")
+    assert "Type: regular" in _debugfs(loop, before[3], "-R", "stat kiosk-token").stdout
+    reset = subprocess.run(["systemd-repart", "--dry-run=no", "--no-pager", "--factory-reset=yes",
+                            f"--definitions={REPART_D}", loop], capture_output=True, text=True)
+    assert reset.returncode == 0, reset.stdout + reset.stderr
+    after = _table(loop)["parts"]
+    assert after[:3] == before[:3]
+    assert (after[3]["name"], after[3]["type"]) == ("data", DATA_TYPE.upper())
+    assert _fs(loop, after[3]["start"]).get("TYPE") == "ext4"
+    gone = _debugfs(loop, after[3], "-R", "stat kiosk-token")
+    assert "Type: regular" not in gone.stdout and "not found" in gone.stderr, "the token survived the reset"
