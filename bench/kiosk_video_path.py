@@ -52,9 +52,8 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 
-from appliance.hardware.fake.camera import read_clock
+from appliance.hardware.fake.camera import read_clock_crop
 from bench._common import CHROMIUM, CHROMIUM_FLAGS, BenchError, emit, note, percentile, proc_cpu_s, process_tree
 from bench._kiosk_video import clerk as clerk_proc
 from bench._kiosk_video import kiosk as kiosk_proc
@@ -159,10 +158,7 @@ async def _poll(probe, until, seconds: float, what: str):
 
 
 def _clock_of(sample: dict) -> int | None:
-    crop = np.frombuffer(base64.b64decode(sample["y"]), np.uint8).reshape(sample["ch"], sample["cw"])
-    luma = np.zeros((sample["ch"], sample["w"]), np.uint8)  # read_clock takes the cell size from the width
-    luma[:, :sample["cw"]] = crop
-    return read_clock(luma)
+    return read_clock_crop(base64.b64decode(sample["y"]), sample["cw"], sample["ch"], sample["w"])
 
 
 # -- one candidate --------------------------------------------------------------------

@@ -34,6 +34,7 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from appliance.hardware.fake.camera import read_clock
+from appliance.kiosk.stream import raw_payload
 from appliance.kiosk.video_feed import ClerkVideoFeed, receiver_for
 
 log = logging.getLogger(__name__)
@@ -66,19 +67,6 @@ class LatestFrame:
 def luma(frame: av.VideoFrame) -> np.ndarray:
     plane = frame.planes[0]
     return np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[:frame.height, :frame.width]
-
-
-def i420_message(frame: av.VideoFrame) -> bytearray:
-    """8-byte header (width, height as little-endian uint32) + tightly packed Y, U, V."""
-    w, h = frame.width, frame.height
-    out = bytearray(8 + w * h + 2 * (w // 2) * (h // 2))
-    struct.pack_into("<II", out, 0, w, h)
-    pos = 8
-    for plane, (pw, ph) in zip(frame.planes, ((w, h), (w // 2, h // 2), (w // 2, h // 2))):
-        src = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[:ph, :pw]
-        np.frombuffer(out, np.uint8, pw * ph, pos).reshape(ph, pw)[:] = src
-        pos += pw * ph
-    return out
 
 
 class JpegEncoder:
@@ -246,7 +234,7 @@ class Kiosk:
             if jpeg:  # the encoder releases the GIL; keep the event loop free meanwhile
                 data = await loop.run_in_executor(None, jpeg.encode, frame)
             else:
-                data = i420_message(frame)
+                data = raw_payload(frame)  # the format the appliance serves raw frames in
             try:
                 await ws.send_bytes(data)
             except ConnectionError:

@@ -16,13 +16,12 @@ import statistics
 import sys
 import weakref
 
-import numpy as np
 import pytest
 import pytest_asyncio
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from flask import Blueprint, Response
 
-from appliance.hardware.fake.camera import TestPatternTrack, read_clock
+from appliance.hardware.fake.camera import TestPatternTrack, read_clock_crop
 from appliance.kiosk import create_app, stream
 from appliance.kiosk import video_feed as vf
 from appliance.kiosk.video_feed import ClerkVideoFeed, receiver_for
@@ -76,10 +75,7 @@ class Bridge:
 
 
 def clock_of(sample: dict) -> int | None:
-    crop = np.frombuffer(base64.b64decode(sample["y"]), np.uint8).reshape(sample["ch"], sample["cw"])
-    luma = np.zeros((sample["ch"], sample["w"]), np.uint8)  # read_clock takes the cell size from the width
-    luma[:, :sample["cw"]] = crop
-    return read_clock(luma)
+    return read_clock_crop(base64.b64decode(sample["y"]), sample["cw"], sample["ch"], sample["w"])
 
 
 def age_ms(t_ms: float, clock: int) -> float:

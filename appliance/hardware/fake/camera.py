@@ -77,6 +77,16 @@ def read_clock(image: Union[av.VideoFrame, np.ndarray]) -> Optional[int]:
     return ms if bits == _bits_for(ms) else None
 
 
+def read_clock_crop(luma: bytes, crop_width: int, crop_height: int, frame_width: int) -> Optional[int]:
+    """:func:`read_clock` of the top-left corner of a picture only (``crop_width`` x
+    ``crop_height`` luma bytes), as a page grabs it: the stamp sits in that corner, and its
+    cell size follows the whole picture's width, hence ``frame_width``."""
+    crop = np.frombuffer(luma, np.uint8).reshape(crop_height, crop_width)
+    full = np.zeros((crop_height, frame_width), np.uint8)
+    full[:, :crop_width] = crop
+    return read_clock(full)
+
+
 def _rgb_to_yuv(r, g, b):
     y = 16 + (65.481 * r + 128.553 * g + 24.966 * b) / 255
     u = 128 + (-37.797 * r - 74.203 * g + 112.0 * b) / 255
