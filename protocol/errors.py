@@ -21,6 +21,8 @@ class ErrorCode(str, enum.Enum):
     QUEUE_EMPTY = "queue_empty"
     RATE_LIMITED = "rate_limited"
     REPLACED = "replaced"                  # the same kiosk or clerk connected again; this socket closes
+    SESSION_ENDED = "session_ended"        # the clerk was logged out, reset or deactivated; this socket closes
+    INTERNAL_ERROR = "internal_error"      # central failed to handle a valid message; nothing changed, retry
 
 
 class AmtsklingelError(Exception):

@@ -19,6 +19,10 @@ VisitId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{16,64}$")]
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")]
 Language = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$")]
 Sdp = Annotated[str, StringConstraints(min_length=10, max_length=32_000)]
+# A visit's place, signed by central and held only by the kiosk (payload.signature,
+# base64url): it lets central put the visit back after a restart without keeping
+# anything about visits on disk. Opaque to the kiosk.
+ResumeToken = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{16,64}(\.[A-Za-z0-9_-]{16,900})?$")]
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=280, strip_whitespace=True)]
 Label = Annotated[str, StringConstraints(max_length=120)]
 Seconds = Annotated[int, Field(ge=0, le=7 * 24 * 3600)]
@@ -63,7 +67,7 @@ class VisitResume(Message):
     """After a reconnect: take my place back (resume_token from visit.queued)."""
     type: Literal["visit.resume"]
     visit_id: VisitId
-    resume_token: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{16,64}$")]
+    resume_token: ResumeToken
 
 
 class VisitCancel(Message):
@@ -95,6 +99,17 @@ class RtcCandidate(Message):
     candidate: Candidate
 
 
+class RtcState(Message):
+    """How this side's peer connection fared: ``connected`` once media flows, ``failed`` when ICE gave up.
+
+    Sent by kiosk and console alike; central ends the wait for media on ``connected``
+    and puts the visit back at the head of its queue on ``failed`` (see call.failed).
+    """
+    type: Literal["rtc.state"]
+    visit_id: VisitId
+    state: Literal["connected", "failed"]
+
+
 class Ping(Message):
     type: Literal["ping"]
 
@@ -118,6 +133,12 @@ class VisitTransfer(Message):
     type: Literal["visit.transfer"]
     visit_id: VisitId
     department: Slug
+
+
+class CallRestart(Message):
+    """The console lost the call's media (e.g. the page was reloaded): have the kiosk offer afresh."""
+    type: Literal["call.restart"]
+    visit_id: VisitId
 
 
 class VisitMessage(Message):
@@ -148,7 +169,7 @@ class Welcome(Message):
 class VisitQueued(Message):
     type: Literal["visit.queued"]
     visit_id: VisitId
-    resume_token: str
+    resume_token: ResumeToken
     department: Slug
     position: Position
     expected_wait_s: Seconds
@@ -169,6 +190,7 @@ class VisitTransferred(Message):
     department: Slug
     position: Position
     expected_wait_s: Seconds
+    resume_token: ResumeToken
 
 
 class VisitResumed(Message):
@@ -179,6 +201,7 @@ class VisitResumed(Message):
     state: Literal["waiting", "in_call"]
     position: Position | None = None
     expected_wait_s: Seconds | None = None
+    resume_token: ResumeToken
 
 
 class VisitRefused(Message):
@@ -199,6 +222,21 @@ class CallStart(Message):
     type: Literal["call.start"]
     visit_id: VisitId
     ice_servers: list[IceServer]
+    resume_token: ResumeToken  # replaces the one from visit.queued: the visit is now in a call
+
+
+class CallFailed(Message):
+    """The call's media did not connect in time (or ICE failed on a side): the call is over.
+
+    The citizen keeps their place: the visit waits again at the head of its queue.
+    To the kiosk the new place and resume token come along; to the console they are absent.
+    """
+    type: Literal["call.failed"]
+    visit_id: VisitId
+    reason: Literal["media_timeout", "ice_failed"]
+    position: Position | None = None
+    expected_wait_s: Seconds | None = None
+    resume_token: ResumeToken | None = None
 
 
 class VisitEnded(Message):
@@ -251,7 +289,7 @@ class ConsoleSnapshot(Message):
 class QueueJoined(Message):
     type: Literal["queue.joined"]
     visit: WaitingVisit
-    reason: Literal["arrived", "transferred"] = "arrived"
+    reason: Literal["arrived", "transferred", "call_failed", "restored"] = "arrived"
 
 
 class QueueLeft(Message):
@@ -266,6 +304,9 @@ class CallAssigned(Message):
     type: Literal["call.assigned"]
     visit: WaitingVisit
     ice_servers: list[IceServer]
+    # True when the clerk already had this call (console or central reconnected): keep a
+    # live peer connection; without one, send call.restart.
+    resumed: bool = False
 
 
 class PresenceChanged(Message):
@@ -279,10 +320,12 @@ def _by_type(*classes: type[Message]) -> dict[str, type[Message]]:
     return {cls.model_fields["type"].annotation.__args__[0]: cls for cls in classes}
 
 
-KIOSK_TO_CENTRAL = _by_type(VisitRequest, VisitResume, VisitCancel, VisitHangup, RtcOffer, RtcCandidate, Ping)
+KIOSK_TO_CENTRAL = _by_type(VisitRequest, VisitResume, VisitCancel, VisitHangup, RtcOffer, RtcCandidate, RtcState,
+                            Ping)
 STAFF_TO_CENTRAL = _by_type(PresenceSet, VisitPickup, VisitTransfer, VisitMessage, VisitHangup, RtcAnswer,
-                            RtcCandidate, Ping)
-CENTRAL_TO_KIOSK = _by_type(Welcome, VisitQueued, VisitPosition, VisitTransferred, VisitResumed, VisitRefused, VisitMessageToKiosk, CallStart,
-                            RtcAnswer, RtcCandidate, VisitEnded, Error, Pong)
-CENTRAL_TO_STAFF = _by_type(ConsoleSnapshot, QueueJoined, QueueLeft, CallAssigned, PresenceChanged, RtcOffer,
-                            RtcCandidate, VisitEnded, Error, Pong)
+                            RtcCandidate, RtcState, CallRestart, Ping)
+CENTRAL_TO_KIOSK = _by_type(Welcome, VisitQueued, VisitPosition, VisitTransferred, VisitResumed, VisitRefused,
+                            VisitMessageToKiosk, CallStart, CallFailed, RtcAnswer, RtcCandidate, VisitEnded, Error,
+                            Pong)
+CENTRAL_TO_STAFF = _by_type(ConsoleSnapshot, QueueJoined, QueueLeft, CallAssigned, CallFailed, PresenceChanged,
+                            RtcOffer, RtcCandidate, VisitEnded, Error, Pong)

@@ -127,6 +127,8 @@ class Hub:
             elif isinstance(msg, m.VisitHangup):
                 self._require(visit, VisitState.IN_CALL, "there is no call to hang up; cancel the wait instead")
                 self._end(visit, "hangup_kiosk")
+            elif isinstance(msg, m.RtcState):
+                self._require(visit, VisitState.IN_CALL, "no clerk has picked up this visit yet")
             elif isinstance(msg, (m.RtcOffer, m.RtcCandidate)):
                 self._require(visit, VisitState.IN_CALL, "no clerk has picked up this visit yet")
                 clerk = self.staff.get(visit.clerk_id)
@@ -170,10 +172,11 @@ class Hub:
             position, wait = self._estimate(visit)
             visit.last_told = (position, wait)
             peer.link.send(encode(m.VisitResumed(type="visit.resumed", visit_id=visit.id, department=visit.department,
-                                                 state="waiting", position=position, expected_wait_s=wait)))
+                                                 state="waiting", position=position, expected_wait_s=wait,
+                                                 resume_token=visit.resume_token)))
         else:
             peer.link.send(encode(m.VisitResumed(type="visit.resumed", visit_id=visit.id, department=visit.department,
-                                                 state="in_call")))
+                                                 state="in_call", resume_token=visit.resume_token)))
 
     def _kiosk_visit(self, peer: KioskPeer, visit_id: str) -> Visit:
         visit = self.rooms.get(visit_id)
@@ -204,7 +207,7 @@ class Hub:
                                                  ice_servers=self.ice_servers)))
             if (kiosk := self.kiosks.get(visit.kiosk_id)) is not None:
                 kiosk.link.send(encode(m.CallStart(type="call.start", visit_id=visit.id,
-                                                   ice_servers=self.ice_servers)))
+                                                   ice_servers=self.ice_servers, resume_token=visit.resume_token)))
         self._update_positions(*peer.staff.departments)
 
     def staff_disconnected(self, peer: StaffPeer) -> None:
@@ -236,12 +239,19 @@ class Hub:
             kiosk = self.kiosks.get(visit.kiosk_id)
             if kiosk is not None:
                 kiosk.link.send(encode(m.VisitMessageToKiosk(type="visit.message", visit_id=visit.id, text=msg.text)))
-        elif isinstance(msg, (m.VisitHangup, m.RtcAnswer, m.RtcCandidate)):
+        elif isinstance(msg, (m.VisitHangup, m.RtcAnswer, m.RtcCandidate, m.RtcState, m.CallRestart)):
             visit = self.rooms.get(msg.visit_id)
             if visit is None or visit.clerk_id != peer.staff.id:
                 raise ProtocolError(ErrorCode.NOT_YOUR_VISIT, "you are not in a call with this visit")
             if isinstance(msg, m.VisitHangup):
                 self._end(visit, "hangup_staff")
+            elif isinstance(msg, m.RtcState):
+                pass
+            elif isinstance(msg, m.CallRestart):
+                if (kiosk := self.kiosks.get(visit.kiosk_id)) is not None:
+                    kiosk.link.send(encode(m.CallStart(type="call.start", visit_id=visit.id,
+                                                       ice_servers=self.ice_servers,
+                                                       resume_token=visit.resume_token)))
             elif (kiosk := self.kiosks.get(visit.kiosk_id)) is not None:
                 kiosk.link.send(encode(msg))
         else:  # pragma: no cover
@@ -280,7 +290,8 @@ class Hub:
         peer.link.send(encode(m.PresenceChanged(type="presence.changed", presence="in_call")))
         kiosk = self.kiosks.get(visit.kiosk_id)
         if kiosk is not None:
-            kiosk.link.send(encode(m.CallStart(type="call.start", visit_id=visit.id, ice_servers=self.ice_servers)))
+            kiosk.link.send(encode(m.CallStart(type="call.start", visit_id=visit.id, ice_servers=self.ice_servers,
+                                               resume_token=visit.resume_token)))
         self._to_department(visit.department, encode(m.QueueLeft(type="queue.left", visit_id=visit.id,
                                                                  department=visit.department, reason="picked_up")))
         self._update_positions(visit.department)
@@ -307,7 +318,7 @@ class Hub:
         if kiosk is not None:
             kiosk.link.send(encode(m.VisitTransferred(type="visit.transferred", visit_id=visit.id,
                                                       department=target.slug, position=position,
-                                                      expected_wait_s=wait)))
+                                                      expected_wait_s=wait, resume_token=visit.resume_token)))
         self._to_department(target.slug, encode(m.QueueJoined(type="queue.joined", visit=visit.wire(),
                                                               reason="transferred")))
         self._update_positions(origin, target.slug)

@@ -208,7 +208,7 @@ async def test_long_press_while_waiting_cancels(rig):
 
 async def test_pick_up_starts_the_call_and_relays_signaling(rig):
     await to_waiting(rig)
-    view = await rig.central(type="call.start", visit_id=VISIT, ice_servers=[])
+    view = await rig.central(type="call.start", visit_id=VISIT, ice_servers=[], resume_token=TOKEN)
     assert view.screen is Screen.IN_CALL and rig.leds[-1] == "in_call"
     assert view.microphone_on and view.camera_on
     assert rig.calls[0].ice_servers == []
@@ -228,7 +228,7 @@ async def test_button_hangs_up_and_the_end_screen_returns_to_idle_in_german(rig)
     await rig.do("press")
     await rig.central(type="visit.queued", visit_id=VISIT, resume_token=TOKEN, department="buergerbuero",
                       position=1, expected_wait_s=0)
-    await rig.central(type="call.start", visit_id=VISIT, ice_servers=[])
+    await rig.central(type="call.start", visit_id=VISIT, ice_servers=[], resume_token=TOKEN)
     await rig.do("press")
     assert rig.sent[-1] == m.VisitHangup(type="visit.hangup", visit_id=VISIT)
     view = await rig.central(type="visit.ended", visit_id=VISIT, reason="hangup_kiosk")
@@ -240,16 +240,16 @@ async def test_button_hangs_up_and_the_end_screen_returns_to_idle_in_german(rig)
 
 async def test_clerk_hang_up_ends_the_call(rig):
     await to_waiting(rig)
-    await rig.central(type="call.start", visit_id=VISIT, ice_servers=[])
+    await rig.central(type="call.start", visit_id=VISIT, ice_servers=[], resume_token=TOKEN)
     view = await rig.central(type="visit.ended", visit_id=VISIT, reason="hangup_staff")
     assert view.screen is Screen.ENDED and view.ended_reason == "hangup_staff" and rig.calls[0].closed
 
 
 async def test_transfer_during_a_call_returns_to_waiting_in_the_new_department(rig):
     await to_waiting(rig)
-    await rig.central(type="call.start", visit_id=VISIT, ice_servers=[])
+    await rig.central(type="call.start", visit_id=VISIT, ice_servers=[], resume_token=TOKEN)
     view = await rig.central(type="visit.transferred", visit_id=VISIT, department="standesamt", position=1,
-                             expected_wait_s=300)
+                             expected_wait_s=300, resume_token=TOKEN)
     assert view.screen is Screen.WAITING and view.notice == "transferred" and view.selected == "standesamt"
     assert rig.calls[0].closed and rig.leds[-1] == "waiting"
 
@@ -261,7 +261,7 @@ async def test_reconnect_resumes_the_same_visit(rig):
     await rig.online()
     assert rig.sent[-1] == m.VisitResume(type="visit.resume", visit_id=VISIT, resume_token=TOKEN)
     view = await rig.central(type="visit.resumed", visit_id=VISIT, department="buergerbuero", state="waiting",
-                             position=1, expected_wait_s=300)
+                             position=1, expected_wait_s=300, resume_token=TOKEN)
     assert view.screen is Screen.WAITING and view.online and view.position == 1
 
 

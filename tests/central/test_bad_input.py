@@ -513,6 +513,7 @@ KIOSK_REPLIES = {  # for each message that passes decode: what central may answe
     "visit.hangup": {"error:not_your_visit"},
     "rtc.offer": {"error:not_your_visit"},
     "rtc.candidate": {"error:not_your_visit"},
+    "rtc.state": {"error:not_your_visit"},
 }
 STAFF_REPLIES = {
     "ping": {"pong"},
@@ -523,6 +524,8 @@ STAFF_REPLIES = {
     "visit.hangup": {"error:not_your_visit"},
     "rtc.answer": {"error:not_your_visit"},
     "rtc.candidate": {"error:not_your_visit"},
+    "rtc.state": {"error:not_your_visit"},
+    "call.restart": {"error:not_your_visit"},
 }
 
 
