@@ -1,0 +1,130 @@
+"""What both sides of the hub share: the state, departments, places, estimates and fan-out.
+
+Every public method of the hub is synchronous and only queues frames on links, so
+each runs atomically on the event loop: a visit is either picked up by one clerk
+or still waiting, never both. The hub is assembled from role mixins, each its own
+module, on top of this core::
+
+    HubCore (core.py)  <-  VisitEndings (endings.py)  <-  KioskSide (kiosk_side.py)
+                                                      <-  StaffSide (staff_side.py)
+    Hub(KioskSide, StaffSide) (hub.py)
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from central.live.peers import KioskPeer, StaffPeer
+from central.rooms import Visit, VisitState, WaitingRooms
+from central.rooms.estimate import WaitEstimator
+from central.storage.database import Department
+from protocol import messages as m
+from protocol.codec import encode
+from protocol.errors import ErrorCode, ProtocolError
+
+log = logging.getLogger(__name__)
+
+# (department, wait seconds or None, call seconds or None, day) -> stored as anonymous counters
+RecordVisit = Callable[[str, "float | None", "float | None", dt.date], None]
+
+
+@dataclass
+class DepartmentStatus:
+    department: Department
+    open: bool
+    next_opening: dt.datetime | None
+    clerks_available: int
+    clerks_busy: int
+    waiting: int
+    typical_wait_s: int
+
+
+@dataclass
+class HubCore:
+    rooms: WaitingRooms
+    estimator: WaitEstimator
+    departments: dict[str, Department]
+    ice_servers: list[m.IceServer]
+    record_visit: RecordVisit
+    resume_grace_s: float = 120.0
+    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
+    kiosks: dict[int, KioskPeer] = field(default_factory=dict)
+    staff: dict[int, StaffPeer] = field(default_factory=dict)
+    # visit id -> timer that ends the visit unless its kiosk or clerk comes back (endings.py)
+    _grace: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
+
+    # == departments ===========================================================
+    def set_departments(self, departments: list[Department]) -> None:
+        self.departments = {d.slug: d for d in departments}
+
+    def department_info(self) -> list[m.DepartmentInfo]:
+        now = self.now()
+        out = []
+        for d in self.departments.values():
+            is_open = d.hours.is_open(now)
+            nxt = None if is_open else d.hours.next_opening(now)
+            out.append(m.DepartmentInfo(slug=d.slug, name=d.name, open=is_open,
+                                        next_opening=nxt.isoformat() if nxt else None, languages=list(d.languages)))
+        return out
+
+    def status(self) -> list[DepartmentStatus]:
+        now = self.now()
+        out = []
+        for d in self.departments.values():
+            clerks, free = self._clerks(d.slug)
+            waiting = len(self.rooms.waiting(d.slug))
+            is_open = d.hours.is_open(now)
+            out.append(DepartmentStatus(
+                d, is_open, None if is_open else d.hours.next_opening(now), free, clerks - free, waiting,
+                self.estimator.expected_wait_s(d.slug, waiting + 1, clerks, free)))
+        return out
+
+    # == places and estimates ==================================================
+    @staticmethod
+    def _require(visit: Visit, state: VisitState, detail: str) -> None:
+        if visit.state is not state:
+            raise ProtocolError(ErrorCode.WRONG_STATE, detail)
+
+    def _clerks(self, department: str) -> tuple[int, int]:
+        """(clerks on duty, of which available) for a department."""
+        on_duty = free = 0
+        for peer in self.staff.values():
+            if department in peer.staff.departments and peer.presence != "away":
+                on_duty += 1
+                free += peer.presence == "available"
+        return on_duty, free
+
+    def _estimate(self, visit: Visit) -> tuple[int, int]:
+        position = self.rooms.position(visit)
+        clerks, free = self._clerks(visit.department)
+        return position, self.estimator.expected_wait_s(visit.department, position, clerks, free)
+
+    def _update_positions(self, *departments: str) -> None:
+        """Tell every waiting kiosk of these departments its place and wait, if either changed."""
+        for department in set(departments):
+            clerks, free = self._clerks(department)
+            for position, visit in enumerate(self.rooms.waiting(department), start=1):
+                told = (position, self.estimator.expected_wait_s(department, position, clerks, free))
+                if told == visit.last_told:
+                    continue
+                visit.last_told = told
+                kiosk = self.kiosks.get(visit.kiosk_id)
+                if kiosk is not None:
+                    kiosk.link.send(encode(m.VisitPosition(type="visit.position", visit_id=visit.id,
+                                                           department=department, position=told[0],
+                                                           expected_wait_s=told[1])))
+
+    # == fan-out ===============================================================
+    def _to_department(self, department: str, frame: str) -> None:
+        for peer in self.staff.values():
+            if department in peer.staff.departments:
+                peer.link.send(frame)
+
+    def _to_kiosk(self, visit: Visit, message: m.Message) -> None:
+        """Send to the visit's kiosk if it is connected (in its grace, it hears on resuming)."""
+        kiosk = self.kiosks.get(visit.kiosk_id)
+        if kiosk is not None:
+            kiosk.link.send(encode(message))

@@ -1,0 +1,63 @@
+"""How visits end: at once (hang-up, cancel) or after a grace period (kiosk or clerk lost)."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from central.live.core import HubCore
+from central.rooms import Visit, VisitState
+from protocol import messages as m
+from protocol.codec import encode
+
+log = logging.getLogger(__name__)
+
+
+class VisitEndings(HubCore):
+    def _end(self, visit: Visit, reason: str) -> None:
+        """End the visit and forget it; only anonymous counters remain."""
+        self._cancel_grace(visit)
+        duration = None
+        if visit.state is VisitState.IN_CALL:
+            duration = time.monotonic() - (visit.picked_up_mono or time.monotonic())
+            self.estimator.record(visit.department, duration)
+            self._free_clerk(visit, reason)
+        else:
+            self._to_department(visit.department, encode(m.QueueLeft(
+                type="queue.left", visit_id=visit.id, department=visit.department,
+                reason="kiosk_lost" if reason == "kiosk_lost" else "cancelled")))
+        self._to_kiosk(visit, m.VisitEnded(type="visit.ended", visit_id=visit.id, reason=reason))
+        department = visit.department
+        self.rooms.remove(visit)
+        self.record_visit(department, visit.first_wait_s, duration, self.now().date())
+        self._update_positions(department)
+
+    def _free_clerk(self, visit: Visit, reason: str) -> None:
+        clerk = self.staff.get(visit.clerk_id) if visit.clerk_id is not None else None
+        if clerk is not None and clerk.visit_id == visit.id:
+            clerk.visit_id = None
+            clerk.presence = "available"
+            clerk.link.send(encode(m.VisitEnded(type="visit.ended", visit_id=visit.id, reason=reason)))
+            clerk.link.send(encode(m.PresenceChanged(type="presence.changed", presence="available")))
+
+    # -- grace: a lost kiosk or clerk may come back ------------------------------
+    def _start_grace(self, visit: Visit, reason: str) -> None:
+        self._cancel_grace(visit)
+        loop = asyncio.get_running_loop()
+        self._grace[visit.id] = loop.call_later(self.resume_grace_s, self._grace_expired, visit.id, reason)
+
+    def _cancel_grace(self, visit: Visit) -> None:
+        handle = self._grace.pop(visit.id, None)
+        if handle is not None:
+            handle.cancel()
+
+    def _grace_expired(self, visit_id: str, reason: str) -> None:
+        self._grace.pop(visit_id, None)
+        visit = self.rooms.get(visit_id)
+        if visit is not None:
+            self._end(visit, reason)
+
+    def end_all(self) -> None:
+        """Shutdown: end every visit so nothing of them survives the process."""
+        for visit in self.rooms.all():
+            self._end(visit, "staff_lost" if visit.state is VisitState.IN_CALL else "cancelled")

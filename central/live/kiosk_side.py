@@ -1,0 +1,109 @@
+"""The kiosk side of the hub: connect, request a place, resume it, cancel, hang up, relay signaling.
+
+Limits on what one kiosk may send (floods) belong at the top of :meth:`KioskSide.kiosk_message`,
+before a message changes anything.
+"""
+from __future__ import annotations
+
+import logging
+
+from central.live.endings import VisitEndings
+from central.live.peers import KioskPeer
+from central.rooms import Visit, VisitState
+from protocol import messages as m
+from protocol.codec import encode
+from protocol.errors import ErrorCode, ProtocolError
+
+log = logging.getLogger(__name__)
+
+
+class KioskSide(VisitEndings):
+    def kiosk_connected(self, peer: KioskPeer) -> None:
+        old = self.kiosks.get(peer.kiosk.id)
+        if old is not None:
+            old.link.send(encode(m.Error(type="error", code=ErrorCode.REPLACED.value,
+                                         detail="this kiosk connected again elsewhere; closing this connection")))
+            old.link.close()
+        self.kiosks[peer.kiosk.id] = peer
+        peer.link.send(encode(m.Welcome(type="welcome", kiosk_location=peer.kiosk.location,
+                                        ice_servers=self.ice_servers, departments=self.department_info())))
+
+    def kiosk_disconnected(self, peer: KioskPeer) -> None:
+        if self.kiosks.get(peer.kiosk.id) is not peer:
+            return  # replaced by a newer connection
+        del self.kiosks[peer.kiosk.id]
+        visit = self.rooms.of_kiosk(peer.kiosk.id)
+        if visit is not None:
+            self._start_grace(visit, "kiosk_lost")
+
+    def kiosk_message(self, peer: KioskPeer, msg: m.Message) -> None:
+        if isinstance(msg, m.Ping):
+            peer.link.send(encode(m.Pong(type="pong")))
+        elif isinstance(msg, m.VisitRequest):
+            self._request(peer, msg)
+        elif isinstance(msg, m.VisitResume):
+            self._resume(peer, msg)
+        else:
+            visit = self._kiosk_visit(peer, msg.visit_id)
+            if isinstance(msg, m.VisitCancel):
+                self._require(visit, VisitState.WAITING, "only a waiting visit can be cancelled; hang up instead")
+                self._end(visit, "cancelled")
+            elif isinstance(msg, m.VisitHangup):
+                self._require(visit, VisitState.IN_CALL, "there is no call to hang up; cancel the wait instead")
+                self._end(visit, "hangup_kiosk")
+            elif isinstance(msg, m.RtcState):
+                self._require(visit, VisitState.IN_CALL, "no clerk has picked up this visit yet")
+            elif isinstance(msg, (m.RtcOffer, m.RtcCandidate)):
+                self._require(visit, VisitState.IN_CALL, "no clerk has picked up this visit yet")
+                clerk = self.staff.get(visit.clerk_id)
+                if clerk is not None:
+                    clerk.link.send(encode(msg))
+            else:  # pragma: no cover - KIOSK_TO_CENTRAL and this method must list the same types
+                raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"{msg.type} is not handled")
+
+    def _request(self, peer: KioskPeer, msg: m.VisitRequest) -> None:
+        dept = self.departments.get(msg.department)
+        if dept is None:
+            peer.link.send(encode(m.VisitRefused(type="visit.refused", department=msg.department,
+                                                 reason="unknown_department")))
+            return
+        if self.rooms.of_kiosk(peer.kiosk.id) is not None:
+            peer.link.send(encode(m.VisitRefused(type="visit.refused", department=msg.department,
+                                                 reason="already_waiting")))
+            return
+        now = self.now()
+        if not dept.hours.is_open(now):
+            nxt = dept.hours.next_opening(now)
+            peer.link.send(encode(m.VisitRefused(type="visit.refused", department=dept.slug, reason="closed",
+                                                 next_opening=nxt.isoformat() if nxt else None)))
+            return
+        visit = Visit(kiosk_id=peer.kiosk.id, kiosk_location=peer.kiosk.location, department=dept.slug,
+                      language=msg.language)
+        self.rooms.add(visit)
+        position, wait = self._estimate(visit)
+        visit.last_told = (position, wait)
+        peer.link.send(encode(m.VisitQueued(type="visit.queued", visit_id=visit.id, resume_token=visit.resume_token,
+                                            department=dept.slug, position=position, expected_wait_s=wait)))
+        self._to_department(dept.slug, encode(m.QueueJoined(type="queue.joined", visit=visit.wire())))
+        log.info("visit queued", extra={"department": dept.slug, "position": position})
+
+    def _resume(self, peer: KioskPeer, msg: m.VisitResume) -> None:
+        visit = self.rooms.get(msg.visit_id)
+        if visit is None or visit.kiosk_id != peer.kiosk.id or visit.resume_token != msg.resume_token:
+            raise ProtocolError(ErrorCode.NOT_YOUR_VISIT, "this visit has ended or is not yours; start a new one")
+        self._cancel_grace(visit)
+        if visit.state is VisitState.WAITING:
+            position, wait = self._estimate(visit)
+            visit.last_told = (position, wait)
+            peer.link.send(encode(m.VisitResumed(type="visit.resumed", visit_id=visit.id, department=visit.department,
+                                                 state="waiting", position=position, expected_wait_s=wait,
+                                                 resume_token=visit.resume_token)))
+        else:
+            peer.link.send(encode(m.VisitResumed(type="visit.resumed", visit_id=visit.id, department=visit.department,
+                                                 state="in_call", resume_token=visit.resume_token)))
+
+    def _kiosk_visit(self, peer: KioskPeer, visit_id: str) -> Visit:
+        visit = self.rooms.get(visit_id)
+        if visit is None or visit.kiosk_id != peer.kiosk.id:
+            raise ProtocolError(ErrorCode.NOT_YOUR_VISIT, "no visit of this kiosk has that id")
+        return visit

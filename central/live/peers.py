@@ -1,0 +1,25 @@
+"""The two kinds of connected peer the hub serves: a kiosk and a clerk's console."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from central.live.link import Link
+from central.storage.database import Kiosk, Staff
+
+
+@dataclass(eq=False)
+class KioskPeer:
+    """One kiosk's WebSocket. Per-connection kiosk state (e.g. flood limits) belongs here."""
+
+    kiosk: Kiosk
+    link: Link
+
+
+@dataclass(eq=False)
+class StaffPeer:
+    """One clerk's console WebSocket."""
+
+    staff: Staff
+    link: Link
+    presence: str = "available"
+    visit_id: str | None = None  # the call this clerk is in

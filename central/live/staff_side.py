@@ -1,0 +1,166 @@
+"""The staff side of the hub: consoles connect, set presence, pick up, transfer, message, hang up.
+
+Changes to a clerk's rights that must reach an open console at once (logout,
+departments removed, deactivation) are handled here too, next to
+:meth:`StaffSide.staff_connected` and :meth:`StaffSide.staff_disconnected`.
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+from central.live.endings import VisitEndings
+from central.live.peers import StaffPeer
+from central.rooms import Visit, VisitState
+from protocol import messages as m
+from protocol.codec import encode
+from protocol.errors import ErrorCode, ProtocolError
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGES_PER_VISIT = 10
+
+
+class StaffSide(VisitEndings):
+    # == the console's connection ================================================
+    def staff_connected(self, peer: StaffPeer) -> None:
+        old = self.staff.get(peer.staff.id)
+        if old is not None:
+            # A second tab takes over: the call (if any) and presence move with it.
+            peer.presence, peer.visit_id = old.presence, old.visit_id
+            old.link.send(encode(m.Error(type="error", code=ErrorCode.REPLACED.value,
+                                         detail="the console was opened in another window")))
+            old.link.close()
+        self.staff[peer.staff.id] = peer
+        # A clerk whose console lost its connection mid-call gets the call back:
+        # both sides negotiate afresh, since the old page's peer connection is gone.
+        visit = self.rooms.get(peer.visit_id) if peer.visit_id else next(
+            (v for v in self.rooms.all() if v.clerk_id == peer.staff.id and v.state is VisitState.IN_CALL), None)
+        if visit is not None:
+            self._cancel_grace(visit)
+            peer.visit_id, peer.presence = visit.id, "in_call"
+        peer.link.send(encode(self._snapshot(peer)))
+        if visit is not None:
+            peer.link.send(encode(m.CallAssigned(type="call.assigned", visit=visit.wire(),
+                                                 ice_servers=self.ice_servers)))
+            if (kiosk := self.kiosks.get(visit.kiosk_id)) is not None:
+                kiosk.link.send(encode(m.CallStart(type="call.start", visit_id=visit.id,
+                                                   ice_servers=self.ice_servers, resume_token=visit.resume_token)))
+        self._update_positions(*peer.staff.departments)
+
+    def staff_disconnected(self, peer: StaffPeer) -> None:
+        if self.staff.get(peer.staff.id) is not peer:
+            return
+        del self.staff[peer.staff.id]
+        if peer.visit_id and (visit := self.rooms.get(peer.visit_id)) is not None:
+            self._start_grace(visit, "staff_lost")
+        self._update_positions(*peer.staff.departments)
+
+    # (Revocation of a clerk's session or rights on live sockets goes here.)
+
+    # == messages from the console ===============================================
+    def staff_message(self, peer: StaffPeer, msg: m.Message) -> None:
+        if isinstance(msg, m.Ping):
+            peer.link.send(encode(m.Pong(type="pong")))
+        elif isinstance(msg, m.PresenceSet):
+            if peer.visit_id is not None:
+                raise ProtocolError(ErrorCode.WRONG_STATE, "presence changes after the call")
+            peer.presence = msg.status
+            peer.link.send(encode(m.PresenceChanged(type="presence.changed", presence=peer.presence)))
+            self._update_positions(*peer.staff.departments)
+        elif isinstance(msg, m.VisitPickup):
+            self._pickup(peer, msg)
+        elif isinstance(msg, m.VisitTransfer):
+            self._transfer(peer, msg)
+        elif isinstance(msg, m.VisitMessage):
+            visit = self._staff_visit(peer, msg.visit_id)
+            if len(visit.messages) >= MAX_MESSAGES_PER_VISIT:
+                raise ProtocolError(ErrorCode.RATE_LIMITED, f"at most {MAX_MESSAGES_PER_VISIT} messages per visit")
+            visit.messages.append(msg.text)
+            self._to_kiosk(visit, m.VisitMessageToKiosk(type="visit.message", visit_id=visit.id, text=msg.text))
+        elif isinstance(msg, (m.VisitHangup, m.RtcAnswer, m.RtcCandidate, m.RtcState, m.CallRestart)):
+            visit = self.rooms.get(msg.visit_id)
+            if visit is None or visit.clerk_id != peer.staff.id:
+                raise ProtocolError(ErrorCode.NOT_YOUR_VISIT, "you are not in a call with this visit")
+            if isinstance(msg, m.VisitHangup):
+                self._end(visit, "hangup_staff")
+            elif isinstance(msg, m.RtcState):
+                pass
+            elif isinstance(msg, m.CallRestart):
+                self._to_kiosk(visit, m.CallStart(type="call.start", visit_id=visit.id, ice_servers=self.ice_servers,
+                                                  resume_token=visit.resume_token))
+            else:
+                self._to_kiosk(visit, msg)
+        else:  # pragma: no cover
+            raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"{msg.type} is not handled")
+
+    def _staff_visit(self, peer: StaffPeer, visit_id: str) -> Visit:
+        """A visit this clerk may act on: in their call, or waiting in one of their departments."""
+        visit = self.rooms.get(visit_id)
+        if visit is None:
+            raise ProtocolError(ErrorCode.NOT_YOUR_VISIT, "this visit has ended")
+        if visit.clerk_id == peer.staff.id:
+            return visit
+        if visit.state is VisitState.WAITING and visit.department in peer.staff.departments:
+            return visit
+        if visit.state is VisitState.IN_CALL:
+            raise ProtocolError(ErrorCode.ALREADY_TAKEN, "another clerk is in a call with this visit")
+        raise ProtocolError(ErrorCode.FORBIDDEN, "this visit waits in a department you do not serve")
+
+    def _pickup(self, peer: StaffPeer, msg: m.VisitPickup) -> None:
+        if peer.visit_id is not None:
+            raise ProtocolError(ErrorCode.WRONG_STATE, "hang up the current call before picking up another")
+        if msg.visit_id is None and msg.department is None:
+            raise ProtocolError(ErrorCode.INVALID_FIELD, "name a visit_id or a department")
+        department = msg.department
+        if msg.visit_id is not None:
+            visit = self.rooms.get(msg.visit_id)
+            if visit is None:
+                raise ProtocolError(ErrorCode.ALREADY_TAKEN, "this visit is no longer waiting")
+            department = visit.department
+        if department not in peer.staff.departments:
+            raise ProtocolError(ErrorCode.FORBIDDEN, "you do not serve this department")
+        visit = self.rooms.pick_up(peer.staff.id, visit_id=msg.visit_id, department=department)
+        peer.visit_id = visit.id
+        peer.presence = "in_call"
+        peer.link.send(encode(m.CallAssigned(type="call.assigned", visit=visit.wire(), ice_servers=self.ice_servers)))
+        peer.link.send(encode(m.PresenceChanged(type="presence.changed", presence="in_call")))
+        self._to_kiosk(visit, m.CallStart(type="call.start", visit_id=visit.id, ice_servers=self.ice_servers,
+                                          resume_token=visit.resume_token))
+        self._to_department(visit.department, encode(m.QueueLeft(type="queue.left", visit_id=visit.id,
+                                                                 department=visit.department, reason="picked_up")))
+        self._update_positions(visit.department)
+
+    def _transfer(self, peer: StaffPeer, msg: m.VisitTransfer) -> None:
+        visit = self._staff_visit(peer, msg.visit_id)
+        target = self.departments.get(msg.department)
+        if target is None:
+            raise ProtocolError(ErrorCode.UNKNOWN_DEPARTMENT, f"there is no department {msg.department!r}")
+        if target.slug == visit.department and visit.state is VisitState.WAITING:
+            raise ProtocolError(ErrorCode.WRONG_STATE, "the visit already waits in this department")
+        if not target.hours.is_open(self.now()):
+            raise ProtocolError(ErrorCode.CLOSED, f"{target.name} is closed now; choose an open department")
+        origin, was_in_call = visit.department, visit.state is VisitState.IN_CALL
+        if was_in_call:
+            self._free_clerk(visit, "transferred")
+        else:
+            self._to_department(origin, encode(m.QueueLeft(type="queue.left", visit_id=visit.id, department=origin,
+                                                           reason="transferred")))
+        self.rooms.transfer(visit, target.slug)
+        position, wait = self._estimate(visit)
+        visit.last_told = (position, wait)
+        self._to_kiosk(visit, m.VisitTransferred(type="visit.transferred", visit_id=visit.id, department=target.slug,
+                                                 position=position, expected_wait_s=wait,
+                                                 resume_token=visit.resume_token))
+        self._to_department(target.slug, encode(m.QueueJoined(type="queue.joined", visit=visit.wire(),
+                                                              reason="transferred")))
+        self._update_positions(origin, target.slug)
+
+    def _snapshot(self, peer: StaffPeer) -> m.ConsoleSnapshot:
+        info = {d.slug: d for d in self.department_info()}
+        queues = [m.DepartmentQueue(slug=slug, name=info[slug].name, open=info[slug].open,
+                                    waiting=[v.wire() for v in self.rooms.waiting(slug)])
+                  for slug in self.departments if slug in peer.staff.departments]
+        return m.ConsoleSnapshot(type="console.snapshot", staff_name=peer.staff.display_name, presence=peer.presence,
+                                 departments=queues, transfer_targets=list(info.values()),
+                                 ice_servers=self.ice_servers, server_time=time.time())
