@@ -1,4 +1,4 @@
-"""The staff console page. Its live part is static/console.js talking to /ws/staff."""
+"""The staff console page. Its live part is static/console/ (main.js) talking to /ws/staff."""
 from __future__ import annotations
 
 import json
@@ -9,7 +9,7 @@ from central.i18n import N_, catalogue
 from central.web.auth import login_required
 from central.web.render import render
 
-# Strings console.js shows; translated here so the script has no catalogue of its own.
+# Strings the console scripts (static/console/) show; translated here so the script has no catalogue of its own.
 CONSOLE_STRINGS = [
     N_("Available"), N_("Away"), N_("In a call"), N_("Pick up"), N_("Pick up next"), N_("Transfer to…"), N_("Send"), N_("Hang up"), N_("Mute"),
     N_("Unmute"), N_("Camera off"), N_("Camera on"), N_("Nobody is waiting."), N_("waiting for %(minutes)s min"),

@@ -1,0 +1,64 @@
+/* Telling the clerk that a citizen arrived: screen reader, a chime, a desktop notification. */
+import { t } from './i18n.js';
+import { announce, observed, state, ui } from './page.js';
+
+let audio = null;
+// Browsers start audio only after a user gesture, so the context is unlocked on the first click or key.
+function unlockAudio() {
+  try { audio ??= new AudioContext(); } catch { return Promise.resolve(); }
+  return audio.state === 'suspended' ? audio.resume().catch(() => {}) : Promise.resolve();
+}
+addEventListener('pointerdown', unlockAudio, { capture: true });
+addEventListener('keydown', unlockAudio, { capture: true });
+
+function chime() {
+  // A suspended context would keep the tones and play them late, at the clerk's next click.
+  if (audio?.state !== 'running') return;
+  const now = audio.currentTime;
+  for (const [frequency, start] of [[880, 0], [660, 0.25]]) { // two falling tones, like a door bell
+    const osc = new OscillatorNode(audio, { frequency }), gain = new GainNode(audio, { gain: 0.0001 });
+    gain.gain.setValueAtTime(0.0001, now + start);
+    gain.gain.exponentialRampToValueAtTime(0.3, now + start + 0.02);
+    gain.gain.exponentialRampToValueAtTime(0.0001, now + start + 0.4);
+    osc.connect(gain).connect(audio.destination);
+    osc.start(now + start); osc.stop(now + start + 0.45);
+  }
+}
+
+function notify(title, body, tag) {
+  if (!('Notification' in window) || Notification.permission !== 'granted') return;
+  try {
+    const note = new Notification(title, { body, tag });
+    note.onclick = () => { window.focus(); note.close(); };
+  } catch { /* e.g. mobile browsers that only notify from a service worker */ }
+}
+
+/** A visit arrived in one of the clerk's waiting rooms. */
+export function alertArrival(visit) {
+  observed.alerts.push({ visit_id: visit.visit_id, at: Date.now() });
+  const where = [visit.kiosk_location, state.departments.get(visit.department)?.name].filter(Boolean).join(' · ');
+  announce(`${t('A citizen is waiting')}: ${where}`);
+  // Mid-call a chime would also reach the citizen; the title and the notification still tell the clerk.
+  if (!state.call) chime();
+  // Always notify, not only when document.hidden: a visible tab may still be covered by other windows.
+  notify(t('A citizen is waiting'), where, visit.visit_id);
+}
+
+function renderNotifyButton() {
+  const permission = 'Notification' in window ? Notification.permission : 'denied';
+  ui.notify.textContent = t(permission === 'default' ? 'Enable notifications' : 'Test alert');
+  ui.notifyHint.textContent = t('Notifications are blocked in the browser settings.');
+  ui.notifyHint.hidden = permission !== 'denied';
+}
+
+/** The "Enable notifications" / "Test alert" button. */
+export function setUpAlerts() {
+  ui.notify.addEventListener('click', async () => {
+    await unlockAudio();
+    if ('Notification' in window && Notification.permission === 'default') await Notification.requestPermission();
+    renderNotifyButton();
+    chime(); // lets the clerk check the volume now rather than when the first citizen arrives
+    notify('Amtsklingel', t('Notifications are on.'), 'test');
+  });
+  renderNotifyButton();
+}

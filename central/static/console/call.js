@@ -1,0 +1,156 @@
+/* The clerk's side of the video call: camera and microphone, the RTCPeerConnection, signalling via central. */
+import { languageName, t } from './i18n.js';
+import { observed, state, ui } from './page.js';
+import { send } from './connection.js';
+import { fillTransfer, updateButtons, wireTransfer } from './queue.js';
+
+const END_REASONS = {
+  hangup_kiosk: 'The citizen hung up.', kiosk_lost: 'The connection to the kiosk was lost.',
+  staff_lost: 'The connection to the console was lost.', transferred: 'The visit was transferred.',
+};
+
+/** call.assigned: open the call view and await the kiosk's offer. */
+export function startCall(visit, iceServers) {
+  if (state.call) teardown(); // central allows one call per clerk; never keep two peer connections
+  // Only central's ICE servers; a null username would reach the browser as the string "null".
+  const servers = iceServers.map(({ urls, username, credential }) =>
+    ({ urls, ...(username != null && { username }), ...(credential != null && { credential }) }));
+  const pc = new RTCPeerConnection({ iceServers: servers });
+  const call = { visit, pc, stream: null, remote: new MediaStream(), chain: null, early: [] };
+  state.call = call;
+  observed.pc = pc;
+  pc.addEventListener('icecandidate', ({ candidate: c }) => {
+    // A null or empty candidate only marks the end of gathering; the kiosk does not need it.
+    if (!c?.candidate || state.call !== call) return;
+    send({ type: 'rtc.candidate', visit_id: visit.visit_id,
+      candidate: { candidate: c.candidate, sdpMid: c.sdpMid, sdpMLineIndex: c.sdpMLineIndex } }, { quiet: true });
+  });
+  pc.addEventListener('track', ({ track }) => {
+    call.remote.addTrack(track);
+    ui.remoteVideo.srcObject = call.remote; // re-assign so the element loads the added track
+  });
+  pc.addEventListener('connectionstatechange', () => showCallState(pc.connectionState));
+  // The kiosk's offer and candidates wait for the camera, so the answer already carries our tracks.
+  call.chain = openMedia(call);
+
+  ui.callNotice.textContent = '';
+  ui.callIdle.hidden = ui.mediaNote.hidden = true;
+  ui.callView.hidden = false;
+  ui.callTransfer.dataset.testid = 'transfer-select'; // only while shown, so the test id stays unambiguous
+  const department = state.departments.get(visit.department)?.name ?? visit.department;
+  ui.callWho.textContent = [visit.kiosk_location, languageName(visit.language), department].join(' · ');
+  fillTransfer(ui.callTransfer, visit.department);
+  showCallState('new');
+  renderCallButtons();
+  updateButtons();
+  ui.callHeading.focus();
+}
+
+async function openMedia(call) {
+  let stream = null, note = '';
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: true });
+  } catch {
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+      note = t('Camera unavailable – the citizen can only hear you.');
+    } catch {
+      note = t('Camera and microphone unavailable – the citizen can neither see nor hear you.');
+    }
+  }
+  if (state.call !== call) { stream?.getTracks().forEach((track) => track.stop()); return; } // ended meanwhile
+  call.stream = stream;
+  ui.mediaNote.textContent = note;
+  ui.mediaNote.hidden = !note;
+  ui.localVideo.srcObject = stream;
+  ui.localVideo.hidden = !stream?.getVideoTracks().length; // no empty grey box over the citizen's picture
+  // addTrack before the offer arrives: applying the offer pairs these senders with its m-lines (sendrecv).
+  stream?.getTracks().forEach((track) => call.pc.addTrack(track, stream));
+  renderCallButtons();
+}
+
+// Signalling steps run one after another, after the camera is ready, and only for the current call.
+function whenReady(call, step) {
+  call.chain = call.chain.then(() => (state.call === call ? step() : undefined))
+    .catch((err) => console.warn('signalling step failed', err));
+}
+
+/** rtc.offer from the kiosk: answer it. */
+export function onOffer(msg) {
+  const call = state.call;
+  if (call?.visit.visit_id !== msg.visit_id) return;
+  whenReady(call, async () => {
+    try {
+      await call.pc.setRemoteDescription({ type: 'offer', sdp: msg.sdp });
+      await call.pc.setLocalDescription(await call.pc.createAnswer());
+    } catch (err) {
+      showCallState('failed');
+      throw err;
+    }
+    send({ type: 'rtc.answer', visit_id: msg.visit_id, sdp: call.pc.localDescription.sdp });
+    for (const candidate of call.early.splice(0)) await call.pc.addIceCandidate(candidate).catch(() => {});
+  });
+}
+
+/** rtc.candidate from the kiosk. */
+export function onCandidate(msg) {
+  const call = state.call, c = msg.candidate;
+  // null or "" marks the end of the kiosk's candidates: nothing to add.
+  if (call?.visit.visit_id !== msg.visit_id || !c?.candidate) return;
+  const candidate = { candidate: c.candidate, sdpMid: c.sdpMid, sdpMLineIndex: c.sdpMLineIndex };
+  // A candidate overtaking its offer is kept until the offer is applied.
+  whenReady(call, () => (call.pc.remoteDescription ? call.pc.addIceCandidate(candidate) : call.early.push(candidate)));
+}
+
+function showCallState(connectionState) {
+  const text = { connected: '', failed: t('The connection to the citizen failed.') }[connectionState];
+  ui.callState.textContent = text ?? t('Connecting the call…');
+  ui.callState.dataset.state = connectionState;
+}
+
+const tracksOf = (kind) => state.call?.stream?.getTracks().filter((track) => track.kind === kind) ?? [];
+
+function renderCallButtons() {
+  const [audioTrack] = tracksOf('audio'), [videoTrack] = tracksOf('video');
+  ui.mute.textContent = t(audioTrack && !audioTrack.enabled ? 'Unmute' : 'Mute');
+  ui.mute.disabled = !audioTrack;
+  ui.camera.textContent = t(videoTrack && !videoTrack.enabled ? 'Camera on' : 'Camera off');
+  ui.camera.disabled = !videoTrack;
+}
+
+/** visit.ended (or central no longer counts us in the call): close the call view and say why. */
+export function endCall(visitId, reason) {
+  if (state.call?.visit.visit_id !== visitId) return;
+  const focusWasInCall = ui.callView.contains(document.activeElement);
+  teardown();
+  ui.callNotice.textContent = [t('The call has ended.'), END_REASONS[reason] && t(END_REASONS[reason])].filter(Boolean).join(' ');
+  if (focusWasInCall) ui.queueHeading.focus(); // back to the list, where the next citizen waits
+}
+
+/** Close the peer connection and free camera and microphone, without a word to central. */
+export function teardown() {
+  const call = state.call;
+  if (!call) return;
+  state.call = observed.pc = null;
+  call.pc.close();
+  call.stream?.getTracks().forEach((track) => track.stop()); // the camera light goes off
+  ui.localVideo.srcObject = ui.remoteVideo.srcObject = null;
+  ui.callView.hidden = true;
+  delete ui.callTransfer.dataset.testid;
+  ui.callIdle.hidden = false;
+  updateButtons();
+}
+
+/** Mute, camera, transfer and hang-up buttons of the call view. */
+export function setUpCallControls() {
+  for (const [button, kind] of [[ui.mute, 'audio'], [ui.camera, 'video']]) {
+    button.addEventListener('click', () => { // enabled=false sends silence/black: no renegotiation needed
+      for (const track of tracksOf(kind)) track.enabled = !track.enabled;
+      renderCallButtons();
+    });
+  }
+  wireTransfer(ui.callTransfer, () => state.call?.visit.visit_id);
+  // Central answers with visit.ended, which closes the call view. Offline, media still flows peer to peer,
+  // so the clerk can finish the conversation and hang up once the console is back.
+  ui.hangup.addEventListener('click', () => state.call && send({ type: 'visit.hangup', visit_id: state.call.visit.visit_id }));
+}

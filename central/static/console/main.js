@@ -1,0 +1,88 @@
+/* Staff console: live waiting list, arrival alerts and the clerk's side of the video call.
+ * This module routes central's messages to the parts: connection.js (the WebSocket), queue.js (the list),
+ * alerts.js (chime, notifications), call.js (RTCPeerConnection). The CSP forbids inline code, so texts
+ * come from #strings (i18n.js) and markup from <template>s in console.html. */
+import { applyStrings, t } from './i18n.js';
+import { showError, state, ui } from './page.js';
+import * as link from './connection.js';
+import { addVisit, fillTransfer, removeVisit, showSnapshot, tickAll, updateButtons } from './queue.js';
+import { alertArrival, setUpAlerts } from './alerts.js';
+import { endCall, onCandidate, onOffer, setUpCallControls, startCall, teardown } from './call.js';
+
+const ERRORS = {
+  already_taken: 'Another clerk has already picked up this visit.', queue_empty: 'Nobody is waiting in this department.',
+  closed: 'This department is closed now.', rate_limited: 'Too many messages to this citizen.',
+};
+
+const CONNECTION_TEXTS = {
+  connecting: 'Connecting…', connected: 'Connected', lost: 'Connection lost. Reconnecting…',
+  replaced: 'The console was opened in another window.',
+};
+
+const handlers = {
+  'console.snapshot': onSnapshot,
+  'queue.joined': (msg) => {
+    addVisit(msg.visit);
+    // A visit this clerk just transferred into another of their departments is no news to them.
+    if (!(msg.reason === 'transferred' && state.ownTransfers.delete(msg.visit.visit_id))) alertArrival(msg.visit);
+  },
+  'queue.left': (msg) => removeVisit(msg.visit_id, msg.department),
+  'call.assigned': (msg) => startCall(msg.visit, msg.ice_servers),
+  'presence.changed': (msg) => setPresence(msg.presence),
+  'rtc.offer': onOffer,
+  'rtc.candidate': onCandidate,
+  'visit.ended': (msg) => endCall(msg.visit_id, msg.reason),
+  error: onError,
+  pong: () => {},
+};
+
+function onSnapshot(msg) {
+  state.clockSkew = msg.server_time - Date.now() / 1000;
+  link.settled();
+  const arrivedMeanwhile = showSnapshot(msg);
+  // Arrivals while we were offline deserve the same alert as live ones (not on the first load).
+  if (state.hadSnapshot) arrivedMeanwhile.forEach(alertArrival);
+  state.hadSnapshot = true;
+  setPresence(msg.presence);
+  // Central does not count us in the call any more (it restarted, or the call was not kept over our reconnect):
+  // hang up, so the kiosk is not left in a call nobody will end, and return to the list.
+  if (state.call && msg.presence !== 'in_call') {
+    link.send({ type: 'visit.hangup', visit_id: state.call.visit.visit_id });
+    endCall(state.call.visit.visit_id, null);
+  }
+  if (state.call) fillTransfer(ui.callTransfer, state.call.visit.department);
+}
+
+function onError(msg) {
+  // Central sends this before closing our socket when the console is opened elsewhere; reconnecting
+  // would take it back and start a ping-pong between the two windows.
+  if (msg.code === 'replaced') {
+    link.stopReconnecting('replaced');
+    teardown(); // the call belongs to the other window now; free camera and microphone
+    return;
+  }
+  if (msg.ref === 'visit.hangup' && msg.code === 'not_your_visit') return; // that call is over anyway
+  showError(ERRORS[msg.code] ? t(ERRORS[msg.code]) : t('Something went wrong: %(detail)s', { detail: msg.detail }));
+}
+
+function setConnection(status) {
+  ui.connection.dataset.state = status;
+  ui.connection.textContent = t(CONNECTION_TEXTS[status]);
+  ui.reclaim.hidden = status !== 'replaced';
+  updateButtons();
+}
+
+function setPresence(presence) {
+  state.presence = ui.presence.value = presence;
+  ui.presence.disabled = presence === 'in_call'; // central refuses presence changes during a call
+}
+
+ui.presence.addEventListener('change',
+  () => link.send({ type: 'presence.set', status: ui.presence.value }) || setPresence(state.presence));
+ui.bannerClose.addEventListener('click', () => { ui.banner.hidden = true; });
+ui.reclaim.addEventListener('click', link.connect);
+setInterval(tickAll, 1000);
+applyStrings(document);
+setUpAlerts();
+setUpCallControls();
+link.start({ onMessage: (msg) => handlers[msg.type]?.(msg), onStatus: setConnection });
