@@ -9,45 +9,91 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 
 log = logging.getLogger(__name__)
 
-MAX_BACKLOG = 2000  # frames; a console that falls this far behind reloads its snapshot anyway
+# What central holds for one peer that has not read it yet, in bytes of queued frames.
+# Counted in bytes, not frames: a frame may be 64 KiB (an SDP), so a frame count lets
+# one slow console pin tens of megabytes. A console's normal traffic is a few KiB per
+# event and a snapshot of well under 100 KiB, so 1 MiB is many seconds of backlog;
+# beyond it the peer is cut off and, if it is alive, reconnects and reloads its
+# snapshot. With a few hundred consoles and kiosks that bounds the worst case to a few
+# hundred MiB instead of "unbounded".
+MAX_BACKLOG_BYTES = 1024 * 1024
+
+
+def frame_bytes(frame: str) -> int:
+    # Frames are almost always ASCII JSON; len() is exact then and cheap.
+    return len(frame) if frame.isascii() else len(frame.encode("utf-8", "surrogatepass"))
 
 
 class Link:
-    def __init__(self, send_str: Callable[[str], Awaitable[None]], close: Callable[[], Awaitable[None]]):
+    """A peer's outbound side. ``abort`` drops the connection at once, without a closing handshake."""
+
+    def __init__(self, send_str: Callable[[str], Awaitable[None]], close: Callable[[], Awaitable[None]],
+                 abort: Callable[[], None] | None = None, *, max_backlog_bytes: int = MAX_BACKLOG_BYTES):
         self._send_str = send_str
         self._close = close
-        self._queue: asyncio.Queue[str | None] = asyncio.Queue(MAX_BACKLOG)
-        self._writer = asyncio.get_running_loop().create_task(self._drain())
+        self._abort = abort
+        self.max_backlog_bytes = max_backlog_bytes
+        self._queue: deque[str | None] = deque()
+        self._ready = asyncio.Event()
+        self.queued_bytes = 0
         self.closed = False
+        self.cut_off = False  # True once the peer was dropped for not reading
+        self.close_requested_at: float | None = None  # monotonic time central asked to close (replaced, revoked)
+        self._writer = asyncio.get_running_loop().create_task(self._drain())
 
     def send(self, frame: str) -> None:
         if self.closed:
             return
-        try:
-            self._queue.put_nowait(frame)
-        except asyncio.QueueFull:
-            log.warning("peer stopped reading; closing its connection")
-            self.closed = True
-            self._writer.cancel()
-            asyncio.get_running_loop().create_task(self._close())
+        size = frame_bytes(frame)
+        if self.queued_bytes + size > self.max_backlog_bytes:
+            self._cut_off()
+            return
+        self._queue.append(frame)
+        self.queued_bytes += size
+        self._ready.set()
 
     def close(self) -> None:
         """Send what is queued, then close the socket (e.g. replaced by a newer connection)."""
         if not self.closed:
+            self.close_requested_at = time.monotonic()
+        self._finish()
+
+    def _finish(self) -> None:
+        if not self.closed:
             self.closed = True
-            try:
-                self._queue.put_nowait(None)
-            except asyncio.QueueFull:
-                self._writer.cancel()
-                asyncio.get_running_loop().create_task(self._close())
+            self._queue.append(None)
+            self._ready.set()
+
+    def _cut_off(self) -> None:
+        # The peer does not read: a closing handshake would queue behind the very
+        # bytes it does not read, so the connection is dropped outright.
+        log.warning("peer stopped reading (more than %d bytes queued); dropping its connection",
+                    self.max_backlog_bytes)
+        self.closed = self.cut_off = True
+        self._queue.clear()
+        self.queued_bytes = 0
+        self._writer.cancel()
+        if self._abort is not None:
+            self._abort()
+        else:
+            asyncio.get_running_loop().create_task(self._close())
 
     async def _drain(self) -> None:
         try:
-            while (frame := await self._queue.get()) is not None:
+            while True:
+                while not self._queue:
+                    self._ready.clear()
+                    await self._ready.wait()
+                frame = self._queue.popleft()
+                if frame is None:
+                    break
+                self.queued_bytes -= frame_bytes(frame)
                 await self._send_str(frame)
         except (ConnectionError, RuntimeError):
             pass
@@ -56,7 +102,7 @@ class Link:
 
     async def wait_closed(self) -> None:
         """Close (if not yet) and wait, briefly, until queued frames are out."""
-        self.close()
+        self._finish()
         try:
             await asyncio.wait_for(asyncio.shield(self._writer), 2)
         except (TimeoutError, asyncio.CancelledError):

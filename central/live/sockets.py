@@ -24,7 +24,7 @@ async def _serve(request: web.Request, direction, on_message: Callable, on_open:
                  on_close: Callable, make_peer: Callable[[Link], object]) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=TRANSPORT_LIMIT, compress=False)
     await ws.prepare(request)
-    link = Link(ws.send_str, ws.close)
+    link = Link(ws.send_str, ws.close, abort=lambda: _abort(request))
     peer = make_peer(link)
     on_open(peer)
     try:
@@ -49,6 +49,12 @@ async def _serve(request: web.Request, direction, on_message: Callable, on_open:
         on_close(peer)
         await link.wait_closed()
     return ws
+
+
+def _abort(request: web.Request) -> None:
+    """Drop a peer that does not read: close() would wait for its buffer to drain, which it never does."""
+    if request.transport is not None:
+        request.transport.abort()
 
 
 async def kiosk_socket(request: web.Request) -> web.StreamResponse:

@@ -1,0 +1,115 @@
+"""A peer that stops reading costs central a bounded number of bytes, and then its connection.
+
+First the Link alone, with a peer whose socket never accepts another byte; then
+through central's real sockets: a clerk's console that stops reading while the
+kiosk in its call sends 30 KB offers is cut off, and everybody else goes on.
+"""
+from __future__ import annotations
+
+import asyncio
+
+from central.live import link as link_module
+from central.live.link import MAX_BACKLOG_BYTES, Link
+
+OFFER = "v=0\r\n" + "a=x-padding:" + "p" * 30_000 + "\r\n"  # 30 KB, as in the flood that was found
+
+
+class StalledPeer:
+    """A socket whose send buffer is full: every send waits forever."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.aborted = self.closed = False
+
+    async def send_str(self, frame: str) -> None:
+        self.sent.append(frame)
+        await asyncio.Event().wait()
+
+    async def close(self) -> None:
+        self.closed = True
+
+    def abort(self) -> None:
+        self.aborted = True
+
+
+class ReadingPeer(StalledPeer):
+    async def send_str(self, frame: str) -> None:
+        self.sent.append(frame)
+        await asyncio.sleep(0)
+
+
+async def test_a_peer_that_stops_reading_is_cut_off_once_its_backlog_passes_the_byte_limit():
+    peer = StalledPeer()
+    link = Link(peer.send_str, peer.close, peer.abort)
+    await asyncio.sleep(0)
+    frame = '{"type":"rtc.offer","sdp":"' + OFFER + '"}'
+    sent = 0
+    while not link.closed:
+        link.send(frame)
+        sent += 1
+        assert link.queued_bytes <= MAX_BACKLOG_BYTES
+        assert sent < 100, "a 30 KB frame at a time, 3 MB were queued for a peer that reads nothing"
+    # 1 MiB of frames went in (the writer never got a turn), the next one dropped the connection.
+    assert sent == MAX_BACKLOG_BYTES // len(frame) + 1
+    assert link.cut_off and peer.aborted and link.queued_bytes == 0
+    link.send(frame)  # later frames are dropped, not queued
+    assert link.queued_bytes == 0
+    await link.wait_closed()
+
+
+async def test_the_limit_counts_bytes_not_characters():
+    peer = StalledPeer()
+    link = Link(peer.send_str, peer.close, peer.abort, max_backlog_bytes=1000)
+    await asyncio.sleep(0)
+    link.send("x")  # taken by the writer, stuck in the socket
+    await asyncio.sleep(0)
+    link.send("€" * 300)  # 300 characters, 900 bytes
+    assert link.queued_bytes == 900 and not link.closed
+    link.send("€" * 34)  # 102 more bytes: over the limit
+    assert link.cut_off and peer.aborted
+    await link.wait_closed()
+
+
+async def test_a_reading_peer_gets_every_frame_in_order_and_then_the_close(monkeypatch):
+    peer = ReadingPeer()
+    link = Link(peer.send_str, peer.close, peer.abort, max_backlog_bytes=10_000)
+    frames = [f"frame {i} " + "y" * 900 for i in range(50)]  # 45 KB in all, never more than 10 KB at once
+    for frame in frames:
+        link.send(frame)
+        assert link.queued_bytes <= 10_000
+        await asyncio.sleep(0)
+    link.close()
+    link.send("after close")
+    await link.wait_closed()
+    assert peer.sent == frames and peer.closed and not peer.aborted and not link.cut_off
+    assert link.close_requested_at is not None and link_module.MAX_BACKLOG_BYTES == MAX_BACKLOG_BYTES
+
+
+async def test_a_console_that_stops_reading_is_cut_off_and_the_kiosk_goes_on(central):
+    """End to end: a kiosk floods its clerk with 30 KB offers; the clerk's console reads nothing."""
+    clerk = await central.clerk()
+    kiosk = await central.kiosk()
+    await kiosk.send(type="visit.request", department="buergerbuero")
+    visit_id = (await kiosk.recv("visit.queued"))["visit_id"]
+    await clerk.send(type="visit.pickup", visit_id=visit_id)
+    await clerk.recv("call.assigned")
+    await kiosk.recv("call.start")
+    staff_id = next(iter(central.hub.staff))
+    clerk_link = central.hub.staff[staff_id].link
+    # From here on the clerk's client reads nothing: its buffers fill, then the kernel's, then central's.
+
+    most_queued, offers = 0, 0
+    while staff_id in central.hub.staff:
+        await kiosk.send(type="rtc.offer", visit_id=visit_id, sdp=OFFER)
+        offers += 1
+        await kiosk.send(type="ping")
+        await kiosk.recv("pong")  # the kiosk's own connection is served all along
+        most_queued = max(most_queued, clerk_link.queued_bytes)
+        # Socket buffers on loopback hold a few MB; beyond that only central's backlog could take more.
+        assert offers < 1000, f"{offers * len(OFFER) // 1_000_000} MB sent to a console that reads nothing"
+    assert clerk_link.cut_off and most_queued <= MAX_BACKLOG_BYTES
+    print(f"console cut off after {offers} offers of {len(OFFER)} bytes; most queued {most_queued} bytes")
+    # The cut-off console's call waits for it to come back, as after any lost connection.
+    assert central.hub.rooms.get(visit_id) is not None
+    await kiosk.send(type="ping")
+    assert (await kiosk.recv())["type"] == "pong"
