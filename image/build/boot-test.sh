@@ -15,8 +15,14 @@
 # system, connects a visit to central, prints "AMTSKLINGEL-SELFTEST PASS|FAIL ..." lines to the
 # serial console and powers off. Afterwards the host checks the disk: enrolment files gone from
 # the boot partition, the partition table valid and spanning the whole disk.
+# The test stops at the first FAIL (the self-test then prints what systemd and the journal say),
+# and at once when the console shows emergency mode, a kernel panic or the initramfs giving up.
+# Then a second boot of the same disk fails on purpose (amtsklingel.selftest=emergency: local file
+# systems fail, as with a missing partition): it must show why, reboot, and be counted.
 # Environment: AMTSKLINGEL_BOOT_TIMEOUT (s, default 1200), AMTSKLINGEL_QEMU_GPU=0 (no virtio-gpu),
-#              AMTSKLINGEL_QEMU_EXTRA (more QEMU arguments), AMTSKLINGEL_KEEP=1 (keep the copy).
+#              AMTSKLINGEL_QEMU_EXTRA (more QEMU arguments), AMTSKLINGEL_KEEP=1 (keep the copy),
+#              AMTSKLINGEL_CARD_SIZE (the card, e.g. 64G; default the image + 1 GiB),
+#              AMTSKLINGEL_BOOT_EMERGENCY=0 (skip the second boot).
 set -euo pipefail
 HERE=$(cd "$(dirname "$(readlink -f "$0")")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
@@ -27,7 +33,10 @@ IMG=${1:-$(ls -t "$REPO"/out/amtsklingel-*-arm64.img 2>/dev/null | head -1 || tr
 [ -n "$IMG" ] && [ -r "$IMG" ] || die "no image: run ./build.sh image first (or pass the .img)"
 TIMEOUT=${AMTSKLINGEL_BOOT_TIMEOUT:-1200}
 need_root   # network namespace, tap device
-need_host_tools qemu-system-aarch64:qemu-system-arm mcopy:mtools sfdisk:fdisk dnsmasq:dnsmasq-base ip:iproute2
+# The network card's option ROM (efi-virtio.rom) is in ipxe-qemu, which qemu-system-arm only
+# recommends: without it QEMU refuses to start.
+need_host_tools qemu-system-aarch64:qemu-system-arm /usr/lib/ipxe/qemu/efi-virtio.rom:ipxe-qemu mcopy:mtools \
+    sfdisk:fdisk dnsmasq:dnsmasq-base ip:iproute2 truncate:coreutils
 PYTHON=$REPO/.venv/bin/python
 [ -x "$PYTHON" ] || die "no $PYTHON: ./build.sh image-test installs it (or run ./build.sh test once)"
 
@@ -40,7 +49,13 @@ fi
 DISK=${AMTSKLINGEL_BOOT_DISK:-$REPO/out/boot-test.img}
 cp --sparse=always "$IMG" "$DISK"
 # A card bigger than the image: the data partition and the backup GPT must find its end.
-truncate -s +1G "$DISK"
+if [ -n "${AMTSKLINGEL_CARD_SIZE:-}" ]; then
+    truncate -s "$AMTSKLINGEL_CARD_SIZE" "$DISK"
+    [ "$(stat -c %s "$DISK")" -gt "$(stat -c %s "$IMG")" ] || die "AMTSKLINGEL_CARD_SIZE=$AMTSKLINGEL_CARD_SIZE is not bigger than the image"
+else
+    truncate -s +1G "$DISK"
+fi
+note "card: $(( $(stat -c %s "$DISK") >> 20 )) MiB (sparse copy of the image)"
 T=$(mktemp -d /tmp/amtsklingel-boot-test.XXXXXX)
 NS=amtsklingel-boot-$$
 cleanup() {
@@ -105,35 +120,46 @@ LOG=${AMTSKLINGEL_BOOT_LOG:-$REPO/out/boot-test.log}
 GPU=()
 # A display device, so that the kiosk (cage + Chromium) has a screen to start on.
 [ "${AMTSKLINGEL_QEMU_GPU:-1}" = 0 ] || GPU=(-device virtio-gpu-pci)
-# shellcheck disable=SC2086
-in_ns qemu-system-aarch64 -M virt -cpu cortex-a72 -m 2048 -smp 2 -display none -monitor none -no-reboot \
-    -netdev tap,id=lan,ifname=tap0,script=no,downscript=no -device virtio-net-pci,netdev=lan,mac=52:54:00:a7:6b:01 \
-    -device i6300esb "${GPU[@]}" \
-    -kernel "$T/vmlinuz" -initrd "$T/initrd.img" -append "$CMDLINE" \
-    -drive "file=$DISK,format=raw,if=virtio" \
-    -chardev "file,id=serial0,path=$LOG" -serial chardev:serial0 ${AMTSKLINGEL_QEMU_EXTRA:-} &
-QEMU=$!
+# boot CMDLINE SERIAL-LOG: starts the guest in the background (QEMU's pid in $QEMU). -no-reboot:
+# a reboot of the guest ends QEMU, which is how the emergency boot below is seen to reboot.
+# Started through ip directly (not in_ns, a function): $! is then QEMU itself, not a subshell.
+boot() {
+    # shellcheck disable=SC2086
+    ip netns exec "$NS" qemu-system-aarch64 -M virt -cpu cortex-a72 -m 2048 -smp 2 -display none -monitor none -no-reboot \
+        -netdev tap,id=lan,ifname=tap0,script=no,downscript=no -device virtio-net-pci,netdev=lan,mac=52:54:00:a7:6b:01 \
+        -device i6300esb "${GPU[@]}" \
+        -kernel "$T/vmlinuz" -initrd "$T/initrd.img" -append "$1" \
+        -drive "file=$DISK,format=raw,if=virtio" \
+        -chardev "file,id=serial0,path=$2" -serial chardev:serial0 ${AMTSKLINGEL_QEMU_EXTRA:-} &
+    QEMU=$!
+}
+stop_qemu() {
+    [ -z "${QEMU:-}" ] || { kill "$QEMU" 2>/dev/null && wait "$QEMU" 2>/dev/null || true; }
+    QEMU=
+}
+# The lines that usually say why a boot failed.
+WHY='FAILED|Failed|Dependency failed|Timed out|timed out|emergency|Emergency|panic|ALERT|Gave up'
+show_why() {
+    note "what the console says went wrong ($1):"
+    grep -aE "$WHY" "$1" | grep -av 'AMTSKLINGEL-SELFTEST PASS' | tail -n 25 | sed 's/^/    | /'
+    note "last console lines:"
+    tail -n 15 "$1" | sed 's/^/    | /'
+}
+
+boot "$CMDLINE" "$LOG"
 START=$(date +%s)
 note "QEMU pid $QEMU, serial log $LOG, timeout $TIMEOUT s"
-
-shown=0 done_at=
-while kill -0 $QEMU 2>/dev/null; do
-    now=$(date +%s)
-    lines=$(grep -a 'AMTSKLINGEL-SELFTEST' "$LOG" | sed 's/^.*AMTSKLINGEL-SELFTEST/AMTSKLINGEL-SELFTEST/' || true)
-    count=$(printf '%s' "$lines" | grep -c . || true)
-    if [ "$count" -gt "$shown" ]; then
-        printf '%s\n' "$lines" | tail -n $((count - shown)) | sed "s/^/    [+$((now - START))s] /"
-        shown=$count
-    fi
-    if [ -z "$done_at" ] && grep -aq 'AMTSKLINGEL-SELFTEST DONE' "$LOG"; then done_at=$now; fi
-    # After DONE the guest powers off; give it a minute.
-    if [ -n "$done_at" ] && [ $((now - done_at)) -gt 60 ]; then note "no power-off 60 s after DONE"; break; fi
-    if [ $((now - START)) -ge "$TIMEOUT" ]; then note "timeout after $TIMEOUT s"; break; fi
-    sleep 5
-done
-kill $QEMU 2>/dev/null && wait $QEMU 2>/dev/null || true
-QEMU=
+# Returns at DONE, soon after the first FAIL, or at once at emergency mode or a panic.
+outcome=0
+"$HERE/watch-console.sh" "$LOG" "$QEMU" "$TIMEOUT" || outcome=$?
+stop_qemu
 END=$(date +%s)
+case $outcome in
+    11) say "Boot test: FAIL after $((END - START)) s: the guest went to emergency mode or panicked (log: $LOG)"
+        show_why "$LOG"; exit 1 ;;
+    12|13) say "Boot test: FAIL after $((END - START)) s: the self-test did not finish (log: $LOG)"
+        show_why "$LOG"; exit 1 ;;
+esac
 # Seen from outside after power-off: provisioning moved the enrolment files off the boot partition.
 left=$(mdir -b -i "$FAT" ::/ 2>/dev/null | grep -E '/(kiosk-token|appliance\.toml)$' || true)
 if [ -z "$left" ]; then
@@ -162,6 +188,39 @@ if grep -q 'DHCPACK' "$T/dnsmasq.log"; then
 else
     echo "AMTSKLINGEL-SELFTEST FAIL dhcp-lease: dnsmasq handed out no address" >> "$LOG.host"
 fi
+
+# ---- a boot that fails: emergency mode must show why and reboot, and the boot is counted -------------
+EMERGENCY_S=
+passed_so_far=$(grep -a 'AMTSKLINGEL-SELFTEST DONE' "$LOG" | grep -c ' 0 failed' || true)
+if [ "${AMTSKLINGEL_BOOT_EMERGENCY:-1}" != 0 ] && [ "$passed_so_far" -gt 0 ] && ! grep -q ' FAIL ' "$LOG.host"; then
+    say "Second boot: local file systems fail on purpose; emergency mode must reboot"
+    before=$(mtype -i "$FAT" ::boot-count 2>/dev/null | tr -dc 0-9 || true)
+    ELOG=$LOG.emergency
+    : > "$ELOG"
+    boot "${CMDLINE/amtsklingel.selftest=1/amtsklingel.selftest=emergency}" "$ELOG"
+    E0=$(date +%s)
+    while kill -0 "$QEMU" 2>/dev/null && [ $(( $(date +%s) - E0 )) -lt 600 ]; do sleep 2; done
+    if kill -0 "$QEMU" 2>/dev/null; then rebooted=0; else rebooted=1; fi
+    stop_qemu
+    EMERGENCY_S=$(( $(date +%s) - E0 ))
+    after=$(mtype -i "$FAT" ::boot-count 2>/dev/null | tr -dc 0-9 || true)
+    if grep -aq 'AMTSKLINGEL-EMERGENCY' "$ELOG" && ! grep -aq 'root account is locked' "$ELOG"; then
+        echo "AMTSKLINGEL-SELFTEST PASS emergency-explains: $(grep -a 'AMTSKLINGEL-EMERGENCY failed units' "$ELOG" | head -1 | tr -d '\r')" >> "$LOG.host"
+    else
+        echo "AMTSKLINGEL-SELFTEST FAIL emergency-explains: no notice of the image's emergency-reboot on the console" >> "$LOG.host"
+    fi
+    if [ "$rebooted" = 1 ] && grep -aq 'reboot: Restarting system' "$ELOG"; then
+        echo "AMTSKLINGEL-SELFTEST PASS emergency-reboots: the guest restarted by itself after $EMERGENCY_S s" >> "$LOG.host"
+    else
+        echo "AMTSKLINGEL-SELFTEST FAIL emergency-reboots: $([ "$rebooted" = 1 ] && echo 'QEMU ended without a restart' || echo 'still running after 600 s')" >> "$LOG.host"
+        show_why "$ELOG"
+    fi
+    if [ -n "$after" ] && [ "$after" -eq $(( ${before:-0} + 1 )) ]; then
+        echo "AMTSKLINGEL-SELFTEST PASS boot-counted: boot-count on the boot partition ${before:-0} -> $after" >> "$LOG.host"
+    else
+        echo "AMTSKLINGEL-SELFTEST FAIL boot-counted: boot-count on the boot partition ${before:-none} -> ${after:-none}" >> "$LOG.host"
+    fi
+fi
 cp "$T/central.log" "$LOG.central"; cp "$T/dnsmasq.log" "$LOG.dnsmasq"
 
 grep -a 'AMTSKLINGEL-SELFTEST' "$LOG" | sed 's/^.*AMTSKLINGEL-SELFTEST/AMTSKLINGEL-SELFTEST/' > "$T/results"
@@ -169,12 +228,16 @@ sed 's/^/    [host] /' "$LOG.host"
 cat "$LOG.host" >> "$T/results"
 pass=$(grep -c ' PASS ' "$T/results" || true)
 fail=$(grep -c ' FAIL ' "$T/results" || true)
-say "Boot test: $pass passed, $fail failed, $((END - START)) s in QEMU (log: $LOG)"
+say "Boot test: $pass passed, $fail failed, first boot $((END - START)) s in QEMU${EMERGENCY_S:+, emergency boot $EMERGENCY_S s} (log: $LOG)"
 if ! grep -q 'AMTSKLINGEL-SELFTEST DONE' "$T/results"; then
-    note "the self-test never finished; last console lines:"
-    tail -n 40 "$LOG" | sed 's/^/    | /'
+    note "the self-test never finished"
+    show_why "$LOG"
     exit 1
 fi
 grep ' FAIL ' "$T/results" | sed 's/^/    /' || true
+if grep -aq 'AMTSKLINGEL-SELFTEST DIAG begin' "$LOG"; then
+    note "the self-test's diagnosis:"
+    sed -n '/AMTSKLINGEL-SELFTEST DIAG begin/,/AMTSKLINGEL-SELFTEST DIAG end/p' "$LOG" | sed 's/^/    | /'
+fi
 [ "$fail" -eq 0 ] || exit 1
 echo "image-test: $pass passed, $fail failed"

@@ -70,6 +70,7 @@ grep -q '^/dev/root[[:space:]]\+/[[:space:]].*\<ro\>' "$R/etc/fstab" ||
 # The boot test's hook: inert unless the kernel command line says amtsklingel.selftest=1.
 install -D -m 0755 "$HERE/selftest/amtsklingel-selftest-generator" "$R/usr/lib/systemd/system-generators/amtsklingel-selftest-generator"
 install -D -m 0644 "$HERE/selftest/amtsklingel-selftest.service" "$R$LIB/selftest/amtsklingel-selftest.service"
+install -D -m 0644 "$HERE/selftest/amtsklingel-selftest-emergency.service" "$R$LIB/selftest/amtsklingel-selftest-emergency.service"
 install -D -m 0755 "$HERE/selftest/selftest.py" "$R$LIB/selftest/selftest.py"
 # Which unit is the appliance (the one starting "python -m appliance"), for the self-test.
 appliance_unit=

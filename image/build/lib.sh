@@ -9,11 +9,17 @@ need_root() {
     [ "$(id -u)" = 0 ] || die "run this as root (it creates file systems and a chroot): sudo $0"
 }
 
-# Install Debian host tools that are missing; $1.. are "command:package" pairs.
+# Install Debian host tools that are missing; $1.. are "command:package" pairs, or "/path:package"
+# for a file a program needs (QEMU's option ROMs).
 need_host_tools() {
-    local missing=() pair
+    local missing=() pair item
     for pair in "$@"; do
-        command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+        item=${pair%%:*}
+        if [[ $item == /* ]]; then
+            [ -e "$item" ] || missing+=("${pair#*:}")
+        else
+            command -v "$item" >/dev/null 2>&1 || missing+=("${pair#*:}")
+        fi
     done
     [ ${#missing[@]} -eq 0 ] && return
     say "Installing host tools: ${missing[*]}"

@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[2]
 MANIFEST = REPO / "image" / "config" / "MANIFEST"
 OWNED_DIRS = ("systemd", "udev", "image/config")
 UNITS = ("amtsklingel-appliance.service", "amtsklingel-kiosk.service", "amtsklingel-firstboot.service",
-         "amtsklingel-grow-disk.service")
+         "amtsklingel-grow-disk.service", "amtsklingel-boot-count.service", "amtsklingel-boot-healthy.service")
 
 # Programs the units run that come from Debian packages (or, for the venv, from the image
 # build), not from this repository; each gets a stub in the scratch root.

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import configparser
 import os
+import re
 
 import pytest
 
-from tests.image import imageroot
+from tests.image import imageroot, unitfile
 from tests.image.imageroot import REPO
 
 GENERATOR = "/usr/lib/systemd/system-generators/systemd-fstab-generator"
@@ -87,3 +88,44 @@ def test_generated_units_verify(generated, image_root):
     result = imageroot.run(imageroot.require("systemd-analyze"), "verify", f"--root={image_root.path}", "--man=no",
                            "--", *units, check=False)
     assert result.returncode == 0 and result.stderr == "", result.stderr
+
+
+def _seconds(value: str) -> float:
+    units = {"ms": 0.001, "s": 1, "sec": 1, "min": 60, "m": 60, "h": 3600}
+    total = 0.0
+    for number, unit in re.findall(r"([\d.]+)\s*([a-z]*)", value):
+        total += float(number) * units[unit or "s"]
+    return total
+
+
+def _device_settings(image_root, generated, device: str) -> dict[str, list[str]]:
+    """[Unit] settings of a device unit from all its drop-ins: ours (MANIFEST) and the generator's."""
+    found: dict[str, list[str]] = {}
+    for directory in (image_root.path / "usr/lib/systemd/system", generated):
+        for conf in sorted((directory / f"{device}.d").glob("*.conf")):
+            for d in unitfile.read(conf):
+                if d.section == "Unit":
+                    found.setdefault(d.key, []).extend(d.value.split())
+    return found
+
+
+@pytest.mark.parametrize("label", ["boot", "data"])
+def test_partitions_are_waited_for_once_the_table_is_final(image_root, generated, label):
+    """No device timer runs while the first boot is still making the partition table: the wait
+    for a partition starts after grow-disk and systemd-repart, then has a generous limit."""
+    device = imageroot.run(imageroot.require("systemd-escape"), "--path", "--suffix=device",
+                           f"/dev/disk/by-partlabel/{label}").stdout.strip()
+    settings = _device_settings(image_root, generated, device)
+    assert {"amtsklingel-grow-disk.service", "systemd-repart.service"} <= set(settings.get("After", [])), settings
+    timeouts = settings.get("JobRunningTimeoutSec", []) + settings.get("JobTimeoutSec", [])
+    assert timeouts and min(_seconds(t) for t in timeouts) >= 90, settings
+
+
+def test_the_whole_boot_has_no_ordering_cycle(image_root, generated):
+    """systemd breaks an ordering cycle by dropping a job at random (a mount, the tmpfiles setup);
+    the boot's transaction, built offline from every unit, drop-in and fstab entry, has none."""
+    imageroot.run(imageroot.require("systemctl"), f"--root={image_root.path}", "preset-all")
+    for target in ("graphical.target", "emergency.target", "rescue.target"):
+        result = imageroot.run(imageroot.require("systemd-analyze"), "verify", f"--root={image_root.path}",
+                               "--man=no", target, check=False)
+        assert "ordering cycle" not in result.stderr and result.stderr == "", result.stderr

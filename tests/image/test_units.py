@@ -84,6 +84,7 @@ REQUIRED = {
     },
     "amtsklingel-grow-disk.service": COMMON | {
         "Type": "oneshot",
+        "PrivateTmp": None,  # early boot: see test_early_units_stay_before_local_fs
         "CapabilityBoundingSet": "",
         "PrivateNetwork": "yes",
         "PrivateDevices": None,  # it writes the disk's partition table
@@ -91,6 +92,31 @@ REQUIRED = {
         "SystemCallFilter": "@system-service",
         "MemoryDenyWriteExecute": "yes",
         "RestrictNamespaces": "yes",
+    },
+    "amtsklingel-boot-count.service": COMMON | {
+        "Type": "oneshot",
+        "PrivateTmp": None,  # early boot: see test_early_units_stay_before_local_fs
+        "ReadWritePaths": "/boot/firmware",
+        "CapabilityBoundingSet": "",
+        "PrivateNetwork": "yes",
+        "PrivateDevices": "yes",
+        "RestrictAddressFamilies": "AF_UNIX",
+        "SystemCallFilter": "@system-service",
+        "MemoryDenyWriteExecute": "yes",
+        "RestrictNamespaces": "yes",
+        "UMask": "0077",
+    },
+    "amtsklingel-boot-healthy.service": COMMON | {
+        "Type": "oneshot",
+        "ReadWritePaths": "/boot/firmware",
+        "CapabilityBoundingSet": "",
+        "PrivateNetwork": "yes",
+        "PrivateDevices": "yes",
+        "RestrictAddressFamilies": "AF_UNIX",
+        "SystemCallFilter": "@system-service",
+        "MemoryDenyWriteExecute": "yes",
+        "RestrictNamespaces": "yes",
+        "UMask": "0077",
     },
 }
 # Directives that restrict the process: each needs a comment saying why it is safe.
@@ -115,7 +141,8 @@ FAMILIES = [
 ]
 # systemd-analyze security's exposure score (0 = fully locked down, 10 = nothing).
 MAX_EXPOSURE = {"amtsklingel-appliance.service": 2.0, "amtsklingel-kiosk.service": 3.0,
-                "amtsklingel-firstboot.service": 2.0, "amtsklingel-grow-disk.service": 2.0}
+                "amtsklingel-firstboot.service": 2.0, "amtsklingel-grow-disk.service": 2.0,
+                "amtsklingel-boot-count.service": 2.0, "amtsklingel-boot-healthy.service": 2.0}
 
 
 def _family(key: str) -> set[str]:

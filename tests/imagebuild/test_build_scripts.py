@@ -9,6 +9,7 @@ import importlib.util
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -65,11 +66,37 @@ def test_install_manifest_refuses_a_malformed_entry(tmp_path):
     assert done.returncode != 0 and "not absolute" in done.stderr
 
 
+def _generate(tmp_path: Path, cmdline: str | None) -> set[str]:
+    env = {**os.environ}
+    env.pop("SYSTEMD_PROC_CMDLINE", None)
+    if cmdline is not None:
+        env["SYSTEMD_PROC_CMDLINE"] = cmdline
+    subprocess.run(["sh", str(BUILD / "selftest" / "amtsklingel-selftest-generator"), str(tmp_path)], check=True,
+                   env=env)
+    return {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_symlink()}
+
+
 def test_selftest_generator_is_inert_without_its_flag(tmp_path):
-    """On a unit in the field (no amtsklingel.selftest=1) the generator adds nothing."""
-    assert "amtsklingel.selftest=1" not in Path("/proc/cmdline").read_text()
-    subprocess.run(["sh", str(BUILD / "selftest" / "amtsklingel-selftest-generator"), str(tmp_path)], check=True)
+    """On a unit in the field (no amtsklingel.selftest=) the generator adds nothing."""
+    assert "amtsklingel.selftest=" not in Path("/proc/cmdline").read_text()
+    assert _generate(tmp_path, None) == set()
+    assert _generate(tmp_path, "console=tty1 root=PARTUUID=x ro amtsklingel.selftest=0 panic=10") == set()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_selftest_generator_adds_the_self_test(tmp_path):
+    assert _generate(tmp_path, "console=ttyAMA0 ro amtsklingel.selftest=1") == {
+        "amtsklingel-selftest.service", "multi-user.target.wants/amtsklingel-selftest.service"}
+
+
+def test_selftest_generator_can_fail_a_boot_like_a_missing_partition(tmp_path):
+    """amtsklingel.selftest=emergency: local-fs.target requires a unit that fails, after the boot
+    was counted, so the boot test sees emergency mode reboot and the count rise."""
+    assert _generate(tmp_path, "ro amtsklingel.selftest=emergency") == {
+        "amtsklingel-selftest-emergency.service", "local-fs.target.requires/amtsklingel-selftest-emergency.service"}
+    unit = (BUILD / "selftest" / "amtsklingel-selftest-emergency.service").read_text()
+    assert "Before=local-fs.target" in unit and "After=amtsklingel-boot-count.service" in unit
+    assert "exit 1" in unit
 
 
 def test_selftest_sees_sockets_beyond_loopback(tmp_path):
@@ -98,3 +125,67 @@ def test_boot_partition_names_match_fstab():
     assert "Label=data" in (REPO / "image/config/repart.d/50-amtsklingel-data.conf").read_text()
     assert 'name="rootfs-a"' in assemble and 'name="rootfs-b"' in assemble
     assert "root=PARTUUID=$P_ROOTA" in assemble and " ro " in assemble.split("CMDLINE=", 1)[1].split("\n", 1)[0]
+
+
+def _watch(tmp_path: Path, console: str, *, guest_runs: bool = True, timeout: int = 60) -> tuple[int, str, float]:
+    """watch-console.sh on a console log, with a sleeping process standing in for QEMU."""
+    log = tmp_path / "console.log"
+    log.write_text(console)
+    guest = subprocess.Popen(["sleep", "300" if guest_runs else "0"])
+    if not guest_runs:
+        guest.wait()
+    started = time.monotonic()
+    try:
+        done = subprocess.run([str(BUILD / "watch-console.sh"), str(log), str(guest.pid), str(timeout)],
+                              capture_output=True, text=True, env={**os.environ, "WATCH_INTERVAL": "0.2"}, timeout=90)
+    finally:
+        guest.kill()
+        guest.wait()
+    return done.returncode, done.stdout, time.monotonic() - started
+
+
+@pytest.mark.parametrize("line", [
+    "[   40.1] systemd[1]: Dependency failed for local-fs.target - Local File Systems.\n"
+    "You are in emergency mode. After logging in, type \"journalctl -xb\" to view system logs\n"
+    "Cannot open access to console, the root account is locked.\n",
+    "AMTSKLINGEL-EMERGENCY emergency: The kiosk could not start; restarting in 15 s.\n",
+    "[    9.9] Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)\n",
+    "Gave up waiting for root file system device.\nALERT!  PARTUUID=x does not exist.  Dropping to a shell!\n",
+])
+def test_the_boot_test_stops_at_emergency_mode_or_a_panic(tmp_path, line):
+    """Not after its 1,200 s timeout: at once, naming the console line."""
+    code, out, took = _watch(tmp_path, "[    1.0] Booting Linux\n" + line, timeout=60)
+    assert code == 11 and took < 10, (code, out)
+    assert "emergency mode or panic" in out
+
+
+def test_the_boot_test_stops_soon_after_the_first_fail(tmp_path):
+    console = ("AMTSKLINGEL-SELFTEST START\nAMTSKLINGEL-SELFTEST FAIL system-running: degraded\n"
+               "AMTSKLINGEL-SELFTEST DIAG begin\n--- failed units\nvar-lib-amtsklingel.mount failed\n"
+               "AMTSKLINGEL-SELFTEST DIAG end\nAMTSKLINGEL-SELFTEST DONE 0 passed, 1 failed\n")
+    code, out, took = _watch(tmp_path, console, guest_runs=False, timeout=60)
+    assert code == 10 and took < 10, (code, out)
+    assert "a check failed: system-running: degraded" in out
+
+
+def test_the_boot_test_reports_a_guest_that_ended_early_and_a_pass(tmp_path):
+    code, out, _ = _watch(tmp_path, "[    1.0] Booting Linux\nreboot: Restarting system\n", guest_runs=False)
+    assert code == 12, out
+    code, out, _ = _watch(tmp_path, "AMTSKLINGEL-SELFTEST PASS root-read-only: ro\n"
+                                    "AMTSKLINGEL-SELFTEST DONE 1 passed, 0 failed\n", guest_runs=False)
+    assert code == 0 and "[+0s] AMTSKLINGEL-SELFTEST PASS root-read-only: ro" in out, out
+
+
+def test_the_self_test_stops_at_its_first_failure(monkeypatch, capsys):
+    """Later checks would wait minutes for what cannot come; the first failure gets a diagnosis."""
+    selftest = _selftest()
+    called = []
+    monkeypatch.setattr(selftest, "settings", lambda: {"APPLIANCE_UNIT": "amtsklingel-appliance.service"})
+    monkeypatch.setattr(selftest, "_central_host", lambda: "central.test")
+    monkeypatch.setattr(selftest, "boot_state", lambda: selftest.check("system-running", False, "degraded"))
+    monkeypatch.setattr(selftest, "read_only_root", lambda: called.append("read_only_root"))
+    monkeypatch.setattr(selftest, "diagnose", lambda: called.append("diagnose"))
+    monkeypatch.setenv("AMTSKLINGEL_SELFTEST_NO_POWEROFF", "1")
+    assert selftest.main() == 0
+    assert called == ["diagnose"]
+    assert "AMTSKLINGEL-SELFTEST DONE 0 passed, 1 failed" in capsys.readouterr().out

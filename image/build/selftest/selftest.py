@@ -2,7 +2,9 @@
 """The image's self-test, run at boot only under ``./build.sh image-test`` (amtsklingel.selftest=1).
 
 Each check prints one line to the console, ``AMTSKLINGEL-SELFTEST PASS|FAIL|INFO <name>: <detail>``;
-the boot test on the host reads them from QEMU's serial port. Then the machine powers off.
+the boot test on the host reads them from QEMU's serial port. The first FAIL ends the test, with
+what systemd and the journal say between ``DIAG begin`` and ``DIAG end``. Then the machine
+powers off.
 Standard library only: it must not depend on what it checks.
 """
 from __future__ import annotations
@@ -98,6 +100,62 @@ def partitions() -> None:
         check("data-partition-by-repart", False, f"/var/lib/amtsklingel is not on a disk partition ({data or 'not mounted'})")
     root = run("findmnt", "-no", "SOURCE", "/")
     report("INFO", "root-slot", f"{root} (partition {run('lsblk', '-no', 'PARTLABEL', root) if root.startswith('/dev/') else '?'})")
+
+
+def _monotonic_s(unit: str, prop: str) -> float | None:
+    value = run("systemctl", "show", unit, "-p", prop, "--value")
+    return int(value) / 1e6 if value.isdigit() and int(value) else None
+
+
+def first_boot_partitions() -> None:
+    """The first boot makes the partition table final (grow-disk, systemd-repart) before a
+    partition of the disk is waited for; the data partition is mounted only after repart."""
+    times = {}
+    for unit in ("amtsklingel-grow-disk.service", "systemd-repart.service"):
+        start = _monotonic_s(unit, "ExecMainStartTimestampMonotonic")
+        end = _monotonic_s(unit, "ExecMainExitTimestampMonotonic")
+        times[unit] = (start, end)
+    data_device = run("systemd-escape", "--path", "--suffix=device", "/dev/disk/by-partlabel/data")
+    mounted = _monotonic_s("var-lib-amtsklingel.mount", "ActiveEnterTimestampMonotonic")
+    appeared = _monotonic_s(data_device, "ActiveEnterTimestampMonotonic")
+    boot_mounted = _monotonic_s("boot-firmware.mount", "ActiveEnterTimestampMonotonic")
+
+    def span(unit: str) -> str:
+        start, end = times[unit]
+        return f"{start:.1f}-{end:.1f} s ({end - start:.1f} s)" if start and end else "did not run"
+    report("INFO", "first-boot-partitioning", f"grow-disk {span('amtsklingel-grow-disk.service')}, "
+           f"repart {span('systemd-repart.service')}, boot partition mounted at {boot_mounted or 0:.1f} s, "
+           f"data partition appeared at {appeared or 0:.1f} s, mounted at {mounted or 0:.1f} s (since boot)")
+    repart_end = times["systemd-repart.service"][1]
+    check("data-mounted-after-repart", bool(mounted and repart_end and mounted >= repart_end),
+          f"repart finished at {repart_end or 0:.1f} s, data mounted at {mounted or 0:.1f} s")
+
+
+def boot_counted() -> None:
+    """This boot was counted when it began and, the appliance being ready, counted as good."""
+    deadline = time.monotonic() + 60
+    state = ""
+    while time.monotonic() < deadline:
+        state = run("systemctl", "is-active", "amtsklingel-boot-healthy.service")
+        if state in ("active", "failed"):
+            break
+        time.sleep(2)
+    count = Path("/boot/firmware/boot-count")
+    value = count.read_text().strip() if count.exists() else "missing"
+    check("boot-count-reset", state == "active" and value == "0",
+          f"amtsklingel-boot-healthy.service {state}, /boot/firmware/boot-count {value}")
+
+
+def diagnose() -> None:
+    """After a failure: what systemd and the journal say, for the boot test's log."""
+    print(f"{TAG} DIAG begin", flush=True)
+    for title, cmd in (("failed units", ("systemctl", "list-units", "--failed", "--plain", "--no-legend", "--no-pager")),
+                       ("jobs", ("systemctl", "list-jobs", "--no-legend", "--no-pager")),
+                       ("journal, warnings and worse", ("journalctl", "-b", "-p", "warning", "-n", "60", "--no-pager",
+                                                        "-o", "short-monotonic"))):
+        print(f"--- {title}", flush=True)
+        print(run(*cmd, timeout=60) or "(none)", flush=True)
+    print(f"{TAG} DIAG end", flush=True)
 
 
 def firewall() -> None:
@@ -349,14 +407,19 @@ def main() -> int:
     env = settings()
     unit = env.get("APPLIANCE_UNIT", "")
     central_host = _central_host()
-    steps = [boot_state, read_only_root, partitions, firewall, no_passwords, ssh_off,
-             lambda: appliance(unit), kiosk_page, lambda: network(central_host), central_visit,
+    steps = [boot_state, read_only_root, partitions, first_boot_partitions, firewall, no_passwords, ssh_off,
+             lambda: appliance(unit), boot_counted, kiosk_page, lambda: network(central_host), central_visit,
              loopback_only, kiosk_screen, info]
     for step in steps:
         try:
             step()
-        except Exception as exc:  # one broken check must not hide the others
+        except Exception as exc:  # a broken check is a failed one
             report("FAIL", getattr(step, "__name__", "check"), f"{type(exc).__name__}: {exc}")
+        # Stop at the first failure: later checks would wait minutes for what cannot come (a
+        # visit without a data partition), and the first failure is the one to explain.
+        if any(status == "FAIL" for status, _, _ in results):
+            diagnose()
+            break
     failed = sum(1 for status, _, _ in results if status == "FAIL")
     passed = sum(1 for status, _, _ in results if status == "PASS")
     print(f"{TAG} DONE {passed} passed, {failed} failed", flush=True)
