@@ -5,24 +5,39 @@ import enum
 
 
 class ErrorCode(str, enum.Enum):
-    """Codes carried by the ``error`` message. Stable: clients switch on them."""
+    """Codes carried by the ``error`` message. Stable: clients switch on them.
 
-    BAD_JSON = "bad_json"                  # frame is not a JSON object
-    TOO_LARGE = "too_large"                # frame exceeds MAX_FRAME_BYTES
-    UNSUPPORTED_VERSION = "unsupported_version"
-    UNKNOWN_TYPE = "unknown_type"          # type not defined for this direction
-    INVALID_FIELD = "invalid_field"        # missing, extra, wrong type or out of limits
-    NOT_YOUR_VISIT = "not_your_visit"      # visit unknown or belongs to somebody else
-    WRONG_STATE = "wrong_state"            # valid message, but not now
-    FORBIDDEN = "forbidden"                # authenticated, but not allowed (e.g. other department)
-    CLOSED = "closed"                      # department outside office hours
-    UNKNOWN_DEPARTMENT = "unknown_department"
-    ALREADY_TAKEN = "already_taken"        # another clerk picked this visit up first
-    QUEUE_EMPTY = "queue_empty"
-    RATE_LIMITED = "rate_limited"
-    REPLACED = "replaced"                  # the same kiosk or clerk connected again; this socket closes
-    SESSION_ENDED = "session_ended"        # the clerk was logged out, reset or deactivated; this socket closes
-    INTERNAL_ERROR = "internal_error"      # central failed to handle a valid message; nothing changed, retry
+    Each code carries its ``meaning``, said for a client's developer; docs/protocol.md shows it.
+    """
+
+    def __new__(cls, value: str, meaning: str = ""):
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.meaning = meaning
+        return member
+
+    BAD_JSON = "bad_json", "Not JSON, not a JSON object, or a binary frame that is not UTF-8 JSON."
+    TOO_LARGE = "too_large", "The frame exceeds `MAX_FRAME_BYTES`."
+    UNSUPPORTED_VERSION = "unsupported_version", "`v` is present but not the integer 1."
+    UNKNOWN_TYPE = "unknown_type", ("A type not defined for this direction (a kiosk sending `visit.pickup`), "
+                                    "or no such type at all.")
+    INVALID_FIELD = "invalid_field", ("A field is missing, unknown, of the wrong type or out of its limits; "
+                                      "`detail` names it.")
+    NOT_YOUR_VISIT = "not_your_visit", ("The visit does not exist (any more), or belongs to another kiosk or "
+                                        "clerk; also a `visit.resume` whose token is invalid or expired.")
+    WRONG_STATE = "wrong_state", "Valid, but not now: an offer before the pick-up, a pick-up during a call."
+    FORBIDDEN = "forbidden", ("Authenticated, but not allowed: a clerk acting on a department they do not serve "
+                              "(also picking up another department's visit that is in a call).")
+    CLOSED = "closed", "A transfer to a department outside its office hours."
+    UNKNOWN_DEPARTMENT = "unknown_department", "A transfer to a department that does not exist."
+    ALREADY_TAKEN = "already_taken", "Another clerk picked this visit up first."
+    QUEUE_EMPTY = "queue_empty", "\"Pick up next\" (`visit.pickup` with `department`) with nobody waiting."
+    RATE_LIMITED = "rate_limited", "Too many messages of this kind (e.g. more than 10 texts to one visit); wait."
+    REPLACED = "replaced", ("The same kiosk or clerk connected again elsewhere; this socket closes. "
+                            "Do not reconnect in a loop.")
+    SESSION_ENDED = "session_ended", ("The clerk was logged out, reset or deactivated; this socket closes. "
+                                      "Log in again; do not reconnect.")
+    INTERNAL_ERROR = "internal_error", "Central failed to handle a valid message; nothing changed, try again."
 
 
 class AmtsklingelError(Exception):

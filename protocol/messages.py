@@ -15,43 +15,56 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 # -- field types -------------------------------------------------------------
 
-VisitId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{16,64}$")]
-Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")]
+VisitId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{16,64}$"),
+                    Field(description="The visit's id, given by central (`visit.queued`, `WaitingVisit`).")]
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$"),
+                 Field(description="A department's slug, e.g. `buergerbuero`.")]
 Language = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$")]
 Sdp = Annotated[str, StringConstraints(min_length=10, max_length=32_000)]
 # A visit's place, signed by central and held only by the kiosk (payload.signature,
 # base64url): it lets central put the visit back after a restart without keeping
 # anything about visits on disk. Opaque to the kiosk.
-ResumeToken = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{16,64}(\.[A-Za-z0-9_-]{16,900})?$")]
+ResumeToken = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{16,64}(\.[A-Za-z0-9_-]{16,900})?$"),
+                        Field(description="The visit's current resume token (opaque); keep only the latest, in "
+                                          "memory.")]
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=280, strip_whitespace=True)]
 Label = Annotated[str, StringConstraints(max_length=120)]
-Seconds = Annotated[int, Field(ge=0, le=7 * 24 * 3600)]
-Position = Annotated[int, Field(ge=1, le=100_000)]
+Seconds = Annotated[int, Field(ge=0, le=7 * 24 * 3600, description="Estimated wait in seconds.")]
+Position = Annotated[int, Field(ge=1, le=100_000, description="Place in the waiting room, counted from 1 (1 = next).")]
 EndReason = Literal["hangup_kiosk", "hangup_staff", "cancelled", "kiosk_lost", "staff_lost", "transferred"]
 Presence = Literal["available", "in_call", "away"]
 
 
 class Message(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-    v: Literal[1] = 1
+    v: Literal[1] = Field(1, description="Protocol version. May be left out (means 1); if present it must be the "
+                                         "JSON integer 1 (not `1.0`, not `\"1\"`), else `unsupported_version`.")
 
 
 class IceServer(BaseModel):
     """One entry of RTCConfiguration.iceServers, as configured by the city."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-    urls: list[Annotated[str, StringConstraints(pattern=r"^(stun|stuns|turn|turns):", max_length=200)]]
-    username: Label | None = None
-    credential: Label | None = None
+    urls: list[Annotated[str, StringConstraints(pattern=r"^(stun|stuns|turn|turns):", max_length=200)]] = Field(
+        description="STUN/TURN URLs, each at most 200 characters.")
+    username: Label | None = Field(None, description="For TURN: the (time-limited) user name.")
+    credential: Label | None = Field(None, description="For TURN: the password belonging to `username`.")
 
 
 class Candidate(BaseModel):
-    """A trickled ICE candidate; ``candidate=None`` or ``""`` means end of candidates."""
+    """A trickled ICE candidate, as the browser's RTCIceCandidate names its parts.
+
+    ``candidate`` null or ``""`` means end of candidates (nothing to add).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-    candidate: Annotated[str, StringConstraints(max_length=1024)] | None = None
-    sdpMid: Annotated[str, StringConstraints(max_length=64)] | None = None
-    sdpMLineIndex: Annotated[int, Field(ge=0, le=64)] | None = None
+    candidate: Annotated[str, StringConstraints(max_length=1024)] | None = Field(
+        None, description="The `candidate:…` line without `a=`, e.g. `candidate:1 1 udp 2122260223 192.168.1.20 "
+                          "50000 typ host`; null or empty = end of candidates.")
+    sdpMid: Annotated[str, StringConstraints(max_length=64)] | None = Field(
+        None, description="The media section's `a=mid` the candidate belongs to.")
+    sdpMLineIndex: Annotated[int, Field(ge=0, le=64)] | None = Field(
+        None, description="The index of that media section in the SDP, counted from 0.")
 
 
 # -- kiosk -> central ----------------------------------------------------------
@@ -59,41 +72,49 @@ class Candidate(BaseModel):
 class VisitRequest(Message):
     """The citizen chose a department; put them in its waiting room."""
     type: Literal["visit.request"]
-    department: Slug
-    language: Language = "de"
+    department: Slug = Field(description="The `slug` of one of the departments in `welcome`.")
+    language: Language = Field("de", description="The citizen's language (BCP 47, e.g. `de`, `tr`, `pt-BR`).")
 
 
 class VisitResume(Message):
-    """After a reconnect: take my place back (resume_token from visit.queued)."""
+    """After a reconnect: take my place back.
+
+    Answered with `visit.resumed`, or `error` `not_your_visit` when the visit has ended or the token is invalid
+    (then start a new visit).
+    """
     type: Literal["visit.resume"]
     visit_id: VisitId
-    resume_token: ResumeToken
+    resume_token: ResumeToken = Field(description="The latest token central sent for this visit.")
 
 
 class VisitCancel(Message):
+    """The citizen leaves the waiting room. Answered with `visit.ended` (`cancelled`)."""
     type: Literal["visit.cancel"]
     visit_id: VisitId
 
 
 class VisitHangup(Message):
-    """Either side ends the call."""
+    """Either side ends the call. Both sides get `visit.ended`."""
     type: Literal["visit.hangup"]
     visit_id: VisitId
 
 
 class RtcOffer(Message):
+    """The kiosk's SDP offer, after `call.start`; central relays it to the clerk."""
     type: Literal["rtc.offer"]
     visit_id: VisitId
-    sdp: Sdp
+    sdp: Sdp = Field(description="The session description (RTCSessionDescription.sdp).")
 
 
 class RtcAnswer(Message):
+    """The clerk's SDP answer to the kiosk's offer; central relays it to the kiosk."""
     type: Literal["rtc.answer"]
     visit_id: VisitId
-    sdp: Sdp
+    sdp: Sdp = Field(description="The session description (RTCSessionDescription.sdp).")
 
 
 class RtcCandidate(Message):
+    """One trickled ICE candidate of the sender's peer connection; central relays it to the other side."""
     type: Literal["rtc.candidate"]
     visit_id: VisitId
     candidate: Candidate
@@ -107,32 +128,40 @@ class RtcState(Message):
     """
     type: Literal["rtc.state"]
     visit_id: VisitId
-    state: Literal["connected", "failed"]
+    state: Literal["connected", "failed"] = Field(
+        description="`connected`: the peer connection's connectionState became connected; `failed`: it became "
+                    "failed, or the sender gave up waiting for it.")
 
 
 class Ping(Message):
+    """Keep-alive; answered with `pong`."""
     type: Literal["ping"]
 
 
 # -- staff console -> central --------------------------------------------------
 
 class PresenceSet(Message):
+    """The clerk sets their status. Answered with `presence.changed`; `wrong_state` during a call."""
     type: Literal["presence.set"]
-    status: Literal["available", "away"]
+    status: Literal["available", "away"] = Field(
+        description="`available`: ready for citizens; `away`: not now. (`in_call` is set by central only.)")
 
 
 class VisitPickup(Message):
-    """Pick up a specific visit, or the longest-waiting one of a department."""
+    """Pick up a specific visit, or the longest-waiting one of a department.
+
+    Answered with `call.assigned` and `presence.changed`, or an `error`.
+    """
     type: Literal["visit.pickup"]
-    visit_id: VisitId | None = None
-    department: Slug | None = None
+    visit_id: VisitId | None = Field(None, description="The visit to pick up; or leave it out and name `department`.")
+    department: Slug | None = Field(None, description="Pick up whoever has waited longest in this department.")
 
 
 class VisitTransfer(Message):
     """Move a waiting or in-call visit to another department, keeping its arrival time."""
     type: Literal["visit.transfer"]
     visit_id: VisitId
-    department: Slug
+    department: Slug = Field(description="The target: one of `transfer_targets` in `console.snapshot`, open now.")
 
 
 class CallRestart(Message):
@@ -142,40 +171,48 @@ class CallRestart(Message):
 
 
 class VisitMessage(Message):
-    """A short text from the clerk shown on the waiting kiosk."""
+    """A short text from the clerk shown on the waiting kiosk. No reply unless refused (`rate_limited`, …)."""
     type: Literal["visit.message"]
     visit_id: VisitId
-    text: ShortText
+    text: ShortText = Field(description="Surrounding white space is removed before the length is checked; at most "
+                                        "10 texts per visit.")
 
 
 # -- central -> kiosk ----------------------------------------------------------
 
 class DepartmentInfo(BaseModel):
+    """A department a kiosk may send citizens to, or a clerk may transfer to."""
+
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-    slug: Slug
-    name: Label
-    open: bool
-    next_opening: str | None = None  # ISO 8601 with offset
-    languages: list[Language] = []
+    slug: Slug = Field(description="Identifies the department in every message.")
+    name: Label = Field(description="Display name, e.g. `Bürgerbüro`.")
+    open: bool = Field(description="Within office hours now.")
+    next_opening: str | None = Field(None, description="When closed: the next opening, ISO 8601 with offset "
+                                                       "(`2026-12-07T08:00:00+01:00`).")
+    languages: list[Language] = Field([], description="Languages the department's staff speak, if configured.")
 
 
 class Welcome(Message):
+    """First message on a kiosk's connection: where it stands and which departments it offers."""
     type: Literal["welcome"]
-    kiosk_location: Label
-    ice_servers: list[IceServer]
+    kiosk_location: Label = Field(description="The kiosk's location as set by the admin, e.g. `Rathaus Musterdorf`.")
+    ice_servers: list[IceServer] = Field(description="The city's STUN/TURN servers; may be empty. Use exactly these.")
     departments: list[DepartmentInfo]
 
 
 class VisitQueued(Message):
+    """Answer to `visit.request`: the citizen waits in the department's waiting room."""
     type: Literal["visit.queued"]
     visit_id: VisitId
-    resume_token: ResumeToken
+    resume_token: ResumeToken = Field(description="Keep in memory (never on disk); send with `visit.resume` after "
+                                                  "a reconnect. Replaced by the token of each later message.")
     department: Slug
-    position: Position
-    expected_wait_s: Seconds
+    position: Position = Field(description="Place in the waiting room; 1 = next.")
+    expected_wait_s: Seconds = Field(description="Estimated wait in seconds.")
 
 
 class VisitPosition(Message):
+    """The waiting citizen's place changed (someone ahead left or was picked up)."""
     type: Literal["visit.position"]
     visit_id: VisitId
     department: Slug
@@ -194,35 +231,41 @@ class VisitTransferred(Message):
 
 
 class VisitResumed(Message):
-    """Answer to visit.resume: the place was kept. Position fields only while waiting."""
+    """Answer to `visit.resume`: the place was kept. Position fields only while waiting."""
     type: Literal["visit.resumed"]
     visit_id: VisitId
     department: Slug
-    state: Literal["waiting", "in_call"]
+    state: Literal["waiting", "in_call"] = Field(
+        description="`waiting`: still in the waiting room (see `position`); `in_call`: a clerk has the visit; "
+                    "media may still flow peer to peer. `call.start` follows if the kiosk never had it.")
     position: Position | None = None
     expected_wait_s: Seconds | None = None
     resume_token: ResumeToken
 
 
 class VisitRefused(Message):
+    """Answer to `visit.request` when the citizen cannot wait there; shown to the citizen."""
     type: Literal["visit.refused"]
     department: Slug
-    reason: Literal["closed", "unknown_department", "already_waiting"]
-    next_opening: str | None = None
+    reason: Literal["closed", "unknown_department", "already_waiting"] = Field(
+        description="`closed`: outside office hours; `unknown_department`: no such department; "
+                    "`already_waiting`: this kiosk already has a visit waiting or in a call.")
+    next_opening: str | None = Field(None, description="With `closed`: the next opening, ISO 8601 with offset.")
 
 
 class VisitMessageToKiosk(Message):
+    """A clerk's short text for the waiting citizen."""
     type: Literal["visit.message"]
     visit_id: VisitId
-    text: ShortText
+    text: ShortText = Field(description="Show it to the citizen as it is (plain text, not HTML).")
 
 
 class CallStart(Message):
-    """A clerk picked the visit up: the kiosk now sends its rtc.offer."""
+    """A clerk picked the visit up: the kiosk now sends its `rtc.offer`."""
     type: Literal["call.start"]
     visit_id: VisitId
-    ice_servers: list[IceServer]
-    resume_token: ResumeToken  # replaces the one from visit.queued: the visit is now in a call
+    ice_servers: list[IceServer] = Field(description="The city's STUN/TURN servers for this call; may be empty.")
+    resume_token: ResumeToken = Field(description="Replaces the previous token: the visit is now in a call.")
 
 
 class CallFailed(Message):
@@ -233,85 +276,109 @@ class CallFailed(Message):
     """
     type: Literal["call.failed"]
     visit_id: VisitId
-    reason: Literal["media_timeout", "ice_failed"]
-    position: Position | None = None
+    reason: Literal["media_timeout", "ice_failed"] = Field(
+        description="`media_timeout`: the kiosk did not report `rtc.state` `connected` within central's "
+                    "`call_connect_timeout_s` (default 30 s) after the pick-up; `ice_failed`: a side reported "
+                    "`rtc.state` `failed`.")
+    position: Position | None = Field(None, description="To the kiosk: its place again (1 = next).")
     expected_wait_s: Seconds | None = None
-    resume_token: ResumeToken | None = None
+    resume_token: ResumeToken | None = Field(None, description="To the kiosk: the new token (the visit waits).")
 
 
 class VisitEnded(Message):
+    """The visit is over and deleted; forget its id and token."""
     type: Literal["visit.ended"]
     visit_id: VisitId
-    reason: EndReason
+    reason: EndReason = Field(
+        description="`hangup_kiosk`: the citizen hung up; `hangup_staff`: the clerk hung up; `cancelled`: the "
+                    "citizen left the waiting room; `kiosk_lost`: the kiosk did not come back within the resume "
+                    "grace (or came back without resuming); `staff_lost`: the clerk's console did not come back; "
+                    "`transferred`: (to the clerk) the visit went to another department.")
 
 
 class Error(Message):
+    """A message was refused; it changed nothing. See the error codes below."""
     type: Literal["error"]
-    code: str
-    detail: Annotated[str, StringConstraints(max_length=500)]
-    ref: str | None = None  # the offending message's type, if readable
+    code: str = Field(description="One of the error codes below.")
+    detail: Annotated[str, StringConstraints(max_length=500)] = Field(
+        description="English, for a developer's log; not for citizens.")
+    ref: str | None = Field(None, description="The refused message's `type`, if it could be read.")
 
 
 class Pong(Message):
+    """Answer to `ping`."""
     type: Literal["pong"]
 
 
 # -- central -> staff console --------------------------------------------------
 
 class WaitingVisit(BaseModel):
+    """A visit as a clerk sees it: where the citizen is and since when they wait."""
+
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
     visit_id: VisitId
-    department: Slug
-    kiosk_location: Label
-    language: Language
-    arrived_at: float  # unix seconds; arrival in the first waiting room, kept on transfer
+    department: Slug = Field(description="The waiting room it is in now.")
+    kiosk_location: Label = Field(description="Where the citizen is, e.g. `Rathaus Musterdorf`.")
+    language: Language = Field(description="The citizen's language.")
+    arrived_at: float = Field(description="Unix seconds (central's clock): arrival in the first waiting room, kept "
+                                          "on transfer and after a failed call. Sort by it: earliest first.")
 
 
 class DepartmentQueue(BaseModel):
+    """One of the clerk's departments with its waiting room."""
+
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
     slug: Slug
-    name: Label
-    open: bool
-    waiting: list[WaitingVisit]
+    name: Label = Field(description="Display name, e.g. `Bürgerbüro`.")
+    open: bool = Field(description="Within office hours now.")
+    waiting: list[WaitingVisit] = Field(description="Everyone waiting there (not those in a call).")
 
 
 class ConsoleSnapshot(Message):
     """Sent once on connect: everything the console shows, afterwards kept up to date by events."""
     type: Literal["console.snapshot"]
-    staff_name: Label
-    presence: Presence
-    departments: list[DepartmentQueue]
-    transfer_targets: list[DepartmentInfo]
-    ice_servers: list[IceServer]
-    server_time: float  # unix seconds, so the console can correct its "waiting for" clocks
+    staff_name: Label = Field(description="The clerk's display name.")
+    presence: Presence = Field(description="`available`, `away`, or `in_call` while the clerk has a call.")
+    departments: list[DepartmentQueue] = Field(description="The departments this clerk serves.")
+    transfer_targets: list[DepartmentInfo] = Field(description="Every department, for `visit.transfer`.")
+    ice_servers: list[IceServer] = Field(description="The city's STUN/TURN servers; may be empty.")
+    server_time: float = Field(description="Unix seconds, so the console can correct its \"waiting for\" clocks.")
 
 
 class QueueJoined(Message):
+    """A visit entered one of the clerk's waiting rooms."""
     type: Literal["queue.joined"]
     visit: WaitingVisit
-    reason: Literal["arrived", "transferred", "call_failed", "restored"] = "arrived"
+    reason: Literal["arrived", "transferred", "call_failed", "restored"] = Field(
+        "arrived", description="`arrived`: a new visit; `transferred`: moved here from another department; "
+                               "`call_failed`: its call's media failed, it waits again at the head; `restored`: put "
+                               "back after central restarted.")
 
 
 class QueueLeft(Message):
+    """A visit left one of the clerk's waiting rooms."""
     type: Literal["queue.left"]
     visit_id: VisitId
     department: Slug
-    reason: Literal["picked_up", "cancelled", "transferred", "kiosk_lost", "closed"]
+    reason: Literal["picked_up", "cancelled", "transferred", "kiosk_lost", "closed"] = Field(
+        description="`picked_up`: a clerk took it; `cancelled`: the citizen left; `transferred`: moved to another "
+                    "department; `kiosk_lost`: its kiosk did not come back; `closed`: the department closed.")
 
 
 class CallAssigned(Message):
     """To the clerk who picked the visit up: open the call view and await the kiosk's offer."""
     type: Literal["call.assigned"]
     visit: WaitingVisit
-    ice_servers: list[IceServer]
-    # True when the clerk already had this call (console or central reconnected): keep a
-    # live peer connection; without one, send call.restart.
-    resumed: bool = False
+    ice_servers: list[IceServer] = Field(description="The city's STUN/TURN servers for this call; may be empty.")
+    resumed: bool = Field(False, description="True when the clerk already had this call (console or central "
+                                             "reconnected): keep a live peer connection; without one, send "
+                                             "`call.restart`.")
 
 
 class PresenceChanged(Message):
+    """The clerk's status changed (by `presence.set`, a pick-up or the end of a call)."""
     type: Literal["presence.changed"]
-    presence: Presence
+    presence: Presence = Field(description="`available`, `away`, or `in_call` while the clerk has a call.")
 
 
 # -- directions ----------------------------------------------------------------
