@@ -53,8 +53,9 @@ class HubCore:
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
     kiosks: dict[int, KioskPeer] = field(default_factory=dict)
     staff: dict[int, StaffPeer] = field(default_factory=dict)
-    # visit id -> timer that ends the visit unless its kiosk or clerk comes back (endings.py)
+    # visit id -> timer that ends the visit unless its kiosk (_grace) or clerk comes back (endings.py)
     _grace: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
+    _clerk_grace: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
 
     # == departments ===========================================================
     def set_departments(self, departments: list[Department]) -> None:

@@ -32,6 +32,12 @@ class VisitEndings(HubCore):
         self.record_visit(department, visit.first_wait_s, duration, self.now().date())
         self._update_positions(department)
 
+    def _start_call(self, visit: Visit) -> None:
+        """Tell the visit's kiosk to start the call (it sends its offer)."""
+        visit.kiosk_has_call = True
+        self._to_kiosk(visit, m.CallStart(type="call.start", visit_id=visit.id, ice_servers=self.ice_servers,
+                                          resume_token=visit.resume_token))
+
     def _free_clerk(self, visit: Visit, reason: str) -> None:
         clerk = self.staff.get(visit.clerk_id) if visit.clerk_id is not None else None
         if clerk is not None and clerk.visit_id == visit.id:
@@ -41,18 +47,26 @@ class VisitEndings(HubCore):
             clerk.link.send(encode(m.PresenceChanged(type="presence.changed", presence="available")))
 
     # -- grace: a lost kiosk or clerk may come back ------------------------------
-    def _start_grace(self, visit: Visit, reason: str) -> None:
-        self._cancel_grace(visit)
-        loop = asyncio.get_running_loop()
-        self._grace[visit.id] = loop.call_later(self.resume_grace_s, self._grace_expired, visit.id, reason)
+    # Kiosk and clerk each have their own timer: a clerk picking up a visit whose kiosk is
+    # away does not stop the kiosk's clock, and a kiosk coming back does not stop the clerk's.
+    def _timers(self, reason: str) -> dict[str, asyncio.TimerHandle]:
+        return self._grace if reason == "kiosk_lost" else self._clerk_grace
 
-    def _cancel_grace(self, visit: Visit) -> None:
-        handle = self._grace.pop(visit.id, None)
-        if handle is not None:
-            handle.cancel()
+    def _start_grace(self, visit: Visit, reason: str) -> None:
+        timers = self._timers(reason)
+        if (old := timers.pop(visit.id, None)) is not None:
+            old.cancel()
+        loop = asyncio.get_running_loop()
+        timers[visit.id] = loop.call_later(self.resume_grace_s, self._grace_expired, visit.id, reason)
+
+    def _cancel_grace(self, visit: Visit, reason: str | None = None) -> None:
+        """Stop the timer of one side (``kiosk_lost``/``staff_lost``), or of both."""
+        for timers in ((self._grace, self._clerk_grace) if reason is None else (self._timers(reason),)):
+            if (handle := timers.pop(visit.id, None)) is not None:
+                handle.cancel()
 
     def _grace_expired(self, visit_id: str, reason: str) -> None:
-        self._grace.pop(visit_id, None)
+        self._timers(reason).pop(visit_id, None)
         visit = self.rooms.get(visit_id)
         if visit is not None:
             self._end(visit, reason)

@@ -25,6 +25,8 @@ class KioskSide(VisitEndings):
                                          detail="this kiosk connected again elsewhere; closing this connection")))
             old.link.close()
         self.kiosks[peer.kiosk.id] = peer
+        if (visit := self.rooms.of_kiosk(peer.kiosk.id)) is not None:
+            peer.unclaimed_visit_id = visit.id
         peer.link.send(encode(m.Welcome(type="welcome", kiosk_location=peer.kiosk.location,
                                         ice_servers=self.ice_servers, departments=self.department_info())))
 
@@ -37,6 +39,8 @@ class KioskSide(VisitEndings):
             self._start_grace(visit, "kiosk_lost")
 
     def kiosk_message(self, peer: KioskPeer, msg: m.Message) -> None:
+        if peer.unclaimed_visit_id is not None:
+            self._settle_unclaimed_visit(peer, msg)
         if isinstance(msg, m.Ping):
             peer.link.send(encode(m.Pong(type="pong")))
         elif isinstance(msg, m.VisitRequest):
@@ -60,6 +64,18 @@ class KioskSide(VisitEndings):
                     clerk.link.send(encode(msg))
             else:  # pragma: no cover - KIOSK_TO_CENTRAL and this method must list the same types
                 raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"{msg.type} is not handled")
+
+    def _settle_unclaimed_visit(self, peer: KioskPeer, first: m.Message) -> None:
+        """The appliance keeps no visit across its own restart: a first message that does not resume
+        the visit central still holds for this kiosk means that visit is gone for good. Ending it now
+        (before ``first`` is handled) frees the queue place and lets a new request succeed."""
+        visit_id, peer.unclaimed_visit_id = peer.unclaimed_visit_id, None
+        if isinstance(first, m.VisitResume) and first.visit_id == visit_id:
+            return
+        visit = self.rooms.get(visit_id)
+        if visit is not None and visit.kiosk_id == peer.kiosk.id:
+            log.info("kiosk came back without its visit; ending it", extra={"department": visit.department})
+            self._end(visit, "kiosk_lost")
 
     def _request(self, peer: KioskPeer, msg: m.VisitRequest) -> None:
         dept = self.departments.get(msg.department)
@@ -91,7 +107,7 @@ class KioskSide(VisitEndings):
         visit = self.rooms.get(msg.visit_id)
         if visit is None or visit.kiosk_id != peer.kiosk.id or visit.resume_token != msg.resume_token:
             raise ProtocolError(ErrorCode.NOT_YOUR_VISIT, "this visit has ended or is not yours; start a new one")
-        self._cancel_grace(visit)
+        self._cancel_grace(visit, "kiosk_lost")
         if visit.state is VisitState.WAITING:
             position, wait = self._estimate(visit)
             visit.last_told = (position, wait)
@@ -101,6 +117,8 @@ class KioskSide(VisitEndings):
         else:
             peer.link.send(encode(m.VisitResumed(type="visit.resumed", visit_id=visit.id, department=visit.department,
                                                  state="in_call", resume_token=visit.resume_token)))
+            if not visit.kiosk_has_call:  # picked up while this kiosk was away
+                self._start_call(visit)
 
     def _kiosk_visit(self, peer: KioskPeer, visit_id: str) -> Visit:
         visit = self.rooms.get(visit_id)

@@ -13,6 +13,9 @@ class KioskPeer:
 
     kiosk: Kiosk
     link: Link
+    # A visit of this kiosk that was still in central's memory when it connected: unless the
+    # first message resumes it, the appliance restarted and forgot it (kiosk_side.py).
+    unclaimed_visit_id: str | None = None
 
 
 @dataclass(eq=False)

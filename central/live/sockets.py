@@ -44,7 +44,9 @@ async def _serve(request: web.Request, direction, on_message: Callable, on_open:
                 link.send(error_frame(err))
             except Exception:  # a bug must not take the other visits down with it
                 log.exception("message handling failed")
-                link.send(error_frame(ProtocolError(ErrorCode.WRONG_STATE, "internal error; try again")))
+                link.send(error_frame(ProtocolError(ErrorCode.INTERNAL_ERROR,
+                                                    "central failed to handle this message; try again",
+                                                    ref=message.type if message is not None else None)))
     finally:
         on_close(peer)
         await link.wait_closed()

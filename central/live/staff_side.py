@@ -32,20 +32,18 @@ class StaffSide(VisitEndings):
                                          detail="the console was opened in another window")))
             old.link.close()
         self.staff[peer.staff.id] = peer
-        # A clerk whose console lost its connection mid-call gets the call back:
-        # both sides negotiate afresh, since the old page's peer connection is gone.
+        # A clerk whose console (or central) lost its connection mid-call gets the call back.
+        # Media is peer to peer and may well have gone on: the console keeps its peer
+        # connection, or asks for a fresh negotiation with call.restart if it has none.
         visit = self.rooms.get(peer.visit_id) if peer.visit_id else next(
             (v for v in self.rooms.all() if v.clerk_id == peer.staff.id and v.state is VisitState.IN_CALL), None)
         if visit is not None:
-            self._cancel_grace(visit)
+            self._cancel_grace(visit, "staff_lost")
             peer.visit_id, peer.presence = visit.id, "in_call"
         peer.link.send(encode(self._snapshot(peer)))
         if visit is not None:
             peer.link.send(encode(m.CallAssigned(type="call.assigned", visit=visit.wire(),
-                                                 ice_servers=self.ice_servers)))
-            if (kiosk := self.kiosks.get(visit.kiosk_id)) is not None:
-                kiosk.link.send(encode(m.CallStart(type="call.start", visit_id=visit.id,
-                                                   ice_servers=self.ice_servers, resume_token=visit.resume_token)))
+                                                 ice_servers=self.ice_servers, resumed=True)))
         self._update_positions(*peer.staff.departments)
 
     def staff_disconnected(self, peer: StaffPeer) -> None:
@@ -87,8 +85,8 @@ class StaffSide(VisitEndings):
             elif isinstance(msg, m.RtcState):
                 pass
             elif isinstance(msg, m.CallRestart):
-                self._to_kiosk(visit, m.CallStart(type="call.start", visit_id=visit.id, ice_servers=self.ice_servers,
-                                                  resume_token=visit.resume_token))
+                if visit.kiosk_id in self.kiosks:
+                    self._start_call(visit)
             else:
                 self._to_kiosk(visit, msg)
         else:  # pragma: no cover
@@ -101,11 +99,11 @@ class StaffSide(VisitEndings):
             raise ProtocolError(ErrorCode.NOT_YOUR_VISIT, "this visit has ended")
         if visit.clerk_id == peer.staff.id:
             return visit
-        if visit.state is VisitState.WAITING and visit.department in peer.staff.departments:
-            return visit
+        if visit.department not in peer.staff.departments:
+            raise ProtocolError(ErrorCode.FORBIDDEN, "this visit belongs to a department you do not serve")
         if visit.state is VisitState.IN_CALL:
             raise ProtocolError(ErrorCode.ALREADY_TAKEN, "another clerk is in a call with this visit")
-        raise ProtocolError(ErrorCode.FORBIDDEN, "this visit waits in a department you do not serve")
+        return visit
 
     def _pickup(self, peer: StaffPeer, msg: m.VisitPickup) -> None:
         if peer.visit_id is not None:
@@ -116,7 +114,7 @@ class StaffSide(VisitEndings):
         if msg.visit_id is not None:
             visit = self.rooms.get(msg.visit_id)
             if visit is None:
-                raise ProtocolError(ErrorCode.ALREADY_TAKEN, "this visit is no longer waiting")
+                raise ProtocolError(ErrorCode.NOT_YOUR_VISIT, "this visit has ended; pick up another")
             department = visit.department
         if department not in peer.staff.departments:
             raise ProtocolError(ErrorCode.FORBIDDEN, "you do not serve this department")
@@ -125,8 +123,10 @@ class StaffSide(VisitEndings):
         peer.presence = "in_call"
         peer.link.send(encode(m.CallAssigned(type="call.assigned", visit=visit.wire(), ice_servers=self.ice_servers)))
         peer.link.send(encode(m.PresenceChanged(type="presence.changed", presence="in_call")))
-        self._to_kiosk(visit, m.CallStart(type="call.start", visit_id=visit.id, ice_servers=self.ice_servers,
-                                          resume_token=visit.resume_token))
+        if visit.kiosk_id in self.kiosks:
+            self._start_call(visit)
+        # else: the kiosk is away (in its grace); it gets call.start when it resumes, or the
+        # visit ends with kiosk_lost on both sides when the grace runs out.
         self._to_department(visit.department, encode(m.QueueLeft(type="queue.left", visit_id=visit.id,
                                                                  department=visit.department, reason="picked_up")))
         self._update_positions(visit.department)

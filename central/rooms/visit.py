@@ -33,6 +33,8 @@ class Visit:
     # First pick-up counts for the wait statistic even if the visit is transferred later.
     first_wait_s: float | None = None
     messages: list[str] = field(default_factory=list)
+    # Whether the kiosk has had call.start for the current call (it may have been offline at pick-up).
+    kiosk_has_call: bool = False
     # (position, expected wait) last told to the kiosk: only changes are sent.
     last_told: tuple[int, int] | None = None
 

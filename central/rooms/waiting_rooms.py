@@ -50,11 +50,11 @@ class WaitingRooms:
         if visit_id is not None:
             visit = self._visits.get(visit_id)
             if visit is None:
-                raise ProtocolError(ErrorCode.ALREADY_TAKEN, "this visit is no longer waiting")
+                raise ProtocolError(ErrorCode.NOT_YOUR_VISIT, "this visit has ended")
             if visit.state is not VisitState.WAITING:
                 raise ProtocolError(ErrorCode.ALREADY_TAKEN, "another clerk has already picked up this visit")
             if department is not None and visit.department != department:
-                raise ProtocolError(ErrorCode.NOT_YOUR_VISIT, "visit waits in another department")
+                raise ProtocolError(ErrorCode.FORBIDDEN, "visit waits in another department")
         else:
             queue = self._queues.get(department or "", [])
             if not queue:
@@ -75,6 +75,7 @@ class WaitingRooms:
         visit.state = VisitState.WAITING
         visit.clerk_id = None
         visit.picked_up_mono = None
+        visit.kiosk_has_call = False
         visit.department = department
         self._enqueue(visit)
 

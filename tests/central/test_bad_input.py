@@ -349,7 +349,7 @@ STAFF_CASES = [Case("staff", "in_call", name, frame, (ERR, code)) for name, fram
          (ERR, "already_taken")),
         ("idle", "message_to_bystander_in_call",
          lambda w: {"type": "visit.message", "visit_id": w.calling, "text": "Hallo"}, (ERR, "already_taken")),
-        ("idle", "pickup_unknown_visit", {"type": "visit.pickup", "visit_id": UNKNOWN_VISIT}, (ERR, "already_taken")),
+        ("idle", "pickup_unknown_visit", {"type": "visit.pickup", "visit_id": UNKNOWN_VISIT}, (ERR, "not_your_visit")),
         ("idle", "pickup_in_a_department_not_served", {"type": "visit.pickup", "department": "ordnungsamt"},
          (ERR, "forbidden")),
         ("idle", "pickup_in_an_unknown_department", {"type": "visit.pickup", "department": "nirgendwo"},
@@ -518,7 +518,8 @@ KIOSK_REPLIES = {  # for each message that passes decode: what central may answe
 STAFF_REPLIES = {
     "ping": {"pong"},
     "presence.set": {"presence.changed"},
-    "visit.pickup": {"error:queue_empty", "error:forbidden", "error:already_taken", "error:invalid_field"},
+    "visit.pickup": {"error:queue_empty", "error:forbidden", "error:already_taken", "error:invalid_field",
+                     "error:not_your_visit"},
     "visit.transfer": {"error:not_your_visit"},
     "visit.message": {"error:not_your_visit"},
     "visit.hangup": {"error:not_your_visit"},
