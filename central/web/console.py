@@ -27,15 +27,23 @@ CONSOLE_STRINGS = [
     N_("This department is closed now."), N_("Too many messages to this citizen."),
     N_("Something went wrong: %(detail)s"), N_("The console was opened in another window."),
     N_("Use this window"), N_("With the keyboard, choose with the arrow keys and confirm with Enter."),
-    N_("Notifications are on."),
+    N_("Notifications are on."), N_("Connection to central lost — reconnecting; your call continues."),
+    N_("The video connection to %(location)s could not be set up (network). The citizen is back at the head of "
+       "the queue."),
+    N_("Your session has ended. Please log in again."),
 ]
+# The console gives up on a call's media this much later than central's own timer, so central (which knows
+# whether the kiosk connected) normally decides first.
+CONNECT_MARGIN_S = 5
 
 
 @login_required
 async def console_page(request: web.Request) -> web.Response:
     table = catalogue(request["locale"])
     strings = {s: table.get(s, s) for s in CONSOLE_STRINGS}
-    return render(request, "console.html", strings_json=json.dumps(strings, ensure_ascii=False))
+    connect_timeout_s = getattr(request.app["config"], "call_connect_timeout_s", 30) + CONNECT_MARGIN_S
+    return render(request, "console.html", strings_json=json.dumps(strings, ensure_ascii=False),
+                  connect_timeout_s=connect_timeout_s)
 
 
 def routes() -> list[web.RouteDef]:

@@ -2,6 +2,11 @@
 import { t } from './i18n.js';
 import { announce, observed, state, ui } from './page.js';
 
+// A burst of arrivals (a kiosk flooding, a reconnect) gets one chime and one notification per department,
+// not one per visit: the list and the page title show how many wait.
+const ALERT_GAP_MS = 5000;
+const lastAlert = new Map(); // department slug -> Date.now() of its last chime
+
 let audio = null;
 // Browsers start audio only after a user gesture, so the context is unlocked on the first click or key.
 function unlockAudio() {
@@ -38,10 +43,14 @@ export function alertArrival(visit) {
   observed.alerts.push({ visit_id: visit.visit_id, at: Date.now() });
   const where = [visit.kiosk_location, state.departments.get(visit.department)?.name].filter(Boolean).join(' · ');
   announce(`${t('A citizen is waiting')}: ${where}`);
+  const now = Date.now();
+  if (now - (lastAlert.get(visit.department) ?? -Infinity) < ALERT_GAP_MS) return;
+  lastAlert.set(visit.department, now);
+  observed.chimes.push({ department: visit.department, at: now });
   // Mid-call a chime would also reach the citizen; the title and the notification still tell the clerk.
   if (!state.call) chime();
   // Always notify, not only when document.hidden: a visible tab may still be covered by other windows.
-  notify(t('A citizen is waiting'), where, visit.visit_id);
+  notify(t('A citizen is waiting'), where, visit.department);
 }
 
 function renderNotifyButton() {

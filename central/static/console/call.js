@@ -4,19 +4,47 @@ import { observed, state, ui } from './page.js';
 import { send } from './connection.js';
 import { fillTransfer, updateButtons, wireTransfer } from './queue.js';
 
+// How long a call may take to connect before this side gives up and tells central (rtc.state failed).
+// Central's own timer (call_connect_timeout_s) runs from the pick-up; ours starts a little later and
+// waits a little longer, so normally central's verdict comes first. Set by central in console.html.
+const CONNECT_BOUND_MS = 1000 * Number(document.querySelector('.console').dataset.connectTimeoutS || 35);
+// After central restarted, our snapshot may come before the kiosk is back and has told central about
+// the call. The media may still flow, so keep the call this long for central to confirm it (the kiosk
+// backs off up to 30 s) before hanging up.
+const CONFIRM_MS = 45000;
+
+const NOTICES = {
+  failed: 'The video connection to %(location)s could not be set up (network). The citizen is back at the head of the queue.',
+};
 const END_REASONS = {
   hangup_kiosk: 'The citizen hung up.', kiosk_lost: 'The connection to the kiosk was lost.',
   staff_lost: 'The connection to the console was lost.', transferred: 'The visit was transferred.',
 };
 
-/** call.assigned: open the call view and await the kiosk's offer. */
-export function startCall(visit, iceServers) {
+/** call.assigned: open the call view and await the kiosk's offer; after a reconnect keep a live call. */
+export function assignCall({ visit, ice_servers: iceServers, resumed }) {
+  const call = state.call;
+  if (resumed && call?.visit.visit_id === visit.visit_id && isLive(call.pc)) {
+    call.visit = visit;
+    clearTimeout(call.confirmTimer); // central knows the call again
+    return;
+  }
+  startCall(visit, iceServers);
+  // We have no peer connection for this call (the page was reloaded, or ours died): ask for a fresh offer.
+  if (resumed) send({ type: 'call.restart', visit_id: visit.visit_id }, { quiet: true });
+}
+
+// A peer connection worth keeping: it got the kiosk's offer and has not failed.
+const isLive = (pc) => !!pc.remoteDescription && !['failed', 'closed'].includes(pc.connectionState);
+
+function startCall(visit, iceServers) {
   if (state.call) teardown(); // central allows one call per clerk; never keep two peer connections
   // Only central's ICE servers; a null username would reach the browser as the string "null".
   const servers = iceServers.map(({ urls, username, credential }) =>
     ({ urls, ...(username != null && { username }), ...(credential != null && { credential }) }));
   const pc = new RTCPeerConnection({ iceServers: servers });
-  const call = { visit, pc, stream: null, remote: new MediaStream(), chain: null, early: [] };
+  const call = { visit, pc, stream: null, remote: new MediaStream(), chain: null, early: [], bound: null,
+    confirmTimer: null };
   state.call = call;
   observed.pc = pc;
   pc.addEventListener('icecandidate', ({ candidate: c }) => {
@@ -29,7 +57,8 @@ export function startCall(visit, iceServers) {
     call.remote.addTrack(track);
     ui.remoteVideo.srcObject = call.remote; // re-assign so the element loads the added track
   });
-  pc.addEventListener('connectionstatechange', () => showCallState(pc.connectionState));
+  pc.addEventListener('connectionstatechange', () => onConnectionState(call));
+  call.bound = setTimeout(() => giveUp(call), CONNECT_BOUND_MS);
   // The kiosk's offer and candidates wait for the camera, so the answer already carries our tracks.
   call.chain = openMedia(call);
 
@@ -102,6 +131,52 @@ export function onCandidate(msg) {
   whenReady(call, () => (call.pc.remoteDescription ? call.pc.addIceCandidate(candidate) : call.early.push(candidate)));
 }
 
+// Central decides what happens to the visit (call.failed puts it back at the head of the queue); it only
+// learns how our side fared from us.
+function onConnectionState(call) {
+  if (state.call !== call) return;
+  const connectionState = call.pc.connectionState;
+  showCallState(connectionState);
+  if (connectionState === 'connected') {
+    clearTimeout(call.bound);
+    send({ type: 'rtc.state', visit_id: call.visit.visit_id, state: 'connected' }, { quiet: true });
+  } else if (connectionState === 'failed') {
+    clearTimeout(call.bound);
+    send({ type: 'rtc.state', visit_id: call.visit.visit_id, state: 'failed' }, { quiet: true });
+  }
+}
+
+function giveUp(call) {
+  if (state.call !== call || call.pc.connectionState === 'connected') return;
+  showCallState('failed');
+  send({ type: 'rtc.state', visit_id: call.visit.visit_id, state: 'failed' }, { quiet: true });
+}
+
+/** call.failed: the media never connected; central put the citizen back at the head of the queue. */
+export function failCall(visitId) {
+  const call = state.call;
+  if (call?.visit.visit_id !== visitId) return;
+  const focusWasInCall = ui.callView.contains(document.activeElement);
+  teardown();
+  ui.callNotice.textContent = t(NOTICES.failed, { location: call.visit.kiosk_location });
+  if (focusWasInCall) ui.queueHeading.focus();
+}
+
+/** Central's snapshot does not count us in this call (it may have restarted and not heard from the kiosk
+ * yet): keep the media running, but hang up unless central confirms the call soon. */
+export function awaitConfirmation() {
+  const call = state.call;
+  if (!call || call.confirmTimer) return;
+  if (!isLive(call.pc)) { hangUpUnconfirmed(call); return; }
+  call.confirmTimer = setTimeout(() => hangUpUnconfirmed(call), CONFIRM_MS);
+}
+
+function hangUpUnconfirmed(call) {
+  if (state.call !== call) return;
+  send({ type: 'visit.hangup', visit_id: call.visit.visit_id }, { quiet: true }); // so no kiosk is left in it
+  endCall(call.visit.visit_id, null);
+}
+
 function showCallState(connectionState) {
   const text = { connected: '', failed: t('The connection to the citizen failed.') }[connectionState];
   ui.callState.textContent = text ?? t('Connecting the call…');
@@ -132,6 +207,8 @@ export function teardown() {
   const call = state.call;
   if (!call) return;
   state.call = observed.pc = null;
+  clearTimeout(call.bound);
+  clearTimeout(call.confirmTimer);
   call.pc.close();
   call.stream?.getTracks().forEach((track) => track.stop()); // the camera light goes off
   ui.localVideo.srcObject = ui.remoteVideo.srcObject = null;
@@ -152,5 +229,9 @@ export function setUpCallControls() {
   wireTransfer(ui.callTransfer, () => state.call?.visit.visit_id);
   // Central answers with visit.ended, which closes the call view. Offline, media still flows peer to peer,
   // so the clerk can finish the conversation and hang up once the console is back.
-  ui.hangup.addEventListener('click', () => state.call && send({ type: 'visit.hangup', visit_id: state.call.visit.visit_id }));
+  ui.hangup.addEventListener('click', () => {
+    const call = state.call;
+    if (!call || !send({ type: 'visit.hangup', visit_id: call.visit.visit_id })) return;
+    if (call.confirmTimer) endCall(call.visit.visit_id, null); // central does not know this call: no visit.ended will come
+  });
 }

@@ -7,7 +7,7 @@ import { showError, state, ui } from './page.js';
 import * as link from './connection.js';
 import { addVisit, fillTransfer, removeVisit, showSnapshot, tickAll, updateButtons } from './queue.js';
 import { alertArrival, setUpAlerts } from './alerts.js';
-import { endCall, onCandidate, onOffer, setUpCallControls, startCall, teardown } from './call.js';
+import { assignCall, awaitConfirmation, endCall, failCall, onCandidate, onOffer, setUpCallControls, teardown } from './call.js';
 
 const ERRORS = {
   already_taken: 'Another clerk has already picked up this visit.', queue_empty: 'Nobody is waiting in this department.',
@@ -16,8 +16,9 @@ const ERRORS = {
 
 const CONNECTION_TEXTS = {
   connecting: 'Connecting…', connected: 'Connected', lost: 'Connection lost. Reconnecting…',
-  replaced: 'The console was opened in another window.',
+  replaced: 'The console was opened in another window.', session_ended: 'Your session has ended. Please log in again.',
 };
+const LOGIN_AFTER_MS = 3000; // long enough to read why the login page comes
 
 const handlers = {
   'console.snapshot': onSnapshot,
@@ -27,7 +28,8 @@ const handlers = {
     if (!(msg.reason === 'transferred' && state.ownTransfers.delete(msg.visit.visit_id))) alertArrival(msg.visit);
   },
   'queue.left': (msg) => removeVisit(msg.visit_id, msg.department),
-  'call.assigned': (msg) => startCall(msg.visit, msg.ice_servers),
+  'call.assigned': assignCall,
+  'call.failed': (msg) => failCall(msg.visit_id),
   'presence.changed': (msg) => setPresence(msg.presence),
   'rtc.offer': onOffer,
   'rtc.candidate': onCandidate,
@@ -39,17 +41,15 @@ const handlers = {
 function onSnapshot(msg) {
   state.clockSkew = msg.server_time - Date.now() / 1000;
   link.settled();
+  showLinkLost(false);
   const arrivedMeanwhile = showSnapshot(msg);
   // Arrivals while we were offline deserve the same alert as live ones (not on the first load).
   if (state.hadSnapshot) arrivedMeanwhile.forEach(alertArrival);
   state.hadSnapshot = true;
   setPresence(msg.presence);
-  // Central does not count us in the call any more (it restarted, or the call was not kept over our reconnect):
-  // hang up, so the kiosk is not left in a call nobody will end, and return to the list.
-  if (state.call && msg.presence !== 'in_call') {
-    link.send({ type: 'visit.hangup', visit_id: state.call.visit.visit_id });
-    endCall(state.call.visit.visit_id, null);
-  }
+  // In a call, central follows up with call.assigned {resumed: true}. If it does not count us in the call
+  // (it restarted and the kiosk is not back yet, or the call ended meanwhile), wait a while for it.
+  if (state.call && msg.presence !== 'in_call') awaitConfirmation();
   if (state.call) fillTransfer(ui.callTransfer, state.call.visit.department);
 }
 
@@ -61,6 +61,14 @@ function onError(msg) {
     teardown(); // the call belongs to the other window now; free camera and microphone
     return;
   }
+  // Logged out, password reset or deactivated: the socket closes and reconnecting cannot succeed.
+  if (msg.code === 'session_ended') {
+    link.stopReconnecting('session_ended');
+    teardown();
+    showError(t(CONNECTION_TEXTS.session_ended));
+    setTimeout(() => location.assign('/login?next=/console'), LOGIN_AFTER_MS);
+    return;
+  }
   if (msg.ref === 'visit.hangup' && msg.code === 'not_your_visit') return; // that call is over anyway
   showError(ERRORS[msg.code] ? t(ERRORS[msg.code]) : t('Something went wrong: %(detail)s', { detail: msg.detail }));
 }
@@ -69,8 +77,12 @@ function setConnection(status) {
   ui.connection.dataset.state = status;
   ui.connection.textContent = t(CONNECTION_TEXTS[status]);
   ui.reclaim.hidden = status !== 'replaced';
+  if (status === 'lost') showLinkLost(true);
   updateButtons();
 }
+
+// The call's media flows peer to peer, so losing central does not end it: say so in the call view.
+function showLinkLost(lost) { ui.callLink.hidden = !lost; }
 
 function setPresence(presence) {
   state.presence = ui.presence.value = presence;

@@ -18,8 +18,9 @@ export const state = {
   clockSkew: 0,           // server time minus this PC's time, seconds
 };
 
-// Automated tests observe arrivals and the current peer connection here.
-export const observed = { alerts: [], pc: null };
+// Automated tests observe arrivals, chimes (also those a call or a locked audio context keeps silent) and the
+// current peer connection here.
+export const observed = { alerts: [], chimes: [], pc: null };
 window.amtsklingel = observed;
 
 /** Say text to screen readers; clearing first makes them repeat an identical announcement. */

@@ -1,0 +1,155 @@
+"""The console's side of the link to central, in real Chromium against a scripted central (tests/e2e/fake_central):
+a live call survives central going away (close 1012) and is kept when central confirms it; a call whose media
+fails closes with a plain message; the console gives up on media that never connects and says so to central;
+a reloaded console asks for a fresh offer; a burst of arrivals chimes once per department; an ended session
+goes to the login page instead of reconnecting in a loop."""
+from __future__ import annotations
+
+import pytest
+
+from protocol import messages as m
+from tests.browser import poll
+from tests.e2e.fake_central import VISIT, FakeCentral, RelayedKiosk, console_errors, snapshot, waiting_visit
+from tests.e2e.test_clerk_call import INBOUND_STATS_JS, login
+
+LOST = "Connection to central lost — reconnecting; your call continues."
+FAILED = ("The video connection to Rathaus Musterdorf could not be set up (network). "
+          "The citizen is back at the head of the queue.")
+
+
+@pytest.fixture
+async def console(central, browser):
+    """A logged-in console page (English) whose /ws/staff is the fake central."""
+    context = await browser.new_context(permissions=["camera", "microphone"], locale="en-GB",
+                                        extra_http_headers={"Accept-Language": "en"})
+    page = await context.new_page()
+    errors = console_errors(page)
+    fake = FakeCentral()
+    await fake.attach(page)
+    page.fake = fake
+    yield page
+    await context.close()
+    assert fake.invalid == [], "the console sent frames protocol/ refuses"
+    assert errors == [], errors
+
+
+async def open_console(page, central, connect_timeout_s: int | None = None) -> None:
+    await login(page, central)
+    if connect_timeout_s is not None:  # the page as central renders it, with a shorter bound for the call
+        async def shorter(route):
+            response = await route.fetch()
+            body = (await response.text()).replace('data-connect-timeout-s="35"',
+                                                   f'data-connect-timeout-s="{connect_timeout_s}"')
+            assert f'data-connect-timeout-s="{connect_timeout_s}"' in body
+            await route.fulfill(response=response, body=body)
+        await page.route("**/console", shorter)  # not applied to the redirect after logging in: load again
+        await page.goto(central.url + "/console")
+    await page.locator("[data-testid=connection-state][data-state=connected]").wait_for()
+
+
+async def test_live_call_survives_central_restart_and_is_kept(console, central):
+    page, fake = console, console.fake
+    await open_console(page, central)
+    kiosk = RelayedKiosk(fake)
+    try:
+        await kiosk.call()
+        await poll(lambda: page.evaluate(INBOUND_STATS_JS), lambda s: s and s["video"]
+                   and s["video"]["framesDecoded"] > 10)
+        assert (await fake.next("rtc.state")).state == "connected"
+        await page.evaluate("window.amtsklingel.pc.keptAcrossRestart = true")
+
+        # Central restarts: every socket closed with 1012. The call goes on, and the clerk is told so.
+        fake.greet = False
+        await fake.sockets[-1].close(code=1012, reason="restart")
+        banner = page.locator("[data-testid=call-link-lost]")
+        await banner.wait_for()
+        assert await banner.inner_text() == LOST
+        assert await page.locator("[data-testid=call-view]").is_visible()
+
+        # The console comes back by itself; central (restarted, the kiosk resumed) confirms the call.
+        await poll(lambda: _async(len(fake.sockets)), lambda n: n == 2)
+        before = (await page.evaluate(INBOUND_STATS_JS))["video"]["framesDecoded"]
+        fake.send(snapshot("in_call"))
+        fake.send(m.CallAssigned(type="call.assigned", visit=VISIT, ice_servers=[], resumed=True))
+        await banner.wait_for(state="hidden")
+        assert await page.evaluate("window.amtsklingel.pc.keptAcrossRestart") is True
+        assert await page.evaluate("window.amtsklingel.pc.connectionState") == "connected"
+        await poll(lambda: page.evaluate(INBOUND_STATS_JS), lambda s: s["video"]["framesDecoded"] > before + 10)
+        assert fake.sent_by_console("call.restart") == []
+        assert fake.sent_by_console("visit.hangup") == []
+    finally:
+        await kiosk.close()
+
+
+async def _async(value):
+    return value
+
+
+async def test_failed_call_closes_and_says_why(console, central):
+    page, fake = console, console.fake
+    await open_console(page, central)
+    fake.send(m.CallAssigned(type="call.assigned", visit=VISIT, ice_servers=[]))
+    await page.locator("[data-testid=call-view]").wait_for()
+    fake.send(m.CallFailed(type="call.failed", visit_id=VISIT.visit_id, reason="media_timeout"))
+    await page.locator("[data-testid=call-view]").wait_for(state="hidden")
+    assert await page.locator("#call-notice").inner_text() == FAILED
+    assert await page.evaluate("window.amtsklingel.pc") is None
+
+
+async def test_console_gives_up_on_media_that_never_connects(console, central):
+    page, fake = console, console.fake
+    await open_console(page, central, connect_timeout_s=2)
+    fake.send(m.CallAssigned(type="call.assigned", visit=VISIT, ice_servers=[]))  # and no kiosk ever offers
+    state = await fake.next("rtc.state")
+    assert (state.visit_id, state.state) == (VISIT.visit_id, "failed")
+    assert await page.locator("#call-state").inner_text() == "The connection to the citizen failed."
+
+
+async def test_reloaded_console_asks_for_a_fresh_offer(console, central):
+    page, fake = console, console.fake
+    fake.presence = "in_call"
+    await open_console(page, central)
+    fake.send(m.CallAssigned(type="call.assigned", visit=VISIT, ice_servers=[], resumed=True))
+    restart = await fake.next("call.restart")
+    assert restart.visit_id == VISIT.visit_id
+    await page.locator("[data-testid=call-view]").wait_for()
+
+
+async def test_a_burst_of_arrivals_chimes_once_per_department(console, central):
+    page, fake = console, console.fake
+    await page.clock.install()
+    await open_console(page, central)
+    await page.clock.set_fixed_time(1_800_000_000_000)  # Date.now() stands still: the whole burst is "at once"
+    for n in range(30):
+        fake.send(m.QueueJoined(type="queue.joined", visit=waiting_visit(n, "buergerbuero")))
+        fake.send(m.QueueJoined(type="queue.joined", visit=waiting_visit(100 + n, "standesamt")))
+    await poll(lambda: page.evaluate("window.amtsklingel.alerts.length"), lambda n: n == 60)
+    chimes = await page.evaluate("window.amtsklingel.chimes.map(c => c.department)")
+    assert sorted(chimes) == ["buergerbuero", "standesamt"]
+    assert await page.locator("[data-testid=queue-count]").inner_text() == "60"
+
+    await page.clock.set_fixed_time(1_800_000_006_000)  # a new arrival a few seconds later chimes again
+    fake.send(m.QueueJoined(type="queue.joined", visit=waiting_visit(200, "buergerbuero")))
+    await poll(lambda: page.evaluate("window.amtsklingel.chimes.length"), lambda n: n == 3)
+
+
+async def test_ended_session_goes_to_login_without_reconnecting(console, central):
+    page, fake = console, console.fake
+    await open_console(page, central)
+    fake.send(m.Error(type="error", code="session_ended", detail="logged out"))
+    await fake.sockets[-1].close(code=1008)
+    await page.locator("#banner-text", has_text="Your session has ended. Please log in again.").wait_for()
+    await page.wait_for_url("**/login?next=/console")
+    assert len(fake.sockets) == 1
+
+
+async def test_replaced_console_stops_reconnecting(console, central):
+    page, fake = console, console.fake
+    await open_console(page, central)
+    fake.send(m.Error(type="error", code="replaced", detail="opened elsewhere"))
+    await fake.sockets[-1].close(code=1000)
+    state = page.locator("[data-testid=connection-state][data-state=replaced]")
+    await state.wait_for()
+    assert await state.inner_text() == "The console was opened in another window."
+    await page.wait_for_timeout(3000)  # longer than the first reconnect delay (at most 1.2 s)
+    assert len(fake.sockets) == 1
