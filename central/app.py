@@ -10,7 +10,9 @@ from pathlib import Path
 from aiohttp import web
 
 from central.config import Config
+from central.live.candidates import CandidateFilter
 from central.live.hub import Hub
+from central.live.relay import SignalingRelay
 from central.live.sockets import kiosk_socket, staff_socket
 from central.rooms import WaitingRooms
 from central.rooms.estimate import WaitEstimator
@@ -33,18 +35,23 @@ def create_app(config: Config, *, now: Callable[[], dt.datetime] | None = None) 
         db = await Database.open(config.database_url)
         app["db"] = db
         estimator = WaitEstimator(config.default_handling_s)
+        candidates = CandidateFilter(config.ice_networks, config.ice_servers)
         departments = await db.departments()
         for d in departments:
             estimator.seed(d.slug, list(reversed(await db.recent_durations(d.slug))))
         hub = Hub(rooms=WaitingRooms(), estimator=estimator, departments={d.slug: d for d in departments},
                   ice_servers=list(config.ice_servers), record_visit=lambda dept, wait, duration, day: _spawn(
                       app, db.record_visit(dept, day, wait, duration)),
-                  resume_grace_s=config.resume_grace_s)
+                  resume_grace_s=config.resume_grace_s, relay=SignalingRelay(candidates))
+        if candidates.names_to_resolve:
+            app["resolve_turn"] = asyncio.get_running_loop().create_task(candidates.keep_resolving())
         if now is not None:
             hub.now = now
         app["hub"] = hub
 
     async def stop(app: web.Application) -> None:
+        if "resolve_turn" in app:
+            app["resolve_turn"].cancel()
         app["hub"].end_all()
         if app["background"]:
             await asyncio.wait(app["background"], timeout=5)

@@ -10,6 +10,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from protocol.candidates import DEFAULT_NETWORKS, parse_networks
 from protocol.errors import AmtsklingelError
 from protocol.messages import IceServer
 
@@ -28,6 +29,9 @@ class Config:
     secure_cookies: bool = True
     session_hours: float = 8.0
     ice_servers: tuple[IceServer, ...] = ()
+    # Networks ICE candidates may point into (CIDR), besides the TURN servers' own addresses:
+    # central drops every other candidate between kiosk and console (protocol/candidates.py).
+    ice_networks: tuple[str, ...] = DEFAULT_NETWORKS
     # How long a waiting visit keeps its place while its kiosk reconnects.
     resume_grace_s: float = 120.0
     # Expected handling time of a department before it has any history.
@@ -64,6 +68,14 @@ class Config:
             if any(u.startswith("turn") for u in server.urls) and not (server.username and server.credential):
                 raise ConfigError(f"{source}: ice_servers: a TURN server ({server.urls[0]}) needs username and "
                                   "credential; browsers refuse it otherwise")
+        networks = raw.get("ice_networks", DEFAULT_NETWORKS)
+        if not isinstance(networks, (list, tuple)):
+            raise ConfigError(f"{source}: ice_networks must be a list of networks, e.g. [\"10.0.0.0/8\"]")
+        try:
+            parse_networks(networks)
+        except ValueError as exc:
+            raise ConfigError(f"{source}: ice_networks: {exc}") from None
+        values["ice_networks"] = tuple(networks)
         for name, kind in (("port", int), ("session_hours", (int, float)), ("resume_grace_s", (int, float)),
                            ("default_handling_s", int), ("secure_cookies", bool)):
             if name in values and (not isinstance(values[name], kind) or isinstance(values[name], bool) != (kind is bool)):

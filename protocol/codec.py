@@ -69,4 +69,5 @@ def encode(message: Message) -> str:
 
 
 def error_frame(err: ProtocolError) -> str:
-    return encode(Error(type="error", code=err.code.value, detail=err.detail[:500], ref=err.ref))
+    return encode(Error(type="error", code=err.code.value, detail=err.detail[:500], ref=err.ref,
+                        retry_after_s=err.retry_after_s))

@@ -32,7 +32,9 @@ class ErrorCode(str, enum.Enum):
     UNKNOWN_DEPARTMENT = "unknown_department", "A transfer to a department that does not exist."
     ALREADY_TAKEN = "already_taken", "Another clerk picked this visit up first."
     QUEUE_EMPTY = "queue_empty", "\"Pick up next\" (`visit.pickup` with `department`) with nobody waiting."
-    RATE_LIMITED = "rate_limited", "Too many messages of this kind (e.g. more than 10 texts to one visit); wait."
+    RATE_LIMITED = "rate_limited", ("Too many messages of this kind for now (more than 10 texts to one visit, "
+                                    "visit requests or a call's offers, answers and candidates far beyond need); "
+                                    "`retry_after_s` says after how many seconds it is accepted again.")
     REPLACED = "replaced", ("The same kiosk or clerk connected again elsewhere; this socket closes. "
                             "Do not reconnect in a loop.")
     SESSION_ENDED = "session_ended", ("The clerk was logged out, reset or deactivated; this socket closes. "
@@ -47,8 +49,9 @@ class AmtsklingelError(Exception):
 class ProtocolError(AmtsklingelError):
     """A message that cannot be accepted. Carries the code sent back to the sender."""
 
-    def __init__(self, code: ErrorCode, detail: str, *, ref: str | None = None):
+    def __init__(self, code: ErrorCode, detail: str, *, ref: str | None = None, retry_after_s: int | None = None):
         super().__init__(f"{code.value}: {detail}")
         self.code = code
         self.detail = detail
         self.ref = ref  # type of the offending message, when it could be read
+        self.retry_after_s = retry_after_s  # with RATE_LIMITED: when to try again

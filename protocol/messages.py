@@ -303,6 +303,8 @@ class Error(Message):
     detail: Annotated[str, StringConstraints(max_length=500)] = Field(
         description="English, for a developer's log; not for citizens.")
     ref: str | None = Field(None, description="The refused message's `type`, if it could be read.")
+    retry_after_s: Seconds | None = Field(
+        None, description="With `rate_limited`: the same message is accepted again after this many seconds.")
 
 
 class Pong(Message):

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from central.live.peers import KioskPeer, StaffPeer
+from central.live.relay import SignalingRelay
 from central.rooms import Visit, VisitState, WaitingRooms
 from central.rooms.estimate import WaitEstimator
 from central.storage.database import Department
@@ -56,6 +57,8 @@ class HubCore:
     # visit id -> timer that ends the visit unless its kiosk (_grace) or clerk comes back (endings.py)
     _grace: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
     _clerk_grace: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
+    # A call's offers, answers and candidates pass through here: limited and filtered (relay.py).
+    relay: SignalingRelay = field(default_factory=SignalingRelay)
 
     # == departments ===========================================================
     def set_departments(self, departments: list[Department]) -> None:

@@ -60,8 +60,7 @@ class KioskSide(VisitEndings):
             elif isinstance(msg, (m.RtcOffer, m.RtcCandidate)):
                 self._require(visit, VisitState.IN_CALL, "no clerk has picked up this visit yet")
                 clerk = self.staff.get(visit.clerk_id)
-                if clerk is not None:
-                    clerk.link.send(encode(msg))
+                self.relay.forward(visit.id, "kiosk", msg, clerk.link if clerk is not None else None)
             else:  # pragma: no cover - KIOSK_TO_CENTRAL and this method must list the same types
                 raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"{msg.type} is not handled")
 

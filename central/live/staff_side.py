@@ -88,7 +88,8 @@ class StaffSide(VisitEndings):
                 if visit.kiosk_id in self.kiosks:
                     self._start_call(visit)
             else:
-                self._to_kiosk(visit, msg)
+                kiosk = self.kiosks.get(visit.kiosk_id)
+                self.relay.forward(visit.id, "staff", msg, kiosk.link if kiosk is not None else None)
         else:  # pragma: no cover
             raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"{msg.type} is not handled")
 

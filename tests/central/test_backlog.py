@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 
 from central.live import link as link_module
+from central.live.limits import Rate
+from central.live.relay import SignalingRelay
 from central.live.link import MAX_BACKLOG_BYTES, Link
 
 OFFER = "v=0\r\n" + "a=x-padding:" + "p" * 30_000 + "\r\n"  # 30 KB, as in the flood that was found
@@ -94,6 +96,9 @@ async def test_a_console_that_stops_reading_is_cut_off_and_the_kiosk_goes_on(cen
     await clerk.send(type="visit.pickup", visit_id=visit_id)
     await clerk.recv("call.assigned")
     await kiosk.recv("call.start")
+    # Unlimited signaling, so the flood reaches the backlog (test_signaling_floods_are_cut_at_the_source
+    # shows the limit that normally stops a flooding kiosk long before).
+    central.hub.relay = SignalingRelay(sdp=Rate(capacity=10**6, per_second=10**6))
     staff_id = next(iter(central.hub.staff))
     clerk_link = central.hub.staff[staff_id].link
     # From here on the clerk's client reads nothing: its buffers fill, then the kernel's, then central's.
@@ -113,3 +118,28 @@ async def test_a_console_that_stops_reading_is_cut_off_and_the_kiosk_goes_on(cen
     assert central.hub.rooms.get(visit_id) is not None
     await kiosk.send(type="ping")
     assert (await kiosk.recv())["type"] == "pong"
+
+
+async def test_signaling_floods_are_cut_at_the_source(central):
+    """A kiosk flooding offers gets rate_limited; its clerk receives the first few and nothing more."""
+    from central.live.limits import CALL_SDP
+
+    clerk = await central.clerk()
+    kiosk = await central.kiosk()
+    await kiosk.send(type="visit.request", department="buergerbuero")
+    visit_id = (await kiosk.recv("visit.queued"))["visit_id"]
+    await clerk.send(type="visit.pickup", visit_id=visit_id)
+    await clerk.recv("call.assigned")
+    await kiosk.recv("call.start")
+
+    burst = int(CALL_SDP.capacity)
+    for _ in range(burst + 20):
+        await kiosk.send(type="rtc.offer", visit_id=visit_id, sdp=OFFER)
+    errors = [await kiosk.recv("error") for _ in range(20)]
+    assert {(e["code"], e["ref"]) for e in errors} == {("rate_limited", "rtc.offer")}
+    assert all(1 <= e["retry_after_s"] <= 1 / CALL_SDP.per_second + 1 for e in errors), errors
+    await clerk.quiet(0.5)  # collects what arrives into clerk.inbox
+    assert sum(m["type"] == "rtc.offer" for m in clerk.inbox) == burst
+    # The clerk's answers are limited on their own account: the kiosk's flood did not use them up.
+    await clerk.send(type="rtc.answer", visit_id=visit_id, sdp=OFFER[:200])
+    assert (await kiosk.recv("rtc.answer"))["sdp"] == OFFER[:200]

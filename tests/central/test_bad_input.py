@@ -30,7 +30,7 @@ from protocol.codec import MAX_FRAME_BYTES, decode
 from protocol.errors import ProtocolError
 
 SDP = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
-CANDIDATE = {"candidate": "candidate:1 1 udp 2122260223 127.0.0.1 9 typ host", "sdpMid": "0", "sdpMLineIndex": 0}
+CANDIDATE = {"candidate": "candidate:1 1 udp 2122260223 127.0.0.1 54400 typ host", "sdpMid": "0", "sdpMLineIndex": 0}
 UNKNOWN_VISIT = "NoSuchVisit_0123456789abc"
 SYNC_TIMEOUT = 5.0  # seconds for one frame's replies; central answers within milliseconds
 # Monday 10:00 in Berlin: Bürgerbüro, Standesamt and Ordnungsamt are open, the Bürgermeister is not.

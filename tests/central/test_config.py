@@ -32,3 +32,17 @@ def test_example_configuration_is_valid(tmp_path):
     from pathlib import Path
     example = Path(__file__).resolve().parents[2] / "docs" / "central.example.toml"
     assert Config.from_file(example).port == 8080
+
+
+def test_ice_networks_default_to_private_ranges_and_are_checked():
+    from protocol.candidates import DEFAULT_NETWORKS
+
+    assert Config.from_dict({"database_url": "sqlite://"}).ice_networks == DEFAULT_NETWORKS
+    assert Config.from_dict({"database_url": "sqlite://", "ice_networks": []}).ice_networks == ()
+    assert Config.from_dict({"database_url": "sqlite://",
+                             "ice_networks": ["10.20.0.0/16", "2a01:4f8::/32"]}).ice_networks == (
+        "10.20.0.0/16", "2a01:4f8::/32")
+    for wrong, message in (("10.0.0.0/8", "must be a list"), (["10.0.0.1/8"], "did you mean 10.0.0.0/8"),
+                           (["169.254.0.0/16"], "never allowed"), (["Rathaus"], "not a network")):
+        with pytest.raises(ConfigError, match=f"ice_networks.*{message}"):
+            Config.from_dict({"database_url": "sqlite://", "ice_networks": wrong})

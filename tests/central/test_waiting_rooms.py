@@ -31,7 +31,7 @@ async def test_a_visit_is_queued_announced_and_picked_up(central):
     assert (await clerk.recv("rtc.offer"))["sdp"] == SDP
     await clerk.send(type="rtc.answer", visit_id=queued["visit_id"], sdp=SDP)
     assert (await kiosk.recv("rtc.answer"))["sdp"] == SDP
-    candidate = {"candidate": "candidate:1 1 udp 1 127.0.0.1 9 typ host", "sdpMid": "0", "sdpMLineIndex": 0}
+    candidate = {"candidate": "candidate:1 1 udp 2122260223 127.0.0.1 54400 typ host", "sdpMid": "0", "sdpMLineIndex": 0}
     await clerk.send(type="rtc.candidate", visit_id=queued["visit_id"], candidate=candidate)
     assert (await kiosk.recv("rtc.candidate"))["candidate"] == candidate
 

@@ -1,0 +1,72 @@
+"""Token buckets: how often one kiosk or one call may do something, in this process.
+
+A bucket holds up to ``capacity`` tokens and gains ``per_second`` of them back;
+each action takes one. So a burst of ``capacity`` actions is fine, and after
+that one per ``1 / per_second`` seconds. A refused action takes nothing, so a
+sender that waits the hinted time always gets through.
+
+The limits below are per central process: a kiosk holds one connection to one
+process, so that is where its floods arrive.
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Rate:
+    capacity: float
+    per_second: float
+
+
+# A citizen requests a visit, may pick the wrong department, cancel and choose again:
+# three in quick succession, then one every 20 s (three a minute) is more than any
+# person needs, and cuts a request/cancel flood to a handful of arrivals a minute.
+VISIT_REQUESTS = Rate(capacity=3, per_second=1 / 20)
+# A kiosk (re)connects after a lost link with a growing back-off; faster than once a
+# second after a short burst is a loop (two units with one token: a cloned SD card).
+KIOSK_CONNECTS = Rate(capacity=3, per_second=1.0)
+# Signaling of one call, per side: an offer or answer per (re)negotiation, and a few
+# dozen candidates per gathering. Far above that is a flood aimed at the other side.
+CALL_SDP = Rate(capacity=10, per_second=1 / 6)
+CALL_CANDIDATES = Rate(capacity=200, per_second=5.0)
+
+
+class Buckets:
+    """One bucket per key, created full. A full bucket is the same as none, so those are forgotten."""
+
+    def __init__(self, rate: Rate, *, clock: Callable[[], float] = time.monotonic, prune_above: int = 1000):
+        self.rate = rate
+        self.clock = clock
+        self.prune_above = prune_above
+        self._buckets: dict[Hashable, tuple[float, float]] = {}  # key -> (tokens, at)
+
+    def take(self, key: Hashable) -> float:
+        """Take a token for ``key``: 0.0 if granted, else the seconds until one is there."""
+        now = self.clock()
+        tokens = self._tokens(key, now)
+        if tokens >= 1:
+            self._buckets[key] = (tokens - 1, now)
+            if len(self._buckets) > self.prune_above:
+                self._prune(now)
+            return 0.0
+        return (1 - tokens) / self.rate.per_second
+
+    def _tokens(self, key: Hashable, now: float) -> float:
+        tokens, at = self._buckets.get(key, (self.rate.capacity, now))
+        return min(self.rate.capacity, tokens + (now - at) * self.rate.per_second)
+
+    def _prune(self, now: float) -> None:
+        for key in [k for k in self._buckets if self._tokens(k, now) >= self.rate.capacity]:
+            del self._buckets[key]
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+
+def retry_after_s(wait: float) -> int:
+    """Whole seconds to tell a sender (HTTP Retry-After, the error detail): never 0."""
+    return max(1, math.ceil(wait))
