@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from appliance.sim.kiosk import SimulatedKiosk
 from protocol import messages as m
 from tests.browser import poll
 from tests.e2e.fake_central import VISIT, FakeCentral, RelayedKiosk, console_errors, snapshot, waiting_visit
@@ -153,3 +154,54 @@ async def test_replaced_console_stops_reconnecting(console, central):
     assert await state.inner_text() == "The console was opened in another window."
     await page.wait_for_timeout(3000)  # longer than the first reconnect delay (at most 1.2 s)
     assert len(fake.sockets) == 1
+
+
+async def test_console_reconnecting_to_the_real_central_keeps_its_call(central, browser):
+    """The same against central itself: the console's socket is cut mid-call (Playwright relays it to central
+    and closes both ends with 1012); central gives the returning console call.assigned {resumed: true}, the
+    console keeps its peer connection, and the kiosk is not asked to negotiate again."""
+    central.hub.resume_grace_s = 30.0  # the test central's 1 s is shorter than the console's first back-off
+    context = await browser.new_context(permissions=["camera", "microphone"])
+    page = await context.new_page()
+    errors = console_errors(page)
+    relays: list = []
+    sent: list[str] = []
+
+    def relay(ws) -> None:
+        server = ws.connect_to_server()
+        relays.append((ws, server))
+        ws.on_message(lambda frame: (sent.append(frame), server.send(frame)))
+
+    await page.route_web_socket("**/ws/staff", relay)
+    kiosk = SimulatedKiosk(central.url, central.credentials["kiosk_token"])
+    await kiosk.start()
+    try:
+        await open_console(page, central)
+        await kiosk.request("buergerbuero", language="en")
+        queued = await kiosk.next_event("visit.queued")
+        row = page.locator(f"[data-testid=visit-row][data-visit-id='{queued.visit_id}']")
+        await row.locator("[data-testid=pickup-button]").click()
+        await kiosk.next_event("call.start")
+        await poll(lambda: page.evaluate(INBOUND_STATS_JS), lambda s: s and s["video"]
+                   and s["video"]["framesDecoded"] > 10)
+        await page.evaluate("window.amtsklingel.pc.keptAcrossRestart = true")
+
+        page_side, central_side = relays[-1]
+        await page_side.close(code=1012, reason="restart")
+        await central_side.close(code=1012, reason="restart")
+        await page.locator("[data-testid=call-link-lost]").wait_for()
+        await page.locator("[data-testid=call-link-lost]").wait_for(state="hidden")  # back, call confirmed
+        assert len(relays) == 2
+        assert await page.evaluate("window.amtsklingel.pc.keptAcrossRestart") is True
+        before = (await page.evaluate(INBOUND_STATS_JS))["video"]["framesDecoded"]
+        await poll(lambda: page.evaluate(INBOUND_STATS_JS), lambda s: s["video"]["framesDecoded"] > before + 10)
+        assert not [f for f in sent if '"call.restart"' in f]
+        later = [kiosk.events.get_nowait().type for _ in range(kiosk.events.qsize())]
+        assert "call.start" not in later, later
+
+        await page.click("[data-testid=hangup-button]")
+        assert (await kiosk.next_event("visit.ended")).reason == "hangup_staff"
+    finally:
+        await kiosk.stop()
+        await context.close()
+    assert errors == [], errors
