@@ -5,10 +5,8 @@ central processes. Both speak through SQLAlchemy Core, so a query is written onc
 """
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import secrets
-import statistics
 import time
 from dataclasses import dataclass
 
@@ -17,6 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from central.hours import OfficeHours
 from central.storage import schema as t
+from central.storage.counters import Counters, DailyStats, TokenReuse, fold_legacy_visit_rows
+
+__all__ = ["DailyStats", "Database", "Department", "Kiosk", "Staff", "TokenReuse", "token_hash"]
 
 
 def token_hash(token: str) -> str:
@@ -54,16 +55,6 @@ class Kiosk:
     revoked: bool
 
 
-@dataclass(frozen=True)
-class DailyStats:
-    day: dt.date
-    department: str
-    visits: int
-    calls: int
-    median_wait_s: float | None
-    median_duration_s: float | None
-
-
 def _async_url(url: str) -> str:
     if url.startswith("sqlite:"):
         return "sqlite+aiosqlite:" + url[len("sqlite:"):]
@@ -72,7 +63,9 @@ def _async_url(url: str) -> str:
     return url
 
 
-class Database:
+class Database(Counters):
+    """Every query central makes; the anonymous counters are in central/storage/counters.py."""
+
     def __init__(self, engine: AsyncEngine):
         self.engine = engine
 
@@ -96,6 +89,9 @@ class Database:
             elif engine.dialect.name == "sqlite":
                 await conn.exec_driver_sql("BEGIN IMMEDIATE")
             await conn.run_sync(t.metadata.create_all)
+            # There is no migration tool: new tables come from create_all, and the one change of an
+            # existing table so far (per-visit rows -> daily counters) is done here, once.
+            await fold_legacy_visit_rows(conn)
         return cls(engine)
 
     async def close(self) -> None:
@@ -232,34 +228,3 @@ class Database:
     async def set_kiosk_revoked(self, kiosk_id: int, revoked: bool) -> None:
         async with self.engine.begin() as c:
             await c.execute(sa.update(t.kiosks).where(t.kiosks.c.id == kiosk_id).values(revoked=revoked))
-
-    # -- anonymous counters --------------------------------------------------
-    async def record_visit(self, department: str, day: dt.date, wait_s: float | None,
-                           duration_s: float | None) -> None:
-        async with self.engine.begin() as c:
-            await c.execute(sa.insert(t.visit_stats).values(
-                department=department, day=day,
-                wait_s=None if wait_s is None else round(wait_s),
-                duration_s=None if duration_s is None else round(duration_s)))
-
-    async def recent_durations(self, department: str, limit: int = 20) -> list[int]:
-        async with self.engine.connect() as c:
-            rows = (await c.execute(sa.select(t.visit_stats.c.duration_s).where(
-                t.visit_stats.c.department == department, t.visit_stats.c.duration_s.is_not(None)).order_by(
-                t.visit_stats.c.id.desc()).limit(limit))).scalars()
-            return list(rows)
-
-    async def daily_stats(self, since: dt.date) -> list[DailyStats]:
-        async with self.engine.connect() as c:
-            rows = (await c.execute(sa.select(t.visit_stats).where(t.visit_stats.c.day >= since))).all()
-        groups: dict[tuple[dt.date, str], list] = {}
-        for r in rows:
-            groups.setdefault((r.day, r.department), []).append(r)
-        out = []
-        for (day, dept), rs in sorted(groups.items(), reverse=True):
-            waits = [r.wait_s for r in rs if r.wait_s is not None]
-            durations = [r.duration_s for r in rs if r.duration_s is not None]
-            out.append(DailyStats(day, dept, len(rs), len(durations),
-                                  statistics.median(waits) if waits else None,
-                                  statistics.median(durations) if durations else None))
-        return out

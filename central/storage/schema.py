@@ -48,14 +48,35 @@ sessions = sa.Table(
     sa.Column("expires_at", sa.Float, nullable=False),
 )
 
-# One row per ended visit with no identifier, no time of day, no kiosk: only
-# what the daily counters (visits, median wait, median duration) need.
-visit_stats = sa.Table(
-    "visit_stats", metadata,
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("department", sa.String(40), nullable=False),
-    sa.Column("day", sa.Date, nullable=False),
-    sa.Column("wait_s", sa.Integer),      # None when the citizen left before pick-up
-    sa.Column("duration_s", sa.Integer),  # None when there was no call
-    sa.Index("ix_visit_stats_day", "day", "department"),
+# Per department and day: counts and sums only (central/storage/counters.py). No row
+# stands for one visit, so a flood can add to a day's numbers but leaves no trace of any
+# visit. (Earlier versions kept a row per visit in "visit_stats"; Database.open folds
+# those into these counters and drops that table.)
+daily_visits = sa.Table(
+    "daily_visits", metadata,
+    sa.Column("department", sa.String(40), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("visits", sa.Integer, nullable=False),          # ended visits, except ones cancelled at once
+    sa.Column("calls", sa.Integer, nullable=False),           # of which a clerk talked with the citizen
+    sa.Column("call_failures", sa.Integer, nullable=False),   # calls whose media never connected
+    sa.Column("wait_sum_s", sa.BigInteger, nullable=False),
+    sa.Column("duration_sum_s", sa.BigInteger, nullable=False),
+)
+
+# Waits and call durations as counts per bucket (central/storage/histogram.py), for medians.
+daily_histogram = sa.Table(
+    "daily_histogram", metadata,
+    sa.Column("department", sa.String(40), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("measure", sa.String(10), primary_key=True),  # wait | duration
+    sa.Column("bucket_s", sa.Integer, primary_key=True),     # the bucket's lower edge in seconds
+    sa.Column("count", sa.Integer, nullable=False),
+)
+
+# A kiosk token seen on two connections at once (two units, one token: a cloned SD card).
+kiosk_token_reuse = sa.Table(
+    "kiosk_token_reuse", metadata,
+    sa.Column("kiosk_id", sa.ForeignKey("kiosks.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("times", sa.Integer, nullable=False),
+    sa.Column("last_at", sa.Float, nullable=False),  # unix seconds
 )

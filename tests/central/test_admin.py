@@ -109,7 +109,12 @@ async def test_overview_shows_links_and_statistics(site):
     assert r.status == 200
     for link in ("/admin/departments", "/admin/staff", "/admin/kiosks"):
         assert f'href="{link}"' in text
-    assert "1:35" in text and "4:35" in text  # medians of the waits and of the calls
+    await site.db.record_call_failure("buergeramt", day)
+    r = await site.client.get("/admin")
+    text = await r.text()
+    # Medians of the waits (65, 125 s) and calls (245, 305 s), estimated from counts per time band.
+    assert "1:45" in text and "4:45" in text
+    assert '<td class="num">1</td></tr>' in text  # one failed connection today
     assert day.isoformat() in text and (day - dt.timedelta(days=40)).isoformat() not in text
 
 

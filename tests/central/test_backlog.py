@@ -10,8 +10,8 @@ import asyncio
 
 from central.live import link as link_module
 from central.live.limits import Rate
-from central.live.relay import SignalingRelay
 from central.live.link import MAX_BACKLOG_BYTES, Link
+from central.live.relay import SignalingRelay
 
 OFFER = "v=0\r\n" + "a=x-padding:" + "p" * 30_000 + "\r\n"  # 30 KB, as in the flood that was found
 

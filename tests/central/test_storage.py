@@ -12,10 +12,11 @@ import datetime as dt
 
 import pytest
 import sqlalchemy as sa
+import sqlalchemy.ext.asyncio
 
 from central.hours import OfficeHours
 from central.storage import schema as t
-from central.storage.database import DailyStats, Database, Kiosk, token_hash
+from central.storage.database import DailyStats, Database, Kiosk, TokenReuse, token_hash
 
 HOURS_A = OfficeHours.from_dict({
     "weekly": {"mon": [["14:00", "16:00"], ["08:00", "12:00"]], "thu": [["08:00", "18:00"]]},
@@ -68,6 +69,7 @@ async def test_database_contract(backend, tmp_path, request):
             await department_delete_contract(db, *staff_ids)
             await kiosks_contract(db)
             await counters_contract(db)
+            await token_reuse_contract(db)
         finally:
             await db.close()
         # Everything was committed: a new process sees it.
@@ -75,7 +77,7 @@ async def test_database_contract(backend, tmp_path, request):
         try:
             assert [d.slug for d in await db.departments()] == ["ordnungsamt", "standesamt", "buergerbuero"]
             assert [s.username for s in await db.all_staff()] == ["admin", "demir", "geist"]
-            assert len(await db.kiosks()) == 2 and len(await db.recent_durations("standesamt")) == 4
+            assert len(await db.kiosks()) == 4 and len(await db.recent_durations("standesamt")) == 4
         finally:
             await db.close()
 
@@ -252,45 +254,113 @@ async def kiosks_contract(db: Database) -> None:
 
 
 async def counters_contract(db: Database) -> None:
-    today = dt.date(2026, 3, 10)
+    today = dt.date.today()
     yesterday, long_ago = today - dt.timedelta(days=1), today - dt.timedelta(days=40)
     assert await db.recent_durations("standesamt") == []
     assert await db.daily_stats(long_ago) == []
 
     await db.record_visit("standesamt", long_ago, 999, 999)
-    # yesterday, standesamt: waits 60, 120, 30 (median 60); durations 300, 500 (median 400)
-    await db.record_visit("standesamt", yesterday, 60.4, 299.6)  # stored rounded: 60, 300
+    # yesterday, standesamt: waits 60, 120, 30; durations 300, 500
+    await db.record_visit("standesamt", yesterday, 60.4, 299.6)
     await db.record_visit("standesamt", yesterday, 120, None)    # left before the call
     await db.record_visit("standesamt", yesterday, 30, 500)
     # today, standesamt: no wait known, one duration
     await db.record_visit("standesamt", today, None, 240)
-    # today, buergerbuero: only visitors who left before pick-up
+    # today, buergerbuero: only visitors who left before pick-up, and two calls that never connected
     await db.record_visit("buergerbuero", today, None, None)
     await db.record_visit("buergerbuero", today, None, None)
+    await db.record_call_failure("buergerbuero", today)
+    await db.record_call_failure("buergerbuero", today)
     # today, ordnungsamt: waits 10, 20, 30, 40 (median 25); durations 100, 200, 300, 400 (median 250)
     for wait, duration in ((40, 100), (10, 400), (30, 200), (20, 300)):
         await db.record_visit("ordnungsamt", today, wait, duration)
 
-    # Newest first, no None, per department, limited.
-    assert await db.recent_durations("standesamt") == [240, 500, 300, 999]
-    assert await db.recent_durations("standesamt", limit=2) == [240, 500]
-    assert await db.recent_durations("ordnungsamt") == [300, 200, 400, 100]
-    assert await db.recent_durations("buergerbuero") == []
-    assert await db.recent_durations("no-such-department") == []
-
+    # Medians come from counts per bucket: exact to within half a bucket (10 s under a minute, 30 s to 10 min).
     stats = await db.daily_stats(since=yesterday)
     assert all(isinstance(s.day, dt.date) for s in stats)
-    # Newest day first; within a day, as the code has always listed them (slug descending).
+    # Newest day first; within a day, slug descending.
     assert stats == [
-        DailyStats(today, "standesamt", 1, 1, None, 240),
-        DailyStats(today, "ordnungsamt", 4, 4, 25, 250),
-        DailyStats(today, "buergerbuero", 2, 0, None, None),
-        DailyStats(yesterday, "standesamt", 3, 2, 60, 400),
+        DailyStats(today, "standesamt", 1, 1, None, 255),
+        DailyStats(today, "ordnungsamt", 4, 4, 30, 255),
+        DailyStats(today, "buergerbuero", 2, 0, None, None, call_failures=2),
+        DailyStats(yesterday, "standesamt", 3, 2, 75, 390),
     ]
     # `since` is inclusive and nothing older comes back.
     assert [(s.day, s.department) for s in await db.daily_stats(since=today)] == [
         (today, "standesamt"), (today, "ordnungsamt"), (today, "buergerbuero")]
     assert len(await db.daily_stats(since=long_ago)) == 5
     assert await db.daily_stats(since=today + dt.timedelta(days=1)) == []
-    # No identifying columns, only the counters.
-    assert set(t.visit_stats.c.keys()) == {"id", "department", "day", "wait_s", "duration_s"}
+
+    # The wait estimate's seed: durations spread like the newest days' calls, as far back as it takes.
+    assert await db.recent_durations("standesamt") == [255, 285, 495, 990]
+    assert await db.recent_durations("standesamt", limit=2) == [255, 495]  # today and yesterday: 3 calls
+    assert await db.recent_durations("standesamt", limit=1) == [255]  # today's call is enough for one
+    assert await db.recent_durations("ordnungsamt") == [105, 195, 315, 405]
+    assert await db.recent_durations("buergerbuero") == []
+    assert await db.recent_durations("no-such-department") == []
+
+    # Nothing identifies a visit: no row per visit, no time of day, no kiosk.
+    assert await count(db, t.daily_visits) == 5
+    assert set(t.daily_visits.c.keys()) == {"department", "day", "visits", "calls", "call_failures", "wait_sum_s",
+                                            "duration_sum_s"}
+    assert set(t.daily_histogram.c.keys()) == {"department", "day", "measure", "bucket_s", "count"}
+
+    # Several central processes count into the same day at once: nothing is lost.
+    others = [await Database.open(db.engine.url.render_as_string(hide_password=False)) for _ in range(3)]
+    try:
+        await asyncio.gather(*(d.record_visit("probe", today, 5, 50) for d in [db, *others] for _ in range(10)),
+                             *(d.record_call_failure("probe", today) for d in others))
+    finally:
+        for other in others:
+            await other.close()
+    (probe,) = [s for s in await db.daily_stats(today) if s.department == "probe"]
+    assert (probe.visits, probe.calls, probe.call_failures, probe.median_wait_s, probe.median_duration_s) == (
+        40, 40, 3, 5, 55)
+
+
+async def token_reuse_contract(db: Database) -> None:
+    kiosk_id, _ = await db.create_kiosk("Geklont")
+    other_id, _ = await db.create_kiosk("Einzeln")
+    assert await db.token_reuse() == {}
+    await db.record_token_reuse(kiosk_id, at=1_700_000_000.5)
+    await asyncio.gather(*(db.record_token_reuse(kiosk_id, at=1_700_000_100.0) for _ in range(5)))
+    assert await db.token_reuse() == {kiosk_id: TokenReuse(6, 1_700_000_100.0)}
+    assert other_id not in await db.token_reuse()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+async def test_per_visit_rows_of_earlier_versions_become_daily_counters(backend, tmp_path, request):
+    """An existing database with the old visit_stats table: its rows are folded in once, then the table is gone."""
+    day, earlier = dt.date(2026, 3, 10), dt.date(2026, 3, 9)
+    async with database_url(backend, tmp_path, request) as url:
+        engine = sa.ext.asyncio.create_async_engine(url.replace("sqlite:", "sqlite+aiosqlite:", 1).replace(
+            "postgresql:", "postgresql+asyncpg:", 1))
+        async with engine.begin() as c:
+            await c.execute(sa.text("CREATE TABLE visit_stats (id INTEGER PRIMARY KEY, department VARCHAR(40) "
+                                    "NOT NULL, day DATE NOT NULL, wait_s INTEGER, duration_s INTEGER)"))
+            for i, (dept, d, wait, duration) in enumerate([
+                    ("standesamt", day, 60, 300), ("standesamt", day, 120, None), ("standesamt", day, 30, 500),
+                    ("standesamt", earlier, None, None), ("ordnungsamt", day, 10, 100)]):
+                await c.execute(sa.text("INSERT INTO visit_stats VALUES (:i, :dept, :d, :w, :du)"),
+                                {"i": i + 1, "dept": dept, "d": d, "w": wait, "du": duration})
+        await engine.dispose()
+
+        db, second = await asyncio.gather(Database.open(url), Database.open(url))  # folded once, not twice
+        try:
+            assert await db.daily_stats(earlier) == [
+                DailyStats(day, "standesamt", 3, 2, 75, 405),
+                DailyStats(day, "ordnungsamt", 1, 1, 15, 105),
+                DailyStats(earlier, "standesamt", 1, 0, None, None),
+            ]
+            async with db.engine.connect() as c:
+                assert not await c.run_sync(lambda sync: sa.inspect(sync).has_table("visit_stats"))
+            await db.record_visit("standesamt", day, 60, 300)
+            assert (await db.daily_stats(day))[0].visits == 4
+        finally:
+            await db.close()
+            await second.close()
+        db = await Database.open(url)  # and a later start changes nothing
+        try:
+            assert (await db.daily_stats(day))[0].visits == 4
+        finally:
+            await db.close()

@@ -18,7 +18,8 @@ async def overview(request: web.Request) -> web.Response:
     names = {d.slug: d.name for d in await db.departments()}
     rows = [{"day": s.day.isoformat(), "department": names.get(s.department, s.department), "visits": s.visits,
              "calls": s.calls, "median_wait": forms.format_duration(s.median_wait_s),
-             "median_duration": forms.format_duration(s.median_duration_s), "today": s.day == today}
+             "median_duration": forms.format_duration(s.median_duration_s), "call_failures": s.call_failures,
+             "today": s.day == today}
             for s in await db.daily_stats(since=today - dt.timedelta(days=STATS_DAYS))]
     return forms.page(request, "admin/overview.html", stats=rows, today=today.isoformat(),
                       stats_days=STATS_DAYS, counts={"departments": len(names), "staff": len(await db.all_staff()),
