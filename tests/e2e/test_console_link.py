@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import pytest
 
+from appliance.call.peer import CallPeer
+from appliance.hardware.fake.camera import TestPatternTrack
 from appliance.sim.kiosk import SimulatedKiosk
 from protocol import messages as m
 from tests.browser import poll
@@ -100,10 +102,20 @@ async def test_failed_call_closes_and_says_why(console, central):
 async def test_console_gives_up_on_media_that_never_connects(console, central):
     page, fake = console, console.fake
     await open_console(page, central, connect_timeout_s=2)
-    fake.send(m.CallAssigned(type="call.assigned", visit=VISIT, ice_servers=[]))  # and no kiosk ever offers
-    state = await fake.next("rtc.state")
-    assert (state.visit_id, state.state) == (VISIT.visit_id, "failed")
-    assert await page.locator("#call-state").inner_text() == "The connection to the citizen failed."
+    fake.send(m.CallAssigned(type="call.assigned", visit=VISIT, ice_servers=[]))
+    await page.locator("[data-testid=call-view]").wait_for()
+    # The bound starts with the kiosk's offer (a kiosk offline at the pick-up offers only when it is back).
+    await page.wait_for_timeout(3000)
+    assert fake.sent_by_console("rtc.state") == []
+    # A kiosk offers but never gets the answer: its ICE never starts, so the media cannot connect.
+    kiosk = CallPeer([], [TestPatternTrack(320, 240)])
+    try:
+        fake.send(m.RtcOffer(type="rtc.offer", visit_id=VISIT.visit_id, sdp=await kiosk.offer()))
+        state = await fake.next("rtc.state")
+        assert (state.visit_id, state.state) == (VISIT.visit_id, "failed")
+        assert await page.locator("#call-state").inner_text() == "The connection to the citizen failed."
+    finally:
+        await kiosk.close()
 
 
 async def test_reloaded_console_asks_for_a_fresh_offer(console, central):

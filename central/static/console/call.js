@@ -4,9 +4,11 @@ import { observed, state, ui } from './page.js';
 import { send } from './connection.js';
 import { fillTransfer, updateButtons, wireTransfer } from './queue.js';
 
-// How long a call may take to connect before this side gives up and tells central (rtc.state failed).
-// Central's own timer (call_connect_timeout_s) runs from the pick-up; ours starts a little later and
-// waits a little longer, so normally central's verdict comes first. Set by central in console.html.
+// How long a call may take to connect after the kiosk's offer before this side gives up and tells central
+// (rtc.state failed). Central's own timer (call_connect_timeout_s) runs from its call.start to the kiosk,
+// just before the offer; ours waits a little longer, so normally central's verdict comes first. It starts
+// at the offer, not the pick-up: a kiosk that is briefly offline gets call.start only when it is back.
+// Set by central in console.html.
 const CONNECT_BOUND_MS = 1000 * Number(document.querySelector('.console').dataset.connectTimeoutS || 35);
 // After central restarted, our snapshot may come before the kiosk is back and has told central about
 // the call. The media may still flow, so keep the call this long for central to confirm it (the kiosk
@@ -58,7 +60,6 @@ function startCall(visit, iceServers) {
     ui.remoteVideo.srcObject = call.remote; // re-assign so the element loads the added track
   });
   pc.addEventListener('connectionstatechange', () => onConnectionState(call));
-  call.bound = setTimeout(() => giveUp(call), CONNECT_BOUND_MS);
   // The kiosk's offer and candidates wait for the camera, so the answer already carries our tracks.
   call.chain = openMedia(call);
 
@@ -108,6 +109,8 @@ function whenReady(call, step) {
 export function onOffer(msg) {
   const call = state.call;
   if (call?.visit.visit_id !== msg.visit_id) return;
+  clearTimeout(call.bound); // each (re)negotiation gets the full time
+  call.bound = setTimeout(() => giveUp(call), CONNECT_BOUND_MS);
   whenReady(call, async () => {
     try {
       await call.pc.setRemoteDescription({ type: 'offer', sdp: msg.sdp });
