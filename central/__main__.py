@@ -1,4 +1,4 @@
-"""Command line: ``python -m central serve|create-admin|create-kiosk|demo-data``."""
+"""Command line: ``python -m central serve|create-admin|create-kiosk|unlock|demo-data``."""
 from __future__ import annotations
 
 import argparse
@@ -16,6 +16,7 @@ from central.app import create_app
 from central.config import Config, ConfigError
 from central.seed import seed_demo
 from central.storage import Database
+from central.web.throttle import LoginThrottle
 
 DEFAULT_CONFIG = Path("/etc/amtsklingel/central.toml")
 
@@ -29,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     admin.add_argument("username")
     kiosk = sub.add_parser("create-kiosk", help="register a kiosk and print its secret token once")
     kiosk.add_argument("location")
+    unlock = sub.add_parser("unlock", help="lift the wait that failed logins put on a staff member's account")
+    unlock.add_argument("username")
     sub.add_parser("demo-data", help="create demo departments, staff and a kiosk; prints credentials as JSON")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -54,6 +57,13 @@ async def _admin_command(config: Config, args: argparse.Namespace) -> int:
         elif args.command == "create-kiosk":
             kid, token = await db.create_kiosk(args.location)
             print(f"kiosk {kid} ({args.location}) created. Its token, shown only now:\n{token}")
+        elif args.command == "unlock":
+            if args.username not in {m.username for m in await db.all_staff()}:
+                print(f"amtsklingel central: there is no staff member {args.username!r} (usernames are "
+                      "case-sensitive; the admin page lists them)", file=sys.stderr)
+                return 1
+            await LoginThrottle(db.logins).unlock(args.username)
+            print(f"{args.username} can log in again now")
         elif args.command == "demo-data":
             print(json.dumps(await seed_demo(db)))
     finally:

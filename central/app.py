@@ -14,10 +14,12 @@ from central.live.candidates import CandidateFilter
 from central.live.hub import Hub
 from central.live.relay import SignalingRelay
 from central.live.sockets import kiosk_socket, staff_socket
+from central.passwords import PasswordWorkers
 from central.rooms import WaitingRooms
 from central.rooms.estimate import WaitEstimator
 from central.storage import Database
-from central.web import admin, auth, console, status
+from central.web import admin, auth, console, login, status
+from central.web.throttle import LoginThrottle
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -28,12 +30,13 @@ def create_app(config: Config, *, now: Callable[[], dt.datetime] | None = None) 
     app = web.Application(middlewares=[auth.security_headers, auth.session_middleware],
                           client_max_size=256 * 1024)
     app["config"] = config
-    app["login_throttle"] = auth.LoginThrottle()
     app["background"] = set()
 
     async def start(app: web.Application) -> None:
         db = await Database.open(config.database_url)
         app["db"] = db
+        app["login_throttle"] = LoginThrottle(db.logins)
+        app["passwords"] = PasswordWorkers()
         estimator = WaitEstimator(config.default_handling_s)
         candidates = CandidateFilter(config.ice_networks, config.ice_servers)
         departments = await db.departments()
@@ -56,6 +59,7 @@ def create_app(config: Config, *, now: Callable[[], dt.datetime] | None = None) 
         if app["background"]:
             await asyncio.wait(app["background"], timeout=5)
         await app["db"].close()
+        app["passwords"].close()
 
     app.on_startup.append(start)
     app.on_shutdown.append(stop)
@@ -67,6 +71,7 @@ def create_app(config: Config, *, now: Callable[[], dt.datetime] | None = None) 
     app.router.add_get("/ws/kiosk", kiosk_socket)
     app.router.add_get("/ws/staff", staff_socket)
     app.add_routes(auth.routes())
+    app.add_routes(login.routes())
     app.add_routes(console.routes())
     app.add_routes(status.routes())
     app.add_routes(admin.routes())

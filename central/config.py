@@ -6,7 +6,9 @@ setting and says what to write instead; nothing falls back silently.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import tomllib
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,9 @@ class Config:
     default_handling_s: int = 300
     timezone: str = "Europe/Berlin"  # the city's; new departments' hours and the statistics' days use it
     public_url: str | None = None  # as seen by browsers; used for the Origin check
+    # Reverse proxies whose X-Forwarded-For central believes (addresses or networks);
+    # without them every client behind the proxy would look like the proxy.
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
 
     @classmethod
     def from_file(cls, path: Path) -> Config:
@@ -82,4 +87,46 @@ class Config:
                 raise ConfigError(f"{source}: '{name}' has the wrong type ({type(values[name]).__name__})")
         if not values["database_url"].startswith(("sqlite", "postgresql")):
             raise ConfigError(f"{source}: database_url must start with sqlite:// or postgresql://")
+        if values.get("public_url") is not None:
+            values["public_url"] = _origin(values["public_url"], source)
+        values["trusted_proxies"] = _networks(raw.get("trusted_proxies", []), source)
         return cls(**values)
+
+
+def _origin(url: object, source: str) -> str:
+    """``public_url`` as browsers send it in the Origin header: scheme://host[:port], lowercase,
+    no default port, no trailing slash."""
+    example = "e.g. public_url = \"https://buergerbuero.musterdorf.de\""
+    if not isinstance(url, str):
+        raise ConfigError(f"{source}: 'public_url' must be text, {example}")
+    try:
+        parts = urllib.parse.urlsplit(url.strip())
+        port = parts.port
+    except ValueError as exc:
+        raise ConfigError(f"{source}: public_url {url!r} is not a URL ({exc}); {example}") from None
+    if parts.scheme.lower() not in ("https", "http") or not parts.hostname:
+        raise ConfigError(f"{source}: public_url {url!r} must start with https:// (or http:// for a test) "
+                          f"and name a host; {example}")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username or parts.password:
+        raise ConfigError(f"{source}: public_url {url!r} may name only scheme, host and port: central must be "
+                          f"served at the root of its own host name (no path, query or user); {example}")
+    scheme = parts.scheme.lower()
+    try:
+        host = parts.hostname.encode("idna").decode("ascii")  # browsers send the punycode form
+    except UnicodeError:
+        raise ConfigError(f"{source}: public_url {url!r}: the host name is not valid; {example}") from None
+    if ":" in host:
+        host = f"[{host}]"
+    default_port = {"https": 443, "http": 80}[scheme]
+    return f"{scheme}://{host}" + (f":{port}" if port is not None and port != default_port else "")
+
+
+def _networks(value: object, source: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{source}: 'trusted_proxies' must be a list of addresses or networks, "
+                          "e.g. trusted_proxies = [\"127.0.0.1\", \"::1\"]")
+    try:
+        return tuple(ipaddress.ip_network(v.strip(), strict=False) for v in value)
+    except ValueError as exc:
+        raise ConfigError(f"{source}: trusted_proxies: {exc}; write addresses such as \"10.1.2.3\" or "
+                          "networks such as \"10.1.2.0/24\"") from None

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from central.hours import OfficeHours
 from central.storage import schema as t
 from central.storage.counters import Counters, DailyStats, TokenReuse, fold_legacy_visit_rows
+from central.storage.logins import LoginAttempts
 
 __all__ = ["DailyStats", "Database", "Department", "Kiosk", "Staff", "TokenReuse", "token_hash"]
 
@@ -68,6 +69,7 @@ class Database(Counters):
 
     def __init__(self, engine: AsyncEngine):
         self.engine = engine
+        self.logins = LoginAttempts(engine)
 
     @classmethod
     async def open(cls, url: str) -> Database:
@@ -225,6 +227,17 @@ class Database(Counters):
             rows = (await c.execute(sa.select(t.kiosks).order_by(t.kiosks.c.location))).all()
         return [Kiosk(r.id, r.location, r.revoked) for r in rows]
 
-    async def set_kiosk_revoked(self, kiosk_id: int, revoked: bool) -> None:
+    async def revoke_kiosk(self, kiosk_id: int) -> None:
+        """Revoke for good: the token's hash is replaced by one of a secret nobody ever saw, so no
+        later change can bring the old token back. A new token (new_kiosk_token) brings the kiosk back."""
         async with self.engine.begin() as c:
-            await c.execute(sa.update(t.kiosks).where(t.kiosks.c.id == kiosk_id).values(revoked=revoked))
+            await c.execute(sa.update(t.kiosks).where(t.kiosks.c.id == kiosk_id).values(
+                revoked=True, token_hash=token_hash(secrets.token_urlsafe(32))))
+
+    async def new_kiosk_token(self, kiosk_id: int) -> str:
+        """A new token for a kiosk (revoked or not); the old one stops working. Shown once, stored hashed."""
+        token = secrets.token_urlsafe(32)
+        async with self.engine.begin() as c:
+            await c.execute(sa.update(t.kiosks).where(t.kiosks.c.id == kiosk_id).values(
+                revoked=False, token_hash=token_hash(token)))
+        return f"{kiosk_id}.{token}"

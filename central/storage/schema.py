@@ -80,3 +80,24 @@ kiosk_token_reuse = sa.Table(
     sa.Column("times", sa.Integer, nullable=False),
     sa.Column("last_at", sa.Float, nullable=False),  # unix seconds
 )
+
+# Login attempts per client address, per account and per pair, for central.web.throttle.
+# Keys are keyed hashes (HMAC with the day's secret in login_keys), never a name or an
+# address in clear; a row goes once its client has been quiet for an hour.
+login_attempts = sa.Table(
+    "login_attempts", metadata,
+    sa.Column("key", sa.String(80), primary_key=True),  # "a:<account>", "i:<address>" or "p:<account>:<address>"
+    sa.Column("account", sa.String(32)),                # the account's hash, so an admin can unlock it
+    sa.Column("attempts", sa.Integer, nullable=False),  # failed ones, and the one being checked now
+    sa.Column("last_attempt", sa.Float, nullable=False),
+    sa.Column("blocked_until", sa.Float, nullable=False),
+    sa.Index("ix_login_attempts_account", "account"),
+)
+
+# The HMAC secret of each day; older ones are deleted, so yesterday's hashes can no
+# longer be linked to anyone.
+login_keys = sa.Table(
+    "login_keys", metadata,
+    sa.Column("day", sa.String(10), primary_key=True),  # UTC, YYYY-MM-DD
+    sa.Column("secret", sa.String(64), nullable=False),
+)

@@ -255,9 +255,35 @@ async def test_kiosk_token_shown_once_authenticates_until_revoked(site):
     ws = await site.client.get("/ws/kiosk", headers={"Authorization": f"Bearer {token}"})
     assert ws.status == 401
 
-    r = await site.post(f"/admin/kiosks/{kiosk.id}/enable", {})
-    assert r.status == 303 and await site.db.kiosk_by_token(token) is not None
     assert (await site.post("/admin/kiosks/999/revoke", {})).status == 404
+
+
+async def test_a_revoked_token_stays_dead_and_a_new_one_brings_the_kiosk_back(site):
+    r = await site.post("/admin/kiosks/new", {"location": "Rathaus, Foyer"})
+    old = re.search(r'id="kiosk-token" value="([^"]+)"', await r.text())[1]
+    kiosk = await site.db.kiosk_by_token(old)
+    assert (await site.post(f"/admin/kiosks/{kiosk.id}/revoke", {})).status == 303
+    # The way back that used to revive the old token is gone...
+    assert (await site.post(f"/admin/kiosks/{kiosk.id}/enable", {})).status in (404, 405)
+    assert await site.db.kiosk_by_token(old) is None
+    listing = await (await site.client.get("/admin/kiosks")).text()
+    assert f'action="/admin/kiosks/{kiosk.id}/token"' in listing and "Enable again" not in listing
+    assert "its token never works again" in listing
+    # ...instead the kiosk gets a new token, shown once; the old one stays refused.
+    r = await site.post(f"/admin/kiosks/{kiosk.id}/token", {})
+    text = await r.text()
+    assert r.status == 200 and r.headers["Cache-Control"] == "no-store"
+    assert "previous token no longer works" in text
+    new = re.search(r'id="kiosk-token" value="([^"]+)"', text)[1]
+    assert new != old and (await site.db.kiosk_by_token(new)).id == kiosk.id
+    assert await site.db.kiosk_by_token(old) is None
+    assert (await site.client.get("/ws/kiosk", headers={"Authorization": f"Bearer {old}"})).status == 401
+    # A new token for a kiosk in service replaces its token too.
+    r = await site.post(f"/admin/kiosks/{kiosk.id}/token", {})
+    newer = re.search(r'id="kiosk-token" value="([^"]+)"', await r.text())[1]
+    assert await site.db.kiosk_by_token(new) is None and await site.db.kiosk_by_token(newer) is not None
+    assert (await site.post(f"/admin/kiosks/{kiosk.id}/token", {}, csrf=False)).status == 403
+    assert (await site.post("/admin/kiosks/999/token", {})).status == 404
 
 
 async def test_kiosk_needs_a_location(site):

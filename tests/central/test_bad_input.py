@@ -476,7 +476,7 @@ async def test_a_revoked_kiosk_token_is_refused(central):
     kiosk_id, token = await central.db.create_kiosk("Ausgemustert")
     url = central.url.replace("http", "ws") + "/ws/kiosk"
     assert await _handshake_status(central.session, url, headers={"Authorization": f"Bearer {token}"}) == 101
-    await central.db.set_kiosk_revoked(kiosk_id, True)
+    await central.db.revoke_kiosk(kiosk_id)
     assert await _handshake_status(central.session, url, headers={"Authorization": f"Bearer {token}"}) == 401
     assert not central.hub.kiosks
 

@@ -1,4 +1,6 @@
 """Configuration errors name the setting and say what to write."""
+import re
+
 import pytest
 
 from central.config import Config, ConfigError
@@ -46,3 +48,43 @@ def test_ice_networks_default_to_private_ranges_and_are_checked():
                            (["169.254.0.0/16"], "never allowed"), (["Rathaus"], "not a network")):
         with pytest.raises(ConfigError, match=f"ice_networks.*{message}"):
             Config.from_dict({"database_url": "sqlite://", "ice_networks": wrong})
+
+
+@pytest.mark.parametrize(("written", "origin"), [
+    ("https://buergerbuero.musterdorf.de/", "https://buergerbuero.musterdorf.de"),
+    ("HTTPS://Buergerbuero.Musterdorf.DE", "https://buergerbuero.musterdorf.de"),
+    ("https://buergerbuero.musterdorf.de:443/", "https://buergerbuero.musterdorf.de"),
+    ("http://localhost:8080/", "http://localhost:8080"),
+    ("https://bürgerbüro.musterdorf.de", "https://xn--brgerbro-65af.musterdorf.de"),
+    ("https://[2001:db8::1]:8443", "https://[2001:db8::1]:8443"),
+])
+def test_public_url_is_written_as_browsers_send_their_origin(written, origin):
+    assert Config.from_dict({"database_url": "sqlite:///x.db", "public_url": written}).public_url == origin
+
+
+@pytest.mark.parametrize(("written", "complaint"), [
+    ("https://buergerbuero.musterdorf.de/amtsklingel", "no path"),
+    ("https://buergerbuero.musterdorf.de/?x=1", "no path, query"),
+    ("https://buergerbuero.musterdorf.de/#top", "no path, query"),
+    ("https://admin:pw@buergerbuero.musterdorf.de", "or user"),
+    ("buergerbuero.musterdorf.de", "must start with https://"),
+    ("wss://buergerbuero.musterdorf.de", "must start with https://"),
+    ("https://", "name a host"),
+    ("https://buergerbuero.musterdorf.de:70000", "not a URL"),
+    (["https://a.example"], "must be text"),
+])
+def test_a_public_url_that_cannot_be_an_origin_is_refused(written, complaint):
+    with pytest.raises(ConfigError, match=re.escape(complaint)) as caught:
+        Config.from_dict({"database_url": "sqlite:///x.db", "public_url": written})
+    assert 'public_url = "https://buergerbuero.musterdorf.de"' in str(caught.value)
+
+
+def test_trusted_proxies_are_addresses_or_networks():
+    config = Config.from_dict({"database_url": "sqlite:///x.db", "trusted_proxies": ["127.0.0.1", "10.1.0.0/16",
+                                                                                    "::1"]})
+    assert [str(n) for n in config.trusted_proxies] == ["127.0.0.1/32", "10.1.0.0/16", "::1/128"]
+    assert Config.from_dict({"database_url": "sqlite:///x.db"}).trusted_proxies == ()
+    with pytest.raises(ConfigError, match="trusted_proxies.*networks such as"):
+        Config.from_dict({"database_url": "sqlite:///x.db", "trusted_proxies": ["proxy.stadt.local"]})
+    with pytest.raises(ConfigError, match="must be a list"):
+        Config.from_dict({"database_url": "sqlite:///x.db", "trusted_proxies": "127.0.0.1"})

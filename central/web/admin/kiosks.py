@@ -33,34 +33,47 @@ async def create(request: web.Request) -> web.Response:
     except FieldError as exc:
         return await _list_page(request, location=location, error=str(exc), status=400)
     kiosk_id, token = await request.app["db"].create_kiosk(location)
-    config = request.app["config"]
-    server = (config.public_url or f"{request.scheme}://{request.host}").rstrip("/")
-    # The one response that ever carries the token: not a redirect, and never cached.
-    return forms.page(request, "admin/kiosk_created.html", kiosk=Kiosk(kiosk_id, location, False), token=token,
-                      server=server)
+    return _token_page(request, Kiosk(kiosk_id, location, False), token, renewed=False)
 
 
-async def _set_revoked(request: web.Request, revoked: bool) -> web.Response:
+async def _find(request: web.Request) -> Kiosk:
     kiosk_id = int(request.match_info["kiosk_id"])
-    if not any(k.id == kiosk_id for k in await request.app["db"].kiosks()):
+    found = next((k for k in await request.app["db"].kiosks() if k.id == kiosk_id), None)
+    if found is None:
         raise web.HTTPNotFound(text="There is no such kiosk.\n")
-    await request.app["db"].set_kiosk_revoked(kiosk_id, revoked)
-    if revoked and (peer := request.app["hub"].kiosks.get(kiosk_id)) is not None:
+    return found
+
+
+def _disconnect(request: web.Request, kiosk_id: int) -> None:
+    if (peer := request.app["hub"].kiosks.get(kiosk_id)) is not None:
         peer.link.close()  # its token no longer works; end the live connection too
-    raise forms.see_other(LIST, "kiosk-revoked" if revoked else "kiosk-enabled")
 
 
 @admin_required
 async def revoke(request: web.Request) -> web.Response:
-    return await _set_revoked(request, True)
+    kiosk = await _find(request)
+    await request.app["db"].revoke_kiosk(kiosk.id)
+    _disconnect(request, kiosk.id)
+    raise forms.see_other(LIST, "kiosk-revoked")
 
 
 @admin_required
-async def enable(request: web.Request) -> web.Response:
-    return await _set_revoked(request, False)
+async def new_token(request: web.Request) -> web.Response:
+    """Revoked or not, the kiosk gets a new token, shown once; the old one never works again."""
+    kiosk = await _find(request)
+    token = await request.app["db"].new_kiosk_token(kiosk.id)
+    _disconnect(request, kiosk.id)
+    return _token_page(request, Kiosk(kiosk.id, kiosk.location, False), token, renewed=True)
+
+
+def _token_page(request: web.Request, kiosk: Kiosk, token: str, *, renewed: bool) -> web.Response:
+    config = request.app["config"]
+    server = (config.public_url or f"{request.scheme}://{request.host}").rstrip("/")
+    # The one response that ever carries the token: not a redirect, and never cached.
+    return forms.page(request, "admin/kiosk_created.html", kiosk=kiosk, token=token, server=server, renewed=renewed)
 
 
 def routes() -> list[web.RouteDef]:
     kiosk = "{kiosk_id:[0-9]{1,9}}"
     return [web.get(LIST, list_page), web.get(f"{LIST}/new", list_page), web.post(f"{LIST}/new", create),
-            web.post(f"{LIST}/{kiosk}/revoke", revoke), web.post(f"{LIST}/{kiosk}/enable", enable)]
+            web.post(f"{LIST}/{kiosk}/revoke", revoke), web.post(f"{LIST}/{kiosk}/token", new_token)]

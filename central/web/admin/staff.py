@@ -1,12 +1,11 @@
 """Admin: staff accounts (clerks and administrators) and their departments."""
 from __future__ import annotations
 
-import asyncio
-
 import sqlalchemy as sa
 from aiohttp import web
 
 from central import passwords
+from central.passwords import PasswordsBusy
 from central.storage.database import Staff
 from central.web.admin import forms
 from central.web.admin.forms import FieldError
@@ -27,7 +26,9 @@ async def _find(request: web.Request) -> Staff:
 async def list_page(request: web.Request) -> web.Response:
     db = request.app["db"]
     names = {d.slug: d.name for d in await db.departments()}
-    return forms.page(request, "admin/staff.html", members=await db.all_staff(), department_names=names)
+    members = await db.all_staff()
+    waiting = await request.app["login_throttle"].waiting(m.username for m in members)
+    return forms.page(request, "admin/staff.html", members=members, department_names=names, waiting=waiting)
 
 
 async def _form_page(request: web.Request, *, member: Staff | None, values: dict, errors: dict[str, str],
@@ -49,11 +50,6 @@ async def edit_page(request: web.Request) -> web.Response:
     values = {"username": member.username, "display_name": member.display_name, "role": member.role,
               "departments": sorted(member.departments), "active": member.active}
     return await _form_page(request, member=member, values=values, errors={})
-
-
-async def _hash(password: str) -> str:
-    # argon2 takes tens of milliseconds of CPU: keep the event loop (and live calls) running meanwhile.
-    return await asyncio.get_running_loop().run_in_executor(None, passwords.hash_password, password)
 
 
 async def _save(request: web.Request, member: Staff | None) -> web.Response:
@@ -91,7 +87,11 @@ async def _save(request: web.Request, member: Staff | None) -> web.Response:
         values["active"], values["role"] = member.active, member.role
     if errors:
         return await _form_page(request, member=member, values=values, errors=errors, status=400)
-    password_hash = await _hash(password) if password else None
+    try:
+        password_hash = await request.app["passwords"].hash(password) if password else None
+    except PasswordsBusy:
+        errors["password"] = _("The server is busy checking passwords. Save again in a few seconds.")
+        return await _form_page(request, member=member, values=values, errors=errors, status=503)
     if member is None:
         try:
             await db.create_staff(values["username"], values["display_name"], password_hash, values["role"],
@@ -102,6 +102,8 @@ async def _save(request: web.Request, member: Staff | None) -> web.Response:
         raise forms.see_other(LIST, "staff-created")
     await db.update_staff(member.id, display_name=values["display_name"], role=values["role"],
                           active=values["active"], departments=values["departments"], password_hash=password_hash)
+    if password_hash:  # a new password also ends the wait its forgotten predecessor caused
+        await request.app["login_throttle"].unlock(member.username)
     if not values["active"] and (peer := request.app["hub"].staff.get(member.id)) is not None:
         peer.link.close()  # sessions are gone; an open console must not keep working
     raise forms.see_other(LIST, "staff-saved")
@@ -117,7 +119,16 @@ async def update(request: web.Request) -> web.Response:
     return await _save(request, await _find(request))
 
 
+@admin_required
+async def unlock(request: web.Request) -> web.Response:
+    """Lift the wait that failed logins put on this account, from every address."""
+    member = await _find(request)
+    await request.app["login_throttle"].unlock(member.username)
+    raise forms.see_other(LIST, "staff-unlocked")
+
+
 def routes() -> list[web.RouteDef]:
     member = "{staff_id:[0-9]{1,9}}"
     return [web.get(LIST, list_page), web.get(f"{LIST}/new", new_page), web.post(f"{LIST}/new", create),
-            web.get(f"{LIST}/{member}/edit", edit_page), web.post(f"{LIST}/{member}/edit", update)]
+            web.get(f"{LIST}/{member}/edit", edit_page), web.post(f"{LIST}/{member}/edit", update),
+            web.post(f"{LIST}/{member}/unlock", unlock)]
