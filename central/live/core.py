@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from central.live.peers import KioskPeer, StaffPeer
+from central.live.limits import VISIT_REQUESTS, Buckets
 from central.live.relay import SignalingRelay
 from central.rooms import Visit, VisitState, WaitingRooms
 from central.rooms.estimate import WaitEstimator
@@ -59,6 +60,8 @@ class HubCore:
     _clerk_grace: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
     # A call's offers, answers and candidates pass through here: limited and filtered (relay.py).
     relay: SignalingRelay = field(default_factory=SignalingRelay)
+    # Kiosk id -> how many visits it may still request now (kiosk_side.py); a flood is cut here.
+    visit_requests: Buckets = field(default_factory=lambda: Buckets(VISIT_REQUESTS))
 
     # == departments ===========================================================
     def set_departments(self, departments: list[Department]) -> None:

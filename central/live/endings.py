@@ -12,6 +12,10 @@ from protocol.codec import encode
 
 log = logging.getLogger(__name__)
 
+# A visit cancelled this soon after it was requested was a mistaken press (or a flood of
+# request/cancel): it is not counted as a visit in the statistics.
+BRIEF_VISIT_S = 10.0
+
 
 class VisitEndings(HubCore):
     def _end(self, visit: Visit, reason: str) -> None:
@@ -29,7 +33,9 @@ class VisitEndings(HubCore):
         self._to_kiosk(visit, m.VisitEnded(type="visit.ended", visit_id=visit.id, reason=reason))
         department = visit.department
         self.rooms.remove(visit)
-        self.record_visit(department, visit.first_wait_s, duration, self.now().date())
+        brief = reason == "cancelled" and duration is None and time.monotonic() - visit.arrived_mono < BRIEF_VISIT_S
+        if not brief:
+            self.record_visit(department, visit.first_wait_s, duration, self.now().date())
         self._update_positions(department)
 
     def _start_call(self, visit: Visit) -> None:

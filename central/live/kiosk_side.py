@@ -1,13 +1,14 @@
 """The kiosk side of the hub: connect, request a place, resume it, cancel, hang up, relay signaling.
 
-Limits on what one kiosk may send (floods) belong at the top of :meth:`KioskSide.kiosk_message`,
-before a message changes anything.
+Limits on what one kiosk may send (floods) are checked before a message changes anything: visit
+requests per kiosk in :meth:`KioskSide._request`, a call's signaling in central/live/relay.py.
 """
 from __future__ import annotations
 
 import logging
 
 from central.live.endings import VisitEndings
+from central.live.limits import retry_after_s
 from central.live.peers import KioskPeer
 from central.rooms import Visit, VisitState
 from protocol import messages as m
@@ -92,6 +93,10 @@ class KioskSide(VisitEndings):
             peer.link.send(encode(m.VisitRefused(type="visit.refused", department=dept.slug, reason="closed",
                                                  next_opening=nxt.isoformat() if nxt else None)))
             return
+        if wait := self.visit_requests.take(peer.kiosk.id):
+            seconds = retry_after_s(wait)
+            raise ProtocolError(ErrorCode.RATE_LIMITED, f"too many visit requests from this kiosk; try again in "
+                                f"{seconds} s", retry_after_s=seconds)
         visit = Visit(kiosk_id=peer.kiosk.id, kiosk_location=peer.kiosk.location, department=dept.slug,
                       language=msg.language)
         self.rooms.add(visit)
