@@ -99,6 +99,21 @@ async def test_failed_call_closes_and_says_why(console, central):
     assert await page.evaluate("window.amtsklingel.pc") is None
 
 
+async def test_signalling_that_crossed_the_end_of_its_call_is_not_shown_as_an_error(console, central):
+    page, fake = console, console.fake
+    await open_console(page, central)
+    fake.send(m.CallAssigned(type="call.assigned", visit=VISIT, ice_servers=[]))
+    await page.locator("[data-testid=call-view]").wait_for()
+    fake.send(m.CallFailed(type="call.failed", visit_id=VISIT.visit_id, reason="ice_failed"))
+    # The console's own rtc.state failed crossed central's call.failed.
+    fake.send(m.Error(type="error", code="not_your_visit", detail="you are not in a call with this visit",
+                      ref="rtc.state"))
+    arrival = waiting_visit(1)
+    fake.send(m.QueueJoined(type="queue.joined", visit=arrival))  # handled after the error: a marker
+    await page.locator(f"[data-visit-id='{arrival.visit_id}']").wait_for()
+    assert await page.locator("#banner").is_hidden()
+
+
 async def test_console_gives_up_on_media_that_never_connects(console, central):
     page, fake = console, console.fake
     await open_console(page, central, connect_timeout_s=2)

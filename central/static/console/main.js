@@ -18,6 +18,7 @@ const CONNECTION_TEXTS = {
   connecting: 'Connecting…', connected: 'Connected', lost: 'Connection lost. Reconnecting…',
   replaced: 'The console was opened in another window.', session_ended: 'Your session has ended. Please log in again.',
 };
+const CALL_STEPS = new Set(['visit.hangup', 'rtc.answer', 'rtc.candidate', 'rtc.state', 'call.restart']);
 const LOGIN_AFTER_MS = 3000; // long enough to read why the login page comes
 
 const handlers = {
@@ -69,7 +70,8 @@ function onError(msg) {
     setTimeout(() => location.assign('/login?next=/console'), LOGIN_AFTER_MS);
     return;
   }
-  if (msg.ref === 'visit.hangup' && msg.code === 'not_your_visit') return; // that call is over anyway
+  // Signalling that crossed the end of its call (central ended it a moment before) is no news to the clerk.
+  if (CALL_STEPS.has(msg.ref) && (msg.code === 'not_your_visit' || msg.code === 'wrong_state')) return;
   showError(ERRORS[msg.code] ? t(ERRORS[msg.code]) : t('Something went wrong: %(detail)s', { detail: msg.detail }));
 }
 
