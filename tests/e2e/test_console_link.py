@@ -160,6 +160,12 @@ async def test_a_burst_of_arrivals_chimes_once_per_department(console, central):
     fake.send(m.QueueJoined(type="queue.joined", visit=waiting_visit(200, "buergerbuero")))
     await poll(lambda: page.evaluate("window.amtsklingel.chimes.length"), lambda n: n == 3)
 
+    # Visits put back in their places after central restarted are no arrivals.
+    await page.clock.set_fixed_time(1_800_000_012_000)
+    fake.send(m.QueueJoined(type="queue.joined", visit=waiting_visit(300, "standesamt"), reason="restored"))
+    await page.locator(f"[data-visit-id='{waiting_visit(300).visit_id}']").wait_for()
+    assert await page.evaluate("window.amtsklingel.alerts.length") == 61
+
 
 async def test_ended_session_goes_to_login_without_reconnecting(console, central):
     page, fake = console, console.fake

@@ -25,8 +25,10 @@ const handlers = {
   'console.snapshot': onSnapshot,
   'queue.joined': (msg) => {
     addVisit(msg.visit);
-    // A visit this clerk just transferred into another of their departments is no news to them.
-    if (!(msg.reason === 'transferred' && state.ownTransfers.delete(msg.visit.visit_id))) alertArrival(msg.visit);
+    // A visit this clerk just transferred into another of their departments is no news to them, nor is one
+    // that waited before central restarted and is back in its place.
+    const known = msg.reason === 'restored' || (msg.reason === 'transferred' && state.ownTransfers.delete(msg.visit.visit_id));
+    if (!known) alertArrival(msg.visit);
   },
   'queue.left': (msg) => removeVisit(msg.visit_id, msg.department),
   'call.assigned': assignCall,
