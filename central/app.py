@@ -9,6 +9,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from central import logfilter
 from central.config import Config
 from central.live.candidates import CandidateFilter
 from central.live.hub import Hub
@@ -27,6 +28,7 @@ STATIC = Path(__file__).parent / "static"
 
 def create_app(config: Config, *, now: Callable[[], dt.datetime] | None = None) -> web.Application:
     """Build central. ``now`` replaces the clock in tests of office hours."""
+    logfilter.install()  # no client address in the log, whoever configured the handlers
     app = web.Application(middlewares=[auth.security_headers, auth.session_middleware],
                           client_max_size=256 * 1024)
     app["config"] = config
