@@ -29,7 +29,7 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, tmp: Path):
+    def __init__(self, tmp: Path, extra_config: str = ""):
         self.tmp = tmp
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -37,7 +37,7 @@ class Server:
         self.config = tmp / "central.toml"
         self.config.write_text(
             f"database_url = {json.dumps(self.database_url)}\n"
-            f'host = "127.0.0.1"\nport = {self.port}\nsecure_cookies = false\n', encoding="utf-8")
+            f'host = "127.0.0.1"\nport = {self.port}\nsecure_cookies = false\n{extra_config}', encoding="utf-8")
         self.log_path = tmp / "central.log"
         self.proc: subprocess.Popen | None = None
 
@@ -123,13 +123,14 @@ async def add_kiosks_and_clerks(database_url: str, kiosks: int, clerks: int) -> 
     return tokens, usernames
 
 
-async def login(session: aiohttp.ClientSession, url: str, username: str, password: str) -> int:
+async def login(session: aiohttp.ClientSession, url: str, username: str, password: str,
+                headers: dict[str, str] | None = None) -> int:
     """Log in through the form as a browser does (CSRF cookie and field); the HTTP status of the POST."""
-    async with session.get(url + "/login") as r:
+    async with session.get(url + "/login", headers=headers) as r:
         found = re.search(r'name="csrf_token" value="([^"]+)"', await r.text())
         if r.status != 200 or found is None:
             raise BenchError(f"GET /login: {r.status}, no csrf_token field")
-    async with session.post(url + "/login", allow_redirects=False,
+    async with session.post(url + "/login", allow_redirects=False, headers=headers,
                             data={"username": username, "password": password, "csrf_token": found.group(1)}) as r:
         await r.read()
         return r.status

@@ -52,7 +52,6 @@ import subprocess
 import sys
 import time
 
-
 from appliance.hardware.fake.camera import read_clock_crop
 from bench._common import CHROMIUM, CHROMIUM_FLAGS, BenchError, emit, note, percentile, proc_cpu_s, process_tree
 from bench._kiosk_video import clerk as clerk_proc
