@@ -30,9 +30,12 @@ class CallPeer:
 
     def __init__(self, ice_servers: list[m.IceServer], tracks: list[MediaStreamTrack],
                  on_remote_track: Callable[[MediaStreamTrack], None] | None = None,
-                 video_codecs: list | None = None):
-        """``video_codecs`` pins the video codec, e.g. H.264 for a camera whose packets pass through."""
+                 video_codecs: list | None = None, on_state: Callable[[str], None] | None = None):
+        """``video_codecs`` pins the video codec, e.g. H.264 for a camera whose packets pass through.
+        ``on_state`` hears "connected" and "failed" as the peer connection reaches them."""
         self.pc = RTCPeerConnection(rtc_configuration(ice_servers))
+        self._on_state = on_state
+        self.pc.on("connectionstatechange", self._state_changed)
         self._tracks = tracks
         for track in tracks:
             transceiver = self.pc.addTransceiver(track, direction="sendrecv")
@@ -56,6 +59,10 @@ class CallPeer:
         parsed: RTCIceCandidate = candidate_from_sdp(candidate.candidate.removeprefix("candidate:"))
         parsed.sdpMid, parsed.sdpMLineIndex = candidate.sdpMid, candidate.sdpMLineIndex
         await self.pc.addIceCandidate(parsed)
+
+    def _state_changed(self) -> None:
+        if self._on_state is not None and self.pc.connectionState in ("connected", "failed"):
+            self._on_state(self.pc.connectionState)
 
     def _drain(self, track: MediaStreamTrack) -> None:
         """Consume a remote track nobody displays, so aiortc's receive buffers do not fill."""

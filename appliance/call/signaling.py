@@ -7,18 +7,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
+import socket
 from collections.abc import AsyncIterator
 
 import aiohttp
 
+from appliance.call.backoff import Backoff
 from protocol import messages as m
 from protocol.codec import decode, encode
 from protocol.errors import AmtsklingelError, ProtocolError
 
 log = logging.getLogger(__name__)
 
-BACKOFF_START_S, BACKOFF_MAX_S = 1.0, 30.0
+# Handshake and welcome together; a central that accepts TCP but never answers is unreachable.
+CONNECT_TIMEOUT_S = 20.0
+CLOSE_TIMEOUT_S = 2.0  # a polite close that cannot get its frame out is cut instead
 
 
 class CentralUnreachable(AmtsklingelError, ConnectionError):
@@ -38,7 +41,15 @@ class CentralLink:
         self._session = session
         self._ws: aiohttp.ClientWebSocketResponse | None = None
 
-    async def connect(self) -> m.Welcome:
+    async def connect(self, timeout_s: float = CONNECT_TIMEOUT_S) -> m.Welcome:
+        try:
+            async with asyncio.timeout(timeout_s):
+                return await self._connect()
+        except TimeoutError:
+            self.abort()
+            raise CentralUnreachable(f"central at {self.url} did not greet within {timeout_s:.0f} s") from None
+
+    async def _connect(self) -> m.Welcome:
         try:
             self._ws = await self._session.ws_connect(self.url, headers={"Authorization": f"Bearer {self._token}"},
                                                       heartbeat=20, timeout=aiohttp.ClientWSTimeout(ws_close=5))
@@ -55,7 +66,7 @@ class CentralLink:
 
     async def connect_with_backoff(self, attempts: int | None = None) -> m.Welcome:
         """Retry with jittered exponential backoff; gives up only on a refused token or after ``attempts``."""
-        delay, tries = BACKOFF_START_S, 0
+        backoff, tries = Backoff(), 0
         while True:
             try:
                 return await self.connect()
@@ -65,9 +76,9 @@ class CentralLink:
                 tries += 1
                 if attempts is not None and tries >= attempts:
                     raise
-                log.warning("%s; retrying in %.0f s", exc, delay)
-                await asyncio.sleep(delay * random.uniform(0.8, 1.2))
-                delay = min(delay * 2, BACKOFF_MAX_S)
+                delay = backoff.next_delay()
+                log.warning("%s; retrying in %.1f s", exc, delay)
+                await asyncio.sleep(delay)
 
     async def send(self, message: m.Message) -> None:
         if self._ws is None or self._ws.closed:
@@ -93,6 +104,24 @@ class CentralLink:
             except CentralUnreachable:
                 return
 
+    def abort(self) -> None:
+        """Cut the connection at once, whatever is still unsent (a stalled link is not closed politely).
+
+        Shutting the socket down wakes the pending ``receive()``, so the session takes its
+        reconnect path as after any other network fault.
+        """
+        sock = self._ws.get_extra_info("socket") if self._ws is not None else None
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already gone
+
     async def close(self) -> None:
-        if self._ws is not None:
-            await self._ws.close()
+        if self._ws is None:
+            return
+        try:
+            async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                await self._ws.close()
+        except TimeoutError:
+            self.abort()

@@ -6,7 +6,13 @@ and applied in order by one task; no two handlers ever interleave.
 
 Nothing of a visit outlives it: when a visit ends, its id, resume token,
 position and the clerk's message are dropped and the language returns to German
-for the next citizen.
+for the next citizen. All of it is held in memory only, never on disk.
+
+Central may go away at any moment (restart, network): the visit's resume token,
+replaced by every newer one central sends, lets it take its place back on
+reconnect. A call goes on meanwhile (media is peer to peer). A citizen who
+leaves (cancel, hang-up) leaves at once on the screen; the kiosk keeps telling
+central until central confirms the visit ended (see ``_Leaving``).
 """
 from __future__ import annotations
 
@@ -34,6 +40,7 @@ class Timeouts:
     ended_s: float = 8.0       # how long "nothing was kept" stays on screen
     notice_s: float = 12.0     # a refusal shown on the idle screen
     request_s: float = 15.0    # central did not confirm the visit request
+    media_s: float = 30.0      # a call's media did not connect: report failed (central has its own timer too)
 
 
 class Call(Protocol):
@@ -45,7 +52,8 @@ class Call(Protocol):
 
 
 Send = Callable[[m.Message], Awaitable[None]]
-CallFactory = Callable[[list[m.IceServer]], Call]
+# ice_servers, and a callback the call gives its connection state to: "connected" | "failed"
+CallFactory = Callable[[list[m.IceServer], Callable[[str], None]], Call]
 
 
 @dataclass
@@ -55,6 +63,18 @@ class _Visit:
     department: str = ""
 
 
+@dataclass
+class _Leaving:
+    """A visit the citizen left (cancel or hang-up) that central has not yet confirmed as ended.
+
+    The screen moved on at once; this is what the kiosk still has to tell central,
+    also after a reconnect (resume, then the fitting leave message for the state
+    central reports). Dropped when central says the visit ended or does not know it.
+    """
+    visit_id: str
+    resume_token: str | None
+
+
 class Controller:
     def __init__(self, *, send: Send, new_call: CallFactory, led: Callable[[str], None],
                  publish: Callable[[View], None], timeouts: Timeouts = Timeouts()):
@@ -62,7 +82,12 @@ class Controller:
         self.timeouts = timeouts
         self.view = View()
         self._visit: _Visit | None = None
+        self._leaving: _Leaving | None = None
         self._call: Call | None = None
+        self._call_number = 0            # tells a current call's state reports from those of closed calls
+        self._call_connected = False
+        self._media_failed = False       # this visit's call failed here; central may not know yet
+        self._media_timer: asyncio.TimerHandle | None = None
         self._events: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         self._timer: asyncio.TimerHandle | None = None
         self._led("idle")
@@ -70,7 +95,7 @@ class Controller:
     # == inputs (thread-safe through the loop) ====================================
     def post(self, kind: str, value: Any = None) -> None:
         """Queue an event: press, long_press, choose, confirm, cancel, hangup, language,
-        connected, disconnected, central, fault, timeout."""
+        connected, disconnected, central, fault, timeout, rtc_state, media_timeout, tick."""
         self._events.put_nowait((kind, value))
 
     async def run(self) -> None:
@@ -89,13 +114,16 @@ class Controller:
 
     @property
     def has_visit_data(self) -> bool:
-        return self._visit is not None or self._call is not None or self.view.message is not None
+        return (self._visit is not None or self._leaving is not None or self._call is not None
+                or self.view.message is not None)
 
     # == dispatch ================================================================
     async def _handle(self, kind: str, value: Any) -> None:
         screen = self.view.screen
         if kind == "tick":
-            return  # the watchdog's probe: handling it proves the loop and the queue are alive
+            if value is not None:
+                value.set()  # the watchdog's probe: handling it proves the loop and the controller are alive
+            return
         if kind == "central":
             await self._on_central(value)
         elif kind == "connected":
@@ -103,7 +131,17 @@ class Controller:
         elif kind == "disconnected":
             self._show(online=False)
         elif kind == "fault":
+            if value == "replaced":  # this unit will not talk to central again until restarted
+                await self._close_call()
+                self._forget_visit()
+                self._leaving = None
             self._enter(Screen.FAULT, fault=value)
+        elif kind == "rtc_state":
+            await self._on_rtc_state(*value)
+        elif kind == "media_timeout":
+            if value == self._call_number and self._call is not None and not self._call_connected:
+                log.warning("the call's media did not connect within %.0f s", self.timeouts.media_s)
+                await self._on_media_failed()
         elif kind == "language":
             self._show(language=value)
         elif kind == "timeout":
@@ -117,10 +155,10 @@ class Controller:
             await self._consent(kind, value)
         elif screen is Screen.WAITING:
             if kind in ("long_press", "cancel") and self._visit and self._visit.visit_id:
-                await self._send(m.VisitCancel(type="visit.cancel", visit_id=self._visit.visit_id))
+                await self._leave(in_call=False)
         elif screen is Screen.IN_CALL:
             if kind in ("press", "long_press", "hangup") and self._visit and self._visit.visit_id:
-                await self._send(m.VisitHangup(type="visit.hangup", visit_id=self._visit.visit_id))
+                await self._leave(in_call=True)
         elif screen is Screen.ENDED and kind in ("press", "long_press"):
             self._enter(Screen.IDLE)
 
@@ -177,49 +215,146 @@ class Controller:
         self._show(online=True, location=welcome.kiosk_location, departments=departments)
         if self.view.screen is Screen.FAULT and self.view.fault == "token_refused":
             self._enter(Screen.IDLE)
-        if self._visit and self._visit.visit_id:
-            await self._send(m.VisitResume(type="visit.resume", visit_id=self._visit.visit_id,
-                                           resume_token=self._visit.resume_token))
-        elif self._visit:  # asked, but the confirmation was lost with the connection: ask again
+        # Central ends a visit of ours it still holds unless our first message resumes it: after
+        # a restart of this unit (nothing kept) the ping says at once that the old visit is gone.
+        resumes = [v for v in (self._leaving, self._visit) if v is not None and v.visit_id and v.resume_token]
+        for visit in resumes:
+            await self._send(m.VisitResume(type="visit.resume", visit_id=visit.visit_id,
+                                           resume_token=visit.resume_token))
+        if not resumes:
+            await self._send(m.Ping(type="ping"))
+        if self._visit and self._visit.visit_id is None:
+            # asked, but the confirmation was lost with the connection: ask again
             await self._send(m.VisitRequest(type="visit.request", department=self._visit.department,
                                             language=self.view.language))
 
     async def _on_central(self, msg: m.Message) -> None:
         visit = self._visit
-        if isinstance(msg, m.VisitQueued) and visit and visit.visit_id is None:
+        msg_visit = getattr(msg, "visit_id", None)
+        if self._leaving and msg_visit == self._leaving.visit_id:
+            await self._on_left_visit(msg)
+        elif isinstance(msg, m.VisitQueued) and visit and visit.visit_id is None:
             visit.visit_id, visit.resume_token = msg.visit_id, msg.resume_token
             self._show(position=msg.position, expected_wait_s=msg.expected_wait_s)
         elif isinstance(msg, m.VisitRefused) and visit and visit.visit_id is None:
             self._forget_visit()
             self._enter(Screen.IDLE, notice=msg.reason, next_opening=msg.next_opening)
-        elif not visit or getattr(msg, "visit_id", None) != visit.visit_id:
-            if isinstance(msg, m.Error):
-                log.warning("central refused a message: %s (%s)", msg.code, msg.ref)
-                if msg.ref == "visit.resume" and visit:  # the visit ended while we were away
-                    await self._end("kiosk_lost")
-        elif isinstance(msg, m.VisitPosition):
+        elif isinstance(msg, m.Error):
+            await self._on_error(msg)
+        elif not visit or msg_visit != visit.visit_id:
+            pass  # about a visit that is not ours (any more)
+        else:
+            if token := getattr(msg, "resume_token", None):
+                visit.resume_token = token  # every change of place comes with the current token
+            await self._on_visit_message(visit, msg)
+
+    async def _on_visit_message(self, visit: _Visit, msg: m.Message) -> None:
+        if isinstance(msg, m.VisitPosition):
             self._show(position=msg.position, expected_wait_s=msg.expected_wait_s)
         elif isinstance(msg, m.VisitResumed):
-            if msg.state == "waiting":
-                self._show(position=msg.position, expected_wait_s=msg.expected_wait_s)
+            await self._on_resumed(msg)
         elif isinstance(msg, m.VisitMessageToKiosk):
             self._show(message=msg.text)
         elif isinstance(msg, m.VisitTransferred):
             await self._close_call()
+            self._media_failed = False
             visit.department = msg.department
             self._enter(Screen.WAITING, notice="transferred", selected=msg.department, position=msg.position,
                         expected_wait_s=msg.expected_wait_s, message=None)
         elif isinstance(msg, m.CallStart):
-            await self._close_call()  # a repeated call.start renegotiates from scratch
-            self._call = self._new_call(msg.ice_servers)
-            self._enter(Screen.IN_CALL, microphone_on=True, camera_on=True, message=None, notice=None)
-            await self._send(m.RtcOffer(type="rtc.offer", visit_id=msg.visit_id, sdp=await self._call.offer()))
+            await self._start_call(msg)
+        elif isinstance(msg, m.CallFailed):
+            await self._close_call()
+            self._media_failed = False  # central knows: it put the visit back at the head of its queue
+            self._enter(Screen.WAITING, notice="call_failed", selected=visit.department, position=msg.position,
+                        expected_wait_s=msg.expected_wait_s, message=None)
         elif isinstance(msg, m.RtcAnswer) and self._call:
             await self._call.accept_answer(msg.sdp)
         elif isinstance(msg, m.RtcCandidate) and self._call:
             await self._call.add_candidate(msg.candidate)
         elif isinstance(msg, m.VisitEnded):
             await self._end(msg.reason)
+
+    async def _on_resumed(self, msg: m.VisitResumed) -> None:
+        if msg.state == "waiting":
+            if self.view.screen is Screen.IN_CALL:  # central ended the call while we were apart
+                await self._close_call()
+                self._enter(Screen.WAITING, selected=msg.department)
+            self._show(position=msg.position, expected_wait_s=msg.expected_wait_s)
+        elif self._call is not None and self._call_connected:
+            await self._report_rtc("connected")  # the call went on while central was away
+        elif self._call is None and self._media_failed:
+            await self._report_rtc("failed")  # it failed here meanwhile: central puts the visit back
+        # else: picked up while we were away; call.start follows
+
+    async def _on_error(self, msg: m.Error) -> None:
+        log.warning("central refused a message: %s (%s)", msg.code, msg.ref)
+        if msg.ref not in ("visit.resume", "visit.cancel", "visit.hangup") or msg.code != "not_your_visit":
+            return
+        # Central answers in order, and a left visit is always resumed first.
+        if self._leaving is not None:
+            self._leaving = None  # central does not know it any more: nothing left to tell
+        elif self._visit and msg.ref == "visit.resume":  # the visit ended while we were away
+            await self._end("kiosk_lost")
+
+    async def _on_left_visit(self, msg: m.Message) -> None:
+        """Central speaks of a visit the citizen already left: answer with the leave message for its state."""
+        leaving = self._leaving
+        if isinstance(msg, m.VisitEnded):
+            self._leaving = None
+            return
+        if token := getattr(msg, "resume_token", None):
+            leaving.resume_token = token
+        if isinstance(msg, m.CallStart) or (isinstance(msg, m.VisitResumed) and msg.state == "in_call"):
+            await self._send(m.VisitHangup(type="visit.hangup", visit_id=leaving.visit_id))
+        elif isinstance(msg, (m.VisitResumed, m.VisitPosition, m.VisitTransferred, m.CallFailed)):
+            await self._send(m.VisitCancel(type="visit.cancel", visit_id=leaving.visit_id))
+
+    async def _leave(self, *, in_call: bool) -> None:
+        """The citizen cancels or hangs up: the screen follows at once, central is told now or when back."""
+        visit = self._visit
+        self._leaving = _Leaving(visit.visit_id, visit.resume_token)
+        if in_call:
+            await self._send(m.VisitHangup(type="visit.hangup", visit_id=visit.visit_id))
+            await self._end("hangup_kiosk")
+        else:
+            await self._send(m.VisitCancel(type="visit.cancel", visit_id=visit.visit_id))
+            await self._end("cancelled")
+
+    # == the call's media ===========================================================
+    async def _start_call(self, msg: m.CallStart) -> None:
+        await self._close_call()  # a repeated call.start renegotiates from scratch
+        self._call_number += 1
+        number = self._call_number
+        self._call = self._new_call(msg.ice_servers, lambda state: self.post("rtc_state", (number, state)))
+        self._media_failed = False
+        self._enter(Screen.IN_CALL, microphone_on=True, camera_on=True, message=None, notice=None)
+        # Central has its own timer; this one also holds when central is away.
+        self._media_timer = asyncio.get_running_loop().call_later(self.timeouts.media_s, self.post,
+                                                                  "media_timeout", number)
+        await self._send(m.RtcOffer(type="rtc.offer", visit_id=msg.visit_id, sdp=await self._call.offer()))
+
+    async def _on_rtc_state(self, number: int, state: str) -> None:
+        if number != self._call_number or self._call is None:
+            return  # a call we closed already
+        if state == "connected" and not self._call_connected:
+            self._call_connected = True
+            self._cancel_media_timer()
+            await self._report_rtc("connected")
+        elif state == "failed":
+            await self._on_media_failed()
+
+    async def _on_media_failed(self) -> None:
+        """The call cannot carry media: back to waiting; central answers call.failed with the new place."""
+        await self._close_call()
+        self._media_failed = True
+        self._enter(Screen.WAITING, notice="call_failed", selected=self._visit.department if self._visit else None,
+                    position=None, expected_wait_s=None, message=None)
+        await self._report_rtc("failed")
+
+    async def _report_rtc(self, state: str) -> None:
+        if self._visit and self._visit.visit_id:
+            await self._send(m.RtcState(type="rtc.state", visit_id=self._visit.visit_id, state=state))
 
     async def _end(self, reason: str) -> None:
         await self._close_call()
@@ -232,11 +367,19 @@ class Controller:
     # == helpers =================================================================
     async def _close_call(self) -> None:
         call, self._call = self._call, None
+        self._call_connected = False
+        self._cancel_media_timer()
         if call is not None:
             await call.close()
 
+    def _cancel_media_timer(self) -> None:
+        if self._media_timer is not None:
+            self._media_timer.cancel()
+            self._media_timer = None
+
     def _forget_visit(self) -> None:
         self._visit = None
+        self._media_failed = False
 
     def _is_open(self, slug: str | None) -> bool:
         return any(d.slug == slug and d.open for d in self.view.departments)

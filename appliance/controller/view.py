@@ -12,7 +12,7 @@ class Screen(str, enum.Enum):
     WAITING = "waiting"    # position, expected wait, clerk's message; long press cancels
     IN_CALL = "in_call"    # clerk large, own picture small; button hangs up
     ENDED = "ended"        # "Ihr Gespräch wurde beendet. Es wurde nichts gespeichert."
-    FAULT = "fault"        # the unit itself is broken (camera missing, token refused)
+    FAULT = "fault"        # the unit itself is broken (camera missing, token refused or used by another unit)
 
 
 @dataclass(frozen=True)
@@ -34,9 +34,10 @@ class View:
     position: int | None = None
     expected_wait_s: int | None = None
     message: str | None = None                # the clerk's short text, while waiting
-    notice: str | None = None                 # "closed" | "unknown_department" | "already_waiting" | "transferred"
+    # idle: "closed" | "unknown_department" | "already_waiting" | "unreachable"; waiting: "transferred" | "call_failed"
+    notice: str | None = None
     next_opening: str | None = None           # with notice "closed"
-    fault: str | None = None                  # "token_refused" | "camera" | "microphone"
+    fault: str | None = None                  # "token_refused" | "replaced" | "camera" | "microphone"
     ended_reason: str | None = None
     microphone_on: bool = False
     camera_on: bool = False

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
@@ -74,7 +75,7 @@ async def start(config: ApplianceConfig, *, hardware: Hardware | None = None,
     clerk_video = ClerkVideoFeed()
     self_view = SelfViewFeed()
 
-    def new_call(ice_servers: list[m.IceServer]) -> CallPeer:
+    def new_call(ice_servers: list[m.IceServer], on_state: Callable[[str], None]) -> CallPeer:
         from appliance.hardware.encoded import h264_codecs  # only needed for the passthrough camera
         camera = hardware.camera
         camera_track = camera.track()  # first: it decides camera.encoded
@@ -83,7 +84,7 @@ async def start(config: ApplianceConfig, *, hardware: Hardware | None = None,
         # at the end of the call stops the camera. See appliance/kiosk/self_view.py.
         tracks = [self_view.attach(camera_track, encoded=camera.encoded), hardware.microphone.track()]
         peer = CallPeer(ice_servers, tracks, on_remote_track=lambda track: route(peer, track),
-                        video_codecs=h264_codecs() if camera.encoded else None)
+                        video_codecs=h264_codecs() if camera.encoded else None, on_state=on_state)
         return peer
 
     def route(peer: CallPeer, track: MediaStreamTrack) -> None:
@@ -125,12 +126,18 @@ async def _play(track: MediaStreamTrack, hardware: Hardware) -> None:
 
 
 async def _watchdog(controller: Controller) -> None:
-    """Feed systemd's watchdog only after the controller handled a fresh tick."""
+    """Feed systemd's watchdog only after the controller handled a fresh tick.
+
+    The controller never waits on the network (the session's sends are queued and
+    bounded in time), so a tick waits only behind local work; one not handled within
+    the interval means the controller or the loop is wedged, and systemd restarts us.
+    """
     interval = systemd.watchdog_interval_s() or 10.0
     while True:
-        controller.post("tick")
+        handled = asyncio.Event()
+        controller.post("tick", handled)
         try:
-            await asyncio.wait_for(controller.settle(), timeout=interval)
+            await asyncio.wait_for(handled.wait(), timeout=interval)
         except TimeoutError:
             log.error("controller did not handle events for %.0f s; letting the watchdog fire", interval)
             continue

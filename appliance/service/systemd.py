@@ -25,9 +25,16 @@ def notify(state: str) -> bool:
         return False
     if address.startswith("@"):
         address = "\0" + address[1:]  # abstract namespace
+    # Never blocks: this runs on the event loop, and a notify socket whose queue is full
+    # must not wedge the appliance (a lost WATCHDOG=1 is followed by the next one).
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
-        s.connect(address)
-        s.sendall(state.encode())
+        s.setblocking(False)
+        try:
+            s.connect(address)
+            s.send(state.encode())
+        except (BlockingIOError, ConnectionRefusedError, FileNotFoundError):
+            log.warning("systemd did not take %s", state.split("=", 1)[0])
+            return False
     return True
 
 

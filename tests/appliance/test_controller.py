@@ -14,8 +14,9 @@ TOKEN = "t" * 24
 
 
 class FakeCall:
-    def __init__(self, ice_servers):
+    def __init__(self, ice_servers, on_state):
         self.ice_servers = ice_servers
+        self.report = on_state  # the test plays the peer connection: report("connected" | "failed")
         self.answer = None
         self.candidates = []
         self.closed = False
@@ -46,8 +47,8 @@ class Rig:
     async def _send(self, msg):
         self.sent.append(msg)
 
-    def _call(self, servers):
-        self.calls.append(FakeCall(servers))
+    def _call(self, servers, on_state):
+        self.calls.append(FakeCall(servers, on_state))
         return self.calls[-1]
 
     async def do(self, kind, value=None):
@@ -74,7 +75,7 @@ def _parse(msg):
 
 @pytest.fixture
 async def rig():
-    r = Rig(Timeouts(choosing_s=0.2, consent_s=0.2, ended_s=0.2, notice_s=0.2, request_s=0.3))
+    r = Rig(Timeouts(choosing_s=0.2, consent_s=0.2, ended_s=0.2, notice_s=0.2, request_s=0.3, media_s=60))
     yield r
     r.task.cancel()
 
@@ -148,7 +149,7 @@ async def test_consent_long_press_goes_back_to_idle(rig):
     await rig.do("press")
     await rig.do("long_press")
     assert (await rig.do("long_press")).screen is Screen.IDLE
-    assert not rig.sent
+    assert [s.type for s in rig.sent] == ["ping"]  # only the greeting after welcome
 
 
 async def test_choosing_and_consent_time_out_to_idle(rig):
@@ -280,7 +281,7 @@ async def test_request_lost_with_the_connection_is_asked_again(rig):
     await rig.do("press")
     await rig.do("disconnected")
     await rig.online()
-    assert [s.type for s in rig.sent] == ["visit.request", "visit.request"]
+    assert [s.type for s in rig.sent] == ["ping", "visit.request", "ping", "visit.request"]
 
 
 async def test_refused_token_is_a_fault_until_reenrolled(rig):
@@ -293,3 +294,171 @@ async def test_refused_token_is_a_fault_until_reenrolled(rig):
 async def test_offline_idle_press_does_nothing(rig):
     view = await rig.do("press")
     assert view.screen is Screen.IDLE and not rig.sent
+
+
+# == central away, and the way back ======================================================
+
+TOKENS = ["a" * 24 + "." + "1" * 20, "a" * 24 + "." + "2" * 20, "a" * 24 + "." + "3" * 20,
+          "a" * 24 + "." + "4" * 20]
+
+
+def resumes(rig):
+    return [s.resume_token for s in rig.sent if s.type == "visit.resume"]
+
+
+async def reconnect(rig):
+    await rig.do("disconnected")
+    await rig.online()
+
+
+async def test_after_welcome_the_first_message_is_a_ping_when_there_is_nothing_to_resume(rig):
+    await rig.online()
+    assert rig.sent == [m.Ping(type="ping")]  # central ends at once a visit this unit had before it restarted
+
+
+async def test_every_token_central_sends_replaces_the_one_held_for_the_resume(rig):
+    await to_waiting(rig)
+    await rig.central(type="visit.transferred", visit_id=VISIT, department="standesamt", position=3,
+                      expected_wait_s=900, resume_token=TOKENS[0])
+    await reconnect(rig)
+    await rig.central(type="visit.resumed", visit_id=VISIT, department="standesamt", state="waiting", position=3,
+                      expected_wait_s=900, resume_token=TOKENS[1])
+    await reconnect(rig)
+    await rig.central(type="call.start", visit_id=VISIT, ice_servers=[], resume_token=TOKENS[2])
+    await reconnect(rig)
+    await rig.central(type="call.failed", visit_id=VISIT, reason="media_timeout", position=1, expected_wait_s=60,
+                      resume_token=TOKENS[3])
+    await reconnect(rig)
+    assert resumes(rig) == [TOKENS[0], TOKENS[1], TOKENS[2], TOKENS[3]]
+    assert not any(s.type == "ping" for s in rig.sent[1:])  # never a ping that would end the visit
+
+
+async def test_while_central_is_away_the_waiting_citizen_keeps_screen_and_place(rig):
+    await to_waiting(rig)
+    view = await rig.do("disconnected")
+    assert view.screen is Screen.WAITING and not view.online and view.position == 2 and rig.leds[-1] == "waiting"
+
+
+async def test_a_call_goes_on_while_central_is_away_and_the_hang_up_reaches_central_when_back(rig):
+    await to_waiting(rig)
+    await rig.central(type="call.start", visit_id=VISIT, ice_servers=[], resume_token=TOKENS[0])
+    rig.calls[0].report("connected")
+    await rig.c.settle()
+    view = await rig.do("disconnected")
+    assert view.screen is Screen.IN_CALL and not rig.calls[0].closed  # media is peer to peer
+
+    view = await rig.do("hangup")  # the citizen's hang-up ends the call here at once
+    assert view.screen is Screen.ENDED and rig.calls[0].closed
+    assert rig.c.has_visit_data  # ... but central has yet to hear of it
+
+    await rig.online()
+    assert rig.sent[-1] == m.VisitResume(type="visit.resume", visit_id=VISIT, resume_token=TOKENS[0])
+    await rig.central(type="visit.resumed", visit_id=VISIT, department="buergerbuero", state="in_call",
+                      resume_token=TOKENS[1])
+    assert rig.sent[-1] == m.VisitHangup(type="visit.hangup", visit_id=VISIT)
+    await rig.central(type="visit.ended", visit_id=VISIT, reason="hangup_kiosk")
+    assert not rig.c.has_visit_data
+
+
+async def test_cancelling_while_central_is_away_leaves_at_once_and_tells_central_when_back(rig):
+    await to_waiting(rig)
+    await rig.do("disconnected")
+    view = await rig.do("long_press")
+    assert view.screen is Screen.IDLE
+    await rig.online()
+    assert rig.sent[-1] == m.VisitResume(type="visit.resume", visit_id=VISIT, resume_token=TOKEN)
+    await rig.central(type="visit.resumed", visit_id=VISIT, department="buergerbuero", state="waiting", position=2,
+                      expected_wait_s=600, resume_token=TOKEN)
+    assert rig.sent[-1] == m.VisitCancel(type="visit.cancel", visit_id=VISIT)
+    assert rig.c.view.screen is Screen.IDLE and rig.c.view.position is None  # the left visit is not shown again
+    await rig.central(type="visit.ended", visit_id=VISIT, reason="cancelled")
+    assert not rig.c.has_visit_data
+
+
+async def test_a_left_visit_central_no_longer_knows_is_forgotten(rig):
+    await to_waiting(rig)
+    await rig.do("disconnected")
+    await rig.do("long_press")
+    await rig.online()
+    await rig.central(type="error", code="not_your_visit", detail="ended", ref="visit.resume")
+    assert not rig.c.has_visit_data and rig.c.view.screen is Screen.IDLE
+
+
+async def test_a_pick_up_that_crosses_the_cancel_is_hung_up(rig):
+    await to_waiting(rig)
+    await rig.do("long_press")
+    await rig.central(type="call.start", visit_id=VISIT, ice_servers=[], resume_token=TOKENS[0])
+    assert rig.sent[-1] == m.VisitHangup(type="visit.hangup", visit_id=VISIT)
+    assert not rig.calls and rig.c.view.screen is Screen.IDLE
+
+
+# == the call's media =====================================================================
+
+async def test_the_peer_connections_state_goes_to_central(rig):
+    await to_waiting(rig)
+    await rig.central(type="call.start", visit_id=VISIT, ice_servers=[], resume_token=TOKEN)
+    rig.calls[0].report("connected")
+    await rig.c.settle()
+    assert rig.sent[-1] == m.RtcState(type="rtc.state", visit_id=VISIT, state="connected")
+
+
+async def test_failed_media_goes_back_to_waiting_and_central_gives_the_new_place(rig):
+    await to_waiting(rig)
+    await rig.central(type="call.start", visit_id=VISIT, ice_servers=[], resume_token=TOKEN)
+    rig.calls[0].report("failed")
+    await rig.c.settle()
+    assert rig.sent[-1] == m.RtcState(type="rtc.state", visit_id=VISIT, state="failed")
+    assert rig.calls[0].closed and rig.c.view.screen is Screen.WAITING and rig.c.view.notice == "call_failed"
+    view = await rig.central(type="call.failed", visit_id=VISIT, reason="ice_failed", position=1, expected_wait_s=0,
+                             resume_token=TOKENS[0])
+    assert view.screen is Screen.WAITING and view.notice == "call_failed" and view.position == 1
+    assert rig.leds[-1] == "waiting"
+    await reconnect(rig)
+    assert resumes(rig)[-1] == TOKENS[0]
+
+
+async def test_call_failed_from_central_closes_the_call(rig):
+    await to_waiting(rig)
+    await rig.central(type="call.start", visit_id=VISIT, ice_servers=[], resume_token=TOKEN)
+    view = await rig.central(type="call.failed", visit_id=VISIT, reason="media_timeout", position=1,
+                             expected_wait_s=30, resume_token=TOKENS[0])
+    assert rig.calls[0].closed and view.screen is Screen.WAITING and view.notice == "call_failed"
+    assert (view.position, view.expected_wait_s, view.selected) == (1, 30, "buergerbuero")
+    rig.calls[0].report("connected")  # a closed call's late news changes nothing
+    await rig.c.settle()
+    assert rig.sent[-1].type == "rtc.offer" and rig.c.view.screen is Screen.WAITING
+
+
+async def test_media_that_never_connects_is_reported_failed_by_the_kiosk_itself():
+    rig = Rig(Timeouts(media_s=0.2))
+    try:
+        await to_waiting(rig)
+        await rig.central(type="call.start", visit_id=VISIT, ice_servers=[], resume_token=TOKEN)
+        await wait_for(rig, lambda v: v.screen is Screen.WAITING)
+        assert rig.sent[-1] == m.RtcState(type="rtc.state", visit_id=VISIT, state="failed")
+        assert rig.c.view.notice == "call_failed" and rig.calls[0].closed
+    finally:
+        rig.task.cancel()
+
+
+async def test_a_connected_call_is_not_timed_out():
+    rig = Rig(Timeouts(media_s=0.2))
+    try:
+        await to_waiting(rig)
+        await rig.central(type="call.start", visit_id=VISIT, ice_servers=[], resume_token=TOKEN)
+        rig.calls[0].report("connected")
+        await asyncio.sleep(0.4)
+        await rig.c.settle()
+        assert rig.c.view.screen is Screen.IN_CALL and not rig.calls[0].closed
+    finally:
+        rig.task.cancel()
+
+
+# == another unit with this unit's token ===================================================
+
+async def test_replaced_is_a_fault_that_drops_the_visit(rig):
+    await to_waiting(rig)
+    await rig.central(type="call.start", visit_id=VISIT, ice_servers=[], resume_token=TOKEN)
+    view = await rig.do("fault", "replaced")
+    assert view.screen is Screen.FAULT and view.fault == "replaced" and rig.leds[-1] == "fault"
+    assert rig.calls[0].closed and not rig.c.has_visit_data

@@ -330,13 +330,20 @@ async def test_every_screen_in(lang, page, bridge):
         (view(lang, screen=Screen.WAITING, selected="standesamt", position=1, expected_wait_s=30, online=False,
               notice="transferred"),
          [t("You have been passed to %(department)s. Your place in line is kept.", department="Standesamt"),
-          t("Connection interrupted – we keep your place and reconnect automatically."), t("You are next.")]),
+          t("The connection is being restored. Your place is kept."), t("You are next.")]),
+        (view(lang, screen=Screen.WAITING, selected="buergerbuero", position=1, expected_wait_s=0,
+              notice="call_failed"),
+         [t("The connection could not be set up. You keep your place; a clerk will try again."),
+          t("You are next.")]),
         (view(lang, screen=Screen.IN_CALL, microphone_on=True, camera_on=False),
          [t("Press the button to hang up."), t("Microphone on"), t("Camera off"), t("End call")]),
         (view(lang, screen=Screen.ENDED, ended_reason="hangup_kiosk"),
          [t("Your conversation has ended."), t("Nothing was stored.")]),
         (view(lang, screen=Screen.FAULT, fault="camera"),
          [t("This kiosk is not working at the moment."), t("Please tell the staff of this building.")]),
+        (view(lang, screen=Screen.FAULT, fault="replaced"),
+         [t("This kiosk is not working at the moment."),
+          t("This unit's identity is in use by another unit. Please tell the city's IT.")]),
     ]
     for width, height in ((1280, 720), (1920, 1080)):
         await page.set_viewport_size({"width": width, "height": height})

@@ -98,7 +98,12 @@ const ENDED = {
   kiosk_lost: N_('The connection was lost.'),
   staff_lost: N_('The connection was lost.'),
 };
-const FAULTS = { camera: N_('The camera is not working.'), microphone: N_('The microphone is not working.') };
+const FAULTS = {
+  camera: N_('The camera is not working.'),
+  microphone: N_('The microphone is not working.'),
+  replaced: N_("This unit's identity is in use by another unit. Please tell the city's IT."),
+};
+const CALL_FAILED = N_('The connection could not be set up. You keep your place; a clerk will try again.');
 
 const screens = {
   idle(view) {
@@ -134,8 +139,9 @@ const screens = {
       : view.expected_wait_s < 60 ? t('Expected wait: less than a minute')
         : t('Expected wait: about %(duration)s', { duration: duration(view.expected_wait_s) }));
     ui.waitingOffice.textContent = departmentName(view, view.selected);
-    show(ui.transferred, view.notice === 'transferred'
-      && t('You have been passed to %(department)s. Your place in line is kept.', { department: isolate(departmentName(view, view.selected)) }));
+    show(ui.waitingNotice, view.notice === 'transferred'
+      ? t('You have been passed to %(department)s. Your place in line is kept.', { department: isolate(departmentName(view, view.selected)) })
+      : view.notice === 'call_failed' && t(CALL_FAILED));
     ui.clerkMessage.hidden = !view.message;
     ui.clerkMessageText.textContent = view.message || '';
     ui.waitingOffline.hidden = view.online;
