@@ -6,13 +6,14 @@ import asyncio
 import getpass
 import json
 import logging
+import signal
 import sys
 from pathlib import Path
 
 from aiohttp import web
 
 from central import passwords
-from central.app import create_app
+from central.app import begin_shutdown, create_app
 from central.config import Config, ConfigError
 from central.seed import seed_demo
 from central.storage import Database
@@ -41,10 +42,32 @@ def main(argv: list[str] | None = None) -> int:
         print(f"amtsklingel central: {exc}", file=sys.stderr)
         return 2
     if args.command == "serve":
-        web.run_app(create_app(config), host=config.host, port=config.port, print=None,
-                    access_log=None)  # access logs would carry addresses of citizens' kiosks
+        asyncio.run(_serve(config))
         return 0
     return asyncio.run(_admin_command(config, args))
+
+
+async def _serve(config: Config) -> None:
+    """Run until SIGTERM or SIGINT, then stop at once without ending visits (see begin_shutdown):
+    kiosks keep their signed resume tokens and put their visits back when central returns."""
+    app = create_app(config)
+    # No access log: it would carry the addresses of citizens' kiosks.
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, config.host, config.port).start()
+        logging.getLogger("central").info("central serving on %s:%d", config.host, config.port)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await begin_shutdown(app)  # while still listening: requests now get 503, sockets close with 1012
+    finally:
+        await runner.cleanup()
+
+
+SHUTDOWN_TIMEOUT_S = 3.0  # handlers still running after the sockets were closed get this long
 
 
 async def _admin_command(config: Config, args: argparse.Namespace) -> int:

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 
 from central import logfilter
 from central.config import Config
@@ -18,6 +18,7 @@ from central.live.sockets import kiosk_socket, staff_socket
 from central.passwords import PasswordWorkers
 from central.rooms import WaitingRooms
 from central.rooms.estimate import WaitEstimator
+from central.rooms.resume_token import ResumeTokens
 from central.storage import Database
 from central.web import admin, auth, console, login, status
 from central.web.throttle import LoginThrottle
@@ -29,9 +30,11 @@ STATIC = Path(__file__).parent / "static"
 def create_app(config: Config, *, now: Callable[[], dt.datetime] | None = None) -> web.Application:
     """Build central. ``now`` replaces the clock in tests of office hours."""
     logfilter.install()  # no client address in the log, whoever configured the handlers
-    app = web.Application(middlewares=[auth.security_headers, auth.session_middleware],
+    app = web.Application(middlewares=[refuse_while_stopping, auth.security_headers, auth.session_middleware],
                           client_max_size=256 * 1024)
     app["config"] = config
+    app["stopping"] = asyncio.Event()  # set once shutdown began (an Event: the app's state is frozen by then)
+    app["websockets"] = set()  # every open kiosk and console socket, closed at once on shutdown
     app["background"] = set()
 
     async def start(app: web.Application) -> None:
@@ -44,10 +47,13 @@ def create_app(config: Config, *, now: Callable[[], dt.datetime] | None = None) 
         departments = await db.departments()
         for d in departments:
             estimator.seed(d.slug, list(reversed(await db.recent_durations(d.slug))))
+        tokens = ResumeTokens(await db.secret("resume_token_key"), config.resume_token_hours * 3600)
         hub = Hub(rooms=WaitingRooms(), estimator=estimator, departments={d.slug: d for d in departments},
                   ice_servers=list(config.ice_servers), record_visit=lambda dept, wait, duration, day: _spawn(
                       app, db.record_visit(dept, day, wait, duration)),
-                  resume_grace_s=config.resume_grace_s, relay=SignalingRelay(candidates))
+                  record_call_failure=lambda dept, day: _spawn(app, db.record_call_failure(dept, day)),
+                  tokens=tokens, resume_grace_s=config.resume_grace_s,
+                  call_connect_timeout_s=config.call_connect_timeout_s, relay=SignalingRelay(candidates))
         if candidates.names_to_resolve:
             app["resolve_turn"] = asyncio.get_running_loop().create_task(candidates.keep_resolving())
         if now is not None:
@@ -57,7 +63,7 @@ def create_app(config: Config, *, now: Callable[[], dt.datetime] | None = None) 
     async def stop(app: web.Application) -> None:
         if "resolve_turn" in app:
             app["resolve_turn"].cancel()
-        app["hub"].end_all()
+        await begin_shutdown(app)
         if app["background"]:
             await asyncio.wait(app["background"], timeout=5)
         await app["db"].close()
@@ -79,6 +85,36 @@ def create_app(config: Config, *, now: Callable[[], dt.datetime] | None = None) 
     app.add_routes(admin.routes())
     app.router.add_static("/static", STATIC)
     return app
+
+
+RETRY_AFTER_S = 5  # central restarts in about a second or two; kiosks back off on their own anyway
+
+
+@web.middleware
+async def refuse_while_stopping(request: web.Request, handler):
+    """During shutdown every request gets an answer: 503, come back shortly."""
+    if request.app["stopping"].is_set():
+        return web.Response(status=503, headers={"Retry-After": str(RETRY_AFTER_S)},
+                            text="Amtsklingel central is restarting; try again in a few seconds.\n")
+    return await handler(request)
+
+
+async def begin_shutdown(app: web.Application) -> None:
+    """Stop without ending visits: refuse new requests, tell the hub, and close every WebSocket
+    with 1012 (Service Restart) at once, so kiosks reconnect and resume with their tokens as
+    soon as central is back instead of waiting for a heartbeat to time out."""
+    if app["stopping"].is_set():
+        return
+    app["stopping"].set()
+    if "hub" in app:
+        app["hub"].stop()
+    closing = [asyncio.ensure_future(ws.close(code=WSCloseCode.SERVICE_RESTART, message=b"central restarting"))
+               for ws in list(app["websockets"])]
+    if closing:
+        await asyncio.wait(closing, timeout=SOCKET_CLOSE_S)
+
+
+SOCKET_CLOSE_S = 2.0  # a peer that does not answer the close handshake by then is cut off by the runner
 
 
 def _spawn(app: web.Application, coro) -> None:

@@ -36,6 +36,11 @@ class Config:
     ice_networks: tuple[str, ...] = DEFAULT_NETWORKS
     # How long a waiting visit keeps its place while its kiosk reconnects.
     resume_grace_s: float = 120.0
+    # How long a resume token (held by the kiosk) can put a visit back after central restarted:
+    # longer than any wait, short enough that an old token is soon worthless (docs/decisions/0005).
+    resume_token_hours: float = 8.0
+    # A picked-up call whose media has not connected by then is given up: the citizen waits again.
+    call_connect_timeout_s: float = 30.0
     # Expected handling time of a department before it has any history.
     default_handling_s: int = 300
     timezone: str = "Europe/Berlin"  # the city's; new departments' hours and the statistics' days use it
@@ -82,9 +87,13 @@ class Config:
             raise ConfigError(f"{source}: ice_networks: {exc}") from None
         values["ice_networks"] = tuple(networks)
         for name, kind in (("port", int), ("session_hours", (int, float)), ("resume_grace_s", (int, float)),
+                           ("resume_token_hours", (int, float)), ("call_connect_timeout_s", (int, float)),
                            ("default_handling_s", int), ("secure_cookies", bool)):
             if name in values and (not isinstance(values[name], kind) or isinstance(values[name], bool) != (kind is bool)):
                 raise ConfigError(f"{source}: '{name}' has the wrong type ({type(values[name]).__name__})")
+        for name in ("resume_grace_s", "resume_token_hours", "call_connect_timeout_s"):
+            if name in values and values[name] <= 0:
+                raise ConfigError(f"{source}: '{name}' must be greater than 0")
         if not values["database_url"].startswith(("sqlite", "postgresql")):
             raise ConfigError(f"{source}: database_url must start with sqlite:// or postgresql://")
         if values.get("public_url") is not None:

@@ -5,8 +5,8 @@ each runs atomically on the event loop: a visit is either picked up by one clerk
 or still waiting, never both. The hub is assembled from role mixins, each its own
 module, on top of this core::
 
-    HubCore (core.py)  <-  VisitEndings (endings.py)  <-  KioskSide (kiosk_side.py)
-                                                      <-  StaffSide (staff_side.py)
+    HubCore (core.py)  <-  VisitEndings (endings.py)  <-  CallSetup (calls.py)  <-  KioskSide (kiosk_side.py)
+                                                                              <-  StaffSide (staff_side.py)
     Hub(KioskSide, StaffSide) (hub.py)
 """
 from __future__ import annotations
@@ -22,6 +22,7 @@ from central.live.limits import VISIT_REQUESTS, Buckets
 from central.live.relay import SignalingRelay
 from central.rooms import Visit, VisitState, WaitingRooms
 from central.rooms.estimate import WaitEstimator
+from central.rooms.resume_token import ResumeTokens
 from central.storage.database import Department
 from protocol import messages as m
 from protocol.codec import encode
@@ -31,6 +32,8 @@ log = logging.getLogger(__name__)
 
 # (department, wait seconds or None, call seconds or None, day) -> stored as anonymous counters
 RecordVisit = Callable[[str, "float | None", "float | None", dt.date], None]
+# (department, day) -> one more call whose media did not connect, counted anonymously
+RecordCallFailure = Callable[[str, dt.date], None]
 
 
 @dataclass
@@ -51,7 +54,10 @@ class HubCore:
     departments: dict[str, Department]
     ice_servers: list[m.IceServer]
     record_visit: RecordVisit
+    record_call_failure: RecordCallFailure
+    tokens: ResumeTokens
     resume_grace_s: float = 120.0
+    call_connect_timeout_s: float = 30.0
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
     kiosks: dict[int, KioskPeer] = field(default_factory=dict)
     staff: dict[int, StaffPeer] = field(default_factory=dict)
@@ -62,6 +68,9 @@ class HubCore:
     relay: SignalingRelay = field(default_factory=SignalingRelay)
     # Kiosk id -> how many visits it may still request now (kiosk_side.py); a flood is cut here.
     visit_requests: Buckets = field(default_factory=lambda: Buckets(VISIT_REQUESTS))
+    # visit id -> timer that gives up on a call whose media has not connected (calls.py)
+    _media: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
+    stopping: bool = False  # central shuts down: visits are kept in the kiosks' tokens, not ended
 
     # == departments ===========================================================
     def set_departments(self, departments: list[Department]) -> None:
@@ -90,6 +99,16 @@ class HubCore:
         return out
 
     # == places and estimates ==================================================
+    def _issue_token(self, visit: Visit) -> str:
+        """A fresh resume token for the visit's current place; the kiosk gets it with the next message."""
+        visit.resume_token = self.tokens.issue(visit)
+        return visit.resume_token
+
+    def _tell_place(self, visit: Visit) -> tuple[int, int]:
+        """The visit's (position, expected wait), remembered as told to its kiosk."""
+        visit.last_told = self._estimate(visit)
+        return visit.last_told
+
     @staticmethod
     def _require(visit: Visit, state: VisitState, detail: str) -> None:
         if visit.state is not state:

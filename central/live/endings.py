@@ -38,13 +38,8 @@ class VisitEndings(HubCore):
             self.record_visit(department, visit.first_wait_s, duration, self.now().date())
         self._update_positions(department)
 
-    def _start_call(self, visit: Visit) -> None:
-        """Tell the visit's kiosk to start the call (it sends its offer)."""
-        visit.kiosk_has_call = True
-        self._to_kiosk(visit, m.CallStart(type="call.start", visit_id=visit.id, ice_servers=self.ice_servers,
-                                          resume_token=visit.resume_token))
-
     def _free_clerk(self, visit: Visit, reason: str) -> None:
+        self._cancel_media_timer(visit)
         clerk = self.staff.get(visit.clerk_id) if visit.clerk_id is not None else None
         if clerk is not None and clerk.visit_id == visit.id:
             clerk.visit_id = None
@@ -59,6 +54,8 @@ class VisitEndings(HubCore):
         return self._grace if reason == "kiosk_lost" else self._clerk_grace
 
     def _start_grace(self, visit: Visit, reason: str) -> None:
+        if self.stopping:
+            return  # central is going down; the visit comes back with its kiosk's token
         timers = self._timers(reason)
         if (old := timers.pop(visit.id, None)) is not None:
             old.cancel()
@@ -77,7 +74,15 @@ class VisitEndings(HubCore):
         if visit is not None:
             self._end(visit, reason)
 
-    def end_all(self) -> None:
-        """Shutdown: end every visit so nothing of them survives the process."""
-        for visit in self.rooms.all():
-            self._end(visit, "staff_lost" if visit.state is VisitState.IN_CALL else "cancelled")
+    def _cancel_media_timer(self, visit: Visit) -> None:
+        if (handle := self._media.pop(visit.id, None)) is not None:
+            handle.cancel()
+
+    def stop(self) -> None:
+        """Central shuts down. Nothing is ended or recorded: each kiosk holds its visit's signed
+        token and puts it back when central returns; the process's memory dies with it."""
+        self.stopping = True
+        for timers in (self._grace, self._clerk_grace, self._media):
+            for handle in timers.values():
+                handle.cancel()
+            timers.clear()

@@ -24,6 +24,8 @@ async def _serve(request: web.Request, direction, on_message: Callable, on_open:
                  on_close: Callable, make_peer: Callable[[Link], object]) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=TRANSPORT_LIMIT, compress=False)
     await ws.prepare(request)
+    sockets = request.app["websockets"]
+    sockets.add(ws)
     link = Link(ws.send_str, ws.close, abort=lambda: _abort(request))
     peer = make_peer(link)
     on_open(peer)
@@ -48,6 +50,7 @@ async def _serve(request: web.Request, direction, on_message: Callable, on_open:
                                                     "central failed to handle this message; try again",
                                                     ref=message.type if message is not None else None)))
     finally:
+        sockets.discard(ws)
         on_close(peer)
         await link.wait_closed()
     return ws

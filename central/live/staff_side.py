@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 
-from central.live.endings import VisitEndings
+from central.live.calls import CallSetup
 from central.live.peers import StaffPeer
 from central.rooms import Visit, VisitState
 from protocol import messages as m
@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 MAX_MESSAGES_PER_VISIT = 10
 
 
-class StaffSide(VisitEndings):
+class StaffSide(CallSetup):
     # == the console's connection ================================================
     def staff_connected(self, peer: StaffPeer) -> None:
         old = self.staff.get(peer.staff.id)
@@ -38,12 +38,10 @@ class StaffSide(VisitEndings):
         visit = self.rooms.get(peer.visit_id) if peer.visit_id else next(
             (v for v in self.rooms.all() if v.clerk_id == peer.staff.id and v.state is VisitState.IN_CALL), None)
         if visit is not None:
-            self._cancel_grace(visit, "staff_lost")
             peer.visit_id, peer.presence = visit.id, "in_call"
         peer.link.send(encode(self._snapshot(peer)))
         if visit is not None:
-            peer.link.send(encode(m.CallAssigned(type="call.assigned", visit=visit.wire(),
-                                                 ice_servers=self.ice_servers, resumed=True)))
+            self._give_back_call(peer, visit)
         self._update_positions(*peer.staff.departments)
 
     def staff_disconnected(self, peer: StaffPeer) -> None:
@@ -83,7 +81,7 @@ class StaffSide(VisitEndings):
             if isinstance(msg, m.VisitHangup):
                 self._end(visit, "hangup_staff")
             elif isinstance(msg, m.RtcState):
-                pass
+                self._rtc_state(visit, msg.state, from_kiosk=False)
             elif isinstance(msg, m.CallRestart):
                 if visit.kiosk_id in self.kiosks:
                     self._start_call(visit)
@@ -120,6 +118,7 @@ class StaffSide(VisitEndings):
         if department not in peer.staff.departments:
             raise ProtocolError(ErrorCode.FORBIDDEN, "you do not serve this department")
         visit = self.rooms.pick_up(peer.staff.id, visit_id=msg.visit_id, department=department)
+        self._issue_token(visit)
         peer.visit_id = visit.id
         peer.presence = "in_call"
         peer.link.send(encode(m.CallAssigned(type="call.assigned", visit=visit.wire(), ice_servers=self.ice_servers)))
@@ -148,8 +147,8 @@ class StaffSide(VisitEndings):
             self._to_department(origin, encode(m.QueueLeft(type="queue.left", visit_id=visit.id, department=origin,
                                                            reason="transferred")))
         self.rooms.transfer(visit, target.slug)
-        position, wait = self._estimate(visit)
-        visit.last_told = (position, wait)
+        self._issue_token(visit)
+        position, wait = self._tell_place(visit)
         self._to_kiosk(visit, m.VisitTransferred(type="visit.transferred", visit_id=visit.id, department=target.slug,
                                                  position=position, expected_wait_s=wait,
                                                  resume_token=visit.resume_token))

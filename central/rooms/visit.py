@@ -26,10 +26,11 @@ class Visit:
     arrived_at: float = field(default_factory=time.time)
     arrived_mono: float = field(default_factory=time.monotonic)
     id: str = field(default_factory=new_id)
-    resume_token: str = field(default_factory=new_id)
+    resume_token: str = ""  # signed by the hub at every change of place (central/rooms/resume_token.py)
     state: VisitState = VisitState.WAITING
     clerk_id: int | None = None
     picked_up_mono: float | None = None
+    picked_up_at: float | None = None  # wall clock, carried in the resume token
     # First pick-up counts for the wait statistic even if the visit is transferred later.
     first_wait_s: float | None = None
     messages: list[str] = field(default_factory=list)

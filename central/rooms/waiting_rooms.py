@@ -42,8 +42,10 @@ class WaitingRooms:
 
     # -- changing --------------------------------------------------------------
     def add(self, visit: Visit) -> None:
+        """A new visit, or one restored after a restart (then possibly already in a call)."""
         self._visits[visit.id] = visit
-        self._enqueue(visit)
+        if visit.state is VisitState.WAITING:
+            self._enqueue(visit)
 
     def pick_up(self, clerk_id: int, *, visit_id: str | None = None, department: str | None = None) -> Visit:
         """Hand a waiting visit to a clerk: a named one, or the longest-waiting of ``department``."""
@@ -64,17 +66,19 @@ class WaitingRooms:
         visit.state = VisitState.IN_CALL
         visit.clerk_id = clerk_id
         visit.picked_up_mono = time.monotonic()
+        visit.picked_up_at = time.time()
         if visit.first_wait_s is None:
             visit.first_wait_s = visit.picked_up_mono - visit.arrived_mono
         return visit
 
     def transfer(self, visit: Visit, department: str) -> None:
-        """Put the visit into another waiting room at the place its arrival time earns."""
+        """Put the visit into a waiting room (another, or its own after a failed call) at the place
+        its arrival time earns."""
         if visit.state is VisitState.WAITING:
             self._dequeue(visit)
         visit.state = VisitState.WAITING
         visit.clerk_id = None
-        visit.picked_up_mono = None
+        visit.picked_up_mono = visit.picked_up_at = None
         visit.kiosk_has_call = False
         visit.department = department
         self._enqueue(visit)

@@ -241,3 +241,18 @@ class Database(Counters):
             await c.execute(sa.update(t.kiosks).where(t.kiosks.c.id == kiosk_id).values(
                 revoked=False, token_hash=token_hash(token)))
         return f"{kiosk_id}.{token}"
+
+    # -- central's own secrets -------------------------------------------------
+    async def secret(self, name: str) -> str:
+        """The secret ``name``, created at random on first use; the same for every central instance."""
+        async with self.engine.begin() as c:
+            stored = (await c.execute(sa.select(t.settings.c.value).where(t.settings.c.name == name))).scalar()
+        if stored is not None:
+            return stored
+        try:
+            async with self.engine.begin() as c:
+                await c.execute(sa.insert(t.settings).values(name=name, value=secrets.token_urlsafe(32)))
+        except sa.exc.IntegrityError:
+            pass  # another central instance created it first: use theirs
+        async with self.engine.connect() as c:
+            return (await c.execute(sa.select(t.settings.c.value).where(t.settings.c.name == name))).scalar_one()

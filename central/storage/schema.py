@@ -101,3 +101,11 @@ login_keys = sa.Table(
     sa.Column("day", sa.String(10), primary_key=True),  # UTC, YYYY-MM-DD
     sa.Column("secret", sa.String(64), nullable=False),
 )
+
+# Central's own secrets, created on first start and shared by every central instance
+# (e.g. "resume_token_key", which signs the resume tokens kiosks hold). Nothing about visits.
+settings = sa.Table(
+    "settings", metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(200), nullable=False),
+)

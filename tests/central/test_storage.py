@@ -59,8 +59,11 @@ async def test_database_contract(backend, tmp_path, request):
     async with database_url(backend, tmp_path, request) as url:
         # Several central processes starting at once on a fresh database all get it.
         db, *others = await asyncio.gather(*(Database.open(url) for _ in range(4)))
-        for other in others:
-            await other.close()
+        try:
+            await shared_across_processes_contract(db, others)
+        finally:
+            for other in others:
+                await other.close()
         try:
             assert db.engine.dialect.name == backend
             await departments_contract(db)
@@ -259,6 +262,15 @@ async def kiosks_contract(db: Database) -> None:
     # ...and replaces a token in service, too.
     annex_renewed = await db.new_kiosk_token(annex_id)
     assert await db.kiosk_by_token(annex) is None and await db.kiosk_by_token(annex_renewed) is not None
+
+
+async def shared_across_processes_contract(db: Database, others: list[Database]) -> None:
+    """What several central processes share: one resume-token key, created by whoever comes first."""
+    everyone = [db, *others]
+    keys = await asyncio.gather(*(d.secret("resume_token_key") for d in everyone))
+    assert len(set(keys)) == 1 and len(keys[0]) >= 43  # 256 random bits, created once
+    assert await db.secret("resume_token_key") == keys[0]
+    assert await db.secret("another") != keys[0]
 
 
 async def counters_contract(db: Database) -> None:
