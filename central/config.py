@@ -40,7 +40,7 @@ class Config:
     # longer than any wait, short enough that an old token is soon worthless (docs/decisions/0005).
     resume_token_hours: float = 8.0
     # A picked-up call whose media has not connected by then is given up: the citizen waits again.
-    call_connect_timeout_s: float = 30.0
+    call_connect_timeout_s: float = 30  # an int by default: the console page renders it as is
     # Expected handling time of a department before it has any history.
     default_handling_s: int = 300
     timezone: str = "Europe/Berlin"  # the city's; new departments' hours and the statistics' days use it
