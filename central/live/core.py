@@ -17,8 +17,8 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from central.live.peers import KioskPeer, StaffPeer
 from central.live.limits import VISIT_REQUESTS, Buckets
+from central.live.peers import KioskPeer, StaffPeer
 from central.live.relay import SignalingRelay
 from central.rooms import Visit, VisitState, WaitingRooms
 from central.rooms.estimate import WaitEstimator
