@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from protocol.candidates import DEFAULT_NETWORKS, parse_networks
 from protocol.errors import AmtsklingelError
 
 DEFAULT_PATH = Path("/etc/amtsklingel/appliance.toml")
@@ -28,6 +29,11 @@ class ApplianceConfig:
     kiosk_host: str = "127.0.0.1"
     kiosk_port: int = 8000
     languages: tuple[str, ...] = LANGUAGES
+    # Where the clerk's ICE candidates may point (besides central's TURN servers): the city's own
+    # networks. Anything else, e.g. 169.254.169.254, is dropped before the kiosk's ICE sees it.
+    ice_networks: tuple[str, ...] = DEFAULT_NETWORKS
+    # A call whose media has not connected by then is reported failed (central has its own bound too).
+    call_connect_timeout_s: float = 30.0
 
     @classmethod
     def load(cls, path: Path = DEFAULT_PATH) -> ApplianceConfig:
@@ -42,7 +48,8 @@ class ApplianceConfig:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], base: Path = Path(".")) -> ApplianceConfig:
-        allowed = {"central_url", "token", "token_file", "hardware", "kiosk", "languages"}
+        allowed = {"central_url", "token", "token_file", "hardware", "kiosk", "languages", "ice_networks",
+                   "call_connect_timeout_s"}
         if unknown := sorted(set(raw) - allowed):
             raise ConfigError(f"unknown setting(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
         url = raw.get("central_url")
@@ -61,9 +68,19 @@ class ApplianceConfig:
         if hardware.get("backend") not in ("pi", "fake"):
             raise ConfigError("hardware.backend must be \"pi\" (camera, GPIO, ALSA) or \"fake\" (test pattern, "
                               "synthetic tone, keyboard button)")
+        networks = raw.get("ice_networks", DEFAULT_NETWORKS)
+        if not isinstance(networks, (list, tuple)):
+            raise ConfigError('ice_networks must be a list of networks, e.g. ["10.0.0.0/8", "192.168.0.0/16"]')
+        try:
+            parse_networks(networks)
+        except ValueError as exc:
+            raise ConfigError(f"ice_networks: {exc}") from None
+        timeout = raw.get("call_connect_timeout_s", 30.0)
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 1 <= timeout <= 600:
+            raise ConfigError("call_connect_timeout_s must be a number of seconds between 1 and 600, e.g. 30")
         # The page is for the local browser only: never listen on a network address.
         return cls(central_url=url.rstrip("/"), token=token, hardware=hardware, kiosk_port=port,
-                   languages=languages)
+                   languages=languages, ice_networks=tuple(networks), call_connect_timeout_s=float(timeout))
 
 
 def _token(raw: dict[str, Any], base: Path) -> str:

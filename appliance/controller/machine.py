@@ -12,18 +12,18 @@ Central may go away at any moment (restart, network): the visit's resume token,
 replaced by every newer one central sends, lets it take its place back on
 reconnect. A call goes on meanwhile (media is peer to peer). A citizen who
 leaves (cancel, hang-up) leaves at once on the screen; the kiosk keeps telling
-central until central confirms the visit ended (see ``_Leaving``).
+central until central confirms the visit ended (see ``Leaving``).
 """
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any
 
 from appliance.controller.view import DepartmentChoice, Screen, View
+from appliance.controller.visit import Call, CallFactory, Leaving, Send, Timeouts, Visit
 from protocol import messages as m
 
 log = logging.getLogger(__name__)
@@ -33,56 +33,14 @@ LED_FOR_SCREEN = {Screen.IDLE: "idle", Screen.CHOOSING: "idle", Screen.CONSENT: 
 DEFAULT_LANGUAGE = "de"
 
 
-@dataclass(frozen=True)
-class Timeouts:
-    choosing_s: float = 60.0   # nobody touched anything: back to idle for the next citizen
-    consent_s: float = 60.0
-    ended_s: float = 8.0       # how long "nothing was kept" stays on screen
-    notice_s: float = 12.0     # a refusal shown on the idle screen
-    request_s: float = 15.0    # central did not confirm the visit request
-    media_s: float = 30.0      # a call's media did not connect: report failed (central has its own timer too)
-
-
-class Call(Protocol):
-    """One call's media peer (appliance.call.peer.CallPeer)."""
-    async def offer(self) -> str: ...
-    async def accept_answer(self, sdp: str) -> None: ...
-    async def add_candidate(self, candidate: m.Candidate) -> None: ...
-    async def close(self) -> None: ...
-
-
-Send = Callable[[m.Message], Awaitable[None]]
-# ice_servers, and a callback the call gives its connection state to: "connected" | "failed"
-CallFactory = Callable[[list[m.IceServer], Callable[[str], None]], Call]
-
-
-@dataclass
-class _Visit:
-    visit_id: str | None = None      # None until central confirmed the request
-    resume_token: str | None = None
-    department: str = ""
-
-
-@dataclass
-class _Leaving:
-    """A visit the citizen left (cancel or hang-up) that central has not yet confirmed as ended.
-
-    The screen moved on at once; this is what the kiosk still has to tell central,
-    also after a reconnect (resume, then the fitting leave message for the state
-    central reports). Dropped when central says the visit ended or does not know it.
-    """
-    visit_id: str
-    resume_token: str | None
-
-
 class Controller:
     def __init__(self, *, send: Send, new_call: CallFactory, led: Callable[[str], None],
                  publish: Callable[[View], None], timeouts: Timeouts = Timeouts()):
         self._send, self._new_call, self._led, self._publish = send, new_call, led, publish
         self.timeouts = timeouts
         self.view = View()
-        self._visit: _Visit | None = None
-        self._leaving: _Leaving | None = None
+        self._visit: Visit | None = None
+        self._leaving: Leaving | None = None
         self._call: Call | None = None
         self._call_number = 0            # tells a current call's state reports from those of closed calls
         self._call_connected = False
@@ -192,7 +150,7 @@ class Controller:
     async def _consent(self, kind: str, value: Any) -> None:
         if kind in ("press", "confirm"):
             slug = self.view.selected
-            self._visit = _Visit(department=slug)
+            self._visit = Visit(department=slug)
             self._enter(Screen.WAITING, selected=slug)
             self._arm(self.timeouts.request_s, Screen.WAITING)
             await self._send(m.VisitRequest(type="visit.request", department=slug, language=self.view.language))
@@ -248,7 +206,7 @@ class Controller:
                 visit.resume_token = token  # every change of place comes with the current token
             await self._on_visit_message(visit, msg)
 
-    async def _on_visit_message(self, visit: _Visit, msg: m.Message) -> None:
+    async def _on_visit_message(self, visit: Visit, msg: m.Message) -> None:
         if isinstance(msg, m.VisitPosition):
             self._show(position=msg.position, expected_wait_s=msg.expected_wait_s)
         elif isinstance(msg, m.VisitResumed):
@@ -289,6 +247,10 @@ class Controller:
 
     async def _on_error(self, msg: m.Error) -> None:
         log.warning("central refused a message: %s (%s)", msg.code, msg.ref)
+        if msg.ref == "visit.request" and self._visit and self._visit.visit_id is None:
+            self._forget_visit()  # e.g. rate_limited: say so instead of waiting for a confirmation
+            self._enter(Screen.IDLE, notice=msg.code)
+            return
         if msg.ref not in ("visit.resume", "visit.cancel", "visit.hangup") or msg.code != "not_your_visit":
             return
         # Central answers in order, and a left visit is always resumed first.
@@ -313,7 +275,7 @@ class Controller:
     async def _leave(self, *, in_call: bool) -> None:
         """The citizen cancels or hangs up: the screen follows at once, central is told now or when back."""
         visit = self._visit
-        self._leaving = _Leaving(visit.visit_id, visit.resume_token)
+        self._leaving = Leaving(visit.visit_id, visit.resume_token)
         if in_call:
             await self._send(m.VisitHangup(type="visit.hangup", visit_id=visit.visit_id))
             await self._end("hangup_kiosk")

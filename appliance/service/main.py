@@ -84,7 +84,8 @@ async def start(config: ApplianceConfig, *, hardware: Hardware | None = None,
         # at the end of the call stops the camera. See appliance/kiosk/self_view.py.
         tracks = [self_view.attach(camera_track, encoded=camera.encoded), hardware.microphone.track()]
         peer = CallPeer(ice_servers, tracks, on_remote_track=lambda track: route(peer, track),
-                        video_codecs=h264_codecs() if camera.encoded else None, on_state=on_state)
+                        video_codecs=h264_codecs() if camera.encoded else None, on_state=on_state,
+                        ice_networks=config.ice_networks)
         return peer
 
     def route(peer: CallPeer, track: MediaStreamTrack) -> None:
@@ -96,7 +97,7 @@ async def start(config: ApplianceConfig, *, hardware: Hardware | None = None,
 
     bridge = ViewBridge(loop, lambda kind, value: controller.post(kind, value))
     controller = Controller(send=send, new_call=new_call, led=hardware.button.led, publish=bridge.publish,
-                            timeouts=timeouts or Timeouts())
+                            timeouts=timeouts or Timeouts(media_s=config.call_connect_timeout_s))
     session = CentralSession(config.central_url, config.token, controller.post)
     holder["session"] = session
     hardware.button.on_short_press = lambda: controller.post("press")

@@ -46,8 +46,15 @@ def watchdog_interval_s() -> float | None:
     return int(usec) / 2 / 1_000_000
 
 
+# ICE libraries that log the peers' addresses and ports (candidate pairs, TURN allocations) at
+# INFO; addresses are personal data and stay out of the journal (docs/decisions/0003).
+QUIET_LOGGERS = ("aioice", "aiortc")
+
+
 def setup_logging(level: int = logging.INFO) -> None:
-    """To the journal with structured fields when available, else to stderr (which journald also reads)."""
+    """To the journal with structured fields when available, else to stderr (which journald also reads).
+
+    The ICE libraries only say what went wrong (WARNING and above), never whom a call reached."""
     try:
         from systemd.journal import JournalHandler  # type: ignore[import-not-found]
         handler: logging.Handler = JournalHandler(SYSLOG_IDENTIFIER="amtsklingel-appliance")
@@ -55,3 +62,5 @@ def setup_logging(level: int = logging.INFO) -> None:
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=level, handlers=[handler], force=True)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(max(level, logging.WARNING))

@@ -28,6 +28,10 @@ def test_a_complete_configuration_loads(tmp_path):
     ({"central_url": "https://s.example", "token": TOKEN, "languages": ["de", "fr"]}, "fr not shipped"),
     ({"central_url": "https://s.example", "token": TOKEN, "kiosk": {"port": 0}}, "kiosk.port"),
     ({"central_url": "https://s.example", "token": TOKEN, "centrl": 1}, "unknown setting"),
+    ({"central_url": "https://s.example", "token": TOKEN, "ice_networks": "10.0.0.0/8"}, "must be a list"),
+    ({"central_url": "https://s.example", "token": TOKEN, "ice_networks": ["10.0.0.1/8"]}, "did you mean 10.0.0.0/8"),
+    ({"central_url": "https://s.example", "token": TOKEN, "ice_networks": ["169.254.0.0/16"]}, "never allowed"),
+    ({"central_url": "https://s.example", "token": TOKEN, "call_connect_timeout_s": 0}, "between 1 and 600"),
 ])
 def test_mistakes_are_explained(raw, message, tmp_path):
     with pytest.raises(ConfigError, match=message):

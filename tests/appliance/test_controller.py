@@ -188,6 +188,15 @@ async def test_refusal_returns_to_idle_with_the_reason(rig):
     assert view.screen is Screen.IDLE and view.notice == "closed" and not rig.c.has_visit_data
 
 
+async def test_a_request_central_refuses_with_an_error_returns_to_idle_at_once(rig):
+    await rig.online()
+    await rig.do("press")
+    await rig.do("long_press")
+    await rig.do("press")
+    view = await rig.central(type="error", code="rate_limited", detail="one request per 20 s", ref="visit.request")
+    assert view.screen is Screen.IDLE and view.notice == "rate_limited" and not rig.c.has_visit_data
+
+
 async def test_unconfirmed_request_times_out_calmly(rig):
     await rig.online()
     await rig.do("press")
