@@ -20,7 +20,7 @@ from central.rooms import WaitingRooms
 from central.rooms.estimate import WaitEstimator
 from central.rooms.resume_token import ResumeTokens
 from central.storage import Database
-from central.web import admin, auth, console, login, status
+from central.web import admin, auth, console, consoles, login, status
 from central.web.throttle import LoginThrottle
 
 log = logging.getLogger(__name__)
@@ -59,10 +59,13 @@ def create_app(config: Config, *, now: Callable[[], dt.datetime] | None = None) 
         if now is not None:
             hub.now = now
         app["hub"] = hub
+        app["watch_consoles"] = asyncio.get_running_loop().create_task(consoles.watch(app))
 
     async def stop(app: web.Application) -> None:
         if "resolve_turn" in app:
             app["resolve_turn"].cancel()
+        if "watch_consoles" in app:
+            app["watch_consoles"].cancel()
         await begin_shutdown(app)
         if app["background"]:
             await asyncio.wait(app["background"], timeout=5)

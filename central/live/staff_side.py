@@ -12,6 +12,7 @@ import time
 from central.live.calls import CallSetup
 from central.live.peers import StaffPeer
 from central.rooms import Visit, VisitState
+from central.storage.database import Staff
 from protocol import messages as m
 from protocol.codec import encode
 from protocol.errors import ErrorCode, ProtocolError
@@ -52,7 +53,31 @@ class StaffSide(CallSetup):
             self._start_grace(visit, "staff_lost")
         self._update_positions(*peer.staff.departments)
 
-    # (Revocation of a clerk's session or rights on live sockets goes here.)
+    # == changes made by an admin or by the clerk elsewhere ==========================
+    def staff_revoked(self, staff_id: int, reason: str) -> None:
+        """Logged out, password reset or deactivated: the open console ends at once, saying why.
+
+        It is forgotten here before its socket has closed, so nothing more reaches it and
+        nothing it still sends is acted on. A call it was in waits for the clerk as after a
+        lost connection (the citizen is not cut off mid-sentence).
+        """
+        peer = self.staff.get(staff_id)
+        if peer is None:
+            return
+        peer.link.send(encode(m.Error(type="error", code=ErrorCode.SESSION_ENDED.value,
+                                      detail=f"{reason}; log in again")))
+        peer.link.close()
+        self.staff_disconnected(peer)
+
+    def staff_changed(self, staff: Staff) -> None:
+        """New role, name or departments: the open console works with them at once (a fresh snapshot;
+        no events from, and no pick-ups in, departments it no longer serves)."""
+        peer = self.staff.get(staff.id)
+        if peer is None:
+            return
+        before, peer.staff = peer.staff.departments, staff
+        peer.link.send(encode(self._snapshot(peer)))
+        self._update_positions(*(before | staff.departments))
 
     # == messages from the console ===============================================
     def staff_message(self, peer: StaffPeer, msg: m.Message) -> None:

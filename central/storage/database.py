@@ -201,6 +201,23 @@ class Database(Counters):
             return None
         return member, row.csrf_token
 
+    async def end_sessions(self, staff_id: int, keep: str | None = None) -> None:
+        """Log a staff member out everywhere (except the session ``keep``, the token of the one asking)."""
+        q = sa.delete(t.sessions).where(t.sessions.c.staff_id == staff_id)
+        if keep is not None:
+            q = q.where(t.sessions.c.token_hash != token_hash(keep))
+        async with self.engine.begin() as c:
+            await c.execute(q)
+
+    async def staff_with_sessions(self, staff_ids: list[int]) -> list[Staff]:
+        """Of these staff members, those who are active and still have a valid session, as they are now."""
+        if not staff_ids:
+            return []
+        async with self.engine.connect() as c:
+            alive = set((await c.execute(sa.select(t.sessions.c.staff_id).where(
+                t.sessions.c.staff_id.in_(staff_ids), t.sessions.c.expires_at >= time.time()))).scalars())
+        return [m for m in await self.all_staff() if m.id in alive and m.active]
+
     async def delete_session(self, token: str) -> None:
         async with self.engine.begin() as c:
             await c.execute(sa.delete(t.sessions).where(t.sessions.c.token_hash == token_hash(token)))

@@ -77,8 +77,12 @@ def admin_required(handler):
 
 
 async def logout(request: web.Request) -> web.Response:
-    token = request.cookies.get(SESSION_COOKIE)
-    if token:
+    """Log out everywhere: every session of this staff member ends, and so does their open console."""
+    staff, token = request.get("staff"), request.cookies.get(SESSION_COOKIE)
+    if staff is not None:
+        await request.app["db"].end_sessions(staff.id)
+        request.app["hub"].staff_revoked(staff.id, "you logged out")
+    elif token:
         await request.app["db"].delete_session(token)
     response = web.HTTPFound("/login")
     response.del_cookie(SESSION_COOKIE, path="/")

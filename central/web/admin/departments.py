@@ -4,6 +4,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from central.storage.database import Department
+from central.web import consoles
 from central.web.admin import forms
 from central.web.admin.forms import FieldError
 from central.web.auth import admin_required
@@ -21,6 +22,7 @@ async def _find(request: web.Request) -> Department:
 
 async def _refresh_hub(request: web.Request) -> None:
     request.app["hub"].set_departments(await request.app["db"].departments())
+    await consoles.refresh(request.app)  # names, hours and (after a delete) memberships changed
 
 
 def _visits_in(request: web.Request, slug: str) -> int:

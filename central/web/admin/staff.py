@@ -7,9 +7,10 @@ from aiohttp import web
 from central import passwords
 from central.passwords import PasswordsBusy
 from central.storage.database import Staff
+from central.web import consoles
 from central.web.admin import forms
 from central.web.admin.forms import FieldError
-from central.web.auth import admin_required
+from central.web.auth import SESSION_COOKIE, admin_required
 
 LIST = "/admin/staff"
 MAX_PASSWORD = 1024  # the login form reads no more than this
@@ -102,10 +103,18 @@ async def _save(request: web.Request, member: Staff | None) -> web.Response:
         raise forms.see_other(LIST, "staff-created")
     await db.update_staff(member.id, display_name=values["display_name"], role=values["role"],
                           active=values["active"], departments=values["departments"], password_hash=password_hash)
+    reason = "your session has ended"
     if password_hash:  # a new password also ends the wait its forgotten predecessor caused
         await request.app["login_throttle"].unlock(member.username)
-    if not values["active"] and (peer := request.app["hub"].staff.get(member.id)) is not None:
-        peer.link.close()  # sessions are gone; an open console must not keep working
+        # ...and every session opened with the old one (but not the admin's own, when it is theirs)
+        own = member.id == request["staff"].id
+        await db.end_sessions(member.id, keep=request.cookies.get(SESSION_COOKIE) if own else None)
+        reason = "your password was changed"
+    if not values["active"]:
+        reason = "your account was deactivated"
+    # Sessions are gone (deactivated, new password): the open console ends. Otherwise it
+    # gets the new departments and role at once.
+    await consoles.refresh(request.app, [member.id], reason=reason)
     raise forms.see_other(LIST, "staff-saved")
 
 
