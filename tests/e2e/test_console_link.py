@@ -238,3 +238,30 @@ async def test_console_reconnecting_to_the_real_central_keeps_its_call(central, 
         await kiosk.stop()
         await context.close()
     assert errors == [], errors
+
+
+async def test_real_central_gives_up_on_a_call_and_the_console_says_why(central, browser):
+    """Central's media timer runs out (the kiosk never offers): the console closes the call, says so in plain
+    words, and the citizen is back at the head of its waiting room."""
+    central.hub.call_connect_timeout_s = 1.0
+    context = await browser.new_context(permissions=["camera", "microphone"], locale="en-GB",
+                                        extra_http_headers={"Accept-Language": "en"})
+    page = await context.new_page()
+    errors = console_errors(page)
+    kiosk = await central.kiosk()
+    try:
+        await open_console(page, central)
+        await kiosk.send(type="visit.request", department="buergerbuero", language="de")
+        visit_id = (await kiosk.recv("visit.queued"))["visit_id"]
+        await page.locator(f"[data-visit-id='{visit_id}'] [data-testid=pickup-button]").click()
+        await kiosk.recv("call.start")  # and the kiosk's media never comes
+        failed = await kiosk.recv("call.failed")
+        assert (failed["reason"], failed["position"]) == ("media_timeout", 1)
+        await page.locator("[data-testid=call-view]").wait_for(state="hidden")
+        assert await page.locator("#call-notice").inner_text() == FAILED.replace("Musterdorf", "Musterdorf, Foyer")
+        await page.locator(f"[data-visit-id='{visit_id}']").wait_for()  # waiting again, pick-up possible
+        assert await page.locator(f"[data-visit-id='{visit_id}'] [data-testid=pickup-button]").is_enabled()
+    finally:
+        await kiosk.ws.close()
+        await context.close()
+    assert errors == [], errors
