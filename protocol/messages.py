@@ -21,8 +21,8 @@ Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$"),
                  Field(description="A department's slug, e.g. `buergerbuero`.")]
 Language = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$")]
 Sdp = Annotated[str, StringConstraints(min_length=10, max_length=32_000)]
-# A visit's place, signed by central and held only by the kiosk (payload.signature,
-# base64url): it lets central put the visit back after a restart without keeping
+# A visit's place, signed by central and held only by the kiosk (signature.payload,
+# base64url; docs/decisions/0005): it lets central put the visit back after a restart without keeping
 # anything about visits on disk. Opaque to the kiosk.
 ResumeToken = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{16,64}(\.[A-Za-z0-9_-]{16,900})?$"),
                         Field(description="The visit's current resume token (opaque); keep only the latest, in "
