@@ -5,6 +5,8 @@ a reloaded console asks for a fresh offer; a burst of arrivals chimes once per d
 goes to the login page instead of reconnecting in a loop."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from appliance.call.peer import CallPeer
@@ -263,5 +265,28 @@ async def test_real_central_gives_up_on_a_call_and_the_console_says_why(central,
         assert await page.locator(f"[data-visit-id='{visit_id}'] [data-testid=pickup-button]").is_enabled()
     finally:
         await kiosk.ws.close()
+        await context.close()
+    assert errors == [], errors
+
+
+async def test_logging_out_elsewhere_sends_the_open_console_to_the_login_page(central, browser):
+    """Logging out ends every session of the clerk: central closes the open console with session_ended,
+    and the console goes to the login page instead of knocking again and again."""
+    context = await browser.new_context(locale="en-GB", extra_http_headers={"Accept-Language": "en"})
+    page = await context.new_page()
+    errors = console_errors(page)
+    handshakes: list[str] = []
+    page.on("websocket", lambda ws: handshakes.append(ws.url))
+    try:
+        await open_console(page, central)
+        elsewhere = await central.login(central.credentials["clerk_user"], central.credentials["clerk_password"])
+        async with elsewhere.get(central.url + "/console") as r:
+            csrf = re.search(r'name="csrf_token" value="([^"]+)"', await r.text())[1]
+        async with elsewhere.post(central.url + "/logout", data={"csrf_token": csrf}, allow_redirects=False) as r:
+            assert r.status == 302
+        await page.locator("#banner-text", has_text="Your session has ended. Please log in again.").wait_for()
+        await page.wait_for_url("**/login?next=/console")
+        assert len(handshakes) == 1
+    finally:
         await context.close()
     assert errors == [], errors
