@@ -18,7 +18,7 @@ TAG=AMTSKLINGEL-SELFTEST
 FATAL='AMTSKLINGEL-EMERGENCY|emergency mode|Emergency Shell|root account is locked|Kernel panic|Dropping to a shell|Rebooting automatically due to panic'
 
 start=$(date +%s)
-shown=0 done_at= fail_at=
+shown=0 done_at='' fail_at=''
 verdict() { echo "watch-console: $1"; exit "$2"; }
 while :; do
     running=1
