@@ -14,18 +14,20 @@ INSTALL = REPO / "docs/install.md"
 
 def _test_names(path) -> set[str]:
     tree = ast.parse(path.read_text())
-    return {node.name for node in tree.body if isinstance(node, ast.FunctionDef) and node.name.startswith("test_")}
+    return {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and node.name.startswith("test_")}
 
 
 def test_every_test_named_in_security_md_exists():
     named, current = [], None
-    for file, test in re.findall(r"`(test_\w+\.py)?(?:::(test_\w+))?", SECURITY.read_text()):
+    # `test_x.py`, `dir/test_x.py` (under tests/; a bare name is one of the image's), `::test_y` after either
+    for file, test in re.findall(r"`((?:\w+/)*test_\w+\.py)?(?:::(test_\w+))?", SECURITY.read_text()):
         current = file or current
         if test:
             named.append((current, test))
     assert len(named) > 30
     def names(file: str) -> set[str]:
-        found = [REPO / "tests" / d / file for d in ("image", "imagebuild") if (REPO / "tests" / d / file).exists()]
+        found = [REPO / "tests" / d / file for d in ("image", "imagebuild", "") if (REPO / "tests" / d / file).exists()]
         return _test_names(found[0]) if found else set()
     missing = [f"{file}::{test}" for file, test in named if test not in names(file)]
     assert not missing, f"docs/security.md names tests that do not exist: {missing}"
