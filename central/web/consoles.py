@@ -19,9 +19,10 @@ CHECK_EVERY_S = 10.0
 
 
 async def refresh(app: web.Application, staff_ids: Iterable[int] | None = None,
-                  reason: str = "your session has ended") -> None:
+                  reason: str = "your session has ended", resend: bool = False) -> None:
     """End the consoles of clerks without a valid session (saying ``reason``); give the others their
-    current departments and role."""
+    current departments and role (with ``resend``, a fresh snapshot even if those did not change:
+    the departments themselves did)."""
     hub = app["hub"]
     ids = list(hub.staff if staff_ids is None else staff_ids)
     current = {member.id: member for member in await app["db"].staff_with_sessions([i for i in ids
@@ -33,7 +34,7 @@ async def refresh(app: web.Application, staff_ids: Iterable[int] | None = None,
         member = current.get(staff_id)
         if member is None:
             hub.staff_revoked(staff_id, reason)
-        elif member != peer.staff:
+        elif resend or member != peer.staff:
             hub.staff_changed(member)
 
 

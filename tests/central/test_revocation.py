@@ -112,3 +112,15 @@ async def test_a_change_made_through_another_central_process_arrives_within_a_ch
     await central.db.end_sessions(clerk.id)
     await consoles.refresh(central.app)
     assert "session has ended" in (await ended(console))["detail"]
+
+
+async def test_a_deleted_department_leaves_the_open_console(central):
+    console = await central.clerk()
+    admin = await central.login(central.credentials["admin_user"], central.credentials["admin_password"])
+    token = await csrf(admin, central.url + "/admin/departments/buergermeister/delete")
+    async with admin.post(central.url + "/admin/departments/buergermeister/delete", data={"csrf_token": token},
+                          allow_redirects=False) as r:
+        assert r.status == 303
+    snapshot = await console.recv("console.snapshot")
+    assert "buergermeister" not in [d["slug"] for d in snapshot["departments"]]
+    assert "buergermeister" not in [d["slug"] for d in snapshot["transfer_targets"]]

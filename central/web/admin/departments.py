@@ -22,7 +22,7 @@ async def _find(request: web.Request) -> Department:
 
 async def _refresh_hub(request: web.Request) -> None:
     request.app["hub"].set_departments(await request.app["db"].departments())
-    await consoles.refresh(request.app)  # names, hours and (after a delete) memberships changed
+    await consoles.refresh(request.app, resend=True)  # names, hours or (after a delete) memberships changed
 
 
 def _visits_in(request: web.Request, slug: str) -> int:
