@@ -13,6 +13,7 @@ from central import logfilter
 from central.config import Config
 from central.live.candidates import CandidateFilter
 from central.live.hub import Hub
+from central.live.limits import KIOSK_CONNECTS, Buckets
 from central.live.relay import SignalingRelay
 from central.live.sockets import kiosk_socket, staff_socket
 from central.passwords import PasswordWorkers
@@ -36,6 +37,7 @@ def create_app(config: Config, *, now: Callable[[], dt.datetime] | None = None) 
     app["stopping"] = asyncio.Event()  # set once shutdown began (an Event: the app's state is frozen by then)
     app["websockets"] = set()  # every open kiosk and console socket, closed at once on shutdown
     app["background"] = set()
+    app["kiosk_connects"] = Buckets(KIOSK_CONNECTS)  # per kiosk id: reconnects faster than this get 429
 
     async def start(app: web.Application) -> None:
         db = await Database.open(config.database_url)

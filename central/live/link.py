@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 
@@ -34,17 +33,19 @@ class Link:
     """A peer's outbound side. ``abort`` drops the connection at once, without a closing handshake."""
 
     def __init__(self, send_str: Callable[[str], Awaitable[None]], close: Callable[[], Awaitable[None]],
-                 abort: Callable[[], None] | None = None, *, max_backlog_bytes: int = MAX_BACKLOG_BYTES):
+                 abort: Callable[[], None] | None = None, *, ping: Callable[[], Awaitable[None]] | None = None,
+                 max_backlog_bytes: int = MAX_BACKLOG_BYTES):
         self._send_str = send_str
         self._close = close
         self._abort = abort
+        self._ping = ping
+        self._pong = asyncio.Event()
         self.max_backlog_bytes = max_backlog_bytes
         self._queue: deque[str | None] = deque()
         self._ready = asyncio.Event()
         self.queued_bytes = 0
         self.closed = False
         self.cut_off = False  # True once the peer was dropped for not reading
-        self.close_requested_at: float | None = None  # monotonic time central asked to close (replaced, revoked)
         self._writer = asyncio.get_running_loop().create_task(self._drain())
 
     def send(self, frame: str) -> None:
@@ -60,11 +61,6 @@ class Link:
 
     def close(self) -> None:
         """Send what is queued, then close the socket (e.g. replaced by a newer connection)."""
-        if not self.closed:
-            self.close_requested_at = time.monotonic()
-        self._finish()
-
-    def _finish(self) -> None:
         if not self.closed:
             self.closed = True
             self._queue.append(None)
@@ -84,6 +80,22 @@ class Link:
         else:
             asyncio.get_running_loop().create_task(self._close())
 
+    def heard_pong(self) -> None:
+        self._pong.set()
+
+    async def answers_ping(self, within_s: float) -> bool:
+        """Whether the peer answers a WebSocket ping within ``within_s``: it is alive and reading."""
+        if self._ping is None or self.closed:
+            return False
+        self._pong.clear()
+        try:
+            async with asyncio.timeout(within_s):
+                await self._ping()
+                await self._pong.wait()
+        except (TimeoutError, ConnectionError, RuntimeError):
+            return False
+        return True
+
     async def _drain(self) -> None:
         try:
             while True:
@@ -102,7 +114,7 @@ class Link:
 
     async def wait_closed(self) -> None:
         """Close (if not yet) and wait, briefly, until queued frames are out."""
-        self._finish()
+        self.close()
         try:
             await asyncio.wait_for(asyncio.shield(self._writer), 2)
         except (TimeoutError, asyncio.CancelledError):

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from aiohttp import WSMsgType, web
 
 from central.live.hub import Hub, KioskPeer, StaffPeer
+from central.live.limits import retry_after_s
 from central.live.link import Link
 from protocol.codec import MAX_FRAME_BYTES, decode, error_frame
 from protocol.errors import ErrorCode, ProtocolError
@@ -18,21 +19,30 @@ log = logging.getLogger(__name__)
 # aiohttp closes the socket (1009) before reading the frame into memory at all.
 TRANSPORT_LIMIT = 16 * MAX_FRAME_BYTES
 HEARTBEAT_S = 20.0
+# How long a kiosk's open connection has to answer a ping when the same kiosk connects again.
+ALIVE_PROBE_S = 1.0
 
 
 async def _serve(request: web.Request, direction, on_message: Callable, on_open: Callable,
                  on_close: Callable, make_peer: Callable[[Link], object]) -> web.WebSocketResponse:
-    ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=TRANSPORT_LIMIT, compress=False)
+    # autoping off: pongs are seen here, so central can ask a peer whether it is alive (Link.answers_ping).
+    ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=TRANSPORT_LIMIT, compress=False, autoping=False)
     await ws.prepare(request)
     sockets = request.app["websockets"]
     sockets.add(ws)
-    link = Link(ws.send_str, ws.close, abort=lambda: _abort(request))
+    link = Link(ws.send_str, ws.close, abort=lambda: _abort(request), ping=ws.ping)
     peer = make_peer(link)
     on_open(peer)
     try:
         async for frame in ws:
             if link.closed:
                 break
+            if frame.type is WSMsgType.PING:
+                await ws.pong(frame.data)
+                continue
+            if frame.type is WSMsgType.PONG:
+                link.heard_pong()
+                continue
             if frame.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
                 break
             data = frame.data
@@ -71,6 +81,18 @@ async def kiosk_socket(request: web.Request) -> web.StreamResponse:
         kiosk = await request.app["db"].kiosk_by_token(credential.strip())
     if kiosk is None:
         raise web.HTTPUnauthorized(text="unknown or revoked kiosk token; create a new one in the admin page\n")
+    # Counted only once the token is known good, so nobody can lock a kiosk out by its id alone.
+    if wait := request.app["kiosk_connects"].take(kiosk.id):
+        seconds = retry_after_s(wait)
+        raise web.HTTPTooManyRequests(headers={"Retry-After": str(seconds)},
+                                      text=f"this kiosk reconnects too often; wait {seconds} s between attempts\n")
+    # This connection will replace an open one of the same kiosk. If that one still answers, two
+    # units hold the token (a cloned SD card); a unit reconnecting after a network failure leaves
+    # a dead connection behind, which does not answer, so one unit is not taken for two.
+    if (old := hub.kiosks.get(kiosk.id)) is not None and await old.link.answers_ping(ALIVE_PROBE_S):
+        log.warning("kiosk %d: its token is used by two connections at once (two units with one token?)",
+                    kiosk.id)
+        await request.app["db"].record_token_reuse(kiosk.id)
     return await _serve(request, KIOSK_TO_CENTRAL, hub.kiosk_message, hub.kiosk_connected,
                         hub.kiosk_disconnected, lambda link: KioskPeer(kiosk, link))
 

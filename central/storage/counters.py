@@ -111,6 +111,11 @@ class Counters:
                 index_elements=["kiosk_id"],
                 set_={"times": t.kiosk_token_reuse.c.times + 1, "last_at": insert.excluded.last_at}))
 
+    async def forget_token_reuse(self, kiosk_id: int) -> None:
+        """The kiosk got a new token: what was seen of the old one no longer applies."""
+        async with self.engine.begin() as c:
+            await c.execute(sa.delete(t.kiosk_token_reuse).where(t.kiosk_token_reuse.c.kiosk_id == kiosk_id))
+
     async def token_reuse(self) -> dict[int, TokenReuse]:
         """Kiosk id -> how often and when last its token was used by two connections at once."""
         async with self.engine.connect() as c:

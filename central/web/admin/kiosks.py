@@ -1,6 +1,9 @@
 """Admin: kiosks and their secret tokens (shown once, stored hashed)."""
 from __future__ import annotations
 
+import datetime as dt
+from zoneinfo import ZoneInfo
+
 from aiohttp import web
 
 from central.storage.database import Kiosk
@@ -15,8 +18,15 @@ async def _list_page(request: web.Request, *, location: str = "", error: str | N
                      status: int = 200) -> web.Response:
     kiosks = await request.app["db"].kiosks()
     online = set(request.app["hub"].kiosks)
-    return forms.page(request, "admin/kiosks.html", status=status, kiosks=kiosks, online=online,
+    reused = {kiosk_id: {"times": use.times, "last": _local_time(request, use.last_at)}
+              for kiosk_id, use in (await request.app["db"].token_reuse()).items()}
+    return forms.page(request, "admin/kiosks.html", status=status, kiosks=kiosks, online=online, reused=reused,
                       location=location, error=error)
+
+
+def _local_time(request: web.Request, unix_s: float) -> str:
+    zone = ZoneInfo(request.app["config"].timezone)
+    return dt.datetime.fromtimestamp(unix_s, zone).strftime("%Y-%m-%d %H:%M")
 
 
 @admin_required
@@ -62,6 +72,7 @@ async def new_token(request: web.Request) -> web.Response:
     """Revoked or not, the kiosk gets a new token, shown once; the old one never works again."""
     kiosk = await _find(request)
     token = await request.app["db"].new_kiosk_token(kiosk.id)
+    await request.app["db"].forget_token_reuse(kiosk.id)
     _disconnect(request, kiosk.id)
     return _token_page(request, Kiosk(kiosk.id, kiosk.location, False), token, renewed=True)
 
