@@ -1,11 +1,17 @@
 """``./build.sh demo``: central with demo data and one kiosk with fake hardware, on this machine only.
 
-Everything lives in a temporary directory and is gone when the demo stops.
+Everything lives in a temporary directory and is gone when the demo stops: by
+Ctrl+C, by SIGTERM (a process manager) or SIGHUP (the terminal closed). Central
+and the kiosk stop with the demo in each case, and die with it even when it is
+killed outright, so the next demo finds its ports free.
 """
 from __future__ import annotations
 
+import argparse
+import ctypes
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -16,8 +22,35 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PORT = int(os.environ.get("AMTSKLINGEL_DEMO_PORT", "8080"))
-KIOSK_PORT = int(os.environ.get("AMTSKLINGEL_DEMO_KIOSK_PORT", "8000"))
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+class Stopped(Exception):
+    """A stop signal arrived; the demo shuts its children down and exits."""
+
+
+def die_with_parent() -> None:
+    """In the child before exec: the kernel sends SIGTERM when the demo launcher dies, however it dies."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+
+
+def start(cmd: list[str]) -> subprocess.Popen:
+    return subprocess.Popen(cmd, cwd=ROOT, preexec_fn=die_with_parent)
+
+
+def stop(process: subprocess.Popen | None, name: str) -> None:
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        print(f"{name} did not stop within 10 s; killing it", file=sys.stderr)
+        process.kill()
+        process.wait()
 
 
 def wait_for(url: str, seconds: float = 30) -> None:
@@ -36,23 +69,41 @@ def port_free(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) != 0
 
 
-def main() -> int:
-    for port, variable in ((PORT, "AMTSKLINGEL_DEMO_PORT"), (KIOSK_PORT, "AMTSKLINGEL_DEMO_KIOSK_PORT")):
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="./build.sh demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=int(os.environ.get("AMTSKLINGEL_DEMO_PORT", "8080")),
+                        help="central's port (default 8080, or $AMTSKLINGEL_DEMO_PORT)")
+    parser.add_argument("--kiosk-port", type=int, default=int(os.environ.get("AMTSKLINGEL_DEMO_KIOSK_PORT", "8000")),
+                        help="the kiosk page's port (default 8000, or $AMTSKLINGEL_DEMO_KIOSK_PORT)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    for port, option in ((args.port, "--port"), (args.kiosk_port, "--kiosk-port")):
         if not port_free(port):
-            raise SystemExit(f"port {port} is in use; stop what runs there or set {variable}=<another port>")
+            raise SystemExit(f"port {port} is in use; stop what runs there or choose another with {option}")
+
+    def on_signal(signum: int, frame) -> None:
+        for sig in STOP_SIGNALS:  # a second signal while stopping does not cut the clean-up short
+            signal.signal(sig, signal.SIG_IGN)
+        raise Stopped(signal.Signals(signum).name)
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, on_signal)
+
     workdir = Path(tempfile.mkdtemp(prefix="amtsklingel-demo-"))
-    config = workdir / "central.toml"
-    # Plain http on localhost: browsers treat localhost as a secure context, so
-    # camera, microphone and notifications work without a certificate.
-    config.write_text(f'database_url = "sqlite:///{workdir}/central.db"\nhost = "127.0.0.1"\nport = {PORT}\n'
-                      'secure_cookies = false\n')
-    central_cmd = [sys.executable, "-m", "central", "--config", str(config)]
-    creds = json.loads(subprocess.run([*central_cmd, "demo-data"], check=True, capture_output=True, text=True,
-                                      cwd=ROOT).stdout)
-    central = subprocess.Popen([*central_cmd, "serve"], cwd=ROOT)
-    base = f"http://localhost:{PORT}"
-    kiosk = None
+    central = kiosk = None
     try:
+        config = workdir / "central.toml"
+        # Plain http on localhost: browsers treat localhost as a secure context, so
+        # camera, microphone and notifications work without a certificate.
+        config.write_text(f'database_url = "sqlite:///{workdir}/central.db"\nhost = "127.0.0.1"\n'
+                          f'port = {args.port}\nsecure_cookies = false\n')
+        central_cmd = [sys.executable, "-m", "central", "--config", str(config)]
+        creds = json.loads(subprocess.run([*central_cmd, "demo-data"], check=True, capture_output=True, text=True,
+                                          cwd=ROOT, preexec_fn=die_with_parent).stdout)
+        central = start([*central_cmd, "serve"])
+        base = f"http://localhost:{args.port}"
         wait_for(base + "/api/status")
         print(f"""
   Amtsklingel demo is running (data in {workdir}, deleted when you stop).
@@ -61,7 +112,7 @@ def main() -> int:
       clerk:  {creds['clerk_user']}  /  {creds['clerk_password']}
       admin:  {creds['admin_user']}  /  {creds['admin_password']}
   Public status   {base}/status   (JSON: {base}/api/status)
-  Kiosk page      http://127.0.0.1:{KIOSK_PORT}/
+  Kiosk page      http://127.0.0.1:{args.kiosk_port}/
       the simulated kiosk: test-pattern camera, synthetic microphone; the call
       button is the big on-screen button, or Space/Enter (hold 1 s = long press)
 
@@ -69,26 +120,22 @@ def main() -> int:
 """, flush=True)
         appliance_config = workdir / "appliance.toml"
         appliance_config.write_text(f'central_url = "{base}"\ntoken = "{creds["kiosk_token"]}"\n'
-                                    f'[kiosk]\nport = {KIOSK_PORT}\n[hardware]\nbackend = "fake"\n')
-        kiosk = subprocess.Popen([sys.executable, "-m", "appliance", "--config", str(appliance_config)], cwd=ROOT)
-        kiosk.wait()
-    except KeyboardInterrupt:
+                                    f'[kiosk]\nport = {args.kiosk_port}\n[hardware]\nbackend = "fake"\n')
+        kiosk = start([sys.executable, "-m", "appliance", "--config", str(appliance_config)])
+        while kiosk.poll() is None and central.poll() is None:
+            time.sleep(0.5)
+        if kiosk.poll() is not None:
+            print(f"the kiosk stopped (exit status {kiosk.returncode}); stopping the demo", file=sys.stderr)
+        else:
+            print(f"central stopped (exit status {central.returncode}); stopping the demo", file=sys.stderr)
+    except (Stopped, KeyboardInterrupt):
         pass
     finally:
-        if kiosk is not None and kiosk.poll() is None:
-            kiosk.send_signal(signal.SIGINT)
-            try:
-                kiosk.wait(10)
-            except subprocess.TimeoutExpired:
-                kiosk.kill()
-        central.send_signal(signal.SIGINT)
-        try:
-            central.wait(10)
-        except subprocess.TimeoutExpired:
-            central.kill()
-        for f in workdir.iterdir():
-            f.unlink()
-        workdir.rmdir()
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
+        stop(kiosk, "the kiosk")
+        stop(central, "central")
+        shutil.rmtree(workdir, ignore_errors=True)
     return 0
 
 

@@ -18,7 +18,7 @@ import time
 
 from gpiozero import PWMLED, Button
 
-from appliance.hardware.errors import HardwareError
+from appliance.hardware.errors import DeviceUsageError, HardwareError
 from appliance.hardware.interfaces import LED_MODES, LONG_PRESS_SECONDS, ButtonCallback, LedMode
 
 log = logging.getLogger(__name__)
@@ -120,7 +120,7 @@ class GpioCallButton:
     def led(self, mode: LedMode) -> None:
         """Show ``mode`` on the LED: idle, waiting, in_call, fault or off."""
         if mode not in LED_MODES:
-            raise ValueError(f"unknown LED mode {mode!r}; expected one of {', '.join(LED_MODES)}")
+            raise DeviceUsageError(f"unknown LED mode {mode!r}; expected one of {', '.join(LED_MODES)}")
         self.mode = mode
         led = self._led
         # Each call replaces the previous pattern: gpiozero stops a running

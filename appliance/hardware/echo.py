@@ -19,7 +19,7 @@ import threading
 import av
 import numpy as np
 
-from appliance.hardware.errors import HardwareError
+from appliance.hardware.errors import DeviceUsageError, HardwareError
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ class EchoCanceller:
         """Cancel echo in captured microphone samples (48 kHz mono s16, multiple of 10 ms)."""
         samples = np.ascontiguousarray(samples, dtype=np.int16).reshape(-1)
         if samples.size % CHUNK:
-            raise ValueError(f"microphone frames must be a multiple of {CHUNK} samples, got {samples.size}")
+            raise DeviceUsageError(f"microphone frames must be a multiple of {CHUNK} samples, got {samples.size}")
         out = np.empty_like(samples)
         with self._lock:
             if self._apm is None:  # closed while a capture thread was finishing
@@ -100,5 +100,5 @@ def _mono_s16(frame: av.AudioFrame | np.ndarray) -> np.ndarray:
     if isinstance(frame, np.ndarray):
         return np.ascontiguousarray(frame, dtype=np.int16).reshape(-1)
     if frame.format.name != "s16" or frame.layout.nb_channels != 1 or frame.sample_rate != SAMPLE_RATE:
-        raise ValueError("far-end frames must be 48 kHz mono s16 (the speaker resamples before playing)")
+        raise DeviceUsageError("far-end frames must be 48 kHz mono s16 (the speaker resamples before playing)")
     return frame.to_ndarray().reshape(-1)

@@ -25,6 +25,8 @@ import av
 from aiortc import RTCRtpCodecCapability, RTCRtpSender
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from appliance.hardware.errors import CodecUnavailable
+
 log = logging.getLogger(__name__)
 
 VIDEO_CLOCK_RATE = 90000
@@ -45,7 +47,8 @@ def h264_codecs() -> list[RTCRtpCodecCapability]:
               and c.parameters.get("packetization-mode") == "1"
               and c.parameters.get("profile-level-id") == H264_PROFILE_LEVEL_ID]
     if not codecs:
-        raise RuntimeError("this aiortc offers no H.264 packetization-mode=1 profile 42e01f")
+        raise CodecUnavailable("this aiortc offers no H.264 packetization-mode=1 profile 42e01f; install the "
+                               "aiortc version in pyproject.toml")
     return codecs
 
 

@@ -30,3 +30,17 @@ class CameraError(HardwareError):
 
 class AudioDeviceError(HardwareError):
     """An ALSA device could not be opened, read or written."""
+
+
+class CodecUnavailable(HardwareError, RuntimeError):
+    """The media library lacks the codec profile the camera's encoded stream needs (H.264 42e01f,
+    packetization-mode 1): install the aiortc version the image pins."""
+
+
+class DeviceUsageError(AmtsklingelError, ValueError):
+    """A device was asked for something it cannot do (an unknown LED mode, audio of the wrong format,
+    a test pattern size it does not draw): a mistake in the calling code, not a broken device."""
+
+
+class DeviceStateError(AmtsklingelError, RuntimeError):
+    """A device was used in the wrong order (written after closing, started twice, started unconnected)."""

@@ -13,9 +13,14 @@ from collections.abc import Callable
 from typing import Any
 
 from appliance.controller.view import View
+from protocol.errors import AmtsklingelError
 
 ACTIONS = {"press", "long_press", "choose", "confirm", "cancel", "hangup", "language"}
 SUBSCRIBER_BACKLOG = 50  # views; a page that stops reading misses old views, never the newest
+
+
+class UnknownAction(AmtsklingelError, ValueError):
+    """The page sent an action the controller does not know (the page checks first; this is the backstop)."""
 
 
 class ViewBridge:
@@ -58,5 +63,5 @@ class ViewBridge:
 
     def action(self, name: str, value: str | None = None) -> None:
         if name not in ACTIONS:
-            raise ValueError(f"unknown action {name!r}")
+            raise UnknownAction(f"unknown action {name!r}; known: {', '.join(sorted(ACTIONS))}")
         self._loop.call_soon_threadsafe(self._post, name, value)

@@ -15,7 +15,7 @@ import numpy as np
 from aiortc.mediastreams import MediaStreamTrack
 
 from appliance.hardware.encoded import EncodedVideoTrack, TrackOutput
-from appliance.hardware.errors import HardwareError
+from appliance.hardware.errors import DeviceStateError, HardwareError
 from appliance.hardware.fake.button import MockCallButton
 from appliance.hardware.fake.camera import TestPatternTrack
 from appliance.hardware.fake.h264_encoder import FakeH264Encoder
@@ -96,7 +96,7 @@ class MemorySpeaker:
 
     async def play(self, frame: av.AudioFrame) -> None:
         if self._closed:
-            raise RuntimeError("MemorySpeaker is closed")
+            raise DeviceStateError("MemorySpeaker is closed")
         for out in self._resample(frame):
             if self.far_end is not None:
                 self.far_end(out)

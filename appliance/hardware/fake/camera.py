@@ -14,6 +14,8 @@ import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from appliance.hardware.errors import DeviceUsageError
+
 VIDEO_CLOCK_RATE = 90000
 VIDEO_TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK_RATE)
 
@@ -130,7 +132,7 @@ class TestPatternTrack(MediaStreamTrack):
         super().__init__()
         c = _cell_size(width)
         if width % 2 or height % 2 or width < (CODE_COLS + 2) * c or height < 9 * c:
-            raise ValueError(f"unsupported test pattern size {width}x{height}")
+            raise DeviceUsageError(f"unsupported test pattern size {width}x{height}")
         self.width, self.height, self.fps, self._clock = width, height, fps, clock
         self.last_clock_ms: Optional[int] = None
         self._c, self._band = c, (CODE_ROWS + 2) * c

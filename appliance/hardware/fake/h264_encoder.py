@@ -16,6 +16,7 @@ import threading
 
 import av
 
+from appliance.hardware.errors import DeviceStateError, DeviceUsageError
 from appliance.hardware.fake.camera import VIDEO_TIME_BASE, TestPatternTrack
 
 log = logging.getLogger(__name__)
@@ -34,9 +35,9 @@ class FakeH264Encoder:
         if not repeat:
             # Without in-band SPS/PPS a receiver joining late (or after loss)
             # could never start decoding: there is no keyframe request path.
-            raise ValueError("FakeH264Encoder only supports repeat=True")
+            raise DeviceUsageError("FakeH264Encoder only supports repeat=True")
         if profile not in (None, "baseline", "main", "high"):
-            raise ValueError(f"profile {profile!r} not supported")
+            raise DeviceUsageError(f"profile {profile!r} not supported")
         self.bitrate = bitrate or 1_000_000
         self.repeat = repeat
         self.iperiod = iperiod or 30
@@ -69,9 +70,9 @@ class FakeH264Encoder:
 
     def start(self) -> None:
         if self.output is None:
-            raise RuntimeError("set encoder.output before start()")
+            raise DeviceStateError("set encoder.output before start()")
         if self._thread is not None:
-            raise RuntimeError("encoder already started")
+            raise DeviceStateError("encoder already started")
         self._stopping.clear()
         if hasattr(self.output, "start"):
             self.output.start()
