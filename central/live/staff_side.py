@@ -110,6 +110,8 @@ class StaffSide(CallSetup):
             elif isinstance(msg, m.CallRestart):
                 if visit.kiosk_id in self.kiosks:
                     self._start_call(visit)
+                else:  # the kiosk is away: it gets call.start when it resumes
+                    visit.kiosk_has_call = False
             else:
                 kiosk = self.kiosks.get(visit.kiosk_id)
                 self.relay.forward(visit.id, "staff", msg, kiosk.link if kiosk is not None else None)

@@ -48,6 +48,22 @@ async def test_a_visit_picked_up_while_its_kiosk_is_away_starts_when_the_kiosk_r
     assert (await clerk.recv("rtc.offer"))["sdp"] == SDP
 
 
+async def test_a_fresh_negotiation_asked_for_while_the_kiosk_is_away_starts_when_it_returns(central):
+    central.hub.resume_grace_s = 30
+    clerk, kiosk = await central.clerk(), await central.kiosk()
+    visit = await _waiting_visit(central, clerk, kiosk)
+    await clerk.send(type="visit.pickup", visit_id=visit["visit_id"])
+    await clerk.recv("call.assigned")
+    await kiosk.recv("call.start")
+    await _go_away(central, kiosk)
+
+    await clerk.send(type="call.restart", visit_id=visit["visit_id"])  # e.g. the clerk reloaded the page
+    again = await central.kiosk()
+    await again.send(type="visit.resume", visit_id=visit["visit_id"], resume_token=visit["resume_token"])
+    assert (await again.recv("visit.resumed"))["state"] == "in_call"
+    assert (await again.recv("call.start"))["visit_id"] == visit["visit_id"]
+
+
 async def test_a_visit_picked_up_while_its_kiosk_stays_away_ends_on_both_sides(central):
     clerk, kiosk = await central.clerk(), await central.kiosk()
     visit = await _waiting_visit(central, clerk, kiosk)
