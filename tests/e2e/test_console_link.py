@@ -1,7 +1,8 @@
 """The console's side of the link to central, in real Chromium against a scripted central (tests/e2e/fake_central):
 a live call survives central going away (close 1012) and is kept when central confirms it; a call whose media
 fails closes with a plain message; the console gives up on media that never connects and says so to central;
-a reloaded console asks for a fresh offer; a burst of arrivals chimes once per department; an ended session
+a reloaded console asks for a fresh offer; a burst of arrivals chimes once per department, a visit that
+leaves within seconds not at all; an ended session
 goes to the login page instead of reconnecting in a loop."""
 from __future__ import annotations
 
@@ -154,12 +155,15 @@ async def test_a_burst_of_arrivals_chimes_once_per_department(console, central):
         fake.send(m.QueueJoined(type="queue.joined", visit=waiting_visit(n, "buergerbuero")))
         fake.send(m.QueueJoined(type="queue.joined", visit=waiting_visit(100 + n, "standesamt")))
     await poll(lambda: page.evaluate("window.amtsklingel.alerts.length"), lambda n: n == 60)
+    await page.clock.run_for(3000)  # the chime waits whether the visit stays (see the next test)
     chimes = await page.evaluate("window.amtsklingel.chimes.map(c => c.department)")
     assert sorted(chimes) == ["buergerbuero", "standesamt"]
     assert await page.locator("[data-testid=queue-count]").inner_text() == "60"
 
     await page.clock.set_fixed_time(1_800_000_006_000)  # a new arrival a few seconds later chimes again
     fake.send(m.QueueJoined(type="queue.joined", visit=waiting_visit(200, "buergerbuero")))
+    await poll(lambda: page.evaluate("window.amtsklingel.alerts.length"), lambda n: n == 61)
+    await page.clock.run_for(3000)
     await poll(lambda: page.evaluate("window.amtsklingel.chimes.length"), lambda n: n == 3)
 
     # Visits put back in their places after central restarted are no arrivals.
@@ -167,6 +171,29 @@ async def test_a_burst_of_arrivals_chimes_once_per_department(console, central):
     fake.send(m.QueueJoined(type="queue.joined", visit=waiting_visit(300, "standesamt"), reason="restored"))
     await page.locator(f"[data-visit-id='{waiting_visit(300).visit_id}']").wait_for()
     assert await page.evaluate("window.amtsklingel.alerts.length") == 61
+
+
+async def test_a_visit_that_leaves_within_seconds_does_not_chime(console, central):
+    """A mistaken press, or a kiosk flooding request and cancel: queue.joined and queue.left within seconds."""
+    page, fake = console, console.fake
+    await page.clock.install()
+    await open_console(page, central)
+    await page.clock.set_fixed_time(1_800_000_000_000)
+    for n in range(5):
+        fake.send(m.QueueJoined(type="queue.joined", visit=waiting_visit(n, "buergerbuero")))
+        fake.send(m.QueueLeft(type="queue.left", visit_id=waiting_visit(n, "buergerbuero").visit_id,
+                              department="buergerbuero", reason="cancelled"))
+    await poll(lambda: page.evaluate("window.amtsklingel.alerts.length"), lambda n: n == 5)
+    await poll(lambda: page.locator("[data-testid=queue-count]").inner_text(), lambda text: text == "0")
+    await page.clock.run_for(10_000)
+    assert await page.evaluate("window.amtsklingel.chimes.length") == 0
+
+    # A citizen who stays is announced once the few seconds have passed.
+    fake.send(m.QueueJoined(type="queue.joined", visit=waiting_visit(9, "buergerbuero")))
+    await poll(lambda: page.evaluate("window.amtsklingel.alerts.length"), lambda n: n == 6)
+    await page.clock.run_for(3500)
+    await poll(lambda: page.evaluate("window.amtsklingel.chimes.map(c => c.department)"),
+               lambda chimes: chimes == ["buergerbuero"])
 
 
 async def test_ended_session_goes_to_login_without_reconnecting(console, central):

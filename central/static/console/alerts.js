@@ -38,9 +38,20 @@ function notify(title, body, tag) {
   } catch { /* e.g. mobile browsers that only notify from a service worker */ }
 }
 
+// A visit that leaves again within a few seconds (a mistaken press, a kiosk flooding request and cancel)
+// is no news: the sound, the notification and the announcement wait this long, and only come if the
+// visit is still waiting then (queue.left removed it otherwise).
+const SETTLE_MS = 3000;
+
 /** A visit arrived in one of the clerk's waiting rooms. */
 export function alertArrival(visit) {
   observed.alerts.push({ visit_id: visit.visit_id, at: Date.now() });
+  setTimeout(() => {
+    if (state.departments.get(visit.department)?.waiting.has(visit.visit_id)) soundArrival(visit);
+  }, SETTLE_MS);
+}
+
+function soundArrival(visit) {
   const where = [visit.kiosk_location, state.departments.get(visit.department)?.name].filter(Boolean).join(' · ');
   announce(`${t('A citizen is waiting')}: ${where}`);
   const now = Date.now();
