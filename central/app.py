@@ -31,7 +31,7 @@ STATIC = Path(__file__).parent / "static"
 def create_app(config: Config, *, now: Callable[[], dt.datetime] | None = None) -> web.Application:
     """Build central. ``now`` replaces the clock in tests of office hours."""
     logfilter.install()  # no client address in the log, whoever configured the handlers
-    app = web.Application(middlewares=[refuse_while_stopping, auth.security_headers, auth.session_middleware],
+    app = web.Application(middlewares=[auth.security_headers, refuse_while_stopping, auth.session_middleware],
                           client_max_size=256 * 1024)
     app["config"] = config
     app["stopping"] = asyncio.Event()  # set once shutdown began (an Event: the app's state is frozen by then)

@@ -71,6 +71,7 @@ async def test_shutdown_closes_every_socket_with_1012_and_ends_no_visit(central)
     assert await _closed_with(clerk) == 1012
     async with central.session.get(central.url + "/status") as r:
         assert r.status == 503 and r.headers["Retry-After"].isdigit()
+        assert "Content-Security-Policy" in r.headers  # the usual headers still apply
     # Nothing was ended or recorded: the visit lives on in its kiosk's token.
     assert [v.id for v in central.hub.rooms.all()] == [queued["visit_id"]]
     assert await central.db.daily_stats(dt.date.today() - dt.timedelta(days=1)) == []
