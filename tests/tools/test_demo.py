@@ -62,13 +62,14 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-def start_demo(*, options: bool = False) -> tuple[subprocess.Popen, int, int, set[int]]:
-    """The demo on free ports, given on the command line or (as ./build.sh passes them) in the environment."""
+def start_demo(tmp: Path, *, options: bool = False) -> tuple[subprocess.Popen, int, int, set[int]]:
+    """The demo on free ports, given on the command line or (as ./build.sh passes them) in the environment.
+    Its temporary directory goes under ``tmp`` (a killed launcher cannot remove it)."""
     port, kiosk_port = free_port(), free_port()
     ports = {"AMTSKLINGEL_DEMO_PORT": str(port), "AMTSKLINGEL_DEMO_KIOSK_PORT": str(kiosk_port)}
     args = ["--port", str(port), "--kiosk-port", str(kiosk_port)] if options else []
     demo = subprocess.Popen([sys.executable, "tools/demo.py", *args], cwd=ROOT, stdout=subprocess.DEVNULL,
-                            env={**os.environ, **({} if options else ports)},
+                            env={**os.environ, **({} if options else ports), "TMPDIR": str(tmp)},
                             start_new_session=True)  # signals reach the launcher only, as from a process manager
     deadline = time.monotonic() + STARTUP_S
     while not (answers(f"http://127.0.0.1:{port}/api/status") and answers(f"http://127.0.0.1:{kiosk_port}/")):
@@ -93,20 +94,21 @@ def assert_all_gone(children: set[int], *ports: int) -> None:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT], ids=lambda s: s.name)
-def test_a_stop_signal_stops_central_and_the_kiosk(sig):
-    demo, port, kiosk_port, children = start_demo()
+def test_a_stop_signal_stops_central_and_the_kiosk(sig, tmp_path):
+    demo, port, kiosk_port, children = start_demo(tmp_path)
     try:
         demo.send_signal(sig)
         assert demo.wait(40) == 0
         assert_all_gone(children, port, kiosk_port)
+        assert list(tmp_path.iterdir()) == []  # its temporary directory is gone too
     finally:
         for pid in children | {demo.pid}:
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
 
 
-def test_a_killed_launcher_takes_its_children_along():
-    demo, port, kiosk_port, children = start_demo()
+def test_a_killed_launcher_takes_its_children_along(tmp_path):
+    demo, port, kiosk_port, children = start_demo(tmp_path)
     try:
         demo.kill()
         demo.wait(10)
@@ -117,8 +119,8 @@ def test_a_killed_launcher_takes_its_children_along():
                 os.kill(pid, signal.SIGKILL)
 
 
-def test_ports_can_be_chosen_on_the_command_line():
-    demo, port, kiosk_port, children = start_demo(options=True)
+def test_ports_can_be_chosen_on_the_command_line(tmp_path):
+    demo, port, kiosk_port, children = start_demo(tmp_path, options=True)
     try:
         demo.terminate()
         assert demo.wait(40) == 0
