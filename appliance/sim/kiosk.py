@@ -33,6 +33,7 @@ class SimulatedKiosk:
     height: int = 480
     state: str = "idle"           # idle | waiting | in_call
     visit: m.VisitQueued | None = None
+    resume_token: str | None = None  # the latest central sent (it replaces the one in ``visit``)
     last_event: m.Message | None = None
     received: Received = field(default_factory=Received)
     events: asyncio.Queue = field(default_factory=asyncio.Queue)
@@ -89,6 +90,8 @@ class SimulatedKiosk:
             log.warning("lost connection to central")
 
     async def _handle(self, message: m.Message) -> None:
+        if getattr(message, "resume_token", None):
+            self.resume_token = message.resume_token
         if isinstance(message, m.VisitQueued):
             self.visit, self.state = message, "waiting"
         elif isinstance(message, m.CallStart):
@@ -96,19 +99,30 @@ class SimulatedKiosk:
             self.state = "in_call"
             self.received = Received()
             tracks = [TestPatternTrack(self.width, self.height), SyntheticMicrophoneTrack()]
-            self._peer = CallPeer(message.ice_servers, tracks, on_remote_track=self._consume)
+            visit_id = message.visit_id
+            # Central gives up on a call whose kiosk does not report its media connected.
+            self._peer = CallPeer(message.ice_servers, tracks, on_remote_track=self._consume,
+                                  on_state=lambda state: self._report(visit_id, state))
             await self._link.send(m.RtcOffer(type="rtc.offer", visit_id=message.visit_id,
                                              sdp=await self._peer.offer()))
         elif isinstance(message, m.RtcAnswer) and self._peer:
             await self._peer.accept_answer(message.sdp)
         elif isinstance(message, m.RtcCandidate) and self._peer:
             await self._peer.add_candidate(message.candidate)
-        elif isinstance(message, m.VisitTransferred):
+        elif isinstance(message, (m.VisitTransferred, m.CallFailed)):
             await self._end_call()
             self.state = "waiting"
         elif isinstance(message, m.VisitEnded):
             await self._end_call()
             self.visit, self.state = None, "idle"
+
+    def _report(self, visit_id: str, state: str) -> None:
+        async def send() -> None:
+            try:
+                await self._link.send(m.RtcState(type="rtc.state", visit_id=visit_id, state=state))
+            except CentralUnreachable:
+                log.warning("lost connection to central")
+        asyncio.get_running_loop().create_task(send())
 
     def _consume(self, track: MediaStreamTrack) -> None:
         async def count() -> None:

@@ -74,6 +74,8 @@ async def test_clerk_picks_up_a_kiosk_and_gets_moving_video_and_audio(central, b
         alerts = await page.evaluate("window.amtsklingel.alerts")
         assert [a["visit_id"] for a in alerts] == [queued.visit_id]
 
+        central.hub.call_connect_timeout_s = 2.0  # the sim kiosk reports its media, so the call outlasts this
+        picked_up = asyncio.get_running_loop().time()
         await row.locator("[data-testid=pickup-button]").click()
         await page.locator("[data-testid=call-view]").wait_for()
 
@@ -95,6 +97,8 @@ async def test_clerk_picks_up_a_kiosk_and_gets_moving_video_and_audio(central, b
         # And the other way: the kiosk receives the clerk's (fake-device) camera and microphone.
         await poll(lambda: asyncio.sleep(0, kiosk.received),
                    lambda r: r.video_frames > 10 and r.audio_frames > 10)
+        await asyncio.sleep(max(0.0, picked_up + 3.0 - asyncio.get_running_loop().time()))
+        assert kiosk.state == "in_call"  # not given up by central's media timer
 
         await page.click("[data-testid=hangup-button]")
         ended = await kiosk.next_event("visit.ended")
