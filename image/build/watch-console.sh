@@ -4,7 +4,8 @@
 # is known, without waiting for TIMEOUT seconds when the boot has already failed:
 #   0   the self-test said DONE with no FAIL, and the guest powered off (or did not, within 60 s)
 #   10  a check failed: returns when the self-test has printed its diagnosis and DONE (at most 120 s)
-#   11  the console shows emergency mode, a kernel panic or the initramfs giving up: at once
+#   11  the console shows emergency mode, a kernel panic, the initramfs giving up or a CPU
+#       stuck for minutes: at once
 #   12  the guest ended (power-off or reboot) before the self-test said DONE
 #   13  TIMEOUT seconds passed
 # The last line printed says which, and the console line that decided it. The caller stops QEMU.
@@ -14,8 +15,9 @@ INTERVAL=${WATCH_INTERVAL:-2}
 TAG=AMTSKLINGEL-SELFTEST
 # Lines after which the boot cannot succeed any more: systemd's emergency or rescue mode (the
 # image's own notice, or systemd's shell on an image without it), a kernel panic, the initramfs
-# giving up on the root file system.
-FATAL='AMTSKLINGEL-EMERGENCY|emergency mode|Emergency Shell|root account is locked|Kernel panic|Dropping to a shell|Rebooting automatically due to panic'
+# giving up on the root file system, a virtual CPU stuck for three minutes or more (an emulation
+# livelock; shorter stalls happen on a busy host and pass).
+FATAL='AMTSKLINGEL-EMERGENCY|emergency mode|Emergency Shell|root account is locked|Kernel panic|Dropping to a shell|Rebooting automatically due to panic|soft lockup - CPU#[0-9]+ stuck for ([1-9][0-9]{3,}|[2-9][0-9]{2}|1[89][0-9])s'
 
 start=$(date +%s)
 shown=0 done_at='' fail_at=''
