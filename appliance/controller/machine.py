@@ -267,9 +267,11 @@ class Controller:
             return
         if token := getattr(msg, "resume_token", None):
             leaving.resume_token = token
+        # Only news that central did not (or could not) act on our message: a position update may
+        # simply have crossed the cancel on the wire.
         if isinstance(msg, m.CallStart) or (isinstance(msg, m.VisitResumed) and msg.state == "in_call"):
             await self._send(m.VisitHangup(type="visit.hangup", visit_id=leaving.visit_id))
-        elif isinstance(msg, (m.VisitResumed, m.VisitPosition, m.VisitTransferred, m.CallFailed)):
+        elif isinstance(msg, (m.VisitResumed, m.VisitTransferred, m.CallFailed)):
             await self._send(m.VisitCancel(type="visit.cancel", visit_id=leaving.visit_id))
 
     async def _leave(self, *, in_call: bool) -> None:

@@ -393,6 +393,15 @@ async def test_a_left_visit_central_no_longer_knows_is_forgotten(rig):
     assert not rig.c.has_visit_data and rig.c.view.screen is Screen.IDLE
 
 
+async def test_a_position_update_crossing_the_cancel_is_not_answered(rig):
+    await to_waiting(rig)
+    await rig.do("long_press")
+    sent = len(rig.sent)
+    await rig.central(type="visit.position", visit_id=VISIT, department="buergerbuero", position=1,
+                      expected_wait_s=0)
+    assert len(rig.sent) == sent and rig.c.view.screen is Screen.IDLE and rig.c.view.position is None
+
+
 async def test_a_pick_up_that_crosses_the_cancel_is_hung_up(rig):
     await to_waiting(rig)
     await rig.do("long_press")
