@@ -59,8 +59,13 @@ class CentralLink:
             raise CentralUnreachable(f"central refused the connection ({exc.status})") from None
         except (aiohttp.ClientError, OSError) as exc:
             raise CentralUnreachable(f"cannot reach central at {self.url}: {exc}") from None
-        welcome = await self.receive()
+        try:
+            welcome = await self.receive()
+        except CentralUnreachable:
+            await self.close()
+            raise
         if not isinstance(welcome, m.Welcome):
+            await self.close()
             raise CentralUnreachable(f"central greeted with {welcome.type}, expected welcome")
         return welcome
 

@@ -54,6 +54,11 @@ def test_backoff_grows_with_jitter_and_resets_only_after_a_healthy_connection():
     assert [round(high.next_delay(), 2) for _ in range(3)] == [1.0, 2.0, 4.0]
 
 
+def test_after_an_outage_of_any_length_the_next_attempt_comes_within_10_s():
+    backoff = Backoff()
+    assert max(backoff.next_delay() for _ in range(30)) <= 10.0
+
+
 async def test_a_connection_that_opens_and_closes_at_once_is_followed_by_a_growing_wait(running):
     events = Events()
     async with fake_central(close_at_once=True) as central:
