@@ -58,7 +58,7 @@ async def test_a_call_goes_on_while_central_restarts_and_is_hung_up_afterwards(b
                 await central.stop(sig)
                 await until(unit, lambda c: not c.view.online)
                 before = await frames(clerk)
-                await poll(lambda: frames(clerk), lambda n: n > before + 30)  # the picture keeps coming
+                await poll(lambda: frames(clerk), lambda n, before=before: n > before + 30)  # the picture keeps coming
                 assert unit.controller.view.screen is Screen.IN_CALL, sig
                 await central.start(session)
                 await until(unit, lambda c: c.view.online)
