@@ -20,9 +20,11 @@ Restart
 other, so their order is known. Central is then stopped twice: once with SIGTERM (a
 planned restart), once with SIGKILL (a crash), and started again on the same port and
 database. The kiosks behave as the appliance does: on a closed connection they reconnect
-with the appliance's own back-off and send ``visit.resume`` with the last resume token
-central gave them. A kiosk counts as in its place when its latest position (from
-``visit.resumed`` or ``visit.position``) is the position it had before the restart.
+with the appliance's own back-off (``appliance/call/backoff.py``; each restart waits until
+the fleet's connections count as healthy, so the waits start small as they would in the
+field) and send ``visit.resume`` with the last resume token central gave them. A kiosk
+counts as in its place when, on a connection opened after the restart, its latest
+position (from ``visit.resumed`` or ``visit.position``) is the one it had before.
 ``restart_recovery_s`` runs from the moment central answers HTTP again to the moment the
 last kiosk is confirmed in its place. Finally a clerk's console is opened and its
 snapshot must list the visits in their original order (``restart_order_kept``). The
@@ -35,7 +37,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import random
 import signal
 import subprocess
 from collections import Counter
@@ -45,7 +46,7 @@ from time import perf_counter
 
 import aiohttp
 
-from appliance.call.signaling import BACKOFF_MAX_S, BACKOFF_START_S
+from appliance.call.backoff import HEALTHY_S, Backoff
 from bench._central import DEPARTMENT, Server, add_kiosks_and_clerks, login
 from bench._common import BenchError, emit, note, percentile, run_in_tmp
 
@@ -165,24 +166,26 @@ class WaitingKiosk:
     confirmed: asyncio.Event = field(default_factory=asyncio.Event)
     errors: Counter = field(default_factory=Counter)
     connects: int = 0
+    connects_before: int = 0  # confirmations count only on a connection opened after the restart
+    connected_at: float = 0.0
 
     async def run(self, joined: asyncio.Event) -> None:
-        delay = BACKOFF_START_S
+        backoff = Backoff()  # the appliance's own waits (appliance/call/backoff.py)
         while True:
             try:
                 ws = await self.session.ws_connect(self.url, headers={"Authorization": f"Bearer {self.token}"})
             except (aiohttp.ClientError, OSError):
-                await asyncio.sleep(delay * random.uniform(0.8, 1.2))
-                delay = min(delay * 2, BACKOFF_MAX_S)
+                await asyncio.sleep(backoff.next_delay())
                 continue
             self.connects += 1
+            self.connected_at = perf_counter()
             try:
                 await self._talk(ws, joined)
             finally:
                 await ws.close()
             # The appliance backs off after every close, also one of an open connection.
-            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
-            delay = min(delay * 2, BACKOFF_MAX_S)
+            backoff.connection_closed(perf_counter() - self.connected_at)
+            await asyncio.sleep(backoff.next_delay())
 
     async def _talk(self, ws: aiohttp.ClientWebSocketResponse, joined: asyncio.Event) -> None:
         async for frame in ws:
@@ -202,15 +205,22 @@ class WaitingKiosk:
                     joined.set()
                 self.resume_token = msg.get("resume_token", self.resume_token)
                 self.position = msg.get("position", self.position)
-                if self.original is not None and self.position == self.original and kind != "visit.queued":
+                if (self.original is not None and self.position == self.original and kind != "visit.queued"
+                        and self.connects > self.connects_before):
                     self.confirmed.set()
             elif kind in ("error", "visit.ended", "visit.refused"):
                 self.errors[f"{kind}:{msg.get('code') or msg.get('reason')}"] += 1
 
 
 async def _restart_round(server: Server, kiosks: list[WaitingKiosk], sig: signal.Signals) -> tuple[int, float]:
+    # Each restart meets a settled fleet: connections up long enough that the appliance's
+    # back-off starts small again (a second restart within a minute would meet longer waits).
+    settled = max(k.connected_at for k in kiosks) + HEALTHY_S
+    if (wait := settled - perf_counter()) > 0:
+        note(f"waiting {wait:.0f} s until every kiosk's connection counts as healthy")
+        await asyncio.sleep(wait)
     for kiosk in kiosks:
-        kiosk.original, kiosk.confirmed = kiosk.position, asyncio.Event()
+        kiosk.original, kiosk.confirmed, kiosk.connects_before = kiosk.position, asyncio.Event(), kiosk.connects
     stopping = perf_counter()
     server.proc.send_signal(sig)
     try:
