@@ -13,6 +13,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from protocol.errors import AmtsklingelError
+
 __all__ = ["OfficeHours", "OfficeHoursError", "WEEKDAY_KEYS", "WEEKDAY_NAMES"]
 
 WEEKDAY_KEYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -25,7 +27,7 @@ _DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # fromisoformat alone also
 _Span = tuple[datetime, datetime]  # [start, end) in UTC
 
 
-class OfficeHoursError(ValueError):
+class OfficeHoursError(AmtsklingelError, ValueError):
     """Invalid office-hours configuration; the message is written for a city admin."""
 
 
@@ -51,7 +53,7 @@ def _parse_date(value: Any) -> date:
 
 def _as_utc(at: datetime) -> datetime:
     if at.tzinfo is None or at.utcoffset() is None:
-        raise ValueError("datetime must be timezone-aware")
+        raise OfficeHoursError("datetime must be timezone-aware")
     return at.astimezone(_UTC)
 
 

@@ -30,13 +30,17 @@ MIN_LENGTH = 10
 WORKER_NICENESS = 10
 
 
+class PasswordTooShort(AmtsklingelError, ValueError):
+    """The new password is shorter than MIN_LENGTH."""
+
+
 class PasswordsBusy(AmtsklingelError, RuntimeError):
     """More password checks are waiting than the server takes on; try again in a few seconds."""
 
 
 def hash_password(password: str) -> str:
     if len(password) < MIN_LENGTH:
-        raise ValueError(f"a password needs at least {MIN_LENGTH} characters")
+        raise PasswordTooShort(f"a password needs at least {MIN_LENGTH} characters")
     return _hasher.hash(password)
 
 

@@ -29,6 +29,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import unquote
 
+from protocol.errors import AmtsklingelError
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -62,8 +64,12 @@ _DIGITS = re.compile(r"^[0-9]{1,10}$")
 _HOST_NAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
 
 
-class CandidateError(ValueError):
+class CandidateError(AmtsklingelError, ValueError):
     """A candidate that does not follow the RFC 8839 grammar. Callers drop it."""
+
+
+class NetworkListError(AmtsklingelError, ValueError):
+    """A configured list of networks (ice_networks) cannot be used as written."""
 
 
 @dataclass(frozen=True)
@@ -160,19 +166,19 @@ def always_refused(address: IPAddress) -> bool:
 
 
 def parse_networks(networks: Iterable[str]) -> tuple[IPNetwork, ...]:
-    """CIDR strings to networks. Raises ValueError with a message a person can act on."""
+    """CIDR strings to networks. Raises NetworkListError (a ValueError) with a message a person can act on."""
     out = []
     for text in networks:
         if not isinstance(text, str):
-            raise ValueError(f"{text!r} is not a string; write networks as \"10.0.0.0/8\"")
+            raise NetworkListError(f"{text!r} is not a string; write networks as \"10.0.0.0/8\"")
         try:
             network = ipaddress.ip_network(text, strict=True)
         except ValueError as exc:
             loose = _loose_network(text)
             hint = f"; did you mean {loose}?" if loose else "; write a network as \"10.0.0.0/8\" or \"fd00::/8\""
-            raise ValueError(f"{text!r} is not a network ({exc}){hint}") from None
+            raise NetworkListError(f"{text!r} is not a network ({exc}){hint}") from None
         if any(network.subnet_of(net) for net in ALWAYS_REFUSED if net.version == network.version):
-            raise ValueError(f"{text} lies inside addresses that are never allowed (link-local, multicast, "
+            raise NetworkListError(f"{text} lies inside addresses that are never allowed (link-local, multicast, "
                              "documentation, unspecified); remove it")
         out.append(network)
     return tuple(out)

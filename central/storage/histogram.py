@@ -9,6 +9,12 @@ from __future__ import annotations
 import bisect
 from collections.abc import Mapping
 
+from protocol.errors import AmtsklingelError
+
+
+class RankOutOfRange(AmtsklingelError, IndexError):
+    """Asked for the k-th value of a histogram that holds fewer values."""
+
 EDGES: tuple[int, ...] = (
     *range(0, 60, 10), *range(60, 600, 30), *range(600, 1800, 60), *range(1800, 7200, 300), 7200)
 
@@ -35,7 +41,7 @@ def point(counts: Mapping[int, int], k: int) -> float:
         if k < below + count:
             return lower + width_of(lower) * (k - below + 0.5) / count
         below += count
-    raise IndexError(k)
+    raise RankOutOfRange(k)
 
 
 def median(counts: Mapping[int, int]) -> float | None:

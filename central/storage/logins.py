@@ -16,6 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from central.storage import schema as t
+from protocol.errors import AmtsklingelError
 
 _a = t.login_attempts
 
@@ -27,7 +28,7 @@ class Counter:
     wait_after: Callable[[int], float]  # seconds until the next attempt, after this many
 
 
-class _StillWaiting(Exception):  # noqa: N818 - control flow inside this module only
+class _StillWaiting(AmtsklingelError):  # noqa: N818 - control flow inside this module only
     pass
 
 

@@ -16,6 +16,7 @@ from aiohttp import web
 from central.hours import OfficeHours, OfficeHoursError
 from central.i18n import gettext_for
 from central.web.render import render
+from protocol.errors import AmtsklingelError
 
 Translate = Callable[..., str]
 
@@ -39,7 +40,7 @@ _INTERVAL_RE = re.compile(r"\s*([^\s\-–—]+)\s*[-–—]\s*([^\s\-–—]+)\s
 _CLOSED_WORDS = {"", "-", "–", "—", "closed", "geschlossen"}
 
 
-class FieldError(ValueError):
+class FieldError(AmtsklingelError, ValueError):
     """A form field's value cannot be used; the message is shown next to the field."""
 
 
