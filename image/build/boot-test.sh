@@ -123,9 +123,9 @@ GPU=()
 # boot CMDLINE SERIAL-LOG: starts the guest in the background (QEMU's pid in $QEMU). -no-reboot:
 # a reboot of the guest ends QEMU, which is how the emergency boot below is seen to reboot.
 # thread=single: both virtual CPUs take turns on one host thread. With one host thread per
-# virtual CPU (QEMU's default) on a busy two-core host, the guest kernel livelocked in modprobe
-# at boot ("soft lockup - CPU#1 stuck for 134s", then both CPUs); taking turns, it boots faster
-# there too.
+# virtual CPU (QEMU's default) on a busy host, one virtual CPU can spin for minutes waiting for
+# the other (the guest kernel reports soft lockups, in modprobe at boot) and the boot never
+# ends; taking turns, that cannot happen, and on two busy cores the boot is faster too.
 # Started through ip directly (not in_ns, a function): $! is then QEMU itself, not a subshell.
 boot() {
     # shellcheck disable=SC2086
