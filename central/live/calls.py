@@ -63,12 +63,7 @@ class CallSetup(VisitEndings):
         self.record_call_failure(department, self.now().date())
         log.warning("call media did not connect; the visit waits again",
                     extra={"department": department, "reason": reason})
-        clerk = self.staff.get(visit.clerk_id) if visit.clerk_id is not None else None
-        if clerk is not None and clerk.visit_id == visit.id:
-            clerk.visit_id = None
-            clerk.presence = "available"
-            clerk.link.send(encode(m.CallFailed(type="call.failed", visit_id=visit.id, reason=reason)))
-            clerk.link.send(encode(m.PresenceChanged(type="presence.changed", presence="available")))
+        self._free_clerk(visit, reason, notice=m.CallFailed(type="call.failed", visit_id=visit.id, reason=reason))
         self.rooms.transfer(visit, department)
         token = self._issue_token(visit)
         position, wait = self._tell_place(visit)

@@ -38,13 +38,14 @@ class VisitEndings(HubCore):
             self.record_visit(department, visit.first_wait_s, duration, self.now().date())
         self._update_positions(department)
 
-    def _free_clerk(self, visit: Visit, reason: str) -> None:
+    def _free_clerk(self, visit: Visit, reason: str, notice: m.Message | None = None) -> None:
+        """The visit's clerk is available again and is told why (``visit.ended`` unless ``notice``)."""
         self._cancel_media_timer(visit)
         clerk = self.staff.get(visit.clerk_id) if visit.clerk_id is not None else None
         if clerk is not None and clerk.visit_id == visit.id:
             clerk.visit_id = None
             clerk.presence = "available"
-            clerk.link.send(encode(m.VisitEnded(type="visit.ended", visit_id=visit.id, reason=reason)))
+            clerk.link.send(encode(notice or m.VisitEnded(type="visit.ended", visit_id=visit.id, reason=reason)))
             clerk.link.send(encode(m.PresenceChanged(type="presence.changed", presence="available")))
 
     # -- grace: a lost kiosk or clerk may come back ------------------------------

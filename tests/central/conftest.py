@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -27,7 +29,7 @@ class Clock:
         self.fixed: dt.datetime | None = None
 
     def __call__(self) -> dt.datetime:
-        return self.fixed or dt.datetime.now(dt.timezone.utc)
+        return self.fixed or dt.datetime.now(dt.UTC)
 
 
 @dataclass
@@ -119,11 +121,11 @@ class Central:
         return await self.clerk(username, "correct horse 1")
 
 
-@pytest_asyncio.fixture
-async def central(tmp_path):
+@contextlib.asynccontextmanager
+async def running_central(config: Config) -> AsyncIterator[Central]:
+    """Central on a free loopback port with the demo data, a test clock and a client session."""
     clock = Clock()
-    app = create_app(Config(database_url=f"sqlite:///{tmp_path}/central.db", secure_cookies=False,
-                            resume_grace_s=1.0), now=clock)
+    app = create_app(config, now=clock)
     runner = web.AppRunner(app, shutdown_timeout=1)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -131,12 +133,20 @@ async def central(tmp_path):
     port = site._server.sockets[0].getsockname()[1]
     credentials = await seed_demo(app["db"])
     app["hub"].set_departments(await app["db"].departments())
-    session = aiohttp.ClientSession()
-    c = Central(f"http://127.0.0.1:{port}", app, credentials, clock, session)
-    yield c
-    for s in [session, *c.sessions]:
-        await s.close()
-    await runner.cleanup()
+    c = Central(f"http://127.0.0.1:{port}", app, credentials, clock, aiohttp.ClientSession())
+    try:
+        yield c
+    finally:
+        for s in [c.session, *c.sessions]:
+            await s.close()
+        await runner.cleanup()
+
+
+@pytest_asyncio.fixture
+async def central(tmp_path):
+    config = Config(database_url=f"sqlite:///{tmp_path}/central.db", secure_cookies=False, resume_grace_s=1.0)
+    async with running_central(config) as c:
+        yield c
 
 
 @pytest.fixture(scope="session")

@@ -1,14 +1,10 @@
 """Central drops ICE candidates that name addresses outside its networks, both ways, through its sockets."""
 from __future__ import annotations
 
-import aiohttp
 import pytest_asyncio
-from aiohttp import web
 
-from central.app import create_app
 from central.config import Config
-from central.seed import seed_demo
-from tests.central.conftest import Central, Clock
+from tests.central.conftest import running_central
 
 METADATA = "candidate:1 1 udp 2122260223 169.254.169.254 80 typ host generation 0"
 LAN = "candidate:2 1 udp 2122260223 10.1.2.3 54400 typ host generation 0"
@@ -31,21 +27,9 @@ async def city(tmp_path):
                     ice_networks=("10.0.0.0/8",),
                     ice_servers=(Config.from_dict({"database_url": "sqlite://", "ice_servers": [
                         {"urls": ["turn:localhost:3478"], "username": "u", "credential": "c"}]}).ice_servers))
-    clock = Clock()
-    app = create_app(config, now=clock)
-    runner = web.AppRunner(app, shutdown_timeout=1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    credentials = await seed_demo(app["db"])
-    app["hub"].set_departments(await app["db"].departments())
-    await app["hub"].relay.candidates.resolve_turn_hosts()  # the background lookup may not have run yet
-    c = Central(f"http://127.0.0.1:{port}", app, credentials, clock, aiohttp.ClientSession())
-    yield c
-    for s in [c.session, *c.sessions]:
-        await s.close()
-    await runner.cleanup()
+    async with running_central(config) as c:
+        await c.app["hub"].relay.candidates.resolve_turn_hosts()  # the background lookup may not have run yet
+        yield c
 
 
 async def in_call(central):
