@@ -14,7 +14,7 @@ PY=$VENV/bin/python
 # util-linux build the loopback-only network namespace the tests run in; pyalsaaudio
 # builds against libasound2-dev (its ALSA "null" device serves the audio tests) and
 # picamera2's python-prctl against libcap-dev.
-SYSTEM_PACKAGES=(chromium fonts-dejavu-core iproute2 util-linux python3-venv python3-dev gcc postgresql libasound2-dev libcap-dev systemd udev nftables openssh-client fdisk mount e2fsprogs dosfstools mtools bmap-tools)
+SYSTEM_PACKAGES=(chromium fonts-dejavu-core iproute2 util-linux python3-venv python3-dev gcc postgresql libasound2-dev libcap-dev systemd udev nftables openssh-client fdisk mount e2fsprogs dosfstools mtools bmap-tools prometheus)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
@@ -32,6 +32,10 @@ install_system() {
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q || true
     apt-get install -y -q --no-install-recommends "${missing[@]}"
+    # Only promtool is wanted (the /metrics tests); the Prometheus server the package starts is not.
+    if [[ " ${missing[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null; then
+        systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+    fi
 }
 
 install_python() {
