@@ -27,6 +27,8 @@ DIRECTIONS = {  # heading -> {type: class}
     "staff console → central": m.STAFF_TO_CENTRAL,
     "central → kiosk": m.CENTRAL_TO_KIOSK,
     "central → staff console": m.CENTRAL_TO_STAFF,
+    "unit enrolling → central": m.ENROL_TO_CENTRAL,
+    "central → unit enrolling": m.CENTRAL_TO_ENROL,
 }
 COMMON = ("v", "type")  # in every message; described once
 
@@ -100,6 +102,9 @@ def _one_type(part: dict) -> str:
         return f"object [`{name}`](#{name.lower()})"
     if part.get("type") == "array":
         return "array of " + _one_type(part["items"])
+    if part.get("type") == "object" and "additionalProperties" in part:  # dict[Key, Value]
+        keys = " \\| ".join(code(k) for k in enum_values(part.get("propertyNames", {}))) or "string"
+        return f"map of {keys} to " + _one_type(part["additionalProperties"])
     return {"string": "string", "integer": "integer", "number": "number", "boolean": "boolean"}[part["type"]]
 
 

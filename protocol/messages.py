@@ -13,59 +13,23 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-# -- field types -------------------------------------------------------------
-
-VisitId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{16,64}$"),
-                    Field(description="The visit's id, given by central (`visit.queued`, `WaitingVisit`).")]
-Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$"),
-                 Field(description="A department's slug, e.g. `buergerbuero`.")]
-Language = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$")]
-Sdp = Annotated[str, StringConstraints(min_length=10, max_length=32_000)]
-# A visit's place, signed by central and held only by the kiosk (signature.payload,
-# base64url; docs/decisions/0005): it lets central put the visit back after a restart without keeping
-# anything about visits on disk. Opaque to the kiosk.
-ResumeToken = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{16,64}(\.[A-Za-z0-9_-]{16,900})?$"),
-                        Field(description="The visit's current resume token (opaque); keep only the latest, in "
-                                          "memory.")]
-ShortText = Annotated[str, StringConstraints(min_length=1, max_length=280, strip_whitespace=True)]
-Label = Annotated[str, StringConstraints(max_length=120)]
-Seconds = Annotated[int, Field(ge=0, le=7 * 24 * 3600, description="Estimated wait in seconds.")]
-Position = Annotated[int, Field(ge=1, le=100_000, description="Place in the waiting room, counted from 1 (1 = next).")]
-EndReason = Literal["hangup_kiosk", "hangup_staff", "cancelled", "kiosk_lost", "staff_lost", "transferred"]
-Presence = Literal["available", "in_call", "away"]
-
-
-class Message(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-    v: Literal[1] = Field(1, description="Protocol version. May be left out (means 1); if present it must be the "
-                                         "JSON integer 1 (not `1.0`, not `\"1\"`), else `unsupported_version`.")
-
-
-class IceServer(BaseModel):
-    """One entry of RTCConfiguration.iceServers, as configured by the city."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-    urls: list[Annotated[str, StringConstraints(pattern=r"^(stun|stuns|turn|turns):", max_length=200)]] = Field(
-        description="STUN/TURN URLs, each at most 200 characters.")
-    username: Label | None = Field(None, description="For TURN: the (time-limited) user name.")
-    credential: Label | None = Field(None, description="For TURN: the password belonging to `username`.")
-
-
-class Candidate(BaseModel):
-    """A trickled ICE candidate, as the browser's RTCIceCandidate names its parts.
-
-    ``candidate`` null or ``""`` means end of candidates (nothing to add).
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-    candidate: Annotated[str, StringConstraints(max_length=1024)] | None = Field(
-        None, description="The `candidate:…` line without `a=`, e.g. `candidate:1 1 udp 2122260223 192.168.1.20 "
-                          "50000 typ host`; null or empty = end of candidates.")
-    sdpMid: Annotated[str, StringConstraints(max_length=64)] | None = Field(
-        None, description="The media section's `a=mid` the candidate belongs to.")
-    sdpMLineIndex: Annotated[int, Field(ge=0, le=64)] | None = Field(
-        None, description="The index of that media section in the SDP, counted from 0.")
-
+from protocol import fleet
+from protocol.base import (  # noqa: F401  (re-exported: protocol.messages names them all)
+    Candidate,
+    EndReason,
+    IceServer,
+    Label,
+    Language,
+    Message,
+    Position,
+    Presence,
+    ResumeToken,
+    Sdp,
+    Seconds,
+    ShortText,
+    Slug,
+    VisitId,
+)
 
 # -- kiosk -> central ----------------------------------------------------------
 
@@ -97,6 +61,9 @@ class VisitHangup(Message):
     """Either side ends the call. Both sides get `visit.ended`."""
     type: Literal["visit.hangup"]
     visit_id: VisitId
+    reason: Literal["device_failed"] | None = Field(
+        None, description="From the kiosk only: `device_failed` when its microphone failed and the call cannot "
+                          "go on (both sides then get `visit.ended` `device_failed`). Leave out otherwise.")
 
 
 class RtcOffer(Message):
@@ -293,7 +260,8 @@ class VisitEnded(Message):
         description="`hangup_kiosk`: the citizen hung up; `hangup_staff`: the clerk hung up; `cancelled`: the "
                     "citizen left the waiting room; `kiosk_lost`: the kiosk did not come back within the resume "
                     "grace (or came back without resuming); `staff_lost`: the clerk's console did not come back; "
-                    "`transferred`: (to the clerk) the visit went to another department.")
+                    "`transferred`: (to the clerk) the visit went to another department; `device_failed`: the kiosk's "
+                    "microphone failed during the call.")
 
 
 class Error(Message):
@@ -390,11 +358,15 @@ def _by_type(*classes: type[Message]) -> dict[str, type[Message]]:
 
 
 KIOSK_TO_CENTRAL = _by_type(VisitRequest, VisitResume, VisitCancel, VisitHangup, RtcOffer, RtcCandidate, RtcState,
-                            Ping)
+                            Ping, fleet.KioskHealth, fleet.SettingsApplied, fleet.SelftestReport,
+                            fleet.ActionResult, fleet.DeviceFault)
 STAFF_TO_CENTRAL = _by_type(PresenceSet, VisitPickup, VisitTransfer, VisitMessage, VisitHangup, RtcAnswer,
                             RtcCandidate, RtcState, CallRestart, Ping)
 CENTRAL_TO_KIOSK = _by_type(Welcome, VisitQueued, VisitPosition, VisitTransferred, VisitResumed, VisitRefused,
                             VisitMessageToKiosk, CallStart, CallFailed, RtcAnswer, RtcCandidate, VisitEnded, Error,
-                            Pong)
+                            Pong, fleet.SettingsMessage, fleet.KioskAction)
 CENTRAL_TO_STAFF = _by_type(ConsoleSnapshot, QueueJoined, QueueLeft, CallAssigned, CallFailed, PresenceChanged,
-                            RtcOffer, RtcCandidate, VisitEnded, Error, Pong)
+                            RtcOffer, RtcCandidate, VisitEnded, Error, Pong, fleet.CallNotice)
+# A unit without a token, on /ws/enrol: it can only say who it is and wait to be claimed.
+ENROL_TO_CENTRAL = _by_type(fleet.EnrolHello, Ping)
+CENTRAL_TO_ENROL = _by_type(fleet.EnrolCodeOffer, fleet.EnrolDone, Error, Pong)

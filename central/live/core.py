@@ -17,6 +17,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from central.fleet.registry import FleetRegistry
 from central.live.limits import VISIT_REQUESTS, Buckets
 from central.live.peers import KioskPeer, StaffPeer
 from central.live.relay import SignalingRelay
@@ -70,6 +71,8 @@ class HubCore:
     visit_requests: Buckets = field(default_factory=lambda: Buckets(VISIT_REQUESTS))
     # visit id -> timer that gives up on a call whose media has not connected (calls.py)
     _media: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
+    # What city IT sees of each kiosk (central/fleet/): online, health, self-test, settings applied.
+    fleet: FleetRegistry = field(default_factory=FleetRegistry)
     stopping: bool = False  # central shuts down: visits are kept in the kiosks' tokens, not ended
 
     # == departments ===========================================================

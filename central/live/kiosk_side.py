@@ -13,11 +13,15 @@ from central.live.limits import retry_after_s
 from central.live.peers import KioskPeer
 from central.rooms import Visit, VisitState
 from central.rooms.resume_token import Claims
+from protocol import fleet as f
 from protocol import messages as m
 from protocol.codec import encode
 from protocol.errors import ErrorCode, ProtocolError
 
 log = logging.getLogger(__name__)
+
+# Reports for the fleet page: stored, never answered.
+FLEET_REPORTS = (f.KioskHealth, f.SettingsApplied, f.SelftestReport, f.ActionResult)
 
 
 class KioskSide(CallSetup):
@@ -28,6 +32,7 @@ class KioskSide(CallSetup):
                                          detail="this kiosk connected again elsewhere; closing this connection")))
             old.link.close()
         self.kiosks[peer.kiosk.id] = peer
+        self.fleet.connected(peer.kiosk.id)
         if (visit := self.rooms.of_kiosk(peer.kiosk.id)) is not None:
             peer.unclaimed_visit_id = visit.id
         peer.link.send(encode(m.Welcome(type="welcome", kiosk_location=peer.kiosk.location,
@@ -37,6 +42,7 @@ class KioskSide(CallSetup):
         if self.kiosks.get(peer.kiosk.id) is not peer:
             return  # replaced by a newer connection
         del self.kiosks[peer.kiosk.id]
+        self.fleet.disconnected(peer.kiosk.id)
         visit = self.rooms.of_kiosk(peer.kiosk.id)
         if visit is not None:
             self._start_grace(visit, "kiosk_lost")
@@ -50,6 +56,10 @@ class KioskSide(CallSetup):
             self._request(peer, msg)
         elif isinstance(msg, m.VisitResume):
             self._resume(peer, msg)
+        elif isinstance(msg, f.DeviceFault):
+            self._device_fault(peer, msg)
+        elif isinstance(msg, FLEET_REPORTS):
+            self.fleet.kiosk_message(peer.kiosk.id, msg)
         else:
             visit = self._kiosk_visit(peer, msg.visit_id)
             if isinstance(msg, m.VisitCancel):
@@ -57,7 +67,7 @@ class KioskSide(CallSetup):
                 self._end(visit, "cancelled")
             elif isinstance(msg, m.VisitHangup):
                 self._require(visit, VisitState.IN_CALL, "there is no call to hang up; cancel the wait instead")
-                self._end(visit, "hangup_kiosk")
+                self._end(visit, "device_failed" if msg.reason == "device_failed" else "hangup_kiosk")
             elif isinstance(msg, m.RtcState):
                 self._rtc_state(visit, msg.state, from_kiosk=True)
             elif isinstance(msg, (m.RtcOffer, m.RtcCandidate)):
@@ -66,6 +76,17 @@ class KioskSide(CallSetup):
                 self.relay.forward(visit.id, "kiosk", msg, clerk.link if clerk is not None else None)
             else:  # pragma: no cover - KIOSK_TO_CENTRAL and this method must list the same types
                 raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"{msg.type} is not handled")
+
+    def _device_fault(self, peer: KioskPeer, msg: f.DeviceFault) -> None:
+        """Counted for the fleet page; in a call, a lost camera is also the clerk's to know (audio goes on)."""
+        self.fleet.kiosk_message(peer.kiosk.id, msg)
+        if msg.visit_id is None or msg.device != "camera":
+            return
+        visit = self._kiosk_visit(peer, msg.visit_id)
+        clerk = self.staff.get(visit.clerk_id) if visit.clerk_id is not None else None
+        if visit.state is VisitState.IN_CALL and clerk is not None and clerk.visit_id == visit.id:
+            clerk.link.send(encode(f.CallNotice(type="call.notice", visit_id=visit.id,
+                                                      notice="kiosk_camera_failed")))
 
     def _settle_unclaimed_visit(self, peer: KioskPeer, first: m.Message) -> None:
         """The appliance keeps no visit across its own restart: a first message that does not resume

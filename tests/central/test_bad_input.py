@@ -515,6 +515,11 @@ KIOSK_REPLIES = {  # for each message that passes decode: what central may answe
     "rtc.offer": {"error:not_your_visit"},
     "rtc.candidate": {"error:not_your_visit"},
     "rtc.state": {"error:not_your_visit"},
+    "device.fault": {"error:not_your_visit"},
+    "kiosk.health": set(),  # reports for the fleet page: stored, never answered
+    "kiosk.settings.applied": set(),
+    "kiosk.selftest": set(),
+    "kiosk.action.result": set(),
 }
 STAFF_REPLIES = {
     "ping": {"pong"},

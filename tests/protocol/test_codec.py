@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from protocol import fleet as f
 from protocol import messages as m
 from protocol.codec import MAX_FRAME_BYTES, decode, encode, error_frame
 from protocol.errors import ErrorCode, ProtocolError
@@ -21,6 +22,19 @@ CANDIDATE = m.Candidate(candidate="candidate:1 1 udp 2122260223 192.0.2.1 54400 
                         sdpMLineIndex=0)
 WAITING = m.WaitingVisit(visit_id=VID, department="buergerbuero", kiosk_location="Rathaus, Foyer",
                          language="pt-BR", arrived_at=1_760_000_000.25)
+HEALTH = f.KioskHealth(
+    type="kiosk.health", version="0.3.0+1a2b3c4d5e6f", slot="A", uptime_s=3600, boot_reason="power_on",
+    devices={"camera": f.DeviceHealth(state="ok", source="selftest", name="imx708"),
+             "microphone": f.DeviceHealth(state="failed", source="live", fault="microphone_failed"),
+             "speaker": f.DeviceHealth(state="unknown", source="none"),
+             "button": f.DeviceHealth(state="ok", source="live")},
+    cpu_temp_c=61.5, throttling=["soft_temperature_limit"], throttling_since_boot=["under_voltage"],
+    data_used_bytes=120_000_000, data_total_bytes=30_000_000_000, rtt_ms=12.5,
+    faults=[f.RecentFault(code="microphone_failed", device="microphone", count=2, last_s_ago=40)],
+    settings_version=7)
+SETTINGS = f.KioskSettings(version=7, location="Bücherei Musterdorf", departments=["buergerbuero", "standesamt"],
+                           default_language="de", languages=["de", "en", "tr"], volume_pct=70, mic_gain_db=0,
+                           brightness_pct=80, screen_off_outside_hours=True)
 DEPARTMENT = m.DepartmentInfo(slug="ordnungsamt", name="Ordnungsamt", open=False,
                               next_opening="2026-11-23T14:00:00+01:00", languages=["de", "en"])
 
@@ -36,6 +50,14 @@ EXAMPLES: dict[str, dict[str, m.Message]] = {
         "rtc.candidate": m.RtcCandidate(type="rtc.candidate", visit_id=VID, candidate=CANDIDATE),
         "rtc.state": m.RtcState(type="rtc.state", visit_id=VID, state="connected"),
         "ping": m.Ping(type="ping"),
+        "kiosk.health": HEALTH,
+        "kiosk.settings.applied": f.SettingsApplied(type="kiosk.settings.applied", version=7),
+        "kiosk.selftest": f.SelftestReport(type="kiosk.selftest", started_by="button", items=[
+            f.SelftestItem(item="camera", result="pass", device="imx708"),
+            f.SelftestItem(item="sound_loop", result="fail", fault="tone_not_heard"),
+            f.SelftestItem(item="clock", result="skipped")]),
+        "kiosk.action.result": f.ActionResult(type="kiosk.action.result", action_id="a1b2c3d4e5", outcome="busy"),
+        "device.fault": f.DeviceFault(type="device.fault", device="camera", fault="camera_failed", visit_id=VID),
     },
     "STAFF_TO_CENTRAL": {
         "presence.set": m.PresenceSet(type="presence.set", status="away"),
@@ -73,6 +95,8 @@ EXAMPLES: dict[str, dict[str, m.Message]] = {
         "error": m.Error(type="error", code="wrong_state", detail="no clerk has picked up this visit yet",
                          ref="rtc.offer"),
         "pong": m.Pong(type="pong"),
+        "kiosk.settings": f.SettingsMessage(type="kiosk.settings", settings=SETTINGS),
+        "kiosk.action": f.KioskAction(type="kiosk.action", action_id="a1b2c3d4e5", action="reboot", force=True),
     },
     "CENTRAL_TO_STAFF": {
         "console.snapshot": m.ConsoleSnapshot(
@@ -88,6 +112,19 @@ EXAMPLES: dict[str, dict[str, m.Message]] = {
         "rtc.candidate": m.RtcCandidate(type="rtc.candidate", visit_id=VID, candidate=CANDIDATE),
         "visit.ended": m.VisitEnded(type="visit.ended", visit_id=VID, reason="kiosk_lost"),
         "error": m.Error(type="error", code="already_taken", detail="another clerk was faster"),
+        "pong": m.Pong(type="pong"),
+        "call.notice": f.CallNotice(type="call.notice", visit_id=VID, notice="kiosk_camera_failed"),
+    },
+    "ENROL_TO_CENTRAL": {
+        "enrol.hello": f.EnrolHello(type="enrol.hello", serial="10000000d3adb33f", model="Raspberry Pi 4 Model B",
+                                    version="0.3.0"),
+        "ping": m.Ping(type="ping"),
+    },
+    "CENTRAL_TO_ENROL": {
+        "enrol.code": f.EnrolCodeOffer(type="enrol.code", code="K7MP-4QX9", expires_in_s=600,
+                                       claim_url="https://buergerbuero.musterdorf.de/admin/kiosks/enrol?code=K7MP-4QX9"),
+        "enrol.done": f.EnrolDone(type="enrol.done", token="12." + "A" * 43, location="Bücherei Musterdorf"),
+        "error": m.Error(type="error", code="rate_limited", detail="too many units enrolling", retry_after_s=30),
         "pong": m.Pong(type="pong"),
     },
 }

@@ -1,0 +1,1 @@
+"""City IT's view of the kiosks: enrolment, health, settings, actions and metrics."""
