@@ -15,7 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from central.hours import OfficeHours
 from central.storage import schema as t
+from central.storage.audit import AuditLog
 from central.storage.counters import Counters, DailyStats, TokenReuse, fold_legacy_visit_rows
+from central.storage.kiosk_settings import KioskSettingsStore
 from central.storage.logins import LoginAttempts
 
 __all__ = ["DailyStats", "Database", "Department", "Kiosk", "Staff", "TokenReuse", "token_hash"]
@@ -70,6 +72,8 @@ class Database(Counters):
     def __init__(self, engine: AsyncEngine):
         self.engine = engine
         self.logins = LoginAttempts(engine)
+        self.kiosk_settings = KioskSettingsStore(engine)
+        self.audit = AuditLog(engine)
 
     @classmethod
     async def open(cls, url: str) -> Database:

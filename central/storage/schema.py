@@ -109,3 +109,28 @@ settings = sa.Table(
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("value", sa.String(200), nullable=False),
 )
+
+# Remote settings of the kiosks (central/storage/kiosk_settings.py). The row with kiosk_id 0 holds
+# what applies to all kiosks; a kiosk's own row only the values set differently for it. "version"
+# counts the changes of the row, so a kiosk's settings version (the sum) grows with every change
+# that affects it.
+kiosk_settings = sa.Table(
+    "kiosk_settings", metadata,
+    sa.Column("kiosk_id", sa.Integer, primary_key=True),  # 0: all kiosks; no foreign key, kiosks are never deleted
+    sa.Column("overrides", sa.JSON, nullable=False),      # {"volume_pct": 60, "departments": ["a", "b"], ...}
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+# Who did what in the admin area, and when (central/storage/audit.py). Staff and kiosk ids and short
+# codes only: never a citizen's data, never a token.
+audit_log = sa.Table(
+    "audit_log", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("at", sa.Float, nullable=False),            # unix seconds
+    sa.Column("staff_id", sa.ForeignKey("staff.id", ondelete="SET NULL")),
+    sa.Column("staff_name", sa.String(64), nullable=False),  # the username then, kept if the account goes
+    sa.Column("action", sa.String(40), nullable=False),   # e.g. "settings.kiosk", "kiosk.revoke"
+    sa.Column("target", sa.String(40), nullable=False),   # e.g. "kiosk:3", "kiosks:all"
+    sa.Column("detail", sa.String(300), nullable=False),
+    sa.Index("ix_audit_log_at", "at"),
+)
