@@ -66,6 +66,15 @@ note "${#installed[@]} entries from image/config/MANIFEST"
 # is image/config/fstab; without it the image would not boot as designed.
 grep -q '^/dev/root[[:space:]]\+/[[:space:]].*\<ro\>' "$R/etc/fstab" ||
     die "/etc/fstab from image/config/MANIFEST missing or without a read-only root entry"
+# Central's address (and the city's CA) for every unit: ./build.sh image --central URL [--ca FILE].
+# Without them the image's defaults from the MANIFEST stay, and each unit needs central_url in the
+# appliance.toml on its boot partition.
+if [ -n "${AMTSKLINGEL_CENTRAL_URL:-}" ]; then
+    note "built-in settings: $("$HERE/builtin-settings.py" write --central "$AMTSKLINGEL_CENTRAL_URL" \
+        ${AMTSKLINGEL_CENTRAL_CA:+--ca "$AMTSKLINGEL_CENTRAL_CA"} --defaults "$REPO/image/config/appliance.toml" --root "$R")"
+fi
+[ -s "$R/usr/share/amtsklingel/appliance.toml" ] ||
+    die "/usr/share/amtsklingel/appliance.toml (image/config/appliance.toml in image/config/MANIFEST) missing"
 
 # The boot test's hook: inert unless the kernel command line says amtsklingel.selftest=1.
 install -D -m 0755 "$HERE/selftest/amtsklingel-selftest-generator" "$R/usr/lib/systemd/system-generators/amtsklingel-selftest-generator"

@@ -1,0 +1,140 @@
+#!/usr/bin/python3
+"""The image's built-in appliance settings: central's address (and the city's CA) for every unit.
+
+    builtin-settings.py check --central URL [--ca FILE]
+    builtin-settings.py write --central URL [--ca FILE] --defaults FILE --root ROOT
+
+``check`` refuses what no unit could use, before the long build starts: a URL other than
+``https://`` (``http://`` only for loopback and ``.test`` hosts, the test set-ups), a CA file that is
+not PEM certificates, or one that holds a private key or an expired certificate.
+``write`` puts ``/usr/share/amtsklingel/appliance.toml`` into the root file system ROOT: the central
+settings followed by the image's defaults (image/config/appliance.toml, ``[hardware] backend = "pi"``),
+and the CA as ``/usr/share/amtsklingel/central-ca.pem``. A unit's own appliance.toml on the boot
+partition still overrides all of it, table by table.
+Runs on the build host: standard library and ``openssl`` only.
+"""
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import re
+import subprocess
+import sys
+import tempfile
+import tomllib
+import urllib.parse
+from pathlib import Path
+
+SETTINGS = "usr/share/amtsklingel/appliance.toml"
+CA_TARGET = "/usr/share/amtsklingel/central-ca.pem"
+PEM_CERTIFICATE = re.compile(r"-----BEGIN CERTIFICATE-----\r?\n.*?-----END CERTIFICATE-----", re.S)
+
+
+class SettingsError(Exception):
+    """What the person building the image has to change; printed as it is."""
+
+
+def plain_http_allowed(host: str) -> bool:
+    """http:// only where no one else can listen: loopback, or an RFC 6761 .test name (test set-ups)."""
+    host = host.lower().rstrip(".")
+    if host == "localhost" or host.endswith(".test"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_url(url: str) -> str:
+    example = "e.g. --central https://buergerbuero.musterdorf.de"
+    if not url or any(c.isspace() or c in '"\\' or ord(c) < 32 for c in url):
+        raise SettingsError(f"--central {url!r}: not an address ({example})")
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise SettingsError(f"--central {url}: central's address starts with https:// ({example})")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise SettingsError(f"--central {url}: only scheme, host, port and path belong there ({example})")
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if port is not None and not 1 <= port <= 65535:
+        raise SettingsError(f"--central {url}: the port is not a number between 1 and 65535")
+    if parts.scheme == "http" and not plain_http_allowed(parts.hostname):
+        raise SettingsError(f"--central {url}: units refuse plain http:// except for loopback and .test hosts "
+                            f"(test set-ups); give central's https:// address")
+    return url.rstrip("/")
+
+
+def check_ca(path: Path) -> list[str]:
+    """The PEM certificates in the CA file; refuses anything else."""
+    try:
+        text = path.read_text(encoding="ascii")
+    except OSError as exc:
+        raise SettingsError(f"--ca {path}: cannot be read ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise SettingsError(f"--ca {path}: not a PEM file (binary data; a DER certificate converts with "
+                            f"'openssl x509 -inform der -in {path.name} -out city-ca.pem')") from None
+    if "PRIVATE KEY" in text:
+        raise SettingsError(f"--ca {path}: holds a private key, which must never go into an image; give only the "
+                            "CA's certificate")
+    certificates = PEM_CERTIFICATE.findall(text)
+    if not certificates:
+        raise SettingsError(f"--ca {path}: no PEM certificate (-----BEGIN CERTIFICATE-----) in it")
+    for number, pem in enumerate(certificates, 1):
+        which = f"--ca {path}, certificate {number}"
+        done = subprocess.run(["openssl", "x509", "-noout", "-subject", "-checkend", "0"], input=pem + "\n",
+                              capture_output=True, text=True)
+        if "subject" not in done.stdout:
+            raise SettingsError(f"{which}: openssl cannot read it ({done.stderr.strip().splitlines()[-1:]})")
+        if done.returncode != 0:
+            raise SettingsError(f"{which} ({done.stdout.splitlines()[0]}) has expired; ask for the CA's current "
+                                "certificate")
+    return [pem.replace("\r\n", "\n") for pem in certificates]
+
+
+def settings_text(url: str, with_ca: bool, defaults: str) -> str:
+    lines = ["# Built in by ./build.sh image --central (image/build/builtin-settings.py). A unit's own",
+             "# appliance.toml on the boot partition overrides these settings, table by table.",
+             f'central_url = "{url}"']
+    if with_ca:
+        lines.append(f'ca_file = "{CA_TARGET}"')
+    text = "\n".join(lines) + "\n\n" + defaults
+    tomllib.loads(text)  # what the unit will read
+    return text
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False) as tmp:
+        tmp.write(text)
+    Path(tmp.name).chmod(0o644)
+    Path(tmp.name).replace(path)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("action", choices=("check", "write"))
+    parser.add_argument("--central", required=True)
+    parser.add_argument("--ca", type=Path)
+    parser.add_argument("--defaults", type=Path)
+    parser.add_argument("--root", type=Path)
+    args = parser.parse_args(argv)
+    try:
+        url = check_url(args.central)
+        certificates = check_ca(args.ca) if args.ca else []
+        if args.action == "write":
+            if not args.defaults or not args.root:
+                parser.error("write needs --defaults and --root")
+            _write(args.root / SETTINGS, settings_text(url, bool(certificates), args.defaults.read_text()))
+            if certificates:
+                _write(args.root / CA_TARGET.lstrip("/"), "\n".join(certificates) + "\n")
+    except SettingsError as exc:
+        print(f"image: {exc}", file=sys.stderr)
+        return 2
+    print(f"central {url}" + (f", its CA: {len(certificates)} certificate(s) from {args.ca}" if certificates else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
