@@ -44,3 +44,8 @@ class DeviceUsageError(AmtsklingelError, ValueError):
 
 class DeviceStateError(AmtsklingelError, RuntimeError):
     """A device was used in the wrong order (written after closing, started twice, started unconnected)."""
+
+
+class UnitError(HardwareError):
+    """The unit's identity (serial number, model) could not be read; the message says where it was looked
+    for and what to set instead."""

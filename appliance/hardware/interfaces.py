@@ -12,6 +12,8 @@ from typing import Literal, Protocol, runtime_checkable
 import av
 from aiortc.mediastreams import MediaStreamTrack
 
+from protocol.fleet import Throttling
+
 # LED modes of the call button, as the citizen sees them:
 #   idle     slow pulse  - "press me"
 #   waiting  steady, dim - "you are queued"
@@ -89,5 +91,25 @@ class CallButton(Protocol):
     on_long_press: ButtonCallback | None
 
     def led(self, mode: LedMode) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class Unit(Protocol):
+    """The unit itself: who it is (for enrolment) and how it is (for the health report).
+
+    ``serial`` and ``model`` are read when first asked and raise ``UnitError`` saying what is
+    missing; the readings return ``None`` / no flags where the machine does not report them.
+    """
+
+    serial: str
+    model: str
+
+    def cpu_temp_c(self) -> float | None: ...
+
+    def throttling(self) -> list[Throttling]: ...
+
+    def throttling_since_boot(self) -> list[Throttling]: ...
 
     def close(self) -> None: ...

@@ -8,7 +8,8 @@ Backends are chosen by name, per device or for all at once, the way
      "microphone": {"device": "plughw:CARD=Device"},
      "speaker": {"device": "plughw:CARD=Device"},
      "echo": {"enabled": true, "delay_ms": 120},
-     "button": {"pin": 17, "led_pin": 18, "backend": "fake"}}
+     "button": {"pin": 17, "led_pin": 18, "backend": "fake"},
+     "unit": {"serial": "fake-0001"}}      # the unit itself: serial, model, temperature
 
 A backend's module is imported only when it is chosen, so the ``fake`` backend
 runs where picamera2, ALSA or a GPIO chip are absent.
@@ -22,12 +23,14 @@ from dataclasses import dataclass
 
 from appliance.hardware.echo import DEFAULT_DELAY_MS, EchoCanceller
 from appliance.hardware.errors import BackendUnavailable, HardwareError, UnknownBackend
-from appliance.hardware.interfaces import CallButton, Camera, Microphone, Speaker
+from appliance.hardware.interfaces import CallButton, Camera, Microphone, Speaker, Unit
 
 log = logging.getLogger(__name__)
 
 BACKENDS = {"fake": "appliance.hardware.fake.backend", "pi": "appliance.hardware.pi.backend"}
 DEVICES = ("camera", "microphone", "speaker", "button")
+# Sections with a backend each: the devices and the unit itself (its serial, model, temperature).
+SECTIONS = (*DEVICES, "unit")
 # What to install when a hardware module is missing, by the module's top-level name.
 _INSTALL_HINTS = {
     "picamera2": "install python3-picamera2 / run on Raspberry Pi OS or Debian trixie with python3-libcamera",
@@ -41,17 +44,18 @@ _INSTALL_HINTS = {
 
 @dataclass
 class Hardware:
-    """The opened devices; ``echo`` is the canceller shared by microphone and speaker, if any."""
+    """The opened devices and the unit; ``echo`` is the canceller shared by microphone and speaker, if any."""
 
     camera: Camera
     microphone: Microphone
     speaker: Speaker
     button: CallButton
+    unit: Unit
     echo: EchoCanceller | None = None
 
     def close(self) -> None:
         """Close every device; one failing does not keep the others open."""
-        for device in (self.camera, self.microphone, self.speaker, self.button, self.echo):
+        for device in (self.camera, self.microphone, self.speaker, self.button, self.unit, self.echo):
             if device is None:
                 continue
             try:
@@ -98,9 +102,9 @@ def open_hardware(config: dict, *, loop: asyncio.AbstractEventLoop | None = None
     Call from within the appliance's event loop (or pass ``loop``): the button
     delivers its callbacks there.  On failure nothing stays open.
     """
-    backends = {device: _backend_of(config, device) for device in DEVICES}
+    backends = {section: _backend_of(config, section) for section in SECTIONS}
     modules = {name: _import_backend(name) for name in set(backends.values())}
-    sections = {device: dict(config.get(device, {})) for device in DEVICES}
+    sections = {section: dict(config.get(section, {})) for section in SECTIONS}
     echo_cfg = config.get("echo", {})
     opened: list = []
     try:
@@ -122,6 +126,7 @@ def open_hardware(config: dict, *, loop: asyncio.AbstractEventLoop | None = None
             microphone=open_device("microphone", echo),
             speaker=open_device("speaker", echo.far_end if echo else None),
             button=open_device("button", loop),
+            unit=open_device("unit"),
             echo=echo,
         )
     except BaseException:

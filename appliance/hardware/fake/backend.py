@@ -20,6 +20,7 @@ from appliance.hardware.fake.button import MockCallButton
 from appliance.hardware.fake.camera import TestPatternTrack
 from appliance.hardware.fake.h264_encoder import FakeH264Encoder
 from appliance.hardware.fake.microphone import SyntheticMicrophoneTrack
+from appliance.hardware.fake.unit import open_unit  # noqa: F401  (open_hardware finds every opener here)
 from appliance.hardware.interfaces import FarEndHook
 from appliance.hardware.resample import RATE, PlaybackResampler
 
