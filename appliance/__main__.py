@@ -5,18 +5,21 @@ import argparse
 import sys
 from pathlib import Path
 
-from appliance.config import DEFAULT_PATH, ApplianceConfig, ConfigError
+from appliance.config import BUILTIN_PATH, DEFAULT_PATH, ApplianceConfig, ConfigError
 from appliance.service import systemd
 from appliance.service.main import run
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m appliance", description="Amtsklingel kiosk appliance")
-    parser.add_argument("--config", type=Path, default=DEFAULT_PATH)
+    parser.add_argument("--config", type=Path, default=DEFAULT_PATH,
+                        help=f"this unit's settings (default {DEFAULT_PATH}); they win over the built-in ones")
+    parser.add_argument("--builtin", type=Path, default=BUILTIN_PATH,
+                        help=f"the image's built-in settings, read first (default {BUILTIN_PATH})")
     args = parser.parse_args()
     systemd.setup_logging()
     try:
-        config = ApplianceConfig.load(args.config)
+        config = ApplianceConfig.load(args.builtin, args.config)
     except ConfigError as exc:
         print(f"amtsklingel appliance: {exc}", file=sys.stderr)
         systemd.notify(f"STATUS=configuration error: {exc}")

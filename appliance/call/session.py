@@ -24,6 +24,7 @@ import aiohttp
 
 from appliance.call.backoff import Backoff
 from appliance.call.signaling import CentralLink, CentralUnreachable, TokenRefused
+from appliance.call.tls import Trust
 from protocol import messages as m
 from protocol.errors import ErrorCode
 
@@ -36,8 +37,9 @@ OUTBOX_LIMIT = 100  # messages; a controller sends a handful per change of scree
 
 class CentralSession:
     def __init__(self, central_url: str, token: str, post: Callable[[str, Any], None], *,
-                 send_timeout_s: float = SEND_TIMEOUT_S, backoff: Backoff | None = None):
+                 send_timeout_s: float = SEND_TIMEOUT_S, backoff: Backoff | None = None, trust: Trust | None = None):
         self._url, self._token, self._post = central_url, token, post
+        self._trust = trust or Trust()
         self.send_timeout_s = send_timeout_s
         self.backoff = backoff or Backoff()
         self._link: CentralLink | None = None
@@ -59,9 +61,9 @@ class CentralSession:
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
-        async with aiohttp.ClientSession() as http:
+        async with self._trust.http_session() as http:
             while True:
-                link = CentralLink(self._url, self._token, http)
+                link = CentralLink(self._url, self._token, http, self._trust)
                 try:
                     welcome = await link.connect()
                 except TokenRefused:

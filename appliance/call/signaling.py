@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 
 from appliance.call.backoff import Backoff
+from appliance.call.tls import Trust
 from protocol import messages as m
 from protocol.codec import decode, encode
 from protocol.errors import AmtsklingelError, ProtocolError
@@ -28,6 +29,10 @@ class CentralUnreachable(AmtsklingelError, ConnectionError):
     """Central did not accept the connection (network down, or token refused)."""
 
 
+class CertificateRejected(CentralUnreachable):
+    """Central's certificate is not one this unit trusts (wrong CA, wrong name, expired, or a wrong clock)."""
+
+
 class TokenRefused(CentralUnreachable):
     """Central answered 401: this kiosk's token is unknown or revoked. Retrying will not help."""
 
@@ -35,10 +40,11 @@ class TokenRefused(CentralUnreachable):
 class CentralLink:
     """One connection to ``/ws/kiosk``; ``connect()`` again after it drops."""
 
-    def __init__(self, central_url: str, token: str, session: aiohttp.ClientSession):
+    def __init__(self, central_url: str, token: str, session: aiohttp.ClientSession, trust: Trust | None = None):
         self.url = central_url.rstrip("/").replace("http", "ws", 1) + "/ws/kiosk"
         self._token = token
-        self._session = session
+        self._session = session  # made by trust.http_session(): it checks central's certificate
+        self._trust = trust or Trust()
         self._ws: aiohttp.ClientWebSocketResponse | None = None
 
     async def connect(self, timeout_s: float = CONNECT_TIMEOUT_S) -> m.Welcome:
@@ -57,6 +63,8 @@ class CentralLink:
             if exc.status == 401:
                 raise TokenRefused("central refused this kiosk's token; enrol the kiosk again") from None
             raise CentralUnreachable(f"central refused the connection ({exc.status})") from None
+        except aiohttp.ClientSSLError as exc:
+            raise CertificateRejected(self._trust.explain(self.url, exc)) from None
         except (aiohttp.ClientError, OSError) as exc:
             raise CentralUnreachable(f"cannot reach central at {self.url}: {exc}") from None
         try:

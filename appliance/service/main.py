@@ -19,7 +19,8 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from appliance.call.peer import CallPeer
 from appliance.call.session import CentralSession
-from appliance.config import ApplianceConfig
+from appliance.call.tls import Trust
+from appliance.config import ApplianceConfig, ConfigError
 from appliance.controller.machine import Controller, Timeouts
 from appliance.hardware.select import Hardware, open_hardware
 from appliance.kiosk import create_app
@@ -65,6 +66,9 @@ class Appliance:
 
 async def start(config: ApplianceConfig, *, hardware: Hardware | None = None,
                 timeouts: Timeouts | None = None) -> Appliance:
+    if config.token is None:
+        raise ConfigError(f"no kiosk token in {config.token_path}; put the token from central's admin page "
+                          "(Kiosks) there")
     loop = asyncio.get_running_loop()
     hardware = hardware or open_hardware(config.hardware, loop=loop)
     holder: dict = {}
@@ -98,7 +102,7 @@ async def start(config: ApplianceConfig, *, hardware: Hardware | None = None,
     bridge = ViewBridge(loop, lambda kind, value: controller.post(kind, value))
     controller = Controller(send=send, new_call=new_call, led=hardware.button.led, publish=bridge.publish,
                             timeouts=timeouts or Timeouts(media_s=config.call_connect_timeout_s))
-    session = CentralSession(config.central_url, config.token, controller.post)
+    session = CentralSession(config.central_url, config.token, controller.post, trust=Trust(config.ca_file))
     holder["session"] = session
     hardware.button.on_short_press = lambda: controller.post("press")
     hardware.button.on_long_press = lambda: controller.post("long_press")

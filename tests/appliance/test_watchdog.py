@@ -86,7 +86,7 @@ class LargeOfferCall:
 
 async def test_a_central_that_stops_reading_does_not_stop_the_watchdog(systemd_notify):
     async with fake_central(reading=False) as central:
-        unit = await start(ApplianceConfig(central_url=central.url, token=TOKEN, kiosk_port=0))
+        unit = await start(ApplianceConfig(central_url=central.url, token=TOKEN, hardware={"backend": "fake"}, kiosk_port=0))
         try:
             unit.session.send_timeout_s = 1.0
             unit.controller._new_call = LargeOfferCall
@@ -115,7 +115,7 @@ async def test_a_central_that_stops_reading_does_not_stop_the_watchdog(systemd_n
 
 async def test_a_wedged_controller_stops_the_watchdog(systemd_notify):
     async with fake_central() as central:
-        unit = await start(ApplianceConfig(central_url=central.url, token=TOKEN, kiosk_port=0))
+        unit = await start(ApplianceConfig(central_url=central.url, token=TOKEN, hardware={"backend": "fake"}, kiosk_port=0))
         try:
             await online(unit)
             await systemd_notify.pings(2, timeout=5)

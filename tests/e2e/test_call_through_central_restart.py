@@ -41,7 +41,7 @@ async def test_a_call_goes_on_while_central_restarts_and_is_hung_up_afterwards(b
     async with aiohttp.ClientSession() as session:
         await central.start(session)
         unit = await start(ApplianceConfig(central_url=central.url, token=credentials["kiosk_token"],
-                                           kiosk_port=0))
+                                           hardware={"backend": "fake"}, kiosk_port=0))
         context = await browser.new_context(permissions=["camera", "microphone", "notifications"])
         clerk = await context.new_page()
         try:

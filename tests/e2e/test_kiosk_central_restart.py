@@ -51,7 +51,7 @@ async def test_a_waiting_kiosk_keeps_its_place_across_a_central_restart(tmp_path
         earlier.visit_id = (await earlier.recv("visit.queued"))["visit_id"]
 
         unit = await start(ApplianceConfig(central_url=central.url, token=credentials["kiosk_token"],
-                                           kiosk_port=0))
+                                           hardware={"backend": "fake"}, kiosk_port=0))
         try:
             await until(unit, lambda v: v.online)
             unit.controller.post("choose", "buergerbuero")
