@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import re
+import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -89,23 +92,97 @@ def test_polkit_says_no_to_the_kiosk_user():
     assert 'subject.user == "kiosk"' in rules and "polkit.Result.NO" in rules
 
 
-def test_identity_files_get_their_modes(image_root):
-    """systemd-tmpfiles applies the modes of systemd/amtsklingel.tmpfiles to the data partition."""
-    data = image_root.path / DATA
+def _data_with_modes(root, *, with_files: bool = True):
+    """The data partition's files (in ``root``) with the modes systemd-tmpfiles gives them."""
+    data = root / DATA
     (data / "ssh").mkdir(parents=True, exist_ok=True)
     (data / "network").mkdir(parents=True, exist_ok=True)
-    for name in ("kiosk-token", "appliance.toml", "ssh/authorized_keys", "ssh/ssh_host_ed25519_key",
-                 "network/20-amtsklingel-wired.network"):
+    names = ("kiosk-token", "settings.json", "appliance.toml", "ssh/authorized_keys", "ssh/ssh_host_ed25519_key",
+             "network/20-amtsklingel-wired.network") if with_files else ()
+    for name in names:
         (data / name).write_text("x\n")
         (data / name).chmod(0o666)
-    imageroot.run(imageroot.require("systemd-tmpfiles"), f"--root={image_root.path}", "--create", "amtsklingel.conf")
-    groups = {name: int(fields[2]) for name, fields in _table(image_root.path / "etc/group").items()}
+    imageroot.run(imageroot.require("systemd-tmpfiles"), f"--root={root}", "--create", "amtsklingel.conf")
+    return data
+
+
+def _ids(root) -> dict[str, int]:
+    users = {name: int(fields[2]) for name, fields in _table(root / "etc/passwd").items()}
+    groups = {name: int(fields[2]) for name, fields in _table(root / "etc/group").items()}
+    return {"root": 0, "amtsklingel": users["amtsklingel"], "group:amtsklingel": groups["amtsklingel"],
+            "group:root": 0}
+
+
+def test_identity_files_get_their_modes(image_root):
+    """systemd-tmpfiles applies the modes of systemd/amtsklingel.tmpfiles to the data partition."""
+    data = _data_with_modes(image_root.path)
+    ids = _ids(image_root.path)
     # systemd-networkd (its own user) reads a provisioned fixed address: it may pass through the
-    # data directory but not list it, and reads nothing else there.
-    expected = {"": (0o751, "amtsklingel"), "kiosk-token": (0o640, "amtsklingel"),
-                "appliance.toml": (0o640, "amtsklingel"), "ssh": (0o700, "root"),
-                "ssh/authorized_keys": (0o600, "root"), "ssh/ssh_host_ed25519_key": (0o600, "root"),
-                "network": (0o755, "root"), "network/20-amtsklingel-wired.network": (0o644, "root")}
-    for name, (mode, group) in expected.items():
+    # data directory but not list it, and reads nothing else there. The appliance owns its token
+    # and settings.json (it writes them); the rest is root's.
+    expected = {"": (0o1771, "root", "amtsklingel"), "kiosk-token": (0o600, "amtsklingel", "amtsklingel"),
+                "settings.json": (0o600, "amtsklingel", "amtsklingel"),
+                "appliance.toml": (0o640, "root", "amtsklingel"), "ssh": (0o700, "root", "root"),
+                "ssh/authorized_keys": (0o600, "root", "root"), "ssh/ssh_host_ed25519_key": (0o600, "root", "root"),
+                "network": (0o755, "root", "root"), "network/20-amtsklingel-wired.network": (0o644, "root", "root")}
+    for name, (mode, user, group) in expected.items():
         st = (data / name).stat()
-        assert (st.st_mode & 0o7777, st.st_uid, st.st_gid) == (mode, 0, groups[group]), name
+        assert (st.st_mode & 0o7777, st.st_uid, st.st_gid) == (mode, ids[user], ids[f"group:{group}"]), name
+
+
+# As the appliance's user: write the token and settings.json atomically (as enrolment and the
+# settings do), then try to change what is root's. Prints what it tried and whether it was done.
+AS_APPLIANCE = r"""
+import os, sys
+data = sys.argv[1]
+def attempt(name, action):
+    try:
+        action()
+        print(name, "done", sep="\t")
+    except OSError:
+        print(name, "refused", sep="\t")
+def replace(target):
+    tmp = os.path.join(data, f".{target}.new")
+    with open(tmp, "w") as f:
+        f.write("new\n")
+    os.replace(tmp, os.path.join(data, target))
+attempt("write kiosk-token", lambda: replace("kiosk-token"))
+attempt("write settings.json", lambda: replace("settings.json"))
+attempt("replace appliance.toml", lambda: replace("appliance.toml"))
+attempt("remove appliance.toml", lambda: os.unlink(os.path.join(data, "appliance.toml")))
+attempt("write appliance.toml", lambda: open(os.path.join(data, "appliance.toml"), "a").write("x"))
+attempt("rename ssh", lambda: os.rename(os.path.join(data, "ssh"), os.path.join(data, "ssh.old")))
+attempt("rename network", lambda: os.rename(os.path.join(data, "network"), os.path.join(data, "network.old")))
+attempt("create ssh/authorized_keys", lambda: open(os.path.join(data, "ssh", "authorized_keys"), "w"))
+"""
+
+
+def test_the_appliance_writes_its_token_and_settings_and_nothing_of_roots():
+    """Enrolment by code stores the token, central's settings go to settings.json; the appliance's
+    user cannot replace the unit's appliance.toml, nor touch SSH or the network settings."""
+    imageroot.require_root()
+    # A root of its own in a directory the appliance's user can reach (pytest's are root's only).
+    scratch = Path(tempfile.mkdtemp(prefix="amtsklingel-data-"))
+    try:
+        scratch.chmod(0o755)
+        _as_the_appliance(scratch)
+    finally:
+        shutil.rmtree(scratch)
+
+
+def _as_the_appliance(scratch: Path) -> None:
+    root = imageroot.build_root(scratch / "root")
+    imageroot.run(imageroot.require("systemd-sysusers"), f"--root={root.path}")
+    data = _data_with_modes(root.path, with_files=False)
+    (data / "kiosk-token").write_text("old\n")
+    imageroot.run(imageroot.require("systemd-tmpfiles"), f"--root={root.path}", "--create", "amtsklingel.conf")
+    ids = _ids(root.path)
+    result = imageroot.run(imageroot.require("setpriv"), f"--reuid={ids['amtsklingel']}",
+                           f"--regid={ids['group:amtsklingel']}", "--clear-groups", "/usr/bin/python3", "-c",
+                           AS_APPLIANCE, str(data), check=False)
+    outcome = dict(line.split("\t") for line in result.stdout.splitlines())
+    assert outcome == {"write kiosk-token": "done", "write settings.json": "done",
+                       "replace appliance.toml": "refused", "remove appliance.toml": "refused",
+                       "write appliance.toml": "refused", "rename ssh": "refused", "rename network": "refused",
+                       "create ssh/authorized_keys": "refused"}, result.stdout + result.stderr
+    assert (data / "kiosk-token").read_text() == "new\n" and (data / "appliance.toml").read_text() == ""

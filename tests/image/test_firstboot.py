@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,9 @@ print("token ok" if c.token == os.environ["TOKEN"] else "token wrong")' 2>&1 || 
 fi
 cp -a /boot/firmware "$out/boot" && cp -a /var/lib/amtsklingel "$out/data"
 """
+# The image's built-in settings: from ./build.sh image --central URL, and without --central.
+BUILT_IN_WITH_CENTRAL = 'central_url = "https://buergerbuero.musterdorf.de"\n\n[hardware]\nbackend = "pi"\n'
+BUILT_IN_WITHOUT_CENTRAL = '[hardware]\nbackend = "pi"\n'
 APPLIANCE_TOML = 'central_url = "https://buergerbuero.musterdorf.de"\r\ntoken_file = "/var/lib/amtsklingel/kiosk-token"\r\n\r\n[hardware]\r\nbackend = "fake"\r\n'
 
 
@@ -49,14 +53,17 @@ def provision(image_root, tmp_path):
     (stage / "boot").mkdir(parents=True)
     (stage / "data").mkdir()
 
-    def run(boot: dict[str, bytes], data: dict[str, bytes] | None = None) -> tuple[Path, str]:
+    def run(boot: dict[str, bytes], data: dict[str, bytes] | None = None, *,
+            built_in: str = BUILT_IN_WITH_CENTRAL) -> tuple[Path, str]:
+        """``built_in``: the image's /usr/share/amtsklingel/appliance.toml."""
+        (stage / "built-in.toml").write_text(built_in)
         for directory, files in (("boot", boot), ("data", data or {})):
             for name, content in files.items():
                 (stage / directory / name).parent.mkdir(parents=True, exist_ok=True)
                 (stage / directory / name).write_bytes(content)
-        out = tmp_path / "out"
-        out.mkdir()
+        out = Path(tempfile.mkdtemp(dir=tmp_path, prefix="out-"))
         env = dict(os.environ, FIRSTBOOT=str(FIRSTBOOT), TOKEN=TOKEN, PYTHONPATH=str(REPO),
+                   AMTSKLINGEL_BUILT_IN_SETTINGS=str(stage / "built-in.toml"),
                    PATH=os.environ.get("PATH", "/usr/bin:/bin") + ":/usr/sbin:/sbin")
         result = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", DRIVER, "driver",
                                  str(stage), str(out), str(image_root.path), sys.executable],
@@ -80,7 +87,7 @@ def test_enrolment_files_move_to_the_data_partition(provision):
     assert (out / "data/ssh/authorized_keys").read_text().startswith("ssh-ed25519 ")
     assert (out / "data/ssh/ssh_host_ed25519_key").stat().st_size > 0
     assert (_mode(out / "data/kiosk-token"), _mode(out / "data/ssh"), _mode(out / "data/ssh/authorized_keys")) == \
-        (0o640, 0o700, 0o600)
+        (0o600, 0o700, 0o600)
     assert "token ok" in log, log
     assert TOKEN not in log, "the token must never reach the journal"
 
@@ -88,7 +95,7 @@ def test_enrolment_files_move_to_the_data_partition(provision):
 def test_nothing_to_do_changes_nothing(provision):
     out, log = provision({}, {"kiosk-token": TOKEN.encode(), "appliance.toml": APPLIANCE_TOML.encode()})
     assert (out / "data/kiosk-token").read_text() == TOKEN
-    assert "installed" not in log and "missing" not in log
+    assert "installed" not in log and "enrols by code" not in log and "no central_url" not in log, log
 
 
 def test_a_new_token_replaces_the_old_one(provision):
@@ -125,9 +132,21 @@ def test_an_empty_wired_network_goes_back_to_dhcp(provision):
     assert "DHCP again" in log
 
 
-def test_missing_enrolment_is_reported(provision):
+def test_a_unit_without_a_token_enrols_by_code(provision):
+    """Nothing on the boot partition, central built into the image: the normal case now."""
     out, log = provision({})
-    assert "kiosk-token missing" in log and "appliance.toml missing" in log
+    assert "no kiosk token: the unit enrols by code" in log
+    assert "no central_url" not in log and "missing" not in log, log
+    # An empty appliance.toml (root's), so that the appliance cannot put its own settings there.
+    assert (out / "data/appliance.toml").read_bytes() == b"" and _mode(out / "data/appliance.toml") == 0o640
+    assert not (out / "data/kiosk-token").exists()
+
+
+def test_central_from_the_boot_partition_when_the_image_has_none(provision):
+    out, log = provision({}, built_in=BUILT_IN_WITHOUT_CENTRAL)
+    assert "no central_url: neither this image" in log and "put appliance.toml on the boot partition" in log
+    out, log = provision({"appliance.toml": APPLIANCE_TOML.encode()}, built_in=BUILT_IN_WITHOUT_CENTRAL)
+    assert "no central_url" not in log and "new settings installed" in log
 
 
 # -- same-disk --------------------------------------------------------------------------

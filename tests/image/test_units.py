@@ -52,6 +52,7 @@ REQUIRED = {
         "UMask": "0077",
         "LimitCORE": "0",
         "RuntimeDirectory": "amtsklingel",
+        "ReadWritePaths": "/var/lib/amtsklingel",
     },
     "amtsklingel-kiosk.service": COMMON | {
         "MemoryDenyWriteExecute": None,  # JavaScript and WebAssembly JITs
@@ -174,10 +175,12 @@ def test_every_hardening_line_says_why(unit):
         above = d
 
 
-def test_appliance_writes_nothing_persistent():
-    """The appliance's only writable places are in memory: its runtime directory and private /tmp."""
+def test_appliance_writes_only_the_data_partition():
+    """Besides its runtime directory and private /tmp (memory), only the data partition, for its
+    token and the settings from central (which files there it may change: test_accounts.py)."""
     directives = unitfile.read(SYSTEMD / "amtsklingel-appliance.service")
-    for key in ("ReadWritePaths", "StateDirectory", "CacheDirectory", "LogsDirectory", "BindPaths"):
+    assert unitfile.values(directives, "ReadWritePaths") == ["/var/lib/amtsklingel"]
+    for key in ("StateDirectory", "CacheDirectory", "LogsDirectory", "BindPaths"):
         assert unitfile.values(directives, key) == [], key
     assert unitfile.values(directives, "WorkingDirectory") == ["/run/amtsklingel"]
 
