@@ -1,20 +1,26 @@
 #!/bin/bash
 # Boots the built image under qemu-system-aarch64 (-M virt, software emulation, the image's own arm64
 # kernel and initrd from its boot partition) and checks it from outside, through the serial console.
-#   ./build.sh image-test [IMAGE]      (default: the newest out/amtsklingel-*-arm64.img)
+#   ./build.sh image-test [IMAGE]      (default: the newest amtsklingel-*-arm64.img in $AMTSKLINGEL_OUT,
+#                                       else out/)
+# The image must be built with central's address of this test built in:
+#   ./build.sh image --central http://central.amtsklingel.test:8080
 #
-# It works on a sparse copy of the image (out/boot-test.img; the image itself stays untouched), 1 GiB
-# bigger than the image as a real card would be, and enrols it the way facilities staff do: a
-# kiosk-token and appliance.toml (fake hardware, since QEMU has no Pi camera, GPIO or sound card)
-# go onto the boot partition, provisioning moves them.
+# It works on a sparse copy of the image (boot-test.img next to it; the image itself stays
+# untouched), 1 GiB bigger than the image as a real card would be, and enrols it the way facilities
+# staff do: nothing on the boot partition but an appliance.toml selecting fake hardware (QEMU has no
+# Pi camera, GPIO or sound card), no token. The unit shows a code; the guest's self-test prints it
+# (AMTSKLINGEL-ENROL-CODE), and image/build/claim-code.py claims it here in central's admin pages as
+# the demo admin, with a location and departments, as a person would.
 # The town hall's network is a network namespace made for this run: QEMU's network card is a tap
 # device in it, dnsmasq hands out the address and answers DNS, and this repository's central
 # server (.venv, demo data) runs there as central.amtsklingel.test. Nothing leaves the namespace.
 # Logging in is impossible by design (no passwords), so the kernel command line carries
 # amtsklingel.selftest=1: the image's self-test (inert without the flag) checks the running
-# system, connects a visit to central, prints "AMTSKLINGEL-SELFTEST PASS|FAIL ..." lines to the
-# serial console and powers off. Afterwards the host checks the disk: enrolment files gone from
-# the boot partition, the partition table valid and spanning the whole disk.
+# system, waits to be enrolled, connects a visit to central, prints "AMTSKLINGEL-SELFTEST PASS|FAIL ..." lines to the
+# serial console and powers off. Afterwards the host checks the disk: the settings file gone from
+# the boot partition, the partition table valid and spanning the whole disk; and that the kiosk
+# got the location and departments the admin gave it.
 # The test stops at the first FAIL (the self-test then prints what systemd and the journal say),
 # and at once when the console shows emergency mode, a kernel panic or the initramfs giving up.
 # Then a second boot of the same disk fails on purpose (amtsklingel.selftest=emergency: local file
@@ -29,8 +35,10 @@ REPO=$(cd "$HERE/../.." && pwd)
 # shellcheck source=lib.sh
 . "$HERE/lib.sh"
 
-IMG=${1:-$(ls -t "$REPO"/out/amtsklingel-*-arm64.img 2>/dev/null | head -1 || true)}
-[ -n "$IMG" ] && [ -r "$IMG" ] || die "no image: run ./build.sh image first (or pass the .img)"
+OUT=${AMTSKLINGEL_OUT:-$REPO/out}
+IMG=${1:-$(ls -t "$OUT"/amtsklingel-*-arm64.img 2>/dev/null | head -1 || true)}
+[ -n "$IMG" ] && [ -r "$IMG" ] ||
+    die "no image in $OUT: run ./build.sh image --central http://central.amtsklingel.test:8080 first (or pass the .img)"
 TIMEOUT=${AMTSKLINGEL_BOOT_TIMEOUT:-1200}
 need_root   # network namespace, tap device
 # The network card's option ROM (efi-virtio.rom) is in ipxe-qemu, which qemu-system-arm only
@@ -46,7 +54,7 @@ if [ -r "$IMG.sha256" ]; then
     note "checksum ok"
 fi
 
-DISK=${AMTSKLINGEL_BOOT_DISK:-$REPO/out/boot-test.img}
+DISK=${AMTSKLINGEL_BOOT_DISK:-$OUT/boot-test.img}
 cp --sparse=always "$IMG" "$DISK"
 # A card bigger than the image: the data partition and the backup GPT must find its end.
 if [ -n "${AMTSKLINGEL_CARD_SIZE:-}" ]; then
@@ -72,6 +80,9 @@ trap cleanup EXIT
 LAN_IP=10.77.0.1
 CENTRAL_NAME=central.amtsklingel.test
 CENTRAL_PORT=8080
+# What the admin (claim-code.py) gives the unit when claiming its code; the guest must show them.
+ENROL_LOCATION="Boot test, QEMU"
+ENROL_DEPARTMENTS=standesamt,buergerbuero
 ip netns add "$NS"
 in_ns() { ip netns exec "$NS" "$@"; }
 in_ns ip link set lo up
@@ -98,13 +109,12 @@ for _ in $(seq 50); do
     sleep 0.2
 done
 note "network namespace $NS: dnsmasq on tap0 ($LAN_IP), central on http://$CENTRAL_NAME:$CENTRAL_PORT"
-"$PYTHON" -c 'import json, sys; print(json.load(open(sys.argv[1]))["kiosk_token"])' "$T/demo.json" > "$T/kiosk-token"
 # Partition 1 is the boot partition; mtools works on it in place (DISK@@OFFSET), nothing is mounted.
 boot_start=$(sfdisk --dump "$DISK" | sed -n 's/^[^:]*1 : start= *\([0-9]*\),.*/\1/p')
 [ -n "$boot_start" ] || die "no partition 1 in $IMG"
 FAT="$DISK@@$((boot_start * 512))"
-mcopy -i "$FAT" "$HERE/selftest/enrol/appliance.toml" "$T/kiosk-token" ::/
-note "enrolled: appliance.toml (fake hardware, central $CENTRAL_NAME) and a fresh kiosk-token on the boot partition"
+mcopy -i "$FAT" "$HERE/selftest/enrol/appliance.toml" ::/
+note "on the boot partition: appliance.toml (fake hardware); no token: the unit enrols by code"
 prefix=$(mtype -i "$FAT" ::config.txt | sed -n 's/^os_prefix=\(.*\)/\1/p' | tail -1 | tr -d '\r')
 for f in vmlinuz initrd.img cmdline.txt; do
     mcopy -n -i "$FAT" "::${prefix}$f" "$T/$f" || die "boot partition lacks ${prefix}$f"
@@ -114,7 +124,7 @@ CMDLINE="$(sed -e 's/console=[^ ]*//g' -e 's/\<quiet\>//' -e 's/loglevel=[0-9]//
 CMDLINE="console=ttyAMA0 $CMDLINE loglevel=4 amtsklingel.selftest=1"
 note "kernel ${prefix}vmlinuz, cmdline: $CMDLINE"
 
-LOG=${AMTSKLINGEL_BOOT_LOG:-$REPO/out/boot-test.log}
+LOG=${AMTSKLINGEL_BOOT_LOG:-$OUT/boot-test.log}
 : > "$LOG"
 : > "$LOG.host"
 GPU=()
@@ -154,23 +164,43 @@ show_why() {
 boot "$CMDLINE" "$LOG"
 START=$(date +%s)
 note "QEMU pid $QEMU, serial log $LOG, timeout $TIMEOUT s"
+# The admin: waits for the code on the console and claims it in central's admin pages.
+in_ns "$PYTHON" "$HERE/claim-code.py" --console "$LOG" --central "http://$LAN_IP:$CENTRAL_PORT" \
+    --credentials "$T/demo.json" --location "$ENROL_LOCATION" --departments "$ENROL_DEPARTMENTS" \
+    --timeout "$TIMEOUT" >> "$LOG.host" 2> "$T/claim.log" &
+CLAIM=$!
 # Returns at DONE, soon after the first FAIL, or at once at emergency mode or a panic.
 outcome=0
 "$HERE/watch-console.sh" "$LOG" "$QEMU" "$TIMEOUT" || outcome=$?
 stop_qemu
 END=$(date +%s)
+if kill -0 "$CLAIM" 2>/dev/null; then
+    kill "$CLAIM" 2>/dev/null || true
+    echo "AMTSKLINGEL-SELFTEST INFO enrol-claimed: not claimed; the self-test ended before it showed a code" >> "$LOG.host"
+fi
+wait "$CLAIM" 2>/dev/null || true
+cp "$T/claim.log" "$LOG.claim"
 case $outcome in
     11) say "Boot test: FAIL after $((END - START)) s: the guest went to emergency mode or panicked (log: $LOG)"
         show_why "$LOG"; exit 1 ;;
     12|13) say "Boot test: FAIL after $((END - START)) s: the self-test did not finish (log: $LOG)"
         show_why "$LOG"; exit 1 ;;
 esac
-# Seen from outside after power-off: provisioning moved the enrolment files off the boot partition.
+# Seen from outside after power-off: provisioning moved the settings file off the boot partition.
 left=$(mdir -b -i "$FAT" ::/ 2>/dev/null | grep -E '/(kiosk-token|appliance\.toml)$' || true)
 if [ -z "$left" ]; then
-    echo "AMTSKLINGEL-SELFTEST PASS enrolment-moved: kiosk-token and appliance.toml gone from the boot partition" >> "$LOG.host"
+    echo "AMTSKLINGEL-SELFTEST PASS enrolment-moved: appliance.toml gone from the boot partition" >> "$LOG.host"
 else
     echo "AMTSKLINGEL-SELFTEST FAIL enrolment-moved: still on the boot partition: $left" >> "$LOG.host"
+fi
+
+# The kiosk shows what the admin gave it when claiming the code: the location, only those departments.
+enrolled=$(grep -a 'AMTSKLINGEL-SELFTEST PASS enrolled:' "$LOG" | tail -1 | tr -d '\r' || true)
+shown=$(sed -n 's/.*; departments \([^;]*\);.*/\1/p' <<< "$enrolled" | tr ' ' '\n' | sort | paste -sd, -)
+if [[ $enrolled == *"location '$ENROL_LOCATION';"* ]] && [ "$shown" = "$(tr ',' '\n' <<< "$ENROL_DEPARTMENTS" | sort | paste -sd, -)" ]; then
+    echo "AMTSKLINGEL-SELFTEST PASS enrol-settings-arrived: location '$ENROL_LOCATION', departments $shown" >> "$LOG.host"
+else
+    echo "AMTSKLINGEL-SELFTEST FAIL enrol-settings-arrived: claimed as '$ENROL_LOCATION' with $ENROL_DEPARTMENTS; the kiosk: ${enrolled#*enrolled: }" >> "$LOG.host"
 fi
 
 # The partition table spans the grown disk and is valid (backup GPT at the end), and partition 4

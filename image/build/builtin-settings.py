@@ -35,9 +35,10 @@ class SettingsError(Exception):
 
 
 def plain_http_allowed(host: str) -> bool:
-    """http:// only where no one else can listen: loopback, or an RFC 6761 .test name (test set-ups)."""
+    """http:// only where no one else can listen: loopback, or an RFC 6761 .test name (test set-ups).
+    The appliance's own rule (appliance.config.is_test_host); tests/imagebuild checks they agree."""
     host = host.lower().rstrip(".")
-    if host == "localhost" or host.endswith(".test"):
+    if host in ("localhost", "test") or host.endswith((".localhost", ".test")):
         return True
     try:
         return ipaddress.ip_address(host).is_loopback

@@ -81,6 +81,9 @@ install -D -m 0755 "$HERE/selftest/amtsklingel-selftest-generator" "$R/usr/lib/s
 install -D -m 0644 "$HERE/selftest/amtsklingel-selftest.service" "$R$LIB/selftest/amtsklingel-selftest.service"
 install -D -m 0644 "$HERE/selftest/amtsklingel-selftest-emergency.service" "$R$LIB/selftest/amtsklingel-selftest-emergency.service"
 install -D -m 0755 "$HERE/selftest/selftest.py" "$R$LIB/selftest/selftest.py"
+for module in "$HERE"/selftest/*.py; do   # its checks, by role
+    [ "$(basename "$module")" = selftest.py ] || install -m 0644 "$module" "$R$LIB/selftest/"
+done
 # Which unit is the appliance (the one starting "python -m appliance"), for the self-test.
 appliance_unit=
 for t in "${installed[@]}"; do

@@ -9,6 +9,7 @@ import importlib.util
 import os
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -20,7 +21,18 @@ SCRIPTS = sorted(BUILD.glob("*.sh")) + sorted((BUILD / "hooks").glob("*.sh"))
 SOURCED = {"lib.sh", "base-debian.sh", "base-raspios.sh"}  # read with ".", never run
 
 
-def _selftest():
+SELFTEST_MODULES = ("checklog", "system_checks", "kiosk_checks", "enrolment_checks")
+
+
+def _selftest(name: str = "selftest"):
+    """A fresh copy of the guest's self-test (or one of its modules), importable as in the image,
+    where its modules sit side by side."""
+    if str(BUILD / "selftest") not in sys.path:
+        sys.path.insert(0, str(BUILD / "selftest"))
+    for module in SELFTEST_MODULES:
+        sys.modules.pop(module, None)
+    if name != "selftest":
+        return importlib.import_module(name)
     spec = importlib.util.spec_from_file_location("image_selftest", BUILD / "selftest" / "selftest.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -110,9 +122,9 @@ def test_selftest_sees_sockets_beyond_loopback(tmp_path):
     udp6.write_text(header
                     + "   0: 00000000000000000000000001000000:0222 00000000000000000000000000000000:0000 07 "
                       "00000000:00000000 00:00000000 00000000 0 0 4\n")  # [::1]:546
-    selftest = _selftest()
-    assert selftest._sockets(str(tcp), tcp=True) == [("tcp 0.0.0.0:5355", "2")]
-    assert selftest._sockets(str(udp6), tcp=False) == []
+    system_checks = _selftest("system_checks")
+    assert system_checks._sockets(str(tcp), tcp=True) == [("tcp 0.0.0.0:5355", "2")]
+    assert system_checks._sockets(str(udp6), tcp=False) == []
 
 
 def test_boot_partition_names_match_fstab():
@@ -187,7 +199,7 @@ def test_the_self_test_stops_at_its_first_failure(monkeypatch, capsys):
     called = []
     monkeypatch.setattr(selftest, "settings", lambda: {"APPLIANCE_UNIT": "amtsklingel-appliance.service"})
     monkeypatch.setattr(selftest, "_central_host", lambda: "central.test")
-    monkeypatch.setattr(selftest, "boot_state", lambda: selftest.check("system-running", False, "degraded"))
+    monkeypatch.setattr(selftest, "boot_state", lambda: selftest.report("FAIL", "system-running", "degraded"))
     monkeypatch.setattr(selftest, "read_only_root", lambda: called.append("read_only_root"))
     monkeypatch.setattr(selftest, "diagnose", lambda: called.append("diagnose"))
     monkeypatch.setenv("AMTSKLINGEL_SELFTEST_NO_POWEROFF", "1")

@@ -6,6 +6,7 @@ CA certificates and keys this test makes itself.
 from __future__ import annotations
 
 import datetime
+import importlib.util
 import os
 import subprocess
 import tomllib
@@ -16,6 +17,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from appliance.config import ApplianceConfig, is_test_host
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD = REPO / "image" / "build"
@@ -145,3 +148,39 @@ def test_the_build_refuses_bad_settings_before_it_starts(tmp_path):
     assert done.returncode == 2 and "starts with https://" in done.stderr, done.stderr
     done = _build("--help")
     assert done.returncode == 0 and "--central URL" in done.stdout and "AMTSKLINGEL_CENTRAL_CA" in done.stdout
+
+
+@pytest.mark.parametrize("host", ["localhost", "LOCALHOST.", "kiosk.localhost", "test", "central.amtsklingel.test",
+                                  "127.0.0.1", "127.8.9.10", "::1", "10.0.0.1", "central.test.example.org",
+                                  "testing", "buergerbuero.musterdorf.de", "0.0.0.0", "::"])
+def test_the_build_and_the_unit_agree_on_plain_http(host):
+    """The build refuses exactly the http:// addresses the appliance would refuse at start-up."""
+    spec = importlib.util.spec_from_file_location("builtin_settings", HELPER)
+    helper = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(helper)
+    assert helper.plain_http_allowed(host) == is_test_host(host)
+
+
+def test_the_unit_reads_the_built_in_file_under_the_boot_tests_settings(tmp_path):
+    """The QEMU boot test's image: central built in, only fake hardware on the boot partition, no
+    token: the appliance starts in enrolment mode against the built-in central, with the fakes."""
+    cert, _key = _ca_pem()
+    (tmp_path / "city-ca.pem").write_bytes(cert)
+    done = _helper("write", "--central", "http://central.amtsklingel.test:8080", "--ca", str(tmp_path / "city-ca.pem"),
+                   "--defaults", str(DEFAULTS), "--root", str(tmp_path / "root"))
+    assert done.returncode == 0, done.stderr
+    built_in = tmp_path / "root/usr/share/amtsklingel/appliance.toml"
+    # ca_file is the image's absolute path; here it points into the test's root instead.
+    built_in.write_text(built_in.read_text().replace('"/usr/share/', f'"{tmp_path}/root/usr/share/'))
+    data = tmp_path / "data"
+    data.mkdir()
+    unit = tmp_path / "unit.toml"
+    unit.write_text(f'data_dir = "{data}"\n' + (BUILD / "selftest/enrol/appliance.toml").read_text())
+    config = ApplianceConfig.load(built_in, unit)
+    assert (config.central_url, config.hardware, config.token) == (
+        "http://central.amtsklingel.test:8080", {"backend": "fake"}, None)
+    assert config.ca_file == tmp_path / "root/usr/share/amtsklingel/central-ca.pem"
+    assert config.token_path == data / "kiosk-token"
+    # On a real unit (nothing on the boot partition, or an empty file): the Pi backend.
+    (tmp_path / "empty.toml").write_text("")
+    assert ApplianceConfig.load(built_in, tmp_path / "empty.toml").hardware == {"backend": "pi"}
