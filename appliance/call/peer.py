@@ -72,6 +72,10 @@ class CallPeer:
             transceiver = self.pc.addTransceiver(track, direction="sendrecv")
             if track.kind == "video" and video_codecs:
                 transceiver.setCodecPreferences(video_codecs)
+        # A device that failed at call start sends nothing, but the clerk is still seen and heard.
+        for kind in ("video", "audio"):
+            if not any(track.kind == kind for track in tracks):
+                self.pc.addTransceiver(kind, direction="recvonly")
         self._on_remote_track = on_remote_track or self._drain
         self.pc.on("track", self._on_remote_track)
         self._drains: set[asyncio.Task] = set()

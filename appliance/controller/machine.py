@@ -24,12 +24,13 @@ from typing import Any
 
 from appliance.controller.view import DepartmentChoice, Screen, View
 from appliance.controller.visit import Call, CallFactory, Leaving, Send, Timeouts, Visit
+from protocol import fleet as f
 from protocol import messages as m
 
 log = logging.getLogger(__name__)
 
 LED_FOR_SCREEN = {Screen.IDLE: "idle", Screen.CHOOSING: "idle", Screen.CONSENT: "idle", Screen.WAITING: "waiting",
-                  Screen.IN_CALL: "in_call", Screen.ENDED: "idle", Screen.FAULT: "fault"}
+                  Screen.IN_CALL: "in_call", Screen.ENDED: "idle", Screen.FAULT: "fault", Screen.SELFTEST: "in_call"}
 DEFAULT_LANGUAGE = "de"
 
 
@@ -48,12 +49,14 @@ class Controller:
         self._media_timer: asyncio.TimerHandle | None = None
         self._events: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         self._timer: asyncio.TimerHandle | None = None
+        self.selftest = None  # appliance.selftest.runner.Selftest, set by the service
         self._led("idle")
 
     # == inputs (thread-safe through the loop) ====================================
     def post(self, kind: str, value: Any = None) -> None:
         """Queue an event: press, long_press, choose, confirm, cancel, hangup, language,
-        connected, disconnected, central, fault, timeout, rtc_state, media_timeout, tick."""
+        connected, disconnected, central, fault, timeout, rtc_state, media_timeout, tick,
+        selftest ("button" | "central"), selftest_view, selftest_end."""
         self._events.put_nowait((kind, value))
 
     async def run(self) -> None:
@@ -105,6 +108,15 @@ class Controller:
         elif kind == "timeout":
             if value is screen:  # a timer of a screen we already left does nothing
                 await self._on_timeout(screen)
+        elif kind == "selftest":  # held 5 s while idle, or central asked; never while a citizen is served
+            if self.selftest and not self.has_visit_data and (screen is Screen.IDLE or (
+                    value == "button" and screen in (Screen.CHOOSING, Screen.CONSENT))):  # the hold's 1 s passed
+                self._enter(Screen.SELFTEST, selftest=self.selftest.start(value))
+        elif screen is Screen.SELFTEST:  # appliance/selftest/runner.py runs the test and says when it is over
+            if kind == "selftest_end":
+                self._enter(Screen.IDLE)
+            else:
+                self._show(selftest=value) if kind == "selftest_view" else self.selftest.input(kind)
         elif screen is Screen.IDLE:
             await self._idle(kind, value)
         elif screen is Screen.CHOOSING:
@@ -274,13 +286,13 @@ class Controller:
         elif isinstance(msg, (m.VisitResumed, m.VisitTransferred, m.CallFailed)):
             await self._send(m.VisitCancel(type="visit.cancel", visit_id=leaving.visit_id))
 
-    async def _leave(self, *, in_call: bool) -> None:
+    async def _leave(self, *, in_call: bool, reason: str | None = None) -> None:
         """The citizen cancels or hangs up: the screen follows at once, central is told now or when back."""
         visit = self._visit
         self._leaving = Leaving(visit.visit_id, visit.resume_token)
         if in_call:
-            await self._send(m.VisitHangup(type="visit.hangup", visit_id=visit.visit_id))
-            await self._end("hangup_kiosk")
+            await self._send(m.VisitHangup(type="visit.hangup", visit_id=visit.visit_id, reason=reason))
+            await self._end(reason or "hangup_kiosk")
         else:
             await self._send(m.VisitCancel(type="visit.cancel", visit_id=visit.visit_id))
             await self._end("cancelled")
@@ -307,6 +319,17 @@ class Controller:
             await self._report_rtc("connected")
         elif state == "failed":
             await self._on_media_failed()
+        elif state in ("camera_failed", "microphone_failed") and self._visit and self._visit.visit_id:
+            await self._on_device_failed(state.removesuffix("_failed"))
+
+    async def _on_device_failed(self, device: str) -> None:
+        """The call's camera or microphone failed (appliance/call/devices.py watches them)."""
+        await self._send(f.DeviceFault(type="device.fault", device=device, fault=f"{device}_failed",
+                                       visit_id=self._visit.visit_id))
+        if device == "camera":  # the citizen can still talk: go on audio-only, central tells the clerk
+            self._show(camera_on=False, notice="camera_failed")
+        else:  # nobody could hear the citizen: end the call, saying why on both sides
+            await self._leave(in_call=True, reason="device_failed")
 
     async def _on_media_failed(self) -> None:
         """The call cannot carry media: back to waiting; central answers call.failed with the new place."""
@@ -355,7 +378,8 @@ class Controller:
     def _enter(self, screen: Screen, **changes: Any) -> None:
         """Switch screens. Everything visit-specific not given again is cleared."""
         base = dict(selected=None, position=None, expected_wait_s=None, message=None, notice=None,
-                    next_opening=None, ended_reason=None, fault=None, microphone_on=False, camera_on=False)
+                    next_opening=None, ended_reason=None, fault=None, microphone_on=False, camera_on=False,
+                    selftest=None)
         if screen is Screen.WAITING:
             base.update(position=self.view.position, expected_wait_s=self.view.expected_wait_s,
                         message=self.view.message)

@@ -13,6 +13,7 @@ class Screen(str, enum.Enum):
     IN_CALL = "in_call"    # clerk large, own picture small; button hangs up
     ENDED = "ended"        # "Ihr Gespräch wurde beendet. Es wurde nichts gespeichert."
     FAULT = "fault"        # the unit itself is broken (camera missing, token refused or used by another unit)
+    SELFTEST = "selftest"  # the installer's check of every part (appliance/selftest/)
 
 
 @dataclass(frozen=True)
@@ -34,13 +35,17 @@ class View:
     position: int | None = None
     expected_wait_s: int | None = None
     message: str | None = None                # the clerk's short text, while waiting
-    # idle: "closed" | "unknown_department" | "already_waiting" | "unreachable"; waiting: "transferred" | "call_failed"
+    # idle: "closed" | "unknown_department" | "already_waiting" | "unreachable"; waiting: "transferred" | "call_failed";
+    # in_call: "camera_failed" (the call goes on audio-only)
     notice: str | None = None
     next_opening: str | None = None           # with notice "closed"
     fault: str | None = None                  # "token_refused" | "replaced" | "camera" | "microphone"
     ended_reason: str | None = None
     microphone_on: bool = False
     camera_on: bool = False
+    # selftest: {"started_by", "items": [{"item", "state": checking|waiting|pass|fail|skipped, "fault", "device"}],
+    #            "level": 0..1 (microphone meter), "asking": "press" | None, "done": bool}
+    selftest: dict | None = None
     extra: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:

@@ -27,7 +27,8 @@ class Call(Protocol):
 
 
 Send = Callable[[m.Message], Awaitable[None]]
-# ice_servers, and a callback the call gives its connection state to: "connected" | "failed"
+# ice_servers, and a callback the call gives its state to: "connected" | "failed" (media), or
+# "camera_failed" | "microphone_failed" (a device of the call stopped; appliance/call/devices.py)
 CallFactory = Callable[[list[m.IceServer], Callable[[str], None]], Call]
 
 

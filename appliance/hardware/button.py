@@ -19,7 +19,7 @@ import time
 from gpiozero import PWMLED, Button
 
 from appliance.hardware.errors import DeviceUsageError, HardwareError
-from appliance.hardware.interfaces import LED_MODES, LONG_PRESS_SECONDS, ButtonCallback, LedMode
+from appliance.hardware.interfaces import LED_MODES, LONG_PRESS_SECONDS, SELFTEST_HOLD_SECONDS, ButtonCallback, LedMode
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +42,18 @@ class GpioCallButton:
     def __init__(self, pin: int | str, led_pin: int | str, *, pin_factory,
                  loop: asyncio.AbstractEventLoop | None = None,
                  long_press_s: float = LONG_PRESS_SECONDS, bounce_s: float = BOUNCE_SECONDS,
+                 selftest_hold_s: float = SELFTEST_HOLD_SECONDS,
                  on_short_press: ButtonCallback | None = None,
-                 on_long_press: ButtonCallback | None = None) -> None:
+                 on_long_press: ButtonCallback | None = None,
+                 on_selftest_hold: ButtonCallback | None = None) -> None:
+        if selftest_hold_s <= long_press_s:
+            raise DeviceUsageError(f"the self-test hold ({selftest_hold_s} s) must be longer than the long press "
+                                   f"({long_press_s} s)")
         self.on_short_press = on_short_press
         self.on_long_press = on_long_press
+        self.on_selftest_hold = on_selftest_hold
         self.long_press_s = long_press_s
+        self.selftest_hold_s = selftest_hold_s
         self.bounce_s = bounce_s
         self.mode: LedMode = "off"
         self._loop = loop or asyncio.get_running_loop()
@@ -54,6 +61,7 @@ class GpioCallButton:
         self._lock = threading.Lock()  # press bookkeeping is touched by two gpiozero threads
         self._pressed_at: float | None = None
         self._held = False
+        self._press_number = 0  # tells the press the self-test timer was started for from later ones
         try:
             self._button = Button(pin, pull_up=True, bounce_time=bounce_s, hold_time=long_press_s,
                                   pin_factory=pin_factory)
@@ -75,13 +83,28 @@ class GpioCallButton:
         with self._lock:
             self._pressed_at = time.monotonic()
             self._held = False
+            self._press_number += 1
 
     def _hold_reached(self) -> None:
         with self._lock:
             if self._pressed_at is None or self._held:
                 return
             self._held = True
+            number = self._press_number
         self._dispatch("on_long_press")
+        # gpiozero has one hold time per button; the second threshold is a timer on the loop that
+        # checks the same press is still down when it runs out.
+        try:
+            self._loop.call_soon_threadsafe(self._loop.call_later, self.selftest_hold_s - self.long_press_s,
+                                            self._selftest_hold_due, number)
+        except RuntimeError:  # loop closed: shutting down
+            pass
+
+    def _selftest_hold_due(self, number: int) -> None:
+        with self._lock:
+            still_held = self._press_number == number and self._pressed_at is not None
+        if still_held:
+            self._run_callback("on_selftest_hold")
 
     def _released(self) -> None:
         with self._lock:

@@ -25,6 +25,9 @@ LED_MODES: tuple[LedMode, ...] = ("idle", "waiting", "in_call", "fault", "off")
 
 # A press held this long counts as long press (e.g. "cancel / hang up").
 LONG_PRESS_SECONDS = 1.0
+# Held this long on the idle screen, the press starts the self-test for the person installing the
+# unit: long enough that no citizen does it by chance, short enough to find by trying.
+SELFTEST_HOLD_SECONDS = 5.0
 
 # Callbacks may be plain functions or coroutine functions; they always run in
 # the appliance's asyncio loop, never in a hardware thread.
@@ -85,10 +88,13 @@ class CallButton(Protocol):
     ``on_short_press`` fires on release of a press shorter than the long-press
     threshold; ``on_long_press`` fires once while the button is still held,
     when the threshold is reached (and the later release fires nothing).
+    ``on_selftest_hold`` fires once, later, if the same press is still held at
+    the self-test threshold (``SELFTEST_HOLD_SECONDS``).
     """
 
     on_short_press: ButtonCallback | None
     on_long_press: ButtonCallback | None
+    on_selftest_hold: ButtonCallback | None
 
     def led(self, mode: LedMode) -> None: ...
 

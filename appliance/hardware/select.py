@@ -121,10 +121,14 @@ def open_hardware(config: dict, *, loop: asyncio.AbstractEventLoop | None = None
             opened.append(result)
             return result
 
+        camera, microphone = open_device("camera"), open_device("microphone", echo)
+        # Without a canceller, a fake microphone hears the speaker as a real one would: its room
+        # takes what is played (the self-test's tone comes back through it; see hardware/fake/room.py).
+        far_end = echo.far_end if echo else getattr(microphone, "hear", None)
         hardware = Hardware(
-            camera=open_device("camera"),
-            microphone=open_device("microphone", echo),
-            speaker=open_device("speaker", echo.far_end if echo else None),
+            camera=camera,
+            microphone=microphone,
+            speaker=open_device("speaker", far_end),
             button=open_device("button", loop),
             unit=open_device("unit"),
             echo=echo,

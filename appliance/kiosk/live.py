@@ -9,7 +9,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 bp = Blueprint("live", __name__)
 
-WITHOUT_VALUE = frozenset({"press", "long_press", "confirm", "cancel", "hangup"})
+WITHOUT_VALUE = frozenset({"press", "long_press", "confirm", "cancel", "hangup", "selftest"})
 SLUG = re.compile(r"[a-z0-9-]{1,40}")
 RETRY_MS = 2000  # how soon the browser reconnects after the service restarted
 
@@ -67,6 +67,8 @@ def action():
             return _bad("bad_value", f"language must be one of: {', '.join(codes)}.")
     else:
         return _bad("unknown_action", "action must be one of: press, long_press, choose, confirm, cancel, "
-                                      "hangup, language.")
+                                      "hangup, language, selftest.")
+    if name == "selftest":
+        value = "button"  # the page's 5 s hold (Space in the demo) stands in for the call button's
     current_app.extensions["kiosk.bridge"].action(name, value)
     return "", 204

@@ -15,7 +15,7 @@ from typing import Any
 from appliance.controller.view import View
 from protocol.errors import AmtsklingelError
 
-ACTIONS = {"press", "long_press", "choose", "confirm", "cancel", "hangup", "language"}
+ACTIONS = {"press", "long_press", "choose", "confirm", "cancel", "hangup", "language", "selftest"}
 SUBSCRIBER_BACKLOG = 50  # views; a page that stops reading misses old views, never the newest
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from appliance.call.devices import open_track
 from appliance.call.peer import CallPeer
 from appliance.call.session import CentralSession
 from appliance.call.tls import Trust
@@ -26,6 +27,8 @@ from appliance.hardware.select import Hardware, open_hardware
 from appliance.kiosk import create_app
 from appliance.kiosk.self_view import SelfViewFeed
 from appliance.kiosk.video_feed import ClerkVideoFeed, receiver_for
+from appliance.selftest.probes import fake_probes, system_probes
+from appliance.selftest.runner import Selftest
 from appliance.service import systemd
 from appliance.service.bridge import ViewBridge
 from protocol import messages as m
@@ -46,6 +49,7 @@ class Appliance:
     clerk_video: ClerkVideoFeed
     tasks: list[asyncio.Task] = field(default_factory=list)
     self_view: SelfViewFeed | None = None
+    selftest: Selftest | None = None
 
     @property
     def page_url(self) -> str:
@@ -55,6 +59,8 @@ class Appliance:
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self.selftest is not None:
+            self.selftest.stop()
         await self.controller._close_call()
         self.clerk_video.detach()
         if self.self_view is not None:
@@ -65,7 +71,9 @@ class Appliance:
 
 
 async def start(config: ApplianceConfig, *, hardware: Hardware | None = None,
-                timeouts: Timeouts | None = None) -> Appliance:
+                timeouts: Timeouts | None = None, devices=None) -> Appliance:
+    """``devices``: the unit's DeviceBook (appliance/fleet/devices.py); faults in calls and the
+    self-test's findings are written there."""
     if config.token is None:
         raise ConfigError(f"no kiosk token in {config.token_path}; put the token from central's admin page "
                           "(Kiosks) there")
@@ -82,13 +90,25 @@ async def start(config: ApplianceConfig, *, hardware: Hardware | None = None,
     def new_call(ice_servers: list[m.IceServer], on_state: Callable[[str], None]) -> CallPeer:
         from appliance.hardware.encoded import h264_codecs  # only needed for the passthrough camera
         camera = hardware.camera
-        camera_track = camera.track()  # first: it decides camera.encoded
+
+        def failed(device: str) -> Callable[[], None]:
+            # A camera that fails lets the call go on audio-only, a microphone ends it (the controller decides).
+            def report() -> None:
+                if devices is not None:
+                    devices.fault(device, f"{device}_failed")
+                on_state(f"{device}_failed")
+            return report
+
+        camera_track = open_track(camera.track, "camera", failed("camera"))  # first: it decides camera.encoded
+        microphone_track = open_track(hardware.microphone.track, "microphone", failed("microphone"))
         # The citizen's own picture: the call sends a tee of the camera track that also hands each
         # frame to the page (no second capture, H.264 passed through unchanged). Stopping the tee
         # at the end of the call stops the camera. See appliance/kiosk/self_view.py.
-        tracks = [self_view.attach(camera_track, encoded=camera.encoded), hardware.microphone.track()]
+        tracks = [track for track in (camera_track and self_view.attach(camera_track, encoded=camera.encoded),
+                                      microphone_track) if track is not None]
+        encoded = camera_track is not None and camera.encoded
         peer = CallPeer(ice_servers, tracks, on_remote_track=lambda track: route(peer, track),
-                        video_codecs=h264_codecs() if camera.encoded else None, on_state=on_state,
+                        video_codecs=h264_codecs() if encoded else None, on_state=on_state,
                         ice_networks=config.ice_networks)
         return peer
 
@@ -106,11 +126,16 @@ async def start(config: ApplianceConfig, *, hardware: Hardware | None = None,
     holder["session"] = session
     hardware.button.on_short_press = lambda: controller.post("press")
     hardware.button.on_long_press = lambda: controller.post("long_press")
+    hardware.button.on_selftest_hold = lambda: controller.post("selftest", "button")
+    controller.selftest = selftest = Selftest(
+        hardware=hardware, self_view=self_view, send=send, post=controller.post,
+        is_online=lambda: controller.view.online, probes=_probes(config), devices=devices)
 
     app = create_app(bridge, clerk_video=clerk_video, self_view=self_view)
     page = make_server(config.kiosk_host, config.kiosk_port, app, threaded=True)
     threading.Thread(target=page.serve_forever, name="kiosk-page", daemon=True).start()
-    appliance = Appliance(config, hardware, controller, session, bridge, page, clerk_video, self_view=self_view)
+    appliance = Appliance(config, hardware, controller, session, bridge, page, clerk_video, self_view=self_view,
+                          selftest=selftest)
     appliance.tasks = [loop.create_task(controller.run(), name="controller"),
                        loop.create_task(session.run(), name="central-session"),
                        loop.create_task(_watchdog(controller), name="watchdog")]
@@ -119,6 +144,15 @@ async def start(config: ApplianceConfig, *, hardware: Hardware | None = None,
     systemd.notify(f"STATUS=kiosk page on {appliance.page_url}")
     log.info("appliance ready", extra={"KIOSK_PAGE": appliance.page_url})
     return appliance
+
+
+def _probes(config: ApplianceConfig):
+    """The self-test's network and clock checks: the system's, or fakes that pass with fake hardware."""
+    def enrolled() -> bool:
+        return bool(config.token)
+    if config.hardware.get("backend") == "fake":
+        return fake_probes(enrolled)
+    return system_probes(config.central_url, enrolled)
 
 
 async def _play(track: MediaStreamTrack, hardware: Hardware) -> None:

@@ -161,3 +161,89 @@ async def test_close_releases_pins(button):
     # The same GPIOs can be claimed again, e.g. by the next service start.
     again = MockCallButton(pin_factory=button.factory)
     again.close()
+
+
+# -- the self-test hold: a second, longer threshold on the same press ------------------------------
+
+@pytest.fixture
+async def quick_button():
+    b = MockCallButton(long_press_s=0.3, selftest_hold_s=0.8)
+    yield b
+    b.close()
+
+
+def record_all(button):
+    events = []
+    button.on_short_press = lambda: events.append(("short", time.monotonic()))
+    button.on_long_press = lambda: events.append(("long", time.monotonic()))
+    button.on_selftest_hold = lambda: events.append(("selftest", time.monotonic()))
+    return events
+
+
+async def test_selftest_hold_fires_once_after_the_long_press(quick_button):
+    events = record_all(quick_button)
+    started = time.monotonic()
+    quick_button.push()
+    assert await wait_for(lambda: [e for e, _ in events] == ["long", "selftest"], within=3.0)
+    assert events[1][1] - started >= 0.75
+    await asyncio.sleep(0.5)
+    quick_button.release()
+    await asyncio.sleep(0.05)
+    assert [e for e, _ in events] == ["long", "selftest"]  # no repeat, and the release fires nothing
+
+
+async def test_letting_go_before_the_selftest_hold_is_only_a_long_press(quick_button):
+    events = record_all(quick_button)
+    await quick_button.long_press(0.5)
+    await asyncio.sleep(0.6)  # past where the self-test hold of that press would have come
+    assert [e for e, _ in events] == ["long"]
+    # A new press held past the threshold after a quick release is its own press, timed from its start.
+    quick_button.push()
+    await asyncio.sleep(0.5)
+    assert [e for e, _ in events] == ["long", "long"]
+    assert await wait_for(lambda: len(events) == 3, within=2.0)
+    assert events[2][0] == "selftest"
+    quick_button.release()
+
+
+async def test_selftest_hold_must_be_longer_than_the_long_press():
+    with pytest.raises(ValueError):
+        MockCallButton(long_press_s=1.0, selftest_hold_s=1.0)
+
+
+async def test_a_broken_fake_button_delivers_no_press(quick_button):
+    events = record_all(quick_button)
+    quick_button.fail()
+    await quick_button.press()
+    await quick_button.long_press()
+    assert events == []
+    quick_button.repair()
+    await quick_button.press()
+    assert [e for e, _ in events] == ["short"]
+
+
+async def test_pi_backend_button_has_the_selftest_hold(monkeypatch):
+    # The pi backend's own opener, on gpiozero's mock pin factory chosen by name (as on the Pi: lgpio).
+    from appliance.hardware.pi.backend import open_button
+    monkeypatch.setenv("GPIOZERO_MOCK_PIN_CLASS", "mockpwmpin")  # the LED needs PWM
+    button = open_button({"pin": 17, "led_pin": 18, "pin_factory": "mock", "long_press_s": 0.3,
+                          "selftest_hold_s": 0.8})
+    try:
+        assert button.selftest_hold_s == 0.8
+        events = record_all(button)
+        pin = button._button.pin
+        pin.drive_low()
+        assert await wait_for(lambda: [e for e, _ in events] == ["long", "selftest"], within=3.0)
+        pin.drive_high()
+    finally:
+        button.close()
+
+
+async def test_backends_default_to_five_seconds_for_the_selftest():
+    from appliance.hardware.fake.backend import open_button
+    from appliance.hardware.interfaces import SELFTEST_HOLD_SECONDS
+    button = open_button({})
+    try:
+        assert button.selftest_hold_s == SELFTEST_HOLD_SECONDS == 5.0
+    finally:
+        button.close()

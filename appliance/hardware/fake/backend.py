@@ -15,13 +15,15 @@ import numpy as np
 from aiortc.mediastreams import MediaStreamTrack
 
 from appliance.hardware.encoded import EncodedVideoTrack, TrackOutput
-from appliance.hardware.errors import DeviceStateError, HardwareError
+from appliance.hardware.errors import AudioDeviceError, CameraError, DeviceStateError, HardwareError
+from appliance.hardware.fake.breakage import BreakableTrack, Breakage
 from appliance.hardware.fake.button import MockCallButton
 from appliance.hardware.fake.camera import TestPatternTrack
 from appliance.hardware.fake.h264_encoder import FakeH264Encoder
 from appliance.hardware.fake.microphone import SyntheticMicrophoneTrack
+from appliance.hardware.fake.room import Room
 from appliance.hardware.fake.unit import open_unit  # noqa: F401  (open_hardware finds every opener here)
-from appliance.hardware.interfaces import FarEndHook
+from appliance.hardware.interfaces import LONG_PRESS_SECONDS, SELFTEST_HOLD_SECONDS, FarEndHook
 from appliance.hardware.resample import RATE, PlaybackResampler
 
 log = logging.getLogger(__name__)
@@ -30,7 +32,12 @@ PLAYED_SECONDS = 10  # what MemorySpeaker keeps for tests to inspect; never writ
 
 
 class FakeCamera:
-    """Test pattern camera; ``encoded=True`` pre-encodes it to H.264 like a Pi 4."""
+    """Test pattern camera; ``encoded=True`` pre-encodes it to H.264 like a Pi 4.
+
+    ``fail()`` / ``fail(after_frames=n)`` / ``repair()``: see :class:`Breakage`.
+    """
+
+    name = "test pattern"
 
     def __init__(self, width: int = 640, height: int = 480, fps: int = 30, bitrate: int = 1_000_000, *,
                  encoded: bool = False) -> None:
@@ -38,9 +45,17 @@ class FakeCamera:
         self.encoded = encoded
         self._track: MediaStreamTrack | None = None
         self._encoder: FakeH264Encoder | None = None
+        self._outer: MediaStreamTrack | None = None
+        self.breakage = Breakage("camera", CameraError)
+        self.fail, self.repair = self.breakage.fail, self.breakage.repair
 
     def track(self) -> MediaStreamTrack:
         self._stop()
+        self.breakage.check_start()
+        self._outer = BreakableTrack(self._start(), self.breakage)
+        return self._outer
+
+    def _start(self) -> MediaStreamTrack:
         if not self.encoded:
             self._track = TestPatternTrack(self.width, self.height, fps=self.fps)
             return self._track
@@ -54,8 +69,10 @@ class FakeCamera:
         return track
 
     def _stop(self) -> None:
-        track, encoder = self._track, self._encoder
-        self._track = self._encoder = None
+        track, encoder, outer = self._track, self._encoder, self._outer
+        self._track = self._encoder = self._outer = None
+        if outer is not None:
+            outer.stop()
         if encoder is not None:
             encoder.stop()
         if track is not None:
@@ -66,16 +83,29 @@ class FakeCamera:
 
 
 class FakeMicrophone:
-    """A pulsing tone instead of the USB microphone."""
+    """A pulsing tone instead of the USB microphone; it also hears its :class:`Room`.
+
+    ``hear`` is the fake speaker's far-end hook (the fake backend connects them), so a
+    tone played on the fake speaker comes back through this microphone.
+    ``fail()`` / ``fail(after_frames=n)`` / ``repair()``: see :class:`Breakage`.
+    """
+
+    name = "synthetic tone"
 
     def __init__(self, frequency: float = 440.0) -> None:
         self.frequency = frequency
+        self.room = Room()
+        self.hear = self.room.hear
         self._track: MediaStreamTrack | None = None
+        self.breakage = Breakage("microphone", AudioDeviceError)
+        self.fail, self.repair = self.breakage.fail, self.breakage.repair
 
     def track(self) -> MediaStreamTrack:
         if self._track is not None:
             self._track.stop()
-        self._track = SyntheticMicrophoneTrack(self.frequency)
+            self._track = None
+        self.breakage.check_start()
+        self._track = BreakableTrack(SyntheticMicrophoneTrack(self.frequency, room=self.room), self.breakage)
         return self._track
 
     def close(self) -> None:
@@ -85,10 +115,16 @@ class FakeMicrophone:
 
 
 class MemorySpeaker:
-    """A speaker that keeps the last seconds of what it played, in memory only."""
+    """A speaker that keeps the last seconds of what it played, in memory only.
+
+    ``fail()`` makes ``play`` raise as a real sound card that went away; ``repair()`` undoes it.
+    """
+
+    name = "memory"
 
     def __init__(self, *, far_end: FarEndHook | None = None) -> None:
         self.far_end = far_end
+        self.broken = False
         self.frames_played = 0
         self._resample = PlaybackResampler()
         self._recent: collections.deque[np.ndarray] = collections.deque()
@@ -98,6 +134,8 @@ class MemorySpeaker:
     async def play(self, frame: av.AudioFrame) -> None:
         if self._closed:
             raise DeviceStateError("MemorySpeaker is closed")
+        if self.broken:
+            raise AudioDeviceError("fake speaker told to fail: it takes no sound")
         for out in self._resample(frame):
             if self.far_end is not None:
                 self.far_end(out)
@@ -108,6 +146,12 @@ class MemorySpeaker:
             while self._recent_samples - self._recent[0].size >= PLAYED_SECONDS * RATE:
                 self._recent_samples -= self._recent.popleft().size
         await asyncio.sleep(0)  # a real device takes time; at least let others run
+
+    def fail(self) -> None:
+        self.broken = True
+
+    def repair(self) -> None:
+        self.broken = False
 
     def played(self) -> np.ndarray:
         """The most recent audio played (48 kHz mono s16), up to ``PLAYED_SECONDS``."""
@@ -136,4 +180,5 @@ def open_speaker(cfg: dict, far_end: FarEndHook | None = None) -> MemorySpeaker:
 
 def open_button(cfg: dict, loop: asyncio.AbstractEventLoop | None = None) -> MockCallButton:
     return MockCallButton(cfg.get("pin", 17), cfg.get("led_pin", 18), loop=loop,
-                          long_press_s=cfg.get("long_press_s", 1.0))
+                          long_press_s=cfg.get("long_press_s", LONG_PRESS_SECONDS),
+                          selftest_hold_s=cfg.get("selftest_hold_s", SELFTEST_HOLD_SECONDS))

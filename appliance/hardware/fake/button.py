@@ -31,7 +31,10 @@ def mock_pin_factory() -> MockFactory:
 
 
 class MockCallButton(GpioCallButton):
-    """A :class:`GpioCallButton` on mock pins, plus ``press()``/``long_press()``."""
+    """A :class:`GpioCallButton` on mock pins, plus ``press()``/``long_press()``/``hold_for_selftest()``.
+
+    ``fail()`` breaks the contact: presses no longer reach the pin (the self-test's button item fails).
+    """
 
     def __init__(self, pin: int = 17, led_pin: int = 18, *, pin_factory: MockFactory | None = None,
                  **kwargs) -> None:
@@ -39,10 +42,19 @@ class MockCallButton(GpioCallButton):
         super().__init__(pin, led_pin, pin_factory=self.factory, **kwargs)
         self.input_pin = self.factory.pin(pin)
         self.led_pin = self.factory.pin(led_pin)
+        self.broken = False
+
+    def fail(self) -> None:
+        """A broken contact or cable: pushing the button no longer changes the pin."""
+        self.broken = True
+
+    def repair(self) -> None:
+        self.broken = False
 
     def push(self) -> None:
         """Close the contact (the button pulls its pin to ground)."""
-        self.input_pin.drive_low()
+        if not self.broken:
+            self.input_pin.drive_low()
 
     def release(self) -> None:
         self.input_pin.drive_high()
@@ -60,6 +72,10 @@ class MockCallButton(GpioCallButton):
         await asyncio.sleep(duration if duration is not None else self.long_press_s + 0.2)
         self.release()
         await asyncio.sleep(SETTLE_SECONDS)
+
+    async def hold_for_selftest(self) -> None:
+        """Hold past the self-test threshold (the person installing the unit), then let go."""
+        await self.long_press(self.selftest_hold_s + 0.2)
 
     @property
     def led_value(self) -> float:

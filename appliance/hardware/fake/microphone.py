@@ -26,9 +26,11 @@ class SyntheticMicrophoneTrack(MediaStreamTrack):
     kind = "audio"
 
     def __init__(self, frequency: float = 440.0, sample_rate: int = 48000,
-                 ptime: float = 0.02) -> None:
+                 ptime: float = 0.02, room=None) -> None:
+        """``room`` (appliance.hardware.fake.room.Room), if given: what the fake speaker plays is mixed in."""
         super().__init__()
         self.frequency = frequency
+        self.room = room
         self.sample_rate = sample_rate
         self.samples_per_frame = int(round(ptime * sample_rate))
         self._time_base = fractions.Fraction(1, sample_rate)
@@ -66,7 +68,9 @@ class SyntheticMicrophoneTrack(MediaStreamTrack):
         n = np.arange(self._timestamp, self._timestamp + self.samples_per_frame, dtype=np.int64)
         phase = 2 * np.pi * self.frequency * (n / self.sample_rate)
         signal = np.sin(phase) * self._envelope(n) * 32767
-        samples = signal.astype(np.int16).reshape(1, -1)
+        if self.room is not None:
+            signal = signal + self.room.take(n.size)
+        samples = np.clip(signal, -32768, 32767).astype(np.int16).reshape(1, -1)
 
         frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
         frame.sample_rate = self.sample_rate

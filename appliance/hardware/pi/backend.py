@@ -11,7 +11,7 @@ from importlib.metadata import entry_points
 from appliance.hardware.button import GpioCallButton
 from appliance.hardware.echo import EchoCanceller
 from appliance.hardware.errors import BackendUnavailable, HardwareError
-from appliance.hardware.interfaces import FarEndHook
+from appliance.hardware.interfaces import LONG_PRESS_SECONDS, SELFTEST_HOLD_SECONDS, FarEndHook
 from appliance.hardware.pi.audio import AlsaMicrophone, AlsaSpeaker
 from appliance.hardware.pi.camera import PiCamera
 from appliance.hardware.pi.unit import open_unit  # noqa: F401  (open_hardware finds every opener here)
@@ -58,4 +58,5 @@ def open_speaker(cfg: dict, far_end: FarEndHook | None = None) -> AlsaSpeaker:
 def open_button(cfg: dict, loop: asyncio.AbstractEventLoop | None = None) -> GpioCallButton:
     pin, led_pin = _required(cfg, "button", "pin"), _required(cfg, "button", "led_pin")
     return GpioCallButton(pin, led_pin, pin_factory=pin_factory(cfg.get("pin_factory", DEFAULT_PIN_FACTORY)),
-                          loop=loop, long_press_s=cfg.get("long_press_s", 1.0))
+                          loop=loop, long_press_s=cfg.get("long_press_s", LONG_PRESS_SECONDS),
+                          selftest_hold_s=cfg.get("selftest_hold_s", SELFTEST_HOLD_SECONDS))

@@ -7,6 +7,7 @@ import { attach as attachSelfView, stats as selfViewStats } from './self-view.js
 
 const BOOT = JSON.parse(document.getElementById('boot').textContent);
 const LONG_PRESS_MS = 1000;
+const SELFTEST_HOLD_MS = 5000; // as the call button: held this long on the idle screen, the self-test starts
 const RECONNECT_MS = 3000;
 const CALL_KEYS = new Set([' ', 'Enter', 'Spacebar']);
 const MANY_OFFICES = 5; // more than this on the idle screen: names only, grouped open / closed
@@ -97,6 +98,31 @@ const ENDED = {
   hangup_staff: N_('The office has ended the call.'),
   kiosk_lost: N_('The connection was lost.'),
   staff_lost: N_('The connection was lost.'),
+  device_failed: N_('The microphone stopped working, so the call had to end. Please tell the staff of this building.'),
+};
+const CALL_NOTICES = {
+  camera_failed: N_('Your camera stopped working. The clerk can still hear you.'),
+};
+// The self-test: each item's name, and what a failure means, in plain words for the person installing the unit.
+const SELFTEST_ITEMS = {
+  camera: N_('Camera'), microphone: N_('Microphone'), sound_loop: N_('Speaker (test tone)'), button: N_('Call button'),
+  network: N_('Network'), central: N_('Connection to the town hall'), clock: N_('Clock'), enrolment: N_('Registration'),
+};
+const SELFTEST_STATES = {
+  checking: N_('Checking…'), waiting: N_('Waiting for the button…'), pass: N_('Works'), fail: N_('Does not work'),
+  skipped: N_('Not checked'),
+};
+const SELFTEST_FAULTS = {
+  camera_failed: N_('No picture. Check the camera cable.'),
+  microphone_failed: N_('No sound. Check the microphone plug.'),
+  microphone_silent: N_('The microphone hears nothing at all. Check the microphone plug.'),
+  speaker_failed: N_('The speaker does not play. Check its cable.'),
+  tone_not_heard: N_('The test tone was not heard. Check the volume and that nothing covers speaker or microphone.'),
+  button_not_pressed: N_('No press arrived. Check the cable of the call button.'),
+  network_down: N_('No network. Check the network cable.'),
+  central_unreachable: N_('The town hall server does not answer.'),
+  clock_unsynchronised: N_('The time is not set yet. It needs the network.'),
+  not_enrolled: N_('This unit is not registered yet.'),
 };
 const FAULTS = {
   camera: N_('The camera is not working.'),
@@ -147,6 +173,7 @@ const screens = {
     ui.waitingOffline.hidden = view.online;
   },
   in_call(view) {
+    show(ui.callNotice, CALL_NOTICES[view.notice] && t(CALL_NOTICES[view.notice]));
     indicator(ui.microphone, ui.microphoneText, view.microphone_on, N_('Microphone on'), N_('Microphone off'));
     indicator(ui.camera, ui.cameraText, view.camera_on, N_('Camera on'), N_('Camera off'));
   },
@@ -156,7 +183,35 @@ const screens = {
   fault(view) {
     show(ui.faultDetail, FAULTS[view.fault] && t(FAULTS[view.fault]));
   },
+  selftest(view) {
+    const test = view.selftest || { items: [], level: 0, asking: null, done: false };
+    ui.selftestMeterBar.style.inlineSize = `${Math.round((test.level || 0) * 100)}%`;
+    ui.selftestAsk.hidden = test.asking !== 'press';
+    ui.selftestDone.hidden = !test.done;
+    ui.selftestItems.replaceChildren(...test.items.map(selftestItem));
+  },
 };
+
+function selftestItem(item) {
+  const node = document.createElement('li');
+  node.className = 'selftest-item';
+  node.dataset.item = item.item;
+  node.dataset.state = item.state;
+  const name = document.createElement('span');
+  name.className = 'selftest-name';
+  name.textContent = t(SELFTEST_ITEMS[item.item] || item.item);
+  const state = document.createElement('span');
+  state.className = 'selftest-state';
+  state.textContent = t(SELFTEST_STATES[item.state] || item.state);
+  node.append(name, state);
+  if (item.state === 'fail' && SELFTEST_FAULTS[item.fault]) {
+    const why = document.createElement('span');
+    why.className = 'selftest-why';
+    why.textContent = t(SELFTEST_FAULTS[item.fault]);
+    node.append(why);
+  }
+  return node;
+}
 
 function officeName(d, tag = 'li') {
   const node = document.createElement(tag);
@@ -209,11 +264,12 @@ async function render(view) {
     for (const section of document.querySelectorAll('.screen')) section.hidden = section.dataset.screen !== screen;
     ui.kiosk.dataset.screen = screen;
     if (shownScreen === 'in_call' && detachVideo) { detachVideo(); detachVideo = null; }
-    if (shownScreen === 'in_call' && detachSelfView) { detachSelfView(); detachSelfView = null; }
+    if (detachSelfView) { detachSelfView(); detachSelfView = null; }
     if (screen === 'in_call') {
       detachVideo = attach(ui.clerkVideo, ui.clerkCanvas) || null;
       detachSelfView = attachSelfView(ui.selfViewCanvas) || null;
     }
+    if (screen === 'selftest') detachSelfView = attachSelfView(ui.selftestCanvas) || null; // the camera check's picture
     shownScreen = screen;
   }
   window.amtsklingel.view = view;
@@ -232,16 +288,18 @@ async function post(action, value = null) {
 }
 
 // A short press or a long press, as the physical button does; the long press fires while still held.
-const hold = { timer: null, active: false, fired: false };
+const hold = { timer: null, selftestTimer: null, active: false, fired: false };
 function holdStart() {
   if (hold.active) return;
   Object.assign(hold, { active: true, fired: false });
   ui.hold.dataset.active = 'true';
   hold.timer = setTimeout(() => { hold.fired = true; ui.hold.dataset.active = 'done'; post('long_press'); }, LONG_PRESS_MS);
+  hold.selftestTimer = setTimeout(() => post('selftest'), SELFTEST_HOLD_MS);
 }
 function holdEnd(commit) {
   if (!hold.active) return;
   clearTimeout(hold.timer);
+  clearTimeout(hold.selftestTimer);
   hold.active = false;
   delete ui.hold.dataset.active;
   if (commit && !hold.fired) post('press');

@@ -1,0 +1,62 @@
+"""Notices when the call's camera or microphone fails, so the call can go on without it or end.
+
+A real device that fails mid-call ends its own track (the capture thread hit an error and
+stopped it) or raises from ``recv``; one that fails at call start raises from ``track()``.
+:class:`WatchedTrack` sits between the device's track and the call: it tells ``on_failed``
+once when the device ended by itself, and never when the call stopped it.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+log = logging.getLogger(__name__)
+
+
+class WatchedTrack(MediaStreamTrack):
+    """A device's track in a call; ``on_failed()`` runs once if the device stops without being asked."""
+
+    def __init__(self, source: MediaStreamTrack, on_failed: Callable[[], None]) -> None:
+        super().__init__()
+        self.kind = source.kind
+        self._source, self._on_failed = source, on_failed
+
+    async def recv(self):
+        if self.readyState != "live":
+            raise MediaStreamError
+        try:
+            return await self._source.recv()
+        except MediaStreamError:
+            self._failed()
+            raise
+        except Exception as exc:  # noqa: BLE001 - whatever broke, the call gets an ended track, not a crash
+            log.warning("%s track failed: %s", self.kind, type(exc).__name__)
+            self._failed()
+            raise MediaStreamError from exc
+
+    def _failed(self) -> None:
+        if self.readyState != "live":
+            return  # the call stopped us: that is no fault
+        on_failed, self._on_failed = self._on_failed, None
+        self.stop()
+        if on_failed is not None:
+            on_failed()
+
+    def stop(self) -> None:
+        if self.readyState == "live":
+            super().stop()
+            self._source.stop()
+
+
+def open_track(open_: Callable[[], MediaStreamTrack], device: str,
+               on_failed: Callable[[], None]) -> MediaStreamTrack | None:
+    """The device's watched track for a call, or None (``on_failed`` already called) if it does not start."""
+    try:
+        source = open_()
+    except Exception as exc:  # noqa: BLE001 - any way a device refuses to start counts as failed
+        log.warning("%s did not start for the call: %s", device, type(exc).__name__)
+        on_failed()
+        return None
+    return WatchedTrack(source, on_failed)
