@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
 import tomllib
 
 from appliance.config import ApplianceConfig
+from protocol.fleet import SELFTEST_ITEMS
 from tests.image.imageroot import REPO
 
 SECURITY = REPO / "docs/security.md"
@@ -38,12 +40,28 @@ def _toml_example() -> str:
 
 
 def test_the_settings_example_is_accepted_by_the_appliance(tmp_path):
+    """The example on the boot drive, over the image's built-in settings (built with --central):
+    the appliance takes central from the image and the sound devices and pins from the example."""
+    done = subprocess.run(["/usr/bin/python3", str(REPO / "image/build/builtin-settings.py"), "write", "--central",
+                           "https://buergerbuero.musterdorf.de", "--defaults", str(REPO / "image/config/appliance.toml"),
+                           "--root", str(tmp_path)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    example = tmp_path / "appliance.toml"
+    example.write_text(_toml_example())
     raw = tomllib.loads(_toml_example())
-    assert raw["token_file"] == "/var/lib/amtsklingel/kiosk-token"
-    (tmp_path / "kiosk-token").write_text("k7.Yt1Hqv0yJm3N4xW8bZpL2cR5sD9fG6hK\n")
-    config = ApplianceConfig.from_dict(raw | {"token_file": "kiosk-token"}, base=tmp_path)
-    assert config.hardware["button"] == {"pin": 17, "led_pin": 18}
+    assert "central_url" not in raw and "token_file" not in raw, "both come from the image and the enrolment"
+    config = ApplianceConfig.load(tmp_path / "usr/share/amtsklingel/appliance.toml", example)
+    assert config.central_url == "https://buergerbuero.musterdorf.de"
+    assert config.hardware["backend"] == "pi" and config.hardware["button"] == {"pin": 17, "led_pin": 18}
+    assert config.hardware["microphone"] == {"device": "plughw:CARD=kioskaudio"}
     assert config.kiosk_port == 8000
+
+
+def test_the_self_test_table_names_every_item():
+    """One row per self-test item of protocol/fleet.py, with the kiosk's German words for it."""
+    table = INSTALL.read_text().split("## 7. The self-test", 1)[1].split("## 8.", 1)[0]
+    rows = [line for line in table.splitlines() if line.startswith("| **")]
+    assert len(rows) == len(SELFTEST_ITEMS), rows
 
 
 def test_wiring_and_sound_names_match_the_files():

@@ -105,6 +105,12 @@ def test_a_new_token_replaces_the_old_one(provision):
     assert "new kiosk token installed" in log
 
 
+def test_an_empty_kiosk_token_makes_the_unit_enrol_again(provision):
+    out, log = provision({"kiosk-token": b"\r\n"}, {"kiosk-token": TOKEN.encode()})
+    assert not (out / "data/kiosk-token").exists() and not (out / "boot/kiosk-token").exists()
+    assert "the old token is removed" in log and "no kiosk token: the unit enrols by code" in log
+
+
 def test_an_empty_authorized_keys_switches_ssh_off(provision):
     out, log = provision({"authorized_keys": b""}, {"ssh/authorized_keys": b"ssh-ed25519 AAAA old@town\n",
                                                       "ssh/ssh_host_ed25519_key": b"KEY\n"})
