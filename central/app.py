@@ -11,6 +11,7 @@ from aiohttp import WSCloseCode, web
 
 from central import logfilter
 from central.config import Config
+from central.fleet.settings import ActionBook
 from central.live.candidates import CandidateFilter
 from central.live.hub import Hub
 from central.live.limits import KIOSK_CONNECTS, Buckets
@@ -37,6 +38,7 @@ def create_app(config: Config, *, now: Callable[[], dt.datetime] | None = None) 
     app["stopping"] = asyncio.Event()  # set once shutdown began (an Event: the app's state is frozen by then)
     app["websockets"] = set()  # every open kiosk and console socket, closed at once on shutdown
     app["background"] = set()
+    app["kiosk_actions"] = ActionBook()  # actions sent to kiosks lately, for their pages
     app["kiosk_connects"] = Buckets(KIOSK_CONNECTS)  # per kiosk id: reconnects faster than this get 429
 
     async def start(app: web.Application) -> None:

@@ -5,6 +5,7 @@ requests per kiosk in :meth:`KioskSide._request`, a call's signaling in central/
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 
@@ -37,6 +38,25 @@ class KioskSide(CallSetup):
             peer.unclaimed_visit_id = visit.id
         peer.link.send(encode(m.Welcome(type="welcome", kiosk_location=peer.kiosk.location,
                                         ice_servers=self.ice_servers, departments=self.department_info())))
+        if peer.settings is not None:
+            self.send_settings(peer.kiosk.id, peer.settings)
+
+    def send_settings(self, kiosk_id: int, settings: f.KioskSettings) -> None:
+        """Give a connected kiosk its (changed) settings; its location also goes with its next visits."""
+        peer = self.kiosks.get(kiosk_id)
+        if peer is None:
+            return  # it gets them when it connects
+        peer.settings = settings
+        peer.kiosk = dataclasses.replace(peer.kiosk, location=settings.location)
+        peer.link.send(encode(f.SettingsMessage(type="kiosk.settings", settings=settings)))
+
+    def send_action(self, kiosk_id: int, action: f.KioskAction) -> bool:
+        """Send an action to the kiosk; False when it is not connected."""
+        peer = self.kiosks.get(kiosk_id)
+        if peer is None:
+            return False
+        peer.link.send(encode(action))
+        return True
 
     def kiosk_disconnected(self, peer: KioskPeer) -> None:
         if self.kiosks.get(peer.kiosk.id) is not peer:
@@ -102,7 +122,7 @@ class KioskSide(CallSetup):
 
     def _request(self, peer: KioskPeer, msg: m.VisitRequest) -> None:
         dept = self.departments.get(msg.department)
-        if dept is None:
+        if dept is None or (peer.settings is not None and dept.slug not in peer.settings.departments):
             peer.link.send(encode(m.VisitRefused(type="visit.refused", department=msg.department,
                                                  reason="unknown_department")))
             return

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from central.live.link import Link
 from central.storage.database import Kiosk, Staff
+from protocol.fleet import KioskSettings
 
 
 @dataclass(eq=False)
@@ -16,6 +17,9 @@ class KioskPeer:
     # A visit of this kiosk that was still in central's memory when it connected: unless the
     # first message resumes it, the appliance restarted and forgot it (kiosk_side.py).
     unclaimed_visit_id: str | None = None
+    # The settings last sent to this kiosk (sent after welcome, and again on every change):
+    # among them the departments it offers, the only ones it may request.
+    settings: KioskSettings | None = None
 
 
 @dataclass(eq=False)

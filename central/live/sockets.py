@@ -93,8 +93,10 @@ async def kiosk_socket(request: web.Request) -> web.StreamResponse:
         log.warning("kiosk %d: its token is used by two connections at once (two units with one token?)",
                     kiosk.id)
         await request.app["db"].record_token_reuse(kiosk.id)
+    # Sent right after welcome: what the kiosk offers (departments, languages) and how it sounds and looks.
+    settings = await request.app["db"].kiosk_settings.effective(kiosk.id, kiosk.location, list(hub.departments))
     return await _serve(request, KIOSK_TO_CENTRAL, hub.kiosk_message, hub.kiosk_connected,
-                        hub.kiosk_disconnected, lambda link: KioskPeer(kiosk, link))
+                        hub.kiosk_disconnected, lambda link: KioskPeer(kiosk, link, settings=settings))
 
 
 async def staff_socket(request: web.Request) -> web.StreamResponse:

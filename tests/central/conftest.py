@@ -91,6 +91,7 @@ class Central:
                                            headers={"Authorization": f"Bearer {token or self.credentials['kiosk_token']}"})
         peer = Peer(ws)
         assert (await peer.recv())["type"] == "welcome"
+        peer.settings = (await peer.recv())["settings"]  # type: ignore[attr-defined] - always right after welcome
         return peer
 
     async def new_kiosk(self, location: str = "Bibliothek") -> Peer:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from central.fleet import settings as fleet_settings
 from central.storage.database import Department
 from central.web import consoles
 from central.web.admin import forms
@@ -23,6 +24,9 @@ async def _find(request: web.Request) -> Department:
 async def _refresh_hub(request: web.Request) -> None:
     request.app["hub"].set_departments(await request.app["db"].departments())
     await consoles.refresh(request.app, resend=True)  # names, hours or (after a delete) memberships changed
+    # Kiosks that offer every department, or offered a deleted one, offer something else now.
+    await request.app["db"].kiosk_settings.touch()
+    await fleet_settings.push(request.app)
 
 
 def _visits_in(request: web.Request, slug: str) -> int:

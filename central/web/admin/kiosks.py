@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from central.storage.audit import kiosk_target
 from central.storage.database import Kiosk
 from central.web.admin import forms
 from central.web.admin.forms import FieldError
@@ -43,6 +44,7 @@ async def create(request: web.Request) -> web.Response:
     except FieldError as exc:
         return await _list_page(request, location=location, error=str(exc), status=400)
     kiosk_id, token = await request.app["db"].create_kiosk(location)
+    await request.app["db"].audit.record(request["staff"].id, "kiosk.create", kiosk_target(kiosk_id))
     return _token_page(request, Kiosk(kiosk_id, location, False), token, renewed=False)
 
 
@@ -63,6 +65,7 @@ def _disconnect(request: web.Request, kiosk_id: int) -> None:
 async def revoke(request: web.Request) -> web.Response:
     kiosk = await _find(request)
     await request.app["db"].revoke_kiosk(kiosk.id)
+    await request.app["db"].audit.record(request["staff"].id, "kiosk.revoke", kiosk_target(kiosk.id))
     _disconnect(request, kiosk.id)
     raise forms.see_other(LIST, "kiosk-revoked")
 
@@ -73,6 +76,7 @@ async def new_token(request: web.Request) -> web.Response:
     kiosk = await _find(request)
     token = await request.app["db"].new_kiosk_token(kiosk.id)
     await request.app["db"].forget_token_reuse(kiosk.id)
+    await request.app["db"].audit.record(request["staff"].id, "kiosk.token", kiosk_target(kiosk.id))
     _disconnect(request, kiosk.id)
     return _token_page(request, Kiosk(kiosk.id, kiosk.location, False), token, renewed=True)
 
