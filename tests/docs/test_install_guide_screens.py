@@ -1,0 +1,96 @@
+"""docs/install.md's screens are what the kiosk and central really show: each screen the guide
+quotes is rendered (the real kiosk page and central's real admin page, in Debian's Chromium) and
+the German words the guide tells facilities staff to look for are on it.
+
+With AMTSKLINGEL_SCREENSHOTS set to a directory, each screen is also saved there as the PNG the
+guide shows (tools/install-screenshots runs these tests and copies them, made small, into docs/images/).
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from appliance.controller.view import Screen
+from appliance.kiosk import create_app
+from protocol.fleet import SELFTEST_ITEMS
+from tests.appliance.test_kiosk_page import FakeBridge, show, tr, view
+from tests.browser import open_page, serve
+
+REPO = Path(__file__).resolve().parents[2]
+INSTALL = (REPO / "docs/install.md").read_text()
+# As the kiosk page's own tests (an HDMI screen); tools/install-screenshots makes the PNGs smaller.
+SCREEN = {"width": 1280, "height": 720}
+
+
+def quoted(section: str) -> list[str]:
+    """The German screen texts the guide quotes in bold in a section: **"…"**."""
+    return re.findall(r'\*\*"([^"]+)"\*\*', section)
+
+
+def section(heading: str) -> str:
+    return INSTALL.split(heading, 1)[1].split("\n## ", 1)[0]
+
+
+async def screenshot(page, name: str) -> None:
+    if directory := os.environ.get("AMTSKLINGEL_SCREENSHOTS"):
+        await page.screenshot(path=os.path.join(directory, name))
+
+
+@pytest.fixture
+def bridge() -> FakeBridge:
+    return FakeBridge(view(location="Rathaus Musterdorf, Foyer"))
+
+
+@pytest_asyncio.fixture
+async def kiosk(bridge):
+    app = create_app(bridge)
+    app.config["KIOSK_KEEPALIVE_S"] = 0.5
+    with serve(app) as url:
+        async with open_page(url + "/", "() => window.amtsklingel?.renders > 0", viewport=SCREEN,
+                             timezone_id="Europe/Berlin", reduced_motion="reduce") as page:
+            yield page
+
+
+async def visible_text(page) -> str:
+    return await page.evaluate("() => document.querySelector('.screen:not([hidden])').innerText")
+
+
+@pytest.mark.browser
+async def test_the_start_screen_after_enrolment(kiosk, bridge):
+    await show(kiosk, bridge, view(screen=Screen.IDLE, location="Rathaus Musterdorf, Foyer"))
+    text = await visible_text(kiosk)
+    assert "Drücken Sie den Knopf" in quoted(section("## 6. The first start")) and "Drücken Sie den Knopf" in text
+    assert "Rathaus Musterdorf, Foyer" in await kiosk.evaluate("() => document.body.innerText")
+    await screenshot(kiosk, "kiosk-idle.png")
+
+
+def _selftest_view(failing: str | None = None) -> dict:
+    items = [{"item": item, "state": "fail" if item == failing else "pass", "device": None,
+              "fault": {"camera": "camera_failed", "network": "network_down"}.get(item) if item == failing else None}
+             for item in SELFTEST_ITEMS]
+    return {"started_by": "button", "items": items, "level": 0.45, "asking": None, "done": True}
+
+
+@pytest.mark.browser
+async def test_the_self_test_screen_has_every_line_of_the_guides_table(kiosk, bridge):
+    await show(kiosk, bridge, view(screen=Screen.SELFTEST, selftest=_selftest_view()))
+    text = await visible_text(kiosk)
+    guide = section("## 7. The self-test")
+    for words in ("Selbsttest dieses Geräts", "Fertig. Drücken Sie den Knopf, um zu beenden."):
+        assert words in quoted(guide) and words in text, words
+    # Each row of the guide's table starts with the line's German name as the screen shows it.
+    names = re.findall(r"^\| \*\*([^*]+)\*\*", guide, re.M)
+    assert len(names) == len(SELFTEST_ITEMS)
+    for name in names:
+        assert name in text, f"the guide's self-test line {name!r} is not on the screen:\n{text}"
+    assert text.count(tr("de", "Works")) == len(SELFTEST_ITEMS)
+    await screenshot(kiosk, "kiosk-selftest.png")
+    # A failing line says what to check, in the words the guide quotes.
+    await show(kiosk, bridge, view(screen=Screen.SELFTEST, selftest=_selftest_view(failing="camera")))
+    text = await visible_text(kiosk)
+    assert "Funktioniert nicht" in text and "Kein Bild. Bitte das Kamerakabel prüfen." in text
+    assert "Kein Bild. Bitte das Kamerakabel prüfen." in guide
