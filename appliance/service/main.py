@@ -50,6 +50,7 @@ class Appliance:
     tasks: list[asyncio.Task] = field(default_factory=list)
     self_view: SelfViewFeed | None = None
     selftest: Selftest | None = None
+    devices: object | None = None  # the DeviceBook (appliance/fleet/devices.py) given to start()
 
     @property
     def page_url(self) -> str:
@@ -135,7 +136,7 @@ async def start(config: ApplianceConfig, *, hardware: Hardware | None = None,
     page = make_server(config.kiosk_host, config.kiosk_port, app, threaded=True)
     threading.Thread(target=page.serve_forever, name="kiosk-page", daemon=True).start()
     appliance = Appliance(config, hardware, controller, session, bridge, page, clerk_video, self_view=self_view,
-                          selftest=selftest)
+                          selftest=selftest, devices=devices)
     appliance.tasks = [loop.create_task(controller.run(), name="controller"),
                        loop.create_task(session.run(), name="central-session"),
                        loop.create_task(_watchdog(controller), name="watchdog")]

@@ -31,6 +31,8 @@ CONSOLE_STRINGS = [
     N_("The video connection to %(location)s could not be set up (network). The citizen is back at the head of "
        "the queue."),
     N_("Your session has ended. Please log in again."),
+    N_("The kiosk's camera stopped working. You can still hear each other; the citizen cannot be seen."),
+    N_("The kiosk's microphone stopped working, so the call was ended."),
 ]
 # The console gives up on a call's media this much later than central's own timer, so central (which knows
 # whether the kiosk connected) normally decides first.

@@ -480,3 +480,45 @@ async def test_replaced_is_a_fault_that_drops_the_visit(rig):
     view = await rig.do("fault", "replaced")
     assert view.screen is Screen.FAULT and view.fault == "replaced" and rig.leds[-1] == "fault"
     assert rig.calls[0].closed and not rig.c.has_visit_data
+
+
+# -- a device of the call fails (appliance/call/devices.py reports it through the call's state callback) --
+
+async def in_call(rig):
+    await to_waiting(rig)
+    await rig.central(type="call.start", visit_id=VISIT, ice_servers=[], resume_token=TOKEN)
+    rig.calls[-1].report("connected")
+    await rig.c.settle()
+    rig.sent.clear()
+
+
+async def test_a_failed_camera_keeps_the_call_audio_only_and_tells_central(rig):
+    from protocol import fleet as f
+    await in_call(rig)
+    rig.calls[-1].report("camera_failed")
+    await rig.c.settle()
+    view = rig.c.view
+    assert view.screen is Screen.IN_CALL and view.notice == "camera_failed" and not view.camera_on
+    assert rig.sent == [f.DeviceFault(type="device.fault", device="camera", fault="camera_failed", visit_id=VISIT)]
+    assert not rig.calls[-1].closed
+
+
+async def test_a_failed_microphone_ends_the_call_with_the_reason(rig):
+    from protocol import fleet as f
+    await in_call(rig)
+    rig.calls[-1].report("microphone_failed")
+    await rig.c.settle()
+    assert rig.c.view.screen is Screen.ENDED and rig.c.view.ended_reason == "device_failed"
+    assert rig.sent == [
+        f.DeviceFault(type="device.fault", device="microphone", fault="microphone_failed", visit_id=VISIT),
+        m.VisitHangup(type="visit.hangup", visit_id=VISIT, reason="device_failed")]
+    assert rig.calls[-1].closed
+
+
+async def test_a_device_report_of_a_closed_call_changes_nothing(rig):
+    await in_call(rig)
+    old = rig.calls[-1]
+    await rig.central(type="visit.ended", visit_id=VISIT, reason="hangup_staff")
+    old.report("microphone_failed")
+    await rig.c.settle()
+    assert rig.sent == [] and rig.c.view.screen is Screen.ENDED and rig.c.view.ended_reason == "hangup_staff"

@@ -21,6 +21,11 @@ const NOTICES = {
 const END_REASONS = {
   hangup_kiosk: 'The citizen hung up.', kiosk_lost: 'The connection to the kiosk was lost.',
   staff_lost: 'The connection to the console was lost.', transferred: 'The visit was transferred.',
+  device_failed: "The kiosk's microphone stopped working, so the call was ended.",
+};
+// call.notice: what the clerk should know about the kiosk's side of the call (central/live/kiosk_side.py).
+const KIOSK_NOTES = {
+  kiosk_camera_failed: "The kiosk's camera stopped working. You can still hear each other; the citizen cannot be seen.",
 };
 
 /** call.assigned: open the call view and await the kiosk's offer; after a reconnect keep a live call. */
@@ -64,7 +69,7 @@ function startCall(visit, iceServers) {
   call.chain = openMedia(call);
 
   ui.callNotice.textContent = '';
-  ui.callIdle.hidden = ui.mediaNote.hidden = true;
+  ui.callIdle.hidden = ui.mediaNote.hidden = ui.kioskNote.hidden = true;
   ui.callView.hidden = false;
   ui.callTransfer.dataset.testid = 'transfer-select'; // only while shown, so the test id stays unambiguous
   const department = state.departments.get(visit.department)?.name ?? visit.department;
@@ -153,6 +158,13 @@ function giveUp(call) {
   if (state.call !== call || call.pc.connectionState === 'connected') return;
   showCallState('failed');
   send({ type: 'rtc.state', visit_id: call.visit.visit_id, state: 'failed' }, { quiet: true });
+}
+
+/** call.notice: e.g. the kiosk's camera failed and the call goes on audio-only. */
+export function noticeCall({ visit_id: visitId, notice }) {
+  if (state.call?.visit.visit_id !== visitId || !KIOSK_NOTES[notice]) return;
+  ui.kioskNote.textContent = t(KIOSK_NOTES[notice]);
+  ui.kioskNote.hidden = false;
 }
 
 /** call.failed: the media never connected; central put the citizen back at the head of the queue. */

@@ -7,7 +7,7 @@ import { showError, state, ui } from './page.js';
 import * as link from './connection.js';
 import { addVisit, fillTransfer, removeVisit, showSnapshot, tickAll, updateButtons } from './queue.js';
 import { alertArrival, setUpAlerts } from './alerts.js';
-import { assignCall, awaitConfirmation, endCall, failCall, onCandidate, onOffer, setUpCallControls, teardown } from './call.js';
+import { assignCall, awaitConfirmation, endCall, failCall, noticeCall, onCandidate, onOffer, setUpCallControls, teardown } from './call.js';
 
 const ERRORS = {
   already_taken: 'Another clerk has already picked up this visit.', queue_empty: 'Nobody is waiting in this department.',
@@ -33,6 +33,7 @@ const handlers = {
   'queue.left': (msg) => removeVisit(msg.visit_id, msg.department),
   'call.assigned': assignCall,
   'call.failed': (msg) => failCall(msg.visit_id),
+  'call.notice': noticeCall,
   'presence.changed': (msg) => setPresence(msg.presence),
   'rtc.offer': onOffer,
   'rtc.candidate': onCandidate,
