@@ -36,7 +36,7 @@ OUTBOX_LIMIT = 100  # messages; a controller sends a handful per change of scree
 
 
 class CentralSession:
-    def __init__(self, central_url: str, token: str, post: Callable[[str, Any], None], *,
+    def __init__(self, central_url: str, token: str | None, post: Callable[[str, Any], None], *,
                  send_timeout_s: float = SEND_TIMEOUT_S, backoff: Backoff | None = None, trust: Trust | None = None):
         self._url, self._token, self._post = central_url, token, post
         self._trust = trust or Trust()
@@ -46,6 +46,14 @@ class CentralSession:
         self._outbox: asyncio.Queue[m.Message] | None = None
         self.connected = asyncio.Event()
         self.stopped_replaced = False
+
+    @property
+    def token(self) -> str | None:
+        return self._token
+
+    def use_token(self, token: str) -> None:
+        """The token enrolment just received (appliance/fleet/enrol.py); before ``run()``."""
+        self._token = token
 
     async def send(self, message: m.Message) -> None:
         """Queue for the current connection; while offline the controller's resume covers what is lost."""

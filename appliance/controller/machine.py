@@ -30,7 +30,8 @@ from protocol import messages as m
 log = logging.getLogger(__name__)
 
 LED_FOR_SCREEN = {Screen.IDLE: "idle", Screen.CHOOSING: "idle", Screen.CONSENT: "idle", Screen.WAITING: "waiting",
-                  Screen.IN_CALL: "in_call", Screen.ENDED: "idle", Screen.FAULT: "fault", Screen.SELFTEST: "in_call"}
+                  Screen.IN_CALL: "in_call", Screen.ENDED: "idle", Screen.FAULT: "fault", Screen.SELFTEST: "in_call",
+                  Screen.ENROL: "off"}  # the button does nothing until the unit is enrolled
 DEFAULT_LANGUAGE = "de"
 
 
@@ -97,6 +98,11 @@ class Controller:
                 self._forget_visit()
                 self._leaving = None
             self._enter(Screen.FAULT, fault=value)
+        elif kind == "enrol":  # appliance/fleet/enrol.py: waiting to be claimed (the screen), or claimed (None)
+            if value is not None:
+                self._enter(Screen.ENROL, enrol=value)
+            elif screen is Screen.ENROL:
+                self._enter(Screen.IDLE, enrol=None)
         elif kind == "rtc_state":
             await self._on_rtc_state(*value)
         elif kind == "media_timeout":

@@ -14,6 +14,7 @@ class Screen(str, enum.Enum):
     ENDED = "ended"        # "Ihr Gespräch wurde beendet. Es wurde nichts gespeichert."
     FAULT = "fault"        # the unit itself is broken (camera missing, token refused or used by another unit)
     SELFTEST = "selftest"  # the installer's check of every part (appliance/selftest/)
+    ENROL = "enrol"        # not enrolled yet: a code (and its QR code) to claim the unit in central, the serial
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,17 @@ class DepartmentChoice:
     name: str
     open: bool
     next_opening: str | None = None  # ISO 8601
+
+
+@dataclass(frozen=True)
+class EnrolScreen:
+    """What the enrolment screen shows; without a code while connecting to central."""
+    serial: str
+    code: str | None = None
+    claim_url: str | None = None
+    qr: str | None = None              # the claim URL as a QR code: an SVG data: URI, made on the unit
+    expires_in_s: int | None = None
+    unreachable: bool = False          # the last attempt to reach central failed
 
 
 @dataclass(frozen=True)
@@ -46,6 +58,7 @@ class View:
     # selftest: {"started_by", "items": [{"item", "state": checking|waiting|pass|fail|skipped, "fault", "device"}],
     #            "level": 0..1 (microphone meter), "asking": "press" | None, "done": bool}
     selftest: dict | None = None
+    enrol: EnrolScreen | None = None          # with ENROL (appliance/fleet/enrol.py)
     extra: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:

@@ -21,8 +21,9 @@ from appliance.call.devices import open_track
 from appliance.call.peer import CallPeer
 from appliance.call.session import CentralSession
 from appliance.call.tls import Trust
-from appliance.config import ApplianceConfig, ConfigError
+from appliance.config import ApplianceConfig
 from appliance.controller.machine import Controller, Timeouts
+from appliance.fleet.enrol import Enrolment, enrol_then_connect, software_version
 from appliance.hardware.select import Hardware, open_hardware
 from appliance.kiosk import create_app
 from appliance.kiosk.self_view import SelfViewFeed
@@ -74,10 +75,7 @@ class Appliance:
 async def start(config: ApplianceConfig, *, hardware: Hardware | None = None,
                 timeouts: Timeouts | None = None, devices=None) -> Appliance:
     """``devices``: the unit's DeviceBook (appliance/fleet/devices.py); faults in calls and the
-    self-test's findings are written there."""
-    if config.token is None:
-        raise ConfigError(f"no kiosk token in {config.token_path}; put the token from central's admin page "
-                          "(Kiosks) there")
+    self-test's findings are written there. Without a token the unit first enrols by code."""
     loop = asyncio.get_running_loop()
     hardware = hardware or open_hardware(config.hardware, loop=loop)
     holder: dict = {}
@@ -130,7 +128,7 @@ async def start(config: ApplianceConfig, *, hardware: Hardware | None = None,
     hardware.button.on_selftest_hold = lambda: controller.post("selftest", "button")
     controller.selftest = selftest = Selftest(
         hardware=hardware, self_view=self_view, send=send, post=controller.post,
-        is_online=lambda: controller.view.online, probes=_probes(config), devices=devices)
+        is_online=lambda: controller.view.online, probes=_probes(config, session), devices=devices)
 
     app = create_app(bridge, clerk_video=clerk_video, self_view=self_view)
     page = make_server(config.kiosk_host, config.kiosk_port, app, threaded=True)
@@ -138,7 +136,8 @@ async def start(config: ApplianceConfig, *, hardware: Hardware | None = None,
     appliance = Appliance(config, hardware, controller, session, bridge, page, clerk_video, self_view=self_view,
                           selftest=selftest, devices=devices)
     appliance.tasks = [loop.create_task(controller.run(), name="controller"),
-                       loop.create_task(session.run(), name="central-session"),
+                       loop.create_task(enrol_then_connect(_enrolment(config, hardware, controller.post), session, controller.post),
+                                        name="central-session"),
                        loop.create_task(_watchdog(controller), name="watchdog")]
     bridge.publish(controller.view)
     systemd.notify("READY=1")
@@ -147,13 +146,21 @@ async def start(config: ApplianceConfig, *, hardware: Hardware | None = None,
     return appliance
 
 
-def _probes(config: ApplianceConfig):
+def _probes(config: ApplianceConfig, session: CentralSession):
     """The self-test's network and clock checks: the system's, or fakes that pass with fake hardware."""
     def enrolled() -> bool:
-        return bool(config.token)
+        return session.token is not None  # also once enrolment stored one
     if config.hardware.get("backend") == "fake":
         return fake_probes(enrolled)
     return system_probes(config.central_url, enrolled)
+
+
+def _enrolment(config: ApplianceConfig, hardware: Hardware, post: Callable[[str, object], None]) -> Enrolment | None:
+    """Without a token the unit first shows a code to be claimed in central (appliance/fleet/enrol.py)."""
+    if config.token is not None:
+        return None
+    return Enrolment(config.central_url, config.token_path, hardware.unit, software_version(),
+                     show=lambda screen: post("enrol", screen), trust=Trust(config.ca_file))
 
 
 async def _play(track: MediaStreamTrack, hardware: Hardware) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import os
 import queue
 import re
 import threading
@@ -12,7 +13,8 @@ import threading
 import pytest
 import pytest_asyncio
 
-from appliance.controller.view import DepartmentChoice, Screen, View
+from appliance.controller.view import DepartmentChoice, EnrolScreen, Screen, View
+from appliance.fleet.enrol import qr_svg
 from appliance.kiosk import create_app
 from appliance.kiosk.i18n import CatalogueError, Catalogues
 from appliance.kiosk.update_translations import extract_sources
@@ -74,6 +76,11 @@ class FakeBridge:
     def subscribers(self) -> int:
         with self._lock:
             return len(self._queues)
+
+
+ENROL_SCREEN = EnrolScreen(serial="fake-00c0ffee", code="K7MP-4QX9", expires_in_s=600,
+                           claim_url="https://central.musterdorf.test/admin/kiosks/enrol?code=K7MP-4QX9",
+                           qr=qr_svg("https://central.musterdorf.test/admin/kiosks/enrol?code=K7MP-4QX9"))
 
 
 def view(language: str = "de", **changes) -> View:
@@ -344,6 +351,15 @@ async def test_every_screen_in(lang, page, bridge):
         (view(lang, screen=Screen.FAULT, fault="replaced"),
          [t("This kiosk is not working at the moment."),
           t("This unit's identity is in use by another unit. Please tell the city's IT.")]),
+        (view(lang, screen=Screen.ENROL, location="", online=False, enrol=ENROL_SCREEN),
+         [t("This kiosk is being set up."), t("Code to set up this kiosk:"), "K7MP-4QX9",
+          t("The code changes every few minutes."), t("Serial number:"), "fake-00c0ffee",
+          t("For the city's staff: enter this code in the city server under Kiosks, or scan the QR code. Then "
+            "choose the location and the offices.")]),
+        (view(lang, screen=Screen.ENROL, location="", online=False,
+              enrol=EnrolScreen(serial="fake-00c0ffee", unreachable=True)),
+         [t("This kiosk is being set up."), t("The city server cannot be reached at the moment. We keep trying."),
+          "fake-00c0ffee"]),
     ]
     for width, height in ((1280, 720), (1920, 1080)):
         await page.set_viewport_size({"width": width, "height": height})
@@ -462,3 +478,25 @@ async def test_motion_follows_the_users_preference(page, bridge):
     await page.emulate_media(reduced_motion="no-preference")
     await show(page, bridge, view(screen=Screen.IDLE))
     assert await page.evaluate(animation) == "appear"
+
+
+@pytest.mark.browser
+async def test_the_enrolment_screen_shows_the_code_its_qr_code_and_the_serial(page, bridge):
+    await show(page, bridge, view(screen=Screen.ENROL, location="", online=False,
+                                  enrol=EnrolScreen(serial="fake-00c0ffee")))
+    assert await page.is_visible("#enrol-connecting") and not await page.is_visible("#enrol-claim")
+    await show(page, bridge, view(screen=Screen.ENROL, location="", online=False, enrol=ENROL_SCREEN))
+    shown = await page.evaluate("""() => { const qr = document.getElementById('enrol-qr');
+        return {code: document.getElementById('enrol-code').innerText, serial: document.getElementById('enrol-serial')
+                .innerText, src: qr.getAttribute('src'), width: qr.naturalWidth, complete: qr.complete,
+                box: qr.getBoundingClientRect().width, connecting: document.getElementById('enrol-connecting')
+                .checkVisibility()}; }""")
+    assert shown["code"] == "K7MP-4QX9" and shown["serial"] == "fake-00c0ffee"
+    assert shown["src"] == ENROL_SCREEN.qr and shown["complete"] and shown["width"] > 0  # the CSP let it load
+    assert shown["box"] >= 200 and not shown["connecting"]  # large enough for a phone at arm's length
+    # The code is the largest text on the screen.
+    sizes = await page.evaluate("""() => [...document.querySelectorAll('.enrol *')].filter((e) => e.checkVisibility())
+        .map((e) => [e.id, parseFloat(getComputedStyle(e).fontSize)])""")
+    assert max(sizes, key=lambda item: item[1])[0] == "enrol-code"
+    if directory := os.environ.get("AMTSKLINGEL_SCREENSHOTS"):
+        await page.screenshot(path=os.path.join(directory, "kiosk-enrol-code.png"))

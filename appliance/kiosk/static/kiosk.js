@@ -190,6 +190,16 @@ const screens = {
     ui.selftestDone.hidden = !test.done;
     ui.selftestItems.replaceChildren(...test.items.map(selftestItem));
   },
+  enrol(view) {
+    const enrol = view.enrol || {};
+    ui.enrolClaim.hidden = !enrol.code;
+    ui.enrolConnecting.hidden = Boolean(enrol.code);
+    ui.enrolUnreachable.hidden = Boolean(enrol.code) || !enrol.unreachable;
+    ui.enrolCode.textContent = enrol.code || '';
+    if (!enrol.qr) ui.enrolQr.removeAttribute('src');
+    else if (ui.enrolQr.getAttribute('src') !== enrol.qr) ui.enrolQr.src = enrol.qr;
+    ui.enrolSerial.textContent = enrol.serial || '';
+  },
 };
 
 function selftestItem(item) {
