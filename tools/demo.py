@@ -114,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
   Public status   {base}/status   (JSON: {base}/api/status)
   Kiosk page      http://127.0.0.1:{args.kiosk_port}/
       the simulated kiosk: test-pattern camera, synthetic microphone; the call
-      button is the big on-screen button, or Space/Enter (hold 1 s = long press)
+      button is the big on-screen button, or Space/Enter (hold 1 s = long press;
+      hold 5 s on the start screen = the self-test for the person installing a unit)
 
   Open the kiosk page and the console side by side. Stop with Ctrl+C.
 """, flush=True)
