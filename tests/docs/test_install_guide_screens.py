@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from appliance.controller.view import Screen
+from appliance.controller.view import EnrolScreen, Screen
+from appliance.fleet.enrol import qr_svg
 from appliance.kiosk import create_app
 from protocol.fleet import SELFTEST_ITEMS
 from tests.appliance.test_kiosk_page import FakeBridge, show, tr, view
@@ -27,8 +28,8 @@ SCREEN = {"width": 1280, "height": 720}
 
 
 def quoted(section: str) -> list[str]:
-    """The German screen texts the guide quotes in bold in a section: **"…"**."""
-    return re.findall(r'\*\*"([^"]+)"\*\*', section)
+    """The German screen texts the guide quotes in bold in a section: **"…"** (line breaks as spaces)."""
+    return [" ".join(text.split()) for text in re.findall(r'\*\*"([^"]+)"\*\*', section)]
 
 
 def section(heading: str) -> str:
@@ -57,6 +58,32 @@ async def kiosk(bridge):
 
 async def visible_text(page) -> str:
     return await page.evaluate("() => document.querySelector('.screen:not([hidden])').innerText")
+
+
+CLAIM_URL = "https://buergerbuero.musterdorf.de/admin/kiosks/enrol?code=K7MP-4QX9"
+
+
+@pytest.mark.browser
+async def test_the_enrolment_screen_says_what_the_guide_says(kiosk, bridge):
+    guide = quoted(section("## 6. The first start"))
+    connecting, unreachable, being_set_up = ("Verbindung zum Server der Stadt wird hergestellt …",
+                                             "Der Server der Stadt ist gerade nicht erreichbar.",
+                                             "Dieses Terminal wird gerade eingerichtet.")
+    assert {connecting, unreachable, being_set_up} <= set(guide)
+    enrol = EnrolScreen(serial="10000000b00c0de1")
+    await show(kiosk, bridge, view(screen=Screen.ENROL, location="", online=False, enrol=enrol))
+    text = await visible_text(kiosk)
+    assert being_set_up in text and connecting in text
+    await show(kiosk, bridge, view(screen=Screen.ENROL, location="", online=False,
+                                   enrol=EnrolScreen(serial="10000000b00c0de1", unreachable=True)))
+    assert unreachable in await visible_text(kiosk)
+    await show(kiosk, bridge, view(screen=Screen.ENROL, location="", online=False, enrol=EnrolScreen(
+        serial="10000000b00c0de1", code="K7MP-4QX9", claim_url=CLAIM_URL, qr=qr_svg(CLAIM_URL), expires_in_s=600)))
+    text = await visible_text(kiosk)
+    # The code (the example the guide uses), the serial number to compare, the QR code.
+    assert "K7MP-4QX9" in text and "`K7MP-4QX9`" in INSTALL and "10000000b00c0de1" in text
+    assert await kiosk.evaluate("() => document.getElementById('enrol-qr').naturalWidth > 0")
+    await screenshot(kiosk, "kiosk-enrol-code.png")
 
 
 @pytest.mark.browser
@@ -94,3 +121,4 @@ async def test_the_self_test_screen_has_every_line_of_the_guides_table(kiosk, br
     text = await visible_text(kiosk)
     assert "Funktioniert nicht" in text and "Kein Bild. Bitte das Kamerakabel prüfen." in text
     assert "Kein Bild. Bitte das Kamerakabel prüfen." in guide
+
