@@ -6,11 +6,14 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from aiohttp import WSCloseCode, web
 
 from central import logfilter
 from central.config import Config
+from central.fleet.persist import FleetWriter
+from central.fleet.registry import FleetRegistry
 from central.fleet.settings import ActionBook
 from central.live.candidates import CandidateFilter
 from central.live.hub import Hub
@@ -22,7 +25,7 @@ from central.rooms import WaitingRooms
 from central.rooms.estimate import WaitEstimator
 from central.rooms.resume_token import ResumeTokens
 from central.storage import Database
-from central.web import admin, auth, console, consoles, login, status
+from central.web import admin, auth, console, consoles, login, metrics, status
 from central.web.throttle import LoginThrottle
 
 log = logging.getLogger(__name__)
@@ -52,18 +55,22 @@ def create_app(config: Config, *, now: Callable[[], dt.datetime] | None = None) 
         for d in departments:
             estimator.seed(d.slug, list(reversed(await db.recent_durations(d.slug))))
         tokens = ResumeTokens(await db.secret("resume_token_key"), config.resume_token_hours * 3600)
+        fleet = FleetRegistry(zone=ZoneInfo(config.timezone))
+        fleet.restore(await db.fleet.load())
+        app["fleet_writer"] = FleetWriter(fleet, db.fleet)
         hub = Hub(rooms=WaitingRooms(), estimator=estimator, departments={d.slug: d for d in departments},
                   ice_servers=list(config.ice_servers), record_visit=lambda dept, wait, duration, day: _spawn(
                       app, db.record_visit(dept, day, wait, duration)),
                   record_call_failure=lambda dept, day: _spawn(app, db.record_call_failure(dept, day)),
                   tokens=tokens, resume_grace_s=config.resume_grace_s,
-                  call_connect_timeout_s=config.call_connect_timeout_s, relay=SignalingRelay(candidates))
+                  call_connect_timeout_s=config.call_connect_timeout_s, relay=SignalingRelay(candidates), fleet=fleet)
         if candidates.names_to_resolve:
             app["resolve_turn"] = asyncio.get_running_loop().create_task(candidates.keep_resolving())
         if now is not None:
             hub.now = now
         app["hub"] = hub
         app["watch_consoles"] = asyncio.get_running_loop().create_task(consoles.watch(app))
+        app["write_fleet"] = asyncio.get_running_loop().create_task(app["fleet_writer"].run())
 
     async def stop(app: web.Application) -> None:
         if "resolve_turn" in app:
@@ -71,6 +78,9 @@ def create_app(config: Config, *, now: Callable[[], dt.datetime] | None = None) 
         if "watch_consoles" in app:
             app["watch_consoles"].cancel()
         await begin_shutdown(app)
+        if "write_fleet" in app:
+            app["write_fleet"].cancel()
+            await app["fleet_writer"].flush()  # the kiosks' last seen, as the sockets closed
         if app["background"]:
             await asyncio.wait(app["background"], timeout=5)
         await app["db"].close()
@@ -90,6 +100,7 @@ def create_app(config: Config, *, now: Callable[[], dt.datetime] | None = None) 
     app.add_routes(console.routes())
     app.add_routes(status.routes())
     app.add_routes(admin.routes())
+    app.add_routes(metrics.routes())
     app.router.add_static("/static", STATIC)
     return app
 

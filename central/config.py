@@ -48,6 +48,8 @@ class Config:
     # Reverse proxies whose X-Forwarded-For central believes (addresses or networks);
     # without them every client behind the proxy would look like the proxy.
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    # The bearer token Prometheus sends for GET /metrics; without it /metrics is off (404).
+    metrics_token: str | None = None
 
     @classmethod
     def from_file(cls, path: Path) -> Config:
@@ -99,6 +101,8 @@ class Config:
         if values.get("public_url") is not None:
             values["public_url"] = _origin(values["public_url"], source)
         values["trusted_proxies"] = _networks(raw.get("trusted_proxies", []), source)
+        if values.get("metrics_token") is not None:
+            values["metrics_token"] = _metrics_token(values["metrics_token"], source)
         return cls(**values)
 
 
@@ -139,3 +143,17 @@ def _networks(value: object, source: str) -> tuple[ipaddress.IPv4Network | ipadd
     except ValueError as exc:
         raise ConfigError(f"{source}: trusted_proxies: {exc}; write addresses such as \"10.1.2.3\" or "
                           "networks such as \"10.1.2.0/24\"") from None
+
+
+METRICS_TOKEN_MIN = 32
+
+
+def _metrics_token(value: object, source: str) -> str:
+    hint = "e.g. the output of: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+    if not isinstance(value, str) or len(value) < METRICS_TOKEN_MIN:
+        raise ConfigError(f"{source}: 'metrics_token' must be text of at least {METRICS_TOKEN_MIN} characters "
+                          f"(Prometheus sends it as a bearer token); {hint}")
+    if not all(33 <= ord(ch) <= 126 for ch in value) or len(value) > 512:
+        raise ConfigError(f"{source}: 'metrics_token' may hold only visible ASCII characters (no spaces), "
+                          f"at most 512; {hint}")
+    return value

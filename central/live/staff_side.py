@@ -150,6 +150,7 @@ class StaffSide(CallSetup):
         peer.presence = "in_call"
         peer.link.send(encode(m.CallAssigned(type="call.assigned", visit=visit.wire(), ice_servers=self.ice_servers)))
         peer.link.send(encode(m.PresenceChanged(type="presence.changed", presence="in_call")))
+        self.fleet.call_picked_up(visit.kiosk_id)  # calls today on the fleet page
         if visit.kiosk_id in self.kiosks:
             self._start_call(visit)
         # else: the kiosk is away (in its grace); it gets call.start when it resumes, or the

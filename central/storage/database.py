@@ -17,6 +17,7 @@ from central.hours import OfficeHours
 from central.storage import schema as t
 from central.storage.audit import AuditLog
 from central.storage.counters import Counters, DailyStats, TokenReuse, fold_legacy_visit_rows
+from central.storage.fleet import FleetStore
 from central.storage.kiosk_settings import KioskSettingsStore
 from central.storage.logins import LoginAttempts
 
@@ -74,6 +75,7 @@ class Database(Counters):
         self.logins = LoginAttempts(engine)
         self.kiosk_settings = KioskSettingsStore(engine)
         self.audit = AuditLog(engine)
+        self.fleet = FleetStore(engine)
 
     @classmethod
     async def open(cls, url: str) -> Database:

@@ -134,3 +134,19 @@ audit_log = sa.Table(
     sa.Column("detail", sa.String(300), nullable=False),
     sa.Index("ix_audit_log_at", "at"),
 )
+
+# What the fleet page must still know after a restart of central (central/fleet/): when each
+# kiosk was last seen, since when it is offline, its version, and today's calls (a count, no visit).
+# (Which departments it offers is in kiosk_settings, read with the kiosk list: central/storage/fleet.py.)
+# Written in batches (on connect and disconnect, else at most every minute), never per health report.
+fleet_kiosks = sa.Table(
+    "fleet_kiosks", metadata,
+    sa.Column("kiosk_id", sa.ForeignKey("kiosks.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("online", sa.Boolean, nullable=False),
+    sa.Column("since", sa.Float),                  # unix seconds: connected, or went offline
+    sa.Column("last_seen", sa.Float),              # unix seconds
+    sa.Column("version", sa.String(64)),
+    sa.Column("calls_day", sa.Date),               # the city's day that "calls" counts
+    sa.Column("calls", sa.Integer, nullable=False),
+    sa.Column("last_call_at", sa.Float),           # unix seconds
+)

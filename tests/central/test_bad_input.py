@@ -557,6 +557,10 @@ class FuzzTarget:
             message, refusal = None, err
         replies = await exchange(peer, frame, direction=outbound, pongs=2 if isinstance(message, m.Ping) else 1)
         self.frames += 1
+        if message is not None and not legitimate[message.type]:  # a fleet report: stored, never answered
+            assert replies == [], (frame, replies)
+            self.outcomes["no reply"] = self.outcomes.get("no reply", 0) + 1
+            return
         assert len(replies) == 1, (frame, replies)
         reply = replies[0]
         outcome = reply["type"] if reply["type"] != "error" else f"error:{reply['code']}"

@@ -6,6 +6,7 @@ and re-render the form with the admin's input kept.
 """
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import re
 from collections.abc import Callable
@@ -53,6 +54,12 @@ def page(request: web.Request, template: str, status: int = 200, **context: obje
     response = render(request, template, status=status, done=request.query.get("done", ""), **context)
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+async def page_in_thread(request: web.Request, template: str, status: int = 200, **context: object) -> web.Response:
+    """:func:`page` for a large page: rendered in a worker thread, so the event loop goes on serving
+    kiosks and consoles in between (the interpreter switches threads every few milliseconds)."""
+    return await asyncio.to_thread(page, request, template, status, **context)
 
 
 def see_other(location: str, done: str) -> web.HTTPSeeOther:

@@ -1,0 +1,107 @@
+"""``GET /metrics`` in the Prometheus text format (version 0.0.4), written by hand: a few gauges
+per kiosk need no client library, and the label escaping is done here once.
+
+Base units (seconds, bytes, celsius), ``_info`` gauges of value 1 for versions, ``_total`` only
+on counters. What each metric means is in docs/fleet.md.
+"""
+from __future__ import annotations
+
+import importlib.metadata
+from collections import Counter
+from collections.abc import Iterable
+
+from central.fleet.view import KioskLine
+from protocol import fleet as f
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+THROTTLING: tuple[str, ...] = f.Throttling.__args__
+
+
+def central_version() -> str:
+    try:
+        return importlib.metadata.version("amtsklingel")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def escape(value: str) -> str:
+    """A label value as the text format wants it: backslash, double quote and newline escaped."""
+    return value.replace("\\", "\\\\").replace("\"", "\\\"").replace("\n", "\\n")
+
+
+def _number(value: float) -> str:
+    return repr(float(value)) if isinstance(value, float) else str(value)
+
+
+class _Family:
+    def __init__(self, name: str, kind: str, help_text: str):
+        self.name, self.kind, self.help = name, kind, help_text
+        self.samples: list[str] = []
+
+    def add(self, value: float, **labels: str) -> None:
+        inner = ",".join(f'{k}="{escape(v)}"' for k, v in labels.items())
+        self.samples.append(f"{self.name}{{{inner}}} {_number(value)}" if inner else f"{self.name} {_number(value)}")
+
+    def text(self) -> str:
+        return f"# HELP {self.name} {self.help}\n# TYPE {self.name} {self.kind}\n" + "".join(
+            s + "\n" for s in self.samples)
+
+
+def exposition(lines: Iterable[KioskLine], waiting: dict[str, int], clerks_online: dict[str, int]) -> str:
+    """The whole page. ``waiting`` and ``clerks_online``: per department slug."""
+    fam = {name: _Family(name, kind, text) for name, kind, text in (
+        ("amtsklingel_kiosk_up", "gauge", "1 if the kiosk is connected to central now, else 0."),
+        ("amtsklingel_kiosk_office_open", "gauge",
+         "1 if one of the departments the kiosk offers is open now (alert on up == 0 only then)."),
+        ("amtsklingel_kiosk_last_seen_timestamp_seconds", "gauge", "When central last heard from the kiosk."),
+        ("amtsklingel_kiosk_build_info", "gauge", "The kiosk's software version and root slot (value 1)."),
+        ("amtsklingel_kiosk_device_ok", "gauge",
+         "1 if the device works, 0 if it failed or is missing (no sample while it is untested)."),
+        ("amtsklingel_kiosk_cpu_temperature_celsius", "gauge", "The kiosk's CPU temperature."),
+        ("amtsklingel_kiosk_throttled", "gauge", "1 while the Pi firmware reports this flag, else 0."),
+        ("amtsklingel_kiosk_data_partition_used_bytes", "gauge", "Bytes in use on the kiosk's data partition."),
+        ("amtsklingel_kiosk_data_partition_size_bytes", "gauge", "Size of the kiosk's data partition in bytes."),
+        ("amtsklingel_kiosk_rtt_seconds", "gauge", "Round trip from the kiosk to central (last ping)."),
+        ("amtsklingel_kiosk_faults_total", "counter", "Faults the kiosk saw since its software started, by code."),
+        ("amtsklingel_kiosk_calls_today", "gauge", "Calls picked up from the kiosk today (the city's day)."),
+        ("amtsklingel_department_waiting_visits", "gauge", "Citizens waiting in the department now."),
+        ("amtsklingel_department_clerks_online", "gauge", "Consoles of the department's clerks connected now."),
+        ("amtsklingel_central_build_info", "gauge", "Central's software version (value 1)."),
+    )}
+    for line in lines:
+        s, kiosk = line.state, str(line.kiosk.id)
+        location = line.kiosk.location
+        fam["amtsklingel_kiosk_up"].add(int(s.online), kiosk=kiosk, location=location)
+        fam["amtsklingel_kiosk_office_open"].add(int(line.office_open), kiosk=kiosk, location=location)
+        fam["amtsklingel_kiosk_calls_today"].add(line.calls_today, kiosk=kiosk)
+        if s.last_seen is not None:
+            fam["amtsklingel_kiosk_last_seen_timestamp_seconds"].add(round(s.last_seen, 3), kiosk=kiosk,
+                                                                     location=location)
+        h = s.health
+        if s.version is not None:
+            fam["amtsklingel_kiosk_build_info"].add(1, kiosk=kiosk, version=s.version,
+                                                    slot=(h.slot if h is not None and h.slot else "unknown"))
+        if h is None:
+            continue
+        for device, d in h.devices.items():
+            if d.state != "unknown":
+                fam["amtsklingel_kiosk_device_ok"].add(int(d.state == "ok"), kiosk=kiosk, device=device)
+        if h.cpu_temp_c is not None:
+            fam["amtsklingel_kiosk_cpu_temperature_celsius"].add(float(h.cpu_temp_c), kiosk=kiosk)
+        for flag in THROTTLING:
+            fam["amtsklingel_kiosk_throttled"].add(int(flag in h.throttling), kiosk=kiosk, flag=flag)
+        if h.data_used_bytes is not None and h.data_total_bytes is not None:
+            fam["amtsklingel_kiosk_data_partition_used_bytes"].add(h.data_used_bytes, kiosk=kiosk)
+            fam["amtsklingel_kiosk_data_partition_size_bytes"].add(h.data_total_bytes, kiosk=kiosk)
+        if h.rtt_ms is not None:
+            fam["amtsklingel_kiosk_rtt_seconds"].add(round(h.rtt_ms / 1000, 6), kiosk=kiosk)
+        faults: Counter[str] = Counter()
+        for fault in h.faults:
+            faults[fault.code] += fault.count
+        for code, count in sorted(faults.items()):
+            fam["amtsklingel_kiosk_faults_total"].add(count, kiosk=kiosk, code=code)
+    for slug in sorted(waiting):
+        fam["amtsklingel_department_waiting_visits"].add(waiting[slug], department=slug)
+        fam["amtsklingel_department_clerks_online"].add(clerks_online.get(slug, 0), department=slug)
+    fam["amtsklingel_central_build_info"].add(1, version=central_version())
+    return "".join(family.text() for family in fam.values())

@@ -1,0 +1,79 @@
+"""The fleet as the admin page and /metrics see it: one line per kiosk, from the registry in memory.
+
+Built from the kiosk list (one database query, made by the caller) and the registry; nothing
+here touches the database, so the page costs the same for every kiosk however many there are.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from central.fleet.lights import BAD, NONE, OK, WARN, Light, lights
+from central.fleet.registry import FleetRegistry, KioskState
+from central.storage.database import Department, Kiosk
+from central.storage.fleet import FleetKiosk
+
+FILTERS = ("all", "offline", "problems")
+
+
+@dataclass(frozen=True)
+class KioskLine:
+    kiosk: Kiosk
+    state: KioskState
+    lights: list[Light]
+    office_open: bool       # one of its departments is open now
+    calls_today: int
+    departments: tuple[str, ...] | None  # offered; None: every department
+    settings_version: int   # of its settings now; the kiosk acknowledged state.settings_applied
+
+    @property
+    def flagged(self) -> bool:
+        """Offline while a citizen could want to call: shown at the top of the page."""
+        return not self.state.online and self.office_open
+
+    @property
+    def problems(self) -> list[Light]:
+        """Red and amber lights; an offline kiosk's lights are its last known ones."""
+        return [light for light in self.lights if light.level in (BAD, WARN)]
+
+    @property
+    def worst(self) -> str:
+        levels = {light.level for light in self.lights}
+        return next((level for level in (BAD, WARN, OK) if level in levels), NONE)
+
+
+def open_departments(departments: Iterable[Department], now: dt.datetime) -> set[str]:
+    """Slugs of the departments open now (each department's hours judged once, not once per kiosk)."""
+    return {d.slug for d in departments if d.hours.is_open(now)}
+
+
+def lines(kiosks: Iterable[FleetKiosk], registry: FleetRegistry, open_now: set[str]) -> list[KioskLine]:
+    """Every kiosk that is not revoked."""
+    today = registry.today()
+    return [line(k, registry, open_now, today) for k in kiosks if not k.kiosk.revoked]
+
+
+def line(found: FleetKiosk, registry: FleetRegistry, open_now: set[str], today: dt.date | None = None) -> KioskLine:
+    kiosk = found.kiosk
+    state = registry.kiosks.get(kiosk.id) or KioskState(kiosk.id)
+    offered = open_now if found.departments is None else open_now.intersection(found.departments)
+    if state.lights_of is not state.health:  # judged once per report, not once per page view
+        state.lights, state.lights_of = lights(state.health), state.health
+    return KioskLine(kiosk, state, state.lights, bool(offered), state.calls_on(today or registry.today()),
+                     found.departments, found.settings_version)
+
+
+def ordered(found: list[KioskLine]) -> list[KioskLine]:
+    """Flagged first, then offline, then by how bad the lights are, then by location."""
+    rank = {BAD: 0, WARN: 1, OK: 2, NONE: 3}
+    return sorted(found, key=lambda line: (not line.flagged, line.state.online, rank[line.worst],
+                                           line.kiosk.location.casefold(), line.kiosk.id))
+
+
+def select(found: list[KioskLine], show: str) -> list[KioskLine]:
+    if show == "offline":
+        return [line for line in found if not line.state.online]
+    if show == "problems":
+        return [line for line in found if not line.state.online or line.problems]
+    return found
