@@ -1,12 +1,15 @@
 """Notices when the call's camera or microphone fails, so the call can go on without it or end.
 
 A real device that fails mid-call ends its own track (the capture thread hit an error and
-stopped it) or raises from ``recv``; one that fails at call start raises from ``track()``.
-:class:`WatchedTrack` sits between the device's track and the call: it tells ``on_failed``
-once when the device ended by itself, and never when the call stopped it.
+stopped it), raises from ``recv``, or simply stops delivering (a camera whose cable came
+loose may leave its capture call waiting for ever); one that fails at call start raises
+from ``track()``. :class:`WatchedTrack` sits between the device's track and the call: it
+tells ``on_failed`` once when the device ended by itself or stalled, and never when the
+call stopped it.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 
@@ -14,20 +17,29 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 log = logging.getLogger(__name__)
 
+# No frame for this long is a failed device. Far above any pause a working camera or microphone
+# makes (the Pi camera's first frame takes about a second), so a busy unit is not mistaken for one.
+STALL_S = 8.0
+
 
 class WatchedTrack(MediaStreamTrack):
     """A device's track in a call; ``on_failed()`` runs once if the device stops without being asked."""
 
-    def __init__(self, source: MediaStreamTrack, on_failed: Callable[[], None]) -> None:
+    def __init__(self, source: MediaStreamTrack, on_failed: Callable[[], None], *, stall_s: float = STALL_S) -> None:
         super().__init__()
         self.kind = source.kind
-        self._source, self._on_failed = source, on_failed
+        self._source, self._on_failed, self.stall_s = source, on_failed, stall_s
 
     async def recv(self):
         if self.readyState != "live":
             raise MediaStreamError
         try:
-            return await self._source.recv()
+            async with asyncio.timeout(self.stall_s):
+                return await self._source.recv()
+        except TimeoutError:
+            log.warning("%s delivered nothing for %.0f s", self.kind, self.stall_s)
+            self._failed()
+            raise MediaStreamError from None
         except MediaStreamError:
             self._failed()
             raise

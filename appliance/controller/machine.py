@@ -288,14 +288,14 @@ class Controller:
         # Only news that central did not (or could not) act on our message: a position update may
         # simply have crossed the cancel on the wire.
         if isinstance(msg, m.CallStart) or (isinstance(msg, m.VisitResumed) and msg.state == "in_call"):
-            await self._send(m.VisitHangup(type="visit.hangup", visit_id=leaving.visit_id))
+            await self._send(m.VisitHangup(type="visit.hangup", visit_id=leaving.visit_id, reason=leaving.reason))
         elif isinstance(msg, (m.VisitResumed, m.VisitTransferred, m.CallFailed)):
             await self._send(m.VisitCancel(type="visit.cancel", visit_id=leaving.visit_id))
 
     async def _leave(self, *, in_call: bool, reason: str | None = None) -> None:
         """The citizen cancels or hangs up: the screen follows at once, central is told now or when back."""
         visit = self._visit
-        self._leaving = Leaving(visit.visit_id, visit.resume_token)
+        self._leaving = Leaving(visit.visit_id, visit.resume_token, reason)
         if in_call:
             await self._send(m.VisitHangup(type="visit.hangup", visit_id=visit.visit_id, reason=reason))
             await self._end(reason or "hangup_kiosk")

@@ -49,3 +49,4 @@ class Leaving:
     """
     visit_id: str
     resume_token: str | None
+    reason: str | None = None  # the hang-up's reason (device_failed), told again after a reconnect

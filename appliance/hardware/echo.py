@@ -51,6 +51,9 @@ class EchoCanceller:
             # residue and fight the fixed microphone gain set at installation.
             auto_gain_control=False)
         self.delay_ms = delay_ms
+        # The self-test's tone must reach the microphone as the room carries it: cancelling it
+        # would make a working speaker look broken. While bypassed, both sides pass untouched.
+        self.bypassed = False
         self._lock = threading.Lock()
         self._far = np.zeros(0, np.int16)  # played samples not yet a whole 10 ms chunk
         self._apm.set_stream_delay_ms(delay_ms)
@@ -62,7 +65,7 @@ class EchoCanceller:
         """Tell the canceller what the speaker plays (48 kHz mono s16, any length)."""
         samples = _mono_s16(frame)
         with self._lock:
-            if self._apm is None:
+            if self._apm is None or self.bypassed:
                 return
             pending = np.concatenate((self._far, samples)) if self._far.size else samples
             whole = pending.size - pending.size % CHUNK
@@ -80,7 +83,7 @@ class EchoCanceller:
             raise DeviceUsageError(f"microphone frames must be a multiple of {CHUNK} samples, got {samples.size}")
         out = np.empty_like(samples)
         with self._lock:
-            if self._apm is None:  # closed while a capture thread was finishing
+            if self._apm is None or self.bypassed:  # closed while a capture thread was finishing, or self-test
                 return samples
             # AEC3 wants the delay hint before every captured frame.
             self._apm.set_stream_delay_ms(self.delay_ms)

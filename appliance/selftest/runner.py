@@ -94,6 +94,7 @@ class Selftest:
     # == the test ===================================================================================
     async def _run(self, started_by: str) -> None:
         leaving = False
+        self._bypass_echo(True)
         try:
             camera = asyncio.ensure_future(self._camera())
             microphone = Microphone(self.hardware.microphone, self._show_level)
@@ -223,8 +224,15 @@ class Selftest:
         self._view = {**self._view, **changes}
         self._post("selftest_view", self.view)
 
+    def _bypass_echo(self, bypassed: bool) -> None:
+        """The echo canceller would remove the test tone from what the microphone hears: off meanwhile."""
+        echo = getattr(self.hardware, "echo", None)
+        if echo is not None:
+            echo.bypassed = bypassed
+
     def _release(self) -> None:
-        """Camera and microphone off, the page's picture gone."""
+        """Camera and microphone off, the page's picture gone, the echo canceller back on."""
+        self._bypass_echo(False)
         for task in self._helpers:
             task.cancel()
         for track in self._tracks:

@@ -23,6 +23,7 @@ from appliance.call.session import CentralSession
 from appliance.call.tls import Trust
 from appliance.config import ApplianceConfig
 from appliance.controller.machine import Controller, Timeouts
+from appliance.fleet.devices import DeviceBook
 from appliance.fleet.enrol import Enrolment, enrol_then_connect, software_version
 from appliance.hardware.select import Hardware, open_hardware
 from appliance.kiosk import create_app
@@ -51,7 +52,7 @@ class Appliance:
     tasks: list[asyncio.Task] = field(default_factory=list)
     self_view: SelfViewFeed | None = None
     selftest: Selftest | None = None
-    devices: object | None = None  # the DeviceBook (appliance/fleet/devices.py) given to start()
+    devices: DeviceBook | None = None  # what the self-test and calls learned of the devices (health reports it)
 
     @property
     def page_url(self) -> str:
@@ -73,10 +74,11 @@ class Appliance:
 
 
 async def start(config: ApplianceConfig, *, hardware: Hardware | None = None,
-                timeouts: Timeouts | None = None, devices=None) -> Appliance:
-    """``devices``: the unit's DeviceBook (appliance/fleet/devices.py); faults in calls and the
+                timeouts: Timeouts | None = None, devices: DeviceBook | None = None) -> Appliance:
+    """``devices``: the unit's DeviceBook (a fresh one if not given); faults in calls and the
     self-test's findings are written there. Without a token the unit first enrols by code."""
     loop = asyncio.get_running_loop()
+    devices = devices if devices is not None else DeviceBook()
     hardware = hardware or open_hardware(config.hardware, loop=loop)
     holder: dict = {}
 
@@ -93,8 +95,7 @@ async def start(config: ApplianceConfig, *, hardware: Hardware | None = None,
         def failed(device: str) -> Callable[[], None]:
             # A camera that fails lets the call go on audio-only, a microphone ends it (the controller decides).
             def report() -> None:
-                if devices is not None:
-                    devices.fault(device, f"{device}_failed")
+                devices.fault(device, f"{device}_failed")
                 on_state(f"{device}_failed")
             return report
 

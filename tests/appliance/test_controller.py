@@ -522,3 +522,15 @@ async def test_a_device_report_of_a_closed_call_changes_nothing(rig):
     old.report("microphone_failed")
     await rig.c.settle()
     assert rig.sent == [] and rig.c.view.screen is Screen.ENDED and rig.c.view.ended_reason == "hangup_staff"
+
+
+async def test_the_reason_of_a_device_hang_up_is_told_again_after_a_reconnect(rig):
+    await in_call(rig)
+    await rig.do("disconnected")  # the hang-up is lost with the connection
+    rig.calls[-1].report("microphone_failed")
+    await rig.c.settle()
+    rig.sent.clear()
+    await rig.online()
+    await rig.central(type="visit.resumed", visit_id=VISIT, state="in_call", department="buergerbuero",
+                      resume_token=TOKEN)
+    assert rig.sent[-1] == m.VisitHangup(type="visit.hangup", visit_id=VISIT, reason="device_failed")

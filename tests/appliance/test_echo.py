@@ -114,3 +114,18 @@ def test_far_end_any_length_and_format_checks():
         canceller.close()
     loud = np.full(CHUNK, 1000, np.int16)
     assert np.array_equal(canceller.process(loud), loud)  # after close: passes audio through
+
+
+def test_bypassed_canceller_passes_the_microphone_unchanged():
+    # The self-test turns cancellation off so that its tone, played on the speaker, is heard as it is.
+    tone = (np.sin(2 * np.pi * 1000 * np.arange(FRAME) / SR) * 8000).astype(np.int16)
+    canceller = EchoCanceller()
+    try:
+        canceller.bypassed = True
+        for _ in range(50):
+            canceller.far_end(tone)
+            assert np.array_equal(canceller.process(tone), tone)
+        canceller.bypassed = False
+        assert not np.array_equal(canceller.process(tone), tone)  # back on: processed again
+    finally:
+        canceller.close()

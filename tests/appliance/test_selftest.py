@@ -58,9 +58,10 @@ class Unit:
 
     async def until(self, predicate, seconds=10.0):
         async with asyncio.timeout(seconds):
-            while not predicate(self.c.view):
+            while True:
+                if predicate(self.c.view):
+                    return self.c.view
                 await asyncio.sleep(0.02)
-        return self.c.view
 
     async def run_through(self, press=True) -> dict[str, tuple[str, str | None]]:
         """Run a whole self-test started by central; returns item -> (result, fault) as reported."""
@@ -207,3 +208,26 @@ async def test_a_long_press_leaves_half_way_without_a_report(unit):
     await unit.until(lambda v: v.screen is Screen.IDLE)
     assert not unit.selftest.running and unit.selftest.last_report is None
     assert unit.self_view._track is None
+
+
+async def test_the_echo_canceller_is_off_while_the_tone_plays(unit):
+    # On a real unit the canceller would take the tone out of what the microphone hears.
+    class Canceller:
+        bypassed = False
+
+        def close(self):
+            pass
+
+    unit.hw.echo = Canceller()
+    during = []
+    play = unit.hw.speaker.play
+
+    async def recording_play(frame):
+        during.append(unit.hw.echo.bypassed)
+        await play(frame)
+    unit.hw.speaker.play = recording_play
+    await unit.run_through()
+    assert during and all(during)
+    await unit.hw.button.press()
+    await unit.until(lambda v: v.screen is Screen.IDLE)
+    assert unit.hw.echo.bypassed is False
