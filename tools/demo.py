@@ -75,6 +75,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="central's port (default 8080, or $AMTSKLINGEL_DEMO_PORT)")
     parser.add_argument("--kiosk-port", type=int, default=int(os.environ.get("AMTSKLINGEL_DEMO_KIOSK_PORT", "8000")),
                         help="the kiosk page's port (default 8000, or $AMTSKLINGEL_DEMO_KIOSK_PORT)")
+    parser.add_argument("--enrol", action="store_true",
+                        help="start the kiosk without a token: it shows a code to claim it in the admin pages")
     return parser.parse_args(argv)
 
 
@@ -119,8 +121,12 @@ def main(argv: list[str] | None = None) -> int:
 
   Open the kiosk page and the console side by side. Stop with Ctrl+C.
 """, flush=True)
+        if args.enrol:
+            print(f"  The kiosk starts without a token and shows a code: log in as admin and enter it at\n"
+                  f"  {base}/admin/kiosks (or open the QR code's link).\n", flush=True)
         appliance_config = workdir / "appliance.toml"
-        appliance_config.write_text(f'central_url = "{base}"\ntoken = "{creds["kiosk_token"]}"\n'
+        token = "" if args.enrol else f'token = "{creds["kiosk_token"]}"\n'
+        appliance_config.write_text(f'central_url = "{base}"\n{token}data_dir = "{workdir / "kiosk-data"}"\n'
                                     f'[kiosk]\nport = {args.kiosk_port}\n[hardware]\nbackend = "fake"\n')
         kiosk = start([sys.executable, "-m", "appliance", "--config", str(appliance_config)])
         while kiosk.poll() is None and central.poll() is None:
