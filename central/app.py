@@ -12,6 +12,7 @@ from aiohttp import WSCloseCode, web
 
 from central import logfilter
 from central.config import Config
+from central.fleet import enrol_socket
 from central.fleet.persist import FleetWriter
 from central.fleet.registry import FleetRegistry
 from central.fleet.settings import ActionBook
@@ -95,6 +96,7 @@ def create_app(config: Config, *, now: Callable[[], dt.datetime] | None = None) 
     app.router.add_get("/", root)
     app.router.add_get("/ws/kiosk", kiosk_socket)
     app.router.add_get("/ws/staff", staff_socket)
+    enrol_socket.install(app)
     app.add_routes(auth.routes())
     app.add_routes(login.routes())
     app.add_routes(console.routes())

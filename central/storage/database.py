@@ -19,6 +19,7 @@ from central.storage.audit import AuditLog
 from central.storage.counters import Counters, DailyStats, TokenReuse, fold_legacy_visit_rows
 from central.storage.fleet import FleetStore
 from central.storage.kiosk_settings import KioskSettingsStore
+from central.storage.kiosk_units import KioskUnits
 from central.storage.logins import LoginAttempts
 
 __all__ = ["DailyStats", "Database", "Department", "Kiosk", "Staff", "TokenReuse", "token_hash"]
@@ -76,6 +77,7 @@ class Database(Counters):
         self.kiosk_settings = KioskSettingsStore(engine)
         self.audit = AuditLog(engine)
         self.fleet = FleetStore(engine)
+        self.kiosk_units = KioskUnits(engine)
 
     @classmethod
     async def open(cls, url: str) -> Database:

@@ -150,3 +150,13 @@ fleet_kiosks = sa.Table(
     sa.Column("calls", sa.Integer, nullable=False),
     sa.Column("last_call_at", sa.Float),           # unix seconds
 )
+
+# Which unit (hardware) each enrolled kiosk is, from its enrol.hello (central/storage/kiosk_units.py):
+# a unit enrolled again by code gets its old kiosk back (new token, same settings).
+kiosk_units = sa.Table(
+    "kiosk_units", metadata,
+    sa.Column("kiosk_id", sa.ForeignKey("kiosks.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("serial", sa.String(64), nullable=False, unique=True),
+    sa.Column("model", sa.String(120), nullable=False),
+    sa.Column("enrolled_at", sa.Float, nullable=False),  # unix seconds, of the latest enrolment
+)

@@ -5,7 +5,7 @@ import datetime as dt
 
 from aiohttp import web
 
-from central.web.admin import audit, departments, fleet, forms, kiosk_settings, kiosks, staff
+from central.web.admin import audit, departments, enrol, fleet, forms, kiosk_settings, kiosks, staff
 from central.web.auth import admin_required
 
 STATS_DAYS = 30
@@ -27,7 +27,7 @@ async def overview(request: web.Request) -> web.Response:
 
 
 def routes() -> list[web.RouteDef]:
-    return [web.get("/admin", overview), *departments.routes(), *staff.routes(), *kiosks.routes(),
+    return [web.get("/admin", overview), *departments.routes(), *staff.routes(), *kiosks.routes(), *enrol.routes(),
             *kiosk_settings.routes(), *audit.routes(), *fleet.routes()]
 
 

@@ -21,8 +21,11 @@ async def _list_page(request: web.Request, *, location: str = "", error: str | N
     online = set(request.app["hub"].kiosks)
     reused = {kiosk_id: {"times": use.times, "last": _local_time(request, use.last_at)}
               for kiosk_id, use in (await request.app["db"].token_reuse()).items()}
+    enrol_departments = [{"slug": d.slug, "name": d.name, "checked": True}
+                         for d in await request.app["db"].departments()]
     return forms.page(request, "admin/kiosks.html", status=status, kiosks=kiosks, online=online, reused=reused,
-                      location=location, error=error)
+                      location=location, error=error, units=await request.app["db"].kiosk_units.for_kiosks(),
+                      enrol_departments=enrol_departments)
 
 
 def _local_time(request: web.Request, unix_s: float) -> str:
