@@ -114,9 +114,8 @@ class Controller:
         elif kind == "timeout":
             if value is screen:  # a timer of a screen we already left does nothing
                 await self._on_timeout(screen)
-        elif kind == "selftest":  # held 5 s while idle, or central asked; never while a citizen is served
-            if self.selftest and not self.has_visit_data and (screen is Screen.IDLE or (
-                    value == "button" and screen in (Screen.CHOOSING, Screen.CONSENT))):  # the hold's 1 s passed
+        elif kind == "selftest":  # held 5 s from idle (its first second chose), or central; never in a visit
+            if self.selftest and not self.has_visit_data and screen in (Screen.IDLE, Screen.CHOOSING, Screen.CONSENT):
                 self._enter(Screen.SELFTEST, selftest=self.selftest.start(value))
         elif screen is Screen.SELFTEST:  # appliance/selftest/runner.py runs the test and says when it is over
             if kind == "selftest_end":
