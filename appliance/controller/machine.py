@@ -99,7 +99,9 @@ class Controller:
                 self._leaving = None
             self._enter(Screen.FAULT, fault=value)
         elif kind == "enrol":  # appliance/fleet/enrol.py: waiting to be claimed (the screen), or claimed (None)
-            if value is not None:
+            if screen is Screen.SELFTEST:
+                self._show(enrol=value)  # shown once the self-test is over
+            elif value is not None:
                 self._enter(Screen.ENROL, enrol=value)
             elif screen is Screen.ENROL:
                 self._enter(Screen.IDLE, enrol=None)
@@ -115,11 +117,12 @@ class Controller:
             if value is screen:  # a timer of a screen we already left does nothing
                 await self._on_timeout(screen)
         elif kind == "selftest":  # held 5 s from idle (its first second chose), or central; never in a visit
-            if self.selftest and not self.has_visit_data and screen in (Screen.IDLE, Screen.CHOOSING, Screen.CONSENT):
+            if self.selftest and not self.has_visit_data and screen in (Screen.IDLE, Screen.CHOOSING, Screen.CONSENT,
+                                                                        Screen.ENROL):
                 self._enter(Screen.SELFTEST, selftest=self.selftest.start(value))
         elif screen is Screen.SELFTEST:  # appliance/selftest/runner.py runs the test and says when it is over
             if kind == "selftest_end":
-                self._enter(Screen.IDLE)
+                self._enter(Screen.ENROL if self.view.enrol else Screen.IDLE)
             else:
                 self._show(selftest=value) if kind == "selftest_view" else self.selftest.input(kind)
         elif screen is Screen.IDLE:

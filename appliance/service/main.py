@@ -129,7 +129,9 @@ async def start(config: ApplianceConfig, *, hardware: Hardware | None = None,
     hardware.button.on_selftest_hold = lambda: controller.post("selftest", "button")
     controller.selftest = selftest = Selftest(
         hardware=hardware, self_view=self_view, send=send, post=controller.post,
-        is_online=lambda: controller.view.online, probes=_probes(config, session), devices=devices)
+        # central answers: on the kiosk's link, or (not enrolled yet) on the enrolment link that got a code
+        is_online=lambda: controller.view.online or bool(controller.view.enrol and controller.view.enrol.code),
+        probes=_probes(config, session), devices=devices)
 
     app = create_app(bridge, clerk_video=clerk_video, self_view=self_view)
     page = make_server(config.kiosk_host, config.kiosk_port, app, threaded=True)

@@ -232,3 +232,22 @@ async def test_the_echo_canceller_is_off_while_the_tone_plays(unit):
     await unit.hw.button.press()
     await unit.until(lambda v: v.screen is Screen.IDLE)
     assert unit.hw.echo.bypassed is False
+
+
+async def test_a_unit_waiting_to_be_enrolled_can_be_tested_and_goes_back_to_its_code(unit):
+    from appliance.controller.view import EnrolScreen
+    unit.token, unit.online = None, False
+    unit.c.post("enrol", EnrolScreen(serial="fake-0001", code="K7MP-4QX9"))
+    await unit.until(lambda v: v.screen is Screen.ENROL)
+    await unit.hw.button.hold_for_selftest()
+    await unit.until(lambda v: v.screen is Screen.SELFTEST)
+    # A fresh code arrives meanwhile: the self-test goes on, the new code is shown afterwards.
+    unit.c.post("enrol", EnrolScreen(serial="fake-0001", code="Z2Z2-Z2Z2"))
+    await unit.until(lambda v: v.selftest and v.selftest["asking"] == "press")
+    await unit.hw.button.press()
+    view = await unit.until(lambda v: v.selftest and v.selftest["done"])
+    results = {i["item"]: (i["state"], i["fault"]) for i in view.selftest["items"]}
+    assert results["enrolment"] == ("fail", "not_enrolled") and results["camera"] == ("pass", None)
+    await unit.hw.button.press()
+    view = await unit.until(lambda v: v.screen is Screen.ENROL)
+    assert view.enrol.code == "Z2Z2-Z2Z2"
