@@ -2,6 +2,7 @@
 the kiosk stop with it and their ports are free again; killed outright, its children die with it."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -62,13 +63,14 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-def start_demo(tmp: Path, *, options: bool = False) -> tuple[subprocess.Popen, int, int, set[int]]:
+def start_demo(tmp: Path, *, options: bool = False, extra: tuple[str, ...] = ()) -> tuple[subprocess.Popen, int, int,
+                                                                                    set[int]]:
     """The demo on free ports, given on the command line or (as ./build.sh passes them) in the environment.
     Its temporary directory goes under ``tmp`` (a killed launcher cannot remove it)."""
     port, kiosk_port = free_port(), free_port()
     ports = {"AMTSKLINGEL_DEMO_PORT": str(port), "AMTSKLINGEL_DEMO_KIOSK_PORT": str(kiosk_port)}
     args = ["--port", str(port), "--kiosk-port", str(kiosk_port)] if options else []
-    demo = subprocess.Popen([sys.executable, "tools/demo.py", *args], cwd=ROOT, stdout=subprocess.DEVNULL,
+    demo = subprocess.Popen([sys.executable, "tools/demo.py", *args, *extra], cwd=ROOT, stdout=subprocess.DEVNULL,
                             env={**os.environ, **({} if options else ports), "TMPDIR": str(tmp)},
                             start_new_session=True)  # signals reach the launcher only, as from a process manager
     deadline = time.monotonic() + STARTUP_S
@@ -129,3 +131,23 @@ def test_ports_can_be_chosen_on_the_command_line(tmp_path):
         for pid in children | {demo.pid}:
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_with_enrol_the_kiosk_shows_a_code_to_claim(tmp_path):
+    demo, port, kiosk_port, children = start_demo(tmp_path, extra=("--enrol",))
+    try:
+        deadline = time.monotonic() + STARTUP_S
+        with urllib.request.urlopen(f"http://127.0.0.1:{kiosk_port}/events", timeout=STARTUP_S) as events:
+            while time.monotonic() < deadline:
+                line = events.readline().decode()
+                if line.startswith("data: "):
+                    view = json.loads(line[6:])
+                    if view["screen"] == "enrol" and view["enrol"]["code"]:
+                        break
+            else:
+                pytest.fail("the demo's kiosk showed no enrolment code")
+        assert view["enrol"]["claim_url"] == f"http://localhost:{port}/admin/kiosks/enrol?code={view['enrol']['code']}"
+    finally:
+        demo.send_signal(signal.SIGTERM)
+        demo.wait(30)
+    assert_all_gone(children, port, kiosk_port)
