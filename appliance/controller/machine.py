@@ -328,16 +328,12 @@ class Controller:
         elif state == "failed":
             await self._on_media_failed()
         elif state in ("camera_failed", "microphone_failed") and self._visit and self._visit.visit_id:
-            await self._on_device_failed(state.removesuffix("_failed"))
-
-    async def _on_device_failed(self, device: str) -> None:
-        """The call's camera or microphone failed (appliance/call/devices.py watches them)."""
-        await self._send(f.DeviceFault(type="device.fault", device=device, fault=f"{device}_failed",
-                                       visit_id=self._visit.visit_id))
-        if device == "camera":  # the citizen can still talk: go on audio-only, central tells the clerk
-            self._show(camera_on=False, notice="camera_failed")
-        else:  # nobody could hear the citizen: end the call, saying why on both sides
-            await self._leave(in_call=True, reason="device_failed")
+            device = state.removesuffix("_failed")  # appliance/call/devices.py watches the call's devices
+            await self._send(f.DeviceFault(type="device.fault", device=device, fault=state, visit_id=self._visit.visit_id))
+            if device == "camera":  # the citizen can still talk: go on audio-only, central tells the clerk
+                self._show(camera_on=False, notice="camera_failed")
+            else:  # nobody could hear the citizen: end the call, saying why on both sides
+                await self._leave(in_call=True, reason="device_failed")
 
     async def _on_media_failed(self) -> None:
         """The call cannot carry media: back to waiting; central answers call.failed with the new place."""
@@ -385,6 +381,8 @@ class Controller:
 
     def _enter(self, screen: Screen, **changes: Any) -> None:
         """Switch screens. Everything visit-specific not given again is cleared."""
+        if self.view.screen is Screen.SELFTEST and screen is not Screen.SELFTEST:
+            self.selftest.stop()  # however the screen is left: camera and microphone off
         base = dict(selected=None, position=None, expected_wait_s=None, message=None, notice=None,
                     next_opening=None, ended_reason=None, fault=None, microphone_on=False, camera_on=False,
                     selftest=None)

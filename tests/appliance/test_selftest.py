@@ -251,3 +251,13 @@ async def test_a_unit_waiting_to_be_enrolled_can_be_tested_and_goes_back_to_its_
     await unit.hw.button.press()
     view = await unit.until(lambda v: v.screen is Screen.ENROL)
     assert view.enrol.code == "Z2Z2-Z2Z2"
+
+
+async def test_leaving_the_screen_any_other_way_stops_it(unit):
+    unit.c.post("selftest", "central")
+    await unit.until(lambda v: v.selftest and v.selftest["items"][0]["state"] == "pass")  # the camera is on
+    unit.c.post("fault", "replaced")  # e.g. central says another unit uses this one's token
+    await unit.until(lambda v: v.screen is Screen.FAULT)
+    await unit.c.settle()
+    assert not unit.selftest.running and unit.self_view._track is None
+    assert unit.hw.camera._track is None or unit.hw.camera._track.readyState == "ended"
