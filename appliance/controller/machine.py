@@ -51,6 +51,7 @@ class Controller:
         self._events: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         self._timer: asyncio.TimerHandle | None = None
         self.selftest = None  # appliance.selftest.runner.Selftest, set by the service
+        self.remote = None  # appliance.fleet.settings.RemoteSettings: central's settings and actions
         self._led("idle")
 
     # == inputs (thread-safe through the loop) ====================================
@@ -86,6 +87,8 @@ class Controller:
             if value is not None:
                 value.set()  # the watchdog's probe: handling it proves the loop and the controller are alive
             return
+        if self.remote is not None and self.remote.wake(kind):
+            return  # the screen was dark outside office hours: this press only woke it
         if kind == "central":
             await self._on_central(value)
         elif kind == "connected":
@@ -190,6 +193,8 @@ class Controller:
     # == central =================================================================
     async def _on_connected(self, welcome: m.Welcome) -> None:
         departments = tuple(DepartmentChoice(d.slug, d.name, d.open, d.next_opening) for d in welcome.departments)
+        if self.remote is not None:
+            departments = self.remote.offer(departments)  # only those this kiosk offers, in its order
         self._show(online=True, location=welcome.kiosk_location, departments=departments)
         if self.view.screen is Screen.FAULT and self.view.fault == "token_refused":
             self._enter(Screen.IDLE)
@@ -207,6 +212,8 @@ class Controller:
                                             language=self.view.language))
 
     async def _on_central(self, msg: m.Message) -> None:
+        if self.remote is not None and await self.remote.handle(msg):
+            return  # settings or an action (appliance/fleet/)
         visit = self._visit
         msg_visit = getattr(msg, "visit_id", None)
         if self._leaving and msg_visit == self._leaving.visit_id:
@@ -390,7 +397,8 @@ class Controller:
             base.update(position=self.view.position, expected_wait_s=self.view.expected_wait_s,
                         message=self.view.message)
         if screen is Screen.IDLE and self._visit is None:
-            base["language"] = DEFAULT_LANGUAGE  # the next citizen starts in German
+            # the next citizen starts in the kiosk's language (German unless central set another)
+            base["language"] = self.remote.default_language if self.remote is not None else DEFAULT_LANGUAGE
         self._show(screen=screen, **{**base, **changes})
         self._led(LED_FOR_SCREEN[screen])
         timeout = {Screen.CHOOSING: self.timeouts.choosing_s, Screen.CONSENT: self.timeouts.consent_s,
@@ -401,6 +409,23 @@ class Controller:
             self._arm(timeout, screen)
         elif self._timer:
             self._timer.cancel()
+
+    # == for appliance/fleet (settings and actions from central) ====================
+    @property
+    def busy(self) -> bool:
+        return self.has_visit_data or self.view.screen in (Screen.WAITING, Screen.IN_CALL)
+
+    def refresh(self, **changes: Any) -> None:
+        self._show(**changes)
+
+    async def interrupt_visit(self) -> None:
+        """IT forced an action: the visit ends as if the citizen had left it."""
+        if self._visit is not None and self._visit.visit_id:
+            await self._leave(in_call=self.view.screen is Screen.IN_CALL)
+        await self._close_call()
+        self._forget_visit()
+        self._leaving = None  # central ends it on the message just sent, or when this kiosk is gone
+        self._enter(Screen.IDLE)
 
     def _arm(self, seconds: float, screen: Screen) -> None:
         if self._timer:

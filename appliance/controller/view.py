@@ -43,6 +43,7 @@ class View:
     location: str = ""
     online: bool = False                      # connection to central
     departments: tuple[DepartmentChoice, ...] = ()
+    languages: tuple[str, ...] = ()           # offered (central's settings); empty: every shipped language
     selected: str | None = None               # highlighted department (choosing/consent)
     position: int | None = None
     expected_wait_s: int | None = None

@@ -49,3 +49,7 @@ class DeviceStateError(AmtsklingelError, RuntimeError):
 class UnitError(HardwareError):
     """The unit's identity (serial number, model) could not be read; the message says where it was looked
     for and what to set instead."""
+
+
+class DisplayError(HardwareError):
+    """The screen's backlight could not be set (brightness or power)."""

@@ -61,6 +61,9 @@ class Microphone(Protocol):
 
     def track(self) -> MediaStreamTrack: ...
 
+    def set_gain_db(self, gain_db: int) -> None:
+        """Microphone gain from central's settings (-20..20 dB), also during a call."""
+
     def close(self) -> None: ...
 
 
@@ -77,6 +80,9 @@ class Speaker(Protocol):
     far_end: FarEndHook | None
 
     async def play(self, frame: av.AudioFrame) -> None: ...
+
+    def set_volume(self, volume_pct: int) -> None:
+        """Speaker volume from central's settings (0-100 %), also during a call."""
 
     def close(self) -> None: ...
 
@@ -117,5 +123,16 @@ class Unit(Protocol):
     def throttling(self) -> list[Throttling]: ...
 
     def throttling_since_boot(self) -> list[Throttling]: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class Display(Protocol):
+    """The screen: brightness (0-100 %) and power; a unit without a backlight ignores both."""
+
+    def set_brightness(self, pct: int) -> None: ...
+
+    def set_power(self, on: bool) -> None: ...
 
     def close(self) -> None: ...

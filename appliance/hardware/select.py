@@ -23,14 +23,14 @@ from dataclasses import dataclass
 
 from appliance.hardware.echo import DEFAULT_DELAY_MS, EchoCanceller
 from appliance.hardware.errors import BackendUnavailable, HardwareError, UnknownBackend
-from appliance.hardware.interfaces import CallButton, Camera, Microphone, Speaker, Unit
+from appliance.hardware.interfaces import CallButton, Camera, Display, Microphone, Speaker, Unit
 
 log = logging.getLogger(__name__)
 
 BACKENDS = {"fake": "appliance.hardware.fake.backend", "pi": "appliance.hardware.pi.backend"}
 DEVICES = ("camera", "microphone", "speaker", "button")
 # Sections with a backend each: the devices and the unit itself (its serial, model, temperature).
-SECTIONS = (*DEVICES, "unit")
+SECTIONS = (*DEVICES, "unit", "display")
 # What to install when a hardware module is missing, by the module's top-level name.
 _INSTALL_HINTS = {
     "picamera2": "install python3-picamera2 / run on Raspberry Pi OS or Debian trixie with python3-libcamera",
@@ -52,10 +52,12 @@ class Hardware:
     button: CallButton
     unit: Unit
     echo: EchoCanceller | None = None
+    display: Display | None = None  # the screen's backlight (brightness, off outside office hours)
 
     def close(self) -> None:
         """Close every device; one failing does not keep the others open."""
-        for device in (self.camera, self.microphone, self.speaker, self.button, self.unit, self.echo):
+        for device in (self.camera, self.microphone, self.speaker, self.button, self.unit, self.echo,
+                       self.display):
             if device is None:
                 continue
             try:
@@ -132,6 +134,7 @@ def open_hardware(config: dict, *, loop: asyncio.AbstractEventLoop | None = None
             button=open_device("button", loop),
             unit=open_device("unit"),
             echo=echo,
+            display=open_device("display"),
         )
     except BaseException:
         for device in reversed(opened):

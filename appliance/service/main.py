@@ -23,8 +23,11 @@ from appliance.call.session import CentralSession
 from appliance.call.tls import Trust
 from appliance.config import ApplianceConfig
 from appliance.controller.machine import Controller, Timeouts
+from appliance.controller.view import View
+from appliance.fleet.actions import Actions
 from appliance.fleet.devices import DeviceBook
 from appliance.fleet.enrol import Enrolment, enrol_then_connect, software_version
+from appliance.fleet.settings import RemoteSettings
 from appliance.hardware.select import Hardware, open_hardware
 from appliance.kiosk import create_app
 from appliance.kiosk.self_view import SelfViewFeed
@@ -33,6 +36,7 @@ from appliance.selftest.probes import fake_probes, system_probes
 from appliance.selftest.runner import Selftest
 from appliance.service import systemd
 from appliance.service.bridge import ViewBridge
+from appliance.service.power import open_power
 from protocol import messages as m
 
 log = logging.getLogger(__name__)
@@ -53,6 +57,8 @@ class Appliance:
     self_view: SelfViewFeed | None = None
     selftest: Selftest | None = None
     devices: DeviceBook | None = None  # what the self-test and calls learned of the devices (health reports it)
+    remote: RemoteSettings | None = None
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)  # set by central's "restart"
 
     @property
     def page_url(self) -> str:
@@ -64,6 +70,8 @@ class Appliance:
         await asyncio.gather(*self.tasks, return_exceptions=True)
         if self.selftest is not None:
             self.selftest.stop()
+        if self.remote is not None:
+            self.remote.close()
         await self.controller._close_call()
         self.clerk_video.detach()
         if self.self_view is not None:
@@ -74,9 +82,11 @@ class Appliance:
 
 
 async def start(config: ApplianceConfig, *, hardware: Hardware | None = None,
-                timeouts: Timeouts | None = None, devices: DeviceBook | None = None) -> Appliance:
+                timeouts: Timeouts | None = None, devices: DeviceBook | None = None,
+                power=None) -> Appliance:
     """``devices``: the unit's DeviceBook (a fresh one if not given); faults in calls and the
-    self-test's findings are written there. Without a token the unit first enrols by code."""
+    self-test's findings are written there. Without a token the unit first enrols by code.
+    ``power``: what reboots the unit (appliance/service/power.py)."""
     loop = asyncio.get_running_loop()
     devices = devices if devices is not None else DeviceBook()
     hardware = hardware or open_hardware(config.hardware, loop=loop)
@@ -120,8 +130,21 @@ async def start(config: ApplianceConfig, *, hardware: Hardware | None = None,
             appliance.tasks.append(loop.create_task(_play(track, hardware), name="speaker"))
 
     bridge = ViewBridge(loop, lambda kind, value: controller.post(kind, value))
-    controller = Controller(send=send, new_call=new_call, led=hardware.button.led, publish=bridge.publish,
+    # Central's settings and actions (appliance/fleet/): the screen follows every view the page gets.
+    remote = RemoteSettings(data_dir=config.data_dir, hardware=hardware, languages=config.languages, send=send,
+                            devices=devices)
+
+    def publish(view: View) -> None:
+        bridge.publish(view)
+        remote.view_changed(view)
+
+    controller = Controller(send=send, new_call=new_call, led=hardware.button.led, publish=publish,
                             timeouts=timeouts or Timeouts(media_s=config.call_connect_timeout_s))
+    controller.remote, remote.refresh = remote, controller.refresh
+    stopping = asyncio.Event()  # set: the service exits and systemd starts it again (Restart=always)
+    remote.actions = Actions(controller=controller, send=send, power=power or open_power(config.hardware),
+                             restart=stopping.set)
+    remote.start()  # the settings stored last time: location and departments even without network
     session = CentralSession(config.central_url, config.token, controller.post, trust=Trust(config.ca_file))
     holder["session"] = session
     hardware.button.on_short_press = lambda: controller.post("press")
@@ -137,7 +160,7 @@ async def start(config: ApplianceConfig, *, hardware: Hardware | None = None,
     page = make_server(config.kiosk_host, config.kiosk_port, app, threaded=True)
     threading.Thread(target=page.serve_forever, name="kiosk-page", daemon=True).start()
     appliance = Appliance(config, hardware, controller, session, bridge, page, clerk_video, self_view=self_view,
-                          selftest=selftest, devices=devices)
+                          selftest=selftest, devices=devices, remote=remote, stopping=stopping)
     appliance.tasks = [loop.create_task(controller.run(), name="controller"),
                        loop.create_task(enrol_then_connect(_enrolment(config, hardware, controller.post), session, controller.post),
                                         name="central-session"),
@@ -199,11 +222,10 @@ def run(config: ApplianceConfig) -> None:
     """Run until SIGTERM/SIGINT (systemd stop)."""
     async def main() -> None:
         appliance = await start(config)
-        stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
+            loop.add_signal_handler(sig, appliance.stopping.set)
+        await appliance.stopping.wait()
         systemd.notify("STOPPING=1")
         await appliance.close()
     asyncio.run(main())

@@ -19,10 +19,12 @@ from appliance.hardware.errors import AudioDeviceError, CameraError, DeviceState
 from appliance.hardware.fake.breakage import BreakableTrack, Breakage
 from appliance.hardware.fake.button import MockCallButton
 from appliance.hardware.fake.camera import TestPatternTrack
+from appliance.hardware.fake.display import open_display  # noqa: F401  (open_hardware finds every opener here)
 from appliance.hardware.fake.h264_encoder import FakeH264Encoder
 from appliance.hardware.fake.microphone import SyntheticMicrophoneTrack
 from appliance.hardware.fake.room import Room
 from appliance.hardware.fake.unit import open_unit  # noqa: F401  (open_hardware finds every opener here)
+from appliance.hardware.gain import gain_factor, volume_factor
 from appliance.hardware.interfaces import LONG_PRESS_SECONDS, SELFTEST_HOLD_SECONDS, FarEndHook
 from appliance.hardware.resample import RATE, PlaybackResampler
 
@@ -94,6 +96,7 @@ class FakeMicrophone:
 
     def __init__(self, frequency: float = 440.0) -> None:
         self.frequency = frequency
+        self.gain_db = 0  # from central's settings; recorded only, so the self-test's tone loop stays predictable
         self.room = Room()
         self.hear = self.room.hear
         self._track: MediaStreamTrack | None = None
@@ -107,6 +110,10 @@ class FakeMicrophone:
         self.breakage.check_start()
         self._track = BreakableTrack(SyntheticMicrophoneTrack(self.frequency, room=self.room), self.breakage)
         return self._track
+
+    def set_gain_db(self, gain_db: int) -> None:
+        gain_factor(gain_db)  # refuses what a real microphone would refuse
+        self.gain_db = gain_db
 
     def close(self) -> None:
         if self._track is not None:
@@ -125,6 +132,7 @@ class MemorySpeaker:
     def __init__(self, *, far_end: FarEndHook | None = None) -> None:
         self.far_end = far_end
         self.broken = False
+        self.volume_pct = 100  # from central's settings; recorded only (see FakeMicrophone.gain_db)
         self.frames_played = 0
         self._resample = PlaybackResampler()
         self._recent: collections.deque[np.ndarray] = collections.deque()
@@ -146,6 +154,12 @@ class MemorySpeaker:
             while self._recent_samples - self._recent[0].size >= PLAYED_SECONDS * RATE:
                 self._recent_samples -= self._recent.popleft().size
         await asyncio.sleep(0)  # a real device takes time; at least let others run
+
+    def set_volume(self, volume_pct: int) -> None:
+        volume_factor(volume_pct)
+        if self.broken:
+            raise AudioDeviceError("fake speaker told to fail: its volume cannot be set")
+        self.volume_pct = volume_pct
 
     def fail(self) -> None:
         self.broken = True

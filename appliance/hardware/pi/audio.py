@@ -24,6 +24,7 @@ from aiortc.mediastreams import MediaStreamTrack
 
 from appliance.hardware.echo import EchoCanceller
 from appliance.hardware.errors import AudioDeviceError, BackendUnavailable
+from appliance.hardware.gain import gain_factor, scale, volume_factor
 from appliance.hardware.handoff import ThreadFedTrack
 from appliance.hardware.interfaces import FarEndHook
 from appliance.hardware.resample import RATE, PlaybackResampler
@@ -87,6 +88,7 @@ class AlsaMicrophone:
         _alsaaudio()  # fail at start-up, not at the first call, if ALSA is missing
         self.device = device
         self.echo = echo
+        self.gain = 1.0  # amplitude factor, from central's settings (set_gain_db)
         self.error: Exception | None = None
         self._track: CaptureTrack | None = None
         self._thread: threading.Thread | None = None
@@ -121,6 +123,7 @@ class AlsaMicrophone:
                     pending = pending[chunk_bytes:]
                     if self.echo is not None:
                         samples = self.echo.process(samples)
+                    samples = scale(samples, self.gain)
                     track.push(produced, samples.tobytes())
                     produced += PERIOD
                 # Plugins such as ALSA's null device return at once; a sound card
@@ -139,6 +142,10 @@ class AlsaMicrophone:
             track._loop.call_soon_threadsafe(track.stop)  # the call sees the track end
         finally:
             pcm.close()
+
+    def set_gain_db(self, gain_db: int) -> None:
+        """Takes effect with the next 20 ms of sound, also during a call."""
+        self.gain = gain_factor(gain_db)
 
     def _stop_capture(self) -> None:
         if self._track is not None:
@@ -159,6 +166,7 @@ class AlsaSpeaker:
     def __init__(self, device: str = "default", *, far_end: FarEndHook | None = None) -> None:
         self.device = device
         self.far_end = far_end
+        self.volume = 1.0  # amplitude factor, from central's settings (set_volume)
         self.frames_played = 0
         self._pcm = _open_pcm("playback", device)
         self._resample = PlaybackResampler()
@@ -171,9 +179,15 @@ class AlsaSpeaker:
             raise AudioDeviceError(f"speaker {self.device!r} is closed")
         loop = asyncio.get_running_loop()
         for out in self._resample(frame):
+            if self.volume != 1.0:  # before the echo canceller's copy: it must get what the room hears
+                out = _scaled(out, self.volume)
             if self.far_end is not None:
                 self.far_end(out)
             await loop.run_in_executor(self._writer, self._write, out.to_ndarray().tobytes())
+
+    def set_volume(self, volume_pct: int) -> None:
+        """Takes effect with the next frame, also during a call."""
+        self.volume = volume_factor(volume_pct)
 
     def _write(self, data: bytes) -> None:
         alsaaudio = _alsaaudio()
@@ -197,3 +211,9 @@ class AlsaSpeaker:
         if self._pcm is not None:
             self._pcm.close()
             self._pcm = None
+
+
+def _scaled(frame: av.AudioFrame, factor: float) -> av.AudioFrame:
+    out = av.AudioFrame.from_ndarray(scale(frame.to_ndarray(), factor), format="s16", layout="mono")
+    out.sample_rate, out.pts, out.time_base = frame.sample_rate, frame.pts, frame.time_base
+    return out

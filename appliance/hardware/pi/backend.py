@@ -14,6 +14,7 @@ from appliance.hardware.errors import BackendUnavailable, HardwareError
 from appliance.hardware.interfaces import LONG_PRESS_SECONDS, SELFTEST_HOLD_SECONDS, FarEndHook
 from appliance.hardware.pi.audio import AlsaMicrophone, AlsaSpeaker
 from appliance.hardware.pi.camera import PiCamera
+from appliance.hardware.pi.display import open_display  # noqa: F401  (open_hardware finds every opener here)
 from appliance.hardware.pi.unit import open_unit  # noqa: F401  (open_hardware finds every opener here)
 
 # lgpio drives /dev/gpiochip* and does PWM on every Pi including the 5, where

@@ -266,8 +266,11 @@ async function render(view) {
   await useLanguage(view.language);
   const screen = screens[view.screen] ? view.screen : 'fault';
   ui.location.textContent = view.location || '';
+  const offered = view.languages || [];
   for (const button of ui.languages.querySelectorAll('[data-language]')) {
     button.setAttribute('aria-pressed', String(button.dataset.language === catalogue.language));
+    // Central's settings may offer fewer languages than the unit ships (none listed: all of them).
+    button.hidden = offered.length > 0 && !offered.includes(button.dataset.language);
   }
   screens[screen](view);
   if (screen !== shownScreen) {
