@@ -81,7 +81,8 @@ class Admin:
 
     def _open(self, path: str, form: list[tuple[str, str]] | None = None) -> tuple[int, str, str]:
         data = urllib.parse.urlencode(form).encode() if form is not None else None
-        request = urllib.request.Request(self.central + path, data=data)
+        # Central's messages in English, for the boot test's log.
+        request = urllib.request.Request(self.central + path, data=data, headers={"Accept-Language": "en"})
         try:
             with self.opener.open(request, timeout=30) as response:
                 return response.status, response.geturl(), response.read().decode()

@@ -36,9 +36,9 @@ def section(heading: str) -> str:
     return INSTALL.split(heading, 1)[1].split("\n## ", 1)[0]
 
 
-async def screenshot(page, name: str) -> None:
+async def screenshot(page, name: str, *, full_page: bool = False) -> None:
     if directory := os.environ.get("AMTSKLINGEL_SCREENSHOTS"):
-        await page.screenshot(path=os.path.join(directory, name))
+        await page.screenshot(path=os.path.join(directory, name), full_page=full_page)
 
 
 @pytest.fixture
@@ -122,3 +122,41 @@ async def test_the_self_test_screen_has_every_line_of_the_guides_table(kiosk, br
     assert "Funktioniert nicht" in text and "Kein Bild. Bitte das Kamerakabel prüfen." in text
     assert "Kein Bild. Bitte das Kamerakabel prüfen." in guide
 
+
+
+@pytest.mark.browser
+async def test_the_administrators_enrol_page_is_as_the_guide_says(tmp_path):
+    """Step 6 of the guide in central's real admin page: the code from the unit, the unit's serial
+    shown for comparing, location and offices, *Enrol unit*; the unit gets its token."""
+    from central.config import Config
+    from tests.browser import launch
+    from tests.central.conftest import Peer, running_central
+
+    guide = section("## 6. The first start")
+    config = Config(database_url=f"sqlite:///{tmp_path}/central.db", secure_cookies=False)
+    async with running_central(config) as central, launch() as browser:
+        unit = Peer(await central.session.ws_connect(central.url.replace("http", "ws") + "/ws/enrol"))
+        await unit.send(type="enrol.hello", serial="10000000b00c0de1", model="Raspberry Pi 4 Model B Rev 1.5",
+                        version="0.1.0")
+        offer = await unit.recv("enrol.code")
+        page = await (await browser.new_context(viewport=SCREEN, locale="en-GB",
+                                                extra_http_headers={"Accept-Language": "en"})).new_page()
+        # The QR code's link: the login first, then the form with the code filled in.
+        await page.goto(offer["claim_url"])
+        await page.fill("input[name=username]", central.credentials["admin_user"])
+        await page.fill("input[name=password]", central.credentials["admin_password"])
+        await page.click("button[type=submit]")
+        await page.wait_for_selector("[data-testid=enrol-form]")
+        assert await page.input_value("input[name=code]") == offer["code"]
+        assert "10000000b00c0de1" in await page.inner_text("[data-testid=enrol-unit]")
+        await page.fill("input[name=location]", "Rathaus Musterdorf, Foyer")
+        await page.uncheck("input[name=departments][value=buergermeister]")
+        text = await page.inner_text("main") if await page.query_selector("main") else await page.inner_text("body")
+        assert "*Kiosks → Enrol a unit*" in guide and "Enrol a unit" in text
+        assert "*Enrol unit*" in guide and "Enrol unit" in text
+        assert "Location" in text and "**location**" in guide
+        await screenshot(page, "admin-enrol.png", full_page=True)  # down to the button
+        await page.click("text=Enrol unit")
+        await page.wait_for_selector("[data-testid=enrolled]")
+        done = await unit.recv("enrol.done")
+        assert done["location"] == "Rathaus Musterdorf, Foyer"

@@ -57,6 +57,21 @@ def test_the_settings_example_is_accepted_by_the_appliance(tmp_path):
     assert config.kiosk_port == 8000
 
 
+IMAGES = REPO / "docs/images"
+
+
+def test_the_install_guide_shows_screenshots_that_exist_and_are_small():
+    """Screenshots taken by tests/docs/test_install_guide_screens.py (tools/install-screenshots)."""
+    shown = re.findall(r"!\[[^\]]+\]\((images/[^)]+\.png)\)", INSTALL.read_text())
+    assert {"images/kiosk-enrol-code.png", "images/admin-enrol.png", "images/kiosk-idle.png",
+            "images/kiosk-selftest.png"} <= set(shown)
+    for name in shown:
+        path = REPO / "docs" / name
+        assert path.is_file(), f"docs/install.md shows {name}, which does not exist"
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size < 120_000, name
+    assert {p.name for p in IMAGES.glob("*.png")} == {n.removeprefix("images/") for n in shown}, "unused images"
+
+
 def test_the_self_test_table_names_every_item():
     """One row per self-test item of protocol/fleet.py, with the kiosk's German words for it."""
     table = INSTALL.read_text().split("## 7. The self-test", 1)[1].split("## 8.", 1)[0]
