@@ -68,7 +68,7 @@ async def test_kiosk_gets_its_settings_after_welcome_and_at_once_on_each_change(
         location="Bücherei Nord", departments_mode="chosen", department=["standesamt", "buergerbuero"],
         order_standesamt="1", order_buergerbuero="2", default_language="en", language=["de", "en", "tr"],
         volume_pct="40", mic_gain_db="-6", brightness_pct="60", screen_off_outside_hours="on"))
-    assert (status, location) == (303, f"/admin/fleet/{kid}/settings?done=settings-saved")
+    assert (status, location) == (303, f"/admin/fleet/{kid}?done=settings-saved#kiosk-settings")
     got = (await kiosk.recv("kiosk.settings"))["settings"]
     assert got == {"version": 2, "location": "Bücherei Nord", "departments": ["standesamt", "buergerbuero"],
                    "default_language": "en", "languages": ["de", "en", "tr"], "volume_pct": 40, "mic_gain_db": -6,
@@ -159,7 +159,9 @@ async def test_actions_ask_before_interrupting_a_visit_and_show_the_outcome(cent
 
     # Idle: sent at once, not forced.
     status, location, _ = await admin.post(path, {"action": "selftest"})
-    assert (status, location) == (303, f"/admin/fleet/{kid}/settings?done=action-sent")
+    assert (status, location) == (303, f"/admin/fleet/{kid}?done=action-sent#kiosk-settings")
+    _, page = await admin.get(f"/admin/fleet/{kid}?done=action-sent")  # the fleet's page of the kiosk shows it
+    assert "The action has been sent to the kiosk." in page and 'data-testid="actions-sent"' in page
     sent = await kiosk.recv("kiosk.action")
     assert (sent["action"], sent["force"]) == ("selftest", False)
     _, page = await admin.get(f"/admin/fleet/{kid}/settings")

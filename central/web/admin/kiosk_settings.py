@@ -29,7 +29,13 @@ RANGES = {"volume_pct": (0, 100), "mic_gain_db": (-20, 20), "brightness_pct": (1
 
 
 def kiosk_page(kiosk_id: int) -> str:
+    """Where the kiosk's forms post (and are shown again with errors)."""
     return f"/admin/fleet/{kiosk_id}/settings"
+
+
+def back_to_kiosk(kiosk_id: int, done: str) -> web.HTTPSeeOther:
+    """After a change: the fleet's page of this kiosk, at its settings, with a success note."""
+    return web.HTTPSeeOther(f"/admin/fleet/{kiosk_id}?done={done}#kiosk-settings")
 
 
 async def _find(request: web.Request) -> Kiosk:
@@ -184,6 +190,7 @@ async def controls_context(request: web.Request, kiosk: Kiosk, shown: dict | Non
     effective = await store.effective(kiosk.id, kiosk.location, list(hub.departments))
     return {"kiosk": kiosk, "values": shown, "errors": errors or {}, "departments": _ordered(hub, shown),
             "language_names": LANGUAGE_NAMES, "action_url": kiosk_page(kiosk.id),
+            "kiosk_url": f"/admin/fleet/{kiosk.id}",
             "own": set(await store.overrides(kiosk.id)), "online": kiosk.id in hub.kiosks,
             "busy": fleet_settings.kiosk_busy(request.app, kiosk.id), "actions_sent": sent,
             "version": effective.version, "applied": hub.fleet.state(kiosk.id).settings_applied}
@@ -221,7 +228,7 @@ async def save_kiosk(request: web.Request) -> web.Response:
     await db.audit.record(request["staff"].id, "settings.kiosk", kiosk_target(kiosk.id),
                           _changes(before, {**parsed, "location": values["location"]}))
     await fleet_settings.push(request.app, [kiosk.id])
-    raise forms.see_other(kiosk_page(kiosk.id), "settings-saved")
+    raise back_to_kiosk(kiosk.id, "settings-saved")
 
 
 @admin_required
@@ -234,7 +241,7 @@ async def reset_kiosk(request: web.Request) -> web.Response:
         await db.kiosk_settings.update(kiosk.id, **dict.fromkeys(own))
         await db.audit.record(request["staff"].id, "settings.reset", kiosk_target(kiosk.id), ",".join(sorted(own)))
         await fleet_settings.push(request.app, [kiosk.id])
-    raise forms.see_other(kiosk_page(kiosk.id), "settings-reset")
+    raise back_to_kiosk(kiosk.id, "settings-reset")
 
 
 @admin_required
@@ -255,7 +262,7 @@ async def action(request: web.Request) -> web.Response:
     fleet_settings.send_action(request.app, kiosk.id, name, force=force)
     await request.app["db"].audit.record(request["staff"].id, f"kiosk.{name}", kiosk_target(kiosk.id),
                                          "forced" if force else "")
-    raise forms.see_other(kiosk_page(kiosk.id), "action-sent")
+    raise back_to_kiosk(kiosk.id, "action-sent")
 
 
 def routes() -> list[web.RouteDef]:
