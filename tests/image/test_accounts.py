@@ -92,6 +92,17 @@ def test_polkit_says_no_to_the_kiosk_user():
     assert 'subject.user == "kiosk"' in rules and "polkit.Result.NO" in rules
 
 
+def test_polkit_lets_the_appliance_reboot_and_nothing_else():
+    """Central's "reboot" action runs systemctl reboot as the appliance's user (appliance/service/power.py)."""
+    rules = (CONFIG / "polkit.rules").read_text()
+    granted = re.findall(r'subject\.user == "amtsklingel"(.*?)polkit\.Result\.YES', rules, re.S)
+    assert len(granted) == 1 and rules.count("polkit.Result.YES") == 1
+    assert sorted(re.findall(r'action\.id == "([^"]+)"', granted[0])) == [
+        "org.freedesktop.login1.reboot", "org.freedesktop.login1.reboot-multiple-sessions"]
+    packages = (REPO / "image/build/packages.txt").read_text().split()
+    assert "polkitd" in packages  # without it nobody but root may reboot, whatever the rules say
+
+
 def _data_with_modes(root, *, with_files: bool = True):
     """The data partition's files (in ``root``) with the modes systemd-tmpfiles gives them."""
     data = root / DATA

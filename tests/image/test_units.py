@@ -52,7 +52,7 @@ REQUIRED = {
         "UMask": "0077",
         "LimitCORE": "0",
         "RuntimeDirectory": "amtsklingel",
-        "ReadWritePaths": "/var/lib/amtsklingel",
+        "ReadWritePaths": ["/var/lib/amtsklingel", "-/sys/devices/platform"],
     },
     "amtsklingel-kiosk.service": COMMON | {
         "MemoryDenyWriteExecute": None,  # JavaScript and WebAssembly JITs
@@ -179,7 +179,8 @@ def test_appliance_writes_only_the_data_partition():
     """Besides its runtime directory and private /tmp (memory), only the data partition, for its
     token and the settings from central (which files there it may change: test_accounts.py)."""
     directives = unitfile.read(SYSTEMD / "amtsklingel-appliance.service")
-    assert unitfile.values(directives, "ReadWritePaths") == ["/var/lib/amtsklingel"]
+    # and the backlight's files, which udev gives its group (brightness, screen off outside office hours)
+    assert unitfile.values(directives, "ReadWritePaths") == ["/var/lib/amtsklingel", "-/sys/devices/platform"]
     for key in ("StateDirectory", "CacheDirectory", "LogsDirectory", "BindPaths"):
         assert unitfile.values(directives, key) == [], key
     assert unitfile.values(directives, "WorkingDirectory") == ["/run/amtsklingel"]

@@ -9,6 +9,7 @@ write access (udev/72-amtsklingel-access.rules).
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from appliance.hardware.errors import DeviceUsageError, DisplayError
@@ -68,4 +69,10 @@ def open_display(section: dict, *, root: Path = BACKLIGHTS) -> BacklightDisplay:
             raise DisplayError(f"[hardware.display] backlight = {name!r}: there is no {path}/brightness")
         return BacklightDisplay(path)
     found = sorted(p for p in root.glob("*") if (p / "brightness").exists()) if root.is_dir() else []
+    if found and not os.access(found[0] / "brightness", os.W_OK):
+        # Not a settings problem: an image without the udev rule or the service's ReadWritePaths=.
+        # Said once here; central's other settings must not be refused for it.
+        log.error("%s is not writable for the appliance: screen brightness and power settings have no effect; "
+                  "check udev/72-amtsklingel-access.rules and ReadWritePaths= of the appliance service", found[0])
+        return BacklightDisplay(None)
     return BacklightDisplay(found[0] if found else None)
