@@ -130,8 +130,7 @@ class Enrolment:
         self.backoff = backoff or Backoff()
 
     async def run(self) -> str:
-        screen = EnrolScreen(serial=self.hello.serial)
-        self._show(screen)
+        self._show(EnrolScreen(serial=self.hello.serial))
         loop = asyncio.get_running_loop()
         async with self._trust.http_session() as http:
             while True:
@@ -143,15 +142,13 @@ class Enrolment:
                     while True:
                         message = await link.receive()
                         if isinstance(message, fleet.EnrolCodeOffer):
-                            screen = EnrolScreen(serial=self.hello.serial, code=message.code,
-                                                 claim_url=message.claim_url, qr=qr_svg(message.claim_url),
-                                                 expires_in_s=message.expires_in_s)
                             log.info("showing an enrolment code (valid %d s)", message.expires_in_s)
-                            self._show(screen)
+                            self._show(EnrolScreen(serial=self.hello.serial, code=message.code,
+                                                   claim_url=message.claim_url, qr=qr_svg(message.claim_url),
+                                                   expires_in_s=message.expires_in_s))
                         elif isinstance(message, fleet.EnrolDone):
                             self._store(message.token)
                             log.info("enrolled by central; location %s", message.location)
-                            await link.close()
                             return message.token
                         elif isinstance(message, m.Error):
                             log.warning("central refused the enrolment: %s", message.code)
@@ -160,8 +157,7 @@ class Enrolment:
                 finally:
                     await link.close()
                 # The code died with the connection: never leave it on the screen.
-                screen = EnrolScreen(serial=self.hello.serial, unreachable=True)
-                self._show(screen)
+                self._show(EnrolScreen(serial=self.hello.serial, unreachable=True))
                 self.backoff.connection_closed(loop.time() - opened)
                 delay = self.backoff.next_delay()
                 log.info("enrolment connection closed; reconnecting in %.1f s", delay)
