@@ -5,9 +5,13 @@ import asyncio
 
 import pytest
 
+from appliance.call.backoff import Backoff
 from appliance.call.signaling import CentralLink, CertificateRejected
 from appliance.call.tls import Trust
 from appliance.config import ApplianceConfig
+from appliance.controller.view import EnrolScreen
+from appliance.fleet.enrol import Enrolment
+from appliance.hardware.fake.unit import FakeUnit
 from appliance.service.main import start
 from central.config import Config
 from tests.central.conftest import running_central
@@ -74,3 +78,34 @@ async def test_the_appliance_goes_online_over_tls_with_its_ca_file(tls_central):
         await asyncio.wait_for(unit.session.connected.wait(), timeout=10)
     finally:
         await unit.close()
+
+
+async def test_the_enrolment_link_checks_central_the_same_way(tls_central, tmp_path, caplog):
+    shown: list[EnrolScreen] = []
+    changed = asyncio.Event()
+
+    def show(screen: EnrolScreen) -> None:
+        shown.append(screen)
+        changed.set()
+
+    async def enrol_until(trust: Trust, predicate) -> EnrolScreen:
+        shown.clear()
+        enrolment = Enrolment(tls_central.url, tmp_path / "kiosk-token", FakeUnit("fake-7150c0de"), "0.1.0",
+                              show=show, trust=trust, backoff=Backoff(start_s=0.05, max_s=0.2))
+        task = asyncio.get_running_loop().create_task(enrolment.run())
+        try:
+            async with asyncio.timeout(15):
+                while not (shown and predicate(shown[-1])):
+                    changed.clear()
+                    await changed.wait()
+            return shown[-1]
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    other = make_ca("Somebody Else CA").write(tmp_path / "other-ca.pem")
+    refused = await enrol_until(Trust(other), lambda s: s.unreachable)
+    assert refused.code is None
+    assert any("does not trust" in r.getMessage() and "other-ca.pem" in r.getMessage() for r in caplog.records)
+    offered = await enrol_until(Trust(tls_central.ca_file), lambda s: s.code is not None)
+    assert offered.claim_url.endswith(f"code={offered.code}")
