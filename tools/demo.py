@@ -119,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
       button is the big on-screen button, or Space/Enter (hold 1 s = long press;
       hold 5 s on the start screen = the self-test for the person installing a unit)
 
+  Fleet           {base}/admin/fleet   (as admin: each kiosk's settings, self-test, restart, reboot;
+                  settings for all kiosks at {base}/admin/fleet/settings, audit log at {base}/admin/audit)
+
   Open the kiosk page and the console side by side. Stop with Ctrl+C.
 """, flush=True)
         if args.enrol:
@@ -128,8 +131,14 @@ def main(argv: list[str] | None = None) -> int:
         token = "" if args.enrol else f'token = "{creds["kiosk_token"]}"\n'
         appliance_config.write_text(f'central_url = "{base}"\n{token}data_dir = "{workdir / "kiosk-data"}"\n'
                                     f'[kiosk]\nport = {args.kiosk_port}\n[hardware]\nbackend = "fake"\n')
-        kiosk = start([sys.executable, "-m", "appliance", "--config", str(appliance_config)])
-        while kiosk.poll() is None and central.poll() is None:
+        kiosk_cmd = [sys.executable, "-m", "appliance", "--config", str(appliance_config)]
+        kiosk = start(kiosk_cmd)
+        while central.poll() is None:
+            if kiosk.poll() == 0:  # "restart" from the fleet page: start it again, as systemd does on a unit
+                print("  the kiosk restarts, as the fleet page asked", flush=True)
+                kiosk = start(kiosk_cmd)
+            elif kiosk.poll() is not None:
+                break
             time.sleep(0.5)
         if kiosk.poll() is not None:
             print(f"the kiosk stopped (exit status {kiosk.returncode}); stopping the demo", file=sys.stderr)
