@@ -127,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.enrol:
             print(f"  The kiosk starts without a token and shows a code: log in as admin and enter it at\n"
                   f"  {base}/admin/kiosks (or open the QR code's link).\n", flush=True)
+        else:
+            print("  To try enrolment by code: start the demo with --enrol (./build.sh demo --enrol); the kiosk\n"
+                  "  then starts without a token and shows a code to claim on the admin's Kiosks page.\n", flush=True)
         appliance_config = workdir / "appliance.toml"
         token = "" if args.enrol else f'token = "{creds["kiosk_token"]}"\n'
         appliance_config.write_text(f'central_url = "{base}"\n{token}data_dir = "{workdir / "kiosk-data"}"\n'

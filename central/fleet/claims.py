@@ -149,6 +149,7 @@ class Claims:
                 self.enrolments.give_back(unit)
                 raise
         delivered = self.enrolments.deliver(unit, token, location)
+        log.info("kiosk %d %s by code (unit %s)", kiosk_id, "enrolled again" if known else "enrolled", unit.serial)
         if not delivered:
             log.warning("kiosk %d: the unit left before its token was sent; it is enrolled again with its next code",
                         kiosk_id)

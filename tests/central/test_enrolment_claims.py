@@ -338,3 +338,17 @@ async def test_the_boot_tests_admin_script_claims_through_these_pages(central):
     done = await unit.recv("enrol.done")
     settings = await kiosk_settings(central, int(done["token"].split(".")[0]))
     assert (settings.location, settings.departments) == ("Bootprüfstand", ["standesamt"])
+
+
+async def test_a_revoked_kiosk_is_brought_back_by_enrolling_its_unit_again(central, admin):
+    unit, offer = await waiting_unit(central, "10000000cafe0003")
+    assert (await admin.claim(offer["code"], "Gestohlen und wiedergefunden"))[0] == 200
+    kiosk_id = int((await unit.recv("enrol.done"))["token"].split(".")[0])
+    await central.db.revoke_kiosk(kiosk_id)
+    unit, offer = await waiting_unit(central, "10000000cafe0003")
+    status, page, _ = await admin.claim(offer["code"])
+    assert status == 200 and "This kiosk is revoked now: enrolling it again brings it back." in page
+    assert (await admin.claim(offer["code"], confirm_kiosk=str(kiosk_id)))[0] == 200
+    token = (await unit.recv("enrol.done"))["token"]
+    assert not next(k for k in await central.db.kiosks() if k.id == kiosk_id).revoked
+    await central.kiosk(token)
