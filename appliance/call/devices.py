@@ -25,17 +25,19 @@ STALL_S = 8.0
 class WatchedTrack(MediaStreamTrack):
     """A device's track in a call; ``on_failed()`` runs once if the device stops without being asked."""
 
-    def __init__(self, source: MediaStreamTrack, on_failed: Callable[[], None], *, stall_s: float = STALL_S) -> None:
+    def __init__(self, source: MediaStreamTrack, on_failed: Callable[[], None], *, stall_s: float = STALL_S,
+                 on_working: Callable[[], None] | None = None) -> None:
+        """``on_working`` runs once, at the first frame: the device works in live use."""
         super().__init__()
         self.kind = source.kind
-        self._source, self._on_failed, self.stall_s = source, on_failed, stall_s
+        self._source, self._on_failed, self._on_working, self.stall_s = source, on_failed, on_working, stall_s
 
     async def recv(self):
         if self.readyState != "live":
             raise MediaStreamError
         try:
             async with asyncio.timeout(self.stall_s):
-                return await self._source.recv()
+                frame = await self._source.recv()
         except TimeoutError:
             log.warning("%s delivered nothing for %.0f s", self.kind, self.stall_s)
             self._failed()
@@ -47,6 +49,10 @@ class WatchedTrack(MediaStreamTrack):
             log.warning("%s track failed: %s", self.kind, type(exc).__name__)
             self._failed()
             raise MediaStreamError from exc
+        on_working, self._on_working = self._on_working, None
+        if on_working is not None:
+            on_working()
+        return frame
 
     def _failed(self) -> None:
         if self.readyState != "live":
@@ -62,8 +68,8 @@ class WatchedTrack(MediaStreamTrack):
             self._source.stop()
 
 
-def open_track(open_: Callable[[], MediaStreamTrack], device: str,
-               on_failed: Callable[[], None]) -> MediaStreamTrack | None:
+def open_track(open_: Callable[[], MediaStreamTrack], device: str, on_failed: Callable[[], None],
+               on_working: Callable[[], None] | None = None) -> MediaStreamTrack | None:
     """The device's watched track for a call, or None (``on_failed`` already called) if it does not start."""
     try:
         source = open_()
@@ -71,4 +77,4 @@ def open_track(open_: Callable[[], MediaStreamTrack], device: str,
         log.warning("%s did not start for the call: %s", device, type(exc).__name__)
         on_failed()
         return None
-    return WatchedTrack(source, on_failed)
+    return WatchedTrack(source, on_failed, on_working=on_working)

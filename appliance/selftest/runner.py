@@ -97,6 +97,7 @@ class Selftest:
         self._bypass_echo(True)
         try:
             camera = asyncio.ensure_future(self._camera())
+            self._helpers.append(camera)  # a stop before the camera is up must not leave it starting
             microphone = Microphone(self.hardware.microphone, self._show_level)
             self._tracks_from(microphone)
             self._set("enrolment", *(("pass", None) if self.probes.enrolled() else ("fail", "not_enrolled")))

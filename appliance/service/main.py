@@ -28,12 +28,13 @@ from appliance.fleet.actions import Actions
 from appliance.fleet.devices import DeviceBook
 from appliance.fleet.enrol import Enrolment, enrol_then_connect, software_version
 from appliance.fleet.settings import RemoteSettings
+from appliance.hardware.errors import HardwareError
 from appliance.hardware.select import Hardware, open_hardware
 from appliance.kiosk import create_app
 from appliance.kiosk.self_view import SelfViewFeed
 from appliance.kiosk.video_feed import ClerkVideoFeed, receiver_for
 from appliance.selftest.probes import fake_probes, system_probes
-from appliance.selftest.runner import Selftest
+from appliance.selftest.runner import Selftest, device_name
 from appliance.service import systemd
 from appliance.service.bridge import ViewBridge
 from appliance.service.power import open_power
@@ -109,8 +110,12 @@ async def start(config: ApplianceConfig, *, hardware: Hardware | None = None,
                 on_state(f"{device}_failed")
             return report
 
-        camera_track = open_track(camera.track, "camera", failed("camera"))  # first: it decides camera.encoded
-        microphone_track = open_track(hardware.microphone.track, "microphone", failed("microphone"))
+        def working(device: str) -> Callable[[], None]:
+            return lambda: devices.ok(device, "live", name=device_name(getattr(hardware, device)))
+
+        camera_track = open_track(camera.track, "camera", failed("camera"), working("camera"))  # decides .encoded
+        microphone_track = open_track(hardware.microphone.track, "microphone", failed("microphone"),
+                                      working("microphone"))
         # The citizen's own picture: the call sends a tee of the camera track that also hands each
         # frame to the page (no second capture, H.264 passed through unchanged). Stopping the tee
         # at the end of the call stops the camera. See appliance/kiosk/self_view.py.
@@ -127,7 +132,7 @@ async def start(config: ApplianceConfig, *, hardware: Hardware | None = None,
         if track.kind == "video":
             clerk_video.attach(track, receiver_for(peer.pc, track))
         else:
-            appliance.tasks.append(loop.create_task(_play(track, hardware), name="speaker"))
+            appliance.tasks.append(loop.create_task(_play(track, hardware, devices), name="speaker"))
 
     bridge = ViewBridge(loop, lambda kind, value: controller.post(kind, value))
     # Central's settings and actions (appliance/fleet/): the screen follows every view the page gets.
@@ -147,8 +152,13 @@ async def start(config: ApplianceConfig, *, hardware: Hardware | None = None,
     remote.start()  # the settings stored last time: location and departments even without network
     session = CentralSession(config.central_url, config.token, controller.post, trust=Trust(config.ca_file))
     holder["session"] = session
-    hardware.button.on_short_press = lambda: controller.post("press")
-    hardware.button.on_long_press = lambda: controller.post("long_press")
+
+    def pressed(kind: str) -> None:
+        devices.ok("button", "live")  # a press arrived: the button works, whatever an earlier self-test said
+        controller.post(kind)
+
+    hardware.button.on_short_press = lambda: pressed("press")
+    hardware.button.on_long_press = lambda: pressed("long_press")
     hardware.button.on_selftest_hold = lambda: controller.post("selftest", "button")
     controller.selftest = selftest = Selftest(
         hardware=hardware, self_view=self_view, send=send, post=controller.post,
@@ -189,13 +199,29 @@ def _enrolment(config: ApplianceConfig, hardware: Hardware, post: Callable[[str,
                      show=lambda screen: post("enrol", screen), trust=Trust(config.ca_file))
 
 
-async def _play(track: MediaStreamTrack, hardware: Hardware) -> None:
-    """The clerk's voice to the speaker, which also hands it to the echo canceller."""
+async def _play(track: MediaStreamTrack, hardware: Hardware, devices: DeviceBook) -> None:
+    """The clerk's voice to the speaker, which also hands it to the echo canceller.
+
+    A speaker that refuses sound is recorded for the health report; the call goes on (the
+    citizen may still read the clerk's lips, and the clerk hears and sees them)."""
+    played = False
     try:
         while True:
-            await hardware.speaker.play(await track.recv())
+            frame = await track.recv()
+            await hardware.speaker.play(frame)
+            if not played:
+                played = True
+                devices.ok("speaker", "live", name=device_name(hardware.speaker))
     except MediaStreamError:
         pass
+    except HardwareError as exc:
+        log.error("the speaker stopped taking the clerk's voice: %s", type(exc).__name__)
+        devices.fault("speaker", "speaker_failed")
+        while True:  # keep draining, so the receiver's buffers do not fill
+            try:
+                await track.recv()
+            except MediaStreamError:
+                return
 
 
 async def _watchdog(controller: Controller) -> None:

@@ -61,3 +61,12 @@ async def test_a_device_that_does_not_start_gives_no_track_and_is_reported():
         camera.track()
     camera.repair()
     assert open_track(camera.track, "camera", lambda: failed.append(2)) is not None and failed == [1]
+
+
+async def test_the_first_frame_says_the_device_works_once():
+    working = []
+    track = WatchedTrack(FakeMicrophone().track(), lambda: None, on_working=lambda: working.append(1))
+    for _ in range(3):
+        await track.recv()
+    assert working == [1]
+    track.stop()

@@ -141,3 +141,18 @@ async def test_microphone_failing_mid_call_ends_the_call_on_both_sides(central, 
     await poll(lambda: asyncio.sleep(0, kiosk_faults(central)), lambda f: f.get(("microphone", "microphone_failed")) == 1)
     assert unit.devices.snapshot()["microphone"].state == "failed"
     assert not unit.controller.has_visit_data
+
+
+async def test_live_use_marks_devices_working_and_a_failed_speaker_is_recorded(central, unit, sides):
+    clerk, kiosk = sides
+    await into_call(unit, clerk, kiosk)  # pressed the button, camera and microphone in the call
+    await poll(lambda: asyncio.sleep(0, unit.devices.snapshot()),
+               lambda d: all(d[x].state == "ok" and d[x].source == "live"
+                             for x in ("camera", "microphone", "speaker", "button")))
+    unit.hardware.speaker.fail()  # the clerk's voice no longer comes out
+    await poll(lambda: asyncio.sleep(0, unit.devices.snapshot()["speaker"]),
+               lambda h: h.state == "failed" and h.fault == "speaker_failed")
+    # The call goes on: the citizen is still heard by the clerk.
+    before = await audio_energy(clerk)
+    await poll(lambda: audio_energy(clerk), lambda e: e > before + 0.01, seconds=10)
+    assert unit.controller.view.screen is Screen.IN_CALL
