@@ -2,8 +2,8 @@
 
 Guessing codes is slowed down per admin and per client address: after ``MAX_WRONG`` wrong codes
 within ``WINDOW_S`` every further attempt waits, the right code too, until the oldest of them is
-old enough. With 2^40 codes and at most a few hundred units waiting, that leaves a guesser a
-chance of about one in 10^8 a day.
+old enough. With 2^40 codes, 200 units waiting and 960 guesses a day per admin session, that
+leaves a guesser a chance of about one in 6 million a day.
 
 A unit whose serial number is a kiosk already is enrolled again as that kiosk: a new token, its
 location and settings kept; the admin confirms that first (``NeedsConfirmation``).
