@@ -164,8 +164,9 @@ show_why() {
 boot "$CMDLINE" "$LOG"
 START=$(date +%s)
 note "QEMU pid $QEMU, serial log $LOG, timeout $TIMEOUT s"
-# The admin: waits for the code on the console and claims it in central's admin pages.
-in_ns "$PYTHON" "$HERE/claim-code.py" --console "$LOG" --central "http://$LAN_IP:$CENTRAL_PORT" \
+# The admin: waits for the code on the console and claims it in central's admin pages. Started
+# through ip directly (not in_ns, a function): $! is then the script itself.
+ip netns exec "$NS" "$PYTHON" "$HERE/claim-code.py" --console "$LOG" --central "http://$LAN_IP:$CENTRAL_PORT" \
     --credentials "$T/demo.json" --location "$ENROL_LOCATION" --departments "$ENROL_DEPARTMENTS" \
     --timeout "$TIMEOUT" >> "$LOG.host" 2> "$T/claim.log" &
 CLAIM=$!
