@@ -77,7 +77,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="the kiosk page's port (default 8000, or $AMTSKLINGEL_DEMO_KIOSK_PORT)")
     parser.add_argument("--enrol", action="store_true",
                         help="start the kiosk without a token: it shows a code to claim it in the admin pages")
+    parser.add_argument("--broken", action="append", default=[], metavar="DEVICE[:FRAMES]", type=broken_device,
+                        help="a fake device that fails: camera, microphone, speaker or button (repeatable); "
+                             "camera:300 or microphone:500 stop after that many frames (the camera makes 30 a "
+                             "second, the microphone 50) instead of not starting: try it in a call")
     return parser.parse_args(argv)
+
+
+BREAKABLE = ("camera", "microphone", "speaker", "button")
+
+
+def broken_device(text: str) -> tuple[str, int | None]:
+    device, _, frames = text.partition(":")
+    if device not in BREAKABLE:
+        raise argparse.ArgumentTypeError(f"{device!r} is not one of {', '.join(BREAKABLE)}")
+    if frames and (device not in ("camera", "microphone") or not frames.isdigit()):
+        raise argparse.ArgumentTypeError("only camera and microphone stop after a number of frames, e.g. camera:300")
+    return device, int(frames) if frames else None
+
+
+def hardware_toml(broken: list[tuple[str, int | None]]) -> str:
+    """The kiosk's [hardware] settings: the fake backend, with the devices told to fail."""
+    lines = ['[hardware]', 'backend = "fake"']
+    for device, frames in broken:
+        lines += [f"[hardware.{device}]", "fail = true" if frames is None else f"fail_after_frames = {frames}"]
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -117,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
   Kiosk page      http://127.0.0.1:{args.kiosk_port}/
       the simulated kiosk: test-pattern camera, synthetic microphone; the call
       button is the big on-screen button, or Space/Enter (hold 1 s = long press;
-      hold 5 s on the start screen = the self-test for the person installing a unit)
+      hold 5 s on the start screen = the self-test for the person installing a unit;
+      --broken camera (or microphone, speaker, button) shows how a failing device looks)
 
   Fleet           {base}/admin/fleet   (as admin: each kiosk's settings, self-test, restart, reboot;
                   settings for all kiosks at {base}/admin/fleet/settings, audit log at {base}/admin/audit)
@@ -133,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         appliance_config = workdir / "appliance.toml"
         token = "" if args.enrol else f'token = "{creds["kiosk_token"]}"\n'
         appliance_config.write_text(f'central_url = "{base}"\n{token}data_dir = "{workdir / "kiosk-data"}"\n'
-                                    f'[kiosk]\nport = {args.kiosk_port}\n[hardware]\nbackend = "fake"\n')
+                                    f'[kiosk]\nport = {args.kiosk_port}\n' + hardware_toml(args.broken))
         kiosk_cmd = [sys.executable, "-m", "appliance", "--config", str(appliance_config)]
         kiosk = start(kiosk_cmd)
         while central.poll() is None:

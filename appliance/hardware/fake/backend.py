@@ -177,22 +177,32 @@ class MemorySpeaker:
         self._recent_samples = 0
 
 
+def _broken(device, cfg: dict):
+    """``fail = true`` (the device does not work at all) or ``fail_after_frames = n`` (it stops mid-stream):
+    how the demo and a boot test show a unit with a broken device."""
+    if cfg.get("fail"):
+        device.fail()
+    elif "fail_after_frames" in cfg:
+        device.fail(after_frames=int(cfg["fail_after_frames"]))
+    return device
+
+
 def open_camera(cfg: dict) -> FakeCamera:
-    return FakeCamera(cfg.get("width", 640), cfg.get("height", 480), cfg.get("fps", 30),
-                      cfg.get("bitrate", 1_000_000), encoded=bool(cfg.get("encoded", False)))
+    return _broken(FakeCamera(cfg.get("width", 640), cfg.get("height", 480), cfg.get("fps", 30),
+                              cfg.get("bitrate", 1_000_000), encoded=bool(cfg.get("encoded", False))), cfg)
 
 
 def open_microphone(cfg: dict, echo=None) -> FakeMicrophone:
     if echo is not None:
         raise HardwareError("echo cancellation applies to a real microphone; the fake one hears no speaker")
-    return FakeMicrophone(cfg.get("frequency", 440.0))
+    return _broken(FakeMicrophone(cfg.get("frequency", 440.0)), cfg)
 
 
 def open_speaker(cfg: dict, far_end: FarEndHook | None = None) -> MemorySpeaker:
-    return MemorySpeaker(far_end=far_end)
+    return _broken(MemorySpeaker(far_end=far_end), cfg)
 
 
 def open_button(cfg: dict, loop: asyncio.AbstractEventLoop | None = None) -> MockCallButton:
-    return MockCallButton(cfg.get("pin", 17), cfg.get("led_pin", 18), loop=loop,
-                          long_press_s=cfg.get("long_press_s", LONG_PRESS_SECONDS),
-                          selftest_hold_s=cfg.get("selftest_hold_s", SELFTEST_HOLD_SECONDS))
+    return _broken(MockCallButton(cfg.get("pin", 17), cfg.get("led_pin", 18), loop=loop,
+                                  long_press_s=cfg.get("long_press_s", LONG_PRESS_SECONDS),
+                                  selftest_hold_s=cfg.get("selftest_hold_s", SELFTEST_HOLD_SECONDS)), cfg)

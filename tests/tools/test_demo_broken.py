@@ -1,0 +1,45 @@
+"""``./build.sh demo --broken camera``: the demo's kiosk with a fake device told to fail."""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import tomllib
+from pathlib import Path
+
+import pytest
+from aiortc.mediastreams import MediaStreamError
+
+from appliance.hardware.errors import HardwareError
+from appliance.hardware.select import open_hardware
+
+spec = importlib.util.spec_from_file_location("demo", Path(__file__).parents[2] / "tools" / "demo.py")
+demo = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(demo)
+
+
+async def test_broken_devices_reach_the_fake_backend():
+    args = demo.parse_args(["--broken", "camera", "--broken", "microphone:3", "--broken", "speaker",
+                            "--broken", "button"])
+    hardware = tomllib.loads(demo.hardware_toml(args.broken))["hardware"]
+    hw = open_hardware(hardware)
+    try:
+        with pytest.raises(HardwareError):
+            hw.camera.track()  # will not start
+        track = hw.microphone.track()
+        for _ in range(3):
+            await track.recv()
+        with pytest.raises(MediaStreamError):
+            await track.recv()  # stopped by itself after three frames
+        assert hw.speaker.broken and hw.button.broken
+    finally:
+        hw.close()
+
+
+def test_without_broken_devices_all_work():
+    assert tomllib.loads(demo.hardware_toml([]))["hardware"] == {"backend": "fake"}
+
+
+@pytest.mark.parametrize("bad", ["display", "speaker:10", "camera:ten"])
+def test_a_wrong_device_is_refused_with_what_would_be_right(bad):
+    with pytest.raises(argparse.ArgumentTypeError):
+        demo.broken_device(bad)
