@@ -12,10 +12,14 @@ outbox and a writer task puts them on the wire within ``send_timeout_s``. A link
 that takes longer is broken (a stalled network, or a central that stopped
 reading) and is cut, which leads to the ordinary reconnect and resume; so the
 controller, and with it the watchdog, never hangs on central.
+
+Each ``ping`` the session writes and the ``pong`` that answers it measure the
+round trip to central (``rtt_ms``, for the health report).
 """
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -46,6 +50,9 @@ class CentralSession:
         self._outbox: asyncio.Queue[m.Message] | None = None
         self.connected = asyncio.Event()
         self.stopped_replaced = False
+        self.rtt_ms: float | None = None  # the last ping -> pong on the current connection
+        self._pings: collections.deque[float] = collections.deque(maxlen=OUTBOX_LIMIT)  # when each went out
+        self.on_connected: list[Callable[[], None]] = []  # e.g. the health report, sent on every new connection
 
     @property
     def token(self) -> str | None:
@@ -100,8 +107,12 @@ class CentralSession:
         """One connection from welcome to close; True when central said another unit replaced us."""
         outbox: asyncio.Queue[m.Message] = asyncio.Queue(OUTBOX_LIMIT)
         self._link, self._outbox = link, outbox
+        self.rtt_ms = None
+        self._pings.clear()
         self.connected.set()
         self._post("connected", welcome)
+        for hook in self.on_connected:
+            hook()
         writer = asyncio.get_running_loop().create_task(self._write(link, outbox), name="central-writer")
         replaced = False
         try:
@@ -109,6 +120,9 @@ class CentralSession:
                 if isinstance(message, m.Error) and message.code == ErrorCode.REPLACED.value:
                     replaced = True
                     break
+                if isinstance(message, m.Pong) and self._pings:
+                    # Central answers pings in order, so each pong belongs to the oldest ping.
+                    self.rtt_ms = round((asyncio.get_running_loop().time() - self._pings.popleft()) * 1000, 1)
                 self._post("central", message)
         finally:
             self._outbox = None
@@ -122,6 +136,8 @@ class CentralSession:
     async def _write(self, link: CentralLink, outbox: asyncio.Queue[m.Message]) -> None:
         while True:
             message = await outbox.get()
+            if isinstance(message, m.Ping):
+                self._pings.append(asyncio.get_running_loop().time())
             try:
                 async with asyncio.timeout(self.send_timeout_s):
                     await link.send(message)

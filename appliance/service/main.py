@@ -26,7 +26,9 @@ from appliance.controller.machine import Controller, Timeouts
 from appliance.controller.view import View
 from appliance.fleet.actions import Actions
 from appliance.fleet.devices import DeviceBook
-from appliance.fleet.enrol import Enrolment, enrol_then_connect, software_version
+from appliance.fleet.enrol import Enrolment, enrol_then_connect
+from appliance.fleet.health import HealthReporter
+from appliance.fleet.image import ImageInfo
 from appliance.fleet.settings import RemoteSettings
 from appliance.hardware.errors import HardwareError
 from appliance.hardware.select import Hardware, open_hardware
@@ -60,6 +62,7 @@ class Appliance:
     devices: DeviceBook | None = None  # what the self-test and calls learned of the devices (health reports it)
     remote: RemoteSettings | None = None
     stopping: asyncio.Event = field(default_factory=asyncio.Event)  # set by central's "restart"
+    health: HealthReporter | None = None
 
     @property
     def page_url(self) -> str:
@@ -169,12 +172,16 @@ async def start(config: ApplianceConfig, *, hardware: Hardware | None = None,
     app = create_app(bridge, clerk_video=clerk_video, self_view=self_view)
     page = make_server(config.kiosk_host, config.kiosk_port, app, threaded=True)
     threading.Thread(target=page.serve_forever, name="kiosk-page", daemon=True).start()
+    image = ImageInfo.read()
+    health = _health(config, hardware, session, devices, remote, image)
     appliance = Appliance(config, hardware, controller, session, bridge, page, clerk_video, self_view=self_view,
-                          selftest=selftest, devices=devices, remote=remote, stopping=stopping)
+                          selftest=selftest, devices=devices, remote=remote, stopping=stopping, health=health)
+    enrolment = _enrolment(config, hardware, controller.post, image.version)
     appliance.tasks = [loop.create_task(controller.run(), name="controller"),
-                       loop.create_task(enrol_then_connect(_enrolment(config, hardware, controller.post), session, controller.post),
+                       loop.create_task(enrol_then_connect(enrolment, session, controller.post),
                                         name="central-session"),
-                       loop.create_task(_watchdog(controller), name="watchdog")]
+                       loop.create_task(_watchdog(controller), name="watchdog"),
+                       loop.create_task(health.run(), name="health-report")]
     bridge.publish(controller.view)
     systemd.notify("READY=1")
     systemd.notify(f"STATUS=kiosk page on {appliance.page_url}")
@@ -191,12 +198,25 @@ def _probes(config: ApplianceConfig, session: CentralSession):
     return system_probes(config.central_url, enrolled)
 
 
-def _enrolment(config: ApplianceConfig, hardware: Hardware, post: Callable[[str, object], None]) -> Enrolment | None:
+def _enrolment(config: ApplianceConfig, hardware: Hardware, post: Callable[[str, object], None],
+               version: str) -> Enrolment | None:
     """Without a token the unit first shows a code to be claimed in central (appliance/fleet/enrol.py)."""
     if config.token is not None:
         return None
-    return Enrolment(config.central_url, config.token_path, hardware.unit, software_version(),
+    return Enrolment(config.central_url, config.token_path, hardware.unit, version,
                      show=lambda screen: post("enrol", screen), trust=Trust(config.ca_file))
+
+
+def _health(config: ApplianceConfig, hardware: Hardware, session: CentralSession, devices: DeviceBook,
+            remote: RemoteSettings, image: ImageInfo) -> HealthReporter:
+    """The health report: every 30 s, on each new connection and soon after a device changes state."""
+    health = HealthReporter(send=session.send, book=devices, unit=hardware.unit, image=image,
+                            data_dir=config.data_dir, rtt_ms=lambda: session.rtt_ms,
+                            online=session.connected.is_set,
+                            settings_version=lambda: remote.current.version if remote.current else 0)
+    devices.on_change = health.changed
+    session.on_connected.append(health.changed)
+    return health
 
 
 async def _play(track: MediaStreamTrack, hardware: Hardware, devices: DeviceBook) -> None:

@@ -8,8 +8,14 @@ from appliance.hardware.errors import UnitError
 from appliance.hardware.fake.unit import FakeUnit, stable_serial
 from appliance.hardware.fake.unit import open_unit as open_fake_unit
 from appliance.hardware.interfaces import Unit
-from appliance.hardware.pi.unit import (MODEL_FILE, SERIAL_FILE, TEMPERATURE_FILE, THROTTLED_FILE, PiUnit,
-                                        decode_throttled)
+from appliance.hardware.pi.unit import (
+    MODEL_FILE,
+    SERIAL_FILE,
+    TEMPERATURE_FILE,
+    THROTTLED_FILE,
+    PiUnit,
+    decode_throttled,
+)
 from appliance.hardware.select import open_hardware
 from protocol.fleet import KioskHealth
 
@@ -69,12 +75,12 @@ def test_pi_unit_without_firmware_flags_or_thermal_zone_reports_none(tmp_path):
 def test_pi_unit_missing_serial_says_what_to_do(tmp_path):
     unit = PiUnit(tmp_path)  # opening reads nothing, so it does not fail
     with pytest.raises(UnitError, match=r"serial-number.*\[hardware.unit\]"):
-        unit.serial
+        _ = unit.serial
     with pytest.raises(UnitError, match="is this a Raspberry Pi"):
-        unit.model
+        _ = unit.model
     write(tmp_path, SERIAL_FILE, b"\x01\x02\x00")
     with pytest.raises(UnitError, match="not 4-64 letters"):
-        unit.serial
+        _ = unit.serial
 
 
 async def test_pi_unit_serial_from_settings_wins(pi_tree):
