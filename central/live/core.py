@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from central.fleet.registry import FleetRegistry
-from central.live.limits import VISIT_REQUESTS, Buckets
+from central.live.limits import FLEET_REPORTS, VISIT_REQUESTS, Buckets
 from central.live.peers import KioskPeer, StaffPeer
 from central.live.relay import SignalingRelay
 from central.rooms import Visit, VisitState, WaitingRooms
@@ -73,6 +73,8 @@ class HubCore:
     _media: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
     # What city IT sees of each kiosk (central/fleet/): online, health, self-test, settings applied.
     fleet: FleetRegistry = field(default_factory=FleetRegistry)
+    # (kiosk id, report type) -> how many fleet reports it may still send now (kiosk_side.py)
+    fleet_reports: Buckets = field(default_factory=lambda: Buckets(FLEET_REPORTS))
     stopping: bool = False  # central shuts down: visits are kept in the kiosks' tokens, not ended
 
     # == departments ===========================================================

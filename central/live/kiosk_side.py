@@ -77,8 +77,10 @@ class KioskSide(CallSetup):
         elif isinstance(msg, m.VisitResume):
             self._resume(peer, msg)
         elif isinstance(msg, f.DeviceFault):
+            self._limit_reports(peer, msg)
             self._device_fault(peer, msg)
         elif isinstance(msg, FLEET_REPORTS):
+            self._limit_reports(peer, msg)
             self.fleet.kiosk_message(peer.kiosk.id, msg)
         else:
             visit = self._kiosk_visit(peer, msg.visit_id)
@@ -96,6 +98,13 @@ class KioskSide(CallSetup):
                 self.relay.forward(visit.id, "kiosk", msg, clerk.link if clerk is not None else None)
             else:  # pragma: no cover - KIOSK_TO_CENTRAL and this method must list the same types
                 raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"{msg.type} is not handled")
+
+    def _limit_reports(self, peer: KioskPeer, msg: m.Message) -> None:
+        """A flood of fleet reports is refused, each kind on its own; the kiosk stays connected."""
+        if wait := self.fleet_reports.take((peer.kiosk.id, msg.type)):
+            seconds = retry_after_s(wait)
+            raise ProtocolError(ErrorCode.RATE_LIMITED, f"too many {msg.type} reports from this kiosk; the next "
+                                f"is accepted in {seconds} s", retry_after_s=seconds)
 
     def _device_fault(self, peer: KioskPeer, msg: f.DeviceFault) -> None:
         """Counted for the fleet page; in a call, a lost camera is also the clerk's to know (audio goes on)."""

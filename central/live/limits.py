@@ -33,6 +33,10 @@ KIOSK_CONNECTS = Rate(capacity=3, per_second=1.0)
 # dozen candidates per gathering. Far above that is a flood aimed at the other side.
 CALL_SDP = Rate(capacity=10, per_second=1 / 6)
 CALL_CANDIDATES = Rate(capacity=200, per_second=5.0)
+# A kiosk's reports for the fleet page (health, self-test, device faults, ...), per kind: health comes
+# every 30 s and at most every 5 s after changes; a few in a row (a reconnect, a self-test) are fine,
+# far more is a loop or a flood, refused (the kiosk stays connected) before it costs central anything.
+FLEET_REPORTS = Rate(capacity=5, per_second=1 / 5)
 
 
 class Buckets:
