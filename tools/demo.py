@@ -81,9 +81,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="a fake device that fails: camera, microphone, speaker or button (repeatable); "
                              "camera:300 or microphone:500 stop after that many frames (the camera makes 30 a "
                              "second, the microphone 50) instead of not starting: try it in a call")
+    parser.add_argument("--unit", action="append", default=[], choices=sorted(UNIT_CONDITIONS),
+                        help="the fake unit runs hot (82 °C, throttled) or on a weak power supply (under-voltage); "
+                             "its health report on the fleet page shows it (repeatable)")
     return parser.parse_args(argv)
 
 
+UNIT_CONDITIONS = {"hot": "overheat", "undervolted": "undervolt"}  # --unit -> [hardware.unit] setting
 BREAKABLE = ("camera", "microphone", "speaker", "button")
 
 
@@ -96,11 +100,14 @@ def broken_device(text: str) -> tuple[str, int | None]:
     return device, int(frames) if frames else None
 
 
-def hardware_toml(broken: list[tuple[str, int | None]]) -> str:
-    """The kiosk's [hardware] settings: the fake backend, with the devices told to fail."""
+def hardware_toml(broken: list[tuple[str, int | None]], unit: list[str] = ()) -> str:
+    """The kiosk's [hardware] settings: the fake backend, with the devices told to fail and the unit's
+    conditions (``--unit hot``)."""
     lines = ['[hardware]', 'backend = "fake"']
     for device, frames in broken:
         lines += [f"[hardware.{device}]", "fail = true" if frames is None else f"fail_after_frames = {frames}"]
+    if unit:
+        lines += ["[hardware.unit]", *(f"{UNIT_CONDITIONS[condition]} = true" for condition in dict.fromkeys(unit))]
     return "\n".join(lines) + "\n"
 
 
@@ -142,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
       the simulated kiosk: test-pattern camera, synthetic microphone; the call
       button is the big on-screen button, or Space/Enter (hold 1 s = long press;
       hold 5 s on the start screen = the self-test for the person installing a unit;
-      --broken camera (or microphone, speaker, button) shows how a failing device looks)
+      --broken camera (or microphone, speaker, button) shows how a failing device looks;
+      --unit hot or --unit undervolted, how the fleet page shows a unit in trouble)
 
   Fleet           {base}/admin/fleet   (as admin: each kiosk's settings, self-test, restart, reboot;
                   settings for all kiosks at {base}/admin/fleet/settings, audit log at {base}/admin/audit)
@@ -158,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         appliance_config = workdir / "appliance.toml"
         token = "" if args.enrol else f'token = "{creds["kiosk_token"]}"\n'
         appliance_config.write_text(f'central_url = "{base}"\n{token}data_dir = "{workdir / "kiosk-data"}"\n'
-                                    f'[kiosk]\nport = {args.kiosk_port}\n' + hardware_toml(args.broken))
+                                    f'[kiosk]\nport = {args.kiosk_port}\n' + hardware_toml(args.broken, args.unit))
         kiosk_cmd = [sys.executable, "-m", "appliance", "--config", str(appliance_config)]
         kiosk = start(kiosk_cmd)
         while central.poll() is None:

@@ -9,7 +9,11 @@ from pathlib import Path
 import pytest
 from aiortc.mediastreams import MediaStreamError
 
+from appliance.fleet.devices import DeviceBook
+from appliance.fleet.health import HealthReporter
+from appliance.fleet.image import ImageInfo
 from appliance.hardware.errors import HardwareError
+from appliance.hardware.fake.unit import open_unit
 from appliance.hardware.select import open_hardware
 
 spec = importlib.util.spec_from_file_location("demo", Path(__file__).parents[2] / "tools" / "demo.py")
@@ -43,3 +47,14 @@ def test_without_broken_devices_all_work():
 def test_a_wrong_device_is_refused_with_what_would_be_right(bad):
     with pytest.raises(argparse.ArgumentTypeError):
         demo.broken_device(bad)
+
+
+def test_a_hot_undervolted_unit_reaches_the_health_report(tmp_path):
+    args = demo.parse_args(["--unit", "hot", "--unit", "undervolted", "--unit", "hot"])
+    hardware = tomllib.loads(demo.hardware_toml([], args.unit))["hardware"]
+    assert hardware["unit"] == {"overheat": True, "undervolt": True}
+    unit = open_unit(hardware["unit"])
+    report = HealthReporter(send=None, book=DeviceBook(), unit=unit, data_dir=tmp_path,
+                            image=ImageInfo.read(tmp_path)).report()
+    assert report.cpu_temp_c >= 80 and {"under_voltage", "soft_temperature_limit"} <= set(report.throttling)
+    assert {f.code for f in report.faults} == {"overheated", "under_voltage"}

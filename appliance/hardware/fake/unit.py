@@ -69,5 +69,11 @@ class FakeUnit:
 
 
 def open_unit(section: dict, *, machine_id: Path = MACHINE_ID) -> FakeUnit:
-    """``[hardware.unit]``: ``serial`` and ``model`` if a test needs particular ones."""
-    return FakeUnit(section.get("serial") or stable_serial(machine_id), section.get("model", FAKE_MODEL))
+    """``[hardware.unit]``: ``serial`` and ``model`` if a test needs particular ones; ``overheat = true``
+    or ``undervolt = true`` for a unit that reports it from the start (``./build.sh demo --unit hot``)."""
+    unit = FakeUnit(section.get("serial") or stable_serial(machine_id), section.get("model", FAKE_MODEL))
+    if section.get("overheat"):
+        unit.overheat()
+    if section.get("undervolt"):
+        unit.undervolt()
+    return unit
