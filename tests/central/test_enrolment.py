@@ -288,6 +288,9 @@ async def test_a_flood_of_waiting_units_is_capped_and_nothing_else_is_disturbed(
     for address in (1001, 0):
         refused = await refused_handshake(central, session, **from_address(address))
         assert refused.status == 503 and int(refused.headers["Retry-After"]) >= 1
+    async with session.get(central.url + "/ws/enrol", **from_address(1002)) as r:
+        assert r.status == 503
+        assert "central has 200 units waiting for enrolment already; try again in a minute" in await r.text()
     # A sixth unit from one address is refused for that address once there is room overall.
     await units[-1].ws.close()
     await waiting(central, 199)
