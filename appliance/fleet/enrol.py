@@ -17,7 +17,6 @@ import asyncio
 import logging
 import os
 from collections.abc import Callable
-from importlib import metadata
 from pathlib import Path
 
 import aiohttp
@@ -35,13 +34,6 @@ from protocol.codec import decode, encode
 from protocol.errors import ProtocolError
 
 log = logging.getLogger(__name__)
-
-
-def software_version() -> str:
-    try:
-        return metadata.version("amtsklingel")
-    except metadata.PackageNotFoundError:  # the image copies the code without the package metadata
-        return "unknown"
 
 
 def qr_svg(url: str) -> str:
