@@ -21,6 +21,7 @@ from central.fleet.enrolment import Enrolments, PendingUnit, normalise_code
 from central.storage.audit import kiosk_target
 from central.storage.database import Database, Kiosk
 from central.storage.kiosk_units import KioskUnit
+from protocol.errors import AmtsklingelError
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,9 @@ class Enrolled:
     delivered: bool    # False: the unit left before its token was sent; its next code enrols it again
 
 
-class NeedsConfirmation(Exception):  # noqa: N818 - an outcome the page shows, not an error
+class NeedsConfirmation(AmtsklingelError):  # noqa: N818 - an outcome the page shows, not an error
+    """The unit is already a kiosk: the admin must confirm enrolling it again."""
+
     def __init__(self, known: Known):
         super().__init__(f"kiosk {known.kiosk.id}")
         self.known = known

@@ -33,9 +33,9 @@ def kiosk_page(kiosk_id: int) -> str:
     return f"/admin/fleet/{kiosk_id}/settings"
 
 
-def back_to_kiosk(kiosk_id: int, done: str) -> web.HTTPSeeOther:
+def back_to_kiosk(kiosk_id: int, done: str) -> str:
     """After a change: the fleet's page of this kiosk, at its settings, with a success note."""
-    return web.HTTPSeeOther(f"/admin/fleet/{kiosk_id}?done={done}#kiosk-settings")
+    return f"/admin/fleet/{kiosk_id}?done={done}#kiosk-settings"
 
 
 async def _find(request: web.Request) -> Kiosk:
@@ -228,7 +228,7 @@ async def save_kiosk(request: web.Request) -> web.Response:
     await db.audit.record(request["staff"].id, "settings.kiosk", kiosk_target(kiosk.id),
                           _changes(before, {**parsed, "location": values["location"]}))
     await fleet_settings.push(request.app, [kiosk.id])
-    raise back_to_kiosk(kiosk.id, "settings-saved")
+    raise web.HTTPSeeOther(back_to_kiosk(kiosk.id, "settings-saved"))
 
 
 @admin_required
@@ -241,7 +241,7 @@ async def reset_kiosk(request: web.Request) -> web.Response:
         await db.kiosk_settings.update(kiosk.id, **dict.fromkeys(own))
         await db.audit.record(request["staff"].id, "settings.reset", kiosk_target(kiosk.id), ",".join(sorted(own)))
         await fleet_settings.push(request.app, [kiosk.id])
-    raise back_to_kiosk(kiosk.id, "settings-reset")
+    raise web.HTTPSeeOther(back_to_kiosk(kiosk.id, "settings-reset"))
 
 
 @admin_required
@@ -262,7 +262,7 @@ async def action(request: web.Request) -> web.Response:
     fleet_settings.send_action(request.app, kiosk.id, name, force=force)
     await request.app["db"].audit.record(request["staff"].id, f"kiosk.{name}", kiosk_target(kiosk.id),
                                          "forced" if force else "")
-    raise back_to_kiosk(kiosk.id, "action-sent")
+    raise web.HTTPSeeOther(back_to_kiosk(kiosk.id, "action-sent"))
 
 
 def routes() -> list[web.RouteDef]:
