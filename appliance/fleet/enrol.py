@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
@@ -64,6 +64,24 @@ def store_token(path: Path, token: str) -> None:
         os.close(directory)
 
 
+RETRY_AFTER_MAX_S = 600  # however long central asks us to stay away, the unit tries again within 10 minutes
+
+
+class CentralBusy(CentralUnreachable):
+    """Central takes no more waiting units now (its cap): come back after ``retry_after_s``."""
+
+    def __init__(self, message: str, retry_after_s: int):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+def _retry_after(headers) -> int | None:
+    try:
+        return min(RETRY_AFTER_MAX_S, max(0, int((headers or {}).get("Retry-After", ""))))
+    except ValueError:
+        return None
+
+
 class EnrolLink:
     """One connection to ``/ws/enrol``, checked like every connection to central (appliance/call/tls.py)."""
 
@@ -80,6 +98,10 @@ class EnrolLink:
         except TimeoutError:
             raise CentralUnreachable(f"central at {self.url} did not answer within {timeout_s:.0f} s") from None
         except aiohttp.WSServerHandshakeError as exc:
+            wait = _retry_after(exc.headers)
+            if exc.status in (429, 503) and wait is not None:
+                raise CentralBusy(f"central has too many units waiting ({exc.status}); it asks to come back in "
+                                  f"{wait} s", wait) from None
             raise CentralUnreachable(f"central refused the enrolment connection ({exc.status})") from None
         except aiohttp.ClientSSLError as exc:
             raise CertificateRejected(self._trust.explain(self.url, exc)) from None
@@ -113,13 +135,14 @@ class Enrolment:
 
     def __init__(self, central_url: str, token_path: Path, unit: Unit, version: str,
                  show: Callable[[EnrolScreen], None], *, trust: Trust | None = None,
-                 backoff: Backoff | None = None):
+                 backoff: Backoff | None = None, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep):
         self.central_url, self.token_path = central_url, token_path
         self.hello = fleet.EnrolHello(type="enrol.hello", serial=unit.serial, model=unit.model[:120],
                                       version=version)
         self._show = show
         self._trust = trust or Trust()
         self.backoff = backoff or Backoff()
+        self._sleep = sleep
 
     async def run(self) -> str:
         self._show(EnrolScreen(serial=self.hello.serial))
@@ -127,7 +150,7 @@ class Enrolment:
         async with self._trust.http_session() as http:
             while True:
                 link = EnrolLink(self.central_url, http, self._trust)
-                opened = loop.time()
+                opened, asked_s = loop.time(), 0
                 try:
                     await link.connect()
                     await link.send(self.hello)
@@ -144,6 +167,9 @@ class Enrolment:
                             return message.token
                         elif isinstance(message, m.Error):
                             log.warning("central refused the enrolment: %s", message.code)
+                except CentralBusy as exc:
+                    log.warning("%s", exc)
+                    asked_s = exc.retry_after_s
                 except CentralUnreachable as exc:
                     (log.error if isinstance(exc, CertificateRejected) else log.warning)("%s", exc)
                 finally:
@@ -151,9 +177,9 @@ class Enrolment:
                 # The code died with the connection: never leave it on the screen.
                 self._show(EnrolScreen(serial=self.hello.serial, unreachable=True))
                 self.backoff.connection_closed(loop.time() - opened)
-                delay = self.backoff.next_delay()
+                delay = max(self.backoff.next_delay(), asked_s)
                 log.info("enrolment connection closed; reconnecting in %.1f s", delay)
-                await asyncio.sleep(delay)
+                await self._sleep(delay)
 
     def _store(self, token: str) -> None:
         try:

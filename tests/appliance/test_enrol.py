@@ -44,12 +44,15 @@ class FakeEnrolCentral:
     """Only what the unit uses: /ws/enrol (the test sends codes and the token) and /ws/kiosk (a welcome)."""
 
     def __init__(self) -> None:
+        self.busy_answers: list[web.Response] = []  # given, in turn, instead of accepting the next connections
         self.pending: list[Pending] = []
         self.kiosk_tokens: list[str] = []
         self._changed = asyncio.Condition()
         self.url = ""
 
-    async def _enrol(self, request: web.Request) -> web.WebSocketResponse:
+    async def _enrol(self, request: web.Request) -> web.StreamResponse:
+        if self.busy_answers:
+            return self.busy_answers.pop(0)
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         conn = Pending(ws)
@@ -250,3 +253,26 @@ async def _until(unit, predicate, seconds: float = 15.0):
             if predicate(unit.controller.view):
                 return unit.controller.view
             await asyncio.sleep(0.05)
+
+
+async def test_a_busy_central_is_left_alone_as_long_as_it_asks(tmp_path):
+    screens, waits = Screens(), []
+
+    async def sleep(seconds: float) -> None:  # the waits are recorded, not waited
+        waits.append(seconds)
+
+    async with fake_enrol_central() as central:
+        central.busy_answers = [web.Response(status=503, headers={"Retry-After": "42"}, text="full"),
+                                web.Response(status=429, headers={"Retry-After": "86400"}, text="too many"),
+                                web.Response(status=503, text="no hint")]
+        enrolment = Enrolment(central.url, tmp_path / "kiosk-token", FakeUnit("fake-00c0ffee"), "0.1.0",
+                              show=screens, backoff=_fast_backoff(), sleep=sleep)
+        task = asyncio.get_running_loop().create_task(enrolment.run())
+        try:
+            await (await central.connection(1)).send(**_offer("K7MP-4QX9"))
+            await screens.until(lambda s: s.code == "K7MP-4QX9")
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    assert waits[0] == 42 and waits[1] == 600  # as asked, but never more than 10 minutes
+    assert waits[2] <= 0.2  # no hint: the ordinary back-off
