@@ -57,7 +57,7 @@ def create_app(config: Config, *, now: Callable[[], dt.datetime] | None = None) 
             estimator.seed(d.slug, list(reversed(await db.recent_durations(d.slug))))
         tokens = ResumeTokens(await db.secret("resume_token_key"), config.resume_token_hours * 3600)
         fleet = FleetRegistry(zone=ZoneInfo(config.timezone))
-        fleet.restore(await db.fleet.load())
+        fleet.restore(await db.fleet.load(), await db.fleet.alive_until())
         app["fleet_writer"] = FleetWriter(fleet, db.fleet)
         hub = Hub(rooms=WaitingRooms(), estimator=estimator, departments={d.slug: d for d in departments},
                   ice_servers=list(config.ice_servers), record_visit=lambda dept, wait, duration, day: _spawn(

@@ -11,6 +11,7 @@ import argparse
 import ctypes
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -130,8 +131,9 @@ def main(argv: list[str] | None = None) -> int:
         config = workdir / "central.toml"
         # Plain http on localhost: browsers treat localhost as a secure context, so
         # camera, microphone and notifications work without a certificate.
+        metrics_token = secrets.token_urlsafe(32)
         config.write_text(f'database_url = "sqlite:///{workdir}/central.db"\nhost = "127.0.0.1"\n'
-                          f'port = {args.port}\nsecure_cookies = false\n')
+                          f'port = {args.port}\nsecure_cookies = false\nmetrics_token = "{metrics_token}"\n')
         central_cmd = [sys.executable, "-m", "central", "--config", str(config)]
         creds = json.loads(subprocess.run([*central_cmd, "demo-data"], check=True, capture_output=True, text=True,
                                           cwd=ROOT, preexec_fn=die_with_parent).stdout)
@@ -145,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
       clerk:  {creds['clerk_user']}  /  {creds['clerk_password']}
       admin:  {creds['admin_user']}  /  {creds['admin_password']}
   Public status   {base}/status   (JSON: {base}/api/status)
+  Fleet (admin)   {base}/admin/fleet   (Prometheus: curl -H 'Authorization: Bearer {metrics_token}' {base}/metrics)
   Kiosk page      http://127.0.0.1:{args.kiosk_port}/
       the simulated kiosk: test-pattern camera, synthetic microphone; the call
       button is the big on-screen button, or Space/Enter (hold 1 s = long press;

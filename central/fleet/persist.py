@@ -2,7 +2,9 @@
 otherwise at most every ``every_s`` seconds, and once more when central stops.
 
 A central serving 2,000 kiosks gets about 70 health reports a second; writing each would keep the
-database busy for nothing. Only what a restart must keep is written (central/storage/fleet.py).
+database busy for nothing, and so would rewriting every online kiosk's last-seen time each minute
+(a 2,000-row write holds up the event loop). Only what a restart must keep is written
+(central/storage/fleet.py), plus one heartbeat row: "this central was alive then".
 """
 from __future__ import annotations
 
@@ -39,10 +41,8 @@ class FleetWriter:
 
     async def flush(self) -> None:
         rows = self.registry.take_dirty()
-        if not rows:
-            return
         try:
-            await self.store.save(rows)
+            await self.store.save(rows, alive_at=self.registry.clock())
         except Exception:
             log.exception("could not store the fleet's last-seen times; retrying with the next batch")
             self.registry.dirty.update(r.kiosk_id for r in rows)

@@ -4,8 +4,10 @@ Kept in memory and fed by the kiosk's WebSocket (``FleetRegistry.kiosk_message``
 over every fleet message it receives. Only codes and measurements, never personal data.
 
 What must survive a restart of central (last seen, offline since, version, today's calls) is
-written in batches by central/fleet/persist.py: the registry only marks a kiosk ``dirty``, so a
-health report never costs a database write.
+written in batches by central/fleet/persist.py: the registry only marks a kiosk ``dirty`` when one
+of those changes, so a health report costs no database write. While a kiosk stays online its row
+is not rewritten: central's own heartbeat row says until when it (and so each kiosk online in
+its rows) was alive.
 """
 from __future__ import annotations
 
@@ -82,8 +84,9 @@ class FleetRegistry:
     def kiosk_message(self, kiosk_id: int, msg: m.Message) -> None:
         state, now = self.state(kiosk_id), self.clock()
         state.last_seen = now
-        self.dirty.add(kiosk_id)
         if isinstance(msg, f.KioskHealth):
+            if msg.version != state.version:  # after an update: the version is kept across restarts
+                self.dirty.add(kiosk_id)
             state.health, state.health_at, state.version = msg, now, msg.version
         elif isinstance(msg, f.SelftestReport):
             state.selftest, state.selftest_at = msg, now
@@ -112,14 +115,17 @@ class FleetRegistry:
             self.on_urgent()
 
     # -- persistence (central/fleet/persist.py) ----------------------------------
-    def restore(self, rows: list[FleetRow]) -> None:
+    def restore(self, rows: list[FleetRow], alive_until: float | None) -> None:
         """What an earlier central process wrote. None of these kiosks is connected to this process yet:
-        one that was online then is offline since it was last seen."""
+        one that was online then is offline since that process was last known alive (``alive_until``,
+        its last heartbeat or its orderly stop; at worst a minute early after a crash)."""
         for row in rows:
             state = self.state(row.kiosk_id)
             state.online = False
-            state.since = row.since if not row.online else row.last_seen
-            state.last_seen, state.version = row.last_seen, row.version
+            state.since, state.last_seen = row.since, row.last_seen
+            if row.online:
+                state.since = state.last_seen = max(filter(None, (row.last_seen, alive_until)), default=None)
+            state.version = row.version
             state.calls_day, state.calls, state.last_call_at = row.calls_day, row.calls, row.last_call_at
 
     def take_dirty(self) -> list[FleetRow]:

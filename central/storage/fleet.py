@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from central.storage.database import Kiosk
 
 _f = t.fleet_kiosks
+_h = t.fleet_heartbeat
+HEARTBEAT = "central"
 
 
 @dataclass(frozen=True)
@@ -75,11 +77,20 @@ class FleetStore:
                                   1 + (r.common_version or 0) + (r.version or 0)))
         return out
 
-    async def save(self, rows: list[FleetRow]) -> None:
-        """Insert or update these rows in one transaction. Rows of kiosks no longer registered are dropped."""
-        if not rows:
-            return
+    async def alive_until(self) -> float | None:
+        """The last heartbeat of the central process(es) that wrote the rows."""
+        async with self.engine.connect() as c:
+            return (await c.execute(sa.select(sa.func.max(_h.c.at)))).scalar()
+
+    async def save(self, rows: list[FleetRow], alive_at: float | None = None) -> None:
+        """Insert or update these rows in one transaction, with central's heartbeat ``alive_at``.
+        Rows of kiosks no longer registered are dropped."""
         async with self.engine.begin() as c:
+            if alive_at is not None:
+                await c.execute(self._insert(_h).values(name=HEARTBEAT, at=alive_at).on_conflict_do_update(
+                    index_elements=[_h.c.name], set_={"at": sa.case((_h.c.at > alive_at, _h.c.at), else_=alive_at)}))
+            if not rows:
+                return
             known = set((await c.execute(sa.select(t.kiosks.c.id).where(
                 t.kiosks.c.id.in_([r.kiosk_id for r in rows])))).scalars())
             values = [asdict(r) for r in rows if r.kiosk_id in known]

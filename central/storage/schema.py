@@ -160,3 +160,11 @@ kiosk_units = sa.Table(
     sa.Column("model", sa.String(120), nullable=False),
     sa.Column("enrolled_at", sa.Float, nullable=False),  # unix seconds, of the latest enrolment
 )
+
+# Until when central was alive (written with each batch of fleet_kiosks, at least every minute): a
+# kiosk whose row says online was online then, so after a crash it is offline since that time.
+fleet_heartbeat = sa.Table(
+    "fleet_heartbeat", metadata,
+    sa.Column("name", sa.String(40), primary_key=True),
+    sa.Column("at", sa.Float, nullable=False),     # unix seconds
+)

@@ -195,27 +195,26 @@ async def test_last_seen_offline_since_and_calls_today_survive_a_restart(tmp_pat
         await runner.cleanup()
 
 
-async def test_a_kiosk_online_when_central_died_is_offline_since_it_was_last_seen(tmp_path):
+async def test_a_kiosk_online_when_central_died_is_offline_since_centrals_last_heartbeat(tmp_path):
     """No orderly stop (SIGKILL, power cut): the row still says online; the next central takes the last
-    written last-seen time as the start of the outage."""
+    heartbeat of the one that died as the start of the outage."""
     config = Config(database_url=f"sqlite:///{tmp_path}/central.db", secure_cookies=False)
     async with running_central(config) as central:
         kiosk = await central.kiosk()  # kept open until central "dies"
         kiosk_id = next(iter(central.hub.kiosks))
+        connected_at = central.hub.fleet.kiosks[kiosk_id].since
+        fleet = central.hub.fleet
+        fleet.clock = lambda: connected_at + 50  # the periodic write, 50 s later
         await central.app["fleet_writer"].flush()
-        seen = central.hub.fleet.kiosks[kiosk_id].last_seen
-
-        central.hub.fleet.kiosks[kiosk_id].last_seen = seen + 1000  # newer, but never written: lost in the "crash"
         central.app["write_fleet"].cancel()
-        central.hub.fleet.dirty.clear()
         central.app["fleet_writer"].flush = _nothing  # the orderly stop's last write does not happen
-        assert central.hub.fleet.kiosks[kiosk_id].online and not kiosk.ws.closed
+        assert fleet.kiosks[kiosk_id].online and not kiosk.ws.closed
     app = create_app(config)
     runner = web.AppRunner(app, shutdown_timeout=1)
     await runner.setup()
     try:
         after = app["hub"].fleet.kiosks[kiosk_id]
-        assert (after.online, after.since, after.last_seen) == (False, seen, seen)
+        assert (after.online, after.since, after.last_seen) == (False, connected_at + 50, connected_at + 50)
     finally:
         await runner.cleanup()
 

@@ -21,7 +21,12 @@ async def test_fleet_rows_are_upserted_in_batches_and_read_back(backend, tmp_pat
             await db.fleet.save([FleetRow(a, True, 100.0, 100.0, None, None, 0, None),
                                  FleetRow(b, False, 50.0, 60.0, "1.0", day, 2, 55.5),
                                  FleetRow(9999, True, 1.0, 1.0, None, None, 0, None)])  # no such kiosk: dropped
-            await db.fleet.save([FleetRow(a, False, 200.0, 200.0, "1.1", day, 1, 150.0)])
+            assert await db.fleet.alive_until() is None
+            await db.fleet.save([FleetRow(a, False, 200.0, 200.0, "1.1", day, 1, 150.0)], alive_at=300.0)
+            await db.fleet.save([], alive_at=250.0)  # another process, its clock a little behind
+            assert await db.fleet.alive_until() == 300.0
+            await db.fleet.save([], alive_at=360.0)
+            assert await db.fleet.alive_until() == 360.0
             rows = {r.kiosk_id: r for r in await db.fleet.load()}
             assert set(rows) == {a, b}
             assert rows[a] == FleetRow(a, False, 200.0, 200.0, "1.1", day, 1, 150.0)

@@ -64,7 +64,7 @@ async def fleet_page(request: web.Request) -> web.Response:
     counts = {"all": len(every), "online": sum(line.state.online for line in every),
               "offline": sum(not line.state.online for line in every),
               "problems": len(view.select(every, "problems")), "flagged": len(flagged)}
-    return await forms.page_in_thread(request, "admin/fleet.html", lines=shown[(page_no - 1) * per_page:page_no * per_page],
+    return await forms.page_in_slices(request, "admin/fleet.html", lines=shown[(page_no - 1) * per_page:page_no * per_page],
                       flagged=flagged, flagged_max=FLAGGED_MAX, counts=counts, show=show, page_no=page_no, pages=pages, per_page=per_page,
                       light_names=LIGHTS, when=_Times(request), light_cells=light_cells)
 

@@ -6,7 +6,6 @@ and re-render the form with the admin's input kept.
 """
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import re
 from collections.abc import Callable
@@ -16,7 +15,7 @@ from aiohttp import web
 
 from central.hours import OfficeHours, OfficeHoursError
 from central.i18n import gettext_for
-from central.web.render import render
+from central.web.render import render, render_in_slices
 from protocol.errors import AmtsklingelError
 
 Translate = Callable[..., str]
@@ -56,10 +55,12 @@ def page(request: web.Request, template: str, status: int = 200, **context: obje
     return response
 
 
-async def page_in_thread(request: web.Request, template: str, status: int = 200, **context: object) -> web.Response:
-    """:func:`page` for a large page: rendered in a worker thread, so the event loop goes on serving
-    kiosks and consoles in between (the interpreter switches threads every few milliseconds)."""
-    return await asyncio.to_thread(page, request, template, status, **context)
+async def page_in_slices(request: web.Request, template: str, status: int = 200, **context: object) -> web.Response:
+    """:func:`page` for a large page: rendered a little at a time (render.render_in_slices)."""
+    response = await render_in_slices(request, template, status=status, done=request.query.get("done", ""),
+                                      **context)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def see_other(location: str, done: str) -> web.HTTPSeeOther:
