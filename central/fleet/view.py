@@ -17,7 +17,7 @@ from central.storage.fleet import FleetKiosk
 FILTERS = ("all", "offline", "problems")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class KioskLine:
     kiosk: Kiosk
     state: KioskState
@@ -26,21 +26,20 @@ class KioskLine:
     calls_today: int
     departments: tuple[str, ...] | None  # offered; None: every department
     settings_version: int   # of its settings now; the kiosk acknowledged state.settings_applied
+    worst: str = NONE       # the worst light's level
+    flagged: bool = False   # offline while a citizen could want to call: shown at the top of the page
+    # Offline, or a red or amber light (an offline kiosk's lights are its last known ones).
+    needs_attention: bool = False
 
-    @property
-    def flagged(self) -> bool:
-        """Offline while a citizen could want to call: shown at the top of the page."""
-        return not self.state.online and self.office_open
+    def __post_init__(self) -> None:
+        self.worst = _worst(self.lights)
+        self.flagged = not self.state.online and self.office_open
+        self.needs_attention = not self.state.online or self.worst in (BAD, WARN)
 
-    @property
-    def problems(self) -> list[Light]:
-        """Red and amber lights; an offline kiosk's lights are its last known ones."""
-        return [light for light in self.lights if light.level in (BAD, WARN)]
 
-    @property
-    def worst(self) -> str:
-        levels = {light.level for light in self.lights}
-        return next((level for level in (BAD, WARN, OK) if level in levels), NONE)
+def _worst(found: list[Light]) -> str:
+    levels = {light.level for light in found}
+    return next((level for level in (BAD, WARN, OK) if level in levels), NONE)
 
 
 def open_departments(departments: Iterable[Department], now: dt.datetime) -> set[str]:
@@ -75,5 +74,5 @@ def select(found: list[KioskLine], show: str) -> list[KioskLine]:
     if show == "offline":
         return [line for line in found if not line.state.online]
     if show == "problems":
-        return [line for line in found if not line.state.online or line.problems]
+        return [line for line in found if line.needs_attention]
     return found

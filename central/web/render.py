@@ -38,7 +38,7 @@ async def render_in_slices(request: web.Request, template: str, status: int = 20
     slice_end = time.perf_counter() + SLICE_S
     for n, part in enumerate(env.get_template(template).generate(_context(request, context))):
         parts.append(part)
-        if n % 64 == 0 and time.perf_counter() > slice_end:
+        if n % 16 == 0 and time.perf_counter() > slice_end:
             await asyncio.sleep(0)
             slice_end = time.perf_counter() + SLICE_S
     return web.Response(text="".join(parts), content_type="text/html", status=status)

@@ -5,6 +5,7 @@ database query, for the list of kiosks, however many kiosks there are.
 """
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from zoneinfo import ZoneInfo
 
@@ -18,6 +19,7 @@ from central.web.auth import admin_required
 
 LIST = "/admin/fleet"
 PER_PAGE = 100
+SLICE = 250  # kiosks judged at a time between turns of the event loop
 PER_PAGE_MAX = 5000
 FLAGGED_MAX = 50  # at the top of the page; the Offline filter lists them all
 
@@ -26,7 +28,11 @@ async def fleet_lines(request: web.Request) -> list[view.KioskLine]:
     """Every kiosk not revoked, as the registry knows it now (one database query)."""
     hub = request.app["hub"]
     open_now = view.open_departments(hub.departments.values(), hub.now())
-    return view.lines(await request.app["db"].fleet.kiosks(), hub.fleet, open_now)
+    found, out = await request.app["db"].fleet.kiosks(), []
+    for start in range(0, len(found), SLICE):  # kiosks and consoles are served between slices
+        out += view.lines(found[start:start + SLICE], hub.fleet, open_now)
+        await asyncio.sleep(0)
+    return out
 
 
 def _int(value: str | None, default: int, low: int, high: int) -> int:
@@ -63,7 +69,7 @@ async def fleet_page(request: web.Request) -> web.Response:
     page_no = _int(request.query.get("page"), 1, 1, pages)
     counts = {"all": len(every), "online": sum(line.state.online for line in every),
               "offline": sum(not line.state.online for line in every),
-              "problems": len(view.select(every, "problems")), "flagged": len(flagged)}
+              "problems": sum(line.needs_attention for line in every), "flagged": len(flagged)}
     return await forms.page_in_slices(request, "admin/fleet.html", lines=shown[(page_no - 1) * per_page:page_no * per_page],
                       flagged=flagged, flagged_max=FLAGGED_MAX, counts=counts, show=show, page_no=page_no, pages=pages, per_page=per_page,
                       light_names=LIGHTS, when=_Times(request), light_cells=light_cells)
