@@ -103,7 +103,9 @@ async def test_a_fresh_unit_is_enrolled_by_code_then_managed_from_central(centra
     unit, kiosk_url, log = await _start_appliance(central.url, tmp_path)
     try:
         # -- the fresh unit shows a code, its QR code and its serial number
-        kiosk = await (await browser.new_context(viewport={"width": 1280, "height": 720}, locale="de-DE")).new_page()
+        # Reduced motion: the screenshot shows the screen, not its fade-in.
+        kiosk = await (await browser.new_context(viewport={"width": 1280, "height": 720}, locale="de-DE",
+                                                 reduced_motion="reduce")).new_page()
         await kiosk.goto(kiosk_url)
         await kiosk.wait_for_function("""() => document.getElementById('kiosk').dataset.screen === 'enrol'
             && document.getElementById('enrol-code').textContent.length === 9
