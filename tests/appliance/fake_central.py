@@ -21,6 +21,7 @@ WELCOME = {"type": "welcome", "kiosk_location": "Foyer", "ice_servers": [],
 class Connection:
     ws: web.WebSocketResponse
     received: list[dict] = field(default_factory=list)
+    arrived: asyncio.Condition = field(default_factory=asyncio.Condition)  # notified on each received message
     closed: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def send(self, **message) -> None:
@@ -30,10 +31,10 @@ class Connection:
         await self.ws.close(code=code)
 
     async def recv(self, type: str, timeout: float = 10.0) -> dict:
-        async with asyncio.timeout(timeout):
-            while not any(msg["type"] == type for msg in self.received):
-                await asyncio.sleep(0.01)
-        return next(msg for msg in self.received if msg["type"] == type)
+        def first():
+            return next((msg for msg in self.received if msg["type"] == type), None)
+        async with asyncio.timeout(timeout), self.arrived:
+            return await self.arrived.wait_for(first)
 
 
 class FakeCentral:
@@ -63,7 +64,9 @@ class FakeCentral:
                 await asyncio.Event().wait()
             else:
                 async for frame in ws:
-                    conn.received.append(json.loads(frame.data))
+                    async with conn.arrived:
+                        conn.received.append(json.loads(frame.data))
+                        conn.arrived.notify_all()
         finally:
             conn.closed.set()
         return ws

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
 from appliance.controller.machine import Controller, Timeouts
 from appliance.controller.view import Screen
 from protocol import messages as m
+from protocol.codec import decode
 
 VISIT = "v" * 24
 TOKEN = "t" * 24
@@ -68,8 +70,6 @@ class Rig:
 
 
 def _parse(msg):
-    from protocol.codec import decode, encode  # noqa: F401
-    import json
     return decode(json.dumps(msg), m.CENTRAL_TO_KIOSK)
 
 

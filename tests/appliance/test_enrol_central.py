@@ -10,7 +10,6 @@ import stat
 from appliance.config import ApplianceConfig
 from appliance.controller.view import Screen
 from appliance.service.main import start
-from tests.central.conftest import central  # noqa: F401  (shared fixture)
 
 SERIAL = "fake-0e0101ab"
 
@@ -23,7 +22,7 @@ async def _until(unit, predicate, seconds: float = 15.0):
             await asyncio.sleep(0.05)
 
 
-async def _claim(central, code: str, location: str, departments: list[str]) -> str:  # noqa: F811
+async def _claim(central, code: str, location: str, departments: list[str]) -> str:
     admin = await central.login(central.credentials["admin_user"], central.credentials["admin_password"])
     async with admin.get(f"{central.url}/admin/kiosks/enrol", params={"code": code}) as r:
         page = await r.text()
@@ -36,7 +35,7 @@ async def _claim(central, code: str, location: str, departments: list[str]) -> s
     return answer
 
 
-async def test_the_code_claimed_in_central_enrols_the_unit_and_its_session_works(central, tmp_path):  # noqa: F811
+async def test_the_code_claimed_in_central_enrols_the_unit_and_its_session_works(central, tmp_path):
     config = ApplianceConfig(central_url=central.url, data_dir=tmp_path, kiosk_port=0,
                              hardware={"backend": "fake", "unit": {"serial": SERIAL}})
     unit = await start(config)

@@ -8,7 +8,6 @@ import time
 import av
 import numpy as np
 import pytest
-
 from aiortc.mediastreams import MediaStreamError
 
 from appliance.hardware.fake.camera import TestPatternTrack, read_clock

@@ -1,19 +1,17 @@
 """The whole appliance process with fake hardware against a real central: the call button drives a visit."""
 from __future__ import annotations
 
-import asyncio
-import urllib.request
-
+import aiohttp
 import pytest
 
 from appliance.config import ApplianceConfig
 from appliance.controller.view import Screen
 from appliance.service.main import start
-from tests.central.conftest import central  # noqa: F401  (shared fixture)
+from tests.polling import until, view_until
 
 
 @pytest.fixture
-async def appliance(central):  # noqa: F811
+async def appliance(central):
     config = ApplianceConfig(central_url=central.url, token=central.credentials["kiosk_token"],
                              hardware={"backend": "fake"}, kiosk_port=0)
     unit = await start(config)
@@ -21,28 +19,21 @@ async def appliance(central):  # noqa: F811
     await unit.close()
 
 
-async def until(unit, predicate, seconds=10.0):
-    async with asyncio.timeout(seconds):
-        while not predicate(unit.controller.view):
-            await asyncio.sleep(0.05)
-    return unit.controller.view
-
-
 async def test_button_presses_take_a_citizen_into_the_waiting_room(central, appliance):
     clerk = await central.clerk()
     button = appliance.hardware.button
-    view = await until(appliance, lambda v: v.online)
+    view = await view_until(appliance, lambda v: v.online)
     assert view.location == "Rathaus Musterdorf, Foyer"
     assert button.mode == "idle"
 
     await button.press()
-    view = await until(appliance, lambda v: v.screen is Screen.CHOOSING)
+    view = await view_until(appliance, lambda v: v.screen is Screen.CHOOSING)
     await button.press()  # next open department
-    view = await until(appliance, lambda v: v.selected == "standesamt")
+    view = await view_until(appliance, lambda v: v.selected == "standesamt")
     await button.long_press()  # choose it
-    await until(appliance, lambda v: v.screen is Screen.CONSENT)
+    await view_until(appliance, lambda v: v.screen is Screen.CONSENT)
     await button.press()  # consent
-    view = await until(appliance, lambda v: v.position == 1)
+    view = await view_until(appliance, lambda v: v.position == 1)
     assert view.screen is Screen.WAITING
     assert button.mode == "waiting" and 0 < button.led_value < 1  # steady, dimmed
 
@@ -50,12 +41,13 @@ async def test_button_presses_take_a_citizen_into_the_waiting_room(central, appl
     assert joined["visit"]["department"] == "standesamt"
 
     # The page shows the same view the controller has.
-    with urllib.request.urlopen(appliance.page_url.rstrip("/") + "/", timeout=5) as r:
-        assert r.status == 200
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
+        async with http.get(appliance.page_url.rstrip("/") + "/") as r:
+            assert r.status == 200
     assert appliance.bridge.current_view()["screen"] == "waiting"
 
     await button.long_press()  # cancel
-    view = await until(appliance, lambda v: v.screen is Screen.IDLE)
+    view = await view_until(appliance, lambda v: v.screen is Screen.IDLE)
     left = await clerk.recv("queue.left")
     assert left["reason"] == "cancelled"
     assert not appliance.controller.has_visit_data
@@ -67,11 +59,11 @@ async def test_a_dropped_connection_resumes_the_same_visit_with_its_place(centra
     await other.send(type="visit.request", department="buergerbuero")
     await other.recv("visit.queued")  # someone arrived earlier: our unit will be number 2
 
-    await until(appliance, lambda v: v.online)
+    await view_until(appliance, lambda v: v.online)
     appliance.controller.post("choose", "buergerbuero")  # a touch on the idle screen
-    await until(appliance, lambda v: v.screen is Screen.CONSENT)
+    await view_until(appliance, lambda v: v.screen is Screen.CONSENT)
     appliance.controller.post("confirm")
-    await until(appliance, lambda v: v.position == 2)
+    await view_until(appliance, lambda v: v.position == 2)
     visit_id = _unit_visit(central)
 
     # Central drops the unit's connection (as a network outage would).
@@ -79,10 +71,8 @@ async def test_a_dropped_connection_resumes_the_same_visit_with_its_place(centra
     kiosk_id = appliance_kiosk_id(central)
     old = central.hub.kiosks[kiosk_id]
     old.link.close()
-    async with asyncio.timeout(15):
-        while central.hub.kiosks.get(kiosk_id) in (None, old):
-            await asyncio.sleep(0.05)
-    await until(appliance, lambda v: v.online and v.position == 2)
+    await until(lambda: central.hub.kiosks.get(kiosk_id) not in (None, old), 15, what="the unit's new connection")
+    await view_until(appliance, lambda v: v.online and v.position == 2)
     shown = []
     while not page_views.empty():
         shown.append(page_views.get_nowait())

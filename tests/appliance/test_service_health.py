@@ -8,11 +8,10 @@ import pytest
 
 from appliance.config import ApplianceConfig
 from appliance.service.main import start
-from tests.central.conftest import central  # noqa: F401  (shared fixture)
 
 
 @pytest.fixture
-async def appliance(central):  # noqa: F811
+async def appliance(central):
     config = ApplianceConfig(central_url=central.url, token=central.credentials["kiosk_token"],
                              hardware={"backend": "fake", "unit": {"serial": "fake-0042"}}, kiosk_port=0)
     unit = await start(config)
@@ -20,7 +19,7 @@ async def appliance(central):  # noqa: F811
     await unit.close()
 
 
-async def health_at_central(central, predicate, seconds=10.0):  # noqa: F811
+async def health_at_central(central, predicate, seconds=10.0):
     async with asyncio.timeout(seconds):
         while True:
             reports = [k.health for k in central.hub.fleet.kiosks.values() if k.online and k.health is not None]
@@ -29,7 +28,7 @@ async def health_at_central(central, predicate, seconds=10.0):  # noqa: F811
             await asyncio.sleep(0.05)
 
 
-async def test_health_reaches_central_and_follows_a_failing_camera(central, appliance):  # noqa: F811
+async def test_health_reaches_central_and_follows_a_failing_camera(central, appliance):
     first = await health_at_central(central, lambda h: True)
     assert first.devices["camera"].state == "unknown" and first.cpu_temp_c is not None
     appliance.health.min_gap_s = 0  # the test need not wait for the spacing of reports

@@ -11,6 +11,7 @@ import pytest
 from appliance.config import ApplianceConfig
 from appliance.service.main import start
 from tests.appliance.fake_central import fake_central
+from tests.polling import view_until
 
 TOKEN = "kiosk-1." + "k" * 30
 WATCHDOG_USEC = 400_000  # the appliance pings every 0.2 s
@@ -66,9 +67,7 @@ async def systemd_notify(tmp_path, monkeypatch):
 
 
 async def online(unit) -> None:
-    async with asyncio.timeout(10):
-        while not unit.controller.view.online:
-            await asyncio.sleep(0.02)
+    await view_until(unit, lambda v: v.online, 10)
 
 
 class LargeOfferCall:

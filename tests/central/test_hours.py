@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 from central.hours import OfficeHours, OfficeHoursError
 
 BERLIN = ZoneInfo("Europe/Berlin")
-UTC = timezone.utc
 
 CONFIG = {
     "timezone": "Europe/Berlin",
@@ -326,7 +325,7 @@ def _just_before(t: datetime) -> datetime:
 @given(h=office_hours, at=instants)
 # Sunday 02:00-04:00 in Berlin, the week before the spring change: it opens at 03:00 CEST.
 @example(h=OfficeHours(weekly={6: ((time(2, 0), time(4, 0)),)}, closed_days=frozenset(), timezone="Europe/Berlin"),
-         at=datetime(2026, 3, 22, 1, 0, tzinfo=timezone.utc))
+         at=datetime(2026, 3, 22, 1, 0, tzinfo=UTC))
 def test_next_opening_property(h: OfficeHours, at: datetime) -> None:
     nxt = h.next_opening(at)
     open_now = h.is_open(at)

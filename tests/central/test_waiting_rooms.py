@@ -226,6 +226,7 @@ async def test_nothing_of_a_visit_remains_after_it_ends(central):
 
 async def _dump_database(central) -> list[str]:
     import sqlalchemy as sa
+
     from central.storage.schema import metadata
     lines = []
     async with central.db.engine.connect() as c:

@@ -8,7 +8,6 @@ import re
 import pytest
 
 from protocol import doc
-from protocol import messages as m
 from protocol.errors import ErrorCode
 
 TEXT = doc.DOC_PATH.read_text()

@@ -5,7 +5,6 @@ import json
 import re
 
 from protocol import doc
-from tests.central.conftest import central  # noqa: F401  (the running central, shared fixture)
 
 
 def printed_script() -> str:

@@ -44,6 +44,7 @@ class FakeCentral:
         self.invalid: list[str] = []   # frames protocol/ refuses: the console must never send one
         self.greet = True
         self.presence = "available"
+        self._arrived = asyncio.Event()  # set on each frame from the console; a waiter clears it before waiting
 
     async def attach(self, page) -> None:
         await page.route_web_socket("**/ws/staff", self._connected)
@@ -59,6 +60,7 @@ class FakeCentral:
             self.inbox.append(decode(frame, m.STAFF_TO_CENTRAL))
         except ProtocolError as err:
             self.invalid.append(f"{err}: {str(frame)[:200]}")
+        self._arrived.set()
 
     def send(self, message: m.Message) -> None:
         """To the console's current connection."""
@@ -71,7 +73,9 @@ class FakeCentral:
         """The first message of ``kind`` the console sent (now or within ``seconds``)."""
         async with asyncio.timeout(seconds):
             while not self.sent_by_console(kind):
-                await asyncio.sleep(0.05)
+                # No await between the check and clear(): a frame cannot slip in unnoticed.
+                self._arrived.clear()
+                await self._arrived.wait()
         return self.sent_by_console(kind)[0]
 
 

@@ -3,7 +3,6 @@ a real central process is stopped and started again (media is peer to peer); aft
 hangs up: the kiosk ends the call at once and the clerk's console learns of it through the new central."""
 from __future__ import annotations
 
-import asyncio
 import signal
 from types import SimpleNamespace
 
@@ -17,12 +16,7 @@ from central.storage import Database
 from tests.browser import poll
 from tests.central.test_restart_service import CentralProcess
 from tests.e2e.test_clerk_call import INBOUND_STATS_JS, login
-
-
-async def until(unit, predicate, seconds=30.0):
-    async with asyncio.timeout(seconds):
-        while not predicate(unit.controller):
-            await asyncio.sleep(0.05)
+from tests.polling import until
 
 
 async def frames(clerk) -> int:
@@ -47,28 +41,28 @@ async def test_a_call_goes_on_while_central_restarts_and_is_hung_up_afterwards(b
         try:
             await login(clerk, SimpleNamespace(url=central.url, credentials=credentials))
             await clerk.locator("[data-testid=connection-state][data-state=connected]").wait_for()
-            await until(unit, lambda c: c.view.online)
+            await until(lambda: unit.controller.view.online, 30)
             unit.controller.post("choose", "buergerbuero")
             unit.controller.post("confirm")
             await clerk.locator("[data-testid=pickup-button]").click()
-            await until(unit, lambda c: c.view.screen is Screen.IN_CALL and c._call_connected)
+            await until(lambda: unit.controller.view.screen is Screen.IN_CALL and unit.controller._call_connected, 30)
             await poll(lambda: frames(clerk), lambda n: n > 30)
 
             for sig in (signal.SIGTERM, signal.SIGKILL):
                 await central.stop(sig)
-                await until(unit, lambda c: not c.view.online)
+                await until(lambda: not unit.controller.view.online, 30)
                 before = await frames(clerk)
                 await poll(lambda: frames(clerk), lambda n, before=before: n > before + 30)  # the picture keeps coming
                 assert unit.controller.view.screen is Screen.IN_CALL, sig
                 await central.start(session)
-                await until(unit, lambda c: c.view.online)
+                await until(lambda: unit.controller.view.online, 30)
                 await clerk.locator("[data-testid=connection-state][data-state=connected]").wait_for(timeout=30_000)
                 assert unit.controller.view.screen is Screen.IN_CALL and unit.controller._call_connected, sig
 
             unit.controller.post("hangup")  # the citizen hangs up
-            await until(unit, lambda c: c.view.screen is Screen.ENDED, seconds=5)
+            await until(lambda: unit.controller.view.screen is Screen.ENDED, 5)
             await clerk.locator("[data-testid=call-view]").wait_for(state="hidden", timeout=15_000)
-            await until(unit, lambda c: not c.has_visit_data, seconds=15)  # central confirmed the end
+            await until(lambda: not unit.controller.has_visit_data, 15)  # central confirmed the end
         finally:
             await context.close()
             await unit.close()

@@ -18,7 +18,8 @@ from appliance.controller.view import Screen
 from appliance.fleet.devices import DeviceBook
 from appliance.service.main import start
 from tests.e2e.test_clerk_call import INBOUND_STATS_JS, login, poll
-from tests.e2e.test_kiosk_call import KIOSK_PICTURE_JS, view_is
+from tests.e2e.test_kiosk_call import KIOSK_PICTURE_JS
+from tests.polling import view_until
 
 CAMERA_NOTE = {"Die Kamera des Kiosks funktioniert nicht mehr. Sie hören sich weiter; die Bürgerin oder der Bürger "
                "ist nicht zu sehen.",
@@ -48,7 +49,7 @@ async def sides(browser, central, unit):
     await login(clerk, central)
     await clerk.locator("[data-testid=connection-state][data-state=connected]").wait_for()
     await kiosk.goto(unit.page_url)
-    await view_is(unit, lambda v: v.online)
+    await view_until(unit, lambda v: v.online)
     yield clerk, kiosk
     await clerk_ctx.close()
     await kiosk_ctx.close()
@@ -61,7 +62,7 @@ async def into_call(unit, clerk, kiosk, *, shown=True) -> None:
     await button.long_press()
     await kiosk.locator("#kiosk[data-screen=consent]").wait_for()
     await button.press()
-    await view_is(unit, lambda v: v.position is not None)
+    await view_until(unit, lambda v: v.position is not None)
     await clerk.locator("[data-testid=visit-row] [data-testid=pickup-button]").click()
     if shown:
         await kiosk.locator("#kiosk[data-screen=in_call]").wait_for()
@@ -78,7 +79,7 @@ async def audio_energy(clerk) -> float:
 
 
 async def assert_audio_only_with_notes(central, unit, clerk, kiosk) -> None:
-    view = await view_is(unit, lambda v: v.notice == "camera_failed")
+    view = await view_until(unit, lambda v: v.notice == "camera_failed")
     assert view.screen is Screen.IN_CALL and not view.camera_on and view.microphone_on
     # The citizen reads why their picture is gone; the clerk reads that the citizen cannot be seen.
     await kiosk.locator("#call-notice").wait_for()

@@ -21,6 +21,7 @@ from appliance.service.main import start
 from tests.browser import GREEN_JS
 from tests.central.test_waiting_rooms import _dump_database
 from tests.e2e.test_clerk_call import INBOUND_STATS_JS, grab_clock, login, poll
+from tests.polling import view_until
 
 # A fingerprint of what the kiosk page shows of the clerk: changes while the picture moves.
 KIOSK_PICTURE_JS = """() => {
@@ -64,13 +65,6 @@ async def unit(central, tmp_path, monkeypatch):
     await appliance.close()
 
 
-async def view_is(unit, predicate, seconds=15.0):
-    async with asyncio.timeout(seconds):
-        while not predicate(unit.controller.view):
-            await asyncio.sleep(0.05)
-    return unit.controller.view
-
-
 async def test_button_to_call_to_hang_up_with_both_browsers(central, browser, unit, tmp_path):
     clerk_ctx = await browser.new_context(permissions=["camera", "microphone", "notifications"])
     kiosk_ctx = await browser.new_context(viewport={"width": 1280, "height": 720})
@@ -79,7 +73,7 @@ async def test_button_to_call_to_hang_up_with_both_browsers(central, browser, un
         await login(clerk, central)
         await clerk.locator("[data-testid=connection-state][data-state=connected]").wait_for()
         await kiosk.goto(unit.page_url)
-        await view_is(unit, lambda v: v.online)
+        await view_until(unit, lambda v: v.online)
         await kiosk.locator("#kiosk[data-screen=idle]").wait_for()
 
         # The citizen: press (choose), long press (take the highlighted Bürgerbüro), press (consent).
@@ -90,7 +84,7 @@ async def test_button_to_call_to_hang_up_with_both_browsers(central, browser, un
         await kiosk.locator("#kiosk[data-screen=consent]").wait_for()
         await button.press()
         await kiosk.locator("#kiosk[data-screen=waiting]").wait_for()
-        waiting = await view_is(unit, lambda v: v.position is not None)
+        waiting = await view_until(unit, lambda v: v.position is not None)
         assert waiting.position == 1 and button.mode == "waiting"
 
         # The clerk is alerted and picks up.

@@ -3,7 +3,6 @@
 place is kept, and when central is back the unit has the same visit in the same place."""
 from __future__ import annotations
 
-import asyncio
 import signal
 
 import aiohttp
@@ -16,6 +15,7 @@ from central.seed import seed_demo
 from central.storage import Database
 from tests.browser import open_page, poll, require_isolated_network
 from tests.central.test_restart_service import CentralProcess, Kiosk
+from tests.polling import until, view_until
 
 RESTORING = "The connection is being restored. Your place is kept."
 SHOWN_JS = """() => {
@@ -23,13 +23,6 @@ SHOWN_JS = """() => {
   return {screen: document.querySelector('#kiosk').dataset.screen, position: document.querySelector('#position').textContent,
           restoring: offline.hidden ? null : offline.textContent};
 }"""
-
-
-async def until(unit, predicate, seconds=30.0):
-    async with asyncio.timeout(seconds):
-        while not predicate(unit.controller.view):
-            await asyncio.sleep(0.05)
-    return unit.controller.view
 
 
 async def test_a_waiting_kiosk_keeps_its_place_across_a_central_restart(tmp_path, monkeypatch):
@@ -53,32 +46,30 @@ async def test_a_waiting_kiosk_keeps_its_place_across_a_central_restart(tmp_path
         unit = await start(ApplianceConfig(central_url=central.url, token=credentials["kiosk_token"],
                                            hardware={"backend": "fake"}, kiosk_port=0))
         try:
-            await until(unit, lambda v: v.online)
+            await view_until(unit, lambda v: v.online, 30)
             unit.controller.post("choose", "buergerbuero")
             unit.controller.post("confirm")
-            await until(unit, lambda v: v.screen is Screen.WAITING and v.position == 2)
+            await view_until(unit, lambda v: v.screen is Screen.WAITING and v.position == 2, 30)
             visit_id = unit.controller._visit.visit_id
             async with open_page(unit.page_url, "window.amtsklingel && window.amtsklingel.view") as page:
                 for sig in (signal.SIGTERM, signal.SIGKILL):
                     stopped = earlier.closed()
                     await central.stop(sig)
                     await stopped
-                    view = await until(unit, lambda v: not v.online)
+                    view = await view_until(unit, lambda v: not v.online, 30)
                     assert view.screen is Screen.WAITING and view.position == 2
                     shown = await poll(lambda: page.evaluate(SHOWN_JS), lambda s: s["restoring"])
                     assert shown["restoring"] == german[RESTORING] and shown["screen"] == "waiting", sig
 
                     await central.start(session)
                     assert (await earlier.resume())["state"] == "waiting"
-                    await until(unit, lambda v: v.online and v.position == 2)
+                    await view_until(unit, lambda v: v.online and v.position == 2, 30)
                     assert unit.controller._visit.visit_id == visit_id  # the same visit, not a new one
                     shown = await poll(lambda: page.evaluate(SHOWN_JS), lambda s: s["restoring"] is None)
                     assert shown["screen"] == "waiting" and "2" in shown["position"], sig
             unit.controller.post("cancel")
-            await until(unit, lambda v: v.screen is Screen.IDLE)
-            async with asyncio.timeout(10):
-                while unit.controller.has_visit_data:  # central confirmed the end of the visit
-                    await asyncio.sleep(0.05)
+            await view_until(unit, lambda v: v.screen is Screen.IDLE, 30)
+            await until(lambda: not unit.controller.has_visit_data, 10, what="central confirming the end of the visit")
         finally:
             await unit.close()
         assert await central.stop(signal.SIGTERM) == 0

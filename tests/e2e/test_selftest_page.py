@@ -9,7 +9,7 @@ from appliance.controller.machine import Timeouts
 from appliance.fleet.devices import DeviceBook
 from appliance.service.main import start
 from tests.browser import poll
-from tests.e2e.test_kiosk_call import view_is
+from tests.polling import view_until
 
 
 @pytest.fixture
@@ -27,7 +27,7 @@ async def test_hold_five_seconds_then_every_item_in_plain_german_and_central_has
     kiosk = await context.new_page()
     try:
         await kiosk.goto(unit.page_url)
-        await view_is(unit, lambda v: v.online)
+        await view_until(unit, lambda v: v.online)
         await kiosk.locator("#kiosk[data-screen=idle]").wait_for()
         unit.selftest.probes.clock.fail()  # this unit's clock was never set from the network
 

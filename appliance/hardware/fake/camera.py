@@ -8,7 +8,7 @@ receiver decodes the picture and calls :func:`read_clock` on it.
 import asyncio
 import fractions
 import time
-from typing import Callable, Optional, Union
+from collections.abc import Callable
 
 import av
 import numpy as np
@@ -54,7 +54,7 @@ def _luma(image) -> np.ndarray:
     return arr
 
 
-def read_clock(image: Union[av.VideoFrame, np.ndarray]) -> Optional[int]:
+def read_clock(image: av.VideoFrame | np.ndarray) -> int | None:
     """Decode the millisecond stamp (mod 2**32) drawn by :class:`TestPatternTrack`.
 
     Accepts an ``av.VideoFrame``, a luma/gray array, a packed yuv420p array
@@ -79,7 +79,7 @@ def read_clock(image: Union[av.VideoFrame, np.ndarray]) -> Optional[int]:
     return ms if bits == _bits_for(ms) else None
 
 
-def read_clock_crop(luma: bytes, crop_width: int, crop_height: int, frame_width: int) -> Optional[int]:
+def read_clock_crop(luma: bytes, crop_width: int, crop_height: int, frame_width: int) -> int | None:
     """:func:`read_clock` of the top-left corner of a picture only (``crop_width`` x
     ``crop_height`` luma bytes), as a page grabs it: the stamp sits in that corner, and its
     cell size follows the whole picture's width, hence ``frame_width``."""
@@ -134,10 +134,10 @@ class TestPatternTrack(MediaStreamTrack):
         if width % 2 or height % 2 or width < (CODE_COLS + 2) * c or height < 9 * c:
             raise DeviceUsageError(f"unsupported test pattern size {width}x{height}")
         self.width, self.height, self.fps, self._clock = width, height, fps, clock
-        self.last_clock_ms: Optional[int] = None
+        self.last_clock_ms: int | None = None
         self._c, self._band = c, (CODE_ROWS + 2) * c
         self._glyphs = _seven_segment(c)
-        self._start: Optional[float] = None
+        self._start: float | None = None
         self._index = 0
         self._prev_rect = None
 
@@ -199,7 +199,7 @@ class TestPatternTrack(MediaStreamTrack):
         y[c:c + CODE_ROWS * c, c:c + CODE_COLS * c] = np.kron(cells, np.ones((c, c), np.uint8))
         # Human-readable UTC time of day, HH MM SS mmm, clipped to the width.
         tod = ms_total % 86_400_000
-        text = "%02d%02d%02d%03d" % (tod // 3_600_000, tod // 60_000 % 60, tod // 1000 % 60, tod % 1000)
+        text = f"{tod // 3_600_000:02d}{tod // 60_000 % 60:02d}{tod // 1000 % 60:02d}{tod % 1000:03d}"
         x = (CODE_COLS + 2) * c
         for i, ch in enumerate(text):
             g = self._glyphs[int(ch)]

@@ -9,7 +9,6 @@ meters, while never going fully silent means a receiver checking "audio level
 import asyncio
 import fractions
 import time
-from typing import Optional
 
 import av
 import numpy as np
@@ -34,7 +33,7 @@ class SyntheticMicrophoneTrack(MediaStreamTrack):
         self.sample_rate = sample_rate
         self.samples_per_frame = int(round(ptime * sample_rate))
         self._time_base = fractions.Fraction(1, sample_rate)
-        self._start: Optional[float] = None
+        self._start: float | None = None
         self._timestamp = 0
 
     def _envelope(self, n: np.ndarray) -> np.ndarray:

@@ -1,0 +1,34 @@
+"""The whole tree passes ``ruff check`` with the project's settings (pyproject.toml), so a finding shows up in
+the test run of the change that brings it, not later in someone else's."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Findings known and left for now, by file and rule: only these are let through, anything else in the same
+# file still fails. Remove an entry once its file is clean.
+#   machine.py B008: `timeouts: Timeouts = Timeouts()` as a default; being reworked on another branch.
+PENDING: dict[str, set[str]] = {
+    "appliance/controller/machine.py": {"B008"},
+}
+
+
+def _findings() -> list[dict]:
+    done = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "--output-format", "json", "."],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode in (0, 1), f"ruff did not run: {done.stderr}"  # 1 means "findings"
+    return json.loads(done.stdout)
+
+
+def test_ruff_finds_nothing_in_the_tree():
+    found = []
+    for f in _findings():
+        path = Path(f["filename"]).resolve().relative_to(ROOT).as_posix()
+        if f["code"] not in PENDING.get(path, set()):
+            found.append(f"{path}:{f['location']['row']}: {f['code']} {f['message']}")
+    assert not found, ("ruff check reports (run `.venv/bin/ruff check .`; `--fix` mends some; a `# noqa: CODE` "
+                       "only with the reason the rule does not fit):\n" + "\n".join(found))
