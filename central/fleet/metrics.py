@@ -47,28 +47,54 @@ class _Family:
             s + "\n" for s in self.samples)
 
 
+FAMILIES: tuple[tuple[str, str, str], ...] = (
+    ("amtsklingel_kiosk_up", "gauge", "1 if the kiosk is connected to central now, else 0."),
+    ("amtsklingel_kiosk_office_open", "gauge",
+     "1 if one of the departments the kiosk offers is open now (alert on up == 0 only then)."),
+    ("amtsklingel_kiosk_last_seen_timestamp_seconds", "gauge", "When central last heard from the kiosk."),
+    ("amtsklingel_kiosk_build_info", "gauge", "The kiosk's software version and root slot (value 1)."),
+    ("amtsklingel_kiosk_device_ok", "gauge",
+     "1 if the device works, 0 if it failed or is missing (no sample while it is untested)."),
+    ("amtsklingel_kiosk_cpu_temperature_celsius", "gauge", "The kiosk's CPU temperature."),
+    ("amtsklingel_kiosk_throttled", "gauge", "1 while the Pi firmware reports this flag, else 0."),
+    ("amtsklingel_kiosk_data_partition_used_bytes", "gauge", "Bytes in use on the kiosk's data partition."),
+    ("amtsklingel_kiosk_data_partition_size_bytes", "gauge", "Size of the kiosk's data partition in bytes."),
+    ("amtsklingel_kiosk_rtt_seconds", "gauge", "Round trip from the kiosk to central (last ping)."),
+    ("amtsklingel_kiosk_faults_total", "counter", "Faults the kiosk saw since its software started, by code."),
+    ("amtsklingel_kiosk_calls_today", "gauge", "Calls picked up from the kiosk today (the city's day)."),
+    ("amtsklingel_department_waiting_visits", "gauge", "Citizens waiting in the department now."),
+    ("amtsklingel_department_clerks_online", "gauge", "Consoles of the department's clerks connected now."),
+    ("amtsklingel_central_build_info", "gauge", "Central's software version (value 1)."),
+)
+
+
 def exposition(lines: Iterable[KioskLine], waiting: dict[str, int], clerks_online: dict[str, int]) -> str:
     """The whole page. ``waiting`` and ``clerks_online``: per department slug."""
-    fam = {name: _Family(name, kind, text) for name, kind, text in (
-        ("amtsklingel_kiosk_up", "gauge", "1 if the kiosk is connected to central now, else 0."),
-        ("amtsklingel_kiosk_office_open", "gauge",
-         "1 if one of the departments the kiosk offers is open now (alert on up == 0 only then)."),
-        ("amtsklingel_kiosk_last_seen_timestamp_seconds", "gauge", "When central last heard from the kiosk."),
-        ("amtsklingel_kiosk_build_info", "gauge", "The kiosk's software version and root slot (value 1)."),
-        ("amtsklingel_kiosk_device_ok", "gauge",
-         "1 if the device works, 0 if it failed or is missing (no sample while it is untested)."),
-        ("amtsklingel_kiosk_cpu_temperature_celsius", "gauge", "The kiosk's CPU temperature."),
-        ("amtsklingel_kiosk_throttled", "gauge", "1 while the Pi firmware reports this flag, else 0."),
-        ("amtsklingel_kiosk_data_partition_used_bytes", "gauge", "Bytes in use on the kiosk's data partition."),
-        ("amtsklingel_kiosk_data_partition_size_bytes", "gauge", "Size of the kiosk's data partition in bytes."),
-        ("amtsklingel_kiosk_rtt_seconds", "gauge", "Round trip from the kiosk to central (last ping)."),
-        ("amtsklingel_kiosk_faults_total", "counter", "Faults the kiosk saw since its software started, by code."),
-        ("amtsklingel_kiosk_calls_today", "gauge", "Calls picked up from the kiosk today (the city's day)."),
-        ("amtsklingel_department_waiting_visits", "gauge", "Citizens waiting in the department now."),
-        ("amtsklingel_department_clerks_online", "gauge", "Consoles of the department's clerks connected now."),
-        ("amtsklingel_central_build_info", "gauge", "Central's software version (value 1)."),
-    )}
-    for line in lines:
+    page = Exposition()
+    page.add_kiosks(lines)
+    return page.text(waiting, clerks_online)
+
+
+class Exposition:
+    """The page, built up a few kiosks at a time (central/web/metrics.py serves others in between)."""
+
+    def __init__(self) -> None:
+        self.families = {name: _Family(name, kind, text) for name, kind, text in FAMILIES}
+
+    def add_kiosks(self, lines: Iterable[KioskLine]) -> None:
+        for line in lines:
+            self._kiosk(line)
+
+    def text(self, waiting: dict[str, int], clerks_online: dict[str, int]) -> str:
+        fam = self.families
+        for slug in sorted(waiting):
+            fam["amtsklingel_department_waiting_visits"].add(waiting[slug], department=slug)
+            fam["amtsklingel_department_clerks_online"].add(clerks_online.get(slug, 0), department=slug)
+        fam["amtsklingel_central_build_info"].add(1, version=central_version())
+        return "".join(family.text() for family in fam.values())
+
+    def _kiosk(self, line: KioskLine) -> None:
+        fam = self.families
         s, kiosk = line.state, str(line.kiosk.id)
         location = line.kiosk.location
         fam["amtsklingel_kiosk_up"].add(int(s.online), kiosk=kiosk, location=location)
@@ -82,7 +108,7 @@ def exposition(lines: Iterable[KioskLine], waiting: dict[str, int], clerks_onlin
             fam["amtsklingel_kiosk_build_info"].add(1, kiosk=kiosk, version=s.version,
                                                     slot=(h.slot if h is not None and h.slot else "unknown"))
         if h is None:
-            continue
+            return
         for device, d in h.devices.items():
             if d.state != "unknown":
                 fam["amtsklingel_kiosk_device_ok"].add(int(d.state == "ok"), kiosk=kiosk, device=device)
@@ -100,8 +126,3 @@ def exposition(lines: Iterable[KioskLine], waiting: dict[str, int], clerks_onlin
             faults[fault.code] += fault.count
         for code, count in sorted(faults.items()):
             fam["amtsklingel_kiosk_faults_total"].add(count, kiosk=kiosk, code=code)
-    for slug in sorted(waiting):
-        fam["amtsklingel_department_waiting_visits"].add(waiting[slug], department=slug)
-        fam["amtsklingel_department_clerks_online"].add(clerks_online.get(slug, 0), department=slug)
-    fam["amtsklingel_central_build_info"].add(1, version=central_version())
-    return "".join(family.text() for family in fam.values())

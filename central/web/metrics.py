@@ -1,12 +1,13 @@
 """``GET /metrics`` for the city's Prometheus, behind the bearer token ``metrics_token``."""
 from __future__ import annotations
 
+import asyncio
 import hmac
 
 from aiohttp import web
 
 from central.fleet import metrics
-from central.web.admin.fleet import fleet_lines
+from central.web.admin.fleet import SLICE, fleet_lines
 
 
 async def metrics_page(request: web.Request) -> web.Response:
@@ -25,7 +26,11 @@ async def metrics_page(request: web.Request) -> web.Response:
     for peer in hub.staff.values():
         for slug in peer.staff.departments & online.keys():
             online[slug] += 1
-    text = metrics.exposition(await fleet_lines(request), waiting, online)
+    lines, page = await fleet_lines(request), metrics.Exposition()
+    for start in range(0, len(lines), SLICE):  # kiosks and consoles are served between slices
+        page.add_kiosks(lines[start:start + SLICE])
+        await asyncio.sleep(0)
+    text = page.text(waiting, online)
     return web.Response(body=text.encode(), headers={"Content-Type": metrics.CONTENT_TYPE,
                                                      "Cache-Control": "no-store"})
 
