@@ -1,0 +1,244 @@
+"""The benchmark's kiosk, in a process of its own: a scripted kiosk (like ``appliance.sim.kiosk.SimulatedKiosk``)
+that talks to central with ``CentralLink`` and calls with the appliance's ``CallPeer``; the parent says per visit
+how it sends video, and it reports each step with a ``time.time()`` stamp."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import struct
+import threading
+import time
+
+from bench._kiosk_call.standin_encoder import UNIT_HEADER, encoder_main
+
+DEPARTMENT = "buergerbuero"
+PASSTHROUGH_BITRATE = 1_500_000  # hardware.pi.camera's default for 1280x720
+
+
+class BenchKiosk:
+    """A scripted kiosk (like SimulatedKiosk) whose call setup the parent chooses per visit."""
+
+    def __init__(self, conn, central_url: str, token: str) -> None:
+        self.conn, self.central_url, self.token = conn, central_url, token
+        self.loop = asyncio.get_running_loop()
+        self.link = None
+        self.peer = None
+        self.visit_id: str | None = None
+        self.config: dict = {}
+        self.counts = {"remote_video": 0, "remote_audio": 0}
+        self.source = None
+        self.encoded = None
+        self.generation = 0
+        mp = multiprocessing.get_context("spawn")
+        self.enc_commands, enc_commands_child = mp.Pipe()
+        data_parent, data_child = mp.Pipe(duplex=False)
+        self.encoder = mp.Process(target=encoder_main, args=(enc_commands_child, data_child),
+                                  name="bench-standin-encoder", daemon=True)
+        self.encoder.start()
+        enc_commands_child.close()
+        data_child.close()
+        self.data = data_parent
+        self.reader = threading.Thread(target=self._read_encoded, name="encoded-reader", daemon=True)
+        self.reader.start()
+
+    def send(self, *event) -> None:
+        self.conn.send(event)
+
+    # The "camera thread": access units from the stand-in encoder into the current track.
+    def _read_encoded(self) -> None:
+        header = struct.calcsize(UNIT_HEADER)
+        while True:
+            try:
+                blob = self.data.recv_bytes()
+            except (EOFError, OSError):
+                return
+            generation, keyframe, timestamp_us = struct.unpack_from(UNIT_HEADER, blob)
+            track = self.encoded
+            if track is not None and generation == self.generation:
+                track.put(blob[header:], keyframe, timestamp_us)
+
+    def _stop_encoder(self) -> None:
+        try:
+            self.enc_commands.send(("stop",))
+        except (BrokenPipeError, OSError):
+            pass
+
+    async def run(self) -> None:
+        import aiohttp
+
+        from appliance.call.signaling import CentralLink
+
+        commands: asyncio.Queue = asyncio.Queue()
+
+        def readable() -> None:
+            try:
+                commands.put_nowait(self.conn.recv())
+            except EOFError:
+                commands.put_nowait(("exit",))
+        self.loop.add_reader(self.conn.fileno(), readable)
+        async with aiohttp.ClientSession() as session:
+            self.link = CentralLink(self.central_url, self.token, session)
+            await self.link.connect_with_backoff(attempts=10)
+            messages = self.loop.create_task(self._messages())
+            self.send("ready", os.getpid(), self.encoder.pid)
+            try:
+                while True:
+                    cmd = await commands.get()
+                    if cmd[0] == "request":
+                        from protocol import messages as m
+                        self.config = cmd[1]
+                        await self.link.send(m.VisitRequest(type="visit.request", department=DEPARTMENT, language="de"))
+                    elif cmd[0] == "reset":  # after a failed measurement: leave the visit, whatever its state
+                        from protocol import messages as m
+                        if self.visit_id:
+                            await self.link.send(
+                                m.VisitHangup(type="visit.hangup", visit_id=self.visit_id) if self.peer is not None
+                                else m.VisitCancel(type="visit.cancel", visit_id=self.visit_id))
+                        else:
+                            self.send("ended", "idle", time.time())
+                    elif cmd[0] == "stats":
+                        self.send("stats", self._stats())
+                    elif cmd[0] == "exit":
+                        break
+                    if messages.done():
+                        raise RuntimeError(f"central link ended: {messages.exception()!r}")
+            finally:
+                messages.cancel()
+                await self._end_call()
+                await self.link.close()
+                self.loop.remove_reader(self.conn.fileno())
+
+    def _stats(self) -> dict:
+        out = dict(self.counts)
+        if self.source is not None:
+            out["source_frames"] = self.source._index + 1
+        if self.encoded is not None:
+            out["encoded_in"], out["encoded_dropped"] = self.encoded.frames_in, self.encoded.dropped
+        return out
+
+    async def _messages(self) -> None:
+        from protocol import messages as m
+        async for message in self.link.messages():
+            try:
+                if isinstance(message, m.VisitQueued):
+                    self.visit_id = message.visit_id
+                    self.send("queued", message.visit_id)
+                elif isinstance(message, m.CallStart):
+                    self.send("call_start", time.time())
+                    await self._start_call(message)
+                elif isinstance(message, m.RtcAnswer) and self.peer:
+                    await self.peer.accept_answer(message.sdp)
+                elif isinstance(message, m.RtcCandidate) and self.peer:
+                    await self.peer.add_candidate(message.candidate)
+                elif isinstance(message, m.VisitEnded):
+                    await self._end_call()
+                    self.visit_id = None
+                    self.send("ended", message.reason, time.time())
+                elif isinstance(message, m.Error):
+                    self.send("central_error", message.code, message.detail)
+            except Exception as exc:  # report, do not die silently
+                self.send("error", f"{type(exc).__name__}: {exc}")
+        self.send("error", "connection to central closed")
+
+    async def _start_call(self, message) -> None:
+        from aiortc.mediastreams import MediaStreamError
+
+        from appliance.call.peer import CallPeer
+        from appliance.hardware.encoded import EncodedVideoTrack, h264_codecs
+        from appliance.hardware.fake.camera import TestPatternTrack
+        from appliance.hardware.fake.microphone import SyntheticMicrophoneTrack
+        from appliance.kiosk.video_feed import receiver_for, tap_encoded_frames
+        from protocol import messages as m
+
+        await self._end_call()
+        cfg = self.config
+        self.counts = {"remote_video": 0, "remote_audio": 0}
+        if cfg["mode"] == "passthrough":
+            self.generation += 1
+            video = EncodedVideoTrack(on_stop=self._stop_encoder)
+            self.encoded, self.source = video, None
+            self.enc_commands.send(("start", self.generation, cfg["width"], cfg["height"], cfg["fps"],
+                                    PASSTHROUGH_BITRATE))
+        else:
+            video = TestPatternTrack(cfg["width"], cfg["height"], fps=cfg["fps"])
+            self.source, self.encoded = video, None
+        tracks = [video] + ([SyntheticMicrophoneTrack()] if cfg["audio"] else [])
+        codecs = h264_codecs() if cfg["mode"] in ("h264", "passthrough") else None
+
+        def on_encoded(codec, frame) -> None:
+            if self.counts["remote_video"] == 0:
+                self.send("first_video", time.time(), 0, 0)
+            self.counts["remote_video"] += 1
+
+        def on_track(track) -> None:
+            if track.kind == "video" and cfg["tap"]:
+                # As the appliance does (appliance/kiosk/video_feed.py): the clerk's picture is
+                # taken from the receiver still encoded, for the kiosk page to decode.
+                if tap_encoded_frames(receiver_for(peer.pc, track), on_encoded):
+                    return
+                self.send("tap_failed", time.time())
+
+            async def consume() -> None:
+                first = True
+                try:
+                    while True:
+                        frame = await track.recv()
+                        if track.kind == "video":
+                            if first:
+                                self.send("first_video", time.time(), frame.width, frame.height)
+                                first = False
+                            self.counts["remote_video"] += 1
+                        else:
+                            self.counts["remote_audio"] += 1
+                except MediaStreamError:
+                    pass
+            self.loop.create_task(consume())
+
+        peer = CallPeer(message.ice_servers, tracks, on_remote_track=on_track, video_codecs=codecs)
+        if not cfg["receive"]:
+            for transceiver in peer.pc.getTransceivers():
+                transceiver.direction = "sendonly"
+        self.peer = peer
+
+        @peer.pc.on("connectionstatechange")
+        def _state() -> None:
+            if peer.pc.connectionState == "connected":
+                self.send("connected", time.time())
+        sdp = await peer.offer()
+        await self.link.send(m.RtcOffer(type="rtc.offer", visit_id=message.visit_id, sdp=sdp))
+        self.send("offer_sent", time.time())
+
+    async def _end_call(self) -> None:
+        peer, self.peer = self.peer, None
+        if peer is not None:
+            await peer.close()  # stops the tracks; the encoded track's on_stop stops the stand-in
+        self.encoded = None
+        self.source = None
+
+
+def kiosk_main(conn, central_url: str, token: str) -> None:
+    """Process entry point (spawn)."""
+    logging.basicConfig(level=logging.WARNING)
+
+    async def main() -> None:
+        kiosk = BenchKiosk(conn, central_url, token)
+        try:
+            await kiosk.run()
+        finally:
+            try:
+                kiosk.enc_commands.send(("exit",))
+            except (BrokenPipeError, OSError):
+                pass
+            kiosk.encoder.join(timeout=10)
+            if kiosk.encoder.is_alive():
+                kiosk.encoder.kill()
+    try:
+        asyncio.run(main())
+    except Exception as exc:
+        try:
+            conn.send(("error", f"kiosk process failed: {type(exc).__name__}: {exc}"))
+        except (BrokenPipeError, OSError):
+            pass
+        raise
