@@ -1,17 +1,11 @@
 """Visits across lost connections: a kiosk away during pick-up, a restarted appliance, a lost clerk."""
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
+from tests.polling import until
+
 SDP = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
-
-
-async def _until(condition, timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():  # noqa: ASYNC110 - the hub has no event to wait on
-            await asyncio.sleep(0.01)
 
 
 async def _waiting_visit(central, clerk, kiosk) -> dict:
@@ -24,7 +18,7 @@ async def _waiting_visit(central, clerk, kiosk) -> dict:
 async def _go_away(central, kiosk) -> None:
     kiosk_id = next(iter(central.hub.kiosks))
     await kiosk.ws.close()
-    await _until(lambda: kiosk_id not in central.hub.kiosks)
+    await until(lambda: kiosk_id not in central.hub.kiosks, 5, every=0.01, what="central noticing the kiosk left")
 
 
 # == item 10: picked up while the kiosk was away ==================================
