@@ -43,10 +43,17 @@ class Selftest:
 
     def __init__(self, *, hardware, self_view, send: Callable[[f.SelftestReport], Awaitable[None]],
                  post: Callable[[str, Any], None], is_online: Callable[[], bool], probes: Probes,
-                 devices=None, times: SelftestTimes = SelftestTimes()) -> None:
+                 devices=None, times: SelftestTimes = SelftestTimes(),
+                 can_send: Callable[[], bool] | None = None) -> None:
+        """``is_online``: central answers (the self-test's item); ``can_send``: the kiosk's link to
+        central is up now (default: ``is_online``). A result that could not be sent waits for
+        :meth:`connected`."""
         self.hardware, self.self_view, self.probes, self.devices = hardware, self_view, probes, devices
         self.times = times
         self._send, self._post, self._is_online = send, post, is_online
+        self._can_send = can_send or is_online
+        self.unsent: f.SelftestReport | None = None
+        self._sending: set[asyncio.Task] = set()
         self._task: asyncio.Task | None = None
         self._view: dict = {}
         self._pressed = asyncio.Event()
@@ -203,9 +210,22 @@ class Selftest:
         self.last_report = report
         if self.devices is not None:
             record_devices(self.devices, items)
-        if self._is_online():
-            await self._send(report)
+        self.unsent = report
+        await self._send_unsent()
         log.info("self-test done: %s", ", ".join(f"{i.item} {i.result}" for i in items))
+
+    def connected(self) -> None:
+        """The kiosk's link to central is (back) up: send a result central has not had yet."""
+        if self.unsent is not None:
+            task = asyncio.get_running_loop().create_task(self._send_unsent())
+            self._sending.add(task)  # held until done: the loop keeps only weak references
+            task.add_done_callback(self._sending.discard)
+
+    async def _send_unsent(self) -> None:
+        report = self.unsent
+        if report is not None and self._can_send():
+            self.unsent = None
+            await self._send(report)
 
     # == helpers =====================================================================================
     def _tracks_from(self, microphone: Microphone) -> None:

@@ -153,7 +153,12 @@ async def start(config: ApplianceConfig, *, hardware: Hardware | None = None,
     remote.actions = Actions(controller=controller, send=send, power=power or open_power(config.hardware),
                              restart=stopping.set)
     remote.start()  # the settings stored last time: location and departments even without network
-    session = CentralSession(config.central_url, config.token, controller.post, trust=Trust(config.ca_file))
+    def from_session(kind: str, value) -> None:
+        controller.post(kind, value)
+        if kind == "connected":
+            selftest.connected()  # a self-test result central missed while it was away
+
+    session = CentralSession(config.central_url, config.token, from_session, trust=Trust(config.ca_file))
     holder["session"] = session
 
     def pressed(kind: str) -> None:
@@ -167,7 +172,7 @@ async def start(config: ApplianceConfig, *, hardware: Hardware | None = None,
         hardware=hardware, self_view=self_view, send=send, post=controller.post,
         # central answers: on the kiosk's link, or (not enrolled yet) on the enrolment link that got a code
         is_online=lambda: controller.view.online or bool(controller.view.enrol and controller.view.enrol.code),
-        probes=_probes(config, session), devices=devices)
+        probes=_probes(config, session), devices=devices, can_send=session.connected.is_set)
 
     app = create_app(bridge, clerk_video=clerk_video, self_view=self_view)
     page = make_server(config.kiosk_host, config.kiosk_port, app, threaded=True)

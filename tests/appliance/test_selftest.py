@@ -261,3 +261,16 @@ async def test_leaving_the_screen_any_other_way_stops_it(unit):
     await unit.c.settle()
     assert not unit.selftest.running and unit.self_view._track is None
     assert unit.hw.camera._track is None or unit.hw.camera._track.readyState == "ended"
+
+
+async def test_a_result_central_missed_is_sent_once_the_link_is_back(unit):
+    unit.online = False
+    reported = await unit.run_through()
+    assert reported["central"] == ("fail", "central_unreachable") and unit.sent == []
+    unit.online = True
+    unit.selftest.connected()
+    await asyncio.sleep(0.05)
+    assert unit.sent == [unit.selftest.last_report]
+    unit.selftest.connected()  # a later reconnect does not send it again
+    await asyncio.sleep(0.05)
+    assert len(unit.sent) == 1
