@@ -30,12 +30,16 @@ def discover() -> list:
     return modules
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse(argv: list[str] | None = None) -> tuple[argparse.Namespace, list, argparse.ArgumentParser]:
+    """The options every benchmark gets (``run(args)`` completes its own defaults), the benchmark modules,
+    and the parser."""
     modules = discover()
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--visits", type=int, default=None, help="measured visits (default 2000; 200 with --quick)")
     parser.add_argument("--consoles", type=int, default=50, help="clerk consoles connected (default 50)")
-    parser.add_argument("--kiosks", type=int, default=100, help="kiosks connected (default 100)")
+    parser.add_argument("--kiosks", type=int, default=None,
+                        help="kiosks connected (default: enough that none asks for a visit more often than central "
+                             "allows a kiosk, once per 20 s: --rate x 20 s x 1.25, 2500 at 100 visits/s)")
     parser.add_argument("--rate", type=float, default=100.0, help="target visit requests per second (default 100)")
     parser.add_argument("--quick", action="store_true",
                         help="small smoke run; each benchmark shortens itself (central_latency: 200 visits, "
@@ -50,10 +54,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.visits is None:
         args.visits = 200 if args.quick else 2000
     for name in ("visits", "consoles", "kiosks"):
-        if getattr(args, name) < 1:
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1")
     if args.rate <= 0:
         parser.error("--rate must be positive")
+    return args, modules, parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, modules, parser = parse(argv)
     if args.list:
         for module in modules:
             print(f"{module.NAME}: {(module.__doc__ or '').strip().splitlines()[0]}")

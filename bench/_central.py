@@ -134,3 +134,17 @@ async def login(session: aiohttp.ClientSession, url: str, username: str, passwor
                             data={"username": username, "password": password, "csrf_token": found.group(1)}) as r:
         await r.read()
         return r.status
+
+
+LOGIN_ATTEMPTS = 5
+
+
+async def login_retrying(session: aiohttp.ClientSession, url: str, username: str, password: str) -> None:
+    """:func:`login`, again after a pause when central answers 429 (its guessing brake counts the logins
+    of one address in flight, and a benchmark logs in dozens of consoles from 127.0.0.1)."""
+    for attempt in range(LOGIN_ATTEMPTS):
+        if (status := await login(session, url, username, password)) == 302:
+            return
+        if status != 429 or attempt == LOGIN_ATTEMPTS - 1:
+            raise BenchError(f"login of {username} failed: {status}")
+        await asyncio.sleep(2.0 * (attempt + 1))

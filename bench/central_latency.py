@@ -15,13 +15,21 @@ console and to the *last* console (= every console shows it). Then the kiosk
 sends ``visit.cancel`` and waits for ``visit.ended``, so the waiting room stays
 short. All times are ``time.perf_counter()`` in this one process.
 
+Kiosks: a real kiosk carries one citizen at a time, and central allows a kiosk 3 visit requests in
+quick succession, then one per 20 s (``VISIT_REQUESTS`` in central/live/limits.py; more is answered
+``rate_limited``). So the visits are spread over ``--rate`` × 20 s × 1.25 kiosks by default (2,500 at
+100/s; ``bench/_limits.py``), each asking about once per 25 s. A run with fewer ``--kiosks`` stops
+with a message naming the limit before central would refuse, and a ``rate_limited`` answer stops it too.
+
 Visits are started open-loop at ``--rate`` per second (the start times are
 fixed in advance; a visit starts on the kiosk idle longest). If no kiosk is
 free a start is late, which is reported as "start lag" and lowers the achieved
 rate, instead of silently measuring a backlog. A warm-up (not reported) comes
 first. The optional ramp then runs short steps at rising rates and reports the
 highest achieved rate whose last-console p99 stayed under ``--ramp-p99-ms``
-with no failed visit and >= 95 % of the target rate.
+with no failed visit and >= 95 % of the target rate. Its steps use at most 2
+requests of each kiosk's quick succession (so at most 2 × kiosks visits), and
+it waits before a step until every kiosk may ask again (``_central_latency/ramp.py``).
 
 Client vs server: CPU seconds of both processes are read from
 ``/proc/<pid>/stat`` (utime+stime, all threads) over each phase, and the client
@@ -59,6 +67,7 @@ from bench._central_latency.driver import Bench
 from bench._central_latency.ramp import ramp as run_ramp
 from bench._central_latency.report import describe, report
 from bench._common import note, proc_status_mb, run_in_tmp
+from bench._limits import VISIT_REQUESTS, KioskPlan, kiosks_for
 
 NAME = "central_latency"
 
@@ -120,9 +129,23 @@ def add_arguments(parser) -> None:
     group.add_argument("--keep-tmp", action="store_true", help="keep the temporary config, database and central.log")
 
 
+def kiosk_plan(args) -> KioskPlan:
+    """The most one kiosk asks of central: the paced phases take the kiosks in turns, one visit each per
+    ``kiosks / rate`` seconds; a ramp step at most ``RAMP_REQUESTS_PER_KIOSK`` in a row, after waiting
+    until each kiosk has them again (so never faster than central's pace). Each kiosk connects once."""
+    from bench._central_latency.ramp import RAMP_REQUESTS_PER_KIOSK
+
+    kiosks = args.kiosks or kiosks_for(args.rate)
+    ramp = args.ramp and not args.quick
+    return KioskPlan(visit_requests_per_s=VISIT_REQUESTS.per_second if ramp else args.rate / kiosks,
+                     visit_burst=RAMP_REQUESTS_PER_KIOSK if ramp else 1)
+
+
 def run(args) -> int:
     if args.warmup is None:
         args.warmup = 20 if args.quick else 100
+    if args.kiosks is None:
+        args.kiosks = kiosks_for(args.rate)
     return run_in_tmp(NAME, lambda tmp: _run(args, tmp), "amtsklingel-bench-", keep=args.keep_tmp)
 
 

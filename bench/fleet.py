@@ -41,16 +41,27 @@ from time import perf_counter
 
 import aiohttp
 
-from bench._central import CLERK_PASSWORD, DEPARTMENT, Server, add_kiosks_and_clerks, login
+from bench._central import CLERK_PASSWORD, DEPARTMENT, Server, add_kiosks_and_clerks, login, login_retrying
 from bench._common import BenchError, emit, note, percentile, proc_cpu_s, proc_status_mb, run_in_tmp
+from bench._limits import KioskPlan, RateLimited, kiosks_for
 
 NAME = "fleet"
 STAGE_TIMEOUT_S = 10.0
 REPORT_EVERY_S = 30.0
 KIOSK_CONNECT_CONCURRENCY = 50
 CONSOLE_CONNECT_CONCURRENCY = 4   # logins are argon2-bound on the server
-LOGIN_ATTEMPTS = 5
-VISIT_POOL = 400                  # kiosks taking turns at visits: central allows one request per kiosk per 20 s
+VISIT_POOL = 400                  # at least this many kiosks take turns at visits (more at higher rates)
+
+
+def visit_pool(args) -> int:
+    """Kiosks taking turns at visits: central allows one request per kiosk per 20 s (bench/_limits.py)."""
+    return min(args.fleet_kiosks, max(VISIT_POOL, kiosks_for(args.fleet_visit_rate)))
+
+
+def kiosk_plan(args) -> KioskPlan:
+    """The visit pool takes turns, one visit per kiosk every ``pool / rate`` seconds; each kiosk connects once.
+    (Health reports, every 30 s, are far within FLEET_REPORTS.)"""
+    return KioskPlan(visit_requests_per_s=args.fleet_visit_rate / visit_pool(args), visit_burst=1)
 
 
 def health_frame(rng: random.Random) -> str:
@@ -84,6 +95,8 @@ class Kiosk:
                 t, data = await self.inbox.get()
                 if data["type"] == kind:
                     return t, data
+                if data["type"] == "error" and data.get("code") == "rate_limited":
+                    raise RateLimited(f"a kiosk's message (awaiting {kind})", f"retry after {data.get('retry_after_s')} s")
                 if data["type"] in ("error", "visit.refused", "closed"):
                     raise BenchError(f"kiosk got {data['type']}: {data.get('code') or data.get('reason') or ''}")
 
@@ -149,12 +162,7 @@ class Fleet:
                                                 timeout=aiohttp.ClientTimeout(total=STAGE_TIMEOUT_S * 3))
                 self.sessions.append(session)
                 password = CLERK_PASSWORD if username.startswith("bench-clerk") else self.clerk_password
-                for attempt in range(LOGIN_ATTEMPTS):  # 429: central's guessing brake counts logins in flight
-                    if (status := await login(session, self.url, username, password)) == 302:
-                        break
-                    if status != 429 or attempt == LOGIN_ATTEMPTS - 1:
-                        raise BenchError(f"login of {username} failed: {status}")
-                    await asyncio.sleep(2.0 * (attempt + 1))
+                await login_retrying(session, self.url, username, password)
                 ws = await session.ws_connect(self.ws_url + "/ws/staff", headers={"Origin": self.url},
                                               timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=5))
                 c = Console(self, ws)
@@ -219,22 +227,28 @@ class Fleet:
             await session.close()
 
 
-async def _visits(fleet: Fleet, rate: float, until: float, latencies: list[float], failures: Counter) -> None:
+async def _visits(fleet: Fleet, rate: float, pool_size: int, until: float, latencies: list[float],
+                  failures: Counter) -> None:
     pool: asyncio.Queue[Kiosk] = asyncio.Queue()
-    for k in fleet.kiosks[:VISIT_POOL]:
+    for k in fleet.kiosks[:pool_size]:
         pool.put_nowait(k)
     tasks: set[asyncio.Task] = set()
+    refused: list[RateLimited] = []
 
     async def one(kiosk: Kiosk) -> None:
         try:
             latencies.append(await fleet.visit(kiosk))
             pool.put_nowait(kiosk)
+        except RateLimited as exc:  # a wrong plan, not a slow visit: the run stops with the limit's name
+            refused.append(exc)
         except (BenchError, TimeoutError, aiohttp.ClientError, ConnectionError) as exc:
             failures[f"{type(exc).__name__}: {exc}"[:100]] += 1  # that kiosk may hold a visit: not reused
 
     start, i = perf_counter(), 0
     while (due := start + i / rate) < until:
         await asyncio.sleep(max(0.0, due - perf_counter()))
+        if refused:
+            raise refused[0]
         if pool.empty():
             failures["no idle kiosk at a start time"] += 1
         else:
@@ -244,6 +258,8 @@ async def _visits(fleet: Fleet, rate: float, until: float, latencies: list[float
         i += 1
     if tasks:
         await asyncio.wait(tasks, timeout=4 * STAGE_TIMEOUT_S)
+    if refused:
+        raise refused[0]
 
 
 async def _pages(session: aiohttp.ClientSession, urls: dict[str, str], every_s: float, until: float,
@@ -321,7 +337,7 @@ async def _run(args, tmp: Path) -> int:
         cpu1 = proc_cpu_s(server.pid)
         pages = {"all": f"{server.url}/admin/fleet?per_page={n}", "first": f"{server.url}/admin/fleet"}
         await asyncio.gather(
-            _visits(fleet, args.fleet_visit_rate, until, latencies, failures),
+            _visits(fleet, args.fleet_visit_rate, visit_pool(args), until, latencies, failures),
             _pages(admin, pages, args.fleet_page_every_s, until, page_ms, fleet.page_spans) if args.fleet_pages
             else asyncio.sleep(0),
             _loop_lag(until, lags))
@@ -376,8 +392,10 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     if args.fleet_window_s is None:
         args.fleet_window_s = 20.0 if args.quick else 90.0
-    if args.fleet_kiosks < VISIT_POOL and args.fleet_visit_rate * 20 > args.fleet_kiosks:
-        note("few kiosks for this visit rate: central allows each kiosk one request per 20 s")
+    if problems := kiosk_plan(args).problems():
+        note(f"{NAME}: too few kiosks for --fleet-visit-rate {args.fleet_visit_rate:g}: {'; '.join(problems)}; "
+             f"use --fleet-kiosks {kiosks_for(args.fleet_visit_rate)} or more")
+        return 2
     return run_in_tmp(NAME, lambda tmp: _run(args, tmp), "amtsklingel-bench-fleet-",
                       keep=getattr(args, "keep_tmp", False))
 

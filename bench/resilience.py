@@ -49,6 +49,7 @@ import aiohttp
 from appliance.call.backoff import HEALTHY_S, Backoff
 from bench._central import DEPARTMENT, Server, add_kiosks_and_clerks, login
 from bench._common import BenchError, emit, note, percentile, run_in_tmp
+from bench._limits import KioskPlan, RateLimited
 
 NAME = "resilience"
 PROBE_EVERY_S = 0.02
@@ -174,7 +175,9 @@ class WaitingKiosk:
         while True:
             try:
                 ws = await self.session.ws_connect(self.url, headers={"Authorization": f"Bearer {self.token}"})
-            except (aiohttp.ClientError, OSError):
+            except (aiohttp.ClientError, OSError) as exc:
+                if isinstance(exc, aiohttp.WSServerHandshakeError) and exc.status == 429:
+                    self.errors["connect:rate_limited"] += 1  # KIOSK_CONNECTS; the round stops on it
                 await asyncio.sleep(backoff.next_delay())
                 continue
             self.connects += 1
@@ -285,6 +288,9 @@ async def restart(server: Server, credentials: dict, tokens: list[str]) -> None:
             note(f"restart by {sig.name}: {kept}/{len(kiosks)} in place in {recovery:.2f} s after central "
                  f"answered; console order {'kept' if snapshot == order else 'CHANGED'}; "
                  f"kiosk connections {sum(k.connects for k in kiosks)}; errors {dict(errors) or 'none'}")
+            if limited := [e for e in errors if e.endswith("rate_limited")]:
+                raise RateLimited("a kiosk's reconnection" if "connect:rate_limited" in limited else "a visit request",
+                                  f"{sum(errors[e] for e in limited)} times")
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -314,6 +320,13 @@ async def _run(args, tmp: Path) -> int:
     if problems:
         note("central logged:\n  " + "\n  ".join(problems[:20]))
     return 0
+
+
+def kiosk_plan(args) -> KioskPlan:
+    """Each waiting kiosk asks for one visit, once; after a restart it resumes (not a new request). It
+    connects once to each central process (a refused attempt while central is down never reaches it); the
+    demo kiosk twice to the first, as the storm's pinging kiosk and then as a waiting one."""
+    return KioskPlan(visit_requests_per_s=0.0, visit_burst=1, connects_per_s=0.0, connect_burst=2)
 
 
 def add_arguments(parser) -> None:

@@ -12,6 +12,7 @@ import aiohttp
 from bench._central_latency import STAGE_TIMEOUT_S
 from bench._central_latency.phases import Sample, VisitFailed
 from bench._common import BenchError
+from bench._limits import RateLimited
 
 if TYPE_CHECKING:
     from bench._central_latency.driver import Bench
@@ -82,6 +83,9 @@ class Kiosk:
                 t, data = await self.inbox.get()
                 if data["type"] == kind and (visit_id is None or data.get("visit_id") == visit_id):
                     return t, data
+                if data["type"] == "error" and data.get("code") == "rate_limited":
+                    raise RateLimited("a visit request" if kind == "visit.queued" else f"a message (awaiting {kind})",
+                                      f"retry after {data.get('retry_after_s')} s")
                 if data["type"] in ("error", "visit.refused", "closed"):
                     raise VisitFailed(f"{data['type']}: {data.get('code') or data.get('reason') or ''}".strip())
 

@@ -10,11 +10,12 @@ from time import perf_counter
 
 import aiohttp
 
-from bench._central import DEPARTMENT, Server, login
+from bench._central import DEPARTMENT, Server, login_retrying
 from bench._central_latency import STAGE_TIMEOUT_S
 from bench._central_latency.clients import Console, Kiosk, Tracker
 from bench._central_latency.phases import Phase, VisitFailed
 from bench._common import BenchError, proc_cpu_s
+from bench._limits import VISIT_REQUESTS, Allowance, RateLimited, kiosks_for, limit_text
 
 CONNECT_CONCURRENCY = 8     # logins are argon2-bound on the server; parallelism buys nothing
 LOOP_TICK_S = 0.005
@@ -36,6 +37,8 @@ class Bench:
         self.sessions: list[aiohttp.ClientSession] = []
         self.overcounted = 0
         self.closed_consoles = 0
+        self.allowance = Allowance()              # each kiosk's visit requests as central counts them
+        self.refused: RateLimited | None = None   # central said rate_limited: the run is wrong, it stops
         self.request_frame = json.dumps({"v": 1, "type": "visit.request", "department": DEPARTMENT,
                                          "language": "de"})
 
@@ -63,8 +66,7 @@ class Bench:
         session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True),
                                         timeout=aiohttp.ClientTimeout(total=STAGE_TIMEOUT_S))
         self.sessions.append(session)
-        if (status := await login(session, self.url, username, password)) != 302:
-            raise BenchError(f"login of {username} failed: {status}")
+        await login_retrying(session, self.url, username, password)
         ws = await session.ws_connect(self.ws_url + "/ws/staff", headers={"Origin": self.url},
                                       timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=STAGE_TIMEOUT_S))
         console = Console(self, username, session, ws)
@@ -112,6 +114,8 @@ class Bench:
     async def _one(self, kiosk: Kiosk, scheduled: float, phase: Phase) -> None:
         try:
             phase.samples.append(await kiosk.visit(scheduled))
+        except RateLimited as exc:
+            self.refused = self.refused or exc
         except (VisitFailed, TimeoutError, aiohttp.ClientError, ConnectionError) as exc:
             phase.failures[f"{type(exc).__name__}: {exc}"[:120]] += 1
         finally:
@@ -147,6 +151,12 @@ class Bench:
                 except TimeoutError:
                     raise BenchError(f"{label}: no kiosk became free; {sum(phase.failures.values())} "
                                      f"visits failed: {dict(phase.failures)}") from None
+                if self.refused:
+                    raise self.refused
+                if not self.allowance.take(kiosk):
+                    raise BenchError(f"{label}: a kiosk would ask for its next visit sooner than central allows "
+                                     f"({limit_text(VISIT_REQUESTS)}); at {rate:g} visits/s use at least "
+                                     f"--kiosks {kiosks_for(rate)}")
                 task = self.loop.create_task(self._one(kiosk, scheduled, phase))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
@@ -159,6 +169,8 @@ class Bench:
             watcher.cancel()
             for task in list(tasks):
                 task.cancel()
+        if self.refused:
+            raise self.refused
         phase.settle_s = await settle(server_pid)
         phase.server_cpu_total_s = proc_cpu_s(server_pid) - server0
         phase.server_problems = server.problem_count() - problems0

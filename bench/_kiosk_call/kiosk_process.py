@@ -6,6 +6,7 @@ import multiprocessing
 
 from bench._common import BenchError
 from bench._kiosk_call.kiosk import kiosk_main
+from bench._limits import RateLimited
 
 KIOSK_START_TIMEOUT_S = 30.0
 
@@ -14,6 +15,7 @@ class KioskProcess:
     """The parent's handle on the kiosk process: commands in, timestamped events out."""
 
     def __init__(self, central_url: str, token: str) -> None:
+        """``token``: the kiosk it connects as first; each visit request names its own (see ``kiosk.py``)."""
         mp = multiprocessing.get_context("spawn")
         self.conn, child = mp.Pipe()
         # Not a daemon: a daemonic process may not start the stand-in encoder's process.
@@ -44,6 +46,8 @@ class KioskProcess:
             for event in self.events[since:]:
                 if event[0] == kind:
                     return event
+                if event[0] == "central_error" and event[1] == "rate_limited":
+                    raise RateLimited("the kiosk's message", event[2] or "")
                 if event[0] in ("error", "exited", "central_error"):
                     raise BenchError(f"kiosk: {event}")
             remaining = deadline - self._loop.time()

@@ -7,6 +7,7 @@ import base64
 import math
 import os
 import time
+from collections.abc import Awaitable, Callable
 
 import numpy as np
 
@@ -22,6 +23,7 @@ from bench._kiosk_call.clerk_page import (
 )
 from bench._kiosk_call.cpu import machine_busy, tree_cpu_s
 from bench._kiosk_call.kiosk_process import KioskProcess
+from bench._limits import RateLimited
 
 ROW_TIMEOUT_S = 10.0
 PICKUP_TIMEOUT_S = 15.0
@@ -32,8 +34,12 @@ GRAB_PAUSE_S = (0.02, 0.06)
 
 
 class Bench:
-    def __init__(self, args, central_url: str, credentials: dict, kiosk: KioskProcess, page) -> None:
+    def __init__(self, args, central_url: str, credentials: dict, kiosk: KioskProcess, page,
+                 new_kiosk: Callable[[], Awaitable[str]]) -> None:
+        """``new_kiosk``: registers a kiosk and returns its token; every call comes from a fresh one."""
         self.args, self.url, self.credentials, self.kiosk, self.page = args, central_url, credentials, kiosk, page
+        self.new_kiosk = new_kiosk
+        self.calls = 0   # calls opened, i.e. kiosks used (each asks central for exactly one visit)
         self.results: dict = {"pickup": {}, "stream": {}}
 
     def config(self, mode: str, *, full: bool = True) -> dict:
@@ -42,8 +48,10 @@ class Bench:
 
     async def open_call(self, cfg: dict) -> dict:
         """Visit request -> row in the console -> pick-up; returns timings (ms from the click)."""
+        token = await self.new_kiosk()
+        self.calls += 1
         mark = self.kiosk.mark()
-        self.kiosk.command("request", cfg)
+        self.kiosk.command("request", cfg, token)
         visit_id = (await self.kiosk.wait("queued", mark, ROW_TIMEOUT_S))[1]
         button = self.page.locator(f"[data-testid=visit-row][data-visit-id='{visit_id}'] "
                                    "[data-testid=pickup-button]:not([disabled])")
@@ -102,6 +110,8 @@ class Bench:
             try:
                 result = await self.open_call(self.config(mode))
                 await self.close_call()
+            except RateLimited:
+                raise  # the plan is wrong: no figure of this run would mean what it says
             except (TimeoutError, BenchError) as exc:
                 failures.append(str(exc))
                 note(f"  {mode} call {i}: FAILED {exc}")
@@ -127,6 +137,8 @@ class Bench:
         label = f"{mode} {'call' if full else 'video only'}"
         try:
             await self.open_call(cfg)
+        except RateLimited:
+            raise
         except (TimeoutError, BenchError) as exc:
             await self.abandon_call()
             raise BenchError(f"{label}: call did not start: {exc}") from None
