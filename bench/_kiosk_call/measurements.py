@@ -39,7 +39,6 @@ class Bench:
         """``new_kiosk``: registers a kiosk and returns its token; every call comes from a fresh one."""
         self.args, self.url, self.credentials, self.kiosk, self.page = args, central_url, credentials, kiosk, page
         self.new_kiosk = new_kiosk
-        self.calls = 0   # calls opened, i.e. kiosks used (each asks central for exactly one visit)
         self.results: dict = {"pickup": {}, "stream": {}}
 
     def config(self, mode: str, *, full: bool = True) -> dict:
@@ -49,7 +48,6 @@ class Bench:
     async def open_call(self, cfg: dict) -> dict:
         """Visit request -> row in the console -> pick-up; returns timings (ms from the click)."""
         token = await self.new_kiosk()
-        self.calls += 1
         mark = self.kiosk.mark()
         self.kiosk.command("request", cfg, token)
         visit_id = (await self.kiosk.wait("queued", mark, ROW_TIMEOUT_S))[1]
