@@ -13,6 +13,7 @@ from aiohttp import WSCloseCode, web
 from central import logfilter
 from central.config import Config
 from central.fleet import enrol_socket
+from central.fleet import settings as fleet_settings
 from central.fleet.persist import FleetWriter
 from central.fleet.registry import FleetRegistry
 from central.fleet.settings import ActionBook
@@ -71,6 +72,7 @@ def create_app(config: Config, *, now: Callable[[], dt.datetime] | None = None) 
             hub.now = now
         app["hub"] = hub
         app["watch_consoles"] = asyncio.get_running_loop().create_task(consoles.watch(app))
+        app["watch_kiosks"] = asyncio.get_running_loop().create_task(fleet_settings.watch(app))
         app["write_fleet"] = asyncio.get_running_loop().create_task(app["fleet_writer"].run())
 
     async def stop(app: web.Application) -> None:
@@ -78,6 +80,8 @@ def create_app(config: Config, *, now: Callable[[], dt.datetime] | None = None) 
             app["resolve_turn"].cancel()
         if "watch_consoles" in app:
             app["watch_consoles"].cancel()
+        if "watch_kiosks" in app:
+            app["watch_kiosks"].cancel()
         await begin_shutdown(app)
         if "write_fleet" in app:
             app["write_fleet"].cancel()

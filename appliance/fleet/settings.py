@@ -122,6 +122,9 @@ class RemoteSettings:
             await self.apply(msg.settings)
         elif isinstance(msg, f.KioskAction) and self.actions is not None:
             await self.actions.run(msg)
+        elif isinstance(msg, m.Welcome):  # again on an open connection: a department opened or closed
+            departments = tuple(DepartmentChoice(d.slug, d.name, d.open, d.next_opening) for d in msg.departments)
+            self.refresh(departments=self.offer(departments))
         else:
             return False
         return True

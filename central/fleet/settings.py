@@ -6,6 +6,7 @@ restart, reboot) with the check that no citizen is waiting at the kiosk or talki
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import time
@@ -21,6 +22,7 @@ log = logging.getLogger(__name__)
 
 ACTIONS: tuple[str, ...] = f.KioskAction.model_fields["action"].annotation.__args__
 ACTIONS_KEPT = 10  # per kiosk, for its page
+CHECK_EVERY_S = 10.0
 
 
 async def push(app: web.Application, kiosk_ids: Iterable[int] | None = None) -> int:
@@ -38,6 +40,47 @@ async def push(app: web.Application, kiosk_ids: Iterable[int] | None = None) -> 
         hub.send_settings(kiosk_id, values)
     log.info("settings sent to %d kiosk(s)", len(settings))
     return len(settings)
+
+
+async def watch(app: web.Application) -> None:
+    """Runs for the life of the process (started and cancelled by central.app).
+
+    Every CHECK_EVERY_S: a kiosk whose settings were changed through another central process gets
+    them; and when a department opens or closes, every kiosk hears it (a fresh ``welcome`` on its
+    open connection), so its list of open offices, and its screen outside office hours, follow.
+    """
+    opened = None  # the first round only notes the state: the departments may be loaded after the start
+    while True:
+        await asyncio.sleep(CHECK_EVERY_S)
+        try:
+            opened = await check(app, opened)
+        except Exception:  # the database may be away for a moment; try again next round
+            log.exception("checking the kiosks' settings failed")
+
+
+async def check(app: web.Application, opened: tuple | None) -> tuple:
+    """One round of :func:`watch`; ``opened`` is the departments' state the kiosks know (None: not known)."""
+    await resync(app)
+    now_open = open_state(app["hub"])
+    if opened is not None and now_open != opened:
+        app["hub"].resend_departments()
+    return now_open
+
+
+async def resync(app: web.Application) -> int:
+    """Send their settings to connected kiosks that have other ones than the database says."""
+    hub, db = app["hub"], app["db"]
+    # Every change counts in the version, so comparing versions finds them without building every
+    # kiosk's settings: with thousands of kiosks connected, a round costs one small query.
+    versions = await db.kiosk_settings.versions(list(hub.kiosks))
+    stale = [kiosk_id for kiosk_id, version in versions.items()
+             if (peer := hub.kiosks.get(kiosk_id)) is not None and (peer.settings is None
+                                                                 or peer.settings.version != version)]
+    return await push(app, stale) if stale else 0
+
+
+def open_state(hub) -> tuple:  # noqa: ANN001 - Hub
+    return tuple((d.slug, d.open) for d in hub.department_info())
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,13 @@ class KioskSide(CallSetup):
         peer.kiosk = dataclasses.replace(peer.kiosk, location=settings.location)
         peer.link.send(encode(f.SettingsMessage(type="kiosk.settings", settings=settings)))
 
+    def resend_departments(self) -> None:
+        """A department opened or closed: every kiosk gets a fresh ``welcome`` with the departments' state."""
+        departments = self.department_info()
+        for peer in self.kiosks.values():
+            peer.link.send(encode(m.Welcome(type="welcome", kiosk_location=peer.kiosk.location,
+                                            ice_servers=self.ice_servers, departments=departments)))
+
     def send_action(self, kiosk_id: int, action: f.KioskAction) -> bool:
         """Send an action to the kiosk; False when it is not connected."""
         peer = self.kiosks.get(kiosk_id)

@@ -103,6 +103,14 @@ class KioskSettingsStore:
             await c.execute(sa.update(t.kiosk_settings).where(t.kiosk_settings.c.kiosk_id == row_id).values(
                 version=t.kiosk_settings.c.version + 1))
 
+    async def versions(self, kiosk_ids: Iterable[int]) -> dict[int, int]:
+        """Each kiosk's settings version, without building its settings (one small query)."""
+        wanted = set(kiosk_ids)
+        async with self.engine.connect() as c:
+            rows = dict((await c.execute(sa.select(t.kiosk_settings.c.kiosk_id, t.kiosk_settings.c.version))).all())
+        common = rows.get(ALL_KIOSKS, 0)
+        return {kiosk_id: 1 + common + rows.get(kiosk_id, 0) for kiosk_id in wanted}
+
     async def effective(self, kiosk_id: int, location: str, department_slugs: Iterable[str]) -> f.KioskSettings:
         """The settings this kiosk gets. ``location`` is its row's; ``department_slugs`` central's, in order."""
         return (await self.effective_many({kiosk_id: location}, department_slugs))[kiosk_id]

@@ -184,6 +184,18 @@ async def test_the_screen_goes_dark_while_every_offered_department_is_closed_and
     assert await rig.settings(version=5, screen_off_outside_hours=False) and display.on is True
 
 
+async def test_offices_opening_or_closing_reach_the_screen_on_the_open_connection(rig):
+    await rig.online(opened=("standesamt",))
+    await rig.settings(screen_off_outside_hours=True)
+    assert rig.hardware.display.on is True
+    closed = m.Welcome(type="welcome", kiosk_location="Foyer", ice_servers=[], departments=[
+        m.DepartmentInfo(slug=s, name=s.title(), open=False, next_opening="2026-12-08T08:00:00+01:00")
+        for s in ("buergerbuero", "standesamt", "ordnungsamt")])
+    view = await rig.do("central", closed)  # central: the Standesamt closed for the day
+    assert [(d.slug, d.open) for d in view.departments] == [("standesamt", False), ("buergerbuero", False)]
+    assert rig.hardware.display.on is False and view.screen is Screen.IDLE
+
+
 async def test_the_screen_stays_on_while_an_offered_department_is_open(rig):
     await rig.online(opened=("standesamt",))
     await rig.settings(screen_off_outside_hours=True)

@@ -4,11 +4,13 @@ and an audit entry for every admin action."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import html
 import re
 
 import pytest
 
+from central.fleet import settings as fleet_settings
 from tests.central.conftest import Central, Peer
 
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -226,3 +228,23 @@ async def test_every_admin_action_is_in_the_audit_log(central, admin):
         assert text in page
     assert page.index("Kiosk revoked") < page.index("Kiosk settings changed")  # newest first
     assert isinstance(kiosk, Peer)
+
+
+async def test_kiosks_follow_changes_made_elsewhere_and_offices_opening_or_closing(central):
+    kiosk = await central.kiosk()
+    kid = kiosk_id(central)
+    central.clock.fixed = dt.datetime(2026, 12, 7, 9, 0, tzinfo=dt.UTC)  # a Monday morning: Ordnungsamt open
+    opened = fleet_settings.open_state(central.hub)
+
+    # Changed through another central process: the next round of the watch sends it.
+    await central.db.kiosk_settings.update(kid, volume_pct=20)
+    opened = await fleet_settings.check(central.app, opened)
+    assert (await kiosk.recv("kiosk.settings"))["settings"]["volume_pct"] == 20
+    opened = await fleet_settings.check(central.app, opened)
+    assert await kiosk.quiet() == []  # nothing changed since
+
+    # The Ordnungsamt closes for the day: every kiosk hears it on its open connection.
+    central.clock.fixed = dt.datetime(2026, 12, 7, 17, 0, tzinfo=dt.UTC)
+    await fleet_settings.check(central.app, opened)
+    welcome = await kiosk.recv("welcome")
+    assert {d["slug"]: d["open"] for d in welcome["departments"]}["ordnungsamt"] is False

@@ -28,7 +28,7 @@ async def test_kiosk_settings_and_audit_contract(backend, tmp_path, request):
         try:
             kiosk_id = (await db.kiosks())[0].id
             assert (await db.kiosk_settings.effective(kiosk_id, "x", SLUGS)).volume_pct == 40
-            assert len(await db.audit.recent()) == 3
+            assert len(await db.audit.recent()) == 3 and len(await db.kiosks()) == 3
         finally:
             await db.close()
 
@@ -93,6 +93,10 @@ async def settings_contract(db: Database) -> None:
     after = await store.effective(b, "x", SLUGS)
     assert (after.version, after.mic_gain_db, after.brightness_pct) == (version + 2, 5, 80)
     assert await count(db, t.kiosk_settings) == 3
+    # The versions alone (what the watch compares), for kiosks with and without their own row.
+    c, _ = await db.create_kiosk("Turnhalle")
+    many = await store.effective_many({a: "x", b: "x", c: "x"}, SLUGS)
+    assert await store.versions([a, b, c]) == {k: s.version for k, s in many.items()}
 
 
 async def audit_contract(db: Database) -> None:

@@ -24,7 +24,9 @@ async def _find(request: web.Request) -> Department:
 async def _refresh_hub(request: web.Request) -> None:
     request.app["hub"].set_departments(await request.app["db"].departments())
     await consoles.refresh(request.app, resend=True)  # names, hours or (after a delete) memberships changed
-    # Kiosks that offer every department, or offered a deleted one, offer something else now.
+    # Kiosks hear of the change at once: the departments with their names and state, then (for those
+    # that offer every department, or offered a deleted one) their new settings.
+    request.app["hub"].resend_departments()
     await request.app["db"].kiosk_settings.touch()
     await fleet_settings.push(request.app)
 
