@@ -78,6 +78,7 @@ class HealthReporter:
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._conditions: set[FaultCode] = set()  # unit conditions already counted as faults
+        self._fresh_connection = False
 
     # -- what others call -----------------------------------------------------------------------
     def changed(self) -> None:
@@ -94,6 +95,13 @@ class HealthReporter:
         except RuntimeError:
             pass
         loop.call_soon_threadsafe(self._wake.set)
+
+    def connected(self) -> None:
+        """A new connection to central: report soon, without the round-trip ping this once. The
+        kiosk's controller speaks first on a new connection (a ``ping`` from it tells central the unit
+        has no visit to resume), so nothing else may send one before it."""
+        self._fresh_connection = True
+        self.changed()
 
     def report(self) -> KioskHealth:
         """The report as of now (also counts unit conditions like overheating as faults, once each)."""
@@ -151,6 +159,7 @@ class HealthReporter:
             return
         finally:
             self._pending = False  # after report(): a fault it counted is in this report already
-        # The ping measures the round trip for the next report.
-        await self._send(m.Ping(type="ping"))
+        if not self._fresh_connection:  # the ping measures the round trip for the next report
+            await self._send(m.Ping(type="ping"))
+        self._fresh_connection = False
         await self._send(report)

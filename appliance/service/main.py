@@ -220,7 +220,7 @@ def _health(config: ApplianceConfig, hardware: Hardware, session: CentralSession
                             online=session.connected.is_set,
                             settings_version=lambda: remote.current.version if remote.current else 0)
     devices.on_change = health.changed
-    session.on_connected.append(health.changed)
+    session.on_connected.append(health.connected)
     return health
 
 

@@ -75,7 +75,9 @@ class KioskSide(CallSetup):
             self._start_grace(visit, "kiosk_lost")
 
     def kiosk_message(self, peer: KioskPeer, msg: m.Message) -> None:
-        if peer.unclaimed_visit_id is not None:
+        # Reports (health, settings applied, self-test, faults) say nothing about visits: a unit may send
+        # them on connecting before its controller resumes its visit, so they settle nothing.
+        if peer.unclaimed_visit_id is not None and not isinstance(msg, (*FLEET_REPORTS, f.DeviceFault)):
             self._settle_unclaimed_visit(peer, msg)
         if isinstance(msg, m.Ping):
             peer.link.send(encode(m.Pong(type="pong")))

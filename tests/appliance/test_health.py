@@ -176,9 +176,14 @@ async def test_offline_no_report_and_a_new_connection_gets_one_at_once(tmp_path)
         await k.advance(60)
         assert k.sent == []
         k.online = True
-        k.reporter.changed()  # what the session's on_connected hook calls
+        k.reporter.connected()  # what the session's on_connected hook calls
         await k.advance(0)
         assert len(k.reports()) == 1
+        # No ping on a fresh connection: the controller's first message (a ping: "no visit to resume")
+        # must be the first central gets; the periodic reports measure the round trip.
+        assert not [msg for msg in k.sent if isinstance(msg, m.Ping)]
+        await k.advance(30)
+        assert len(k.reports()) == 2 and [type(msg) for msg in k.sent][-2:] == [m.Ping, KioskHealth]
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

@@ -248,3 +248,23 @@ async def test_kiosks_follow_changes_made_elsewhere_and_offices_opening_or_closi
     await fleet_settings.check(central.app, opened)
     welcome = await kiosk.recv("welcome")
     assert {d["slug"]: d["open"] for d in welcome["departments"]}["ordnungsamt"] is False
+
+
+async def test_reports_before_the_resume_do_not_end_the_kiosks_visit(central):
+    """A unit back after a dropped connection may report health or applied settings before its
+    controller resumes the visit: that is no sign it restarted, so the visit stays."""
+    kiosk = await central.kiosk()
+    await kiosk.send(type="visit.request", department="buergerbuero", language="de")
+    queued = await kiosk.recv("visit.queued")
+    await kiosk.ws.close()
+    again = await central.kiosk()
+    await again.send(type="kiosk.settings.applied", version=again.settings["version"])
+    await again.send(type="visit.resume", visit_id=queued["visit_id"], resume_token=queued["resume_token"])
+    resumed = await again.recv("visit.resumed")
+    assert (resumed["visit_id"], resumed["state"], resumed["position"]) == (queued["visit_id"], "waiting", 1)
+    # A ping first still means the unit restarted and kept nothing: that visit ends at once.
+    await again.ws.close()
+    third = await central.kiosk()
+    await third.send(type="ping")
+    await third.recv("pong")
+    assert central.hub.rooms.of_kiosk(kiosk_id(central)) is None
