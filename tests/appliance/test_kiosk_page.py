@@ -17,6 +17,7 @@ from appliance.controller.view import DepartmentChoice, EnrolScreen, Screen, Vie
 from appliance.fleet.enrol import qr_svg
 from appliance.kiosk import create_app
 from appliance.kiosk.i18n import CatalogueError, Catalogues
+from appliance.kiosk.self_view import SelfViewFeed
 from appliance.kiosk.update_translations import extract_sources
 from tests.browser import open_page, serve
 
@@ -228,7 +229,9 @@ def test_german_is_the_default_and_every_language_has_its_own_name():
 
 @pytest.fixture
 def served(bridge):
-    app = create_app(bridge)
+    # Short keepalives: a stream the page closed (the camera picture of each in-call or self-test screen)
+    # is noticed and freed quickly, so switching screens fast never meets the stream's client limit.
+    app = create_app(bridge, self_view=SelfViewFeed(keepalive_s=0.5))
     app.config["KIOSK_KEEPALIVE_S"] = 0.5
     with serve(app) as url:
         yield url
@@ -262,6 +265,14 @@ FITS = """() => {
         && (el.scrollHeight > el.clientHeight + 1 || el.scrollWidth > el.clientWidth + 1))
       bad.push(`${el.className || el.tagName} cut off`);
   }
+  // Content spilling out of the screen area runs into the language bar without leaving the window.
+  const area = document.querySelector('.screens').getBoundingClientRect();
+  for (const el of document.querySelectorAll('.screens *')) {
+    if (!el.checkVisibility() || el.closest('.visually-hidden')) continue;
+    const r = el.getBoundingClientRect();
+    if (r.width && r.height && (r.top < area.top - 1 || r.bottom > area.bottom + 1))
+      bad.push(`${el.className || el.id || el.tagName} spills out of the screen area`);
+  }
   const doc = document.documentElement;
   if (doc.scrollHeight > innerHeight || doc.scrollWidth > innerWidth) bad.push('page scrolls');
   return bad;
@@ -290,7 +301,8 @@ async def check_screen(page, v: View, expected: list[str]) -> None:
     state = await page.evaluate("""() => ({screen: document.getElementById('kiosk').dataset.screen,
         lang: document.documentElement.lang, text: document.querySelector('.kiosk').innerText,
         languages: [...document.querySelectorAll('.language')].filter((b) => b.checkVisibility()).length})""")
-    where = f"{v.language}/{v.screen.value}"
+    size = page.viewport_size
+    where = f"{v.language}/{v.screen.value} at {size['width']}x{size['height']}"
     assert state["screen"] == v.screen.value and state["lang"] == v.language, where
     text = " ".join(state["text"].replace("\u2068", "").replace("\u2069", "").split())  # without bidi isolates
     for phrase in expected:
@@ -361,6 +373,16 @@ async def test_every_screen_in(lang, page, bridge):
          [t("This kiosk is being set up."), t("The city server cannot be reached at the moment. We keep trying."),
           "fake-00c0ffee"]),
     ]
+    # The installer's self-test at its fullest: every item failed with its hint, and while it asks for a press.
+    screens += [
+        (view(lang, screen=Screen.SELFTEST, selftest=selftest_view(done=True)),
+         [t("Self-test of this unit"), t("Microphone level"), t("Finished. Press the button to leave."),
+          t("Does not work"), t("Close"), *[t(name) for name in SELFTEST_NAMES.values()],
+          *[t(hint) for hint in SELFTEST_HINTS.values()]]),
+        (view(lang, screen=Screen.SELFTEST, selftest=selftest_view(asking=True)),
+         [t("Press the call button now."), t("Waiting for the button…"), t("Checking…"),
+          *[t(SELFTEST_HINTS[item]) for item in ("camera", "microphone", "sound_loop")]]),
+    ]
     for width, height in ((1280, 720), (1920, 1080)):
         await page.set_viewport_size({"width": width, "height": height})
         for v, expected in screens:
@@ -368,6 +390,45 @@ async def test_every_screen_in(lang, page, bridge):
             await check_screen(page, v, expected)
     # 1920x1080: text for reading at two metres
     assert await page.evaluate("parseFloat(getComputedStyle(document.body).fontSize)") >= 32
+    # The official Raspberry Pi 7" touch display: the installer's screens at their fullest, in no tiny print.
+    await page.set_viewport_size({"width": 800, "height": 480})
+    for v, expected in screens:
+        if v.screen in (Screen.SELFTEST, Screen.ENROL):
+            await show(page, bridge, v)
+            await check_screen(page, v, expected)
+            assert await page.evaluate(SMALLEST_TEXT) >= 16, f"{lang}/{v.screen.value} at 800x480"
+
+
+# Each self-test item's name on the page, and the hint shown when it fails (appliance/kiosk/static/kiosk.js).
+SELFTEST_NAMES = {"camera": "Camera", "microphone": "Microphone", "sound_loop": "Speaker (test tone)",
+                  "button": "Call button", "network": "Network", "central": "Connection to the town hall",
+                  "clock": "Clock", "enrolment": "Registration"}
+SELFTEST_FAULTS = {"camera": "camera_failed", "microphone": "microphone_silent", "sound_loop": "tone_not_heard",
+                   "button": "button_not_pressed", "network": "network_down", "central": "central_unreachable",
+                   "clock": "clock_unsynchronised", "enrolment": "not_enrolled"}
+SELFTEST_HINTS = {
+    "camera": "No picture. Check the camera cable.",
+    "microphone": "The microphone hears nothing at all. Check the microphone plug.",
+    "sound_loop": "The test tone was not heard. Check the volume and that nothing covers speaker or microphone.",
+    "button": "No press arrived. Check the cable of the call button.",
+    "network": "No network. Check the network cable.",
+    "central": "The town hall server does not answer.",
+    "clock": "The time is not set yet. It needs the network.",
+    "enrolment": "This unit is not registered yet.",
+}
+SMALLEST_TEXT = """() => Math.min(...[...document.querySelectorAll('.kiosk *')]
+  .filter((el) => el.checkVisibility() && [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim()))
+  .map((el) => parseFloat(getComputedStyle(el).fontSize)))"""
+
+
+def selftest_view(*, done: bool = False, asking: bool = False) -> dict:
+    """Every item failed with its longest hint (done), or the first three failed while the button is asked for."""
+    items = []
+    for i, item in enumerate(SELFTEST_NAMES):
+        state = "fail" if done or i < 3 else "waiting" if item == "button" else "checking"
+        items.append({"item": item, "state": state, "fault": SELFTEST_FAULTS[item] if state == "fail" else None,
+                      "device": None})
+    return {"started_by": "button", "items": items, "level": 0.4, "asking": "press" if asking else None, "done": done}
 
 
 @pytest.mark.browser
