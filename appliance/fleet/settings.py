@@ -7,7 +7,7 @@ acknowledged with ``kiosk.settings.applied``. Settings this unit cannot use (a l
 ship, a speaker that refuses its volume) are refused as a whole: the old ones stay, and the fault
 ``settings_rejected`` goes into the health report (and, for a device, as ``device.fault``).
 
-The controller calls in through a few hooks (appliance/controller/machine.py: ``remote``), always
+The controller calls in through a few hooks (appliance/controller/core.py: ``remote``), always
 on its own event loop, so nothing here runs at the same time as a controller event.
 """
 from __future__ import annotations
