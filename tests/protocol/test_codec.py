@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from protocol import fleet as f
 from protocol import messages as m
+from protocol import updates as u
 from protocol.codec import MAX_FRAME_BYTES, decode, encode, error_frame
 from protocol.errors import ErrorCode, ProtocolError
 
@@ -58,6 +59,9 @@ EXAMPLES: dict[str, dict[str, m.Message]] = {
             f.SelftestItem(item="clock", result="skipped")]),
         "kiosk.action.result": f.ActionResult(type="kiosk.action.result", action_id="a1b2c3d4e5", outcome="busy"),
         "device.fault": f.DeviceFault(type="device.fault", device="camera", fault="camera_failed", visit_id=VID),
+        "update.status": u.UpdateStatus(type="update.status", bundle_id=3, version="0.4.0+1a2b3c4d5e6f",
+                                        state="rolled_back", fault="health_check_failed", check="kiosk_page",
+                                        running_version="0.3.0+0f0e0d0c0b0a"),
     },
     "STAFF_TO_CENTRAL": {
         "presence.set": m.PresenceSet(type="presence.set", status="away"),
@@ -97,6 +101,10 @@ EXAMPLES: dict[str, dict[str, m.Message]] = {
         "pong": m.Pong(type="pong"),
         "kiosk.settings": f.SettingsMessage(type="kiosk.settings", settings=SETTINGS),
         "kiosk.action": f.KioskAction(type="kiosk.action", action_id="a1b2c3d4e5", action="reboot", force=True),
+        "update.offer": u.UpdateOffer(type="update.offer", bundle_id=3, version="0.4.0+1a2b3c4d5e6f",
+                                      size_bytes=412_000_000, sha256="ab" * 32,
+                                      path="/updates/bundles/3/amtsklingel-0.4.0.raucb", max_kbit_s=2000),
+        "update.withdraw": u.UpdateWithdraw(type="update.withdraw", bundle_id=3),
     },
     "CENTRAL_TO_STAFF": {
         "console.snapshot": m.ConsoleSnapshot(
