@@ -39,6 +39,8 @@ class ErrorCode(str, enum.Enum):
                             "Do not reconnect in a loop.")
     SESSION_ENDED = "session_ended", ("The clerk was logged out, reset or deactivated; this socket closes. "
                                       "Log in again; do not reconnect.")
+    NOT_OFFERED = "not_offered", ("An `update.status` for a bundle central has not offered this kiosk (or does "
+                                  "not know at all).")
     INTERNAL_ERROR = "internal_error", "Central failed to handle a valid message; nothing changed, try again."
 
 
