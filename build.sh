@@ -5,6 +5,7 @@
 #   ./build.sh bench   run the benchmarks (figures go to docs/benchmarks.md by hand)
 #   ./build.sh image   build the Raspberry Pi image into out/ (image/README.md)
 #   ./build.sh image-test  boot that image under QEMU and check it
+#   ./build.sh bundle  the signed update bundle of that image (--cert, --key; image/README.md)
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")"
 VENV=.venv
@@ -75,6 +76,10 @@ case "${1:-}" in
         # The Raspberry Pi image (as root, 10-40 min); see image/README.md.
         exec image/build/build-image.sh "${@:2}"
         ;;
+    bundle)
+        # The signed RAUC update bundle of the last image build (as root); see image/README.md.
+        exec image/build/bundle.sh "${@:2}"
+        ;;
     image-test)
         # Boots the built image under qemu-system-aarch64 in a network namespace with this
         # repository's central server, and checks it from the serial console.
@@ -83,7 +88,7 @@ case "${1:-}" in
         exec image/build/boot-test.sh "${@:2}"
         ;;
     *)
-        echo "usage: $0 demo|test|bench|image|image-test" >&2
+        echo "usage: $0 demo|test|bench|image|image-test|bundle" >&2
         exit 2
         ;;
 esac

@@ -30,7 +30,6 @@ FLAVOUR=${AMTSKLINGEL_KERNEL_FLAVOUR:-upstream}
 SEED="amtsklingel $AMTSKLINGEL_IMAGE_VERSION $SOURCE_DATE_EPOCH"
 DISK_UUID=$(seed_uuid "$SEED disk")
 VOLID=$(printf '%s boot' "$SEED" | sha256sum | cut -c1-8)
-ROOT_UUID=$(seed_uuid "$SEED root")
 P_BOOT=$(seed_uuid "$SEED part boot")
 P_ROOTA=$(seed_uuid "$SEED part rootfs-a")
 P_ROOTB=$(seed_uuid "$SEED part rootfs-b")
@@ -88,9 +87,6 @@ note "boot: kernel $kver, $(find "$B" -type f | wc -l) files, $(du -sm "$B" | cu
 find "$B" -exec touch --no-dereference --date="@$SOURCE_DATE_EPOCH" {} +
 
 # ---- file systems --------------------------------------------------------------------------------
-used=$(du -sm --apparent-size "$R" | cut -f1)
-note "root file system: $used MiB used of a $ROOT_MB MiB slot"
-[ "$used" -lt $((ROOT_MB * 85 / 100)) ] || die "root file system ($used MiB) too big for a $ROOT_MB MiB slot"
 rm -f "$WORK/boot.vfat" "$WORK/root.ext4"
 mkfs.vfat -C -F 32 -S 512 -n BOOT -i "$VOLID" --invariant "$WORK/boot.vfat" $((BOOT_MB * 1024)) >/dev/null
 # Directories, then files, each in sorted order (FAT directories keep the order entries were
@@ -99,24 +95,8 @@ mkfs.vfat -C -F 32 -S 512 -n BOOT -i "$VOLID" --invariant "$WORK/boot.vfat" $((B
     while read -r dir; do mmd -i "$WORK/boot.vfat" "::/$dir"; done)
 (cd "$B" && find . -type f | LC_ALL=C sort | sed 's|^\./||' |
     while read -r file; do mcopy -i "$WORK/boot.vfat" -m -Q "$file" "::/$file"; done)
-E2FSPROGS_FAKE_TIME=$SOURCE_DATE_EPOCH mke2fs -q -F -t ext4 -b 4096 -m 0 -L rootfs -U "$ROOT_UUID" \
-    -E "root_owner=0:0,hash_seed=$ROOT_UUID" -d "$R" "$WORK/root.ext4" "${ROOT_MB}M"
-# mke2fs -d copies each file's change time (the moment this build copied it) and access time into
-# the image; e2fsprogs 1.47.1 clamps them to SOURCE_DATE_EPOCH, older ones do not. debugfs sets
-# ctime, atime and crtime of every file to SOURCE_DATE_EPOCH, with any e2fsprogs (modification
-# times are already clamped). About 10,000 files a second.
-if (cd "$R" && find . -name '*"*' -print -quit | grep -q .); then
-    die "a file name in the root file system contains a double quote; debugfs cannot name it"
-fi
-(cd "$R" && find . -mindepth 1 | LC_ALL=C sort | sed 's|^\.||' | { echo '/'; cat; } |
-    awk -v t="@$SOURCE_DATE_EPOCH" '{ for (f = 1; f <= 3; f++) printf "sif \"%s\" %s %s\n", $0, (f == 1 ? "ctime" : f == 2 ? "atime" : "crtime"), t }') \
-    > "$WORK/root.times"
-E2FSPROGS_FAKE_TIME=$SOURCE_DATE_EPOCH debugfs -w -f "$WORK/root.times" "$WORK/root.ext4" > /dev/null 2> "$WORK/root.times.log" ||
-    die "debugfs could not set the file times (see $WORK/root.times.log)"
-if grep -v '^debugfs [0-9]' "$WORK/root.times.log" | grep -q .; then
-    die "debugfs: $(grep -v '^debugfs [0-9]' "$WORK/root.times.log" | head -3)"
-fi
-rm -f "$WORK/root.times" "$WORK/root.times.log"
+# The same script makes the root file system of an update bundle (bundle.sh).
+AMTSKLINGEL_ROOT_MB=$ROOT_MB "$HERE/rootfs-ext4.sh" "$R" "$WORK/root.ext4"
 
 # ---- partition table and image --------------------------------------------------------------------
 START_MB=4
