@@ -16,6 +16,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -194,3 +195,30 @@ def bundle_report(bundle: Path, keyring: Path) -> str:
     """``rauc info`` as a person reads it, verified against ``keyring``: the format and the signer are
     only in this form (RAUC 1.8's JSON leaves them out). Raises RuntimeError when verification fails."""
     return _run("rauc", "info", f"--keyring={keyring}", bundle)
+
+
+def bundle_signature(bundle: Path) -> bytes:
+    """The CMS signature (DER) a bundle ends with: its size is the bundle's last eight bytes."""
+    with bundle.open("rb") as f:
+        f.seek(-8, os.SEEK_END)
+        size = int.from_bytes(f.read(8), "big")
+        f.seek(-8 - size, os.SEEK_END)
+        return f.read(size)
+
+
+def signing_time(bundle: Path) -> dt.datetime:
+    """The signing time the signer wrote into the bundle's signature."""
+    printed = subprocess.run(["openssl", "cms", "-cmsout", "-print", "-inform", "DER"], input=bundle_signature(bundle),
+                             capture_output=True, check=True).stdout.decode()
+    found = re.search(r"signingTime.*?\n\s*set:\s*\n\s*UTCTIME:(.+?)\n", printed, re.S)
+    if not found:
+        raise RuntimeError("the bundle's signature has no signing time")
+    return dt.datetime.strptime(found.group(1).strip(), "%b %d %H:%M:%S %Y %Z").replace(tzinfo=dt.UTC)
+
+
+def verify_at(bundle: Path, keyring: Path, when: dt.datetime) -> subprocess.CompletedProcess:
+    """Checks the bundle's signature and certificate chain against ``keyring`` as of ``when``: RAUC's
+    check, with ``use-bundle-signing-time`` when ``when`` is the bundle's signing time."""
+    return subprocess.run(["openssl", "cms", "-verify", "-inform", "DER", "-binary", "-CAfile", str(keyring),
+                           "-attime", str(int(when.timestamp())), "-out", "/dev/null"],
+                          input=bundle_signature(bundle), capture_output=True)

@@ -17,7 +17,8 @@
 #   --output FILE      the bundle to write (default: out/amtsklingel-<version>-arm64.raucb)
 # Environment (all optional): AMTSKLINGEL_BUNDLE_CERT, AMTSKLINGEL_BUNDLE_KEY (as --cert, --key),
 #   AMTSKLINGEL_OUT (output directory, default out/), AMTSKLINGEL_ROOT_MB (slot size, default 3072:
-#   the same as the image's), PKCS11_MODULE_PATH (the token's PKCS#11 module, for URIs)
+#   the same as the image's), RAUC_PKCS11_MODULE and RAUC_PKCS11_PIN (the token's
+#   PKCS#11 module and PIN, for URIs: docs/updates.md)
 set -euo pipefail
 HERE=$(cd "$(dirname "$(readlink -f "$0")")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
@@ -38,7 +39,7 @@ while [ $# -gt 0 ]; do
             esac
             shift ;;
         --*=*) set -- "${1%%=*}" "${1#*=}" "${@:2}"; continue ;;
-        -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"; exit 0 ;;
         *) die "unknown option $1 (try --help)" ;;
     esac
     shift
