@@ -4,14 +4,17 @@
 #   assemble.sh ROOTFS IMAGE
 #
 # Layout (GPT; partitions are found by name, PARTLABEL=, in image/config/fstab):
-#   1  boot      FAT32  256 MiB  firmware + config.txt; each slot's kernel, initrd, DTBs, cmdline.txt
-#                                in a/ and b/ (config.txt os_prefix= picks the slot, tryboot.txt the trial)
-#   2  rootfs-a  ext4   3 GiB    read-only root file system (root=PARTUUID= on the kernel command line)
-#   3  rootfs-b  -      3 GiB    empty; the update agent writes the next root here
+#   1  boot      FAT32  256 MiB  Pi firmware, device trees, config.txt, U-Boot (u-boot.bin), its boot
+#                                script boot.scr, the slot variables boot-slots.env, bootargs.txt
+#   2  rootfs-a  ext4   3 GiB    slot A: read-only root file system with its own kernel and initrd
+#                                (/boot/vmlinuz, /boot/initrd.img)
+#   3  rootfs-b  -      3 GiB    slot B: empty; RAUC installs the next version here
 #   4  data      ext4   64 MiB-1 GiB  identity and settings; not in the image: systemd-repart creates and
 #                                formats it on the first boot in the free space left at the end
 #                                (image/config/repart.d), after grow-disk moved the backup GPT to the
 #                                end of the card
+# The firmware starts U-Boot; U-Boot runs boot.scr (image/config/boot/boot.cmd), which picks the slot
+# with RAUC's boot counting and loads that slot's kernel (docs/decisions/0006-ab-boot-with-u-boot.md).
 # The Pi 4 boots from GPT with a bootloader EEPROM from 2020-09 or later (every Pi 4 sold since
 # 2021; older ones: update the EEPROM with Raspberry Pi Imager); the Pi 5 always does.
 set -euo pipefail
@@ -33,46 +36,53 @@ VOLID=$(printf '%s boot' "$SEED" | sha256sum | cut -c1-8)
 P_BOOT=$(seed_uuid "$SEED part boot")
 P_ROOTA=$(seed_uuid "$SEED part rootfs-a")
 P_ROOTB=$(seed_uuid "$SEED part rootfs-b")
-CMDLINE="console=tty1 root=PARTUUID=$P_ROOTA rootfstype=ext4 ro rootwait fsck.repair=no panic=10 quiet loglevel=3 consoleblank=0 systemd.ssh_auto=no vt.global_cursor_default=0"
+# The kernel command line after root=PARTUUID=<slot> rauc.slot=<A|B>, which the boot script adds.
+BOOTARGS="console=tty1 rootfstype=ext4 ro rootwait fsck.repair=no panic=10 quiet loglevel=3 consoleblank=0 systemd.ssh_auto=no vt.global_cursor_default=0"
+UBOOT=$R/usr/lib/u-boot/rpi_arm64/u-boot.bin
 
 # ---- boot partition contents ------------------------------------------------------------------
+# Shared by both slots and not updated by a bundle: firmware, device trees, U-Boot and its script.
+# Each slot's kernel and initrd are in the slot's own root file system.
 B=$WORK/bootfs
-rm -rf "$B"; mkdir -p "$B/a"
+rm -rf "$B"; mkdir -p "$B"
+[ -f "$UBOOT" ] || die "no $UBOOT in the root file system (package u-boot-rpi in packages.txt)"
 case $FLAVOUR in
     upstream)
-        # Debian: GPU firmware from raspi-firmware; the mainline kernel with upstream device trees.
+        # Debian: GPU firmware from raspi-firmware; upstream device trees of the slot's kernel (the
+        # firmware hands the Pi's to U-Boot, which passes it on to Linux).
         kver=$(cd "$R/boot" && ls vmlinuz-* | sed 's/^vmlinuz-//' | sort -V | tail -1)
         [ -n "$kver" ] && [ -e "$R/boot/initrd.img-$kver" ] || die "no kernel/initrd in $R/boot"
         find "$R/usr/lib/raspi-firmware" -maxdepth 1 -type f -exec cp {} "$B/" \;
-        cp "$R/boot/vmlinuz-$kver" "$B/a/vmlinuz"
-        cp "$R/boot/initrd.img-$kver" "$B/a/initrd.img"
-        cp "$R/usr/lib/linux-image-$kver/broadcom/"bcm27*.dtb "$B/a/"
-        cp -r "$R/usr/lib/raspi-firmware/overlays" "$B/a/overlays"
-        kernel_lines="upstream_kernel=1
-kernel=vmlinuz
-initramfs initrd.img followkernel"
+        cp "$R/usr/lib/linux-image-$kver/broadcom/"bcm27*.dtb "$B/"
+        cp -r "$R/usr/lib/raspi-firmware/overlays" "$B/overlays"
+        firmware_lines="upstream_kernel=1"
         ;;
     raspberrypi)
-        # Raspberry Pi OS: its raspi-firmware hooks filled /boot/firmware (kernel8.img for the Pi 4,
-        # kernel_2712.img for the Pi 5, initramfs8/_2712, downstream DTBs and overlays).
+        # Raspberry Pi OS: its raspi-firmware hooks filled /boot/firmware (downstream DTBs, overlays).
         find "$R/boot/firmware" -maxdepth 1 -type f \( -name 'start*.elf' -o -name 'fixup*.dat' \
-            -o -name bootcode.bin -o -name 'LICENCE*' \) -exec cp {} "$B/" \;
-        find "$R/boot/firmware" -maxdepth 1 -type f \( -name 'kernel*.img' -o -name 'initramfs*' \
-            -o -name '*.dtb' \) -exec cp {} "$B/a/" \;
-        cp -r "$R/boot/firmware/overlays" "$B/a/overlays"
-        kver=$(cd "$R/boot" && ls vmlinuz-* | sed 's/^vmlinuz-//' | sort -V | tail -1)
-        kernel_lines="auto_initramfs=1"
+            -o -name bootcode.bin -o -name 'LICENCE*' -o -name '*.dtb' \) -exec cp {} "$B/" \;
+        cp -r "$R/boot/firmware/overlays" "$B/overlays"
+        kver=$(readlink "$R/boot/vmlinuz" | sed 's/^vmlinuz-//')
+        firmware_lines=
         ;;
     *) die "unknown kernel flavour $FLAVOUR" ;;
 esac
-echo "$CMDLINE" > "$B/a/cmdline.txt"
+[ -e "$R/boot/vmlinuz" ] && [ -e "$R/boot/initrd.img" ] ||
+    die "no /boot/vmlinuz and /boot/initrd.img links in the root file system (customize.sh makes them)"
+cp "$UBOOT" "$B/u-boot.bin"
+# mkimage takes its time stamp from SOURCE_DATE_EPOCH.
+mkimage -A arm64 -O linux -T script -C none -n "Amtsklingel A/B boot" \
+    -d "$HERE/../config/boot/boot.cmd" "$B/boot.scr" > /dev/null
+# A new image boots slot A first; both slots have 3 tries (RAUC's default boot-attempts).
+printf 'BOOT_ORDER=A B\nBOOT_A_LEFT=3\nBOOT_B_LEFT=3\n' | mkenvimage -s 0x4000 -o "$B/boot-slots.env" -
+echo "amtsklingel_bootargs=$BOOTARGS" > "$B/bootargs.txt"
 cat > "$B/config.txt" <<CFG
-# Amtsklingel $AMTSKLINGEL_IMAGE_VERSION (image/build/assemble.sh). Slot A boots from a/; the update
-# agent installs slot B into b/ and tries it once with tryboot.txt (os_prefix=b/).
+# Amtsklingel $AMTSKLINGEL_IMAGE_VERSION (image/build/assemble.sh). The firmware starts U-Boot, which runs
+# boot.scr: it picks slot A or B (boot-slots.env) and starts that slot's own kernel.
 [all]
 arm_64bit=1
-os_prefix=a/
-$kernel_lines
+kernel=u-boot.bin
+$firmware_lines
 disable_overscan=1
 disable_splash=1
 # The kiosk needs no serial console (it would offer a way in).
@@ -83,7 +93,7 @@ max_framebuffers=2
 CFG
 rm -rf "${R:?}/boot/firmware/"*
 touch --date="@$SOURCE_DATE_EPOCH" "$R/boot/firmware"
-note "boot: kernel $kver, $(find "$B" -type f | wc -l) files, $(du -sm "$B" | cut -f1) MiB; root=PARTUUID=$P_ROOTA"
+note "boot: U-Boot + boot.scr, slot A kernel $kver, $(find "$B" -type f | wc -l) files, $(du -sm "$B" | cut -f1) MiB"
 find "$B" -exec touch --no-dereference --date="@$SOURCE_DATE_EPOCH" {} +
 
 # ---- file systems --------------------------------------------------------------------------------

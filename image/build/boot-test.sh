@@ -1,6 +1,8 @@
 #!/bin/bash
-# Boots the built image under qemu-system-aarch64 (-M virt, software emulation, the image's own arm64
-# kernel and initrd from its boot partition) and checks it from outside, through the serial console.
+# Boots the built image under qemu-system-aarch64 (-M virt, software emulation) the way a Pi boots it:
+# U-Boot (Debian's u-boot-qemu as QEMU's firmware, -bios) runs the image's boot script from the boot
+# partition, which picks slot A with RAUC's boot counting and starts that slot's own kernel and
+# initrd. The test checks it from outside, through the serial console.
 #   ./build.sh image-test [IMAGE]      (default: the newest amtsklingel-*-arm64.img in $AMTSKLINGEL_OUT,
 #                                       else out/)
 # The image must be built with central's address of this test built in:
@@ -16,7 +18,8 @@
 # device in it, dnsmasq hands out the address and answers DNS, and this repository's central
 # server (.venv, demo data) runs there as central.amtsklingel.test. Nothing leaves the namespace.
 # Logging in is impossible by design (no passwords), so the kernel command line carries
-# amtsklingel.selftest=1: the image's self-test (inert without the flag) checks the running
+# amtsklingel.selftest=1 (written into bootargs.txt on the copy's boot partition, which the boot
+# script appends to the slot's root=PARTUUID=... rauc.slot=A): the image's self-test (inert without the flag) checks the running
 # system, waits to be enrolled, connects a visit to central, prints "AMTSKLINGEL-SELFTEST PASS|FAIL ..." lines to the
 # serial console and powers off. Afterwards the host checks the disk: the settings file gone from
 # the boot partition, the partition table valid and spanning the whole disk; and that the kiosk
@@ -24,7 +27,8 @@
 # The test stops at the first FAIL (the self-test then prints what systemd and the journal say),
 # and at once when the console shows emergency mode, a kernel panic or the initramfs giving up.
 # Then a second boot of the same disk fails on purpose (amtsklingel.selftest=emergency: local file
-# systems fail, as with a missing partition): it must show why, reboot, and be counted.
+# systems fail, as with a missing partition): it must show why, reboot, and be counted, by the
+# image's boot-count and by U-Boot's tries left for slot A.
 # Environment: AMTSKLINGEL_BOOT_TIMEOUT (s, default 1200), AMTSKLINGEL_QEMU_GPU=0 (no virtio-gpu),
 #              AMTSKLINGEL_QEMU_EXTRA (more QEMU arguments), AMTSKLINGEL_KEEP=1 (keep the copy),
 #              AMTSKLINGEL_CARD_SIZE (the card, e.g. 64G; default the image + 1 GiB),
@@ -43,8 +47,9 @@ TIMEOUT=${AMTSKLINGEL_BOOT_TIMEOUT:-1200}
 need_root   # network namespace, tap device
 # The network card's option ROM (efi-virtio.rom) is in ipxe-qemu, which qemu-system-arm only
 # recommends: without it QEMU refuses to start.
+UBOOT=/usr/lib/u-boot/qemu_arm64/u-boot.bin
 need_host_tools qemu-system-aarch64:qemu-system-arm /usr/lib/ipxe/qemu/efi-virtio.rom:ipxe-qemu mcopy:mtools \
-    sfdisk:fdisk dnsmasq:dnsmasq-base ip:iproute2 truncate:coreutils
+    sfdisk:fdisk dnsmasq:dnsmasq-base ip:iproute2 truncate:coreutils $UBOOT:u-boot-qemu fw_printenv:libubootenv-tool
 PYTHON=$REPO/.venv/bin/python
 [ -x "$PYTHON" ] || die "no $PYTHON: ./build.sh image-test installs it (or run ./build.sh test once)"
 
@@ -115,14 +120,20 @@ boot_start=$(sfdisk --dump "$DISK" | sed -n 's/^[^:]*1 : start= *\([0-9]*\),.*/\
 FAT="$DISK@@$((boot_start * 512))"
 mcopy -i "$FAT" "$HERE/selftest/enrol/appliance.toml" ::/
 note "on the boot partition: appliance.toml (fake hardware); no token: the unit enrols by code"
-prefix=$(mtype -i "$FAT" ::config.txt | sed -n 's/^os_prefix=\(.*\)/\1/p' | tail -1 | tr -d '\r')
-for f in vmlinuz initrd.img cmdline.txt; do
-    mcopy -n -i "$FAT" "::${prefix}$f" "$T/$f" || die "boot partition lacks ${prefix}$f"
-done
-# The image's own command line (root=PARTUUID=... ro), with the console on QEMU's serial port.
-CMDLINE="$(sed -e 's/console=[^ ]*//g' -e 's/\<quiet\>//' -e 's/loglevel=[0-9]//' "$T/cmdline.txt" | tr -s ' ' | sed 's/^ //')"
-CMDLINE="console=ttyAMA0 $CMDLINE loglevel=4 amtsklingel.selftest=1"
-note "kernel ${prefix}vmlinuz, cmdline: $CMDLINE"
+# The image's own command line (bootargs.txt: after root=PARTUUID=... rauc.slot=..., which the boot
+# script adds), with the console on QEMU's serial port and the self-test's flag.
+mcopy -n -i "$FAT" ::bootargs.txt "$T/bootargs.txt" || die "the boot partition has no bootargs.txt (an image from before U-Boot?)"
+BOOTARGS=$(sed -n 's/^amtsklingel_bootargs=//p' "$T/bootargs.txt" | tr -d '\r' |
+    sed -e 's/console=[^ ]*//g' -e 's/\<quiet\>//' -e 's/loglevel=[0-9]//' | tr -s ' ' | sed 's/^ //;s/ $//')
+[ -n "$BOOTARGS" ] || die "bootargs.txt on the boot partition has no amtsklingel_bootargs= line"
+CMDLINE="console=ttyAMA0 $BOOTARGS loglevel=4 amtsklingel.selftest=1"
+note "U-Boot $UBOOT runs boot.scr; bootargs.txt: $CMDLINE"
+# The slot variables on the boot partition, as Linux reads them (fw_printenv).
+printf '%s 0x0 0x4000\n' "$T/boot-slots.env" > "$T/fw_env.config"
+slot_tries() {
+    mcopy -o -n -i "$FAT" ::boot-slots.env "$T/boot-slots.env" 2>/dev/null || return 0
+    fw_printenv -c "$T/fw_env.config" -n "$1" 2>/dev/null || true
+}
 
 LOG=${AMTSKLINGEL_BOOT_LOG:-$OUT/boot-test.log}
 : > "$LOG"
@@ -130,7 +141,8 @@ LOG=${AMTSKLINGEL_BOOT_LOG:-$OUT/boot-test.log}
 GPU=()
 # A display device, so that the kiosk (cage + Chromium) has a screen to start on.
 [ "${AMTSKLINGEL_QEMU_GPU:-1}" = 0 ] || GPU=(-device virtio-gpu-pci)
-# boot CMDLINE SERIAL-LOG: starts the guest in the background (QEMU's pid in $QEMU). -no-reboot:
+# boot CMDLINE SERIAL-LOG: puts CMDLINE into bootargs.txt and starts the guest through U-Boot in the
+# background (QEMU's pid in $QEMU). -no-reboot:
 # a reboot of the guest ends QEMU, which is how the emergency boot below is seen to reboot.
 # thread=single: both virtual CPUs take turns on one host thread. With one host thread per
 # virtual CPU (QEMU's default) on a busy host, one virtual CPU can spin for minutes waiting for
@@ -138,12 +150,14 @@ GPU=()
 # ends; taking turns, that cannot happen, and on two busy cores the boot is faster too.
 # Started through ip directly (not in_ns, a function): $! is then QEMU itself, not a subshell.
 boot() {
+    echo "amtsklingel_bootargs=$1" > "$T/bootargs.txt"
+    mcopy -o -i "$FAT" "$T/bootargs.txt" ::bootargs.txt
     # shellcheck disable=SC2086
     ip netns exec "$NS" qemu-system-aarch64 -M virt -accel tcg,thread=single -cpu cortex-a72 -m 2048 -smp 2 \
         -display none -monitor none -no-reboot \
         -netdev tap,id=lan,ifname=tap0,script=no,downscript=no -device virtio-net-pci,netdev=lan,mac=52:54:00:a7:6b:01 \
         -device i6300esb "${GPU[@]}" \
-        -kernel "$T/vmlinuz" -initrd "$T/initrd.img" -append "$1" \
+        -bios "$UBOOT" \
         -drive "file=$DISK,format=raw,if=virtio" \
         -chardev "file,id=serial0,path=$2" -serial chardev:serial0 ${AMTSKLINGEL_QEMU_EXTRA:-} &
     QEMU=$!
@@ -231,6 +245,7 @@ passed_so_far=$(grep -a 'AMTSKLINGEL-SELFTEST DONE' "$LOG" | grep -c ' 0 failed'
 if [ "${AMTSKLINGEL_BOOT_EMERGENCY:-1}" != 0 ] && [ "$passed_so_far" -gt 0 ] && ! grep -q ' FAIL ' "$LOG.host"; then
     say "Second boot: local file systems fail on purpose; emergency mode must reboot"
     before=$(mtype -i "$FAT" ::boot-count 2>/dev/null | tr -dc 0-9 || true)
+    tries_before=$(slot_tries BOOT_A_LEFT)
     ELOG=$LOG.emergency
     : > "$ELOG"
     boot "${CMDLINE/amtsklingel.selftest=1/amtsklingel.selftest=emergency}" "$ELOG"
@@ -240,6 +255,7 @@ if [ "${AMTSKLINGEL_BOOT_EMERGENCY:-1}" != 0 ] && [ "$passed_so_far" -gt 0 ] && 
     stop_qemu
     EMERGENCY_S=$(( $(date +%s) - E0 ))
     after=$(mtype -i "$FAT" ::boot-count 2>/dev/null | tr -dc 0-9 || true)
+    tries_after=$(slot_tries BOOT_A_LEFT)
     if grep -aq 'AMTSKLINGEL-EMERGENCY' "$ELOG" && ! grep -aq 'root account is locked' "$ELOG"; then
         echo "AMTSKLINGEL-SELFTEST PASS emergency-explains: $(grep -a 'AMTSKLINGEL-EMERGENCY failed units' "$ELOG" | head -1 | tr -d '\r')" >> "$LOG.host"
     else
@@ -255,6 +271,14 @@ if [ "${AMTSKLINGEL_BOOT_EMERGENCY:-1}" != 0 ] && [ "$passed_so_far" -gt 0 ] && 
         echo "AMTSKLINGEL-SELFTEST PASS boot-counted: boot-count on the boot partition ${before:-0} -> $after" >> "$LOG.host"
     else
         echo "AMTSKLINGEL-SELFTEST FAIL boot-counted: boot-count on the boot partition ${before:-none} -> ${after:-none}" >> "$LOG.host"
+    fi
+    # U-Boot's boot script chose slot A again and used up one of its tries before the kernel started;
+    # a boot that ends in emergency mode never reaches mark-good, so the try stays used up.
+    if grep -aq 'Amtsklingel: booting slot A' "$ELOG" && [ -n "$tries_before" ] && [ -n "$tries_after" ] &&
+        [ "$tries_after" -eq $((tries_before - 1)) ]; then
+        echo "AMTSKLINGEL-SELFTEST PASS slot-try-counted: U-Boot booted slot A, BOOT_A_LEFT $tries_before -> $tries_after" >> "$LOG.host"
+    else
+        echo "AMTSKLINGEL-SELFTEST FAIL slot-try-counted: $(grep -a 'Amtsklingel: booting slot' "$ELOG" | head -1 | tr -d '\r' || echo 'no slot chosen on the console'); BOOT_A_LEFT ${tries_before:-none} -> ${tries_after:-none}" >> "$LOG.host"
     fi
 fi
 cp "$T/central.log" "$LOG.central"; cp "$T/dnsmasq.log" "$LOG.dnsmasq"

@@ -2,17 +2,22 @@
 # Builds the Amtsklingel Raspberry Pi image (Pi 4 and Pi 5, arm64):
 #   out/amtsklingel-<version>-arm64.img  + .img.bmap + .img.sha256
 #
-# Run as root on Debian (x86_64 or arm64): ./build.sh image [--central URL [--ca FILE]] [--reuse-base]
+# Run as root on Debian (x86_64 or arm64):
+#   ./build.sh image [--central URL [--ca FILE]] [--update-keyring FILE] [--reuse-base]
 #   --central URL  central's address, built into every unit (/usr/share/amtsklingel/appliance.toml):
 #                  a unit without a token then enrols by code. https:// (http:// only for loopback
 #                  and .test hosts). Without it, each unit needs appliance.toml on its boot partition.
 #   --ca FILE      the CA that signed central's certificate (PEM), when it is the city's own: units
 #                  then trust only that CA for central. Checked with openssl before the build starts.
+#   --update-keyring FILE  the CA certificate(s) (PEM) that sign the city's update bundles, built in as
+#                  RAUC's keyring (/usr/share/amtsklingel/update-keyring.pem; docs/updates.md). Without
+#                  it the units refuse every update bundle.
 #   --reuse-base   keep out/build/base (the Debian packages, wheels and initrd) from the previous
 #                  build when its inputs did not change; only the repository's files are installed
 #                  anew. For iterating on systemd/, udev/, image/config/ and the appliance.
 # Environment (all optional):
 #   AMTSKLINGEL_CENTRAL_URL, AMTSKLINGEL_CENTRAL_CA   the same as --central and --ca
+#   AMTSKLINGEL_UPDATE_KEYRING        the same as --update-keyring
 #   AMTSKLINGEL_BASE=debian|raspios   base distribution (default debian; see base-*.sh)
 #   AMTSKLINGEL_SUITE, AMTSKLINGEL_MIRROR, AMTSKLINGEL_SECURITY_MIRROR   archive to build from
 #   AMTSKLINGEL_VERSION               image version (default: pyproject.toml's)
@@ -27,6 +32,7 @@ REPO=$(cd "$HERE/../.." && pwd)
 REUSE_BASE=0
 CENTRAL_URL=${AMTSKLINGEL_CENTRAL_URL:-}
 CENTRAL_CA=${AMTSKLINGEL_CENTRAL_CA:-}
+UPDATE_KEYRING=${AMTSKLINGEL_UPDATE_KEYRING:-}
 while [ $# -gt 0 ]; do
     case $1 in
         --reuse-base) REUSE_BASE=1 ;;
@@ -34,9 +40,13 @@ while [ $# -gt 0 ]; do
             [ $# -ge 2 ] || die "$1 needs a value (try --help)"
             if [ "$1" = --central ]; then CENTRAL_URL=$2; else CENTRAL_CA=$2; fi
             shift ;;
+        --update-keyring)
+            [ $# -ge 2 ] || die "$1 needs a value (try --help)"
+            UPDATE_KEYRING=$2; shift ;;
+        --update-keyring=*) UPDATE_KEYRING=${1#*=} ;;
         --central=*) CENTRAL_URL=${1#*=} ;;
         --ca=*) CENTRAL_CA=${1#*=} ;;
-        -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown option $1 (try --help)" ;;
     esac
     shift
@@ -45,14 +55,15 @@ done
 if [ -n "$CENTRAL_CA" ] && [ -z "$CENTRAL_URL" ]; then
     die "--ca $CENTRAL_CA without --central: the CA is for central's address, give both"
 fi
-if [ -n "$CENTRAL_URL" ]; then
-    [ -z "$CENTRAL_CA" ] || CENTRAL_CA=$(readlink -f -- "$CENTRAL_CA")
-    [ -z "$CENTRAL_CA" ] || command -v openssl >/dev/null 2>&1 ||
-        die "checking --ca needs openssl: apt-get install openssl"
-    /usr/bin/python3 "$HERE/builtin-settings.py" check --central "$CENTRAL_URL" ${CENTRAL_CA:+--ca "$CENTRAL_CA"} \
-        >/dev/null || exit 2
+[ -z "$CENTRAL_CA" ] || CENTRAL_CA=$(readlink -f -- "$CENTRAL_CA")
+[ -z "$UPDATE_KEYRING" ] || UPDATE_KEYRING=$(readlink -f -- "$UPDATE_KEYRING")
+if [ -n "$CENTRAL_CA$UPDATE_KEYRING" ] && ! command -v openssl >/dev/null 2>&1; then
+    die "checking --ca and --update-keyring needs openssl: apt-get install openssl"
 fi
-
+if [ -n "$CENTRAL_URL$UPDATE_KEYRING" ]; then
+    /usr/bin/python3 "$HERE/builtin-settings.py" check ${CENTRAL_URL:+--central "$CENTRAL_URL"} \
+        ${CENTRAL_CA:+--ca "$CENTRAL_CA"} ${UPDATE_KEYRING:+--update-keyring "$UPDATE_KEYRING"} >/dev/null || exit 2
+fi
 need_root
 START=$(date +%s)
 BASE=${AMTSKLINGEL_BASE:-debian}
@@ -64,7 +75,7 @@ mkdir -p "$WORK" "$CACHE/apt" "$CACHE/pypi"
 
 need_host_tools mmdebstrap:mmdebstrap qemu-aarch64-static:qemu-user-static update-binfmts:binfmt-support \
     arch-test:arch-test mkfs.vfat:dosfstools mcopy:mtools mke2fs:e2fsprogs sfdisk:fdisk \
-    bmaptool:bmap-tools zstd:zstd git:git python3:python3
+    bmaptool:bmap-tools zstd:zstd git:git python3:python3 mkimage:u-boot-tools mkenvimage:u-boot-tools
 # pip downloads the pinned wheels and source archives (preparing a source archive's metadata
 # needs setuptools and wheel).
 # One import each: importing setuptools after pip trips Debian's distutils shim.
@@ -96,12 +107,17 @@ PACKAGES+=("${BASE_PACKAGES[@]}")
 
 say "Amtsklingel image $NAME ($BASE $SUITE, commit $COMMIT, SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH)"
 note "central: ${CENTRAL_URL:-none built in (each unit needs appliance.toml with central_url on its boot partition)}${CENTRAL_CA:+, CA $CENTRAL_CA}"
+if [ -n "$UPDATE_KEYRING" ]; then
+    note "update keyring: $UPDATE_KEYRING"
+else
+    note "WARNING: no --update-keyring: the units will refuse every update bundle (docs/updates.md says how the city makes its keys)"
+fi
 export AMTSKLINGEL_BUILD_DIR=$HERE AMTSKLINGEL_REPO=$REPO AMTSKLINGEL_CACHE=$CACHE
 export AMTSKLINGEL_PYPI_LIST=${PYPI_LIST:+$HERE/$PYPI_LIST}
 export AMTSKLINGEL_PYPI_SOURCE_LIST=${PYPI_SOURCE_LIST:+$HERE/$PYPI_SOURCE_LIST}
 export AMTSKLINGEL_IMAGE_VERSION=$VERSION AMTSKLINGEL_COMMIT=$COMMIT AMTSKLINGEL_BASE=$BASE AMTSKLINGEL_SUITE_NAME=$SUITE
 export AMTSKLINGEL_KERNEL_FLAVOUR=$KERNEL_FLAVOUR
-export AMTSKLINGEL_CENTRAL_URL=$CENTRAL_URL AMTSKLINGEL_CENTRAL_CA=$CENTRAL_CA
+export AMTSKLINGEL_CENTRAL_URL=$CENTRAL_URL AMTSKLINGEL_CENTRAL_CA=$CENTRAL_CA AMTSKLINGEL_UPDATE_KEYRING=$UPDATE_KEYRING
 
 # ---- 1. The base root file system: Debian packages, wheels, initrd ---------------------------------
 # Its inputs; a change to any of them rebuilds the base even with --reuse-base.

@@ -1,8 +1,8 @@
 #!/usr/bin/python3
-"""The image's built-in appliance settings: central's address (and the city's CA) for every unit.
+"""The image's built-in settings: central's address (and the city's CA) and the update keyring, for every unit.
 
-    builtin-settings.py check --central URL [--ca FILE]
-    builtin-settings.py write --central URL [--ca FILE] --defaults FILE --root ROOT
+    builtin-settings.py check [--central URL [--ca FILE]] [--update-keyring FILE]
+    builtin-settings.py write [--central URL [--ca FILE]] [--update-keyring FILE] --defaults FILE --root ROOT
 
 ``check`` refuses what no unit could use, before the long build starts: a URL other than
 ``https://`` (``http://`` only for loopback and ``.test`` hosts, the test set-ups), a CA file that is
@@ -11,6 +11,9 @@ not PEM certificates, or one that holds a private key or an expired certificate.
 settings followed by the image's defaults (image/config/appliance.toml, ``[hardware] backend = "pi"``),
 and the CA as ``/usr/share/amtsklingel/central-ca.pem``. A unit's own appliance.toml on the boot
 partition still overrides all of it, table by table.
+``--update-keyring`` is the CA (or CAs, during a key rotation) that signs the city's update bundles:
+checked like ``--ca`` and written to ``/usr/share/amtsklingel/update-keyring.pem``, RAUC's keyring
+(image/config/rauc/system.conf, docs/updates.md).
 Runs on the build host: standard library and ``openssl`` only.
 """
 from __future__ import annotations
@@ -27,6 +30,7 @@ from pathlib import Path
 
 SETTINGS = "usr/share/amtsklingel/appliance.toml"
 CA_TARGET = "/usr/share/amtsklingel/central-ca.pem"
+KEYRING_TARGET = "/usr/share/amtsklingel/update-keyring.pem"
 PEM_CERTIFICATE = re.compile(r"-----BEGIN CERTIFICATE-----\r?\n.*?-----END CERTIFICATE-----", re.S)
 
 
@@ -67,23 +71,23 @@ def check_url(url: str) -> str:
     return url.rstrip("/")
 
 
-def check_ca(path: Path) -> list[str]:
+def check_ca(path: Path, option: str = "--ca") -> list[str]:
     """The PEM certificates in the CA file; refuses anything else."""
     try:
         text = path.read_text(encoding="ascii")
     except OSError as exc:
-        raise SettingsError(f"--ca {path}: cannot be read ({exc.strerror})") from None
+        raise SettingsError(f"{option} {path}: cannot be read ({exc.strerror})") from None
     except UnicodeDecodeError:
-        raise SettingsError(f"--ca {path}: not a PEM file (binary data; a DER certificate converts with "
+        raise SettingsError(f"{option} {path}: not a PEM file (binary data; a DER certificate converts with "
                             f"'openssl x509 -inform der -in {path.name} -out city-ca.pem')") from None
     if "PRIVATE KEY" in text:
-        raise SettingsError(f"--ca {path}: holds a private key, which must never go into an image; give only the "
+        raise SettingsError(f"{option} {path}: holds a private key, which must never go into an image; give only the "
                             "CA's certificate")
     certificates = PEM_CERTIFICATE.findall(text)
     if not certificates:
-        raise SettingsError(f"--ca {path}: no PEM certificate (-----BEGIN CERTIFICATE-----) in it")
+        raise SettingsError(f"{option} {path}: no PEM certificate (-----BEGIN CERTIFICATE-----) in it")
     for number, pem in enumerate(certificates, 1):
-        which = f"--ca {path}, certificate {number}"
+        which = f"{option} {path}, certificate {number}"
         done = subprocess.run(["openssl", "x509", "-noout", "-subject", "-checkend", "0"], input=pem + "\n",
                               capture_output=True, text=True)
         if "subject" not in done.stdout:
@@ -116,24 +120,37 @@ def _write(path: Path, text: str) -> None:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("action", choices=("check", "write"))
-    parser.add_argument("--central", required=True)
+    parser.add_argument("--central")
     parser.add_argument("--ca", type=Path)
+    parser.add_argument("--update-keyring", type=Path)
     parser.add_argument("--defaults", type=Path)
     parser.add_argument("--root", type=Path)
     args = parser.parse_args(argv)
+    if args.ca and not args.central:
+        parser.error("--ca is the CA of central's certificate: give --central too")
+    said = []
     try:
-        url = check_url(args.central)
+        url = check_url(args.central) if args.central is not None else None
         certificates = check_ca(args.ca) if args.ca else []
+        keyring = check_ca(args.update_keyring, "--update-keyring") if args.update_keyring else []
         if args.action == "write":
-            if not args.defaults or not args.root:
-                parser.error("write needs --defaults and --root")
-            _write(args.root / SETTINGS, settings_text(url, bool(certificates), args.defaults.read_text()))
+            if not args.root or (url and not args.defaults):
+                parser.error("write needs --root (and --defaults with --central)")
+            if url:
+                _write(args.root / SETTINGS, settings_text(url, bool(certificates), args.defaults.read_text()))
             if certificates:
                 _write(args.root / CA_TARGET.lstrip("/"), "\n".join(certificates) + "\n")
+            if keyring:
+                _write(args.root / KEYRING_TARGET.lstrip("/"), "\n".join(keyring) + "\n")
     except SettingsError as exc:
         print(f"image: {exc}", file=sys.stderr)
         return 2
-    print(f"central {url}" + (f", its CA: {len(certificates)} certificate(s) from {args.ca}" if certificates else ""))
+    if url:
+        said.append(f"central {url}" + (f", its CA: {len(certificates)} certificate(s) from {args.ca}"
+                                        if certificates else ""))
+    if keyring:
+        said.append(f"update keyring: {len(keyring)} certificate(s) from {args.update_keyring}")
+    print("; ".join(said) or "nothing to build in")
     return 0
 
 

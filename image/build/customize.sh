@@ -66,12 +66,14 @@ note "${#installed[@]} entries from image/config/MANIFEST"
 # is image/config/fstab; without it the image would not boot as designed.
 grep -q '^/dev/root[[:space:]]\+/[[:space:]].*\<ro\>' "$R/etc/fstab" ||
     die "/etc/fstab from image/config/MANIFEST missing or without a read-only root entry"
-# Central's address (and the city's CA) for every unit: ./build.sh image --central URL [--ca FILE].
-# Without them the image's defaults from the MANIFEST stay, and each unit needs central_url in the
-# appliance.toml on its boot partition.
-if [ -n "${AMTSKLINGEL_CENTRAL_URL:-}" ]; then
-    note "built-in settings: $("$HERE/builtin-settings.py" write --central "$AMTSKLINGEL_CENTRAL_URL" \
-        ${AMTSKLINGEL_CENTRAL_CA:+--ca "$AMTSKLINGEL_CENTRAL_CA"} --defaults "$REPO/image/config/appliance.toml" --root "$R")"
+# Central's address (and the city's CA) and the update keyring for every unit: ./build.sh image
+# --central URL [--ca FILE] [--update-keyring FILE]. Without --central the image's defaults from the
+# MANIFEST stay, and each unit needs central_url in the appliance.toml on its boot partition; without
+# --update-keyring RAUC refuses every bundle.
+if [ -n "${AMTSKLINGEL_CENTRAL_URL:-}${AMTSKLINGEL_UPDATE_KEYRING:-}" ]; then
+    note "built-in settings: $("$HERE/builtin-settings.py" write ${AMTSKLINGEL_CENTRAL_URL:+--central "$AMTSKLINGEL_CENTRAL_URL"} \
+        ${AMTSKLINGEL_CENTRAL_CA:+--ca "$AMTSKLINGEL_CENTRAL_CA"} ${AMTSKLINGEL_UPDATE_KEYRING:+--update-keyring "$AMTSKLINGEL_UPDATE_KEYRING"} \
+        --defaults "$REPO/image/config/appliance.toml" --root "$R")"
 fi
 [ -s "$R/usr/share/amtsklingel/appliance.toml" ] ||
     die "/usr/share/amtsklingel/appliance.toml (image/config/appliance.toml in image/config/MANIFEST) missing"
@@ -93,6 +95,16 @@ done
 [ -n "$appliance_unit" ] || die "no unit in image/config/MANIFEST starts the appliance (python -m appliance)"
 printf 'APPLIANCE_UNIT=%s\n' "$appliance_unit" > "$R$LIB/selftest/selftest.env"
 note "appliance unit: $appliance_unit"
+
+# ---- the slot's kernel for U-Boot -------------------------------------------------------------------
+# The boot script (image/config/boot/boot.cmd) loads /boot/vmlinuz and /boot/initrd.img from the slot
+# it boots: links to this root's kernel (the newest; on the Raspberry Pi OS base the generic v8 one,
+# which runs on the Pi 4 and the Pi 5).
+kver=$(cd "$R/boot" && ls vmlinuz-* | sed 's/^vmlinuz-//' | grep -v -- '-2712$' | sort -V | tail -1)
+[ -n "$kver" ] && [ -e "$R/boot/initrd.img-$kver" ] || die "no kernel and initrd in $R/boot"
+ln -sfn "vmlinuz-$kver" "$R/boot/vmlinuz"
+ln -sfn "initrd.img-$kver" "$R/boot/initrd.img"
+note "slot kernel: /boot/vmlinuz -> vmlinuz-$kver"
 
 # ---- users, units -------------------------------------------------------------------------------
 in_chroot systemd-sysusers

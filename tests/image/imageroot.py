@@ -22,6 +22,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 MANIFEST = REPO / "image" / "config" / "MANIFEST"
 OWNED_DIRS = ("systemd", "udev", "image/config")
+# The boot partition's sources: image/build/assemble.sh compiles them onto the boot partition, not into
+# the root file system (tests/imagebuild/test_boot_script.py runs them in U-Boot).
+BOOT_PARTITION_DIR = "image/config/boot"
 UNITS = ("amtsklingel-appliance.service", "amtsklingel-kiosk.service", "amtsklingel-firstboot.service",
          "amtsklingel-grow-disk.service", "amtsklingel-boot-count.service", "amtsklingel-boot-healthy.service")
 
@@ -38,6 +41,7 @@ IMAGE_PROVIDES = {
     "/usr/lib/systemd/systemd-makefs": "systemd",
     "/usr/lib/systemd/systemd-fsck": "systemd",
     "/usr/lib/systemd/systemd-growfs": "systemd",
+    "/usr/bin/rauc": "rauc",
 }
 
 # Stand-ins for units of packages this test machine need not have installed.
@@ -54,6 +58,15 @@ Restart=on-failure
 
 [Install]
 WantedBy=multi-user.target
+""",
+    # Debian's rauc-service rauc.service (D-Bus activated), reduced to what the drop-in relies on.
+    "rauc.service": """[Unit]
+Description=RAUC update service (stand-in for the test)
+
+[Service]
+Type=dbus
+BusName=de.pengutronix.rauc
+ExecStart=/usr/bin/rauc --mount=/run/rauc service
 """,
     "nftables.service": """[Unit]
 Description=nftables (stand-in for the test)
@@ -103,8 +116,9 @@ def owned_files() -> set[str]:
     found = set()
     for top in OWNED_DIRS:
         for path in (REPO / top).rglob("*"):
-            if path.is_file() and path != MANIFEST:
-                found.add(path.relative_to(REPO).as_posix())
+            name = path.relative_to(REPO).as_posix()
+            if path.is_file() and path != MANIFEST and not name.startswith(BOOT_PARTITION_DIR + "/"):
+                found.add(name)
     return found
 
 
@@ -161,7 +175,7 @@ def build_root(root: Path) -> ImageRoot:
     wanted: set[str] = set()
     for unit_dir in ("usr/lib/systemd/system", "etc/systemd/system"):
         for path in (root / unit_dir).rglob("*"):
-            if path.is_file() and not path.is_symlink() and path.name.startswith(("amtsklingel", "ssh", "nftables")):
+            if path.is_file() and not path.is_symlink() and path.name.startswith(("amtsklingel", "ssh", "nftables", "rauc")):
                 wanted |= exec_paths(path.read_text())
     return ImageRoot(root, frozenset(stub_programs(root, wanted)))
 

@@ -77,7 +77,7 @@ def test_kernel_and_initramfs_failures_reboot_too():
     """A kernel panic, and initramfs-tools failing to find the root (its panic() reads panic=
     from the command line), reboot after 10 s instead of halting or opening a shell."""
     assemble = (REPO / "image/build/assemble.sh").read_text()
-    cmdline = re.search(r'^CMDLINE="([^"]*)"', assemble, re.M).group(1).split()
+    cmdline = re.search(r'^BOOTARGS="([^"]*)"', assemble, re.M).group(1).split()
     assert "panic=10" in cmdline
     sysctl = (REPO / "image/config/sysctl.conf").read_text()
     assert re.search(r"^kernel\.panic = 10$", sysctl, re.M) and re.search(r"^kernel\.panic_on_oops = 1$", sysctl, re.M)

@@ -198,7 +198,7 @@ def test_kiosk_needs_the_appliance_and_the_appliance_upholds_the_kiosk():
 def test_systemd_analyze_verify(image_root):
     """systemd's own parser accepts every unit and drop-in, with not even a warning."""
     result = imageroot.run(imageroot.require("systemd-analyze"), "verify", f"--root={image_root.path}", "--man=no",
-                           *UNITS, "ssh.service", check=False)
+                           *UNITS, "ssh.service", "rauc.service", check=False)
     assert result.returncode == 0 and result.stderr == "", result.stderr
     assert image_root.stubs <= set(imageroot.IMAGE_PROVIDES), \
         f"programs neither shipped here nor listed in IMAGE_PROVIDES: {image_root.stubs - set(imageroot.IMAGE_PROVIDES)}"

@@ -136,7 +136,12 @@ def test_boot_partition_names_match_fstab():
     assert "PARTLABEL=data" in fstab
     assert "Label=data" in (REPO / "image/config/repart.d/50-amtsklingel-data.conf").read_text()
     assert 'name="rootfs-a"' in assemble and 'name="rootfs-b"' in assemble
-    assert "root=PARTUUID=$P_ROOTA" in assemble and " ro " in assemble.split("CMDLINE=", 1)[1].split("\n", 1)[0]
+    # The root slot is found by its partition's UUID, which the boot script reads from the table;
+    # the image's own command line mounts it read-only.
+    script = (REPO / "image/config/boot/boot.cmd").read_text()
+    assert "part uuid ${devtype} ${devnum}:${amtsklingel_part} amtsklingel_partuuid" in script
+    assert 'setenv bootargs "root=PARTUUID=${amtsklingel_partuuid} rauc.slot=${amtsklingel_slot} ' in script
+    assert " ro " in assemble.split("BOOTARGS=", 1)[1].split("\n", 1)[0]
 
 
 def _watch(tmp_path: Path, console: str, *, guest_runs: bool = True, timeout: int = 60) -> tuple[int, str, float]:

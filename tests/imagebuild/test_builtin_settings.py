@@ -1,4 +1,5 @@
-"""./build.sh image --central URL [--ca FILE]: the image's built-in settings, checked before the build.
+"""./build.sh image --central URL [--ca FILE] [--update-keyring FILE]: the image's built-in settings, checked
+before the build.
 
 image/build/builtin-settings.py run as the build runs it (the host's python3, the real openssl), with
 CA certificates and keys this test makes itself.
@@ -184,3 +185,36 @@ def test_the_unit_reads_the_built_in_file_under_the_boot_tests_settings(tmp_path
     # On a real unit (nothing on the boot partition, or an empty file): the Pi backend.
     (tmp_path / "empty.toml").write_text("")
     assert ApplianceConfig.load(built_in, tmp_path / "empty.toml").hardware == {"backend": "pi"}
+
+
+def test_the_update_keyring_goes_in_as_rauc_reads_it(tmp_path):
+    """Two CAs during a key rotation (docs/updates.md); only their certificates reach the image."""
+    old, _ = _ca_pem("Stadt Musterdorf Updates 2026")
+    new, _ = _ca_pem("Stadt Musterdorf Updates 2027")
+    (tmp_path / "keyring.pem").write_bytes(b"# the city's update CAs\n" + old + new)
+    root = tmp_path / "root"
+    done = _helper("write", "--update-keyring", str(tmp_path / "keyring.pem"), "--root", str(root))
+    assert done.returncode == 0, done.stderr
+    assert "update keyring: 2 certificate(s)" in done.stdout
+    keyring = root / "usr/share/amtsklingel/update-keyring.pem"
+    assert keyring.read_bytes() == old + new and keyring.stat().st_mode & 0o777 == 0o644
+    # RAUC's configuration names that file.
+    assert "path=/usr/share/amtsklingel/update-keyring.pem" in (REPO / "image/config/rauc/system.conf").read_text()
+    # Without --central no appliance settings are written: the image's defaults stay.
+    assert not (root / "usr/share/amtsklingel/appliance.toml").exists()
+
+
+def test_an_update_keyring_with_a_private_key_or_no_certificate_is_refused(tmp_path):
+    cert, key = _ca_pem()
+    (tmp_path / "with-key.pem").write_bytes(cert + key)
+    done = _helper("write", "--update-keyring", str(tmp_path / "with-key.pem"), "--root", str(tmp_path / "root"))
+    assert done.returncode == 2 and "--update-keyring" in done.stderr and "private key" in done.stderr, done.stderr
+    assert not (tmp_path / "root").exists()
+    (tmp_path / "empty.pem").write_text("")
+    done = _build("--central", "https://buergerbuero.musterdorf.de", "--update-keyring", str(tmp_path / "empty.pem"))
+    assert done.returncode == 2 and "--update-keyring" in done.stderr and "no PEM certificate" in done.stderr, done.stderr
+    # The environment form, as CI would set it.
+    done = _build(AMTSKLINGEL_UPDATE_KEYRING=str(tmp_path / "with-key.pem"))
+    assert done.returncode == 2 and "private key" in done.stderr, done.stderr
+    done = _build("--help")
+    assert done.returncode == 0 and "--update-keyring FILE" in done.stdout and "AMTSKLINGEL_UPDATE_KEYRING" in done.stdout

@@ -33,18 +33,22 @@ def _need(*tools: str) -> None:
 
 
 def _fake_root(root: Path, *, reverse: bool = False) -> None:
-    """What assemble.sh takes from a root file system: kernel, initrd, Pi firmware, device trees."""
+    """What assemble.sh takes from a root file system: Pi firmware, device trees, U-Boot, and the
+    links to the slot's kernel and initrd that customize.sh makes."""
     kver = "6.12.0-test-arm64"
     files = {f"boot/vmlinuz-{kver}": b"kernel", f"boot/initrd.img-{kver}": b"initrd",
              "usr/lib/raspi-firmware/start4.elf": b"firmware", "usr/lib/raspi-firmware/fixup4.dat": b"fixup",
              "usr/lib/raspi-firmware/overlays/vc4-kms-v3d.dtbo": b"overlay",
              "usr/lib/raspi-firmware/overlays/disable-bt.dtbo": b"overlay", "usr/lib/raspi-firmware/overlays/README": b"",
              f"usr/lib/linux-image-{kver}/broadcom/bcm2711-rpi-4-b.dtb": b"dtb",
+             "usr/lib/u-boot/rpi_arm64/u-boot.bin": b"u-boot",
              "usr/lib/os-release": b"ID=debian\n", "etc/hostname": b"amtsklingel\n"}
     for name, content in sorted(files.items(), reverse=reverse):
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_bytes(content)
     (root / "boot/firmware").mkdir()
+    (root / "boot/vmlinuz").symlink_to(f"vmlinuz-{kver}")
+    (root / "boot/initrd.img").symlink_to(f"initrd.img-{kver}")
     # customize.sh clamps modification times to SOURCE_DATE_EPOCH before assembly.
     for path in [root, *root.rglob("*")]:
         os.utime(path, (1789990000, 1789990000), follow_symlinks=False)
@@ -52,7 +56,7 @@ def _fake_root(root: Path, *, reverse: bool = False) -> None:
 
 @pytest.fixture(scope="module")
 def image(tmp_path_factory) -> Path:
-    _need("mkfs.vfat", "mcopy", "mke2fs", "sfdisk", "bmaptool")
+    _need("mkfs.vfat", "mcopy", "mke2fs", "sfdisk", "bmaptool", "mkimage", "mkenvimage")
     work = tmp_path_factory.mktemp("assemble")
     root = work / "build" / "rootfs"
     root.mkdir(parents=True)

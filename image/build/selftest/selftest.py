@@ -8,6 +8,7 @@ powers off. The checks, by what they look at:
   system_checks.py      boot, read-only root, partitions, boot count, firewall, accounts, sockets
   kiosk_checks.py       the appliance's unit, its page and screen, the network, a visit to central
   enrolment_checks.py   enrolment by code (the host claims the code the console shows)
+  slot_checks.py        the A/B boot: slot A through U-Boot's boot script, RAUC's view of it
   checklog.py           the console lines and the diagnosis after a failure
 Standard library only: it must not depend on what it checks.
 """
@@ -21,6 +22,7 @@ from pathlib import Path
 from checklog import TAG, diagnose, report, results
 from enrolment_checks import built_in_central, central_host, enrol_by_code, token_stored
 from kiosk_checks import appliance, central_visit, kiosk_page, kiosk_screen, network
+from slot_checks import booted_slot, rauc_sees_the_slot
 from system_checks import (
     boot_counted,
     boot_state,
@@ -56,9 +58,9 @@ def main() -> int:
     unit = env.get("APPLIANCE_UNIT", "")
     host = _central_host()
     # The unit boots without a token: the enrolment comes before everything that needs central.
-    steps = [boot_state, read_only_root, partitions, first_boot_partitions, firewall, no_passwords, ssh_off,
-             built_in_central, lambda: appliance(unit), boot_counted, kiosk_page, lambda: network(host),
-             enrol_by_code, token_stored, central_visit, loopback_only, kiosk_screen, info]
+    steps = [boot_state, read_only_root, partitions, booted_slot, first_boot_partitions, firewall, no_passwords,
+             ssh_off, built_in_central, lambda: appliance(unit), boot_counted, rauc_sees_the_slot, kiosk_page,
+             lambda: network(host), enrol_by_code, token_stored, central_visit, loopback_only, kiosk_screen, info]
     for step in steps:
         try:
             step()
