@@ -1,4 +1,4 @@
-"""Command line: ``python -m central serve|create-admin|create-kiosk|unlock|demo-data``."""
+"""Command line: ``python -m central serve|create-admin|create-kiosk|unlock|demo-data|bundles``."""
 from __future__ import annotations
 
 import argparse
@@ -17,6 +17,7 @@ from central.app import begin_shutdown, create_app
 from central.config import Config, ConfigError
 from central.seed import seed_demo
 from central.storage import Database
+from central.updates import bundle_commands
 from central.web.throttle import LoginThrottle
 
 DEFAULT_CONFIG = Path("/etc/amtsklingel/central.toml")
@@ -34,6 +35,13 @@ def main(argv: list[str] | None = None) -> int:
     unlock = sub.add_parser("unlock", help="lift the wait that failed logins put on a staff member's account")
     unlock.add_argument("username")
     sub.add_parser("demo-data", help="create demo departments, staff and a kiosk; prints credentials as JSON")
+    bundles = sub.add_parser("bundles", help="update bundles: add (checked like an upload), list, remove")
+    bundle_sub = bundles.add_subparsers(dest="bundle_command", required=True)
+    add = bundle_sub.add_parser("add", help="check a RAUC bundle (signature, compatible, hash tree) and keep it")
+    add.add_argument("file", type=Path)
+    bundle_sub.add_parser("list", help="the bundles central holds, newest first")
+    remove = bundle_sub.add_parser("remove", help="delete a bundle and its file")
+    remove.add_argument("bundle_id", type=int)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -89,6 +97,8 @@ async def _admin_command(config: Config, args: argparse.Namespace) -> int:
             print(f"{args.username} can log in again now")
         elif args.command == "demo-data":
             print(json.dumps(await seed_demo(db)))
+        elif args.command == "bundles":
+            return await bundle_commands.run(config, db, args)
     finally:
         await db.close()
     return 0

@@ -27,6 +27,8 @@ from central.rooms import WaitingRooms
 from central.rooms.estimate import WaitEstimator
 from central.rooms.resume_token import ResumeTokens
 from central.storage import Database
+from central.updates import download as bundle_download
+from central.updates.library import BundleLibrary
 from central.web import admin, auth, console, consoles, login, metrics, status
 from central.web.throttle import LoginThrottle
 
@@ -51,6 +53,8 @@ def create_app(config: Config, *, now: Callable[[], dt.datetime] | None = None) 
         app["db"] = db
         app["login_throttle"] = LoginThrottle(db.logins)
         app["passwords"] = PasswordWorkers()
+        app["bundles"] = BundleLibrary.from_config(config, db.bundles)  # update bundles: checked, kept, served
+        await asyncio.to_thread(app["bundles"].clean_up)
         estimator = WaitEstimator(config.default_handling_s)
         candidates = CandidateFilter(config.ice_networks, config.ice_servers)
         departments = await db.departments()
@@ -90,6 +94,7 @@ def create_app(config: Config, *, now: Callable[[], dt.datetime] | None = None) 
             await asyncio.wait(app["background"], timeout=5)
         await app["db"].close()
         app["passwords"].close()
+        app["bundles"].close()
 
     app.on_startup.append(start)
     app.on_shutdown.append(stop)
@@ -107,6 +112,7 @@ def create_app(config: Config, *, now: Callable[[], dt.datetime] | None = None) 
     app.add_routes(status.routes())
     app.add_routes(admin.routes())
     app.add_routes(metrics.routes())
+    app.add_routes(bundle_download.routes())
     app.router.add_static("/static", STATIC)
     return app
 

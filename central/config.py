@@ -50,6 +50,24 @@ class Config:
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     # The bearer token Prometheus sends for GET /metrics; without it /metrics is off (404).
     metrics_token: str | None = None
+    # Update bundles (docs/updates.md): the CA certificates (PEM) a bundle's signature must chain to.
+    # Without it central refuses every bundle, as a unit without a keyring would.
+    update_keyring: str | None = None
+    update_compatible: str = "amtsklingel-rpi-arm64"  # RAUC's compatible of the units (image/config/rauc)
+    # Where bundle files are kept; by default "bundles" beside the SQLite database. Several central
+    # processes (PostgreSQL) must share it, e.g. on NFS, so every one can serve every bundle.
+    bundle_dir: str | None = None
+    bundle_max_mb: int = 4096  # the largest bundle the admin page accepts
+
+    @property
+    def bundle_directory(self) -> Path | None:
+        """Where bundle files are kept; None when neither set nor derivable (PostgreSQL, in-memory SQLite)."""
+        if self.bundle_dir:
+            return Path(self.bundle_dir)
+        prefix = "sqlite:///"
+        if self.database_url.startswith(prefix) and self.database_url[len(prefix):] not in ("", ":memory:"):
+            return Path(self.database_url[len(prefix):].split("?", 1)[0]).parent / "bundles"
+        return None
 
     @classmethod
     def from_file(cls, path: Path) -> Config:
@@ -88,7 +106,8 @@ class Config:
         except ValueError as exc:
             raise ConfigError(f"{source}: ice_networks: {exc}") from None
         values["ice_networks"] = tuple(networks)
-        for name, kind in (("port", int), ("session_hours", (int, float)), ("resume_grace_s", (int, float)),
+        for name, kind in (("port", int), ("bundle_max_mb", int), ("session_hours", (int, float)),
+                           ("resume_grace_s", (int, float)),
                            ("resume_token_hours", (int, float)), ("call_connect_timeout_s", (int, float)),
                            ("default_handling_s", int), ("secure_cookies", bool)):
             if name in values and (not isinstance(values[name], kind) or isinstance(values[name], bool) != (kind is bool)):
@@ -103,6 +122,13 @@ class Config:
         values["trusted_proxies"] = _networks(raw.get("trusted_proxies", []), source)
         if values.get("metrics_token") is not None:
             values["metrics_token"] = _metrics_token(values["metrics_token"], source)
+        for name in ("update_keyring", "update_compatible", "bundle_dir"):
+            if name in values and not (isinstance(values[name], str) and values[name].strip()):
+                raise ConfigError(f"{source}: '{name}' must be text (a path or a name), not empty")
+        if "bundle_max_mb" in values and values["bundle_max_mb"] < 1:
+            raise ConfigError(f"{source}: 'bundle_max_mb' must be at least 1")
+        if values.get("update_keyring") is not None:
+            _keyring(Path(values["update_keyring"]), source)
         return cls(**values)
 
 
@@ -143,6 +169,26 @@ def _networks(value: object, source: str) -> tuple[ipaddress.IPv4Network | ipadd
     except ValueError as exc:
         raise ConfigError(f"{source}: trusted_proxies: {exc}; write addresses such as \"10.1.2.3\" or "
                           "networks such as \"10.1.2.0/24\"") from None
+
+
+def _keyring(path: Path, source: str) -> None:
+    """The update keyring: readable, PEM certificates only (a private key does not belong on central)."""
+    hint = ("update_keyring names the PEM file of the CA certificate(s) that sign update bundles, the same "
+            "file as the image's --update-keyring (docs/updates.md)")
+    try:
+        text = path.read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{source}: update_keyring {path}: cannot be read ({exc}); {hint}") from None
+    if "PRIVATE KEY" in text:
+        raise ConfigError(f"{source}: update_keyring {path} holds a private key: give central only the "
+                          f"certificates and keep the key off the server; {hint}")
+    from cryptography import x509  # only when a keyring is configured
+    try:
+        certificates = x509.load_pem_x509_certificates(text.encode())
+    except ValueError:
+        certificates = []
+    if not certificates:
+        raise ConfigError(f"{source}: update_keyring {path} holds no PEM certificate; {hint}")
 
 
 METRICS_TOKEN_MIN = 32

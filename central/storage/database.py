@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from central.hours import OfficeHours
 from central.storage import schema as t
 from central.storage.audit import AuditLog
+from central.storage.bundles import BundleStore
 from central.storage.counters import Counters, DailyStats, TokenReuse, fold_legacy_visit_rows
 from central.storage.fleet import FleetStore
 from central.storage.kiosk_settings import KioskSettingsStore
@@ -78,6 +79,7 @@ class Database(Counters):
         self.audit = AuditLog(engine)
         self.fleet = FleetStore(engine)
         self.kiosk_units = KioskUnits(engine)
+        self.bundles = BundleStore(engine)
 
     @classmethod
     async def open(cls, url: str) -> Database:

@@ -168,3 +168,18 @@ fleet_heartbeat = sa.Table(
     sa.Column("name", sa.String(40), primary_key=True),
     sa.Column("at", sa.Float, nullable=False),     # unix seconds
 )
+
+# Update bundles IT uploaded (central/storage/bundles.py), each checked before it was stored: signed by
+# the city's key, for these units, intact. The file is <bundle directory>/<sha256>.raucb.
+bundles = sa.Table(
+    "bundles", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("version", sa.String(64), nullable=False),      # the manifest's [update] version
+    sa.Column("compatible", sa.String(120), nullable=False),  # the manifest's [update] compatible
+    sa.Column("size_bytes", sa.BigInteger, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False, unique=True),  # of the whole file
+    sa.Column("signer", sa.String(200), nullable=False),      # subject of the signing certificate
+    sa.Column("signed_at", sa.Float, nullable=False),         # unix seconds, the signature's signing time
+    sa.Column("uploaded_at", sa.Float, nullable=False),       # unix seconds
+    sa.Column("uploaded_by", sa.String(64), nullable=False),  # staff username, or "command line"
+)

@@ -88,3 +88,29 @@ def test_trusted_proxies_are_addresses_or_networks():
         Config.from_dict({"database_url": "sqlite:///x.db", "trusted_proxies": ["proxy.stadt.local"]})
     with pytest.raises(ConfigError, match="must be a list"):
         Config.from_dict({"database_url": "sqlite:///x.db", "trusted_proxies": "127.0.0.1"})
+
+
+def test_update_keyring_must_be_certificates_without_a_key(tmp_path):
+    from tests.rauc_bundles import make_keys
+
+    keys = make_keys(tmp_path)
+    assert Config.from_dict({"database_url": "sqlite://", "update_keyring": str(keys.ca_pem)}).update_keyring
+    with pytest.raises(ConfigError, match="update_keyring .*cannot be read"):
+        Config.from_dict({"database_url": "sqlite://", "update_keyring": str(tmp_path / "missing.pem")})
+    with pytest.raises(ConfigError, match="holds a private key"):
+        Config.from_dict({"database_url": "sqlite://", "update_keyring": str(keys.key_pem)})
+    (tmp_path / "empty.pem").write_text("nothing here\n")
+    with pytest.raises(ConfigError, match="holds no PEM certificate"):
+        Config.from_dict({"database_url": "sqlite://", "update_keyring": str(tmp_path / "empty.pem")})
+
+
+def test_bundle_files_live_beside_the_sqlite_database_unless_set():
+    from pathlib import Path
+
+    assert Config(database_url="sqlite:////var/lib/amtsklingel/central.db").bundle_directory == Path(
+        "/var/lib/amtsklingel/bundles")
+    assert Config(database_url="postgresql://db/amtsklingel").bundle_directory is None
+    assert Config(database_url="postgresql://db/amtsklingel", bundle_dir="/srv/bundles").bundle_directory == Path(
+        "/srv/bundles")
+    with pytest.raises(ConfigError, match="bundle_max_mb"):
+        Config.from_dict({"database_url": "sqlite://", "bundle_max_mb": 0})
