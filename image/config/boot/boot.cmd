@@ -28,6 +28,10 @@ setexpr kernel_comp_addr_r ${kernel_addr_r} + 0x6000000
 setenv kernel_comp_size 0x4000000
 setexpr ramdisk_addr_r ${kernel_addr_r} + 0xa000000
 setexpr amtsklingel_env_addr ${kernel_addr_r} + 0x6000000
+# booti gives Linux a copy of the device tree with room for its additions (/chosen, memory). The Pi's
+# U-Boot would otherwise change its own device tree in place (fdt_high=all ones), growing it over
+# whatever follows it in memory.
+setenv fdt_high
 
 # ---- the slot variables ---------------------------------------------------------------------------
 setenv BOOT_ORDER
