@@ -1,11 +1,11 @@
-"""Admin area (administrators only): overview with anonymous statistics, departments, staff, kiosks."""
+"""Admin area (administrators only): overview with anonymous statistics, departments, staff, kiosks, bundles."""
 from __future__ import annotations
 
 import datetime as dt
 
 from aiohttp import web
 
-from central.web.admin import audit, departments, enrol, fleet, forms, kiosk_settings, kiosks, staff
+from central.web.admin import audit, bundles, departments, enrol, fleet, forms, kiosk_settings, kiosks, staff
 from central.web.auth import admin_required
 
 STATS_DAYS = 30
@@ -28,7 +28,7 @@ async def overview(request: web.Request) -> web.Response:
 
 def routes() -> list[web.RouteDef]:
     return [web.get("/admin", overview), *departments.routes(), *staff.routes(), *kiosks.routes(), *enrol.routes(),
-            *kiosk_settings.routes(), *audit.routes(), *fleet.routes()]
+            *kiosk_settings.routes(), *audit.routes(), *fleet.routes(), *bundles.routes()]
 
 
 __all__ = ["routes"]
