@@ -112,6 +112,20 @@ def hardware_toml(broken: list[tuple[str, int | None]], unit: list[str] = ()) ->
     return "\n".join(lines) + "\n"
 
 
+def demo_bundle(workdir: Path) -> tuple[Path, Path] | None:
+    """Throwaway update keys and a signed bundle of a next version (tests/rauc_bundles.py), so the admin's
+    Bundles page and a rollout have one to show: (keyring, bundle), or None where rauc or mke2fs are missing."""
+    if not (shutil.which("rauc") and shutil.which("mke2fs") and shutil.which("mksquashfs")):
+        print("  (no demo bundle: rauc, mke2fs or mksquashfs is missing; ./build.sh installs them)", flush=True)
+        return None
+    sys.path.insert(0, str(ROOT))
+    from appliance.fleet.image import software_version
+    from tests.rauc_bundles import make_bundle, make_keys
+    keys = make_keys(workdir / "update-keys", "demo city")
+    version = software_version(Path("/nonexistent"))[:58] + "-next"  # the demo kiosk runs the package's version
+    return keys.ca_pem, make_bundle(workdir / "bundles-made", keys, version)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     for port, option in ((args.port, "--port"), (args.kiosk_port, "--kiosk-port")):
@@ -132,11 +146,16 @@ def main(argv: list[str] | None = None) -> int:
         # Plain http on localhost: browsers treat localhost as a secure context, so
         # camera, microphone and notifications work without a certificate.
         metrics_token = secrets.token_urlsafe(32)
+        bundle = demo_bundle(workdir)
         config.write_text(f'database_url = "sqlite:///{workdir}/central.db"\nhost = "127.0.0.1"\n'
-                          f'port = {args.port}\nsecure_cookies = false\nmetrics_token = "{metrics_token}"\n')
+                          f'port = {args.port}\nsecure_cookies = false\nmetrics_token = "{metrics_token}"\n'
+                          + (f'update_keyring = "{bundle[0]}"\n' if bundle else ""))
         central_cmd = [sys.executable, "-m", "central", "--config", str(config)]
         creds = json.loads(subprocess.run([*central_cmd, "demo-data"], check=True, capture_output=True, text=True,
                                           cwd=ROOT, preexec_fn=die_with_parent).stdout)
+        if bundle:
+            subprocess.run([*central_cmd, "bundles", "add", str(bundle[1])], check=True, capture_output=True,
+                           cwd=ROOT, preexec_fn=die_with_parent)
         central = start([*central_cmd, "serve"])
         base = f"http://localhost:{args.port}"
         wait_for(base + "/api/status")
@@ -157,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
 
   Fleet           {base}/admin/fleet   (as admin: each kiosk's settings, self-test, restart, reboot;
                   settings for all kiosks at {base}/admin/fleet/settings, audit log at {base}/admin/audit)
+  Bundles         {base}/admin/bundles   (update bundles; {"one signed with throwaway demo keys is there" if bundle
+                                          else "none: rauc is missing"}, kiosks fetch it with their token)
 
   Open the kiosk page and the console side by side. Stop with Ctrl+C.
 """, flush=True)

@@ -151,3 +151,17 @@ def test_with_enrol_the_kiosk_shows_a_code_to_claim(tmp_path):
         demo.send_signal(signal.SIGTERM)
         demo.wait(30)
     assert_all_gone(children, port, kiosk_port)
+
+
+def test_the_demo_has_a_signed_bundle_of_a_next_version(tmp_path):
+    demo, port, kiosk_port, children = start_demo(tmp_path)
+    try:
+        [workdir] = tmp_path.glob("amtsklingel-demo-*")
+        listed = subprocess.run([sys.executable, "-m", "central", "--config", str(workdir / "central.toml"), "bundles",
+                                 "list"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert listed.returncode == 0, listed.stderr
+        assert listed.stdout.startswith("1\t") and "-next\t" in listed.stdout and "demo city" in listed.stdout
+    finally:
+        demo.send_signal(signal.SIGTERM)
+        demo.wait(30)
+    assert_all_gone(children, port, kiosk_port)
