@@ -4,7 +4,8 @@ Only kiosks (their token as ``Authorization: Bearer``; a revoked token gets 401)
 time (``Range: bytes=a-b``, ``a-``, ``-n``) answered with 206, a range past the end with 416; with
 ``If-Range`` the range counts only while the file is still the one that ETag names (the file's
 sha256), otherwise the whole file comes (200), so a resumed download never mixes two bundles.
-The body is sent with sendfile from the file on disk, never read into memory.
+The body goes out with sendfile from the file on disk (a chunk at a time where central itself speaks
+TLS), never read whole into memory.
 
 (aiohttp's FileResponse was not used: it compares If-Range only as a date and ignores an ETag
 there, so it would answer a stale resume with a range of another file.)
@@ -22,7 +23,6 @@ log = logging.getLogger(__name__)
 
 ROUTE = "/updates/bundles/{bundle_id:[0-9]{1,10}}/{name:[A-Za-z0-9._+~-]{1,100}}.raucb"
 RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
-FALLBACK_CHUNK = 256 * 1024  # when sendfile cannot be used (TLS in central itself)
 
 
 async def _kiosk(request: web.Request):
@@ -86,30 +86,20 @@ async def download(request: web.Request) -> web.StreamResponse:
         response.content_length = last - first + 1
         await response.prepare(request)
         if request.method != "HEAD" and last >= first:
-            await _send(request, response, f, first, last - first + 1)
+            await _send(request, f, first, last - first + 1)
         await response.write_eof()
         return response
     finally:
         f.close()
 
 
-async def _send(request: web.Request, response: web.StreamResponse, f, offset: int, count: int) -> None:  # noqa: ANN001
-    """The bytes with sendfile (the kernel copies from the page cache to the socket), else in chunks."""
+async def _send(request: web.Request, f, offset: int, count: int) -> None:  # noqa: ANN001 - a binary file
+    """The bytes with sendfile: the kernel copies from the page cache to the socket. Where it cannot (TLS
+    in central itself), asyncio reads the file a chunk at a time in a thread and writes each to the socket."""
     transport = request.transport
     if transport is None:
         return  # the client went away
-    try:
-        await asyncio.get_running_loop().sendfile(transport, f, offset, count, fallback=False)
-        return
-    except (NotImplementedError, asyncio.SendfileNotAvailableError):
-        pass
-    f.seek(offset)
-    while count > 0:
-        chunk = await asyncio.to_thread(f.read, min(FALLBACK_CHUNK, count))
-        if not chunk:
-            raise web.HTTPInternalServerError(text="The bundle's file became shorter while it was sent.\n")
-        await response.write(chunk)
-        count -= len(chunk)
+    await asyncio.get_running_loop().sendfile(transport, f, offset, count)
 
 
 def routes() -> list[web.RouteDef]:

@@ -144,3 +144,26 @@ async def test_the_body_is_sent_without_reading_the_file_into_memory(central, se
     monkeypatch.setattr(aiohttp.web.StreamResponse, "write", counting_write)
     status, _, body = await fetch(central, served)
     assert status == 200 and body == served.data and sum(written) == 0
+
+
+async def test_over_tls_without_sendfile_the_bytes_are_the_same(tmp_path, made):
+    """Central serving TLS itself (no reverse proxy): the kernel cannot sendfile into TLS, so the file
+    goes out in chunks; whole and ranged downloads are the same bytes."""
+    import ssl
+
+    from tests.tls import make_ca
+
+    keys, bundle = made
+    authority = make_ca("download test CA")
+    config = Config(database_url=f"sqlite:///{tmp_path}/central.db", secure_cookies=False,
+                    update_keyring=str(keys.ca_pem))
+    async with running_central(config, authority.server_context(tmp_path)) as c:
+        info = await c.app["bundles"].add_file(bundle)
+        _, token = await c.db.create_kiosk("Rathaus")
+        client = ssl.create_default_context(cadata=authority.pem)
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=client)) as https:
+            auth = {"Authorization": f"Bearer {token}"}
+            async with https.get(c.url + info.path, headers=auth) as r:
+                assert r.status == 200 and hashlib.sha256(await r.read()).hexdigest() == info.sha256
+            async with https.get(c.url + info.path, headers={**auth, "Range": "bytes=1000-200999"}) as r:
+                assert r.status == 206 and await r.read() == bundle.read_bytes()[1000:201000]
