@@ -146,3 +146,35 @@ async def test_without_a_keyring_the_page_says_what_to_set(tmp_path, made):
             assert "set update_keyring" in await r.text()
         status, _, page = await upload(c, session, made.good.read_bytes())
         assert status == 409 and "set update_keyring" in page
+
+
+async def test_kiosks_are_served_while_a_bundle_is_being_checked(central, made, monkeypatch):
+    """The check reads and hashes the whole file: it runs in a worker thread, not on the event loop."""
+    import asyncio
+    import threading
+
+    from central.updates import library
+
+    started, release, finished = threading.Event(), threading.Event(), threading.Event()
+    real_check = library.check_bundle
+
+    def held_check(*args):
+        started.set()
+        release.wait(5)  # bounded, so a failing test cannot hang
+        try:
+            return real_check(*args)
+        finally:
+            finished.set()
+
+    monkeypatch.setattr(library, "check_bundle", held_check)
+    kiosk = await central.kiosk()
+    adding = asyncio.create_task(central.app["bundles"].add_file(made.good))
+    try:
+        assert await asyncio.to_thread(started.wait, 5), "the check never started"
+        await kiosk.send(type="ping")
+        assert (await kiosk.recv("pong", timeout=10))["type"] == "pong"
+        # Had the check run on the event loop, nothing could have answered before it ended.
+        assert not finished.is_set(), "the ping was answered only after the check"
+    finally:
+        release.set()
+    assert (await adding).version == "1.1.0+good"

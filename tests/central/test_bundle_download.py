@@ -11,6 +11,7 @@ import pytest
 import pytest_asyncio
 
 from central.config import Config
+from protocol.updates import UpdateOffer
 from tests.central.conftest import running_central
 from tests.rauc_bundles import make_bundle, make_keys, make_stand_in_root
 
@@ -48,6 +49,9 @@ async def served(central, made):
     info = await central.app["bundles"].add_file(bundle)
     data = bundle.read_bytes()
     assert info.sha256 == hashlib.sha256(data).hexdigest() and info.size_bytes == len(data)
+    # What the rollout offers kiosks from it is a valid update.offer.
+    UpdateOffer(type="update.offer", bundle_id=info.id, version=info.version, size_bytes=info.size_bytes,
+                sha256=info.sha256, path=info.path)
     _, token = await central.db.create_kiosk("Bibliothek")
     return Served(central.url + info.path, data, info.sha256, token)
 
