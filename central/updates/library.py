@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import datetime as dt
 import hashlib
 import logging
 import os
@@ -229,10 +228,6 @@ def _lower_priority() -> None:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WORKER_NICENESS)
     except (AttributeError, OSError):
         pass
-
-
-def local_time(unix_s: float, zone) -> str:  # noqa: ANN001 - a ZoneInfo
-    return dt.datetime.fromtimestamp(unix_s, zone).strftime("%Y-%m-%d %H:%M")
 
 
 __all__ = ["BundleInfo", "BundleLibrary", "BundleRefused", "BundleUnavailable"]
