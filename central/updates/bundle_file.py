@@ -106,18 +106,30 @@ def _children(data: bytes, start: int, end: int) -> list[tuple[int, int, int]]:
     return out
 
 
-def signing_time(cms: bytes) -> dt.datetime | None:
-    """The signer's signingTime attribute (UTC), None if the CMS has none (or not exactly one signer).
+def _signed_data(cms: bytes) -> list[tuple[int, int, int]]:
+    """The elements of the CMS's SignedData: ContentInfo { contentType, [0] SignedData { version,
+    digestAlgorithms, encapContentInfo, [0] certificates?, [1] crls?, signerInfos } }."""
+    _, start, end = _tlv(cms, 0)
+    explicit = next(c for c in _children(cms, start, end) if c[0] == 0xA0)
+    _, sd_start, sd_end = _tlv(cms, explicit[1])
+    return _children(cms, sd_start, sd_end)
 
-    ContentInfo { contentType, [0] SignedData { version, digestAlgorithms, encapContentInfo,
-    [0] certificates?, [1] crls?, signerInfos SET { SignerInfo { ..., [0] signedAttrs } } } }
-    """
+
+def is_detached(cms: bytes) -> bool:
+    """Whether the CMS signs content outside itself (RAUC's plain format) instead of carrying the
+    manifest (verity format). False also when the CMS cannot be read: OpenSSL then says why."""
     try:
-        _, start, end = _tlv(cms, 0)
-        content_info = _children(cms, start, end)
-        explicit = next(c for c in content_info if c[0] == 0xA0)
-        _, sd_start, sd_end = _tlv(cms, explicit[1])
-        signer_infos = [c for c in _children(cms, sd_start, sd_end) if c[0] == 0x31][-1]
+        encapsulated = next(c for c in _signed_data(cms) if c[0] == 0x30)
+        return not any(c[0] == 0xA0 for c in _children(cms, encapsulated[1], encapsulated[2]))
+    except (ValueError, StopIteration):
+        return False
+
+
+def signing_time(cms: bytes) -> dt.datetime | None:
+    """The signer's signingTime attribute (UTC), None if the CMS has none (or not exactly one signer):
+    SignerInfo { version, sid, digestAlgorithm, [0] signedAttrs { Attribute { type, SET { value } } } }."""
+    try:
+        signer_infos = [c for c in _signed_data(cms) if c[0] == 0x31][-1]
         infos = _children(cms, signer_infos[1], signer_infos[2])
         if len(infos) != 1:
             return None  # RAUC refuses several signers with use-bundle-signing-time, too

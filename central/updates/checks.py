@@ -23,7 +23,14 @@ from pathlib import Path
 
 from cryptography import x509
 
-from central.updates.bundle_file import BundleRefused, Manifest, parse_manifest, read_layout, signing_time
+from central.updates.bundle_file import (
+    BundleRefused,
+    Manifest,
+    is_detached,
+    parse_manifest,
+    read_layout,
+    signing_time,
+)
 from central.updates.verity import check_tree
 
 log = logging.getLogger(__name__)
@@ -44,6 +51,10 @@ def check_bundle(path: Path, keyring: Path, compatible: str) -> CheckedBundle:
     with open(path, "rb") as f:
         fd = f.fileno()
         layout = read_layout(fd)
+        if is_detached(layout.signature):
+            raise BundleRefused("incompatible", "the bundle is in RAUC's old 'plain' format (its manifest is not "
+                                "inside the signature); the units install only 'verity' bundles: set "
+                                "format=verity in the manifest's [bundle] section, as ./build.sh bundle does")
         signed_at = signing_time(layout.signature)
         if signed_at is None:
             raise BundleRefused("signature_invalid", "the bundle's signature has no signing time (one signer with "

@@ -11,6 +11,7 @@ import pytest
 from central.updates import checks
 from central.updates.bundle_file import BLOCK, BundleRefused, signing_time
 from central.updates.checks import check_bundle
+from tests import rauc_bundles
 from tests.central.bundle_fixtures import changed, make, signature_size
 
 COMPATIBLE = "amtsklingel-rpi-arm64"
@@ -122,3 +123,15 @@ def _verity_size(made) -> int:
     cms = data[-8 - signature_size(data):-8]
     manifest, _ = checks._verify_signature(cms, made.keys.ca_pem, signing_time(cms))
     return int(next(line for line in manifest.decode().splitlines() if line.startswith("verity-size=")).split("=")[1])
+
+
+def test_a_bundle_in_the_old_plain_format_is_refused(made, tmp_path):
+    content = tmp_path / "content"
+    content.mkdir()
+    rauc_bundles.make_ext4(rauc_bundles.make_stand_in_root(tmp_path, "1.0.0"), content / "rootfs.ext4")
+    (content / "manifest.raucm").write_text(rauc_bundles.manifest("1.0.0").replace("format=verity", "format=plain")
+                                            .replace("adaptive=block-hash-index\n", ""))
+    subprocess.run(["rauc", "bundle", "--cert", made.keys.cert_pem, "--key", made.keys.key_pem, content,
+                    tmp_path / "plain.raucb"], check=True, capture_output=True)
+    error = refused(made, (tmp_path / "plain.raucb").read_bytes(), tmp_path)
+    assert error.fault == "incompatible" and "'plain' format" in str(error)
