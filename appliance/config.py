@@ -30,7 +30,8 @@ DEFAULT_DATA_DIR = Path("/var/lib/amtsklingel")
 TOKEN_NAME = "kiosk-token"
 LANGUAGES = ("de", "en", "tr", "ar", "uk", "ru")
 ALLOWED = {"central_url", "token", "token_file", "ca_file", "data_dir", "hardware", "kiosk", "languages",
-           "ice_networks", "call_connect_timeout_s"}
+           "ice_networks", "call_connect_timeout_s", "update"}
+UPDATE_BACKENDS = ("rauc", "fake")
 PATH_SETTINGS = ("token_file", "ca_file", "data_dir")  # relative to the file that sets them
 HARDWARE_MISSING = ('set [hardware] backend = "pi" on a Raspberry Pi, or "fake" for a test set-up '
                     '(test pattern, synthetic tone, keyboard as call button)')
@@ -58,11 +59,15 @@ class ApplianceConfig:
     ice_networks: tuple[str, ...] = DEFAULT_NETWORKS
     # A call whose media has not connected by then is reported failed (central has its own bound too).
     call_connect_timeout_s: float = 30.0
+    # Remote updates (appliance/update/): {"backend": "rauc" | "fake", "trial_deadline_s": 180};
+    # empty: this unit installs no updates and tells central so.
+    update: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # Also for a configuration built in code (tests, tools): the same rules as for the files.
         check_central_url(self.central_url)
         check_hardware(self.hardware)
+        check_update(self.update)
 
     @property
     def token_path(self) -> Path:
@@ -141,7 +146,8 @@ class ApplianceConfig:
         # The page is for the local browser only: never listen on a network address.
         return cls(central_url=url.rstrip("/"), hardware=dict(raw["hardware"]), token=_token(raw, data_dir),
                    data_dir=data_dir, token_file=token_file, ca_file=ca_file, kiosk_port=port,
-                   languages=languages, ice_networks=tuple(networks), call_connect_timeout_s=float(timeout))
+                   languages=languages, ice_networks=tuple(networks), call_connect_timeout_s=float(timeout),
+                   update=dict(raw.get("update", {})) if isinstance(raw.get("update", {}), dict) else raw["update"])
 
 
 def is_test_host(host: str) -> bool:
@@ -172,6 +178,19 @@ def check_hardware(hardware: Any) -> None:
     if hardware.get("backend") not in ("pi", "fake"):
         raise ConfigError("hardware.backend must be \"pi\" (camera, GPIO, ALSA) or \"fake\" (test pattern, "
                           "synthetic tone, keyboard button)")
+
+
+def check_update(update: Any) -> None:
+    if not isinstance(update, dict):
+        raise ConfigError('[update] must be a table, e.g. [update] backend = "rauc"')
+    if unknown := sorted(set(update) - {"backend", "trial_deadline_s"}):
+        raise ConfigError(f"[update]: unknown setting(s) {', '.join(unknown)}; allowed: backend, trial_deadline_s")
+    if update and update.get("backend") not in UPDATE_BACKENDS:
+        raise ConfigError('update.backend must be "rauc" (the image\'s A/B slots) or "fake" (slots in a file, '
+                          'for a test set-up)')
+    deadline = update.get("trial_deadline_s", 180)
+    if isinstance(deadline, bool) or not isinstance(deadline, (int, float)) or not 10 <= deadline <= 3600:
+        raise ConfigError("update.trial_deadline_s must be a number of seconds between 10 and 3600, e.g. 180")
 
 
 def check_ca_file(path: Path) -> None:

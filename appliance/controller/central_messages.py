@@ -42,6 +42,8 @@ class CentralMessages(CallMedia):
     async def _on_central(self, msg: m.Message) -> None:
         if self.remote is not None and await self.remote.handle(msg):
             return  # settings or an action (appliance/fleet/)
+        if self.updates is not None and await self.updates.handle(msg):
+            return  # an update offer or withdrawal (appliance/update/)
         visit = self._visit
         msg_visit = getattr(msg, "visit_id", None)
         if self._leaving and msg_visit == self._leaving.visit_id:

@@ -46,6 +46,7 @@ class ControllerCore:
         self._timer: asyncio.TimerHandle | None = None
         self.selftest = None  # appliance.selftest.runner.Selftest, set by the service
         self.remote = None  # appliance.fleet.settings.RemoteSettings: central's settings and actions
+        self.updates = None  # appliance.update.agent.UpdateAgent: central's update offers
         self._led("idle")
 
     # == inputs (thread-safe through the loop) ====================================

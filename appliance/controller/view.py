@@ -60,6 +60,7 @@ class View:
     #            "level": 0..1 (microphone meter), "asking": "press" | None, "done": bool}
     selftest: dict | None = None
     enrol: EnrolScreen | None = None          # with ENROL (appliance/fleet/enrol.py)
+    restart_at: str | None = None             # idle: the unit restarts then for an update (ISO 8601; appliance/update/)
     extra: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:

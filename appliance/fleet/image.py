@@ -13,6 +13,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Literal
 
+from appliance.update import marker as markers
+
 log = logging.getLogger(__name__)
 
 VERSION_FILE = "etc/amtsklingel/version"  # one line, e.g. written by a later update agent: wins
@@ -21,8 +23,7 @@ CMDLINE = "proc/cmdline"
 PARTLABELS = "dev/disk/by-partlabel"
 PARTUUIDS = "dev/disk/by-partuuid"
 SLOT_LABELS = {"rootfs-a": "A", "rootfs-b": "B"}  # image/config/fstab, image/README.md "Layout"
-# The Pi firmware's device tree: 1 when this boot is the one-time trial of a new slot (tryboot.txt).
-TRYBOOT = "proc/device-tree/chosen/bootloader/tryboot"
+BOOT_ID = "proc/sys/kernel/random/boot_id"
 WATCHDOG_STATUS = "sys/class/watchdog/watchdog0/bootstatus"
 WDIOF_CARDRESET = 0x20  # linux/watchdog.h: the last reboot was caused by the watchdog
 _VERSION_CHARS = re.compile(r"[^A-Za-z0-9._+~-]")  # protocol.fleet.Version
@@ -38,9 +39,10 @@ class ImageInfo:
     boot_reason: BootReason
 
     @classmethod
-    def read(cls, root: Path | str = "/") -> ImageInfo:
+    def read(cls, root: Path | str = "/", data_dir: Path | None = None) -> ImageInfo:
+        """``data_dir``: where the update agent keeps its marker (appliance/update/marker.py)."""
         root = Path(root)
-        return cls(software_version(root), root_slot(root), boot_reason(root))
+        return cls(software_version(root), root_slot(root), boot_reason(root, data_dir))
 
 
 def _read(root: Path, name: str) -> str | None:
@@ -87,18 +89,23 @@ def root_slot(root: Path) -> Literal["A", "B"] | None:
     return None
 
 
-def boot_reason(root: Path) -> BootReason:
-    """What is known for certain: a trial boot of an update, or a reset by the watchdog; else unknown.
+def boot_reason(root: Path, data_dir: Path | None = None) -> BootReason:
+    """What is known for certain: the trial boot of an update or the fall-back from one (the update
+    agent's marker), or a reset by the watchdog; else unknown.
 
     Power-on and an ordinary reboot look alike from here (the journal is volatile), so neither is
     guessed.
     """
-    tryboot = root / TRYBOOT
-    try:
-        if int.from_bytes(tryboot.read_bytes()[:4], "big") == 1:
-            return "update"
-    except OSError:
-        pass
+    found = markers.load(data_dir / markers.MARKER_FILE) if data_dir is not None else None
+    if found is not None:
+        slot = root_slot(root)
+        if found.step in ("rebooting", "trial") and slot is not None:  # not settled yet in this boot
+            if slot == found.target_slot:
+                return "update"
+            if slot == found.from_slot:
+                return "rollback"
+        elif found.step in ("running", "rolled_back") and found.boot_id == _read(root, BOOT_ID):  # settled in this boot
+            return "update" if found.step == "running" else "rollback"
     status = _read(root, WATCHDOG_STATUS)
     try:
         if status and int(status, 0) & WDIOF_CARDRESET:

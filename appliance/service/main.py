@@ -40,6 +40,8 @@ from appliance.selftest.runner import Selftest, device_name
 from appliance.service import systemd
 from appliance.service.bridge import ViewBridge
 from appliance.service.power import open_power
+from appliance.update.agent import UpdateAgent
+from appliance.update.setup import open_slots, trial_checks
 from protocol import messages as m
 
 log = logging.getLogger(__name__)
@@ -63,12 +65,15 @@ class Appliance:
     remote: RemoteSettings | None = None
     stopping: asyncio.Event = field(default_factory=asyncio.Event)  # set by central's "restart"
     health: HealthReporter | None = None
+    updates: UpdateAgent | None = None
 
     @property
     def page_url(self) -> str:
         return f"http://{self.config.kiosk_host}:{self.page_server.server_port}/"
 
     async def close(self) -> None:
+        if self.updates is not None:
+            await self.updates.close()
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
@@ -145,13 +150,15 @@ async def start(config: ApplianceConfig, *, hardware: Hardware | None = None,
     def publish(view: View) -> None:
         bridge.publish(view)
         remote.view_changed(view)
+        if controller.updates is not None:
+            controller.updates.view_changed(view)
 
     controller = Controller(send=send, new_call=new_call, led=hardware.button.led, publish=publish,
                             timeouts=timeouts or Timeouts(media_s=config.call_connect_timeout_s))
     controller.remote, remote.refresh = remote, controller.refresh
     stopping = asyncio.Event()  # set: the service exits and systemd starts it again (Restart=always)
-    remote.actions = Actions(controller=controller, send=send, power=power or open_power(config.hardware),
-                             restart=stopping.set)
+    power = power or open_power(config.hardware)
+    remote.actions = Actions(controller=controller, send=send, power=power, restart=stopping.set)
     remote.start()  # the settings stored last time: location and departments even without network
     def from_session(kind: str, value) -> None:
         controller.post(kind, value)
@@ -177,16 +184,24 @@ async def start(config: ApplianceConfig, *, hardware: Hardware | None = None,
     app = create_app(bridge, clerk_video=clerk_video, self_view=self_view)
     page = make_server(config.kiosk_host, config.kiosk_port, app, threaded=True)
     threading.Thread(target=page.serve_forever, name="kiosk-page", daemon=True).start()
-    image = ImageInfo.read()
+    image = ImageInfo.read(data_dir=config.data_dir)  # before the update agent settles the last boot
     health = _health(config, hardware, session, devices, remote, image)
     appliance = Appliance(config, hardware, controller, session, bridge, page, clerk_video, self_view=self_view,
                           selftest=selftest, devices=devices, remote=remote, stopping=stopping, health=health)
+    # Remote updates (appliance/update/): offers come through the controller, the trial checks this very process.
+    controller.updates = appliance.updates = UpdateAgent(
+        backend=open_slots(config, image.version), data_dir=config.data_dir, central_url=config.central_url,
+        token=lambda: session.token, send=send, power=power, controller=controller,
+        checks=trial_checks(config, appliance), image_version=image.version, trust=Trust(config.ca_file),
+        online=session.connected.is_set)
+    session.on_connected.append(controller.updates.connected)
     enrolment = _enrolment(config, hardware, controller.post, image.version)
     appliance.tasks = [loop.create_task(controller.run(), name="controller"),
                        loop.create_task(enrol_then_connect(enrolment, session, controller.post),
                                         name="central-session"),
                        loop.create_task(_watchdog(controller), name="watchdog"),
-                       loop.create_task(health.run(), name="health-report")]
+                       loop.create_task(health.run(), name="health-report"),
+                       loop.create_task(controller.updates.run(), name="update-agent")]
     bridge.publish(controller.view)
     systemd.notify("READY=1")
     systemd.notify(f"STATUS=kiosk page on {appliance.page_url}")

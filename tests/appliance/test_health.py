@@ -15,13 +15,14 @@ from appliance.fleet.image import (
     IMAGE_RELEASE,
     PARTLABELS,
     PARTUUIDS,
-    TRYBOOT,
     VERSION_FILE,
     WATCHDOG_STATUS,
     ImageInfo,
     package_version,
 )
 from appliance.hardware.fake.unit import FakeUnit
+from appliance.update import marker as markers
+from appliance.update.marker import Marker
 from protocol import messages as m
 from protocol.codec import decode, encode
 from protocol.fleet import KioskHealth
@@ -246,15 +247,35 @@ def test_image_info_from_the_images_files(tmp_path):
     assert ImageInfo.read(tmp_path).version == "0.3.0+update"
 
 
-def test_boot_reason_from_the_firmware_and_the_watchdog(tmp_path):
+def test_boot_reason_from_the_watchdog_and_the_update_marker(tmp_path):
     (tmp_path / WATCHDOG_STATUS).parent.mkdir(parents=True)
     (tmp_path / WATCHDOG_STATUS).write_text("32\n")
     assert ImageInfo.read(tmp_path).boot_reason == "watchdog"
     (tmp_path / WATCHDOG_STATUS).write_text("0\n")
     assert ImageInfo.read(tmp_path).boot_reason == "unknown"
-    (tmp_path / TRYBOOT).parent.mkdir(parents=True)
-    (tmp_path / TRYBOOT).write_bytes((1).to_bytes(4, "big"))
-    assert ImageInfo.read(tmp_path).boot_reason == "update"
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (tmp_path / "proc").mkdir(exist_ok=True)
+    (tmp_path / CMDLINE).write_text("root=PARTUUID=AAAA-3\n")
+    for folder in (PARTLABELS, PARTUUIDS):
+        (tmp_path / folder).mkdir(parents=True, exist_ok=True)
+    for name, label in (("mmcblk0p2", "rootfs-a"), ("mmcblk0p3", "rootfs-b")):
+        (tmp_path / "dev" / name).touch()
+        (tmp_path / PARTLABELS / label).symlink_to(f"../../{name}")
+    (tmp_path / PARTUUIDS / "aaaa-3").symlink_to("../../mmcblk0p3")
+    trial = Marker(bundle_id=7, version="2.0", from_version="1.0", from_slot="A", target_slot="B", step="rebooting",
+                   boot_id="before")
+    markers.save(data / markers.MARKER_FILE, trial)
+    assert ImageInfo.read(tmp_path, data).boot_reason == "update"  # slot B booted for its trial
+    markers.save(data / markers.MARKER_FILE, trial.but(target_slot="A", from_slot="B"))
+    assert ImageInfo.read(tmp_path, data).boot_reason == "rollback"  # back in the old slot
+    (tmp_path / "proc/sys/kernel/random").mkdir(parents=True)
+    (tmp_path / "proc/sys/kernel/random/boot_id").write_text("now\n")
+    markers.save(data / markers.MARKER_FILE, trial.but(step="running", boot_id="now"))
+    assert ImageInfo.read(tmp_path, data).boot_reason == "update"  # the service restarted after the commit
+    markers.save(data / markers.MARKER_FILE, trial.but(step="running", boot_id="before"))
+    assert ImageInfo.read(tmp_path, data).boot_reason == "unknown"  # a later boot
 
 
 @pytest.mark.parametrize("steps", range(6))

@@ -29,6 +29,7 @@ DEPARTMENTS = (
     DepartmentChoice("bauamt", "Bauamt", True),
     DepartmentChoice("ordnungsamt", "Ordnungsamt", False, "2026-11-23T08:00:00+01:00"),
 )
+RESTART_AT = "2026-11-22T19:30:00+01:00"
 
 
 class FakeBridge:
@@ -326,6 +327,8 @@ async def test_every_screen_in(lang, page, bridge):
     weekday = await intl(page, lang, "new Intl.DateTimeFormat(lang, {weekday: 'long'}).format(new Date(value))",
                          DEPARTMENTS[3].next_opening)
     number = await intl(page, lang, "new Intl.NumberFormat(lang).format(value)", 2)
+    restart_time = await intl(page, lang, "new Intl.DateTimeFormat(lang, {hour: '2-digit', minute: '2-digit'})"
+                                          ".format(new Date(value))", RESTART_AT)
     minutes = await intl(page, lang, "new Intl.NumberFormat(lang, {style: 'unit', unit: 'minute', "
                                      "unitDisplay: 'long'}).format(value)", 5)
     screens = [
@@ -334,6 +337,12 @@ async def test_every_screen_in(lang, page, bridge):
         (view(lang, notice="closed", next_opening=DEPARTMENTS[3].next_opening),
          [t("This office is closed right now."), t("Next opening: %(when)s", when="").strip(), weekday]),
         (view(lang, notice="unknown_department"), [t("This office cannot be reached from here.")]),
+        # An update's restart announced on the idle screen (appliance/update/), also next to a notice.
+        (view(lang, restart_at=RESTART_AT),
+         [t("This kiosk restarts at %(time)s for an update. It is back in a few minutes.", time=restart_time)]),
+        (view(lang, restart_at=RESTART_AT, online=False),
+         [t("This kiosk restarts at %(time)s for an update. It is back in a few minutes.", time=restart_time),
+          t("The connection is interrupted. We reconnect automatically.")]),
         (view(lang, notice="refused"), [t("Your request could not be accepted. Please try again later.")]),
         (view(lang, online=False), [t("The connection is interrupted. We reconnect automatically.")]),
         (view(lang, screen=Screen.CHOOSING, selected="standesamt"),

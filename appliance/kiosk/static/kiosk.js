@@ -134,6 +134,12 @@ const CALL_FAILED = N_('The connection could not be set up. You keep your place;
 const screens = {
   idle(view) {
     ui.idleOffline.hidden = view.online;
+    // An update's restart (appliance/update/) takes the lead's place; a notice for a citizen comes first.
+    const restart = !view.notice && view.restart_at && new Date(view.restart_at);
+    ui.idleLead.hidden = Boolean(restart);
+    show(ui.idleRestart, restart && !Number.isNaN(restart.getTime()) && t(
+      'This kiosk restarts at %(time)s for an update. It is back in a few minutes.',
+      { time: new Intl.DateTimeFormat(lang(), { hour: '2-digit', minute: '2-digit' }).format(restart) }));
     const notice = view.notice ? t(NOTICES[view.notice] || REFUSED) : '';
     ui.idleNotice.hidden = !notice;
     ui.idleNoticeText.textContent = notice;
