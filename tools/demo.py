@@ -177,7 +177,9 @@ def main(argv: list[str] | None = None) -> int:
   Fleet           {base}/admin/fleet   (as admin: each kiosk's settings, self-test, restart, reboot;
                   settings for all kiosks at {base}/admin/fleet/settings, audit log at {base}/admin/audit)
   Bundles         {base}/admin/bundles   (update bundles; {"one signed with throwaway demo keys is there" if bundle
-                                          else "none: rauc is missing"}, kiosks fetch it with their token)
+                                          else "none: rauc is missing"}, kiosks fetch it with their token;
+                  the demo kiosk installs an offered bundle into fake A/B slots, announces the restart on
+                  its start screen, restarts into the new version and commits it after its health check)
 
   Open the kiosk page and the console side by side. Stop with Ctrl+C.
 """, flush=True)
@@ -190,12 +192,13 @@ def main(argv: list[str] | None = None) -> int:
         appliance_config = workdir / "appliance.toml"
         token = "" if args.enrol else f'token = "{creds["kiosk_token"]}"\n'
         appliance_config.write_text(f'central_url = "{base}"\n{token}data_dir = "{workdir / "kiosk-data"}"\n'
-                                    f'[kiosk]\nport = {args.kiosk_port}\n' + hardware_toml(args.broken, args.unit))
+                                    f'[kiosk]\nport = {args.kiosk_port}\n[update]\nbackend = "fake"\n'
+                                    + hardware_toml(args.broken, args.unit))
         kiosk_cmd = [sys.executable, "-m", "appliance", "--config", str(appliance_config)]
         kiosk = start(kiosk_cmd)
         while central.poll() is None:
-            if kiosk.poll() == 0:  # "restart" from the fleet page: start it again, as systemd does on a unit
-                print("  the kiosk restarts, as the fleet page asked", flush=True)
+            if kiosk.poll() == 0:  # "restart" from the fleet page, or an update's: start it again, as systemd does
+                print("  the kiosk restarts (the fleet page asked, or for an update's trial)", flush=True)
                 kiosk = start(kiosk_cmd)
             elif kiosk.poll() is not None:
                 break

@@ -8,6 +8,7 @@ so a wedged event loop or controller gets the unit restarted.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import signal
 import threading
@@ -41,6 +42,7 @@ from appliance.service import systemd
 from appliance.service.bridge import ViewBridge
 from appliance.service.power import open_power
 from appliance.update.agent import UpdateAgent
+from appliance.update.fake_slots import FakeRestart, FakeSlots
 from appliance.update.setup import open_slots, trial_checks
 from protocol import messages as m
 
@@ -157,6 +159,7 @@ async def start(config: ApplianceConfig, *, hardware: Hardware | None = None,
                             timeouts=timeouts or Timeouts(media_s=config.call_connect_timeout_s))
     controller.remote, remote.refresh = remote, controller.refresh
     stopping = asyncio.Event()  # set: the service exits and systemd starts it again (Restart=always)
+    update_power = power
     power = power or open_power(config.hardware)
     remote.actions = Actions(controller=controller, send=send, power=power, restart=stopping.set)
     remote.start()  # the settings stored last time: location and departments even without network
@@ -185,13 +188,18 @@ async def start(config: ApplianceConfig, *, hardware: Hardware | None = None,
     page = make_server(config.kiosk_host, config.kiosk_port, app, threaded=True)
     threading.Thread(target=page.serve_forever, name="kiosk-page", daemon=True).start()
     image = ImageInfo.read(data_dir=config.data_dir)  # before the update agent settles the last boot
+    slots = open_slots(config, image.version)
+    if isinstance(slots, FakeSlots):  # the demo: the version and slot the fake slots run, a restart restarts
+        booted, version = slots.booted()
+        image = dataclasses.replace(image, slot=booted, version=version or image.version)
+        update_power = update_power or FakeRestart(slots, stopping.set)
     health = _health(config, hardware, session, devices, remote, image)
     appliance = Appliance(config, hardware, controller, session, bridge, page, clerk_video, self_view=self_view,
                           selftest=selftest, devices=devices, remote=remote, stopping=stopping, health=health)
     # Remote updates (appliance/update/): offers come through the controller, the trial checks this very process.
     controller.updates = appliance.updates = UpdateAgent(
-        backend=open_slots(config, image.version), data_dir=config.data_dir, central_url=config.central_url,
-        token=lambda: session.token, send=send, power=power, controller=controller,
+        backend=slots, data_dir=config.data_dir, central_url=config.central_url,
+        token=lambda: session.token, send=send, power=update_power or power, controller=controller,
         checks=trial_checks(config, appliance), image_version=image.version, trust=Trust(config.ca_file),
         online=session.connected.is_set)
     session.on_connected.append(controller.updates.connected)

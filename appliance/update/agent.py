@@ -112,6 +112,7 @@ class UpdateAgent:
             offer = u.UpdateOffer(type="update.offer", bundle_id=marker.bundle_id, version=marker.version,
                                   size_bytes=1, sha256="0" * 64, path=f"/updates/bundles/{marker.bundle_id}/x.raucb",
                                   window=marker.window)  # what is left of it: its id, version and window
+            await self._status(offer, "installed")
             self._start_job(offer, self._restart_when_allowed(offer, marker))
 
     # -- offers --------------------------------------------------------------------------------------

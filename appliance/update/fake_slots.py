@@ -34,6 +34,20 @@ MANIFEST_UPDATE = re.compile(rb"\[update\][^\[]*?\bversion=([A-Za-z0-9._+~-]{1,6
 MANIFEST_COMPATIBLE = re.compile(rb"\[update\][^\[]*?\bcompatible=([^\r\n]{1,200})")
 
 
+class FakeRestart:
+    """A "reboot" with fake slots (the demo): U-Boot picks the next slot and the service starts again
+    (``restart``: the appliance exits; the demo, like systemd, starts it again)."""
+
+    def __init__(self, slots: FakeSlots, restart) -> None:  # noqa: ANN001 - a callable
+        self.slots, self.restart = slots, restart
+        self.reboots: list[str] = []
+
+    async def reboot(self) -> None:
+        self.reboots.append(self.slots.reboot())
+        log.warning("fake restart: slot %s boots next", self.reboots[-1])
+        self.restart()
+
+
 def fake_bundle(version: str, *, compatible: str = COMPATIBLE, payload_bytes: int = 256 * 1024) -> bytes:
     """Bytes that pass for a bundle with the fake: a payload, then the manifest as RAUC signs it."""
     payload = bytes((i * 7919 + 13) % 251 for i in range(payload_bytes))
@@ -47,6 +61,7 @@ class FakeSlots:
         self.path, self.compatible = Path(path), compatible
         self.fail_next: tuple[UpdateFault, str] | None = None  # the next install fails like this
         if not self.path.exists():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             self._save({"boot_order": ["A", "B"], "left": {"A": TRIES, "B": TRIES}, "booted": "A", "boots": 1,
                         "versions": {"A": version, "B": None}})
 
@@ -133,6 +148,11 @@ class FakeSlots:
         state["booted"], state["boots"] = slot, state["boots"] + 1
         self._save(state)
         return slot
+
+    def booted(self) -> tuple[str, str | None]:
+        """The slot that runs and its version, without a loop (the service reads it at start)."""
+        state = self._load()
+        return state["booted"], state["versions"][state["booted"]]
 
     def tries_left(self) -> dict[str, int]:
         return dict(self._load()["left"])

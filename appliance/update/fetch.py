@@ -90,6 +90,7 @@ class BundleProxy:
         self.name = source_url.rsplit("/", 1)[-1]
         self.bucket = bucket_for(max_kbit_s)
         self.downloaded_bytes = 0
+        self.resumes = 0                  # how often a cut connection to central was taken up again
         self.problem: str | None = None   # why central's bundle could not be used: the agent reports it
         self.etag: str | None = None
         self._checked = asyncio.Lock()
@@ -226,6 +227,7 @@ class BundleProxy:
                     self._fail(f"central could not be reached after {self.retry.attempts} attempts ({exc})")
                 await self._pause(attempt, exc)
                 attempt += 1
+                self.resumes += 1
 
     def _check_range(self, r: aiohttp.ClientResponse, position: int, last: int) -> None:
         if r.status != 206:

@@ -53,18 +53,20 @@ def load(path: Path) -> Marker | None:
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
         marker = Marker(**{f.name: raw[f.name] for f in dataclasses.fields(Marker) if f.name in raw})
-        if (marker.step not in STEPS or (marker.fault is not None and marker.fault not in UPDATE_FAULTS)
-                or (marker.check is not None and marker.check not in HEALTH_CHECKS)):
-            raise ValueError("unknown step, fault or check")
-        return marker
     except FileNotFoundError:
         return None
     except (OSError, ValueError, TypeError) as exc:
         log.warning("ignoring unreadable %s (%s)", path, exc)
         return None
+    if (marker.step not in STEPS or (marker.fault is not None and marker.fault not in UPDATE_FAULTS)
+            or (marker.check is not None and marker.check not in HEALTH_CHECKS)):
+        log.warning("ignoring %s: unknown step, fault or check (written by another version?)", path)
+        return None
+    return marker
 
 
 def save(path: Path, marker: Marker) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".update-", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:

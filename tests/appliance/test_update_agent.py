@@ -3,6 +3,7 @@ bundle server that behaves as central's download."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import json
 
@@ -228,3 +229,18 @@ async def test_the_version_already_running_is_answered_with_running(unit):
     agent = await unit.boot()
     await agent.handle(unit.offer(version="1.0"))
     assert (await unit.reached("running")).running_version == "1.0"
+
+
+async def test_a_restart_of_the_service_keeps_an_installed_update_waiting_for_its_window(unit):
+    agent = await unit.boot()
+    agent.times = dataclasses.replace(agent.times, announce_s=30)
+    await agent.handle(unit.offer(window="outside_hours"))
+    unit.controller.show(departments=(DepartmentChoice("a", "A", False),))
+    await unit.reached("installed")
+    unit.controller.show(departments=(DepartmentChoice("a", "A", True),))  # an office opens: no restart yet
+    await unit.boot()  # the service restarts (same boot of the unit)
+    assert unit.states() == ["installed"] and not unit.power.reboots
+    unit.controller.show(departments=(DepartmentChoice("a", "A", False),))
+    await unit.reached("rebooting")
+    await unit.rebooted()
+    assert unit.slots.reboot() == "B"
