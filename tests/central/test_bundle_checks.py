@@ -135,3 +135,30 @@ def test_a_bundle_in_the_old_plain_format_is_refused(made, tmp_path):
                     tmp_path / "plain.raucb"], check=True, capture_output=True)
     error = refused(made, (tmp_path / "plain.raucb").read_bytes(), tmp_path)
     assert error.fault == "incompatible" and "'plain' format" in str(error)
+
+
+def test_central_and_raucs_own_check_agree_on_changed_bytes(made, tmp_path):
+    """Central refuses exactly what RAUC refuses (`rauc extract` checks the signature and the payload as an
+    install does), for one changed byte at positions spread over squashfs, hash tree, signature and trailer."""
+    data = made.good.read_bytes()
+    signature_start = len(data) - 8 - signature_size(data)
+    tree_start = signature_start - _verity_size(made)
+    positions = sorted({*range(0, tree_start, tree_start // 12), *range(tree_start, signature_start, BLOCK),
+                        *range(signature_start, len(data), 37), len(data) - 1})
+    disagreements = []
+    for position in positions:
+        candidate = tmp_path / "candidate.raucb"
+        candidate.write_bytes(changed(data, position))
+        try:
+            check_bundle(candidate, made.keys.ca_pem, COMPATIBLE)
+            central_accepts = True
+        except BundleRefused:
+            central_accepts = False
+        extracted = tmp_path / "extracted"
+        rauc = subprocess.run(["rauc", "extract", f"--keyring={made.keys.ca_pem}", candidate, extracted],
+                              capture_output=True, text=True)
+        subprocess.run(["rm", "-rf", extracted], check=True)
+        if central_accepts != (rauc.returncode == 0):
+            disagreements.append((position, central_accepts, rauc.stderr.strip().splitlines()[-1:]))
+    assert len(positions) > 40
+    assert disagreements == []
