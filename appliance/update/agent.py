@@ -208,7 +208,8 @@ class UpdateAgent:
             await proxy.close()
         installed = marker.but(step="installed")
         markers.save(self.path, installed)
-        await self._status(offer, "installed", progress_pct=100, downloaded_bytes=proxy.downloaded_bytes)
+        if offer.bundle_id not in self._withdrawn:
+            await self._status(offer, "installed", progress_pct=100, downloaded_bytes=proxy.downloaded_bytes)
         return installed
 
     async def _restart_when_allowed(self, offer: u.UpdateOffer, installed: Marker) -> None:
@@ -234,6 +235,7 @@ class UpdateAgent:
             await self.power.reboot()
         except PowerError as exc:
             log.error("could not restart for the update: %s", exc)
+            self.controller.refresh(restart_at=None)  # the screen must not promise a restart that does not come
 
     # -- withdraw ------------------------------------------------------------------------------------
     async def _withdraw(self, bundle_id: int) -> None:

@@ -244,3 +244,24 @@ async def test_a_restart_of_the_service_keeps_an_installed_update_waiting_for_it
     await unit.reached("rebooting")
     await unit.rebooted()
     assert unit.slots.reboot() == "B"
+
+
+async def test_withdrawn_while_downloading_the_slot_is_finished_but_never_booted(unit):
+    agent = await unit.boot()
+    await agent.handle(unit.offer(max_kbit_s=1000))  # 125 kB/s: about two seconds
+    await unit.reached("downloading")
+    await agent.handle(UpdateWithdraw(type="update.withdraw", bundle_id=7))
+    await until(lambda: unit.server.sent == len(unit.server.data), what="the whole bundle read")
+    await until(lambda: not (unit.data_dir / "update.json").exists(), what="the marker removed")
+    await asyncio.sleep(0.3)
+    assert unit.states()[-1] == "downloading" and not unit.power.reboots
+    assert unit.slots.tries_left()["B"] == 0 and unit.slots.reboot() == "A"
+
+
+async def test_a_restart_that_fails_is_no_longer_announced(unit):
+    unit.power.fail()
+    agent = await unit.boot()
+    await agent.handle(unit.offer())
+    await unit.reached("rebooting")
+    await until(lambda: unit.controller.view.restart_at is None and unit.controller.restarts_shown)
+    assert agent.reboots == 1
