@@ -29,6 +29,7 @@ from central.rooms.resume_token import ResumeTokens
 from central.storage import Database
 from central.updates import download as bundle_download
 from central.updates.library import BundleLibrary
+from central.updates.persist import UpdateWriter
 from central.web import admin, auth, console, consoles, login, metrics, status
 from central.web.throttle import LoginThrottle
 
@@ -46,6 +47,7 @@ def create_app(config: Config, *, now: Callable[[], dt.datetime] | None = None) 
     app["websockets"] = set()  # every open kiosk and console socket, closed at once on shutdown
     app["background"] = set()
     app["kiosk_actions"] = ActionBook()  # actions sent to kiosks lately, for their pages
+    app["rollout_lock"] = asyncio.Lock()  # one admin action on the rollout at a time (central/updates/control.py)
     app["kiosk_connects"] = Buckets(KIOSK_CONNECTS)  # per kiosk id: reconnects faster than this get 429
 
     async def start(app: web.Application) -> None:
@@ -74,10 +76,13 @@ def create_app(config: Config, *, now: Callable[[], dt.datetime] | None = None) 
             app["resolve_turn"] = asyncio.get_running_loop().create_task(candidates.keep_resolving())
         if now is not None:
             hub.now = now
+        hub.updates.restore(await db.updates.live_rollout(), await db.updates.statuses())
+        app["update_writer"] = UpdateWriter(hub.updates, db.updates)
         app["hub"] = hub
         app["watch_consoles"] = asyncio.get_running_loop().create_task(consoles.watch(app))
         app["watch_kiosks"] = asyncio.get_running_loop().create_task(fleet_settings.watch(app))
         app["write_fleet"] = asyncio.get_running_loop().create_task(app["fleet_writer"].run())
+        app["write_updates"] = asyncio.get_running_loop().create_task(app["update_writer"].run())
 
     async def stop(app: web.Application) -> None:
         if "resolve_turn" in app:
@@ -90,6 +95,9 @@ def create_app(config: Config, *, now: Callable[[], dt.datetime] | None = None) 
         if "write_fleet" in app:
             app["write_fleet"].cancel()
             await app["fleet_writer"].flush()  # the kiosks' last seen, as the sockets closed
+        if "write_updates" in app:
+            app["write_updates"].cancel()
+            await app["update_writer"].flush()  # the kiosks' last update reports
         if app["background"]:
             await asyncio.wait(app["background"], timeout=5)
         await app["db"].close()

@@ -18,13 +18,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from central.fleet.registry import FleetRegistry
-from central.live.limits import FLEET_REPORTS, VISIT_REQUESTS, Buckets
+from central.live.limits import FLEET_REPORTS, UPDATE_REPORTS, VISIT_REQUESTS, Buckets
 from central.live.peers import KioskPeer, StaffPeer
 from central.live.relay import SignalingRelay
 from central.rooms import Visit, VisitState, WaitingRooms
 from central.rooms.estimate import WaitEstimator
 from central.rooms.resume_token import ResumeTokens
 from central.storage.database import Department
+from central.updates.book import UpdateBook
 from protocol import messages as m
 from protocol.codec import encode
 from protocol.errors import ErrorCode, ProtocolError
@@ -75,6 +76,10 @@ class HubCore:
     fleet: FleetRegistry = field(default_factory=FleetRegistry)
     # (kiosk id, report type) -> how many fleet reports it may still send now (kiosk_side.py)
     fleet_reports: Buckets = field(default_factory=lambda: Buckets(FLEET_REPORTS))
+    # The live rollout of an update and each kiosk's reports on it (central/updates/, update_side.py).
+    updates: UpdateBook = field(default_factory=UpdateBook)
+    # Kiosk id -> how many update.status reports it may still send now (update_side.py)
+    update_reports: Buckets = field(default_factory=lambda: Buckets(UPDATE_REPORTS))
     stopping: bool = False  # central shuts down: visits are kept in the kiosks' tokens, not ended
 
     # == departments ===========================================================

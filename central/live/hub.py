@@ -11,10 +11,11 @@ from central.live.core import DepartmentStatus, RecordVisit
 from central.live.kiosk_side import KioskSide
 from central.live.peers import KioskPeer, StaffPeer
 from central.live.staff_side import MAX_MESSAGES_PER_VISIT, StaffSide
+from central.live.update_side import UpdateSide
 
 __all__ = ["DepartmentStatus", "Hub", "KioskPeer", "MAX_MESSAGES_PER_VISIT", "RecordVisit", "StaffPeer"]
 
 
 @dataclass
-class Hub(KioskSide, StaffSide):
+class Hub(KioskSide, StaffSide, UpdateSide):
     """The one object the web layer talks to (``app["hub"]``)."""

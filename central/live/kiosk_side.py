@@ -16,6 +16,7 @@ from central.rooms import Visit, VisitState
 from central.rooms.resume_token import Claims
 from protocol import fleet as f
 from protocol import messages as m
+from protocol import updates as u
 from protocol.codec import encode
 from protocol.errors import ErrorCode, ProtocolError
 
@@ -40,6 +41,7 @@ class KioskSide(CallSetup):
                                         ice_servers=self.ice_servers, departments=self.department_info())))
         if peer.settings is not None:
             self.send_settings(peer.kiosk.id, peer.settings)
+        self.offer_update(peer)  # update_side.py: the live rollout's bundle, if it reaches this kiosk
 
     def send_settings(self, kiosk_id: int, settings: f.KioskSettings) -> None:
         """Give a connected kiosk its (changed) settings; its location also goes with its next visits."""
@@ -77,7 +79,8 @@ class KioskSide(CallSetup):
     def kiosk_message(self, peer: KioskPeer, msg: m.Message) -> None:
         # Reports (health, settings applied, self-test, faults) say nothing about visits: a unit may send
         # them on connecting before its controller resumes its visit, so they settle nothing.
-        if peer.unclaimed_visit_id is not None and not isinstance(msg, (*FLEET_REPORTS, f.DeviceFault)):
+        if peer.unclaimed_visit_id is not None and not isinstance(msg, (*FLEET_REPORTS, f.DeviceFault,
+                                                                                  u.UpdateStatus)):
             self._settle_unclaimed_visit(peer, msg)
         if isinstance(msg, m.Ping):
             peer.link.send(encode(m.Pong(type="pong")))
@@ -88,6 +91,8 @@ class KioskSide(CallSetup):
         elif isinstance(msg, f.DeviceFault):
             self._limit_reports(peer, msg)
             self._device_fault(peer, msg)
+        elif isinstance(msg, u.UpdateStatus):
+            self.update_status(peer, msg)
         elif isinstance(msg, FLEET_REPORTS):
             self._limit_reports(peer, msg)
             self.fleet.kiosk_message(peer.kiosk.id, msg)

@@ -37,6 +37,9 @@ CALL_CANDIDATES = Rate(capacity=200, per_second=5.0)
 # every 30 s and at most every 5 s after changes; a few in a row (a reconnect, a self-test) are fine,
 # far more is a loop or a flood, refused (the kiosk stays connected) before it costs central anything.
 FLEET_REPORTS = Rate(capacity=5, per_second=1 / 5)
+# A kiosk's update reports: on every change of state, and while downloading every 5 % or 30 s. On a fast
+# line the 5 % steps come quickly, so twenty in a row are fine, then one a second.
+UPDATE_REPORTS = Rate(capacity=20, per_second=1.0)
 
 
 class Buckets:

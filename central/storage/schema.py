@@ -183,3 +183,47 @@ bundles = sa.Table(
     sa.Column("uploaded_at", sa.Float, nullable=False),       # unix seconds
     sa.Column("uploaded_by", sa.String(64), nullable=False),  # staff username, or "command line"
 )
+
+# Rollouts of update bundles to the kiosks (central/updates/). At most one is active or paused; a new one
+# stops it. Kept after they end, for the record. The bundle's facts are copied in, so offers need no
+# other table (bundles are stored by central/storage/bundles.py).
+update_rollouts = sa.Table(
+    "update_rollouts", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("bundle_id", sa.Integer, nullable=False),
+    sa.Column("version", sa.String(64), nullable=False),
+    sa.Column("size_bytes", sa.BigInteger, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("path", sa.String(200), nullable=False),       # the download endpoint's path
+    sa.Column("canary", sa.JSON, nullable=False),            # [kiosk id, ...]
+    sa.Column("window", sa.String(20), nullable=False),      # outside_hours | now
+    sa.Column("max_kbit_s", sa.Integer),
+    sa.Column("ring", sa.String(10), nullable=False),        # canary | percent | all: the widest ring open
+    sa.Column("percent", sa.Integer, nullable=False),
+    sa.Column("state", sa.String(10), nullable=False),       # active | paused | stopped
+    sa.Column("pause_kiosk", sa.Integer),                    # why it paused: which kiosk reported what
+    sa.Column("pause_state", sa.String(12)),
+    sa.Column("pause_fault", sa.String(30)),
+    sa.Column("pause_check", sa.String(30)),
+    sa.Column("pause_at", sa.Float),
+    sa.Column("started_at", sa.Float, nullable=False),       # unix seconds
+    sa.Column("started_by", sa.String(64), nullable=False),  # the admin's username then
+    sa.Column("ended_at", sa.Float),
+)
+
+# Each kiosk's last update.status per bundle (codes and numbers only), written in batches
+# (central/updates/persist.py). A row exists once central offered the bundle to the kiosk.
+kiosk_updates = sa.Table(
+    "kiosk_updates", metadata,
+    sa.Column("kiosk_id", sa.ForeignKey("kiosks.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("bundle_id", sa.Integer, primary_key=True),
+    sa.Column("version", sa.String(64), nullable=False),
+    sa.Column("state", sa.String(12), nullable=False),
+    sa.Column("progress_pct", sa.Integer),
+    sa.Column("downloaded_bytes", sa.BigInteger),
+    sa.Column("fault", sa.String(30)),
+    sa.Column("check", sa.String(30)),
+    sa.Column("running_version", sa.String(64)),
+    sa.Column("reboot_at", sa.String(40)),
+    sa.Column("updated_at", sa.Float, nullable=False),       # unix seconds
+)

@@ -520,6 +520,7 @@ KIOSK_REPLIES = {  # for each message that passes decode: what central may answe
     "kiosk.settings.applied": set(),
     "kiosk.selftest": set(),
     "kiosk.action.result": set(),
+    "update.status": {"error:not_offered", "error:rate_limited"},  # no bundle was offered to this kiosk
 }
 STAFF_REPLIES = {
     "ping": {"pong"},

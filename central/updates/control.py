@@ -1,0 +1,151 @@
+"""City IT's actions on the rollout (the admin page calls these): start, open rings, pause, resume, stop.
+
+Each is stored at once, told to the connected kiosks through the hub, and written to the audit log.
+Messages of :class:`RolloutError` are catalogue strings, shown to the admin translated.
+"""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from collections.abc import Iterable
+from typing import Protocol
+
+from aiohttp import web
+
+from central.i18n import N_
+from central.updates.rings import WINDOWS, Rollout
+from protocol.errors import AmtsklingelError
+
+MAX_CANARY_SHOWN = 20  # kiosk ids named in the audit entry
+
+
+class RolloutError(AmtsklingelError, ValueError):
+    """The action cannot be done now; the message says what to do instead."""
+
+
+class BundleInfo(Protocol):
+    """What a rollout needs of a bundle (central/storage/bundles.py has the real one)."""
+
+    id: int
+    version: str
+    size_bytes: int
+    sha256: str
+
+
+def download_path(bundle: BundleInfo) -> str:
+    """Where kiosks fetch the bundle: the download endpoint (GET /updates/bundles/{id}/{name}.raucb)."""
+    return f"/updates/bundles/{bundle.id}/amtsklingel-{bundle.version}.raucb"
+
+
+def _lock(app: web.Application) -> asyncio.Lock:
+    return app["rollout_lock"]
+
+
+def _current(app: web.Application, rollout_id: int) -> Rollout:
+    rollout = app["hub"].updates.rollout
+    if rollout is None or rollout.id != rollout_id:
+        raise RolloutError(N_("This rollout has ended or was replaced meanwhile. Look at the page again."))
+    return rollout
+
+
+async def _audit(app: web.Application, staff_id: int, action: str, rollout: Rollout, detail: str) -> None:
+    await app["db"].audit.record(staff_id, action, f"bundle:{rollout.bundle_id}",
+                                 f"rollout {rollout.id}, version {rollout.version}; {detail}".rstrip("; "))
+
+
+async def start(app: web.Application, staff, bundle: BundleInfo, canary: Iterable[int], window: str,  # noqa: ANN001
+                max_kbit_s: int | None) -> Rollout:
+    """A new rollout of ``bundle`` to the ``canary`` kiosks; a live one is stopped and its bundle withdrawn."""
+    if window not in WINDOWS:
+        raise RolloutError(N_("Choose when kiosks may install: outside office hours, or as soon as they are idle."))
+    canary = frozenset(canary)
+    if not canary:
+        raise RolloutError(N_("Pick at least one canary kiosk: the update goes to them first."))
+    hub = app["hub"]
+    async with _lock(app):
+        now = time.time()
+        rollout = await app["db"].updates.start(Rollout(
+            id=0, bundle_id=bundle.id, version=bundle.version, size_bytes=bundle.size_bytes, sha256=bundle.sha256,
+            path=download_path(bundle), canary=canary, window=window, max_kbit_s=max_kbit_s, started_at=now,
+            started_by=staff.username), stopped_at=now)
+        replaced = hub.updates.rollout
+        hub.withdraw_update()  # the bundle of the one replaced, if any
+        hub.updates.set_rollout(rollout)
+        hub.offer_updates()
+    shown = sorted(canary)
+    kiosks = ",".join(map(str, shown[:MAX_CANARY_SHOWN])) + ("…" if len(shown) > MAX_CANARY_SHOWN else "")
+    await _audit(app, staff.id, "update.start", rollout,
+                 f"canary kiosks {kiosks}; window {window}; max {max_kbit_s or '-'} kbit/s"
+                 + (f"; replaces rollout {replaced.id}" if replaced is not None else ""))
+    return rollout
+
+
+async def open_percent(app: web.Application, staff, rollout_id: int, percent: int) -> Rollout:  # noqa: ANN001
+    """Open (or widen) the percentage ring: this share of all kiosks, on top of the canaries."""
+    async with _lock(app):
+        rollout = _current(app, rollout_id)
+        if rollout.state != "active":
+            raise RolloutError(N_("Resume the rollout before opening the next ring."))
+        if rollout.ring == "all":
+            raise RolloutError(N_("Every kiosk already has the update."))
+        if not 1 <= percent <= 100 or (rollout.ring == "percent" and percent <= rollout.percent):
+            raise RolloutError(N_("Give a percentage larger than the one open now, up to 100."))
+        rollout = await _apply(app, dataclasses.replace(rollout, ring="percent", percent=percent))
+        app["hub"].offer_updates(only_new=True)
+    await _audit(app, staff.id, "update.percent", rollout, f"{percent} %")
+    return rollout
+
+
+async def open_all(app: web.Application, staff, rollout_id: int) -> Rollout:  # noqa: ANN001
+    async with _lock(app):
+        rollout = _current(app, rollout_id)
+        if rollout.state != "active":
+            raise RolloutError(N_("Resume the rollout before opening the next ring."))
+        rollout = await _apply(app, dataclasses.replace(rollout, ring="all"))
+        app["hub"].offer_updates(only_new=True)
+    await _audit(app, staff.id, "update.all", rollout, "")
+    return rollout
+
+
+async def pause(app: web.Application, staff, rollout_id: int) -> Rollout:  # noqa: ANN001
+    """Stop offering; kiosks not done yet are told to leave the bundle (one installing finishes, no reboot)."""
+    async with _lock(app):
+        rollout = _current(app, rollout_id)
+        if rollout.state != "active":
+            raise RolloutError(N_("The rollout is paused already."))
+        rollout = await _apply(app, dataclasses.replace(rollout, state="paused", pause=None))
+        app["hub"].withdraw_update()
+    await _audit(app, staff.id, "update.pause", rollout, "")
+    return rollout
+
+
+async def resume(app: web.Application, staff, rollout_id: int) -> Rollout:  # noqa: ANN001
+    """Go on: the reached kiosks that are not done are offered the bundle again (not those that rolled back)."""
+    async with _lock(app):
+        rollout = _current(app, rollout_id)
+        if rollout.state != "paused":
+            raise RolloutError(N_("The rollout is not paused."))
+        reason = rollout.pause
+        rollout = await _apply(app, dataclasses.replace(rollout, state="active", pause=None))
+        app["hub"].offer_updates()
+    await _audit(app, staff.id, "update.resume", rollout,
+                 f"paused by kiosk {reason.kiosk_id}: {reason.state} {reason.fault or ''} {reason.check or ''}".strip()
+                 if reason is not None else "")
+    return rollout
+
+
+async def stop(app: web.Application, staff, rollout_id: int) -> Rollout:  # noqa: ANN001
+    async with _lock(app):
+        rollout = dataclasses.replace(_current(app, rollout_id), state="stopped", ended_at=time.time())
+        await app["db"].updates.save(rollout)
+        app["hub"].withdraw_update()  # while the book still knows whom the rollout reached
+        app["hub"].updates.set_rollout(rollout)
+    await _audit(app, staff.id, "update.stop", rollout, "")
+    return rollout
+
+
+async def _apply(app: web.Application, rollout: Rollout) -> Rollout:
+    await app["db"].updates.save(rollout)
+    app["hub"].updates.set_rollout(rollout)
+    return rollout
