@@ -27,6 +27,7 @@ from central.rooms import WaitingRooms
 from central.rooms.estimate import WaitEstimator
 from central.rooms.resume_token import ResumeTokens
 from central.storage import Database
+from central.updates import control as rollout_control
 from central.updates import download as bundle_download
 from central.updates.library import BundleLibrary
 from central.updates.persist import UpdateWriter
@@ -78,6 +79,7 @@ def create_app(config: Config, *, now: Callable[[], dt.datetime] | None = None) 
             hub.now = now
         hub.updates.restore(await db.updates.live_rollout(), await db.updates.statuses())
         app["update_writer"] = UpdateWriter(hub.updates, db.updates)
+        app["bundles"].removal_guards.append(rollout_control.removal_guard(app))
         app["hub"] = hub
         app["watch_consoles"] = asyncio.get_running_loop().create_task(consoles.watch(app))
         app["watch_kiosks"] = asyncio.get_running_loop().create_task(fleet_settings.watch(app))

@@ -11,10 +11,14 @@ from collections import Counter
 from collections.abc import Iterable
 
 from central.fleet.view import KioskLine
+from central.updates.book import NOT_REACHED, WAITING
+from central.updates.rings import RINGS, Rollout
 from protocol import fleet as f
+from protocol.updates import UPDATE_STATES
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 THROTTLING: tuple[str, ...] = f.Throttling.__args__
+ROLLOUT_STATES = (WAITING, *UPDATE_STATES, NOT_REACHED)  # every one sampled, 0 too, so alerts see them
 
 
 def central_version() -> str:
@@ -64,6 +68,11 @@ FAMILIES: tuple[tuple[str, str, str], ...] = (
     ("amtsklingel_kiosk_calls_today", "gauge", "Calls picked up from the kiosk today (the city's day)."),
     ("amtsklingel_department_waiting_visits", "gauge", "Citizens waiting in the department now."),
     ("amtsklingel_department_clerks_online", "gauge", "Consoles of the department's clerks connected now."),
+    ("amtsklingel_kiosk_update_state", "gauge",
+     "The kiosk's update state for the bundle it last heard of (value 1; running once it runs that version)."),
+    ("amtsklingel_kiosk_update_downloaded_bytes", "gauge", "Bytes of that bundle the kiosk fetched so far."),
+    ("amtsklingel_rollout_kiosks", "gauge", "Kiosks of the live rollout per ring and state."),
+    ("amtsklingel_rollout_paused", "gauge", "1 while the live rollout is paused (a kiosk rolled back, or by IT)."),
     ("amtsklingel_central_build_info", "gauge", "Central's software version (value 1)."),
 )
 
@@ -73,6 +82,17 @@ def exposition(lines: Iterable[KioskLine], waiting: dict[str, int], clerks_onlin
     page = Exposition()
     page.add_kiosks(lines)
     return page.text(waiting, clerks_online)
+
+
+def _rollout_samples(fam: dict, rollout: Rollout | None, counts: dict[str, Counter[str]]) -> None:
+    if rollout is None:
+        return
+    labels = {"bundle": str(rollout.bundle_id), "version": rollout.version}
+    fam["amtsklingel_rollout_paused"].add(int(rollout.state == "paused"), **labels)
+    for ring in RINGS:
+        for state in ROLLOUT_STATES:
+            fam["amtsklingel_rollout_kiosks"].add(counts.get(ring, Counter())[state], **labels, ring=ring,
+                                                  state=state)
 
 
 class Exposition:
@@ -85,8 +105,11 @@ class Exposition:
         for line in lines:
             self._kiosk(line)
 
-    def text(self, waiting: dict[str, int], clerks_online: dict[str, int]) -> str:
+    def text(self, waiting: dict[str, int], clerks_online: dict[str, int], rollout: Rollout | None = None,
+             rollout_counts: dict[str, Counter[str]] | None = None) -> str:
+        """The page; with the live ``rollout`` and its counts per ring and state (UpdateBook.counts)."""
         fam = self.families
+        _rollout_samples(fam, rollout, rollout_counts or {})
         for slug in sorted(waiting):
             fam["amtsklingel_department_waiting_visits"].add(waiting[slug], department=slug)
             fam["amtsklingel_department_clerks_online"].add(clerks_online.get(slug, 0), department=slug)
@@ -100,6 +123,11 @@ class Exposition:
         fam["amtsklingel_kiosk_up"].add(int(s.online), kiosk=kiosk, location=location)
         fam["amtsklingel_kiosk_office_open"].add(int(line.office_open), kiosk=kiosk, location=location)
         fam["amtsklingel_kiosk_calls_today"].add(line.calls_today, kiosk=kiosk)
+        if (update := line.update) is not None:
+            fam["amtsklingel_kiosk_update_state"].add(1, kiosk=kiosk, version=update.version, state=update.state)
+            if update.downloaded_bytes is not None:
+                fam["amtsklingel_kiosk_update_downloaded_bytes"].add(update.downloaded_bytes, kiosk=kiosk,
+                                                                     version=update.version)
         if s.last_seen is not None:
             fam["amtsklingel_kiosk_last_seen_timestamp_seconds"].add(round(s.last_seen, 3), kiosk=kiosk,
                                                                      location=location)

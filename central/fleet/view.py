@@ -13,6 +13,7 @@ from central.fleet.lights import BAD, NONE, OK, WARN, Light, lights
 from central.fleet.registry import FleetRegistry, KioskState
 from central.storage.database import Department, Kiosk
 from central.storage.fleet import FleetKiosk
+from central.updates.book import Shown, UpdateBook
 
 FILTERS = ("all", "offline", "problems")
 
@@ -30,6 +31,7 @@ class KioskLine:
     flagged: bool = False   # offline while a citizen could want to call: shown at the top of the page
     # Offline, or a red or amber light (an offline kiosk's lights are its last known ones).
     needs_attention: bool = False
+    update: Shown | None = None  # its update, as the fleet page's "Update" column says it (central/updates/)
 
     def __post_init__(self) -> None:
         self.worst = _worst(self.lights)
@@ -47,20 +49,23 @@ def open_departments(departments: Iterable[Department], now: dt.datetime) -> set
     return {d.slug for d in departments if d.hours.is_open(now)}
 
 
-def lines(kiosks: Iterable[FleetKiosk], registry: FleetRegistry, open_now: set[str]) -> list[KioskLine]:
+def lines(kiosks: Iterable[FleetKiosk], registry: FleetRegistry, open_now: set[str],
+          updates: UpdateBook | None = None) -> list[KioskLine]:
     """Every kiosk that is not revoked."""
     today = registry.today()
-    return [line(k, registry, open_now, today) for k in kiosks if not k.kiosk.revoked]
+    return [line(k, registry, open_now, today, updates) for k in kiosks if not k.kiosk.revoked]
 
 
-def line(found: FleetKiosk, registry: FleetRegistry, open_now: set[str], today: dt.date | None = None) -> KioskLine:
+def line(found: FleetKiosk, registry: FleetRegistry, open_now: set[str], today: dt.date | None = None,
+         updates: UpdateBook | None = None) -> KioskLine:
     kiosk = found.kiosk
     state = registry.kiosks.get(kiosk.id) or KioskState(kiosk.id)
     offered = open_now if found.departments is None else open_now.intersection(found.departments)
     if state.lights_of is not state.health:  # judged once per report, not once per page view
         state.lights, state.lights_of = lights(state.health), state.health
     return KioskLine(kiosk, state, state.lights, bool(offered), state.calls_on(today or registry.today()),
-                     found.departments, found.settings_version)
+                     found.departments, found.settings_version,
+                     update=updates.shown(kiosk.id, state.version) if updates is not None else None)
 
 
 def ordered(found: list[KioskLine]) -> list[KioskLine]:

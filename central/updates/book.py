@@ -56,6 +56,7 @@ class Shown:
     fault: str | None = None
     check: str | None = None
     reboot_at: str | None = None
+    downloaded_bytes: int | None = None
 
 
 @dataclass
@@ -156,7 +157,7 @@ class UpdateBook:
             return None
         state = "running" if running_version == found.version else found.state
         return Shown(state, found.version, found.updated_at, found.progress_pct if state == "downloading" else None,
-                     found.fault, found.check, found.reboot_at)
+                     found.fault, found.check, found.reboot_at, found.downloaded_bytes)
 
     def state_of(self, rollout: Rollout, kiosk_id: int, running_version: str | None) -> str:
         """Where the kiosk stands in this rollout: a report's state, WAITING or NOT_REACHED."""

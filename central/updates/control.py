@@ -25,17 +25,23 @@ class RolloutError(AmtsklingelError, ValueError):
 
 
 class BundleInfo(Protocol):
-    """What a rollout needs of a bundle (central/storage/bundles.py has the real one)."""
+    """What a rollout needs of a bundle (central/updates/library.py has the real one)."""
 
     id: int
     version: str
     size_bytes: int
     sha256: str
+    path: str  # where kiosks fetch it (the download endpoint)
 
 
-def download_path(bundle: BundleInfo) -> str:
-    """Where kiosks fetch the bundle: the download endpoint (GET /updates/bundles/{id}/{name}.raucb)."""
-    return f"/updates/bundles/{bundle.id}/amtsklingel-{bundle.version}.raucb"
+def removal_guard(app: web.Application):  # noqa: ANN201 - a RemovalGuard of central/updates/library.py
+    """Keeps the bundle of the live rollout from being removed (kiosks may be fetching it)."""
+    async def guard(bundle_id: int) -> str | None:
+        rollout = app["hub"].updates.rollout
+        if rollout is not None and rollout.bundle_id == bundle_id:
+            return "a rollout of it is running; stop that on the updates page first"
+        return None
+    return guard
 
 
 def _lock(app: web.Application) -> asyncio.Lock:
@@ -67,7 +73,7 @@ async def start(app: web.Application, staff, bundle: BundleInfo, canary: Iterabl
         now = time.time()
         rollout = await app["db"].updates.start(Rollout(
             id=0, bundle_id=bundle.id, version=bundle.version, size_bytes=bundle.size_bytes, sha256=bundle.sha256,
-            path=download_path(bundle), canary=canary, window=window, max_kbit_s=max_kbit_s, started_at=now,
+            path=bundle.path, canary=canary, window=window, max_kbit_s=max_kbit_s, started_at=now,
             started_by=staff.username), stopped_at=now)
         replaced = hub.updates.rollout
         hub.withdraw_update()  # the bundle of the one replaced, if any

@@ -30,7 +30,9 @@ async def metrics_page(request: web.Request) -> web.Response:
     for start in range(0, len(lines), SLICE):  # kiosks and consoles are served between slices
         page.add_kiosks(lines[start:start + SLICE])
         await asyncio.sleep(0)
-    text = page.text(waiting, online)
+    rollout = hub.updates.rollout
+    counts = hub.updates.counts((line.kiosk.id, line.state.version) for line in lines) if rollout is not None else {}
+    text = page.text(waiting, online, rollout, counts)
     return web.Response(body=text.encode(), headers={"Content-Type": metrics.CONTENT_TYPE,
                                                      "Cache-Control": "no-store"})
 

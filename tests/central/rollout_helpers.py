@@ -15,7 +15,11 @@ class Bundle:
     version: str
     size_bytes: int = 123_456_789
     sha256: str = "ab" * 32
-    path: Path = Path("/nonexistent/bundle.raucb")
+    file: Path = Path("/nonexistent/bundle.raucb")
+
+    @property
+    def path(self) -> str:
+        return f"/updates/bundles/{self.id}/amtsklingel-{self.version}.raucb"
 
 
 class Bundles:
@@ -35,3 +39,12 @@ def report(state: str, bundle_id: int = 7, version: str = NEW, running: str = OL
     """An update.status as the kiosk's update agent sends it."""
     return {"type": "update.status", "bundle_id": bundle_id, "version": version, "state": state,
             "running_version": running, **fields}
+
+
+def install_bundles(app, bundles: Bundles) -> None:  # noqa: ANN001 - a started web.Application
+    """Give a running central these bundles as its ``app["bundles"]`` (set once it started; aiohttp warns)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        app["bundles"] = bundles

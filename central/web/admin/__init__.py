@@ -5,7 +5,7 @@ import datetime as dt
 
 from aiohttp import web
 
-from central.web.admin import audit, bundles, departments, enrol, fleet, forms, kiosk_settings, kiosks, staff
+from central.web.admin import audit, bundles, departments, enrol, fleet, forms, kiosk_settings, kiosks, staff, updates
 from central.web.auth import admin_required
 
 STATS_DAYS = 30
@@ -28,7 +28,8 @@ async def overview(request: web.Request) -> web.Response:
 
 def routes() -> list[web.RouteDef]:
     return [web.get("/admin", overview), *departments.routes(), *staff.routes(), *kiosks.routes(), *enrol.routes(),
-            *kiosk_settings.routes(), *audit.routes(), *fleet.routes(), *bundles.routes()]
+            *kiosk_settings.routes(), *audit.routes(), *fleet.routes(), *bundles.routes(),
+            *updates.routes()]
 
 
 __all__ = ["routes"]

@@ -14,7 +14,7 @@ from aiohttp import web
 from central.fleet import view
 from central.fleet.lights import LIGHTS
 from central.web.admin import forms, kiosk_settings
-from central.web.admin.fleet_cells import light_cell, light_cells
+from central.web.admin.fleet_cells import light_cell, light_cells, update_cell, update_text
 from central.web.auth import admin_required
 
 LIST = "/admin/fleet"
@@ -30,7 +30,7 @@ async def fleet_lines(request: web.Request) -> list[view.KioskLine]:
     open_now = view.open_departments(hub.departments.values(), hub.now())
     found, out = await request.app["db"].fleet.kiosks(), []
     for start in range(0, len(found), SLICE):  # kiosks and consoles are served between slices
-        out += view.lines(found[start:start + SLICE], hub.fleet, open_now)
+        out += view.lines(found[start:start + SLICE], hub.fleet, open_now, hub.updates)
         await asyncio.sleep(0)
     return out
 
@@ -72,7 +72,7 @@ async def fleet_page(request: web.Request) -> web.Response:
               "problems": sum(line.needs_attention for line in every), "flagged": len(flagged)}
     return await forms.page_in_slices(request, "admin/fleet.html", lines=shown[(page_no - 1) * per_page:page_no * per_page],
                       flagged=flagged, flagged_max=FLAGGED_MAX, counts=counts, show=show, page_no=page_no, pages=pages, per_page=per_page,
-                      light_names=LIGHTS, when=_Times(request), light_cells=light_cells)
+                      light_names=LIGHTS, when=_Times(request), light_cells=light_cells, update_cell=update_cell)
 
 
 @admin_required
@@ -83,7 +83,8 @@ async def detail_page(request: web.Request) -> web.Response:
         raise web.HTTPNotFound(text="There is no such kiosk; see the fleet page for every kiosk.\n")
     hub = request.app["hub"]
     kiosk = found[0].kiosk
-    line = view.line(found[0], hub.fleet, view.open_departments(hub.departments.values(), hub.now()))
+    line = view.line(found[0], hub.fleet, view.open_departments(hub.departments.values(), hub.now()),
+                     updates=hub.updates)
     state = line.state
     faults = sorted(state.health.faults if state.health is not None else [], key=lambda x: x.last_s_ago)
     controls = await kiosk_settings.controls_context(request, kiosk)  # the settings form and the actions
@@ -91,7 +92,7 @@ async def detail_page(request: web.Request) -> web.Response:
                       line=line, faults=faults,
                       live_faults=sorted(state.device_faults.items()), light_names=dict(LIGHTS),
                       department_names={d.slug: d.name for d in hub.departments.values()}, when=_Times(request),
-                      light_cell=light_cell)
+                      light_cell=light_cell, update_text=update_text)
 
 
 def routes() -> list[web.RouteDef]:

@@ -12,6 +12,9 @@ from markupsafe import Markup, escape
 
 from central.fleet.lights import Light
 from central.i18n import gettext_for
+from central.updates import words
+from central.updates.book import Shown
+from central.updates.rings import is_final_failure
 
 SYMBOLS = {"ok": "✓", "warn": "!", "bad": "✗", "none": "–"}  # so a light reads without colour too
 
@@ -29,3 +32,27 @@ def light_cell(locale: str, light: Light) -> Markup:
 
 def light_cells(locale: str, lights: list[Light]) -> Markup:
     return Markup("").join(light_cell(locale, light) for light in lights)
+
+
+
+
+def update_text(locale: str, shown: Shown) -> str:
+    """A kiosk's update state in words, e.g. "downloading (45 %)" or "rolled back: the camera failed its self-test"."""
+    return words.state(gettext_for(locale), shown.state, pct=shown.progress_pct, fault=shown.fault,
+                       check=shown.check)
+
+
+@lru_cache(maxsize=4096)
+def _update_cell(locale: str, state: str, pct: int | None, fault: str | None, check: str | None) -> Markup:
+    # Levels as the lights have them, so the column reads the same way: a failure tried again is amber.
+    level = ("ok" if state == "running" else "bad" if is_final_failure(state, fault)
+             else "warn" if state == "failed" else "none")
+    shown = update_text(locale, Shown(state, "", 0.0, pct, fault, check))
+    return Markup(f'<td class="update light-{level}" data-update="{state}">{escape(shown)}</td>')
+
+
+def update_cell(locale: str, shown: Shown | None) -> Markup:
+    """The fleet table's "Update" cell (the version is in its own column; the time on the detail page)."""
+    if shown is None:
+        return Markup('<td class="update" data-update="">–</td>')
+    return _update_cell(locale, shown.state, shown.progress_pct, shown.fault, shown.check)
