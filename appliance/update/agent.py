@@ -43,6 +43,8 @@ class AgentTimes:
     report_s: float = 30.0      # while downloading, a status at least this often (and every 5 %)
     announce_s: float = 60.0    # the idle screen shows the restart this long before it happens
     farewell_s: float = 1.0     # for the last status to reach central before the link goes down
+    slot_attempts: int = 6      # asking the slots at start (rauc-service may still be starting) ...
+    slot_retry_s: float = 10.0  # ... this far apart
     retry: Retry = Retry()
 
 
@@ -93,12 +95,16 @@ class UpdateAgent:
         if self.backend is None:
             self.ready.set()
             return
-        try:
-            status = await self.backend.status()
-            self.running_version = status.booted_version or self.running_version
-            marker, then = await after_boot(self.backend, self.path, self.checks)
-        except SlotError as exc:
-            log.error("update slots unusable: %s", exc)
+        for attempt in range(self.times.slot_attempts):
+            try:
+                status = await self.backend.status()
+                self.running_version = status.booted_version or self.running_version
+                marker, then = await after_boot(self.backend, self.path, self.checks)
+                break
+            except SlotError as exc:  # e.g. rauc-service not up yet: a trial must not stay undecided
+                log.error("update slots unusable (attempt %d of %d): %s", attempt + 1, self.times.slot_attempts, exc)
+                await asyncio.sleep(self.times.slot_retry_s)
+        else:
             self.ready.set()
             return
         self.ready.set()

@@ -265,3 +265,13 @@ async def test_a_restart_that_fails_is_no_longer_announced(unit):
     await unit.reached("rebooting")
     await until(lambda: unit.controller.view.restart_at is None and unit.controller.restarts_shown)
     assert agent.reboots == 1
+
+
+async def test_slots_that_answer_only_after_a_while_still_settle_the_trial(unit):
+    await installed_and_rebooted(unit)
+    unit.slots.reboot()
+    state = unit.slots.path.read_text()
+    unit.slots.path.write_text("rauc-service not up yet")  # unreadable: SlotError
+    asyncio.get_running_loop().call_later(0.03, unit.slots.path.write_text, state)
+    await unit.boot()
+    assert (await unit.reached("running")).running_version == "2.0"

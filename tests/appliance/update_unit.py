@@ -16,7 +16,7 @@ from protocol import updates as u
 from tests.appliance.bundle_server import PATH, TOKEN, BundleServer
 from tests.polling import until
 
-TIMES = AgentTimes(look_s=0.05, report_s=0.2, announce_s=0.1, farewell_s=0.01, retry=Retry(attempts=3, first_s=0.01, max_s=0.05))
+TIMES = AgentTimes(look_s=0.05, report_s=0.2, announce_s=0.1, farewell_s=0.01, slot_retry_s=0.01, retry=Retry(attempts=3, first_s=0.01, max_s=0.05))
 OPEN = (DepartmentChoice("buergerbuero", "Bürgerbüro", True),)
 
 
