@@ -82,7 +82,8 @@ def test_the_built_in_file_carries_central_and_the_ca(tmp_path):
     assert done.returncode == 0, done.stderr
     settings = tomllib.loads((root / "usr/share/amtsklingel/appliance.toml").read_text())
     assert settings == {"central_url": "https://buergerbuero.musterdorf.de",
-                        "ca_file": "/usr/share/amtsklingel/central-ca.pem", "hardware": {"backend": "pi"}}
+                        "ca_file": "/usr/share/amtsklingel/central-ca.pem", "hardware": {"backend": "pi"},
+                        "update": {"backend": "rauc"}}
     # Only the certificate goes in, as the unit's TLS library reads it.
     assert (root / "usr/share/amtsklingel/central-ca.pem").read_bytes() == cert
     for name in ("appliance.toml", "central-ca.pem"):
@@ -98,9 +99,9 @@ def test_without_a_ca_the_unit_trusts_the_system_store(tmp_path):
     assert not (tmp_path / "usr/share/amtsklingel/central-ca.pem").exists()
 
 
-def test_the_image_defaults_select_the_pi_and_no_central():
+def test_the_image_defaults_select_the_pi_rauc_and_no_central():
     """Without --central the image still builds: central_url comes from the boot partition."""
-    assert tomllib.loads(DEFAULTS.read_text()) == {"hardware": {"backend": "pi"}}
+    assert tomllib.loads(DEFAULTS.read_text()) == {"hardware": {"backend": "pi"}, "update": {"backend": "rauc"}}
 
 
 @pytest.mark.parametrize(("content", "says"), [
