@@ -93,10 +93,11 @@ class FakeSlots:
         timeout = aiohttp.ClientTimeout(total=None, sock_read=120)
         try:
             async with aiohttp.ClientSession(timeout=timeout) as http:
-                async with http.head(url) as r:
-                    if r.status != 200 or r.headers.get("Accept-Ranges") != "bytes":
-                        raise InstallFailed(f"range requests not supported by server ({r.status})", "download_failed")
-                    size = int(r.headers["Content-Length"])
+                async with http.get(url, headers={"Range": "bytes=0-3"}) as r:  # RAUC's first look (src/nbd.c)
+                    if r.status != 206:
+                        raise InstallFailed(f"failed to configure streaming: unexpected HTTP error code {r.status}",
+                                            "download_failed")
+                    size = int(r.headers["Content-Range"].rsplit("/", 1)[1])
                 data = bytearray()
                 while len(data) < size:
                     end = min(size, len(data) + CHUNK) - 1

@@ -36,7 +36,8 @@ FAULTS: tuple[tuple[re.Pattern[str], UpdateFault], ...] = tuple((re.compile(p, r
      r"bundle size \(\d+\) is too small|signature size .* exceeds|signature size is 0|invalid bundle format",
      "bundle_corrupt"),
     (r"received http error|unexpected http|range requests not supported|incomplete http response|"
-     r"content-range|failed to stream bundle|curl|couldn't connect|timed out|nbd", "download_failed"),
+     r"content-range|failed to stream bundle|failed to configure streaming|server not responding|"
+     r"unauthorized: |(^|: )not found: |curl|couldn't connect|timed out|nbd", "download_failed"),
 ))
 
 

@@ -22,6 +22,11 @@ MESSAGES = [
     ("Invalid hash for verity bundle", "bundle_corrupt"),
     ("Failed to stream bundle http://127.0.0.1:4711/a.raucb: received http error 502", "download_failed"),
     ("range requests not supported by server", "download_failed"),
+    ("Installing `http://127.0.0.1:4711/a.raucb` failed: failed to configure streaming: unexpected HTTP error code "
+     "502", "download_failed"),  # src/nbd.c: the loopback server said central failed
+    ("unauthorized: unexpected HTTP error code 401", "download_failed"),
+    ("not found: unexpected HTTP error code 404", "download_failed"),
+    ("Slot device '/dev/disk/by-partlabel/rootfs-b' not found", "install_failed"),
     ("Slot (2147483648 bytes) is too small for image (4294967296 bytes).", "install_failed"),
     ("Failed to mount slot rootfs.1: busy", "install_failed"),
 ]
