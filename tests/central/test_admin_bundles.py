@@ -57,6 +57,7 @@ async def test_a_good_bundle_is_uploaded_listed_and_removed(central, made):
     async with session.get(central.url + "/admin/bundles?done=bundle-added") as r:
         page = await r.text()
     assert "The bundle was checked and added" in page and "1.1.0+good" in page and "city update signing" in page
+    assert '<a href="/admin/updates">Updates</a>' in page  # where it is rolled out
     [info] = await central.app["bundles"].list()
     assert info.version == "1.1.0+good" and info.uploaded_by == central.credentials["admin_user"]
     assert kept_files(central) == [f"{info.sha256}.raucb"]
