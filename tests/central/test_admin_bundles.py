@@ -135,8 +135,10 @@ async def test_the_page_in_german(central, made):
     status, _, page = await upload(central, session, made.other_key.read_bytes())
     assert status == 400 and "Das Bundle wurde abgelehnt und nicht aufgenommen." in page
     assert "nicht mit dem Update-Schlüssel der Stadt signiert" in page
+    await central.app["bundles"].add_file(made.good)
     async with session.get(central.url + "/admin/bundles") as r:
-        assert "Bundle hochladen" in await r.text()
+        page = await r.text()
+    assert "Bundle hochladen" in page and "über die Kommandozeile" in page
 
 
 async def test_without_a_keyring_the_page_says_what_to_set(tmp_path, made):

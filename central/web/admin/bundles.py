@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from central.updates.library import BundleRefused, BundleUnavailable
+from central.updates.library import COMMAND_LINE, BundleRefused, BundleUnavailable
 from central.web import auth
 from central.web.admin import forms
 from central.web.auth import admin_required
@@ -34,7 +34,7 @@ async def _list_page(request: web.Request, *, refused: BundleRefused | None = No
     library = request.app["bundles"]
     rows = [{"id": b.id, "version": b.version, "size_mb": f"{b.size_bytes / 1e6:.1f}", "sha256": b.sha256,
              "signer": b.signer, "signed_at": _when(request, b.signed_at), "uploaded_at": _when(request, b.uploaded_at),
-             "uploaded_by": b.uploaded_by, "path": b.path} for b in await library.list()]
+             "uploaded_by": b.uploaded_by, "by_command_line": b.uploaded_by == COMMAND_LINE, "path": b.path} for b in await library.list()]
     return forms.page(request, "admin/bundles.html", status=status, bundles=rows, problem=library.problem(),
                       max_mb=library.max_bytes // (1024 * 1024), compatible=library.compatible,
                       refused_fault=refused.fault if refused else None, refused_detail=str(refused) if refused else None,
