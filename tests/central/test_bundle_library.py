@@ -1,0 +1,22 @@
+"""The bundle library's housekeeping: pieces of uploads a crash left behind."""
+from __future__ import annotations
+
+import os
+import time
+
+from central.updates.library import STALE_PART_S, BundleLibrary
+
+
+def test_pieces_of_uploads_left_by_a_crash_are_removed_after_a_day(tmp_path):
+    library = BundleLibrary(store=None, directory=tmp_path, keyring=None, compatible="x", max_bytes=1)
+    try:
+        old, arriving, bundle = tmp_path / ".0a1b.part", tmp_path / ".2c3d.part", tmp_path / f"{'e' * 64}.raucb"
+        for path in (old, arriving, bundle):
+            path.write_bytes(b"x")
+        long_ago = time.time() - STALE_PART_S - 60
+        os.utime(old, (long_ago, long_ago))
+        os.utime(bundle, (long_ago, long_ago))
+        library.clean_up()
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted([arriving.name, bundle.name])
+    finally:
+        library.close()
