@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import shutil
 import tomllib
 import urllib.parse
 from pathlib import Path
@@ -189,6 +190,9 @@ def _keyring(path: Path, source: str) -> None:
         certificates = []
     if not certificates:
         raise ConfigError(f"{source}: update_keyring {path} holds no PEM certificate; {hint}")
+    if shutil.which("openssl") is None:
+        raise ConfigError(f"{source}: update_keyring is set, but the openssl command that checks the bundles' "
+                          "signatures is missing: install it (Debian: apt-get install openssl)")
 
 
 METRICS_TOKEN_MIN = 32

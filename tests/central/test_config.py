@@ -114,3 +114,14 @@ def test_bundle_files_live_beside_the_sqlite_database_unless_set():
         "/srv/bundles")
     with pytest.raises(ConfigError, match="bundle_max_mb"):
         Config.from_dict({"database_url": "sqlite://", "bundle_max_mb": 0})
+
+
+def test_update_keyring_needs_the_openssl_command(tmp_path, monkeypatch):
+    import shutil
+
+    from tests.rauc_bundles import make_keys
+
+    keys = make_keys(tmp_path)
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(ConfigError, match="openssl command .* is missing: install it"):
+        Config.from_dict({"database_url": "sqlite://", "update_keyring": str(keys.ca_pem)})
