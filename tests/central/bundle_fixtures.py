@@ -15,6 +15,7 @@ class Made:
     other_key: Path     # signed by a key from another CA
     elsewhere: Path     # for another kind of unit (compatible)
     directory: Path
+    other_keys: Keys    # another CA's
 
 
 def make(directory: Path) -> Made:
@@ -23,7 +24,7 @@ def make(directory: Path) -> Made:
     return Made(keys, make_bundle(directory, keys, "1.1.0+good"),
                 make_bundle(directory, other, "1.1.0+other", name="other-key"),
                 make_bundle(directory, keys, "1.1.0+pc", compatible="amtsklingel-pc-x86", name="elsewhere"),
-                directory)
+                directory, other)
 
 
 def signature_size(bundle: bytes) -> int:

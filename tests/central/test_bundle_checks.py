@@ -162,3 +162,11 @@ def test_central_and_raucs_own_check_agree_on_changed_bytes(made, tmp_path):
             disagreements.append((position, central_accepts, rauc.stderr.strip().splitlines()[-1:]))
     assert len(positions) > 40
     assert disagreements == []
+
+
+def test_during_a_key_rotation_a_keyring_with_both_cas_accepts_bundles_of_either(made, tmp_path):
+    """docs/updates.md: to rotate, the keyring carries the old and the new CA for a while."""
+    both = tmp_path / "keyring.pem"
+    both.write_text(made.keys.ca_pem.read_text() + made.other_keys.ca_pem.read_text())
+    assert check_bundle(made.good, both, COMPATIBLE).manifest.version == "1.1.0+good"
+    assert check_bundle(made.other_key, both, COMPATIBLE).manifest.version == "1.1.0+other"
