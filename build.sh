@@ -79,6 +79,8 @@ case "${1:-}" in
         ;;
     bundle)
         # The signed RAUC update bundle of the last image build (as root); see image/README.md.
+        install_system
+        install_python
         exec image/build/bundle.sh "${@:2}"
         ;;
     image-test)

@@ -64,14 +64,11 @@ AMTSKLINGEL_IMAGE_VERSION=$(release IMAGE_VERSION)
 [ -n "$SOURCE_DATE_EPOCH" ] && [ -n "$AMTSKLINGEL_IMAGE_VERSION" ] ||
     die "$RELEASE lacks SOURCE_DATE_EPOCH or IMAGE_VERSION"
 # The version central compares with what a kiosk reports: the appliance's own reading of that root.
-VERSION=$(/usr/bin/python3 - "$REPO/appliance/fleet/image.py" "$ROOTFS" <<'PY'
-import importlib.util, pathlib, sys
-spec = importlib.util.spec_from_file_location("image", sys.argv[1])
-image = sys.modules["image"] = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(image)
-print(image.software_version(pathlib.Path(sys.argv[2])))
-PY
-)
+PYTHON=$REPO/.venv/bin/python
+[ -x "$PYTHON" ] || die "no $PYTHON: ./build.sh bundle installs it (or run ./build.sh test once)"
+VERSION=$(cd "$REPO" && "$PYTHON" -c 'import pathlib, sys
+from appliance.fleet.image import software_version
+print(software_version(pathlib.Path(sys.argv[1])))' "$ROOTFS") || die "cannot read the software version of $ROOTFS"
 OUTPUT=${OUTPUT:-$OUT/amtsklingel-$VERSION-arm64.raucb}
 mkdir -p "$(dirname "$OUTPUT")"
 
