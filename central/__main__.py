@@ -1,4 +1,4 @@
-"""Command line: ``python -m central serve|create-admin|create-kiosk|unlock|demo-data|bundles``."""
+"""Command line: ``python -m central serve|create-admin|create-kiosk|unlock|demo-data|bundles|rollout``."""
 from __future__ import annotations
 
 import argparse
@@ -17,7 +17,7 @@ from central.app import begin_shutdown, create_app
 from central.config import Config, ConfigError
 from central.seed import seed_demo
 from central.storage import Database
-from central.updates import bundle_commands
+from central.updates import bundle_commands, rollout_commands
 from central.web.throttle import LoginThrottle
 
 DEFAULT_CONFIG = Path("/etc/amtsklingel/central.toml")
@@ -42,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     bundle_sub.add_parser("list", help="the bundles central holds, newest first")
     remove = bundle_sub.add_parser("remove", help="delete a bundle and its file")
     remove.add_argument("bundle_id", type=int)
+    rollout_commands.add_arguments(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -99,6 +100,8 @@ async def _admin_command(config: Config, args: argparse.Namespace) -> int:
             print(json.dumps(await seed_demo(db)))
         elif args.command == "bundles":
             return await bundle_commands.run(config, db, args)
+        elif args.command == "rollout":
+            return await rollout_commands.run(config, db, args)
     finally:
         await db.close()
     return 0

@@ -29,6 +29,7 @@ from central.rooms.resume_token import ResumeTokens
 from central.storage import Database
 from central.updates import control as rollout_control
 from central.updates import download as bundle_download
+from central.updates import sync as rollout_sync
 from central.updates.library import BundleLibrary
 from central.updates.persist import UpdateWriter
 from central.web import admin, auth, console, consoles, login, metrics, status
@@ -85,6 +86,7 @@ def create_app(config: Config, *, now: Callable[[], dt.datetime] | None = None) 
         app["watch_kiosks"] = asyncio.get_running_loop().create_task(fleet_settings.watch(app))
         app["write_fleet"] = asyncio.get_running_loop().create_task(app["fleet_writer"].run())
         app["write_updates"] = asyncio.get_running_loop().create_task(app["update_writer"].run())
+        app["watch_rollout"] = asyncio.get_running_loop().create_task(rollout_sync.watch(app))
 
     async def stop(app: web.Application) -> None:
         if "resolve_turn" in app:
@@ -93,6 +95,8 @@ def create_app(config: Config, *, now: Callable[[], dt.datetime] | None = None) 
             app["watch_consoles"].cancel()
         if "watch_kiosks" in app:
             app["watch_kiosks"].cancel()
+        if "watch_rollout" in app:
+            app["watch_rollout"].cancel()
         await begin_shutdown(app)
         if "write_fleet" in app:
             app["write_fleet"].cancel()

@@ -180,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
                                           else "none: rauc is missing"}, kiosks fetch it with their token;
                   the demo kiosk installs an offered bundle into fake A/B slots, announces the restart on
                   its start screen, restarts into the new version and commits it after its health check)
+  Updates         {base}/admin/updates   (roll a bundle out: pick the demo kiosk as canary, "As soon as
+                  nobody uses the kiosk", and watch its state here and in the fleet page's Update column)
 
   Open the kiosk page and the console side by side. Stop with Ctrl+C.
 """, flush=True)

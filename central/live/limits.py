@@ -38,8 +38,9 @@ CALL_CANDIDATES = Rate(capacity=200, per_second=5.0)
 # far more is a loop or a flood, refused (the kiosk stays connected) before it costs central anything.
 FLEET_REPORTS = Rate(capacity=5, per_second=1 / 5)
 # A kiosk's update reports: on every change of state, and while downloading every 5 % or 30 s. On a fast
-# line the 5 % steps come quickly, so twenty in a row are fine, then one a second.
-UPDATE_REPORTS = Rate(capacity=20, per_second=1.0)
+# line a whole download's 5 % steps and its states come within seconds, so sixty in a row are fine, then
+# two a second. None is written one by one (central/updates/persist.py batches them).
+UPDATE_REPORTS = Rate(capacity=60, per_second=2.0)
 
 
 class Buckets:
