@@ -11,6 +11,7 @@ import sys
 
 from central.config import Config
 from central.storage import Database
+from central.updates import control
 from central.updates.library import BundleLibrary, BundleRefused, BundleUnavailable
 
 AUDIT_BY = None  # audit entries of the command line have no staff member
@@ -22,6 +23,7 @@ def _when(unix_s: float) -> str:
 
 async def run(config: Config, db: Database, args: argparse.Namespace) -> int:
     library = BundleLibrary.from_config(config, db.bundles)
+    library.removal_guards.append(control.stored_removal_guard(db))  # not the bundle of a live rollout
     try:
         if args.bundle_command == "add":
             try:

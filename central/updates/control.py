@@ -34,13 +34,22 @@ class BundleInfo(Protocol):
     path: str  # where kiosks fetch it (the download endpoint)
 
 
+IN_ROLLOUT = "a rollout of it is running; stop that on the updates page first"
+
+
 def removal_guard(app: web.Application):  # noqa: ANN201 - a RemovalGuard of central/updates/library.py
     """Keeps the bundle of the live rollout from being removed (kiosks may be fetching it)."""
     async def guard(bundle_id: int) -> str | None:
         rollout = app["hub"].updates.rollout
-        if rollout is not None and rollout.bundle_id == bundle_id:
-            return "a rollout of it is running; stop that on the updates page first"
-        return None
+        return IN_ROLLOUT if rollout is not None and rollout.bundle_id == bundle_id else None
+    return guard
+
+
+def stored_removal_guard(db):  # noqa: ANN001, ANN201 - a Database; a RemovalGuard
+    """The same for the command line, which has no running hub: the live rollout as stored."""
+    async def guard(bundle_id: int) -> str | None:
+        rollout = await db.updates.live_rollout()
+        return IN_ROLLOUT if rollout is not None and rollout.bundle_id == bundle_id else None
     return guard
 
 

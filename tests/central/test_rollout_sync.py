@@ -69,5 +69,8 @@ async def test_a_rollout_started_on_the_command_line_is_offered_by_a_running_cen
     assert await asyncio.to_thread(central_main, ["--config", str(config_file), "rollout", "percent", "100"]) == 0
     assert await sync.resync(central.app)
     assert central.hub.updates.rollout.percent == 100
+    removing = ["--config", str(config_file), "bundles", "remove", str(bundle_id)]
+    assert await asyncio.to_thread(central_main, removing) != 0  # kiosks may be fetching it
+    assert "a rollout of it is running" in capsys.readouterr().err
     assert await asyncio.to_thread(central_main, [*args[:4], "99", "--canary", str(kid)]) == 1
     assert "there is no bundle 99" in capsys.readouterr().err
