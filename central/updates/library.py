@@ -122,7 +122,11 @@ class BundleLibrary:
         """A new file arriving piece by piece (an upload); call ``finish`` or ``discard``."""
         if (problem := self.problem()) is not None:
             raise BundleUnavailable(problem)
-        return Receiving(self)
+        try:
+            return Receiving(self)
+        except OSError as exc:
+            raise BundleUnavailable(f"central cannot write into its bundle directory {self.directory} "
+                                    f"({exc.strerror or exc}); give it a writable one with bundle_dir") from None
 
     async def add_file(self, source: Path, uploaded_by: str = COMMAND_LINE) -> BundleInfo:
         """Copy ``source`` in, check it and store it (the command line's ``bundles add``)."""
