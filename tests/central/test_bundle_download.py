@@ -81,6 +81,10 @@ async def test_byte_ranges(central, served):
         assert body == served.data[first:last + 1]
     status, headers, _ = await fetch(central, served, "HEAD", Range="bytes=5-9")
     assert status == 206 and headers["Content-Length"] == "5"
+    # Several ranges at once, or a range that makes no sense, are ignored (RFC 9110): the whole file.
+    for header in ("bytes=0-1,5-6", "bytes=9-3", "lines=1-2"):
+        status, _, body = await fetch(central, served, Range=header)
+        assert status == 200 and body == served.data, header
 
 
 async def test_a_range_past_the_end_is_416(central, served):
