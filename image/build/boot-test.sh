@@ -49,7 +49,8 @@ need_root   # network namespace, tap device
 # recommends: without it QEMU refuses to start.
 UBOOT=/usr/lib/u-boot/qemu_arm64/u-boot.bin
 need_host_tools qemu-system-aarch64:qemu-system-arm /usr/lib/ipxe/qemu/efi-virtio.rom:ipxe-qemu mcopy:mtools \
-    sfdisk:fdisk dnsmasq:dnsmasq-base ip:iproute2 truncate:coreutils $UBOOT:u-boot-qemu fw_printenv:libubootenv-tool
+    sfdisk:fdisk dnsmasq:dnsmasq-base ip:iproute2 truncate:coreutils $UBOOT:u-boot-qemu fw_printenv:libubootenv-tool \
+    debugfs:e2fsprogs
 PYTHON=$REPO/.venv/bin/python
 [ -x "$PYTHON" ] || die "no $PYTHON: ./build.sh image-test installs it (or run ./build.sh test once)"
 
@@ -174,6 +175,45 @@ show_why() {
     note "last console lines:"
     tail -n 15 "$1" | sed 's/^/    | /'
 }
+
+# ---- the Pi's own U-Boot: the same boot chain up to the kernel -----------------------------------------
+# The image's u-boot.bin (Debian's u-boot-rpi, rpi_arm64: the binary the Pi 4 and Pi 5 run) under QEMU's
+# raspi3b machine, which that binary supports too, from a copy of the image as its SD card: bootstd must
+# find boot.scr, the script must choose slot A, count the try and start the slot's kernel. The kernel
+# itself is not followed further (the board emulation is slow); the virt machine below boots it.
+pi_uboot() {
+    local sd=$T/pi-sd.img plog=$LOG.pi-u-boot root_start
+    cp --sparse=always "$IMG" "$sd"
+    truncate -s 8G "$sd"   # an SD card: a power of two
+    mcopy -n -i "$sd@@$((boot_start * 512))" ::u-boot.bin "$T/u-boot-rpi.bin"
+    root_start=$(sfdisk --dump "$sd" | sed -n 's/^[^:]*2 : start= *\([0-9]*\),.*/\1/p')
+    debugfs -R "dump $(debugfs -R 'ls -p /usr/lib' "$sd?offset=$((root_start * 512))" 2>/dev/null |
+        tr '/' '\n' | grep -m1 '^linux-image-' | sed 's|^|/usr/lib/|')/broadcom/bcm2837-rpi-3-b.dtb $T/rpi3.dtb" \
+        "$sd?offset=$((root_start * 512))" 2>/dev/null
+    : > "$plog"
+    if [ ! -s "$T/rpi3.dtb" ]; then
+        echo "AMTSKLINGEL-SELFTEST FAIL pi-u-boot-starts-slot-a: no bcm2837-rpi-3-b.dtb in the image's kernel package" >> "$LOG.host"
+        return
+    fi
+    qemu-system-aarch64 -M raspi3b -kernel "$T/u-boot-rpi.bin" -dtb "$T/rpi3.dtb" \
+        -drive "file=$sd,format=raw,if=sd" -serial null -serial "file:$plog" -display none -monitor none -no-reboot &
+    local pid=$! waited=0
+    while kill -0 "$pid" 2>/dev/null && ! grep -aq 'Starting kernel' "$plog" && [ $waited -lt 180 ]; do
+        sleep 2; waited=$((waited + 2))
+    done
+    kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true
+    rm -f "$sd"
+    local version
+    version=$(grep -a -m1 '^U-Boot 20' "$plog" | tr -d '\r' || true)
+    if grep -aq 'Amtsklingel: booting slot A' "$plog" && grep -aq 'Starting kernel' "$plog" &&
+        grep -aq "rauc.slot=A" "$plog"; then
+        echo "AMTSKLINGEL-SELFTEST PASS pi-u-boot-starts-slot-a: ${version:-U-Boot} on raspi3b ran boot.scr from $(grep -a -m1 'Amtsklingel boot script on' "$plog" | sed 's/.* on //' | tr -d '\r') and started slot A's kernel after ${waited} s" >> "$LOG.host"
+    else
+        echo "AMTSKLINGEL-SELFTEST FAIL pi-u-boot-starts-slot-a: ${version:-no U-Boot banner}; last lines: $(tail -n 3 "$plog" | tr -d '\r' | tr '\n' ' ')" >> "$LOG.host"
+    fi
+}
+pi_uboot
+note "the Pi's U-Boot: $(tail -1 "$LOG.host" | sed 's/^AMTSKLINGEL-SELFTEST //')"
 
 boot "$CMDLINE" "$LOG"
 START=$(date +%s)
