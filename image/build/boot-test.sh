@@ -186,7 +186,7 @@ pi_uboot() {
     cp --sparse=always "$IMG" "$sd"
     truncate -s 8G "$sd"   # an SD card: a power of two
     mcopy -n -i "$sd@@$((boot_start * 512))" ::u-boot.bin "$T/u-boot-rpi.bin"
-    root_start=$(sfdisk --dump "$sd" | sed -n 's/^[^:]*2 : start= *\([0-9]*\),.*/\1/p')
+    root_start=$(sfdisk --dump "$sd" 2>/dev/null | sed -n 's/^[^:]*2 : start= *\([0-9]*\),.*/\1/p')
     debugfs -R "dump $(debugfs -R 'ls -p /usr/lib' "$sd?offset=$((root_start * 512))" 2>/dev/null |
         tr '/' '\n' | grep -m1 '^linux-image-' | sed 's|^|/usr/lib/|')/broadcom/bcm2837-rpi-3-b.dtb $T/rpi3.dtb" \
         "$sd?offset=$((root_start * 512))" 2>/dev/null
@@ -196,7 +196,7 @@ pi_uboot() {
         return
     fi
     qemu-system-aarch64 -M raspi3b -kernel "$T/u-boot-rpi.bin" -dtb "$T/rpi3.dtb" \
-        -drive "file=$sd,format=raw,if=sd" -serial null -serial "file:$plog" -display none -monitor none -no-reboot &
+        -drive "file=$sd,format=raw,if=sd" -serial "file:$plog.early" -serial "file:$plog" -display none -monitor none -no-reboot &
     local pid=$! waited=0
     while kill -0 "$pid" 2>/dev/null && ! grep -aq 'Starting kernel' "$plog" && [ $waited -lt 180 ]; do
         sleep 2; waited=$((waited + 2))
@@ -204,7 +204,9 @@ pi_uboot() {
     kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true
     rm -f "$sd"
     local version
-    version=$(grep -a -m1 '^U-Boot 20' "$plog" | tr -d '\r' || true)
+    # U-Boot's banner comes on the first UART, before it switches to the one its device tree names.
+    version=$(cat "$plog.early" "$plog" | grep -a -m1 '^U-Boot 20' | sed 's/ (.*//' | tr -d '\r' || true)
+    rm -f "$plog.early"
     if grep -aq 'Amtsklingel: booting slot A' "$plog" && grep -aq 'Starting kernel' "$plog" &&
         grep -aq "rauc.slot=A" "$plog"; then
         echo "AMTSKLINGEL-SELFTEST PASS pi-u-boot-starts-slot-a: ${version:-U-Boot} on raspi3b ran boot.scr from $(grep -a -m1 'Amtsklingel boot script on' "$plog" | sed 's/.* on //' | tr -d '\r') and started slot A's kernel after ${waited} s" >> "$LOG.host"
