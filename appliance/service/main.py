@@ -284,7 +284,10 @@ async def _watchdog(controller: Controller) -> None:
         handled = asyncio.Event()
         controller.post("tick", handled)
         try:
-            await asyncio.wait_for(handled.wait(), timeout=interval)
+            # Not asyncio.wait_for: on Python 3.11 it swallows a cancel that arrives just after the tick was
+            # handled, and this loop then outlives the service's shutdown (appliance/fleet/health.py).
+            async with asyncio.timeout(interval):
+                await handled.wait()
         except TimeoutError:
             log.error("controller did not handle events for %.0f s; letting the watchdog fire", interval)
             continue

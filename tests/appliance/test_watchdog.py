@@ -131,3 +131,23 @@ async def test_a_wedged_controller_stops_the_watchdog(systemd_notify):
             assert systemd_notify.watchdog_pings - before <= 1  # at most one tick handled before the wedge
         finally:
             await unit.close()
+
+
+class TickAtOnce:
+    """A controller that handles every tick the moment it is posted."""
+
+    def post(self, kind: str, value) -> None:
+        value.set()
+
+
+@pytest.mark.parametrize("steps", range(8))
+async def test_the_watchdog_stops_when_cancelled_just_after_a_tick(steps):
+    """The service's shutdown cancels the watchdog, maybe right after the controller handled a tick: it must
+    stop, not outlive the controller and wait for ticks nobody handles."""
+    from appliance.service.main import _watchdog
+    task = asyncio.get_running_loop().create_task(_watchdog(TickAtOnce()))
+    for _ in range(steps):
+        await asyncio.sleep(0)
+    task.cancel()
+    done, _ = await asyncio.wait([task], timeout=2)
+    assert done, f"the watchdog loop went on after its cancel (after {steps} steps)"
