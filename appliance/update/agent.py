@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -175,43 +174,48 @@ class UpdateAgent:
         markers.save(self.path, marker)
         proxy = BundleProxy(self.central_url + offer.path, token=self.token(), size=offer.size_bytes,
                             trust=self.trust, max_kbit_s=offer.max_kbit_s, retry=self.times.retry)
-        progress = {"pct": 0, "sent_pct": 0, "sent_at": time.monotonic()}
+        progress = {"pct": 0, "sent": -5}
+        wake = asyncio.Event()
 
         def on_progress(pct: int) -> None:
             progress["pct"] = pct
-            if pct >= progress["sent_pct"] + 5:
-                send_progress()
+            if pct >= progress["sent"] + 5:
+                wake.set()
 
-        def send_progress() -> None:
-            progress["sent_pct"], progress["sent_at"] = progress["pct"], time.monotonic()
-            self._spawn(self._status(offer, "downloading", progress_pct=progress["pct"],
-                                     downloaded_bytes=proxy.downloaded_bytes))
-
-        async def every_while() -> None:
+        async def reporter() -> None:
+            """The one sender while RAUC works (every 5 % or ``report_s``), so statuses reach central in order."""
             while True:
-                await asyncio.sleep(self.times.report_s)
-                send_progress()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.times.report_s):
+                        await wake.wait()
+                wake.clear()
+                progress["sent"] = progress["pct"]
+                await self._status(offer, "downloading", progress_pct=progress["pct"],
+                                   downloaded_bytes=proxy.downloaded_bytes)
 
         self._installing = True
-        ticker = None
+        reporting, failure = None, None
         try:
             url = await proxy.start()
-            await self._status(offer, "downloading", progress_pct=0, downloaded_bytes=0)
-            ticker = asyncio.create_task(every_while())
+            wake.set()  # 0 % at once
+            reporting = asyncio.get_running_loop().create_task(reporter())
             log.info("installing %s (bundle %d) into slot %s", offer.version, offer.bundle_id, status.other)
             await self.backend.install(url, on_progress)
         except (InstallFailed, SlotError) as exc:
-            fault = "download_failed" if proxy.problem else getattr(exc, "fault", "install_failed")
-            log.error("update to %s failed (%s): %s", offer.version, fault, proxy.problem or exc)
+            failure = exc
+        finally:
+            self._installing = False
+            if reporting is not None:
+                reporting.cancel()
+                await asyncio.gather(reporting, return_exceptions=True)
+            await proxy.close()
+        if failure is not None:
+            fault = "download_failed" if proxy.problem else getattr(failure, "fault", "install_failed")
+            log.error("update to %s failed (%s): %s", offer.version, fault, proxy.problem or failure)
             failed = marker.but(step="failed", fault=fault)
             markers.save(self.path, failed)
             await self._report_marker(failed)
             return None
-        finally:
-            self._installing = False
-            if ticker is not None:
-                ticker.cancel()
-            await proxy.close()
         installed = marker.but(step="installed")
         markers.save(self.path, installed)
         if offer.bundle_id not in self._withdrawn:

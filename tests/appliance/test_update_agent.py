@@ -47,6 +47,9 @@ async def test_offer_install_reboot_trial_passes_and_the_new_version_runs(unit):
     assert states[0] == "offered" and states[-2:] == ["installed", "rebooting"]
     downloading = [s for s in unit.sent if s.state == "downloading"]
     assert downloading[0].progress_pct == 0 and downloading[-1].downloaded_bytes > 0
+    percents = [s.progress_pct for s in downloading]
+    assert percents == sorted(percents) and len(percents) >= 5  # in order, every 5 % (the fake reads 64 kB blocks)
+    assert states.index("installed") > max(i for i, state in enumerate(states) if state == "downloading")
     installed = [s for s in unit.sent if s.state == "installed"]
     assert installed[-1].reboot_at is not None  # announced ...
     assert unit.controller.restarts_shown  # ... on the idle screen before the restart
