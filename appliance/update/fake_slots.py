@@ -98,6 +98,7 @@ class FakeSlots:
                         raise InstallFailed(f"failed to configure streaming: unexpected HTTP error code {r.status}",
                                             "download_failed")
                     size = int(r.headers["Content-Range"].rsplit("/", 1)[1])
+                    await r.read()
                 data = bytearray()
                 while len(data) < size:
                     end = min(size, len(data) + CHUNK) - 1

@@ -40,6 +40,10 @@ class FetchFailed(AmtsklingelError, OSError):
     """Central did not hand over the bundle (refused, missing, changed, or unreachable for too long)."""
 
 
+class ReaderGone(AmtsklingelError, EOFError):  # noqa: N818 - a signal inside this module, no error anyone sees
+    """RAUC closed its request before the range was sent (it had what it needed, or it gave up)."""
+
+
 @dataclass(frozen=True)
 class Retry:
     attempts: int = 8        # in a row without a byte received; a retry that gets bytes starts the count again
@@ -140,6 +144,8 @@ class BundleProxy:
         await response.prepare(request)
         try:
             await self._copy(first, last, response)
+        except ReaderGone:
+            return response
         except FetchFailed:
             request.transport.close()  # RAUC must not take a short answer for the whole range
             raise
@@ -214,7 +220,10 @@ class BundleProxy:
                         chunk = chunk[:last - position + 1]
                         if self.bucket is not None:
                             await self.bucket.take(len(chunk))
-                        await response.write(chunk)
+                        try:
+                            await response.write(chunk)
+                        except ConnectionError:
+                            raise ReaderGone() from None  # RAUC hung up: nothing to resume for it
                         position += len(chunk)
                         got += len(chunk)
                         self.downloaded_bytes += len(chunk)

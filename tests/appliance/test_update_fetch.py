@@ -152,3 +152,18 @@ async def test_a_plain_http_central_is_refused_unless_it_is_on_this_machine():
     with pytest.raises(ValueError, match="https"):
         BundleProxy("http://central.example.org" + PATH, token=TOKEN, size=10)
     await asyncio.sleep(0)
+
+
+async def test_rauc_hanging_up_early_is_not_a_cut_line_to_resume():
+    big = DATA * 30  # more than the sockets' buffers hold: the proxy is still writing when RAUC hangs up
+    async with serving(BundleServer(big)) as server:
+        proxy = await proxy_for(server, size=len(big), retry=Retry(attempts=3, first_s=5, max_s=5))
+        try:
+            async with aiohttp.ClientSession() as http:
+                async with http.get(proxy.url) as r:
+                    await r.content.read(1000)  # and gone, as RAUC once it has what it needs
+                await asyncio.sleep(0.3)
+            assert await read_as_rauc(proxy.url, block=1_000_000) == big
+        finally:
+            await proxy.close()
+    assert proxy.resumes == 0 and proxy.problem is None
