@@ -6,6 +6,7 @@
 #   ./build.sh image   build the Raspberry Pi image into out/ (image/README.md)
 #   ./build.sh image-test  boot that image under QEMU and check it
 #   ./build.sh bundle  the signed update bundle of that image (--cert, --key; image/README.md)
+#   ./build.sh update-test  the whole update path under QEMU: install, roll back, refuse, interrupt
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")"
 VENV=.venv
@@ -83,6 +84,13 @@ case "${1:-}" in
         install_python
         exec image/build/bundle.sh "${@:2}"
         ;;
+    update-test)
+        # Updates end to end under QEMU (as root, 40-60 min): builds an image and bundles with
+        # throwaway keys in out/update-test/, then installs, rolls back, refuses; see image/README.md.
+        install_system
+        install_python
+        exec image/build/update-test.sh "${@:2}"
+        ;;
     image-test)
         # Boots the built image under qemu-system-aarch64 in a network namespace with this
         # repository's central server, and checks it from the serial console.
@@ -91,7 +99,7 @@ case "${1:-}" in
         exec image/build/boot-test.sh "${@:2}"
         ;;
     *)
-        echo "usage: $0 demo|test|bench|image|image-test|bundle" >&2
+        echo "usage: $0 demo|test|bench|image|image-test|bundle|update-test" >&2
         exit 2
         ;;
 esac
