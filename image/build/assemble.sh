@@ -4,8 +4,9 @@
 #   assemble.sh ROOTFS IMAGE
 #
 # Layout (GPT; partitions are found by name, PARTLABEL=, in image/config/fstab):
-#   1  boot      FAT32  256 MiB  Pi firmware, device trees, config.txt, U-Boot (u-boot.bin), its boot
-#                                script boot.scr, the slot variables boot-slots.env, bootargs.txt
+#   1  boot      FAT32  256 MiB  Pi firmware, device trees, config.txt, U-Boot (u-boot.bin) and its own
+#                                uboot.env, its boot script boot.scr, the slot variables boot-slots.env,
+#                                bootargs.txt
 #   2  rootfs-a  ext4   3 GiB    slot A: read-only root file system with its own kernel and initrd
 #                                (/boot/vmlinuz, /boot/initrd.img)
 #   3  rootfs-b  -      3 GiB    slot B: empty; RAUC installs the next version here
@@ -70,6 +71,10 @@ esac
 [ -e "$R/boot/vmlinuz" ] && [ -e "$R/boot/initrd.img" ] ||
     die "no /boot/vmlinuz and /boot/initrd.img links in the root file system (customize.sh makes them)"
 cp "$UBOOT" "$B/u-boot.bin"
+# U-Boot's own environment on the Pi (uboot.env, which it loads instead of its built-in one): the
+# built-in values without the autoboot countdown, so no USB keyboard can stop it at U-Boot's prompt.
+"$HERE/uboot-env.py" "$UBOOT" bootdelay=-2 | mkenvimage -s 0x4000 -o "$B/uboot.env" - ||
+    die "could not make U-Boot's environment from $UBOOT"
 # mkimage takes its time stamp from SOURCE_DATE_EPOCH.
 mkimage -A arm64 -O linux -T script -C none -n "Amtsklingel A/B boot" \
     -d "$HERE/../config/boot/boot.cmd" "$B/boot.scr" > /dev/null

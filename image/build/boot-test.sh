@@ -178,8 +178,9 @@ show_why() {
 
 # ---- the Pi's own U-Boot: the same boot chain up to the kernel -----------------------------------------
 # The image's u-boot.bin (Debian's u-boot-rpi, rpi_arm64: the binary the Pi 4 and Pi 5 run) under QEMU's
-# raspi3b machine, which that binary supports too, from a copy of the image as its SD card: bootstd must
-# find boot.scr, the script must choose slot A, count the try and start the slot's kernel. The kernel
+# raspi3b machine, which that binary supports too, from a copy of the image as its SD card: it must load
+# the image's uboot.env (no autoboot countdown), bootstd must find boot.scr, the script must choose
+# slot A, count the try and start the slot's kernel. The kernel
 # itself is not followed further (the board emulation is slow); the virt machine below boots it.
 pi_uboot() {
     local sd=$T/pi-sd.img plog=$LOG.pi-u-boot root_start
@@ -207,9 +208,11 @@ pi_uboot() {
     # U-Boot's banner comes on the first UART, before it switches to the one its device tree names.
     version=$(cat "$plog.early" "$plog" | grep -a -m1 '^U-Boot 20' | sed 's/ (.*//' | tr -d '\r' || true)
     rm -f "$plog.early"
+    # It took the image's uboot.env (bootdelay=-2): no countdown a USB keyboard could interrupt.
     if grep -aq 'Amtsklingel: booting slot A' "$plog" && grep -aq 'Starting kernel' "$plog" &&
-        grep -aq "rauc.slot=A" "$plog"; then
-        echo "AMTSKLINGEL-SELFTEST PASS pi-u-boot-starts-slot-a: ${version:-U-Boot} on raspi3b ran boot.scr from $(grep -a -m1 'Amtsklingel boot script on' "$plog" | sed 's/.* on //' | tr -d '\r') and started slot A's kernel after ${waited} s" >> "$LOG.host"
+        grep -aq "rauc.slot=A" "$plog" && grep -aq 'Loading Environment from FAT... OK' "$plog" &&
+        ! grep -aq 'Hit any key to stop autoboot' "$plog"; then
+        echo "AMTSKLINGEL-SELFTEST PASS pi-u-boot-starts-slot-a: ${version:-U-Boot} on raspi3b took uboot.env (no autoboot countdown), ran boot.scr from $(grep -a -m1 'Amtsklingel boot script on' "$plog" | sed 's/.* on //' | tr -d '\r') and started slot A's kernel after ${waited} s" >> "$LOG.host"
     else
         echo "AMTSKLINGEL-SELFTEST FAIL pi-u-boot-starts-slot-a: ${version:-no U-Boot banner}; last lines: $(tail -n 3 "$plog" | tr -d '\r' | tr '\n' ' ')" >> "$LOG.host"
     fi

@@ -146,3 +146,25 @@ def test_a_damaged_slot_file_starts_again_like_a_new_image(disk):
     console = disk.boot()
     assert _chosen(console)[0] == "A"
     assert disk.slots() == {"BOOT_ORDER": "A B", "BOOT_A_LEFT": "2", "BOOT_B_LEFT": "3"}
+
+
+def test_the_pis_u_boot_starts_the_script_without_a_countdown(built, tmp_path):
+    """uboot.env on the boot partition is U-Boot's own environment on the Pi: its built-in values
+    from u-boot.bin, with bootdelay=-2 (no prompt for a USB keyboard to reach). The boot test runs
+    the real one under QEMU's raspi3b (pi-u-boot-starts-slot-a)."""
+    disk = Disk(built, tmp_path)
+    subprocess.run(["mcopy", "-n", "-i", disk.fat, "::/uboot.env", str(tmp_path / "uboot.env")], check=True)
+    (tmp_path / "u-boot.config").write_text(f"{tmp_path / 'uboot.env'} 0x0 {ENV_SIZE:#x}\n")
+    out = subprocess.run(["fw_printenv", "-c", str(tmp_path / "u-boot.config")], capture_output=True, text=True,
+                         check=True).stdout
+    env = dict(line.split("=", 1) for line in out.splitlines())
+    assert env == {"bootcmd": "bootflow scan", "bootdelay": "-2", "stdin": "serial,usbkbd",
+                   "stdout": "serial,vidconsole", "scriptaddr": "0x02400000", "ramdisk_addr_r": "0x02700000",
+                   "kernel_addr_r": "0x00080000"}
+
+
+def test_a_binary_without_a_built_in_environment_stops_the_build(tmp_path):
+    (tmp_path / "u-boot.bin").write_bytes(b"\x00not u-boot\x00\x00")
+    done = subprocess.run([str(CONFIG.parent / "build/uboot-env.py"), str(tmp_path / "u-boot.bin"), "bootdelay=-2"],
+                          capture_output=True, text=True)
+    assert done.returncode == 1 and "no built-in environment" in done.stderr

@@ -41,7 +41,10 @@ def _fake_root(root: Path, *, reverse: bool = False) -> None:
              "usr/lib/raspi-firmware/overlays/vc4-kms-v3d.dtbo": b"overlay",
              "usr/lib/raspi-firmware/overlays/disable-bt.dtbo": b"overlay", "usr/lib/raspi-firmware/overlays/README": b"",
              f"usr/lib/linux-image-{kver}/broadcom/bcm2711-rpi-4-b.dtb": b"dtb",
-             "usr/lib/u-boot/rpi_arm64/u-boot.bin": b"u-boot",
+             # code, then its built-in environment (NAME=VALUE entries, two NULs at the end)
+             "usr/lib/u-boot/rpi_arm64/u-boot.bin": b"\x14\x00\x00\x94u-boot\x00\xff\x00" + b"\x00".join(
+                 [b"bootcmd=bootflow scan", b"bootdelay=2", b"stdin=serial,usbkbd", b"stdout=serial,vidconsole",
+                  b"scriptaddr=0x02400000", b"ramdisk_addr_r=0x02700000", b"kernel_addr_r=0x00080000"]) + b"\x00\x00\x01",
              "usr/lib/os-release": b"ID=debian\n", "etc/hostname": b"amtsklingel\n"}
     for name, content in sorted(files.items(), reverse=reverse):
         (root / name).parent.mkdir(parents=True, exist_ok=True)
