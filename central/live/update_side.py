@@ -31,6 +31,9 @@ class UpdateSide(HubCore):
         """Offer the live rollout's bundle to this kiosk if the rollout wants it to have it; True if sent.
         ``only_new``: not if it was offered before (a ring opened: the ones before it have theirs)."""
         version = self.fleet.kiosks[peer.kiosk.id].version if peer.kiosk.id in self.fleet.kiosks else None
+        if not only_new and (stale := self.updates.stale_for(peer.kiosk.id)) is not None:
+            # Withdrawn while it was away: it hears now, before it restarts into a bundle nobody wants.
+            peer.link.send(encode(UpdateWithdraw(type="update.withdraw", bundle_id=stale)))
         rollout = self.updates.offer_for(peer.kiosk.id, version, only_new=only_new)
         if rollout is None:
             return False

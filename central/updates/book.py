@@ -43,6 +43,8 @@ class KioskUpdate:
     reboot_at: str | None = None
     # Central offered the bundle again since this report (a reconnect, a resume): the kiosk may start over.
     offered_again: bool = field(default=False, compare=False)
+    # Central told the kiosk to leave this bundle (update.withdraw) and has not offered it again since.
+    withdrawn: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,7 @@ class UpdateBook:
         if last is None:
             self._put(KioskUpdate(kiosk_id, rollout.bundle_id, rollout.version, "offered", self.clock()))
         else:
-            last.offered_again = True
+            last.offered_again, last.withdrawn = True, False
         return rollout
 
     def withdrawn_from(self, kiosk_ids: Iterable[int], versions: dict[int, str | None]) -> list[int]:
@@ -98,8 +100,22 @@ class UpdateBook:
             last = self.statuses.get((kiosk_id, rollout.bundle_id))
             if (targeted(rollout, kiosk_id) and versions.get(kiosk_id) != rollout.version and last is not None
                     and last.state != "running" and not is_final_failure(last.state, last.fault)):
+                last.withdrawn = True
                 out.append(kiosk_id)
         return out
+
+    def stale_for(self, kiosk_id: int) -> int | None:
+        """On connect: a bundle this kiosk is still on its way with that central no longer wants it to take
+        (its rollout stopped, was replaced or is paused while the kiosk was away): its id, to withdraw, and
+        noted as withdrawn."""
+        last = self.latest.get(kiosk_id)
+        if last is None or last.withdrawn or last.state not in ("offered", "downloading", "installed"):
+            return None
+        rollout = self.rollout
+        if rollout is not None and rollout.bundle_id == last.bundle_id and rollout.state == "active":
+            return None
+        last.withdrawn = True
+        return last.bundle_id
 
     # -- reports ------------------------------------------------------------------
     def record(self, kiosk_id: int, msg: UpdateStatus) -> Rollout | None:
@@ -126,7 +142,8 @@ class UpdateBook:
         newly_final = (is_final_failure(msg.state, msg.fault)
                        and not is_final_failure(last.state, last.fault))
         self._put(KioskUpdate(kiosk_id, msg.bundle_id, msg.version, msg.state, self.clock(), msg.progress_pct,
-                              msg.downloaded_bytes, msg.fault, msg.check, msg.running_version, msg.reboot_at))
+                              msg.downloaded_bytes, msg.fault, msg.check, msg.running_version, msg.reboot_at,
+                              withdrawn=last.withdrawn))
         rollout = self.rollout
         if (newly_final and rollout is not None and rollout.state == "active" and rollout.bundle_id == msg.bundle_id
                 and targeted(rollout, kiosk_id)):

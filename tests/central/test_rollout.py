@@ -191,3 +191,33 @@ async def test_rollout_and_reports_survive_a_restart_of_central(tmp_path):
         assert (await kiosk.recv())["type"] == "update.offer"  # still targeted, not done
         await kiosk.send(**report("installed"))  # goes on from where it was
         await settled(kiosk)
+
+
+async def test_a_kiosk_away_while_its_bundle_was_withdrawn_hears_on_connect(central):
+    admin = await admin_of(central)
+    kid, token, kiosk = await new_kiosk(central, "Unterwegs")
+    other_id, other_token, other = await new_kiosk(central, "Auch unterwegs")
+    rollout = await control.start(central.app, admin, BUNDLE, [kid, other_id], "outside_hours", None)
+    for peer in (kiosk, other):
+        await peer.recv("update.offer")
+        await peer.send(**report("installed", reboot_at="2026-12-04T22:00:00+01:00"))
+        await settled(peer)
+    await kiosk.ws.close()
+    await control.pause(central.app, admin, rollout.id)  # while it is away
+    assert (await other.recv())["type"] == "update.withdraw"  # connected: told at once
+    kiosk = await central.kiosk(token)
+    assert await kiosk.recv() == {"v": 1, "type": "update.withdraw", "bundle_id": 7}
+    assert await kiosk.quiet() == []
+    await other.ws.close()
+    other = await central.kiosk(other_token)
+    assert await other.quiet() == []  # it was told already
+
+    await control.resume(central.app, admin, rollout.id)
+    assert (await kiosk.recv("update.offer"))["bundle_id"] == 7
+    await kiosk.ws.close()
+    kiosk = await central.kiosk(token)
+    assert (await kiosk.recv())["type"] == "update.offer"  # live again: the offer, no withdrawal
+    await other.ws.close()
+    await control.stop(central.app, admin, rollout.id)
+    other = await central.kiosk(other_token)
+    assert (await other.recv())["type"] == "update.withdraw"
