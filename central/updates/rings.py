@@ -110,14 +110,18 @@ def next_state_allowed(previous: str | None, previous_fault: str | None, new: st
     """Whether a kiosk's report may follow the one before it (for the same bundle).
 
     States move forward, and may skip steps (a kiosk away during its reboot reports only the end).
-    A failure may come at any point before the end. After ``running`` or a final failure nothing
-    changes any more. ``offered`` (the kiosk starts over) is accepted after a failure that is offered
+    A failure may come at any point before the end. After a final failure nothing changes any more,
+    after ``running`` only a rollback. ``offered`` (the kiosk starts over) is accepted after a failure that is offered
     again, or when central has offered the bundle again since the last report (``offered_again``:
     the kiosk reconnected, or the rollout was paused and resumed). Repeating a state is always fine.
     """
     if previous is None or new == previous:
         return True
-    if previous == "running" or is_final_failure(previous, previous_fault):
+    if previous == "running":
+        # A kiosk asked during its trial boot may say it runs the version before the trial decided; if the
+        # trial then fails, its word on the old version it runs again wins.
+        return new == "rolled_back"
+    if is_final_failure(previous, previous_fault):
         return False
     if previous == "failed":  # a retryable failure: the kiosk starts over
         return True

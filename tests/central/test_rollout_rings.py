@@ -126,6 +126,8 @@ def test_transitions():
     assert next_state_allowed("offered", None, "rebooting", offered_again=False)   # away while it worked
     assert not next_state_allowed("rebooting", None, "downloading", offered_again=True)
     assert not next_state_allowed("running", None, "failed", offered_again=True)
+    assert not next_state_allowed("running", None, "offered", offered_again=True)
+    assert next_state_allowed("running", None, "rolled_back", offered_again=False)  # said during the trial
     assert not next_state_allowed("rolled_back", "boot_failed", "offered", offered_again=True)
     assert next_state_allowed("failed", "interrupted", "downloading", offered_again=False)
     assert next_state_allowed("downloading", None, "failed", offered_again=False)
