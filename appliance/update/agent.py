@@ -106,10 +106,13 @@ class UpdateAgent:
         else:
             self.ready.set()
             return
-        self.ready.set()
         if then == "reboot":
+            # The new version failed its trial and the unit goes back: offers wait for the old one (this
+            # one would answer "running" for the version that just failed).
             await self._reboot(marker)
-        elif then == "report":
+            return
+        self.ready.set()
+        if then == "report":
             if marker.step == "running":
                 self.running_version = marker.version
             await self._report_marker(marker)

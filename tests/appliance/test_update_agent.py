@@ -77,9 +77,12 @@ async def test_a_failed_health_check_rolls_back_and_says_which(unit):
         return False
     checks = {"appliance_ready": lambda: asyncio.sleep(0, True), "kiosk_page": page_broken,
               "central": lambda: asyncio.sleep(0, True)}
-    await unit.boot(checks)
+    agent = await unit.boot(checks)
     assert len(unit.power.reboots) == 2  # straight back to the old slot
     assert unit.slots.tries_left()["B"] == 0 and unit.sent == []
+    await agent.handle(unit.offer())  # central's offer on connecting, before the restart took effect
+    await asyncio.sleep(0.2)
+    assert unit.sent == []  # never "running" for the version that just failed
 
     assert unit.slots.reboot() == "A"
     agent = await unit.boot()
