@@ -40,7 +40,7 @@ from appliance.selftest.probes import fake_probes, system_probes
 from appliance.selftest.runner import Selftest, device_name
 from appliance.service import systemd
 from appliance.service.bridge import ViewBridge
-from appliance.service.power import open_power
+from appliance.service.power import open_power, open_update_power
 from appliance.update.agent import UpdateAgent
 from appliance.update.fake_slots import FakeRestart, FakeSlots
 from appliance.update.setup import open_slots, trial_checks
@@ -199,7 +199,8 @@ async def start(config: ApplianceConfig, *, hardware: Hardware | None = None,
     # Remote updates (appliance/update/): offers come through the controller, the trial checks this very process.
     controller.updates = appliance.updates = UpdateAgent(
         backend=slots, data_dir=config.data_dir, central_url=config.central_url,
-        token=lambda: session.token, send=send, power=update_power or power, controller=controller,
+        token=lambda: session.token, send=send, power=update_power or open_update_power(config.update, power),
+        controller=controller,
         checks=trial_checks(config, appliance), image_version=image.version, trust=Trust(config.ca_file),
         online=session.connected.is_set)
     session.on_connected.append(controller.updates.connected)

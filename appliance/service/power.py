@@ -60,3 +60,10 @@ class FakePower:
 
 def open_power(hardware_config: dict) -> SystemdPower | FakePower:
     return FakePower() if hardware_config.get("backend") == "fake" else SystemdPower()
+
+
+def open_update_power(update_config: dict, power: SystemdPower | FakePower) -> SystemdPower | FakePower:
+    """What restarts the unit into an installed update. With RAUC's real slots that is the machine
+    itself, even where the devices are fake (a unit under QEMU): the boot loader switches slots only
+    on a real restart, and a trial that fails must restart into the old slot."""
+    return SystemdPower() if update_config.get("backend") == "rauc" else power
