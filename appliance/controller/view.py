@@ -1,6 +1,7 @@
 """What the kiosk page shows: one immutable snapshot, sent to the page as JSON on every change."""
 from __future__ import annotations
 
+import datetime as dt
 import enum
 from dataclasses import asdict, dataclass, field
 
@@ -67,3 +68,32 @@ class View:
         data = asdict(self)
         data["screen"] = self.screen.value
         return data
+
+
+def openings_while_closed(view: View, now: dt.datetime) -> list[dt.datetime | None] | None:
+    """While every department the kiosk offers is closed: their next openings (None where unknown).
+
+    None when one is open, or its opening has passed and central has not said so yet, and when the
+    kiosk cannot tell (offline, or no department offered). The rule the dark screen and the update
+    window both follow.
+    """
+    if not view.online or not view.departments:
+        return None
+    openings = []
+    for d in view.departments:
+        at = instant(d.next_opening)
+        if d.open or (at is not None and at <= now):
+            return None
+        openings.append(at)
+    return openings
+
+
+def instant(iso: str | None) -> dt.datetime | None:
+    """An ISO 8601 time from central; None if missing or unreadable; UTC if it names no zone."""
+    if not iso:
+        return None
+    try:
+        at = dt.datetime.fromisoformat(iso)
+    except ValueError:
+        return None
+    return at if at.tzinfo else at.replace(tzinfo=dt.UTC)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from appliance.call.signaling import CONNECT_TIMEOUT_S, CentralUnreachable, Cert
 from appliance.call.tls import Trust
 from appliance.controller.view import EnrolScreen
 from appliance.hardware.interfaces import Unit
+from appliance.service.files import write_atomic
 from protocol import fleet
 from protocol import messages as m
 from protocol.codec import decode, encode
@@ -47,21 +47,7 @@ def qr_svg(url: str) -> str:
 
 def store_token(path: Path, token: str) -> None:
     """Write the token so that a power cut leaves either no token or the whole token, readable by us only."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)  # also when an old temporary file was left with other bits
-        os.write(fd, (token + "\n").encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)  # the rename itself must reach the card
-    finally:
-        os.close(directory)
+    write_atomic(path, token + "\n")
 
 
 RETRY_AFTER_MAX_S = 600  # however long central asks us to stay away, the unit tries again within 10 minutes

@@ -16,16 +16,15 @@ import asyncio
 import datetime as dt
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pydantic
 
-from appliance.controller.view import DepartmentChoice, Screen, View
+from appliance.controller.view import DepartmentChoice, Screen, View, openings_while_closed
 from appliance.hardware.errors import DeviceUsageError, HardwareError
+from appliance.service.files import write_atomic
 from protocol import fleet as f
 from protocol import messages as m
 from protocol.errors import AmtsklingelError
@@ -63,22 +62,7 @@ def load(path: Path) -> tuple[f.KioskSettings, dict[str, str]] | None:
 
 def save(path: Path, settings: f.KioskSettings, names: dict[str, str]) -> None:
     """Atomically: a power cut leaves the old file or the new one, never half of one."""
-    data = json.dumps({"settings": settings.model_dump(), "names": names}, ensure_ascii=False, indent=1)
-    fd, tmp = tempfile.mkstemp(prefix=".settings-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)  # the rename itself survives a power cut
-    finally:
-        os.close(dir_fd)
+    write_atomic(path, json.dumps({"settings": settings.model_dump(), "names": names}, ensure_ascii=False, indent=1))
 
 
 class RemoteSettings:
@@ -237,16 +221,11 @@ class RemoteSettings:
     def _closed_until(self, now: dt.datetime) -> dt.datetime | None:
         """When the screen may go dark: the earliest opening; None while it must stay on."""
         view, s = self._view, self.current
-        if s is None or not s.screen_off_outside_hours or view.screen is not Screen.IDLE or not view.online:
+        if s is None or not s.screen_off_outside_hours or view.screen is not Screen.IDLE:
             return None
-        if not view.departments:
-            return None
-        openings = []
-        for d in view.departments:
-            at = _instant(d.next_opening)
-            if d.open or at is None or at <= now:
-                return None
-            openings.append(at)
+        openings = openings_while_closed(view, now)
+        if openings is None or None in openings:
+            return None  # an office is open, or when one opens again is not known: the screen stays on
         return min(openings)
 
     def _set_power(self, on: bool) -> None:
@@ -264,12 +243,3 @@ class RemoteSettings:
         if self.dark:
             self._set_power(True)
 
-
-def _instant(iso: str | None) -> dt.datetime | None:
-    if not iso:
-        return None
-    try:
-        at = dt.datetime.fromisoformat(iso)
-    except ValueError:
-        return None
-    return at if at.tzinfo else at.replace(tzinfo=dt.UTC)

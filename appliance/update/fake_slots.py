@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
-import tempfile
 from pathlib import Path
 
 import aiohttp
 
+from appliance.service.files import write_atomic
 from appliance.update.slots import InstallFailed, Progress, Slot, SlotError, SlotStatus, Which
 from protocol.updates import UpdateFault
 
@@ -167,7 +166,4 @@ class FakeSlots:
             raise SlotError(f"fake slot state {self.path} unreadable ({exc}); delete it to start afresh") from None
 
     def _save(self, state: dict) -> None:
-        fd, tmp = tempfile.mkstemp(prefix=".slots-", dir=self.path.parent)
-        with os.fdopen(fd, "w") as out:
-            json.dump(state, out)
-        os.replace(tmp, self.path)
+        write_atomic(self.path, json.dumps(state))

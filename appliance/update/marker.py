@@ -11,12 +11,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from appliance.service.files import write_atomic
 from protocol.updates import HEALTH_CHECKS, UPDATE_FAULTS, HealthCheck, UpdateFault
 
 log = logging.getLogger(__name__)
@@ -66,22 +65,7 @@ def load(path: Path) -> Marker | None:
 
 
 def save(path: Path, marker: Marker) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".update-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(dataclasses.asdict(marker), out, indent=1)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)  # the rename itself survives a power cut
-    finally:
-        os.close(dir_fd)
+    write_atomic(path, json.dumps(dataclasses.asdict(marker), indent=1))
 
 
 def remove(path: Path) -> None:

@@ -1,7 +1,7 @@
 """When the unit may install an update and restart: never while anybody uses it, by default only
 while every department it offers is closed.
 
-"Closed" is the rule the dark screen follows (appliance/fleet/settings.py): connected to central,
+"Closed" is the rule the dark screen follows (view.openings_while_closed): connected to central,
 at least one department offered, and none of them open now. Without that knowledge (offline, no
 departments) it is never "outside hours": a unit that cannot tell waits rather than restart while
 an office may be open.
@@ -10,27 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from appliance.controller.view import Screen, View
-
-
-def _instant(iso: str | None) -> dt.datetime | None:
-    if not iso:
-        return None
-    try:
-        at = dt.datetime.fromisoformat(iso)
-    except ValueError:
-        return None
-    return at if at.tzinfo else at.replace(tzinfo=dt.UTC)
+from appliance.controller.view import Screen, View, openings_while_closed
 
 
 def every_department_closed(view: View, now: dt.datetime) -> bool:
-    if not view.online or not view.departments:
-        return False
-    for d in view.departments:
-        opening = _instant(d.next_opening)
-        if d.open or (opening is not None and opening <= now):
-            return False  # open, or its opening has passed and central has not said so yet
-    return True
+    return openings_while_closed(view, now) is not None
 
 
 def nobody_uses(view: View, busy: bool) -> bool:
