@@ -142,8 +142,11 @@ def make_keys(directory: Path, name: str = "city", days: int = 3650, *,
     return Keys(ca_pem, cert_pem, key_pem)
 
 
-def make_stand_in_root(directory: Path, version: str) -> Path:
-    """A tiny root file system tree: enough for a bundle to have something to carry."""
+def make_stand_in_root(directory: Path, version: str, *, random_mb: int = 0) -> Path:
+    """A tiny root file system tree: enough for a bundle to have something to carry.
+
+    ``random_mb``: that much incompressible content more (a bundle bigger than the sockets' buffers).
+    """
     root = directory / f"root-{version}"
     (root / "usr/lib/amtsklingel").mkdir(parents=True, exist_ok=True)
     (root / "etc").mkdir(exist_ok=True)
@@ -153,6 +156,8 @@ def make_stand_in_root(directory: Path, version: str) -> Path:
     # updates find these blocks unchanged).
     (root / "usr/lib/amtsklingel/payload.bin").write_bytes(
         b"".join(hashlib.sha256(b"stand-in %d" % i).digest() for i in range(8192)))
+    if random_mb:
+        (root / "usr/lib/amtsklingel/big.bin").write_bytes(os.urandom(random_mb * 1024 * 1024))
     return root
 
 

@@ -3,16 +3,14 @@ kiosk's token through the loopback proxy, with the line to central cut in the mi
 from __future__ import annotations
 
 import asyncio
-import os
 
 import pytest
 import pytest_asyncio
 
 from appliance.update.fake_slots import FakeSlots
 from appliance.update.fetch import BundleProxy, Retry
-from central.config import Config
 from tests.appliance.test_update_fetch import read_as_rauc
-from tests.central.conftest import running_central
+from tests.central.conftest import running_central, update_config
 from tests.rauc_bundles import make_bundle, make_keys, make_stand_in_root
 
 
@@ -20,16 +18,14 @@ from tests.rauc_bundles import make_bundle, make_keys, make_stand_in_root
 def made(tmp_path_factory):
     directory = tmp_path_factory.mktemp("update-central")
     keys = make_keys(directory / "keys")
-    root = make_stand_in_root(directory, "2.0.0")
-    (root / "usr/lib/amtsklingel/big.bin").write_bytes(os.urandom(2 * 1024 * 1024))
+    root = make_stand_in_root(directory, "2.0.0", random_mb=2)
     return keys, make_bundle(directory, keys, "2.0.0+next", root=root)
 
 
 @pytest_asyncio.fixture
 async def central(tmp_path, made):
     keys, _ = made
-    config = Config(database_url=f"sqlite:///{tmp_path}/central.db", secure_cookies=False,
-                    update_keyring=str(keys.ca_pem))
+    config = update_config(tmp_path, keys.ca_pem)
     async with running_central(config) as c:
         yield c
 

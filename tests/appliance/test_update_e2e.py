@@ -12,10 +12,9 @@ from appliance.service.main import start
 from appliance.service.power import FakePower
 from appliance.update.fake_slots import FakeSlots
 from appliance.update.trial import Checks
-from central.config import Config
 from central.updates import control
 from tests.appliance.update_unit import TIMES
-from tests.central.conftest import running_central
+from tests.central.conftest import running_central, update_config
 from tests.polling import until, view_until
 from tests.rauc_bundles import make_bundle, make_keys, make_stand_in_root
 
@@ -34,8 +33,7 @@ def made(tmp_path_factory):
 @pytest_asyncio.fixture
 async def central(tmp_path, made):
     keys, _ = made
-    config = Config(database_url=f"sqlite:///{tmp_path}/central.db", secure_cookies=False,
-                    update_keyring=str(keys.ca_pem))
+    config = update_config(tmp_path, keys.ca_pem)
     async with running_central(config) as c:
         yield c
 

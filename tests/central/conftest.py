@@ -9,6 +9,7 @@ import re
 import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -121,6 +122,11 @@ class Central:
         await self.db.create_staff(username, username.title(), passwords.hash_password("correct horse 1"),
                                    "clerk", departments)
         return await self.clerk(username, "correct horse 1")
+
+
+def update_config(tmp_path: Path, keyring: Path) -> Config:
+    """A central on SQLite that accepts update bundles signed under ``keyring`` (tests/rauc_bundles.py)."""
+    return Config(database_url=f"sqlite:///{tmp_path}/central.db", secure_cookies=False, update_keyring=str(keyring))
 
 
 @contextlib.asynccontextmanager

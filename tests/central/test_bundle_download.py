@@ -4,15 +4,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
-import os
 
 import aiohttp
 import pytest
 import pytest_asyncio
 
-from central.config import Config
 from protocol.updates import UpdateOffer
-from tests.central.conftest import running_central
+from tests.central.conftest import running_central, update_config
 from tests.rauc_bundles import make_bundle, make_keys, make_stand_in_root
 
 
@@ -21,16 +19,14 @@ def made(tmp_path_factory):
     """A bundle of a few MB (a root with incompressible content), larger than the sockets' buffers."""
     directory = tmp_path_factory.mktemp("download")
     keys = make_keys(directory / "keys")
-    root = make_stand_in_root(directory, "2.0.0")
-    (root / "usr/lib/amtsklingel/big.bin").write_bytes(os.urandom(3 * 1024 * 1024))
+    root = make_stand_in_root(directory, "2.0.0", random_mb=3)
     return keys, make_bundle(directory, keys, "2.0.0+big", root=root)
 
 
 @pytest_asyncio.fixture
 async def central(tmp_path, made):
     keys, _ = made
-    config = Config(database_url=f"sqlite:///{tmp_path}/central.db", secure_cookies=False,
-                    update_keyring=str(keys.ca_pem))
+    config = update_config(tmp_path, keys.ca_pem)
     async with running_central(config) as c:
         yield c
 
@@ -163,8 +159,7 @@ async def test_over_tls_without_sendfile_the_bytes_are_the_same(tmp_path, made):
 
     keys, bundle = made
     authority = make_ca("download test CA")
-    config = Config(database_url=f"sqlite:///{tmp_path}/central.db", secure_cookies=False,
-                    update_keyring=str(keys.ca_pem))
+    config = update_config(tmp_path, keys.ca_pem)
     async with running_central(config, authority.server_context(tmp_path)) as c:
         info = await c.app["bundles"].add_file(bundle)
         _, token = await c.db.create_kiosk("Rathaus")
