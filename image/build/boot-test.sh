@@ -38,6 +38,8 @@ HERE=$(cd "$(dirname "$(readlink -f "$0")")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 # shellcheck source=lib.sh
 . "$HERE/lib.sh"
+# shellcheck source=town-hall.sh
+. "$HERE/town-hall.sh"
 
 OUT=${AMTSKLINGEL_OUT:-$REPO/out}
 IMG=${1:-$(ls -t "$OUT"/amtsklingel-*-arm64.img 2>/dev/null | head -1 || true)}
@@ -83,38 +85,10 @@ cleanup() {
 trap cleanup EXIT
 
 # ---- the town hall's network: namespace, tap device, DHCP + DNS, central -------------------------
-LAN_IP=10.77.0.1
-CENTRAL_NAME=central.amtsklingel.test
-CENTRAL_PORT=8080
 # What the admin (claim-code.py) gives the unit when claiming its code; the guest must show them.
 ENROL_LOCATION="Boot test, QEMU"
 ENROL_DEPARTMENTS=standesamt,buergerbuero
-ip netns add "$NS"
-in_ns() { ip netns exec "$NS" "$@"; }
-in_ns ip link set lo up
-in_ns ip tuntap add dev tap0 mode tap
-in_ns ip addr add "$LAN_IP/24" dev tap0
-in_ns ip link set tap0 up
-cat > "$T/central.toml" <<TOML
-database_url = "sqlite:///$T/central.db"
-host = "$LAN_IP"
-port = $CENTRAL_PORT
-public_url = "http://$CENTRAL_NAME:$CENTRAL_PORT"
-secure_cookies = false
-TOML
-(cd "$REPO" && "$PYTHON" -m central --config "$T/central.toml" demo-data) > "$T/demo.json" ||
-    die "central could not create its demo data"
-(cd "$REPO" && in_ns "$PYTHON" -m central --config "$T/central.toml" serve) > "$T/central.log" 2>&1 &
-in_ns dnsmasq --keep-in-foreground --conf-file=/dev/null --user=root --group=root \
-    --interface=tap0 --bind-interfaces --no-resolv --no-hosts --log-facility=- --log-dhcp --log-queries \
-    --dhcp-range=10.77.0.50,10.77.0.99,255.255.255.0,1h --dhcp-leasefile="$T/leases" \
-    --dhcp-option=option:router,$LAN_IP --dhcp-option=option:dns-server,$LAN_IP \
-    --host-record=$CENTRAL_NAME,$LAN_IP > "$T/dnsmasq.log" 2>&1 &
-for _ in $(seq 50); do
-    in_ns "$PYTHON" -c "import socket; socket.create_connection(('$LAN_IP', $CENTRAL_PORT), 1).close()" 2>/dev/null && break
-    sleep 0.2
-done
-note "network namespace $NS: dnsmasq on tap0 ($LAN_IP), central on http://$CENTRAL_NAME:$CENTRAL_PORT"
+start_town_hall ""   # central with no settings beyond the town hall's
 # Partition 1 is the boot partition; mtools works on it in place (DISK@@OFFSET), nothing is mounted.
 boot_start=$(sfdisk --dump "$DISK" | sed -n 's/^[^:]*1 : start= *\([0-9]*\),.*/\1/p')
 [ -n "$boot_start" ] || die "no partition 1 in $IMG"

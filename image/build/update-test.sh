@@ -26,6 +26,8 @@ HERE=$(cd "$(dirname "$(readlink -f "$0")")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 # shellcheck source=lib.sh
 . "$HERE/lib.sh"
+# shellcheck source=town-hall.sh
+. "$HERE/town-hall.sh"
 
 OUT=${AMTSKLINGEL_OUT:-$REPO/out}
 W=$OUT/update-test
@@ -36,8 +38,6 @@ need_host_tools qemu-system-aarch64:qemu-system-arm /usr/lib/ipxe/qemu/efi-virti
     sfdisk:fdisk dnsmasq:dnsmasq-base ip:iproute2 $UBOOT:u-boot-qemu rauc:rauc mksquashfs:squashfs-tools
 PYTHON=$REPO/.venv/bin/python
 [ -x "$PYTHON" ] || die "no $PYTHON: ./build.sh update-test installs it (or run ./build.sh test once)"
-CENTRAL_NAME=central.amtsklingel.test
-CENTRAL_PORT=8080
 mkdir -p "$W"
 LOG=$W/console.log
 RESULTS=$W/checks.txt
@@ -89,38 +89,11 @@ cleanup() {
     [ "${AMTSKLINGEL_KEEP:-0}" = 1 ] || rm -f "$DISK"
 }
 trap cleanup EXIT
-LAN_IP=10.77.0.1
-ip netns add "$NS"
-in_ns() { ip netns exec "$NS" "$@"; }
-in_ns ip link set lo up
-in_ns ip tuntap add dev tap0 mode tap
-in_ns ip addr add "$LAN_IP/24" dev tap0
-in_ns ip link set tap0 up
 METRICS_TOKEN=$(openssl rand -hex 24)
-cat > "$T/central.toml" <<TOML
-database_url = "sqlite:///$T/central.db"
-host = "$LAN_IP"
-port = $CENTRAL_PORT
-public_url = "http://$CENTRAL_NAME:$CENTRAL_PORT"
-secure_cookies = false
-metrics_token = "$METRICS_TOKEN"
-update_keyring = "$W/keys/city-ca.pem"
-bundle_dir = "$T/bundles"
-TOML
 mkdir -p "$T/bundles"
-(cd "$REPO" && "$PYTHON" -m central --config "$T/central.toml" demo-data) > "$T/demo.json" ||
-    die "central could not create its demo data"
-(cd "$REPO" && in_ns "$PYTHON" -m central --config "$T/central.toml" serve) > "$T/central.log" 2>&1 &
-in_ns dnsmasq --keep-in-foreground --conf-file=/dev/null --user=root --group=root \
-    --interface=tap0 --bind-interfaces --no-resolv --no-hosts --log-facility=- --log-dhcp \
-    --dhcp-range=10.77.0.50,10.77.0.99,255.255.255.0,1h --dhcp-leasefile="$T/leases" \
-    --dhcp-option=option:router,$LAN_IP --dhcp-option=option:dns-server,$LAN_IP \
-    --host-record=$CENTRAL_NAME,$LAN_IP > "$T/dnsmasq.log" 2>&1 &
-for _ in $(seq 50); do
-    in_ns "$PYTHON" -c "import socket; socket.create_connection(('$LAN_IP', $CENTRAL_PORT), 1).close()" 2>/dev/null && break
-    sleep 0.2
-done
-note "network namespace $NS: dnsmasq on tap0 ($LAN_IP), central on http://$CENTRAL_NAME:$CENTRAL_PORT"
+start_town_hall "metrics_token = \"$METRICS_TOKEN\"
+update_keyring = \"$W/keys/city-ca.pem\"
+bundle_dir = \"$T/bundles\""
 # The host's view of central: update-central.py (bundles, rollout, the kiosk's state).
 central() {
     (cd "$REPO" && PYTHONPATH=$REPO ip netns exec "$NS" "$PYTHON" "$HERE/update-central.py" --config "$T/central.toml" \

@@ -18,7 +18,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 BUILD = REPO / "image" / "build"
 SCRIPTS = sorted(BUILD.glob("*.sh")) + sorted((BUILD / "hooks").glob("*.sh"))
-SOURCED = {"lib.sh", "base-debian.sh", "base-raspios.sh"}  # read with ".", never run
+SOURCED = {"lib.sh", "town-hall.sh", "base-debian.sh", "base-raspios.sh"}  # read with ".", never run
 
 
 SELFTEST_MODULES = ("checklog", "system_checks", "kiosk_checks", "enrolment_checks")
