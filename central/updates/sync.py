@@ -35,7 +35,7 @@ async def resync(app: web.Application) -> bool:
             return False  # a pause of this process is not written yet: the database is behind, not ahead
         stored = await app["db"].updates.live_rollout()
         mine = book.rollout
-        if stored == mine or book.rollout_dirty:
+        if stored == mine or book.rollout_dirty:  # a kiosk's rollback may have paused it while the database answered
             return False
         same = mine is not None and stored is not None and stored.id == mine.id
         if mine is not None and (not same or stored.state != "active"):
