@@ -37,7 +37,7 @@ FarEndHook = Callable[[av.AudioFrame], None]
 
 @runtime_checkable
 class Camera(Protocol):
-    """The kiosk camera.
+    """The kiosk camera: the Pi camera, a USB (UVC) camera or the test pattern.
 
     ``track()`` starts capturing and returns a fresh track for one call; the
     previous track (if any) ends.  When ``encoded`` is true the track yields
@@ -46,18 +46,33 @@ class Camera(Protocol):
     ``appliance.hardware.encoded.h264_codecs``); otherwise it yields
     ``av.VideoFrame``s.  Read ``encoded`` after ``track()``: a camera whose
     hardware encoder fails to start falls back to frames.
+
+    ``track(encoded=...)``: ``None`` is the camera's preference (packets where
+    it can pass H.264 through); ``False`` asks for frames, for a software
+    encoder when the clerk's browser cannot take H.264 (the VP8 fallback);
+    ``True`` asks for packets and raises ``CameraError`` where there are none.
+    ``name`` says which camera this is, for IT and the installer
+    (e.g. "Pi camera imx708", "USB Logitech C920 (H.264 1280x720 30 fps)").
+    A camera that disappears raises ``CameraError`` from its track.
     """
 
     encoded: bool
+    name: str
 
-    def track(self) -> MediaStreamTrack: ...
+    def track(self, *, encoded: bool | None = None) -> MediaStreamTrack: ...
 
     def close(self) -> None: ...
 
 
 @runtime_checkable
 class Microphone(Protocol):
-    """The kiosk microphone: ``track()`` yields 20 ms mono s16 48 kHz ``av.AudioFrame``s."""
+    """The kiosk microphone: ``track()`` yields 20 ms mono s16 48 kHz ``av.AudioFrame``s.
+
+    ``name`` names the device for IT (card and ALSA device, e.g. "USB speakerphone
+    (plughw:CARD=kioskaudio)"). A device that disappears raises ``AudioDeviceError``.
+    """
+
+    name: str
 
     def track(self) -> MediaStreamTrack: ...
 
@@ -78,6 +93,7 @@ class Speaker(Protocol):
     """
 
     far_end: FarEndHook | None
+    name: str  # as the microphone's
 
     async def play(self, frame: av.AudioFrame) -> None: ...
 

@@ -87,6 +87,7 @@ class AlsaMicrophone:
     def __init__(self, device: str = "default", *, echo: EchoCanceller | None = None) -> None:
         _alsaaudio()  # fail at start-up, not at the first call, if ALSA is missing
         self.device = device
+        self.name = f"ALSA {device}"
         self.echo = echo
         self.gain = 1.0  # amplitude factor, from central's settings (set_gain_db)
         self.error: Exception | None = None
@@ -165,6 +166,7 @@ class AlsaSpeaker:
 
     def __init__(self, device: str = "default", *, far_end: FarEndHook | None = None) -> None:
         self.device = device
+        self.name = f"ALSA {device}"
         self.far_end = far_end
         self.volume = 1.0  # amplitude factor, from central's settings (set_volume)
         self.frames_played = 0

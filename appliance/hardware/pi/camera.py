@@ -109,6 +109,7 @@ class PiCamera:
             raise CameraError(f"no camera number {camera_num} connected (libcamera sees {len(cameras)}); "
                               "check the ribbon cable and camera_auto_detect in config.txt")
         self.model = cameras[camera_num].get("Model", "unknown")
+        self.name = f"Pi camera {self.model}"
         self.width, self.height, self.fps, self.bitrate = width, height, fps, bitrate
         self.encoded = has_hardware_encoder() if hardware_encoder is None else hardware_encoder
         try:
