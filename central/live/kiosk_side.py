@@ -37,8 +37,7 @@ class KioskSide(CallSetup):
         self.fleet.connected(peer.kiosk.id)
         if (visit := self.rooms.of_kiosk(peer.kiosk.id)) is not None:
             peer.unclaimed_visit_id = visit.id
-        peer.link.send(encode(m.Welcome(type="welcome", kiosk_location=peer.kiosk.location,
-                                        ice_servers=self.ice_servers, departments=self.department_info())))
+        self._welcome(peer, self.department_info())
         if peer.settings is not None:
             self.send_settings(peer.kiosk.id, peer.settings)
         self.offer_update(peer)  # update_side.py: the live rollout's bundle, if it reaches this kiosk
@@ -48,16 +47,27 @@ class KioskSide(CallSetup):
         peer = self.kiosks.get(kiosk_id)
         if peer is None:
             return  # it gets them when it connects
+        offered_before = peer.settings.departments if peer.settings is not None else None
         peer.settings = settings
         peer.kiosk = dataclasses.replace(peer.kiosk, location=settings.location)
         peer.link.send(encode(f.SettingsMessage(type="kiosk.settings", settings=settings)))
+        if settings.departments != offered_before:  # the kiosk needs the state of departments it now offers
+            self._welcome(peer, self.department_info())
 
     def resend_departments(self) -> None:
         """A department opened or closed: every kiosk gets a fresh ``welcome`` with the departments' state."""
         departments = self.department_info()
         for peer in self.kiosks.values():
-            peer.link.send(encode(m.Welcome(type="welcome", kiosk_location=peer.kiosk.location,
-                                            ice_servers=self.ice_servers, departments=departments)))
+            self._welcome(peer, departments)
+
+    def _welcome(self, peer: KioskPeer, departments: list[m.DepartmentInfo]) -> None:
+        """The departments' state, only of those this kiosk offers: a kiosk claimed a moment ago, which has
+        no settings yet, must not show a department it will not offer, nor learn of it."""
+        if peer.settings is not None:
+            offered = set(peer.settings.departments)
+            departments = [d for d in departments if d.slug in offered]
+        peer.link.send(encode(m.Welcome(type="welcome", kiosk_location=peer.kiosk.location,
+                                        ice_servers=self.ice_servers, departments=departments)))
 
     def send_action(self, kiosk_id: int, action: f.KioskAction) -> bool:
         """Send an action to the kiosk; False when it is not connected."""

@@ -268,3 +268,29 @@ async def test_reports_before_the_resume_do_not_end_the_kiosks_visit(central):
     await third.send(type="ping")
     await third.recv("pong")
     assert central.hub.rooms.of_kiosk(kiosk_id(central)) is None
+
+
+async def test_a_kiosk_hears_only_of_the_departments_it_offers(central, admin):
+    # Claimed a moment ago, a unit has no settings of its own yet: it shows the welcome's departments
+    # until its settings follow, so the welcome must already be limited to what it will offer.
+    kiosk = await central.kiosk()
+    kid = kiosk_id(central)
+    status, _, _ = await admin.post(f"/admin/fleet/{kid}/settings", form(
+        departments_mode="chosen", department=["standesamt"], order_standesamt="1"))
+    assert status == 303
+    assert (await kiosk.recv("kiosk.settings"))["settings"]["departments"] == ["standesamt"]
+    assert [d["slug"] for d in (await kiosk.recv("welcome"))["departments"]] == ["standesamt"]
+
+    await kiosk.ws.close()
+    ws = await central.session.ws_connect(central.url.replace("http", "ws") + "/ws/kiosk",
+                                          headers={"Authorization": f"Bearer {central.credentials['kiosk_token']}"})
+    again = Peer(ws)
+    welcome = await again.recv()
+    assert welcome["type"] == "welcome" and [d["slug"] for d in welcome["departments"]] == ["standesamt"]
+    assert (await again.recv())["type"] == "kiosk.settings"  # always right after the welcome
+
+    # Offering more again brings their state along with the settings.
+    status, _, _ = await admin.post(f"/admin/fleet/{kid}/settings", form())
+    assert status == 303
+    assert (await again.recv("kiosk.settings"))["settings"]["departments"] == ALL_SLUGS
+    assert [d["slug"] for d in (await again.recv("welcome"))["departments"]] == ALL_SLUGS
