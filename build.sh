@@ -17,8 +17,9 @@ PY=$VENV/bin/python
 # builds against libasound2-dev (its ALSA "null" device serves the audio tests) and
 # picamera2's python-prctl against libcap-dev. rauc and squashfs-tools make and read
 # the signed update bundles (tests/rauc_bundles.py, ./build.sh bundle); central checks their
-# signatures with the openssl command.
-SYSTEM_PACKAGES=(chromium fonts-dejavu-core iproute2 util-linux python3-venv python3-dev gcc postgresql libasound2-dev libcap-dev systemd udev nftables openssh-client fdisk mount e2fsprogs dosfstools mtools bmap-tools prometheus openssl rauc squashfs-tools u-boot-tools u-boot-qemu qemu-system-arm libubootenv-tool)
+# signatures with the openssl command. softhsm2, opensc and libengine-pkcs11-openssl stand in for the
+# city's signing token (tests/imagebuild/test_bundle_pkcs11.py).
+SYSTEM_PACKAGES=(chromium fonts-dejavu-core iproute2 util-linux python3-venv python3-dev gcc postgresql libasound2-dev libcap-dev systemd udev nftables openssh-client fdisk mount e2fsprogs dosfstools mtools bmap-tools prometheus openssl rauc squashfs-tools u-boot-tools u-boot-qemu qemu-system-arm libubootenv-tool softhsm2 opensc libengine-pkcs11-openssl)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 

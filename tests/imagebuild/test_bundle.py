@@ -31,8 +31,8 @@ def _stand_in_root(root: Path) -> Path:
     return root
 
 
-def _bundle(root: Path, out: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, **SIZES, "AMTSKLINGEL_OUT": str(out),
+def _bundle(root: Path, out: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, **(env or {}), **SIZES, "AMTSKLINGEL_OUT": str(out),
            "PATH": os.environ.get("PATH", "/usr/bin:/bin") + ":/usr/sbin:/sbin"}
     return subprocess.run([str(BUNDLE_SH), "--rootfs", str(root), *args], capture_output=True, text=True, env=env)
 
