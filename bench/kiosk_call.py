@@ -84,6 +84,13 @@ of three ways:
    (``--kc-seconds``, no frame grabbing then). Dropped/frozen frames and the
    jitter-buffer and decode delays of the window are printed too.
 
+5. **Mouth-to-ear** both ways (every call with audio, after glass-to-glass; ``--kc-clicks`` each way):
+   a click into the kiosk's fake microphone until the clerk's page hears it on the received track
+   (an AudioWorklet), and a click sent from the clerk's page until the kiosk's fake speaker plays it,
+   both stamped on the machine's wall clock (``bench/_kiosk_call/mouth_to_ear.py`` says what each end
+   includes). The clerk's audio jitter buffer of the window is printed with it. The headline figures
+   ``mouth_to_ear_ms.{kiosk_to_clerk,clerk_to_kiosk}.p50`` are the passthrough call's.
+
 Every figure is printed as a JSON line (``kiosk_call.*``). Machine context is
 printed with each window: the CPU of the clerk's Chromium (all its processes)
 and how busy the whole machine was, because on a small machine the kiosk,
@@ -94,7 +101,8 @@ list is empty, so no STUN/TURN server is ever asked; every wait is bounded.
 
 The parts are in ``bench/_kiosk_call/``: ``kiosk.py`` (the kiosk process), ``standin_encoder.py``
 (the Pi 4 encoder's stand-in), ``kiosk_process.py`` (this process's handle on the kiosk),
-``clerk_page.py`` (what runs in the console page), ``cpu.py``, ``measurements.py`` and ``report.py``.
+``clerk_page.py`` (what runs in the console page), ``mouth_to_ear.py``, ``cpu.py``, ``measurements.py`` and
+``report.py``.
 """
 from __future__ import annotations
 
@@ -139,7 +147,10 @@ async def _run(args, tmp: Path) -> int:
             browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS,
                                                ignore_default_args=["--mute-audio"], headless=True)
             try:
-                context = await browser.new_context(permissions=["camera", "microphone", "notifications"])
+                # bypass_csp: the mouth-to-ear measurement loads its AudioWorklet from a blob: URL, which the
+                # console's policy (scripts from central only) rightly refuses; the console itself is unchanged.
+                context = await browser.new_context(permissions=["camera", "microphone", "notifications"],
+                                                    bypass_csp=True)
                 page = await context.new_page()
                 await page.goto(url + "/login")
                 await page.fill("input[name=username]", credentials["clerk_user"])
@@ -197,6 +208,8 @@ def add_arguments(parser) -> None:
     group.add_argument("--kc-warmup", type=float, default=None, help="seconds of each call before measuring (default 4; 2 with --quick)")
     group.add_argument("--kc-seconds", type=float, default=None, help="CPU and frame-rate window (default 25 s; 8 with --quick)")
     group.add_argument("--kc-g2g-seconds", type=float, default=None, help="glass-to-glass grabbing (default 10 s; 4 with --quick)")
+    group.add_argument("--kc-clicks", type=int, default=None,
+                       help="mouth-to-ear clicks each way in each call with audio (default 20; 8 with --quick)")
     group.add_argument("--kc-kiosk-video", choices=("encoded", "decoded"), default="encoded",
                        help="the clerk's picture in the kiosk process: taken encoded for the page to decode, as the "
                             "appliance does (default), or decoded by aiortc (the fallback when the tap fails)")
@@ -210,7 +223,7 @@ def kiosk_plan(args) -> KioskPlan:
 def run(args) -> int:
     quick = args.quick
     for name, full, short in (("kc_calls", 20, 5), ("kc_warmup", 4.0, 2.0), ("kc_seconds", 25.0, 8.0),
-                              ("kc_g2g_seconds", 10.0, 4.0)):
+                              ("kc_g2g_seconds", 10.0, 4.0), ("kc_clicks", 20, 8)):
         if getattr(args, name) is None:
             setattr(args, name, short if quick else full)
     if args.kc_calls < 1 or args.kc_seconds <= 0:

@@ -36,6 +36,7 @@ class BenchKiosk:
         self.counts = {"remote_video": 0, "remote_audio": 0}
         self.source = None
         self.encoded = None
+        self.microphone = None  # the call's SyntheticMicrophoneTrack, for mouth-to-ear clicks
         self.generation = 0
         mp = multiprocessing.get_context("spawn")
         self.enc_commands, enc_commands_child = mp.Pipe()
@@ -115,6 +116,13 @@ class BenchKiosk:
                             self.send("ended", "idle", time.time())
                     elif cmd[0] == "stats":
                         self.send("stats", self._stats())
+                    elif cmd[0] == "say":  # a click into the microphone; when it reached the microphone
+                        from bench._kiosk_call.mouth_to_ear import click
+                        if self.microphone is None:
+                            self.send("error", "no microphone in this call to say anything into")
+                        else:
+                            said = self.microphone.say(click())
+                            self.send("said", said + time.time() - time.monotonic())
                     elif cmd[0] == "exit":
                         break
                     if messages.done():
@@ -162,9 +170,11 @@ class BenchKiosk:
 
         from appliance.call.peer import CallPeer
         from appliance.hardware.encoded import EncodedVideoTrack, h264_codecs
+        from appliance.hardware.fake.backend import MemorySpeaker
         from appliance.hardware.fake.camera import TestPatternTrack
         from appliance.hardware.fake.microphone import SyntheticMicrophoneTrack
         from appliance.kiosk.video_feed import receiver_for, tap_encoded_frames
+        from bench._kiosk_call.mouth_to_ear import Ear
         from protocol import messages as m
 
         await self._end_call()
@@ -179,7 +189,11 @@ class BenchKiosk:
         else:
             video = TestPatternTrack(cfg["width"], cfg["height"], fps=cfg["fps"])
             self.source, self.encoded = video, None
-        tracks = [video] + ([SyntheticMicrophoneTrack()] if cfg["audio"] else [])
+        self.microphone = SyntheticMicrophoneTrack() if cfg["audio"] else None
+        tracks = [video] + ([self.microphone] if cfg["audio"] else [])
+        # The clerk's voice goes to a fake speaker as the appliance plays it (appliance.service.main._play);
+        # the ear finds the clerk page's clicks in what it plays.
+        speaker = MemorySpeaker(far_end=Ear(lambda heard: self.send("heard", heard)))
         codecs = h264_codecs() if cfg["mode"] in ("h264", "passthrough") else None
 
         def on_encoded(codec, frame) -> None:
@@ -206,6 +220,7 @@ class BenchKiosk:
                                 first = False
                             self.counts["remote_video"] += 1
                         else:
+                            await speaker.play(frame)
                             self.counts["remote_audio"] += 1
                 except MediaStreamError:
                     pass
@@ -231,6 +246,7 @@ class BenchKiosk:
             await peer.close()  # stops the tracks; the encoded track's on_stop stops the stand-in
         self.encoded = None
         self.source = None
+        self.microphone = None
 
 
 def kiosk_main(conn, central_url: str, token: str) -> None:

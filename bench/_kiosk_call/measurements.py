@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 import numpy as np
 
 from bench._common import BenchError, note, percentile, proc_cpu_s
-from bench._kiosk_call import FPS, HEIGHT, WIDTH
+from bench._kiosk_call import FPS, HEIGHT, WIDTH, mouth_to_ear
 from bench._kiosk_call.clerk_page import (
     GRAB_CLOCK_JS,
     PICKUP_JS,
@@ -183,6 +183,8 @@ class Bench:
                  f"machine {r['machine_busy_pct']:.0f} % (of one core; {os.cpu_count()} cores)")
             if args.kc_g2g_seconds > 0:
                 r["g2g"] = await self.glass_to_glass(label)
+            if full and args.kc_clicks > 0:
+                r["m2e"] = await mouth_to_ear.measure(self.page, self.kiosk, args.kc_clicks, label)
             return r
         finally:
             try:

@@ -71,6 +71,23 @@ def report(bench: Bench, args) -> int:
                 emit(f"{NAME}.glass_to_glass_ms.{mode}.{variant}.p95", percentile(g["samples"], 95), "ms")
                 emit(f"{NAME}.glass_to_glass_grabs.{mode}.{variant}", len(g["samples"]), "count")
                 emit(f"{NAME}.clerk_video_jitter_buffer_ms.{mode}.{variant}", g["window"]["jitter_buffer_ms"], "ms")
+            m2e = r.get("m2e")
+            if m2e:
+                for way in ("kiosk_to_clerk", "clerk_to_kiosk"):
+                    samples = m2e[way]
+                    print(f"      mouth-to-ear {way.replace('_', ' ')}: p50 {percentile(samples, 50):.0f} ms, "
+                          f"p95 {percentile(samples, 95):.0f} ms ({len(samples)} clicks, {m2e['lost'][way]} lost)")
+                    emit(f"{NAME}.mouth_to_ear_ms.{way}.{mode}.p50", percentile(samples, 50), "ms")
+                    emit(f"{NAME}.mouth_to_ear_ms.{way}.{mode}.p95", percentile(samples, 95), "ms")
+                    emit(f"{NAME}.mouth_to_ear_lost.{way}.{mode}", m2e["lost"][way], "count")
+                    failed |= m2e["lost"][way] > len(samples) // 4
+        # The headline mouth-to-ear figures: the Pi 4's call (passthrough), else the first call measured.
+        calls = [r for (mode, full), r in streams.items() if full and isinstance(r, dict) and r.get("m2e")]
+        headline = streams.get(("passthrough", True))
+        headline = headline if isinstance(headline, dict) and headline.get("m2e") else (calls[0] if calls else None)
+        if headline:
+            for way in ("kiosk_to_clerk", "clerk_to_kiosk"):
+                emit(f"{NAME}.mouth_to_ear_ms.{way}.p50", percentile(headline["m2e"][way], 50), "ms")
         for variant, full in (("call", True), ("video_only", False)):
             pt = streams.get(("passthrough", full))
             for live in ("h264", "vp8"):

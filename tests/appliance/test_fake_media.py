@@ -140,6 +140,38 @@ def test_microphone_pacing_and_pulsing_but_never_silent():
     assert 0.005 < max(rms[26:]) < 0.05  # quiet half is quieter, not silent
 
 
+def test_microphone_hears_what_is_said_when_it_is_said():
+    """A click said into the microphone is in its sound from that moment on, and its frame is handed
+    out only once the frame is full (as a sound card delivers a period), never before the click."""
+    click = 0.9 * np.sin(2 * np.pi * 1000 * np.arange(720) / 48000)  # 15 ms
+
+    async def run():
+        track = SyntheticMicrophoneTrack()
+        for _ in range(3):
+            await track.recv()
+        before = time.monotonic()
+        said = track.say(click)
+        after = time.monotonic()
+        frames = []
+        for _ in range(4):
+            frame = await track.recv()
+            frames.append((frame, time.monotonic()))
+        return before, said, after, frames
+
+    before, said, after, frames = asyncio.run(run())
+    assert before <= said <= after + 1 / 48000
+    loud = [(f, at, np.flatnonzero(np.abs(f.to_ndarray().reshape(-1)) > 0.6 * 32768)) for f, at in frames]
+    with_click = [(f, at, idx) for f, at, idx in loud if idx.size]
+    assert with_click, "the click never reached the microphone's frames"
+    frame, handed_out_at, idx = with_click[0]
+    onset = frame.pts + idx[0]
+    # The frame holding the click's start leaves the microphone once its last sample is captured.
+    assert handed_out_at >= said + (frame.pts + frame.samples - onset) / 48000 - 0.001
+    # All of the click, once: 15 ms of loud sound at most 2 frames long.
+    assert 1 <= len(with_click) <= 2
+    assert sum(idx.size for _, _, idx in with_click) > 300
+
+
 def test_microphone_stop_ends_track():
     track = SyntheticMicrophoneTrack()
     grab(track, 1)

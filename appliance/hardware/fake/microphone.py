@@ -4,6 +4,12 @@ The tone alternates every 500 ms between loud (0.3 full scale) and quiet
 (0.03 full scale).  The pulsing makes it recognisable by ear and in level
 meters, while never going fully silent means a receiver checking "audio level
 > 0" passes no matter which window it looks at.
+
+Each 20 ms frame is handed out when its last sample has been "captured", as a
+sound card delivers a period only once it is full: the fake is no faster than a
+real microphone, so a latency measured through it includes the capture period.
+``say()`` adds a sound (a click, a word) from the present moment on, for
+measuring how long it takes to be heard at the other end.
 """
 
 import asyncio
@@ -35,6 +41,8 @@ class SyntheticMicrophoneTrack(MediaStreamTrack):
         self._time_base = fractions.Fraction(1, sample_rate)
         self._start: float | None = None
         self._timestamp = 0
+        self._handed_out = 0  # samples handed out so far
+        self._said: list[tuple[int, np.ndarray]] = []  # (first sample index, samples in full-scale units)
 
     def _envelope(self, n: np.ndarray) -> np.ndarray:
         pulse = PULSE_SECONDS * self.sample_rate
@@ -52,15 +60,14 @@ class SyntheticMicrophoneTrack(MediaStreamTrack):
     async def recv(self) -> av.AudioFrame:
         if self.readyState != "live":
             raise MediaStreamError
-        # Same pacing scheme as aiortc's AudioStreamTrack, but on the monotonic
-        # clock so a wall-clock step cannot stall or burst the stream.
+        # Paced like aiortc's AudioStreamTrack, but on the monotonic clock so a wall-clock
+        # step cannot stall or burst the stream, and a frame only once all of it is "captured".
         if self._start is None:
             self._start = time.monotonic()
-        else:
-            self._timestamp += self.samples_per_frame
-            wait = self._start + self._timestamp / self.sample_rate - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
+        self._timestamp = self._handed_out
+        wait = self._start + (self._timestamp + self.samples_per_frame) / self.sample_rate - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
 
         # Phase from the absolute sample index keeps the tone continuous
         # across frames without accumulating rounding error.
@@ -69,10 +76,38 @@ class SyntheticMicrophoneTrack(MediaStreamTrack):
         signal = np.sin(phase) * self._envelope(n) * 32767
         if self.room is not None:
             signal = signal + self.room.take(n.size)
+        signal = signal + self._take_said(n) * 32767
         samples = np.clip(signal, -32768, 32767).astype(np.int16).reshape(1, -1)
 
         frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
         frame.sample_rate = self.sample_rate
         frame.pts = self._timestamp
         frame.time_base = self._time_base
+        self._handed_out = self._timestamp + self.samples_per_frame
         return frame
+
+    def say(self, samples: np.ndarray) -> float:
+        """Let the microphone hear ``samples`` (48 kHz mono, full scale = 1.0) from now on.
+
+        Returns the ``time.monotonic()`` at which their first sample reaches the microphone: the
+        start of a mouth-to-ear measurement. Call it on the loop that receives from this track."""
+        now = time.monotonic()
+        if self._start is None:
+            self._start = now
+        # The sample being captured now, or the first not yet handed out if the reader is late.
+        first = max(self._handed_out, int(np.ceil((now - self._start) * self.sample_rate)))
+        self._said.append((first, np.asarray(samples, np.float64)))
+        return self._start + first / self.sample_rate
+
+    def _take_said(self, n: np.ndarray) -> np.ndarray:
+        out = np.zeros(n.size)
+        begin, end = int(n[0]), int(n[-1]) + 1
+        keep = []
+        for first, samples in self._said:
+            lo, hi = max(begin, first), min(end, first + samples.size)
+            if lo < hi:
+                out[lo - begin:hi - begin] += samples[lo - first:hi - first]
+            if first + samples.size > end:
+                keep.append((first, samples))
+        self._said = keep
+        return out
