@@ -1,6 +1,11 @@
 """The kiosk's WebRTC peer (aiortc): sends camera and microphone, receives the clerk.
 
-The kiosk makes the offer, so it decides codecs (H.264 passthrough on a Pi 4).
+The kiosk makes the offer, so it decides codecs (:func:`offered_video_codecs`, the one place
+that does): a camera that hands over H.264 packets (Pi 4) offers H.264 passthrough first and
+VP8 as the fallback, since Firefox ESR without its OpenH264 plugin has no H.264. The clerk's
+answer settles it (appliance/call/answer.py) before any media flows: for VP8 the camera is
+asked for frames instead, at a size the Pi 4 can encode in software (``FALLBACK_*``); a
+browser that rejects the video section gets a call with audio only ("video_rejected").
 ICE servers are exactly those central hands over — never aiortc's public default.
 What the clerk's side names as candidates (trickled, or in the answer's SDP) is
 checked against the candidate rule (protocol/candidates.py) before aiortc sees it,
@@ -13,10 +18,21 @@ import logging
 import socket
 from collections.abc import Callable
 
-from aiortc import RTCConfiguration, RTCIceCandidate, RTCIceServer, RTCPeerConnection, RTCSessionDescription
+from aiortc import (
+    RTCConfiguration,
+    RTCIceCandidate,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCRtpCodecCapability,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.sdp import candidate_from_sdp
 
+from appliance.call.answer import accept_rejected_video, rejected_video, sending_codec
+from appliance.call.fallback import FallbackVideoTrack
+from appliance.hardware.encoded import h264_codecs
 from protocol import messages as m
 from protocol.candidates import DEFAULT_NETWORKS, CandidatePolicy, ip_literal, turn_hosts
 
@@ -24,6 +40,23 @@ log = logging.getLogger(__name__)
 
 
 RESOLVE_TIMEOUT_S = 3.0
+
+# The VP8 fallback of a kiosk whose camera passes H.264 through: what a Pi 4 encodes in software
+# next to the rest of the call (see docs/benchmarks.md, usb_camera_cpu_s_per_min mode=raw_vp8).
+FALLBACK_WIDTH, FALLBACK_HEIGHT, FALLBACK_FPS = 640, 360, 15
+H264 = "video/h264"
+
+
+def offered_video_codecs(encoded: bool) -> list[RTCRtpCodecCapability] | None:
+    """The video codecs the kiosk offers, best first; None leaves aiortc's own list (VP8, then H.264).
+
+    ``encoded``: the camera's track yields H.264 packets. They pass through untouched if the clerk's
+    browser takes H.264; otherwise VP8 (which every WebRTC browser must decode) from frames.
+    """
+    if not encoded:
+        return None  # frames: aiortc encodes either codec itself
+    vp8 = [c for c in RTCRtpSender.getCapabilities("video").codecs if c.mimeType.lower() == "video/vp8"]
+    return h264_codecs() + vp8
 
 
 async def candidate_policy(networks: tuple[str, ...], ice_servers: list[m.IceServer]) -> CandidatePolicy:
@@ -57,9 +90,13 @@ class CallPeer:
     def __init__(self, ice_servers: list[m.IceServer], tracks: list[MediaStreamTrack],
                  on_remote_track: Callable[[MediaStreamTrack], None] | None = None,
                  video_codecs: list | None = None, on_state: Callable[[str], None] | None = None,
-                 ice_networks: tuple[str, ...] = DEFAULT_NETWORKS):
-        """``video_codecs`` pins the video codec, e.g. H.264 for a camera whose packets pass through.
-        ``on_state`` hears "connected" and "failed" as the peer connection reaches them.
+                 ice_networks: tuple[str, ...] = DEFAULT_NETWORKS,
+                 frames: Callable[[], MediaStreamTrack | None] | None = None):
+        """``video_codecs``: the offer's video codecs in order (:func:`offered_video_codecs`).
+        ``frames``: given when the video track yields H.264 packets; opens the camera's frames for
+        any other codec the answer picks (None if the camera fails: the call goes on without video).
+        ``on_state`` hears "connected" and "failed" as the peer connection reaches them, and
+        "video_rejected" when the clerk's browser refused the video (the call has audio only).
         ``ice_networks``: where the clerk's candidates may point (with central's TURN servers)."""
         self.pc = RTCPeerConnection(rtc_configuration(ice_servers))
         self._ice_servers, self._ice_networks = ice_servers, ice_networks
@@ -67,11 +104,17 @@ class CallPeer:
         self.dropped_candidates = 0  # a count for tests and the log; never the addresses
         self._on_state = on_state
         self.pc.on("connectionstatechange", self._state_changed)
-        self._tracks = tracks
+        self._tracks = list(tracks)
+        self._video_codecs = video_codecs or []
+        self._frames = frames
+        self._video_sender: RTCRtpSender | None = None
+        self.video_codec: str | None = None  # what the answer settled: "video/h264", "video/vp8"; None: no video
         for track in tracks:
             transceiver = self.pc.addTransceiver(track, direction="sendrecv")
-            if track.kind == "video" and video_codecs:
-                transceiver.setCodecPreferences(video_codecs)
+            if track.kind == "video":
+                self._video_sender = transceiver.sender
+                if video_codecs:
+                    transceiver.setCodecPreferences(video_codecs)
         # A device that failed at call start sends nothing, but the clerk is still seen and heard.
         for kind in ("video", "audio"):
             if not any(track.kind == kind for track in tracks):
@@ -89,7 +132,34 @@ class CallPeer:
         policy = await self._candidate_policy()
         allowed = policy.filter_sdp(sdp)
         self._dropped(sdp.count("a=candidate:") - allowed.count("a=candidate:"))
+        video_rejected = rejected_video(allowed)
+        if video_rejected:
+            allowed = accept_rejected_video(allowed, self.pc.localDescription.sdp)
+        else:
+            self.video_codec = sending_codec(allowed, self._video_codecs)
+        # Before the answer is applied: aiortc's sender starts pulling from the track once connected.
+        if video_rejected:
+            log.warning("the clerk's browser refused the video; the call goes on with audio only")
+            self._replace_video(None)
+        elif self._frames is not None and self.video_codec not in (H264, None):
+            log.info("the clerk's browser takes no H.264; sending %s at %dx%d, %d fps from the camera's frames",
+                     self.video_codec, FALLBACK_WIDTH, FALLBACK_HEIGHT, FALLBACK_FPS)
+            self._replace_video(None)  # the camera gives one track at a time: the packets' stops first
+            frames = self._frames()
+            if frames is not None:
+                self._replace_video(FallbackVideoTrack(frames, FALLBACK_WIDTH, FALLBACK_HEIGHT, FALLBACK_FPS))
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=allowed, type="answer"))
+        if video_rejected and self._on_state is not None:
+            self._on_state("video_rejected")
+
+    def _replace_video(self, track: MediaStreamTrack | None) -> None:
+        for old in [t for t in self._tracks if t.kind == "video"]:
+            old.stop()  # the camera stops capturing (or capturing packets)
+            self._tracks.remove(old)
+        if track is not None:
+            self._tracks.append(track)
+        if self._video_sender is not None:
+            self._video_sender.replaceTrack(track)
 
     async def add_candidate(self, candidate: m.Candidate) -> None:
         if not candidate.candidate:

@@ -39,6 +39,8 @@ class CallMedia(ControllerCore):
             await self._report_rtc("connected")
         elif state == "failed":
             await self._on_media_failed()
+        elif state == "video_rejected":  # the clerk's browser takes none of our video: talk without pictures
+            self._show(camera_on=False, notice="video_rejected")
         elif state in ("camera_failed", "microphone_failed") and self._visit and self._visit.visit_id:
             device = state.removesuffix("_failed")  # appliance/call/devices.py watches the call's devices
             await self._send(f.DeviceFault(type="device.fault", device=device, fault=state, visit_id=self._visit.visit_id))

@@ -50,7 +50,8 @@ class View:
     expected_wait_s: int | None = None
     message: str | None = None                # the clerk's short text, while waiting
     # idle: "closed" | "unknown_department" | "already_waiting" | "unreachable"; waiting: "transferred" | "call_failed";
-    # in_call: "camera_failed" (the call goes on audio-only)
+    # in_call: "camera_failed" (the call goes on audio-only), "video_rejected" (the clerk's browser took no
+    # video: audio only)
     notice: str | None = None
     next_opening: str | None = None           # with notice "closed"
     fault: str | None = None                  # "token_refused" | "replaced" | "camera" | "microphone"

@@ -28,7 +28,8 @@ class Call(Protocol):
 
 Send = Callable[[m.Message], Awaitable[None]]
 # ice_servers, and a callback the call gives its state to: "connected" | "failed" (media), or
-# "camera_failed" | "microphone_failed" (a device of the call stopped; appliance/call/devices.py)
+# "camera_failed" | "microphone_failed" (a device of the call stopped; appliance/call/devices.py), or
+# "video_rejected" (the clerk's browser refused the video: the call has audio only)
 CallFactory = Callable[[list[m.IceServer], Callable[[str], None]], Call]
 
 

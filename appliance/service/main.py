@@ -19,7 +19,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from appliance.call.devices import open_track
-from appliance.call.peer import CallPeer
+from appliance.call.peer import CallPeer, offered_video_codecs
 from appliance.call.session import CentralSession
 from appliance.call.tls import Trust
 from appliance.config import ApplianceConfig
@@ -110,7 +110,6 @@ async def start(config: ApplianceConfig, *, hardware: Hardware | None = None,
     self_view = SelfViewFeed()
 
     def new_call(ice_servers: list[m.IceServer], on_state: Callable[[str], None]) -> CallPeer:
-        from appliance.hardware.encoded import h264_codecs  # only needed for the passthrough camera
         camera = hardware.camera
 
         def failed(device: str) -> Callable[[], None]:
@@ -123,18 +122,23 @@ async def start(config: ApplianceConfig, *, hardware: Hardware | None = None,
         def working(device: str) -> Callable[[], None]:
             return lambda: devices.ok(device, "live", name=device_name(getattr(hardware, device)))
 
-        camera_track = open_track(camera.track, "camera", failed("camera"), working("camera"))  # decides .encoded
+        def video(encoded: bool | None) -> MediaStreamTrack | None:
+            # The citizen's own picture: the call sends a tee of the camera track that also hands each
+            # frame to the page (no second capture, H.264 passed through unchanged). Stopping the tee
+            # at the end of the call stops the camera. See appliance/kiosk/self_view.py.
+            track = open_track(lambda: camera.track(encoded=encoded), "camera", failed("camera"),
+                               working("camera"))  # decides .encoded
+            return track and self_view.attach(track, encoded=camera.encoded)
+
+        camera_track = video(None)  # the camera's preference: H.264 packets where it passes them through
         microphone_track = open_track(hardware.microphone.track, "microphone", failed("microphone"),
                                       working("microphone"))
-        # The citizen's own picture: the call sends a tee of the camera track that also hands each
-        # frame to the page (no second capture, H.264 passed through unchanged). Stopping the tee
-        # at the end of the call stops the camera. See appliance/kiosk/self_view.py.
-        tracks = [track for track in (camera_track and self_view.attach(camera_track, encoded=camera.encoded),
-                                      microphone_track) if track is not None]
+        tracks = [track for track in (camera_track, microphone_track) if track is not None]
         encoded = camera_track is not None and camera.encoded
+        # Frames (for VP8) only if the clerk's browser takes no H.264: appliance/call/peer.py decides.
         peer = CallPeer(ice_servers, tracks, on_remote_track=lambda track: route(peer, track),
-                        video_codecs=h264_codecs() if encoded else None, on_state=on_state,
-                        ice_networks=config.ice_networks)
+                        video_codecs=offered_video_codecs(encoded), on_state=on_state,
+                        ice_networks=config.ice_networks, frames=(lambda: video(False)) if encoded else None)
         return peer
 
     def route(peer: CallPeer, track: MediaStreamTrack) -> None:

@@ -503,6 +503,16 @@ async def test_a_failed_camera_keeps_the_call_audio_only_and_tells_central(rig):
     assert not rig.calls[-1].closed
 
 
+async def test_video_the_clerks_browser_refused_leaves_a_call_with_audio_and_a_word_to_the_citizen(rig):
+    await in_call(rig)
+    rig.calls[-1].report("video_rejected")
+    await rig.c.settle()
+    view = rig.c.view
+    assert view.screen is Screen.IN_CALL and view.notice == "video_rejected" and not view.camera_on
+    assert rig.sent == []  # no device fault: the clerk's console sees its own answer
+    assert not rig.calls[-1].closed
+
+
 async def test_a_failed_microphone_ends_the_call_with_the_reason(rig):
     from protocol import fleet as f
     await in_call(rig)

@@ -65,6 +65,31 @@ async def test_camera(backend, encoded):
     hw.camera.close()  # twice is fine
 
 
+@pytest.mark.parametrize("backend,encoded", [("fake", True), ("fake", False), ("pi", None)],
+                         ids=["fake-h264", "fake", "pi"])
+async def test_camera_gives_frames_or_packets_on_request(backend, encoded):
+    """A clerk's browser without H.264 needs frames to encode VP8 from, also from an H.264 camera."""
+    extra = {} if encoded is None else {"encoded": encoded}
+    hw = open_or_skip(config_for("camera", backend, **extra),
+                      "the Pi camera (picamera2 with libcamera's Python bindings, python3-libcamera)")
+    try:
+        camera = hw.camera
+        frames = camera.track(encoded=False)
+        assert not camera.encoded
+        assert isinstance(await asyncio.wait_for(frames.recv(), 5), av.VideoFrame)
+        try:
+            packets = camera.track(encoded=True)
+        except CameraError:  # a camera without an encoder says so
+            assert backend == "pi"
+        else:
+            assert frames.readyState == "ended" and camera.encoded  # one track at a time
+            item = await asyncio.wait_for(packets.recv(), 5)
+            assert isinstance(item, av.Packet) and item.is_keyframe
+            packets.stop()
+    finally:
+        hw.close()
+
+
 @pytest.mark.parametrize("backend", ["fake", "pi"])
 async def test_microphone(backend):
     hw = open_or_skip(config_for("microphone", backend), "ALSA (pyalsaaudio)")

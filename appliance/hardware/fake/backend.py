@@ -36,6 +36,9 @@ PLAYED_SECONDS = 10  # what MemorySpeaker keeps for tests to inspect; never writ
 class FakeCamera:
     """Test pattern camera; ``encoded=True`` pre-encodes it to H.264 like a Pi 4.
 
+    ``encoded`` given here is the camera's preference (``track()``); ``track(encoded=False)``
+    gives frames also then (the VP8 fallback), ``track(encoded=True)`` packets also when the
+    preference is frames. The attribute tells what the last track yields.
     ``fail()`` / ``fail(after_frames=n)`` / ``repair()``: see :class:`Breakage`.
     """
 
@@ -44,16 +47,17 @@ class FakeCamera:
     def __init__(self, width: int = 640, height: int = 480, fps: int = 30, bitrate: int = 1_000_000, *,
                  encoded: bool = False) -> None:
         self.width, self.height, self.fps, self.bitrate = width, height, fps, bitrate
-        self.encoded = encoded
+        self.encoded = self.prefers_encoded = encoded
         self._track: MediaStreamTrack | None = None
         self._encoder: FakeH264Encoder | None = None
         self._outer: MediaStreamTrack | None = None
         self.breakage = Breakage("camera", CameraError)
         self.fail, self.repair = self.breakage.fail, self.breakage.repair
 
-    def track(self) -> MediaStreamTrack:
+    def track(self, *, encoded: bool | None = None) -> MediaStreamTrack:
         self._stop()
         self.breakage.check_start()
+        self.encoded = self.prefers_encoded if encoded is None else encoded
         self._outer = BreakableTrack(self._start(), self.breakage)
         return self._outer
 

@@ -96,9 +96,10 @@ class LatestFrameTrack(ThreadFedTrack):
 class PiCamera:
     """The Pi camera (see :class:`appliance.hardware.interfaces.Camera`).
 
-    ``encoded`` is decided at start-up from the platform; should the hardware
-    encoder nevertheless fail to start, ``track()`` falls back to raw frames
-    and clears ``encoded``, so read it after ``track()``.
+    Its preference (``track()``) is decided at start-up from the platform: H.264 from the
+    Pi 4's hardware encoder. Should the encoder nevertheless fail to start, ``track()``
+    falls back to raw frames; ``track(encoded=False)`` asks for frames (the clerk's
+    browser cannot take H.264). ``encoded`` tells what the last track yields.
     """
 
     def __init__(self, width: int = 1280, height: int = 720, fps: int = 30, bitrate: int = 1_500_000, *,
@@ -111,7 +112,8 @@ class PiCamera:
         self.model = cameras[camera_num].get("Model", "unknown")
         self.name = f"Pi camera {self.model}"
         self.width, self.height, self.fps, self.bitrate = width, height, fps, bitrate
-        self.encoded = has_hardware_encoder() if hardware_encoder is None else hardware_encoder
+        self.hardware_encoder = has_hardware_encoder() if hardware_encoder is None else hardware_encoder
+        self.encoded = self.hardware_encoder
         try:
             self._cam = Picamera2(camera_num)
             config = self._cam.create_video_configuration(
@@ -126,15 +128,22 @@ class PiCamera:
         self._stop_capture_thread = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def track(self) -> MediaStreamTrack:
+    def track(self, *, encoded: bool | None = None) -> MediaStreamTrack:
         self._stop()
-        if self.encoded:
+        if encoded and not self.hardware_encoder:
+            raise CameraError("this camera has no hardware H.264 encoder (a Pi 4 has one, a Pi 5 not); "
+                              "ask for frames instead")
+        if encoded is not False and self.hardware_encoder:
             try:
-                return self._start_encoded()
+                track = self._start_encoded()
+                self.encoded = True
+                return track
             except Exception as exc:
-                log.warning("hardware H.264 encoder failed (%s); falling back to raw frames", exc)
                 self._stop()
-                self.encoded = False
+                if encoded:
+                    raise CameraError(f"the hardware H.264 encoder did not start: {exc}") from exc
+                log.warning("hardware H.264 encoder failed (%s); falling back to raw frames", exc)
+        self.encoded = False
         return self._start_frames()
 
     def _start_encoded(self) -> EncodedVideoTrack:
