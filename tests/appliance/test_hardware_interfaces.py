@@ -46,7 +46,7 @@ def open_or_skip(config: dict, what: str) -> Hardware:
 async def test_camera(backend, encoded):
     extra = {} if encoded is None else {"encoded": encoded}
     hw = open_or_skip(config_for("camera", backend, **extra),
-                      "the Pi camera (picamera2 with libcamera's Python bindings, python3-libcamera)")
+                      "a camera: the Pi camera (picamera2 with python3-libcamera) or a V4L2 device (a webcam, vivid)")
     try:
         camera = hw.camera
         assert isinstance(camera, Camera)
@@ -181,7 +181,7 @@ async def test_missing_pi_camera_stack_says_what_to_install():
     else:
         pytest.skip("picamera2 imports here: this is a Pi, nothing is missing")
     with pytest.raises(BackendUnavailable, match="python3-picamera2.*python3-libcamera"):
-        open_hardware(config_for("camera", "pi"))
+        open_hardware(config_for("camera", "pi", source="picamera"))
 
 
 async def test_all_fake_hardware_opens_and_closes():

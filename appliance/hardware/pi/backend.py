@@ -6,16 +6,19 @@ guessed GPIO or sound card would fail later and more confusingly.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from importlib.metadata import entry_points
 
 from appliance.hardware.button import GpioCallButton
 from appliance.hardware.echo import EchoCanceller
-from appliance.hardware.errors import BackendUnavailable, HardwareError
-from appliance.hardware.interfaces import LONG_PRESS_SECONDS, SELFTEST_HOLD_SECONDS, FarEndHook
+from appliance.hardware.errors import BackendUnavailable, CameraError, HardwareError
+from appliance.hardware.interfaces import LONG_PRESS_SECONDS, SELFTEST_HOLD_SECONDS, Camera, FarEndHook
 from appliance.hardware.pi.audio import AlsaMicrophone, AlsaSpeaker
-from appliance.hardware.pi.camera import PiCamera
+from appliance.hardware.pi.camera import PiCamera, picamera2_module
 from appliance.hardware.pi.display import open_display  # noqa: F401  (open_hardware finds every opener here)
 from appliance.hardware.pi.unit import open_unit  # noqa: F401  (open_hardware finds every opener here)
+from appliance.hardware.pi.v4l2.camera import UsbCamera
+from appliance.hardware.pi.v4l2.choose import Wanted
 
 # lgpio drives /dev/gpiochip* and does PWM on every Pi including the 5, where
 # RPi.GPIO no longer works.
@@ -42,10 +45,49 @@ def pin_factory(name: str = DEFAULT_PIN_FACTORY):
                                  "and run on a Raspberry Pi") from exc
 
 
-def open_camera(cfg: dict) -> PiCamera:
+CAMERA_SOURCES = ("auto", "picamera", "usb")
+
+
+def pi_camera_count() -> int:
+    """Cameras libcamera sees on the Pi's camera connectors (0 where picamera2 is missing)."""
+    return len(picamera2_module().Picamera2.global_camera_info())
+
+
+def open_pi_camera(cfg: dict) -> PiCamera:
     return PiCamera(cfg.get("width", 1280), cfg.get("height", 720), cfg.get("fps", 30),
                     cfg.get("bitrate", 1_500_000), camera_num=cfg.get("camera_num", 0),
                     hardware_encoder=cfg.get("hardware_encoder"))
+
+
+def open_usb_camera(cfg: dict) -> UsbCamera:
+    wanted = Wanted(cfg.get("format", "auto"), cfg.get("width", 1280), cfg.get("height", 720), cfg.get("fps", 30))
+    return UsbCamera(wanted, cfg.get("device", "auto"))
+
+
+def open_camera(cfg: dict, *, count_pi_cameras: Callable[[], int] = pi_camera_count,
+                open_pi: Callable[[dict], Camera] = open_pi_camera,
+                open_usb: Callable[[dict], Camera] = open_usb_camera) -> Camera:
+    """The camera ``[hardware.camera] source`` names: "picamera", "usb", or "auto" (the Pi camera
+    when libcamera sees one, else the best USB camera)."""
+    source = cfg.get("source", "auto")
+    if source not in CAMERA_SOURCES:
+        raise HardwareError(f"hardware setting camera.source = {source!r} is unknown: use \"auto\", \"picamera\" "
+                            "(the camera on the Pi's ribbon cable, Raspberry Pi OS base) or \"usb\" (a USB webcam)")
+    if source == "picamera":
+        return open_pi(cfg)
+    if source == "usb":
+        return open_usb(cfg)
+    try:
+        pi_cameras = count_pi_cameras()
+        pi_said = f"libcamera sees {pi_cameras} Pi camera(s)"
+    except BackendUnavailable as exc:  # Debian base, or not a Pi: no libcamera
+        pi_cameras, pi_said = 0, f"no Pi camera support ({exc})"
+    if pi_cameras:
+        return open_pi(cfg)
+    try:
+        return open_usb(cfg)
+    except CameraError as exc:
+        raise CameraError(f"no camera found: {pi_said}; and {exc}") from exc
 
 
 def open_microphone(cfg: dict, echo: EchoCanceller | None = None) -> AlsaMicrophone:
