@@ -1,0 +1,32 @@
+"""Echo cancellation in a simulated room: ERLE per condition, near-end loss in double talk, CPU.
+
+The room, its conditions and how each figure is measured are in ``bench/_echo_room.py``; the tests in
+``tests/appliance/test_echo.py`` hold the targets (ERLE >= 40 dB in every condition, near-end loss in
+double talk <= 4 dB). Each condition is three takes of 20 s (a clerk, a citizen and a room each),
+through the appliance's own canceller (``appliance/hardware/echo.py``).
+
+    erle_db.<condition>                        after convergence, the clerk alone (takes pooled)
+    erle_db.<condition>.worst                  the worst of the takes
+    double_talk_near_end_loss_db.<condition>   the citizen while the clerk talks, against the citizen alone
+    echo_cpu_ms_per_audio_s                    the canceller's CPU per second of audio (all conditions)
+"""
+from __future__ import annotations
+
+from appliance.hardware.echo import EchoCanceller
+from bench._common import emit, note
+from bench._echo_room import CONDITIONS, measure
+
+NAME = "echo"
+
+
+def run(args) -> int:  # noqa: ANN001 - the bench runner's namespace
+    cpu = []
+    for condition in CONDITIONS:
+        note(f"echo: {condition.name} ...")
+        found = measure(condition, EchoCanceller)
+        emit(f"erle_db.{condition.name}", found.erle_db, "dB")
+        emit(f"erle_db.{condition.name}.worst", found.worst_erle_db, "dB")
+        emit(f"double_talk_near_end_loss_db.{condition.name}", found.near_end_loss_db, "dB")
+        cpu.append(found.cpu_s_per_audio_s)
+    emit("echo_cpu_ms_per_audio_s", 1000 * sum(cpu) / len(cpu), "ms")
+    return 0
