@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Iterable
 
 from central.fleet.view import KioskLine
+from central.storage.staff_browsers import ClerkVideo
 from central.updates.book import NOT_REACHED, WAITING
 from central.updates.rings import RINGS, Rollout
 from protocol import fleet as f
@@ -74,6 +75,9 @@ FAMILIES: tuple[tuple[str, str, str], ...] = (
     ("amtsklingel_rollout_kiosks", "gauge", "Kiosks of the live rollout per ring and state."),
     ("amtsklingel_rollout_paused", "gauge", "1 while the live rollout is paused (a kiosk rolled back, or by IT)."),
     ("amtsklingel_central_build_info", "gauge", "Central's software version (value 1)."),
+    ("amtsklingel_clerk_browsers", "gauge",
+     "Staff accounts by what their browser took in their last call: h264=\"no\" makes a Pi 4 kiosk encode the "
+     "video in software; video is the codec it answered first (\"none\": it refused the video)."),
 )
 
 
@@ -106,9 +110,14 @@ class Exposition:
             self._kiosk(line)
 
     def text(self, waiting: dict[str, int], clerks_online: dict[str, int], rollout: Rollout | None = None,
-             rollout_counts: dict[str, Counter[str]] | None = None) -> str:
-        """The page; with the live ``rollout`` and its counts per ring and state (UpdateBook.counts)."""
+             rollout_counts: dict[str, Counter[str]] | None = None,
+             clerk_browsers: Iterable[ClerkVideo] = ()) -> str:
+        """The page; with the live ``rollout`` and its counts per ring and state (UpdateBook.counts), and
+        each staff account's browser as of its last call (central/storage/staff_browsers.py)."""
         fam = self.families
+        browsers = Counter(("yes" if seen.h264 else "no", seen.video) for seen in clerk_browsers)
+        for (h264, video), count in sorted(browsers.items()):
+            fam["amtsklingel_clerk_browsers"].add(count, h264=h264, video=video)
         _rollout_samples(fam, rollout, rollout_counts or {})
         for slug in sorted(waiting):
             fam["amtsklingel_department_waiting_visits"].add(waiting[slug], department=slug)

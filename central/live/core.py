@@ -25,6 +25,7 @@ from central.rooms import Visit, VisitState, WaitingRooms
 from central.rooms.estimate import WaitEstimator
 from central.rooms.resume_token import ResumeTokens
 from central.storage.database import Department
+from central.storage.staff_browsers import ClerkVideo
 from central.updates.book import UpdateBook
 from protocol import messages as m
 from protocol.codec import encode
@@ -36,6 +37,8 @@ log = logging.getLogger(__name__)
 RecordVisit = Callable[[str, "float | None", "float | None", dt.date], None]
 # (department, day) -> one more call whose media did not connect, counted anonymously
 RecordCallFailure = Callable[[str, dt.date], None]
+# (staff id, what their browser answered to the kiosk's video) -> kept per account for IT (clerk_video.py)
+RecordClerkVideo = Callable[[int, ClerkVideo], None]
 
 
 @dataclass
@@ -81,6 +84,7 @@ class HubCore:
     # Kiosk id -> how many update.status reports it may still send now (update_side.py)
     update_reports: Buckets = field(default_factory=lambda: Buckets(UPDATE_REPORTS))
     stopping: bool = False  # central shuts down: visits are kept in the kiosks' tokens, not ended
+    record_clerk_video: RecordClerkVideo = lambda staff_id, seen: None
 
     # == departments ===========================================================
     def set_departments(self, departments: list[Department]) -> None:

@@ -30,3 +30,4 @@ class StaffPeer:
     link: Link
     presence: str = "available"
     visit_id: str | None = None  # the call this clerk is in
+    user_agent: str | None = None  # the console's browser, for IT (central/live/clerk_video.py)

@@ -112,4 +112,5 @@ async def staff_socket(request: web.Request) -> web.StreamResponse:
     if origin is None or origin not in (f"{request.scheme}://{request.host}", request.app["config"].public_url):
         raise web.HTTPForbidden(text="cross-origin console connection refused\n")
     return await _serve(request, STAFF_TO_CENTRAL, hub.staff_message, hub.staff_connected,
-                        hub.staff_disconnected, lambda link: StaffPeer(staff, link))
+                        hub.staff_disconnected,
+                        lambda link: StaffPeer(staff, link, user_agent=request.headers.get("User-Agent")))

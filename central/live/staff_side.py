@@ -10,6 +10,7 @@ import logging
 import time
 
 from central.live.calls import CallSetup
+from central.live.clerk_video import answered_video
 from central.live.peers import StaffPeer
 from central.rooms import Visit, VisitState
 from central.storage.database import Staff
@@ -113,6 +114,8 @@ class StaffSide(CallSetup):
                 else:  # the kiosk is away: it gets call.start when it resumes
                     visit.kiosk_has_call = False
             else:
+                if isinstance(msg, m.RtcAnswer) and (seen := answered_video(msg.sdp, peer.user_agent)) is not None:
+                    self.record_clerk_video(peer.staff.id, seen)
                 kiosk = self.kiosks.get(visit.kiosk_id)
                 self.relay.forward(visit.id, "staff", msg, kiosk.link if kiosk is not None else None)
         else:  # pragma: no cover

@@ -22,6 +22,7 @@ from central.storage.fleet import FleetStore
 from central.storage.kiosk_settings import KioskSettingsStore
 from central.storage.kiosk_units import KioskUnits
 from central.storage.logins import LoginAttempts
+from central.storage.staff_browsers import StaffBrowsers
 from central.storage.updates import UpdateStore
 
 __all__ = ["DailyStats", "Database", "Department", "Kiosk", "Staff", "TokenReuse", "token_hash"]
@@ -82,6 +83,7 @@ class Database(Counters):
         self.kiosk_units = KioskUnits(engine)
         self.bundles = BundleStore(engine)
         self.updates = UpdateStore(engine)
+        self.staff_browsers = StaffBrowsers(engine)
 
     @classmethod
     async def open(cls, url: str) -> Database:

@@ -161,6 +161,17 @@ kiosk_units = sa.Table(
     sa.Column("enrolled_at", sa.Float, nullable=False),  # unix seconds, of the latest enrolment
 )
 
+# What each clerk's browser took in their last call (central/storage/staff_browsers.py): city IT learns
+# which consoles lack H.264, for whom a Pi 4 kiosk encodes VP8 in software. One row per account, overwritten.
+staff_browsers = sa.Table(
+    "staff_browsers", metadata,
+    sa.Column("staff_id", sa.ForeignKey("staff.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("browser", sa.String(40), nullable=False),   # "Firefox 128", from the console's User-Agent
+    sa.Column("h264", sa.Boolean, nullable=False),         # its answer listed H.264
+    sa.Column("video", sa.String(16), nullable=False),     # the video codec it answered first, or "none"
+    sa.Column("at", sa.Float, nullable=False),             # unix seconds
+)
+
 # Until when central was alive (written with each batch of fleet_kiosks, at least every minute): a
 # kiosk whose row says online was online then, so after a crash it is offline since that time.
 fleet_heartbeat = sa.Table(

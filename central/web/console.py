@@ -33,6 +33,8 @@ CONSOLE_STRINGS = [
     N_("Your session has ended. Please log in again."),
     N_("The kiosk's camera stopped working. You can still hear each other; the citizen cannot be seen."),
     N_("The kiosk's microphone stopped working, so the call was ended."),
+    N_("This browser cannot play the kiosk's video (it lacks H.264 and VP8), so you and the citizen can only "
+       "hear each other. Please tell IT."),
 ]
 # The console gives up on a call's media this much later than central's own timer, so central (which knows
 # whether the kiosk connected) normally decides first.

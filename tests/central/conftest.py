@@ -110,9 +110,11 @@ class Central:
             assert r.status == 302, await r.text()
         return session
 
-    async def clerk(self, username: str = "sachbearbeiterin", password: str | None = None) -> Peer:
+    async def clerk(self, username: str = "sachbearbeiterin", password: str | None = None, *,
+                    user_agent: str | None = None) -> Peer:
         session = await self.login(username, password or self.credentials["clerk_password"])
-        ws = await session.ws_connect(self.url.replace("http", "ws") + "/ws/staff", headers={"Origin": self.url})
+        headers = {"Origin": self.url} | ({"User-Agent": user_agent} if user_agent else {})
+        ws = await session.ws_connect(self.url.replace("http", "ws") + "/ws/staff", headers=headers)
         peer = Peer(ws)
         peer.session = session  # type: ignore[attr-defined]
         assert (await peer.recv())["type"] == "console.snapshot"

@@ -27,6 +27,11 @@ const END_REASONS = {
 const KIOSK_NOTES = {
   kiosk_camera_failed: "The kiosk's camera stopped working. You can still hear each other; the citizen cannot be seen.",
 };
+// Our own answer refused the video section (m=video 0): this browser decodes none of the kiosk's video
+// codecs. The kiosk goes on with audio only and says so to the citizen (appliance/call/answer.py).
+const VIDEO_REJECTED = "This browser cannot play the kiosk's video (it lacks H.264 and VP8), so you and the citizen "
+  + 'can only hear each other. Please tell IT.';
+const rejectsVideo = (sdp) => /^m=video 0 /m.test(sdp);
 
 /** call.assigned: open the call view and await the kiosk's offer; after a reconnect keep a live call. */
 export function assignCall({ visit, ice_servers: iceServers, resumed }) {
@@ -125,6 +130,10 @@ export function onOffer(msg) {
       throw err;
     }
     send({ type: 'rtc.answer', visit_id: msg.visit_id, sdp: call.pc.localDescription.sdp });
+    if (rejectsVideo(call.pc.localDescription.sdp)) {
+      ui.kioskNote.textContent = t(VIDEO_REJECTED);
+      ui.kioskNote.hidden = false;
+    }
     for (const candidate of call.early.splice(0)) await call.pc.addIceCandidate(candidate).catch(() => {});
   });
 }

@@ -29,7 +29,8 @@ async def list_page(request: web.Request) -> web.Response:
     names = {d.slug: d.name for d in await db.departments()}
     members = await db.all_staff()
     waiting = await request.app["login_throttle"].waiting(m.username for m in members)
-    return forms.page(request, "admin/staff.html", members=members, department_names=names, waiting=waiting)
+    return forms.page(request, "admin/staff.html", members=members, department_names=names, waiting=waiting,
+                      browsers=await db.staff_browsers.all())
 
 
 async def _form_page(request: web.Request, *, member: Staff | None, values: dict, errors: dict[str, str],
