@@ -7,7 +7,7 @@ Backends are chosen by name, per device or for all at once, the way
      "camera": {"width": 1280, "height": 720, "fps": 30},
      "microphone": {"device": "plughw:CARD=Device"},
      "speaker": {"device": "plughw:CARD=Device"},
-     "echo": {"enabled": true, "delay_ms": 120},
+     "echo": {"enabled": true, "delay_ms": 120, "report_s": 0},  # report_s: log ERLE (echo_report.py)
      "button": {"pin": 17, "led_pin": 18, "backend": "fake"},
      "unit": {"serial": "fake-0001"}}      # the unit itself: serial, model, temperature
 
@@ -22,6 +22,7 @@ import logging
 from dataclasses import dataclass
 
 from appliance.hardware.echo import DEFAULT_DELAY_MS, EchoCanceller
+from appliance.hardware.echo_report import ReportingEchoCanceller
 from appliance.hardware.errors import BackendUnavailable, HardwareError, UnknownBackend
 from appliance.hardware.interfaces import CallButton, Camera, Display, Microphone, Speaker, Unit
 
@@ -113,7 +114,10 @@ def open_hardware(config: dict, *, loop: asyncio.AbstractEventLoop | None = None
         echo = None
         # Echo cancellation only makes sense for a real microphone near a real speaker.
         if echo_cfg.get("enabled", backends["microphone"] == "pi"):
-            echo = EchoCanceller(delay_ms=echo_cfg.get("delay_ms", DEFAULT_DELAY_MS))
+            delay_ms = echo_cfg.get("delay_ms", DEFAULT_DELAY_MS)
+            report_s = echo_cfg.get("report_s", 0)
+            echo = (ReportingEchoCanceller(delay_ms=delay_ms, report_s=report_s) if report_s
+                    else EchoCanceller(delay_ms=delay_ms))
             opened.append(echo)
 
         def open_device(device, *args):
