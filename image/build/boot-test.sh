@@ -29,10 +29,17 @@
 # Then a second boot of the same disk fails on purpose (amtsklingel.selftest=emergency: local file
 # systems fail, as with a missing partition): it must show why, reboot, and be counted, by the
 # image's boot-count and by U-Boot's tries left for slot A.
-# Environment: AMTSKLINGEL_BOOT_TIMEOUT (s, default 1200), AMTSKLINGEL_QEMU_GPU=0 (no virtio-gpu),
+# The real hardware backends run too: the command line loads vivid (a V4L2 camera) and snd-aloop (an
+# ALSA loopback card), and the unit's appliance.toml (selftest/devices/) points the appliance's camera,
+# microphone and speaker at them. After the enrolment the guest's self-test makes a whole visit
+# (selftest/call_checks.py), and a clerk in Chromium on this side of the town hall's network
+# (clerk-call.py, Playwright) picks it up: moving video from the guest's V4L2 device, audio both ways
+# through the guest's ALSA, the echo removed in the guest, vivid taken away mid-call.
+# Environment: AMTSKLINGEL_BOOT_TIMEOUT (s, default 1800), AMTSKLINGEL_QEMU_GPU=0 (no virtio-gpu),
 #              AMTSKLINGEL_QEMU_EXTRA (more QEMU arguments), AMTSKLINGEL_KEEP=1 (keep the copy),
 #              AMTSKLINGEL_CARD_SIZE (the card, e.g. 64G; default the image + 1 GiB),
-#              AMTSKLINGEL_BOOT_EMERGENCY=0 (skip the second boot).
+#              AMTSKLINGEL_BOOT_EMERGENCY=0 (skip the second boot),
+#              AMTSKLINGEL_BOOT_DEVICES=0 (fake hardware, no call: the boot test as before).
 set -euo pipefail
 HERE=$(cd "$(dirname "$(readlink -f "$0")")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
@@ -45,7 +52,8 @@ OUT=${AMTSKLINGEL_OUT:-$REPO/out}
 IMG=${1:-$(ls -t "$OUT"/amtsklingel-*-arm64.img 2>/dev/null | head -1 || true)}
 [ -n "$IMG" ] && [ -r "$IMG" ] ||
     die "no image in $OUT: run ./build.sh image --central http://central.amtsklingel.test:8080 first (or pass the .img)"
-TIMEOUT=${AMTSKLINGEL_BOOT_TIMEOUT:-1200}
+TIMEOUT=${AMTSKLINGEL_BOOT_TIMEOUT:-1800}
+DEVICES=${AMTSKLINGEL_BOOT_DEVICES:-1}
 need_root   # network namespace, tap device
 # The network card's option ROM (efi-virtio.rom) is in ipxe-qemu, which qemu-system-arm only
 # recommends: without it QEMU refuses to start.
@@ -93,8 +101,24 @@ start_town_hall ""   # central with no settings beyond the town hall's
 boot_start=$(sfdisk --dump "$DISK" | sed -n 's/^[^:]*1 : start= *\([0-9]*\),.*/\1/p')
 [ -n "$boot_start" ] || die "no partition 1 in $IMG"
 FAT="$DISK@@$((boot_start * 512))"
-mcopy -i "$FAT" "$HERE/selftest/enrol/appliance.toml" ::/
-note "on the boot partition: appliance.toml (fake hardware); no token: the unit enrols by code"
+# The image's appliance code has a V4L2 camera backend, or the call runs on a fake camera.
+root_start=$(sfdisk --dump "$DISK" | sed -n 's/^[^:]*2 : start= *\([0-9]*\),.*/\1/p')
+v4l2=$(debugfs -R "ls -p /usr/lib/amtsklingel/python/appliance/hardware/pi" "$DISK?offset=$((root_start * 512))" 2>/dev/null |
+    tr '/' '\n' | grep -x v4l2 || true)
+if [ "$DEVICES" = 1 ]; then
+    if [ -n "$v4l2" ]; then
+        cp "$HERE/selftest/devices/appliance.toml" "$T/appliance.toml"
+    else
+        # The camera-backed checks fail then (the clerk's video does not come from vivid), the rest runs.
+        sed '/^\[hardware.camera\]/,/^$/c [hardware.camera]\nbackend = "fake"\n' "$HERE/selftest/devices/appliance.toml" > "$T/appliance.toml"
+        note "this image's appliance has no V4L2 camera backend (appliance/hardware/pi/v4l2): a fake camera in the call"
+    fi
+    mcopy -i "$FAT" "$T/appliance.toml" ::/
+    note "on the boot partition: appliance.toml (vivid camera, snd-aloop sound); no token: the unit enrols by code"
+else
+    mcopy -i "$FAT" "$HERE/selftest/enrol/appliance.toml" ::/
+    note "on the boot partition: appliance.toml (fake hardware); no token: the unit enrols by code"
+fi
 # The image's own command line (bootargs.txt: after root=PARTUUID=... rauc.slot=..., which the boot
 # script adds), with the console on QEMU's serial port and the self-test's flag.
 mcopy -n -i "$FAT" ::bootargs.txt "$T/bootargs.txt" || die "the boot partition has no bootargs.txt (an image from before U-Boot?)"
@@ -102,6 +126,9 @@ BOOTARGS=$(sed -n 's/^amtsklingel_bootargs=//p' "$T/bootargs.txt" | tr -d '\r' |
     sed -e 's/console=[^ ]*//g' -e 's/\<quiet\>//' -e 's/loglevel=[0-9]//' | tr -s ' ' | sed 's/^ //;s/ $//')
 [ -n "$BOOTARGS" ] || die "bootargs.txt on the boot partition has no amtsklingel_bootargs= line"
 CMDLINE="console=ttyAMA0 $BOOTARGS loglevel=4 amtsklingel.selftest=1"
+# vivid as one webcam-like capture device (no output, radio, SDR or other inputs), and the loopback
+# card (id Loopback); systemd-modules-load loads both early, before the appliance starts.
+[ "$DEVICES" != 1 ] || CMDLINE="$CMDLINE modules-load=vivid,snd_aloop vivid.n_devs=1 vivid.node_types=0x1 vivid.num_inputs=1 vivid.input_types=0x0"
 note "U-Boot $UBOOT runs boot.scr; bootargs.txt: $CMDLINE"
 # The slot variables on the boot partition, as Linux reads them (fw_printenv).
 printf '%s 0x0 0x4000\n' "$T/boot-slots.env" > "$T/fw_env.config"
@@ -203,6 +230,13 @@ ip netns exec "$NS" "$PYTHON" "$HERE/claim-code.py" --console "$LOG" --central "
     --credentials "$T/demo.json" --location "$ENROL_LOCATION" --departments "$ENROL_DEPARTMENTS" \
     --timeout "$TIMEOUT" >> "$LOG.host" 2> "$T/claim.log" &
 CLAIM=$!
+# The clerk: picks up the visit the self-test makes on the real devices and judges what arrives.
+CLERK=
+if [ "$DEVICES" = 1 ]; then
+    ip netns exec "$NS" "$PYTHON" "$HERE/clerk-call.py" --console "$LOG" --central "http://$LAN_IP:$CENTRAL_PORT" \
+        --credentials "$T/demo.json" --timeout "$TIMEOUT" --work "$T" >> "$LOG.host" 2> "$T/clerk.log" &
+    CLERK=$!
+fi
 # Returns at DONE, soon after the first FAIL, or at once at emergency mode or a panic.
 outcome=0
 "$HERE/watch-console.sh" "$LOG" "$QEMU" "$TIMEOUT" || outcome=$?
@@ -214,6 +248,16 @@ if kill -0 "$CLAIM" 2>/dev/null; then
 fi
 wait "$CLAIM" 2>/dev/null || true
 cp "$T/claim.log" "$LOG.claim"
+if [ -n "$CLERK" ]; then
+    # It ends once the guest's call ended (or the self-test did), after judging what it got.
+    for _ in $(seq 90); do kill -0 "$CLERK" 2>/dev/null || break; sleep 1; done
+    if kill -0 "$CLERK" 2>/dev/null; then
+        kill "$CLERK" 2>/dev/null || true
+        echo "AMTSKLINGEL-SELFTEST FAIL v4l2-camera-call: the clerk was still waiting when the guest stopped" >> "$LOG.host"
+    fi
+    wait "$CLERK" 2>/dev/null || true
+    cp "$T/clerk.log" "$LOG.clerk"
+fi
 case $outcome in
     11) say "Boot test: FAIL after $((END - START)) s: the guest went to emergency mode or panicked (log: $LOG)"
         show_why "$LOG"; exit 1 ;;

@@ -7,6 +7,9 @@ what systemd and the journal say between ``DIAG begin`` and ``DIAG end``. Then t
 powers off. The checks, by what they look at:
   system_checks.py      boot, read-only root, partitions, boot count, firewall, accounts, sockets
   kiosk_checks.py       the appliance's unit, its page and screen, the network, a visit to central
+  call_checks.py        a whole call on the real backends (vivid, snd-aloop) with the host's clerk
+  guest_devices.py      those devices and what the appliance does with them (CPU, watchdog, echo)
+  loopback_audio.py     the citizen's voice and the microphone's ear at the loopback card (venv Python)
   enrolment_checks.py   enrolment by code (the host claims the code the console shows)
   slot_checks.py        the A/B boot: slot A through U-Boot's boot script, RAUC's view of it
   checklog.py           the console lines and the diagnosis after a failure
@@ -19,6 +22,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from call_checks import clerk_call
 from checklog import TAG, diagnose, report, results
 from enrolment_checks import built_in_central, central_host, enrol_by_code, token_stored
 from kiosk_checks import appliance, central_visit, kiosk_page, kiosk_screen, network
@@ -60,7 +64,8 @@ def main() -> int:
     # The unit boots without a token: the enrolment comes before everything that needs central.
     steps = [boot_state, read_only_root, partitions, booted_slot, first_boot_partitions, firewall, no_passwords,
              ssh_off, built_in_central, lambda: appliance(unit), boot_counted, rauc_sees_the_slot, kiosk_page,
-             lambda: network(host), enrol_by_code, token_stored, central_visit, loopback_only, kiosk_screen, info]
+             lambda: network(host), enrol_by_code, token_stored, central_visit,
+             lambda: clerk_call(unit), loopback_only, kiosk_screen, info]
     for step in steps:
         try:
             step()

@@ -1,0 +1,172 @@
+"""The guest's stand-in devices for the real backends: vivid (a V4L2 camera) and snd-aloop (an ALSA
+loopback card), loaded by the boot test through the kernel command line (``modules-load=``), and
+what the appliance does with them: which device nodes it holds, its CPU time, its watchdog pings,
+its echo reports. Used by call_checks.py. Standard library only.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import threading
+import time
+from pathlib import Path
+
+from checklog import run
+
+MODULES = ("vivid", "snd_aloop")
+VIVID_DRIVER = Path("/sys/bus/platform/drivers/vivid")
+VENV_PYTHON = "/usr/lib/amtsklingel/venv/bin/python"
+LOOPBACK_AUDIO = Path(__file__).with_name("loopback_audio.py")
+# The appliance's line (appliance/hardware/echo_report.py; tests/imagebuild/test_guest_call.py checks
+# that both agree).
+ECHO_REPORT = re.compile(
+    r"echo report: (?P<window>[\d.]+) s, far end (?P<far>[\d.]+) s, microphone (?P<mic>-?[\d.]+|-inf) dBFS, "
+    r"sent (?P<sent>-?[\d.]+|-inf) dBFS, reduced (?P<reduced>-?[\d.]+|inf|n/a) dB")
+
+
+def requested(cmdline: str | None = None) -> bool:
+    """The boot test asked for the real backends: its command line loads both modules."""
+    words = (cmdline if cmdline is not None else Path("/proc/cmdline").read_text()).split()
+    loaded = {name.replace("-", "_") for word in words if word.startswith("modules-load=")
+              for name in word.split("=", 1)[1].split(",")}
+    return all(module in loaded for module in MODULES)
+
+
+def video_nodes() -> dict[str, str]:
+    """/dev/videoN -> the driver's name for it (vivid's: ``vivid-000-vid-cap``)."""
+    nodes = {}
+    for entry in sorted(Path("/sys/class/video4linux").glob("video*")):
+        try:
+            nodes[f"/dev/{entry.name}"] = (entry / "name").read_text().strip()
+        except OSError:
+            continue
+    return nodes
+
+
+def loopback_card() -> str | None:
+    for card in Path("/proc/asound").glob("card[0-9]*"):
+        try:
+            if (card / "id").read_text().strip() == "Loopback":
+                return f"{card.name}: {(card / 'id').read_text().strip()}"
+        except OSError:
+            continue
+    return None
+
+
+def main_pid(unit: str) -> int:
+    value = run("systemctl", "show", unit, "-p", "MainPID", "--value")
+    return int(value) if value.isdigit() else 0
+
+
+def held_devices(pid: int) -> list[str]:
+    """The camera and sound device nodes the process has open."""
+    held = set()
+    try:
+        fds = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return []
+    for fd in fds:
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith(("/dev/video", "/dev/snd/pcm", "/dev/media")):
+            held.add(target)
+    return sorted(held)
+
+
+def unplug_camera() -> str:
+    """Takes vivid's device away under the appliance, as pulling a USB camera does: the driver lets
+    go of it (unbind), so the video node disappears while the appliance still holds it open."""
+    bound = [entry.name for entry in VIVID_DRIVER.glob("vivid.*")] if VIVID_DRIVER.exists() else []
+    for name in bound:
+        (VIVID_DRIVER / "unbind").write_text(name)
+    return ", ".join(bound) or "no vivid device bound"
+
+
+def loopback_audio(pid: int, speaker: str, microphone: str, seconds: float, citizen: bool = False) -> dict:
+    """Run loopback_audio.py in the appliance's IPC namespace (dmix and dsnoop share memory there)."""
+    cmd = ["nsenter", f"--ipc=/proc/{pid}/ns/ipc", VENV_PYTHON, str(LOOPBACK_AUDIO), "--speaker", speaker,
+           "--microphone", microphone, "--seconds", str(seconds)] + (["--citizen"] if citizen else [])
+    out = run(*cmd, timeout=seconds * 4 + 120)
+    for line in reversed(out.splitlines()):
+        if line.startswith("{"):
+            return json.loads(line)
+    return {"error": out[-300:] or "no output"}
+
+
+def echo_reports(unit: str, since_us: int, until_us: int) -> list[dict]:
+    """The appliance's echo report lines logged between two CLOCK_MONOTONIC times (µs)."""
+    out = run("journalctl", "-u", unit, "-b", "-o", "json", "--no-pager", "--output-fields=MESSAGE",
+              "-g", "echo report", timeout=120)
+    found = []
+    for line in out.splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        at = int(entry.get("__MONOTONIC_TIMESTAMP", 0))
+        match = ECHO_REPORT.search(str(entry.get("MESSAGE", "")))
+        if match and since_us <= at <= until_us:
+            found.append({k: float(v) if v not in ("n/a",) else None for k, v in match.groupdict().items()}
+                         | {"at_us": at})
+    return found
+
+
+def erle_db(reports: list[dict]) -> tuple[float | None, float]:
+    """Echo reduction over the windows with far-end sound, weighted by how long the far end played
+    in each; and those seconds."""
+    far = sum(r["far"] for r in reports if r["far"])
+    mic = sum(r["far"] * 10 ** (r["mic"] / 10) for r in reports if r["far"] and math.isfinite(r["mic"]))
+    sent = sum(r["far"] * 10 ** (r["sent"] / 10) for r in reports if r["far"] and math.isfinite(r["sent"]))
+    if not far or not mic:
+        return None, far
+    return (math.inf if not sent else 10 * math.log10(mic / sent)), far
+
+
+class UnitSampler:
+    """Samples the appliance unit every second on a thread: CPU time, watchdog pings, restarts."""
+
+    PROPS = "CPUUsageNSec,WatchdogTimestampMonotonic,NRestarts,WatchdogUSec"
+
+    def __init__(self, unit: str, every_s: float = 1.0) -> None:
+        self.unit, self.every_s = unit, every_s
+        self.samples: list[dict] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> UnitSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def sample(self) -> dict:
+        out = run("systemctl", "show", self.unit, "-p", self.PROPS, timeout=30)
+        props = dict(line.partition("=")[::2] for line in out.splitlines())
+        manager = run("systemctl", "show", "-p", "WatchdogLastPingTimestampMonotonic", timeout=30)
+        props |= dict(line.partition("=")[::2] for line in manager.splitlines())
+        return {"t": time.monotonic()} | {k: int(v) if v.isdigit() else v for k, v in props.items()}
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append(self.sample())
+            self._stop.wait(self.every_s)
+
+
+def cpu_s_per_min(samples: list[dict]) -> float | None:
+    usable = [s for s in samples if isinstance(s.get("CPUUsageNSec"), int)]
+    if len(usable) < 2 or usable[-1]["t"] <= usable[0]["t"]:
+        return None
+    cpu_s = (usable[-1]["CPUUsageNSec"] - usable[0]["CPUUsageNSec"]) / 1e9
+    return cpu_s / (usable[-1]["t"] - usable[0]["t"]) * 60
+
+
+def ping_gaps_s(samples: list[dict], key: str) -> list[float]:
+    """Seconds between successive watchdog pings seen in the samples (each ping's own time)."""
+    pings = sorted({s[key] for s in samples if isinstance(s.get(key), int) and s[key]})
+    return [(b - a) / 1e6 for a, b in zip(pings, pings[1:])]

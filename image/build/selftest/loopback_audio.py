@@ -1,0 +1,155 @@
+#!/usr/lib/amtsklingel/venv/bin/python
+"""The boot test's citizen and ear at the ALSA loopback card (snd-aloop) in the guest.
+
+The kiosk's speaker plays into ``dmix`` on hw:Loopback,0; what is played there comes out at the
+capture side hw:Loopback,1, which the kiosk's microphone reads through ``dsnoop``: a pure echo
+path, with the ALSA buffers and the loopback card's own clock in it. This program joins both
+shared devices (in the appliance's IPC namespace, where dmix and dsnoop keep their shared
+memory: ``nsenter --ipc``):
+
+    loopback_audio.py --speaker DEV --microphone DEV --seconds S [--citizen]
+
+records S seconds of what the microphone hears (before the echo canceller) and, with
+``--citizen``, plays a citizen's voice into the same dmix meanwhile, so that it reaches the
+kiosk's microphone (and, through the call, the clerk). Prints one JSON object: the levels heard
+per half second (dBFS), the level played and, with ``--citizen``, the delay from the speaker
+side to the microphone side found by cross-correlation.
+Runs with the appliance's Python (numpy, pyalsaaudio); the host side uses :func:`speech_like`
+for the clerk's voice too (image/build/clerk-call.py).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import threading
+import time
+
+import numpy as np
+
+RATE = 48000
+PERIOD = 960
+LEVEL_WINDOW_S = 0.5
+
+
+def speech_like(seconds: float, seed: int, pitch: tuple[float, float] = (100, 220)) -> np.ndarray:
+    """Voiced syllables (harmonics with vibrato under a syllable envelope) and noisy consonants, in
+    [-0.5, 0.5]: an echo canceller and a noise suppressor treat it as speech, not as a tone or noise."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * RATE)
+    out = np.zeros(n)
+    pos = 0
+    while pos < n:
+        length = min(int(rng.uniform(0.12, 0.3) * RATE), n - pos)
+        t = np.arange(pos, pos + length) / RATE
+        f0 = rng.uniform(*pitch) * (1 + 0.08 * np.sin(2 * np.pi * 4 * t))
+        phase = 2 * np.pi * np.cumsum(f0) / RATE
+        voiced = sum(np.sin(k * phase + rng.uniform(0, 2 * np.pi)) / k for k in range(1, 16))
+        envelope = np.sin(np.pi * np.arange(length) / length) ** 2
+        out[pos:pos + length] = voiced * envelope
+        if rng.random() < 0.4:
+            hiss = min(int(0.06 * RATE), n - pos - length)
+            if hiss > 0:
+                noise = np.convolve(rng.normal(0, 1, hiss), np.ones(4) / 4, "same")
+                out[pos + length:pos + length + hiss] = 0.3 * noise * np.hanning(hiss)
+        pos += length + int(rng.uniform(0.03, 0.15) * RATE)
+    return 0.5 * out / np.abs(out).max()
+
+
+def to_s16(x: np.ndarray) -> np.ndarray:
+    return np.clip(np.round(x * 32767), -32768, 32767).astype(np.int16)
+
+
+def dbfs(samples: np.ndarray) -> float:
+    if samples.size == 0:
+        return -math.inf
+    power = float(np.mean(samples.astype(np.float64) ** 2))
+    return 10 * math.log10(power / 32768.0 ** 2) if power > 0 else -math.inf
+
+
+def levels(samples: np.ndarray, window_s: float = LEVEL_WINDOW_S) -> list[float]:
+    step = int(window_s * RATE)
+    return [round(dbfs(samples[i:i + step]), 1) for i in range(0, samples.size - step + 1, step)]
+
+
+def delay_ms(played: np.ndarray, heard: np.ndarray, max_s: float = 1.0) -> float | None:
+    """Where ``played`` starts in ``heard`` (cross-correlation by FFT), if it is there at all."""
+    n = min(heard.size, played.size + int(max_s * RATE))
+    if n < RATE // 2 or not np.any(heard[:n]):
+        return None
+    a, b = heard[:n].astype(np.float64), played[:n].astype(np.float64)
+    size = 1 << (2 * n - 1).bit_length()
+    corr = np.fft.irfft(np.fft.rfft(a, size) * np.conj(np.fft.rfft(b, size)), size)[:int(max_s * RATE)]
+    lag = int(np.argmax(corr))
+    strength = corr[lag] / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-9)
+    return round(lag * 1000 / RATE, 1) if strength > 0.2 else None
+
+
+def _pcm(alsaaudio, kind: str, device: str):
+    direction = alsaaudio.PCM_CAPTURE if kind == "capture" else alsaaudio.PCM_PLAYBACK
+    return alsaaudio.PCM(direction, alsaaudio.PCM_NORMAL, device=device, channels=1, rate=RATE,
+                         format=alsaaudio.PCM_FORMAT_S16_LE, periodsize=PERIOD, periods=4)
+
+
+def run(speaker: str, microphone: str, seconds: float, citizen: bool) -> dict:
+    import alsaaudio
+
+    capture = _pcm(alsaaudio, "capture", microphone)
+    voice = to_s16(0.5 * speech_like(seconds, seed=11, pitch=(180, 300))) if citizen else None
+    played_at: list[float] = []
+
+    def play() -> None:
+        pcm = _pcm(alsaaudio, "playback", speaker)
+        played_at.append(time.monotonic())
+        try:
+            for start in range(0, voice.size, PERIOD):
+                pcm.write(voice[start:start + PERIOD].tobytes())
+        finally:
+            pcm.close()
+
+    chunks: list[bytes] = []
+    wanted = int(seconds * RATE) * 2
+    started = time.monotonic()
+    player = threading.Thread(target=play, daemon=True) if citizen else None
+    if player:
+        player.start()
+    got = 0
+    while got < wanted and time.monotonic() - started < seconds * 3 + 10:
+        frames, data = capture.read()
+        if frames > 0:
+            chunks.append(data)
+            got += len(data)
+    capture.close()
+    if player:
+        player.join(timeout=seconds + 10)
+    heard = np.frombuffer(b"".join(chunks), np.int16)
+    result = {"seconds": round(heard.size / RATE, 2), "wall_s": round(time.monotonic() - started, 2),
+              "heard_dbfs": levels(heard), "microphone": microphone}
+    if voice is not None:
+        lag = delay_ms(voice, heard)
+        # The capture started first: the voice's start in the recording, less the time the player
+        # took to begin, is the path from the speaker's side to the microphone's (roughly).
+        late_ms = (played_at[0] - started) * 1000 if played_at else 0.0
+        result |= {"played_dbfs": round(dbfs(voice), 1), "speaker": speaker,
+                   "delay_ms": None if lag is None else round(lag - late_ms, 1)}
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--speaker", required=True, help="the kiosk speaker's ALSA device (dmix on the loopback)")
+    parser.add_argument("--microphone", required=True, help="the kiosk microphone's ALSA device (dsnoop)")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--citizen", action="store_true", help="play a citizen's voice meanwhile")
+    args = parser.parse_args(argv)
+    try:
+        print(json.dumps(run(args.speaker, args.microphone, args.seconds, args.citizen)), flush=True)
+    except Exception as exc:  # noqa: BLE001 - the self-test reports it as the check's detail
+        print(json.dumps({"error": f"{type(exc).__name__}: {exc}"}), flush=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

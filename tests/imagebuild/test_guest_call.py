@@ -1,0 +1,78 @@
+"""The boot test's call on the guest's stand-in devices (vivid, snd-aloop): what the self-test reads and
+how it judges it, checked here without QEMU (image/build/selftest/call_checks.py, guest_devices.py,
+loopback_audio.py, devices/appliance.toml)."""
+from __future__ import annotations
+
+import math
+import sys
+import tomllib
+from pathlib import Path
+
+import numpy as np
+
+from appliance.config import check_hardware
+from appliance.hardware.echo_report import EchoMeter
+
+BUILD = Path(__file__).resolve().parents[2] / "image/build"
+if str(BUILD / "selftest") not in sys.path:
+    sys.path.insert(0, str(BUILD / "selftest"))
+
+import guest_devices  # noqa: E402
+import loopback_audio  # noqa: E402
+
+
+def test_real_devices_only_when_the_command_line_loads_both_modules():
+    assert guest_devices.requested("console=ttyAMA0 ro amtsklingel.selftest=1 modules-load=vivid,snd_aloop vivid.n_devs=1")
+    assert guest_devices.requested("modules-load=vivid modules-load=snd-aloop")
+    assert not guest_devices.requested("modules-load=snd_aloop amtsklingel.selftest=1")
+    assert not guest_devices.requested("ro amtsklingel.selftest=1")
+
+
+def test_the_boot_test_loads_both_modules_and_gives_the_unit_the_loopback_devices():
+    boot_test = (BUILD / "boot-test.sh").read_text()
+    line = next(line for line in boot_test.splitlines() if 'CMDLINE="$CMDLINE modules-load=' in line)
+    assert guest_devices.requested(line.split('CMDLINE="$CMDLINE ')[1])
+    settings = tomllib.loads((BUILD / "selftest/devices/appliance.toml").read_text())
+    check_hardware(settings["hardware"])  # the appliance would start with it
+    hardware = settings["hardware"]
+    # The echo path: the speaker into dmix on the loopback's device 0, whose sound comes out at its
+    # device 1, where the microphone listens through dsnoop (both shared with the self-test).
+    assert hardware["speaker"]["device"] == "plug:'dmix:CARD=Loopback,DEV=0'"
+    assert hardware["microphone"]["device"] == "plug:'dsnoop:CARD=Loopback,DEV=1'"
+    assert hardware["echo"]["report_s"] > 0 and hardware["camera"]["source"] == "usb"
+
+
+def test_the_guest_reads_the_appliances_echo_report_lines():
+    clock = iter([0.0, 0.0, 0.1, 0.2, 5.0]).__next__
+    meter = EchoMeter(clock)
+    meter.far_end(np.full(960, 3277, np.int16))
+    meter.captured(np.full(960, 3277, np.int16), np.full(960, 33, np.int16))
+    found = guest_devices.ECHO_REPORT.fullmatch(meter.line())
+    assert found and float(found["reduced"]) == 39.9
+
+
+def test_erle_weights_each_window_by_how_long_the_clerk_spoke():
+    reports = [{"far": 5.0, "mic": -20.0, "sent": -60.0}, {"far": 5.0, "mic": -20.0, "sent": -40.0},
+               {"far": 0.0, "mic": -90.0, "sent": -90.0}]
+    erle, far = guest_devices.erle_db(reports)
+    # Half the time 40 dB, half 20 dB: the energy that gets through is dominated by the worse half.
+    assert far == 10.0 and round(erle, 1) == round(10 * math.log10(2 / (1e-4 + 1e-2)) + 0.0, 1)
+    assert guest_devices.erle_db([{"far": 0.0, "mic": -20.0, "sent": -20.0}]) == (None, 0.0)
+
+
+def test_cpu_and_watchdog_figures_from_the_units_samples():
+    samples = [{"t": 0.0, "CPUUsageNSec": 0, "WatchdogTimestampMonotonic": 10_000_000},
+               {"t": 30.0, "CPUUsageNSec": 15_000_000_000, "WatchdogTimestampMonotonic": 25_100_000},
+               {"t": 60.0, "CPUUsageNSec": 30_000_000_000, "WatchdogTimestampMonotonic": 41_300_000}]
+    assert guest_devices.cpu_s_per_min(samples) == 30.0
+    assert [round(g, 1) for g in guest_devices.ping_gaps_s(samples, "WatchdogTimestampMonotonic")] == [15.1, 16.2]
+    assert guest_devices.cpu_s_per_min(samples[:1]) is None
+
+
+def test_the_loopback_ear_finds_the_citizens_voice_and_its_delay():
+    voice = loopback_audio.to_s16(0.5 * loopback_audio.speech_like(3, seed=11, pitch=(180, 300)))
+    heard = np.concatenate((np.zeros(int(0.09 * loopback_audio.RATE), np.int16), voice // 4))
+    assert loopback_audio.delay_ms(voice, heard) == 90.0
+    assert loopback_audio.delay_ms(voice, np.zeros_like(heard)) is None
+    levels = loopback_audio.levels(heard)
+    assert levels[0] < -30 and -45 < max(levels) < -30  # a quarter of a -26 dBFS voice: ~ -38 dBFS
