@@ -1,14 +1,16 @@
-"""The clerk's voice reaches the kiosk's speaker sooner: a smaller reorder buffer for received audio.
+"""The clerk's voice reaches the kiosk's speaker sooner: a reorder buffer for received audio that waits
+only where packets are missing.
 
 aiortc's RTCRtpReceiver keeps received audio packets in a reorder buffer (its ``JitterBuffer``) and hands
 a packet to the decoder only once four later ones have arrived: 80 ms at 20 ms per packet, in every call.
 It does not smooth arrival jitter (each packet still leaves when a later one arrives); that is the speaker's
-playback buffer's job. :class:`AudioReorderBuffer` waits for one later packet (a packet swapped with its
-neighbour is still put back in order), gives a lost packet up once three later ones are in, and never lets
-packets pile up: aiortc's buffer, after a loss, keeps handing out one old packet per new one, so the 15
-packets that came in while it waited (300 ms) stay as a delay for the rest of the call; this one keeps at
-most one packet more than usual and drops older ones (a gap the listener barely notices, where a lasting
-delay spoils every turn of the conversation).
+playback buffer's job. Every audio codec of a call (Opus, G.711, G.722) puts a whole frame in each packet,
+so :class:`AudioReorderBuffer` hands a packet out as soon as it is the next in order. Only a gap makes it
+wait: a packet that overtook its neighbour waits for it, a lost one is given up once three later ones are
+in. And packets never pile up: aiortc hands out one packet per packet added, so after its buffer gave up a
+lost packet, the 15 that came in meanwhile (300 ms) stay as a delay for the rest of the call; this one keeps
+at most one packet waiting and drops older ones (a gap the listener barely notices, where a lasting delay
+spoils every turn of the conversation).
 
 aiortc has no setting for it, so :func:`use_for_audio` replaces the receiver's private buffer before the
 first packet, as appliance/kiosk/video_feed.py diverts its decoder queue; if that ever stops fitting the
@@ -18,32 +20,39 @@ from __future__ import annotations
 
 import logging
 
-from aiortc.jitterbuffer import JitterBuffer
+from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 
 log = logging.getLogger(__name__)
 
-FRAMES_AHEAD = 1    # a packet leaves once the next one is in (aiortc: 4)
 CAPACITY = 4        # a lost packet is given up once the 4th after it arrives (aiortc: 16)
 RECEIVER_ATTRIBUTE = "_RTCRtpReceiver__jitter_buffer"  # where aiortc 1.x keeps it
-# Packets kept after the one handed out: normally one (the next). aiortc hands out one packet per packet
-# added, so after a swap or a loss two wait, for the rest of the call; more than that are dropped.
-MAX_WAITING = 2
+# Packets left waiting after the one handed out: normally none. After a swap one waits (aiortc hands out one
+# packet per packet added), for the rest of the call, as aiortc's own buffer always does; more are dropped.
+MAX_WAITING = 1
 
 
 class AudioReorderBuffer(JitterBuffer):
-    """aiortc's JitterBuffer, waiting for one packet instead of four, and without a lasting backlog."""
+    """aiortc's JitterBuffer for packets that each hold a whole frame: no wait in order, no lasting backlog."""
 
     def __init__(self) -> None:
-        super().__init__(capacity=CAPACITY, prefetch=FRAMES_AHEAD)
+        super().__init__(capacity=CAPACITY)
         self.dropped = 0  # packets dropped as stale, for tests and the log
 
     def add(self, packet):
-        pli, frame = super().add(packet)
+        pli, frame = super().add(packet)  # aiortc's: placing, duplicates, giving up a lost packet
         waiting = self._waiting()
         if waiting > MAX_WAITING:
             self.remove(waiting - MAX_WAITING)
             self.dropped += waiting - MAX_WAITING
         return pli, frame
+
+    def _remove_frame(self, sequence_number: int) -> JitterFrame | None:
+        """The oldest packet kept, if it is the next in order (aiortc's waits for a later one)."""
+        packet = self._packets[self._origin % self.capacity]
+        if packet is None:
+            return None
+        self.remove(1)
+        return JitterFrame(data=packet._data, timestamp=packet.timestamp)
 
     def _waiting(self) -> int:
         """Packets in order from the oldest kept one, up to the first gap."""

@@ -122,7 +122,7 @@ class CallPeer:
                 self.pc.addTransceiver(kind, direction="recvonly")
         for transceiver in self.pc.getTransceivers():
             if transceiver.kind == "audio":
-                use_for_audio(transceiver.receiver)  # the clerk heard 60 ms sooner (appliance/call/audio_buffer.py)
+                use_for_audio(transceiver.receiver)  # the clerk heard 80 ms sooner (appliance/call/audio_buffer.py)
         self._on_remote_track = on_remote_track or self._drain
         self.pc.on("track", self._on_remote_track)
         self._drains: set[asyncio.Task] = set()
