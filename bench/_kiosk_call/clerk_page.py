@@ -51,10 +51,11 @@ PICKUP_JS = """async ({visitId, timeoutMs, pollMs}) => {
 VIDEO_STATS_JS = """async () => {
   const pc = window.amtsklingel && window.amtsklingel.pc;
   if (!pc) return null;
-  let v = null, a = null, codecs = {};
+  let v = null, a = null, playout = null, codecs = {};
   (await pc.getStats()).forEach((r) => {
     if (r.type === 'inbound-rtp' && r.kind === 'video') v = r;
     if (r.type === 'inbound-rtp' && r.kind === 'audio') a = r;
+    if (r.type === 'media-playout') playout = r;
     if (r.type === 'codec') codecs[r.id] = r.mimeType;
   });
   if (!v) return null;
@@ -67,7 +68,8 @@ VIDEO_STATS_JS = """async () => {
   for (const k of keys) out[k] = v[k] ?? null;
   // Audio of the same stream: Chromium delays the video to play in sync with it.
   out.audio = a && {delay: a.jitterBufferDelay ?? 0, target: a.jitterBufferTargetDelay ?? 0,
-                    emitted: a.jitterBufferEmittedCount ?? 0, jitter: a.jitter ?? null};
+                    emitted: a.jitterBufferEmittedCount ?? 0, jitter: a.jitter ?? null,
+                    playout: playout && playout.totalPlayoutDelay, played: playout && playout.totalSamplesCount};
   return out;
 }"""
 
@@ -118,12 +120,17 @@ def window(s0: dict, s1: dict) -> dict:
         "kbps": 8 * d["bytesReceived"] / dt / 1000, "size": (s1["frameWidth"], s1["frameHeight"]),
         "codec": s1["codec"], "decoder": s1["decoder"],
         "packets_lost": d["packetsLost"], "plis": d["pliCount"], "keyframes": d["keyFramesDecoded"],
-        "audio_jitter_buffer_ms": None, "audio_arrival_jitter_ms": None,
+        "audio_jitter_buffer_ms": None, "audio_target_ms": None, "audio_arrival_jitter_ms": None,
+        "audio_playout_ms": None,
     }
     a0, a1 = s0.get("audio"), s1.get("audio")
     if a0 and a1 and a1["emitted"] > a0["emitted"]:
         out["audio_jitter_buffer_ms"] = 1000 * (a1["delay"] - a0["delay"]) / (a1["emitted"] - a0["emitted"])
+        out["audio_target_ms"] = 1000 * (a1["target"] - a0["target"]) / (a1["emitted"] - a0["emitted"])
         out["audio_arrival_jitter_ms"] = None if a1["jitter"] is None else 1000 * a1["jitter"]  # RFC 3550, at the end
+        if a0.get("played") is not None and (a1.get("played") or 0) > a0["played"]:
+            # the audio output's own delay (Chromium's media-playout statistics), per sample played
+            out["audio_playout_ms"] = 1000 * (a1["playout"] - a0["playout"]) / (a1["played"] - a0["played"])
     return out
 
 

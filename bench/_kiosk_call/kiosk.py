@@ -37,6 +37,7 @@ class BenchKiosk:
         self.source = None
         self.encoded = None
         self.microphone = None  # the call's SyntheticMicrophoneTrack, for mouth-to-ear clicks
+        self.audio_timing = None
         self.generation = 0
         mp = multiprocessing.get_context("spawn")
         self.enc_commands, enc_commands_child = mp.Pipe()
@@ -116,6 +117,8 @@ class BenchKiosk:
                             self.send("ended", "idle", time.time())
                     elif cmd[0] == "stats":
                         self.send("stats", self._stats())
+                    elif cmd[0] == "audio_timing":
+                        self.send("audio_timing", self.audio_timing.summary() if self.audio_timing else None)
                     elif cmd[0] == "say":  # a click into the microphone; when it reached the microphone
                         from bench._kiosk_call.mouth_to_ear import click
                         if self.microphone is None:
@@ -231,6 +234,11 @@ class BenchKiosk:
             for transceiver in peer.pc.getTransceivers():
                 transceiver.direction = "sendonly"
         self.peer = peer
+        if self.microphone is not None:
+            from bench._kiosk_call.audio_timing import AudioTiming
+            audio = next(t for t in peer.pc.getTransceivers() if t.kind == "audio")
+            self.audio_timing = AudioTiming()
+            self.audio_timing.attach(self.microphone, audio.sender, audio.receiver)
 
         @peer.pc.on("connectionstatechange")
         def _state() -> None:
@@ -247,6 +255,7 @@ class BenchKiosk:
         self.encoded = None
         self.source = None
         self.microphone = None
+        self.audio_timing = None
 
 
 def kiosk_main(conn, central_url: str, token: str) -> None:

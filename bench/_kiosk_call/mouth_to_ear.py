@@ -165,6 +165,7 @@ async def measure(page, kiosk, clicks: int, label: str, seed: int = 11) -> dict:
     out = {"kiosk_to_clerk": [], "clerk_to_kiosk": [], "lost": {"kiosk_to_clerk": 0, "clerk_to_kiosk": 0},
            "page_audio": setup}
     s0 = await page.evaluate(VIDEO_STATS_JS)
+    await kiosk_audio_timing(kiosk)  # from now on
     try:
         for _ in range(clicks):
             await page.evaluate(CLEAR_JS)
@@ -187,16 +188,30 @@ async def measure(page, kiosk, clicks: int, label: str, seed: int = 11) -> dict:
                 out["lost"]["clerk_to_kiosk"] += 1
             await asyncio.sleep(float(rng.uniform(*PAUSE_S)))
         s1 = await page.evaluate(VIDEO_STATS_JS)
+        out["kiosk_audio"] = await kiosk_audio_timing(kiosk)
     finally:
         await page.evaluate(TEARDOWN_JS)
     out["window"] = window(s0, s1) if s0 and s1 else None
     for key in ("kiosk_to_clerk", "clerk_to_kiosk"):
         out[key].sort()
-    w = out["window"]
+    w, k = out["window"] or {}, out["kiosk_audio"] or {}
     note(f"  {label}: mouth-to-ear kiosk -> clerk p50 {percentile(out['kiosk_to_clerk'], 50):.0f} ms "
          f"(p95 {percentile(out['kiosk_to_clerk'], 95):.0f}, {len(out['kiosk_to_clerk'])} clicks, "
          f"{out['lost']['kiosk_to_clerk']} lost), clerk -> kiosk p50 {percentile(out['clerk_to_kiosk'], 50):.0f} ms "
          f"(p95 {percentile(out['clerk_to_kiosk'], 95):.0f}, {len(out['clerk_to_kiosk'])} clicks, "
          f"{out['lost']['clerk_to_kiosk']} lost); page clock - ours {skew_ms:+.0f} ms; clerk audio jitter buffer "
-         f"{(w or {}).get('audio_jitter_buffer_ms') or math.nan:.0f} ms; page audio {setup}")
+         f"{_ms(w.get('audio_jitter_buffer_ms'))} (target {_ms(w.get('audio_target_ms'))}, arrival jitter "
+         f"{_ms(w.get('audio_arrival_jitter_ms'))}), clerk audio output {_ms(w.get('audio_playout_ms'))}; "
+         f"kiosk (p50/p95/max): " + ", ".join(f"{key} {v['p50']:.1f}/{v['p95']:.1f}/{v['max']:.1f}"
+                                              for key, v in k.items()) + f"; page audio {setup}")
     return out
+
+
+def _ms(value) -> str:
+    return "-" if value is None else f"{value:.0f} ms"
+
+
+async def kiosk_audio_timing(kiosk) -> dict | None:
+    mark = kiosk.mark()
+    kiosk.command("audio_timing")
+    return (await kiosk.wait("audio_timing", mark, 5.0))[1]
