@@ -28,6 +28,7 @@ FaultCode = Literal[
     "microphone_failed",       # the microphone stopped delivering sound, or would not start
     "microphone_silent",       # self-test: the microphone delivers only silence
     "speaker_failed",          # the speaker device refused the sound
+    "speaker_missing",         # no speaker found (the USB speaker or speakerphone is unplugged)
     "tone_not_heard",          # self-test: the test tone from the speaker did not reach the microphone
     "button_not_pressed",      # self-test: nobody pressed the call button when asked
     "network_down",            # no network address / no route

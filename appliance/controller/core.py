@@ -27,6 +27,10 @@ LED_FOR_SCREEN = {Screen.IDLE: "idle", Screen.CHOOSING: "idle", Screen.CONSENT: 
                   Screen.IN_CALL: "in_call", Screen.ENDED: "idle", Screen.FAULT: "fault", Screen.SELFTEST: "in_call",
                   Screen.ENROL: "off"}  # the button does nothing until the unit is enrolled
 DEFAULT_LANGUAGE = "de"
+# Devices without which no citizen can be served: while one is unplugged (appliance/fleet/watch.py) the
+# kiosk shows the fault screen between visits instead of the idle screen. A visit already under way
+# goes on: its call notices the device itself (audio-only without camera, ended without microphone).
+DEVICE_FAULTS = ("camera", "microphone", "speaker")
 
 
 class ControllerCore:
@@ -47,13 +51,14 @@ class ControllerCore:
         self.selftest = None  # appliance.selftest.runner.Selftest, set by the service
         self.remote = None  # appliance.fleet.settings.RemoteSettings: central's settings and actions
         self.updates = None  # appliance.update.agent.UpdateAgent: central's update offers
+        self._missing: list[str] = []  # unplugged devices of DEVICE_FAULTS, in the order they went
         self._led("idle")
 
     # == inputs (thread-safe through the loop) ====================================
     def post(self, kind: str, value: Any = None) -> None:
         """Queue an event: press, long_press, choose, confirm, cancel, hangup, language,
         connected, disconnected, central, fault, timeout, rtc_state, media_timeout, tick,
-        selftest ("button" | "central"), selftest_view, selftest_end."""
+        selftest ("button" | "central"), selftest_view, selftest_end, device ((name, present))."""
         self._events.put_nowait((kind, value))
 
     async def run(self) -> None:
@@ -111,9 +116,26 @@ class ControllerCore:
         self._visit = None
         self._media_failed = False
 
+    # == devices unplugged and plugged in again (appliance/fleet/watch.py) ===========
+    def _on_device(self, device: str, present: bool) -> None:
+        if device not in DEVICE_FAULTS:
+            return
+        if present:
+            self._missing = [d for d in self._missing if d != device]
+        elif device not in self._missing:
+            self._missing.append(device)
+        screen = self.view.screen
+        if screen is Screen.FAULT and self.view.fault in DEVICE_FAULTS:
+            self._enter(Screen.IDLE)  # back to idle, or the fault of another device still missing
+        elif not present and screen in (Screen.IDLE, Screen.CHOOSING, Screen.CONSENT) and self._visit is None:
+            self._enter(Screen.IDLE)  # nobody queued yet: out of order until it is back
+
     # == screens ===================================================================
     def _enter(self, screen: Screen, **changes: Any) -> None:
-        """Switch screens. Everything visit-specific not given again is cleared."""
+        """Switch screens. Everything visit-specific not given again is cleared. While a device is
+        missing, the idle screen is the fault screen naming it."""
+        if screen is Screen.IDLE and self._missing:
+            screen, changes = Screen.FAULT, {"fault": self._missing[0]}
         if self.view.screen is Screen.SELFTEST and screen is not Screen.SELFTEST:
             self.selftest.stop()  # however the screen is left: camera and microphone off
         base = dict(selected=None, position=None, expected_wait_s=None, message=None, notice=None,

@@ -34,6 +34,9 @@ class Controller(CentralMessages, ScreenFlow):
             if value is not None:
                 value.set()  # the watchdog's probe: handling it proves the loop and the controller are alive
             return
+        if kind == "device":  # appliance/fleet/watch.py: unplugged or back, also while the screen is dark
+            self._on_device(*value)
+            return
         if self.remote is not None and self.remote.wake(kind):
             return  # the screen was dark outside office hours: this press only woke it
         if kind == "central":

@@ -54,7 +54,7 @@ class View:
     # video: audio only)
     notice: str | None = None
     next_opening: str | None = None           # with notice "closed"
-    fault: str | None = None                  # "token_refused" | "replaced" | "camera" | "microphone"
+    fault: str | None = None                  # "token_refused" | "replaced" | "camera" | "microphone" | "speaker"
     ended_reason: str | None = None
     microphone_on: bool = False
     camera_on: bool = False

@@ -74,12 +74,15 @@ class DeviceBook:
     def ok(self, device: Device, source: str, name: str | None = None) -> None:
         self.set(device, "ok", source, name=name)
 
-    def fault(self, device: Device | None, code: FaultCode) -> None:
-        """A fault seen in live use: counted, and the device (if any) marked failed.
+    def fault(self, device: Device | None, code: FaultCode, state: str = "failed") -> None:
+        """A fault seen in live use: counted, and the device (if any) marked ``state``: ``failed``, or
+        ``missing`` when it is unplugged (appliance/fleet/watch.py).
 
         ``device=None`` for faults of the unit rather than a device (``network_down``, ``overheated``).
         """
         _check_fault(code)
+        if state not in ("failed", "missing"):
+            raise DeviceUsageError(f"a fault marks a device failed or missing, not {state!r}")
         if device is not None:
             _check_device(device)
         with self._lock:
@@ -94,7 +97,7 @@ class DeviceBook:
             if device is not None:
                 previous = self._devices[device]
                 name = previous.name
-                health = DeviceHealth(state="failed", source="live", fault=code, name=name)
+                health = DeviceHealth(state=state, source="live", fault=code, name=name)
                 changed = previous != health
                 self._devices[device] = health
             else:

@@ -69,12 +69,18 @@ class Microphone(Protocol):
     """The kiosk microphone: ``track()`` yields 20 ms mono s16 48 kHz ``av.AudioFrame``s.
 
     ``name`` names the device for IT (card and ALSA device, e.g. "USB speakerphone
-    (plughw:CARD=kioskaudio)"). A device that disappears raises ``AudioDeviceError``.
+    (plughw:CARD=kioskaudio)"). A device that disappears raises ``AudioDeviceError``
+    (its track ends); the next ``track()`` opens it afresh once it is back.
+    ``present()`` is false while it is unplugged; the kiosk polls it every ~2 s
+    (appliance/fleet/watch.py) to notice that also between calls. A camera may
+    offer the same ``present()``.
     """
 
     name: str
 
     def track(self) -> MediaStreamTrack: ...
+
+    def present(self) -> bool: ...
 
     def set_gain_db(self, gain_db: int) -> None:
         """Microphone gain from central's settings (-20..20 dB), also during a call."""
@@ -90,12 +96,17 @@ class Speaker(Protocol):
     stereo 48 kHz) and returns once the audio is handed to the device.
     ``far_end``, when set, is called with every frame as it is played
     (48 kHz mono s16): the echo canceller needs exactly what left the speaker.
+    ``play()`` raises ``AudioDeviceError`` once the device is gone; ``present()``
+    as the microphone's; a speaker may offer ``reopen()``, which the kiosk calls
+    once the device is back (``AudioDeviceError`` if it still cannot be opened).
     """
 
     far_end: FarEndHook | None
     name: str  # as the microphone's
 
     async def play(self, frame: av.AudioFrame) -> None: ...
+
+    def present(self) -> bool: ...
 
     def set_volume(self, volume_pct: int) -> None:
         """Speaker volume from central's settings (0-100 %), also during a call."""

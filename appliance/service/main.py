@@ -31,6 +31,7 @@ from appliance.fleet.enrol import Enrolment, enrol_then_connect
 from appliance.fleet.health import HealthReporter
 from appliance.fleet.image import ImageInfo
 from appliance.fleet.settings import RemoteSettings
+from appliance.fleet.watch import POLL_S, DeviceWatch
 from appliance.hardware.errors import HardwareError
 from appliance.hardware.select import Hardware, open_hardware
 from appliance.kiosk import create_app
@@ -68,6 +69,7 @@ class Appliance:
     stopping: asyncio.Event = field(default_factory=asyncio.Event)  # set by central's "restart"
     health: HealthReporter | None = None
     updates: UpdateAgent | None = None
+    watch: DeviceWatch | None = None  # unplugged devices, also between calls
 
     @property
     def page_url(self) -> str:
@@ -198,8 +200,10 @@ async def start(config: ApplianceConfig, *, hardware: Hardware | None = None,
         image = dataclasses.replace(image, slot=booted, version=version or image.version)
         update_power = update_power or FakeRestart(slots, stopping.set)
     health = _health(config, hardware, session, devices, remote, image)
+    watch = DeviceWatch(hardware, devices, controller.post)
     appliance = Appliance(config, hardware, controller, session, bridge, page, clerk_video, self_view=self_view,
-                          selftest=selftest, devices=devices, remote=remote, stopping=stopping, health=health)
+                          selftest=selftest, devices=devices, remote=remote, stopping=stopping, health=health,
+                          watch=watch)
     # Remote updates (appliance/update/): offers come through the controller, the trial checks this very process.
     controller.updates = appliance.updates = UpdateAgent(
         backend=slots, data_dir=config.data_dir, central_url=config.central_url,
@@ -214,6 +218,7 @@ async def start(config: ApplianceConfig, *, hardware: Hardware | None = None,
                                         name="central-session"),
                        loop.create_task(_watchdog(controller), name="watchdog"),
                        loop.create_task(health.run(), name="health-report"),
+                       loop.create_task(watch.run(), name="device-watch"),
                        loop.create_task(controller.updates.run(), name="update-agent")]
     bridge.publish(controller.view)
     systemd.notify("READY=1")
@@ -256,25 +261,31 @@ async def _play(track: MediaStreamTrack, hardware: Hardware, devices: DeviceBook
     """The clerk's voice to the speaker, which also hands it to the echo canceller.
 
     A speaker that refuses sound is recorded for the health report; the call goes on (the
-    citizen may still read the clerk's lips, and the clerk hears and sees them)."""
-    played = False
+    citizen may still read the clerk's lips, and the clerk hears and sees them), and the speaker
+    is tried again every few seconds while it says it is there: plugged in again, it plays on."""
+    loop = asyncio.get_running_loop()
+    speaker = hardware.speaker
+    working = failed = False
+    retry_at = 0.0
     try:
         while True:
-            frame = await track.recv()
-            await hardware.speaker.play(frame)
-            if not played:
-                played = True
-                devices.ok("speaker", "live", name=device_name(hardware.speaker))
+            frame = await track.recv()  # also while failed: the receiver's buffers must not fill
+            if failed and (loop.time() < retry_at or not getattr(speaker, "present", lambda: True)()):
+                continue
+            try:
+                await speaker.play(frame)
+            except HardwareError as exc:
+                if not failed:
+                    log.error("the speaker stopped taking the clerk's voice: %s", type(exc).__name__)
+                    devices.fault("speaker", "speaker_failed")
+                working, failed, retry_at = False, True, loop.time() + POLL_S
+                continue
+            failed = False
+            if not working:
+                working = True
+                devices.ok("speaker", "live", name=device_name(speaker))
     except MediaStreamError:
         pass
-    except HardwareError as exc:
-        log.error("the speaker stopped taking the clerk's voice: %s", type(exc).__name__)
-        devices.fault("speaker", "speaker_failed")
-        while True:  # keep draining, so the receiver's buffers do not fill
-            try:
-                await track.recv()
-            except MediaStreamError:
-                return
 
 
 async def _watchdog(controller: Controller) -> None:

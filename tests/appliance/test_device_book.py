@@ -62,7 +62,7 @@ def test_recent_faults_keep_what_a_report_can_carry():
         clock.now += 1
         book.fault(None, code)
     faults = book.recent_faults()
-    assert len(faults) == 18 and faults[0].code == FAULT_CODES[-1]
+    assert len(faults) == len(FAULT_CODES) and faults[0].code == FAULT_CODES[-1]
     for device in DEVICES:
         clock.now += 1
         book.fault(device, "software_error")
@@ -85,3 +85,11 @@ def test_a_failing_listener_does_not_break_the_writer():
     book = DeviceBook(on_change=explode)
     book.fault("microphone", "microphone_failed")
     assert book.snapshot()["microphone"].state == "failed"
+
+
+def test_an_unplugged_device_is_missing_and_counted():
+    book = DeviceBook()
+    book.fault("speaker", "speaker_missing", state="missing")
+    assert (book.snapshot()["speaker"].state, book.snapshot()["speaker"].fault) == ("missing", "speaker_missing")
+    with pytest.raises(DeviceUsageError, match="failed or missing"):
+        book.fault("speaker", "speaker_failed", state="ok")

@@ -39,7 +39,7 @@ class FakeCamera:
     ``encoded`` given here is the camera's preference (``track()``); ``track(encoded=False)``
     gives frames also then (the VP8 fallback), ``track(encoded=True)`` packets also when the
     preference is frames. The attribute tells what the last track yields.
-    ``fail()`` / ``fail(after_frames=n)`` / ``repair()``: see :class:`Breakage`.
+    ``fail()`` / ``fail(after_frames=n)`` / ``repair()``, ``unplug()`` / ``plug()``: see :class:`Breakage`.
     """
 
     name = "test pattern"
@@ -53,6 +53,7 @@ class FakeCamera:
         self._outer: MediaStreamTrack | None = None
         self.breakage = Breakage("camera", CameraError)
         self.fail, self.repair = self.breakage.fail, self.breakage.repair
+        self.unplug, self.plug, self.present = self.breakage.unplug, self.breakage.plug, self.breakage.present
 
     def track(self, *, encoded: bool | None = None) -> MediaStreamTrack:
         self._stop()
@@ -93,7 +94,7 @@ class FakeMicrophone:
 
     ``hear`` is the fake speaker's far-end hook (the fake backend connects them), so a
     tone played on the fake speaker comes back through this microphone.
-    ``fail()`` / ``fail(after_frames=n)`` / ``repair()``: see :class:`Breakage`.
+    ``fail()`` / ``fail(after_frames=n)`` / ``repair()``, ``unplug()`` / ``plug()``: see :class:`Breakage`.
     """
 
     name = "synthetic tone"
@@ -106,6 +107,7 @@ class FakeMicrophone:
         self._track: MediaStreamTrack | None = None
         self.breakage = Breakage("microphone", AudioDeviceError)
         self.fail, self.repair = self.breakage.fail, self.breakage.repair
+        self.unplug, self.plug, self.present = self.breakage.unplug, self.breakage.plug, self.breakage.present
 
     def track(self) -> MediaStreamTrack:
         if self._track is not None:
@@ -129,6 +131,7 @@ class MemorySpeaker:
     """A speaker that keeps the last seconds of what it played, in memory only.
 
     ``fail()`` makes ``play`` raise as a real sound card that went away; ``repair()`` undoes it.
+    ``unplug()`` / ``plug()``: the USB speaker pulled out (it fails and ``present()`` is false) and put back.
     """
 
     name = "memory"
@@ -136,6 +139,7 @@ class MemorySpeaker:
     def __init__(self, *, far_end: FarEndHook | None = None) -> None:
         self.far_end = far_end
         self.broken = False
+        self.plugged_in = True
         self.volume_pct = 100  # from central's settings; recorded only (see FakeMicrophone.gain_db)
         self.frames_played = 0
         self._resample = PlaybackResampler()
@@ -170,6 +174,15 @@ class MemorySpeaker:
 
     def repair(self) -> None:
         self.broken = False
+
+    def unplug(self) -> None:
+        self.plugged_in, self.broken = False, True
+
+    def plug(self) -> None:
+        self.plugged_in, self.broken = True, False
+
+    def present(self) -> bool:
+        return self.plugged_in
 
     def played(self) -> np.ndarray:
         """The most recent audio played (48 kHz mono s16), up to ``PLAYED_SECONDS``."""

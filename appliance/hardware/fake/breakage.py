@@ -2,7 +2,8 @@
 
 A real camera or microphone that fails does one of two things: it will not start (``track()``
 raises), or its track stops by itself in the middle (the capture thread hit an error and ended
-the track). :class:`Breakage` holds which of the two a fake device is told to do;
+the track). :class:`Breakage` holds which of the two a fake device is told to do, and whether it is
+plugged in at all (``unplug()``/``plug()``: a USB device pulled out and put back);
 :class:`BreakableTrack` wraps the fake's track and ends it after the frames it has left.
 """
 from __future__ import annotations
@@ -19,6 +20,7 @@ class Breakage:
         self.device, self.error = device, error
         self.broken = False
         self.frames_left: int | None = None  # frames the running tracks still deliver, all together
+        self.plugged_in = True
 
     def fail(self, after_frames: int | None = None) -> None:
         """``None``: the device will not start any more and running tracks end at their next frame.
@@ -29,9 +31,23 @@ class Breakage:
     def repair(self) -> None:
         self.broken, self.frames_left = False, None
 
+    def unplug(self) -> None:
+        """Pulled out: running tracks end at their next frame, nothing starts until ``plug()``."""
+        self.plugged_in = False
+        self.fail()
+
+    def plug(self) -> None:
+        """Plugged in again: the device works as new."""
+        self.plugged_in = True
+        self.repair()
+
+    def present(self) -> bool:
+        return self.plugged_in
+
     def check_start(self) -> None:
         if self.broken:
-            raise self.error(f"fake {self.device} told to fail: it does not start")
+            raise self.error(f"fake {self.device} unplugged: plug it in again" if not self.plugged_in
+                             else f"fake {self.device} told to fail: it does not start")
 
     def take_frame(self) -> bool:
         """True if one more frame may be delivered."""

@@ -8,6 +8,14 @@ something else.
 
 Blocking ALSA calls run on threads, never in the asyncio loop: a stalled USB
 device must not freeze the kiosk's user interface.
+
+A USB device can be unplugged at any time: reading or writing it then fails
+(pyalsaaudio raises ``ALSAAudioError``), which ends the capture track or makes
+``play`` raise ``AudioDeviceError``. Neither object is spent by that: the
+microphone opens its device afresh for every track, the speaker on the next
+``play`` or ``reopen()``. ``present()`` tells whether the card is there
+(appliance/hardware/pi/alsa_cards.py), so the kiosk notices an unplugged device
+also between calls and takes it back once it is plugged in again.
 """
 from __future__ import annotations
 
@@ -27,6 +35,7 @@ from appliance.hardware.errors import AudioDeviceError, BackendUnavailable
 from appliance.hardware.gain import gain_factor, scale, volume_factor
 from appliance.hardware.handoff import ThreadFedTrack
 from appliance.hardware.interfaces import FarEndHook
+from appliance.hardware.pi import alsa_cards
 from appliance.hardware.resample import RATE, PlaybackResampler
 
 log = logging.getLogger(__name__)
@@ -52,7 +61,33 @@ def _open_pcm(kind: str, device: str):
         return alsaaudio.PCM(direction, alsaaudio.PCM_NORMAL, device=device, channels=1, rate=RATE,
                              format=alsaaudio.PCM_FORMAT_S16_LE, periodsize=PERIOD, periods=PERIODS)
     except alsaaudio.ALSAAudioError as exc:
-        raise AudioDeviceError(f"cannot open ALSA {kind} device {device!r}: {exc}") from exc
+        raise AudioDeviceError(f"cannot open ALSA {kind} device {device!r}: {exc}{_unplugged_hint(device)}") from exc
+
+
+def _unplugged_hint(device: str, proc=alsa_cards.PROC_ASOUND) -> str:
+    card = alsa_cards.card_of(device)
+    if card is None or alsa_cards.present(device, proc):
+        return ""
+    return (f"; there is no sound card {card!r}: plug the USB device in (udev/79-amtsklingel-audio.rules "
+            f"names a speakerphone kioskaudio, a microphone kioskmic, a speaker kioskspeaker); "
+            f"the kiosk takes it back within seconds")
+
+
+class _Card:
+    """The card behind an ALSA device name: whether it is there, and its name as last seen."""
+
+    def __init__(self, device: str, proc) -> None:
+        self.device, self.proc = device, proc
+        self._name = alsa_cards.describe(device, proc) or f"ALSA {device}"
+
+    @property
+    def name(self) -> str:
+        # Read again each time: the device plugged in after an unplug may be another model.
+        self._name = alsa_cards.describe(self.device, self.proc) or self._name
+        return self._name
+
+    def present(self) -> bool:
+        return alsa_cards.present(self.device, self.proc)
 
 
 class CaptureTrack(ThreadFedTrack):
@@ -84,10 +119,13 @@ class CaptureTrack(ThreadFedTrack):
 class AlsaMicrophone:
     """Microphone on an ALSA capture device; capture runs only while a track is live."""
 
-    def __init__(self, device: str = "default", *, echo: EchoCanceller | None = None) -> None:
+    def __init__(self, device: str = "default", *, echo: EchoCanceller | None = None,
+                 open_pcm=_open_pcm, proc=alsa_cards.PROC_ASOUND) -> None:
+        """``open_pcm(kind, device)`` and ``proc`` (``/proc/asound``) are replaced only in tests."""
         _alsaaudio()  # fail at start-up, not at the first call, if ALSA is missing
         self.device = device
-        self.name = f"ALSA {device}"
+        self._card = _Card(device, proc)
+        self._open_pcm = open_pcm
         self.echo = echo
         self.gain = 1.0  # amplitude factor, from central's settings (set_gain_db)
         self.error: Exception | None = None
@@ -95,9 +133,19 @@ class AlsaMicrophone:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
 
+    @property
+    def name(self) -> str:
+        """E.g. "USB speakerphone Jabra SPEAK 410 USB (plughw:CARD=kioskaudio)"."""
+        return self._card.name
+
+    def present(self) -> bool:
+        """False while the sound card the device names is unplugged."""
+        return self._card.present()
+
     def track(self) -> MediaStreamTrack:
         self._stop_capture()
-        pcm = _open_pcm("capture", self.device)
+        pcm = self._open_pcm("capture", self.device)
+        self.error = None
         self._stop = stop = threading.Event()
         self._track = track = CaptureTrack(on_stop=stop.set)
         self._thread = threading.Thread(target=self._capture, args=(pcm, track, stop),
@@ -138,11 +186,16 @@ class AlsaMicrophone:
                 if device_paced is False and produced / RATE > elapsed:
                     time.sleep(produced / RATE - elapsed)
         except (alsaaudio.ALSAAudioError, OSError) as exc:
-            self.error = AudioDeviceError(f"ALSA capture on {self.device!r} failed: {exc}")
+            self.error = AudioDeviceError(
+                f"the microphone {self.name!r} stopped delivering sound ({exc}): it was unplugged or failed. "
+                f"Plug it in again; the kiosk takes it back within seconds")
             log.error("%s", self.error)
-            track._loop.call_soon_threadsafe(track.stop)  # the call sees the track end
+            try:
+                track._loop.call_soon_threadsafe(track.stop)  # the call sees the track end
+            except RuntimeError:
+                pass  # the loop closed at shutdown: nobody is left to tell
         finally:
-            pcm.close()
+            _close_quietly(pcm)
 
     def set_gain_db(self, gain_db: int) -> None:
         """Takes effect with the next 20 ms of sound, also during a call."""
@@ -164,20 +217,48 @@ class AlsaMicrophone:
 class AlsaSpeaker:
     """Speaker on an ALSA playback device; resamples whatever it gets to 48 kHz mono s16."""
 
-    def __init__(self, device: str = "default", *, far_end: FarEndHook | None = None) -> None:
+    def __init__(self, device: str = "default", *, far_end: FarEndHook | None = None,
+                 open_pcm=_open_pcm, proc=alsa_cards.PROC_ASOUND) -> None:
+        """Opens the device now, so a wrong device name stops start-up with a clear message; a USB
+        card that is merely unplugged is opened once it is there (``present()``, ``reopen()``)."""
         self.device = device
-        self.name = f"ALSA {device}"
+        self._card = _Card(device, proc)
+        self._open_pcm = open_pcm
         self.far_end = far_end
         self.volume = 1.0  # amplitude factor, from central's settings (set_volume)
         self.frames_played = 0
-        self._pcm = _open_pcm("playback", device)
+        self._closed = False
+        self._pcm = None
+        if self._card.present():
+            self._pcm = open_pcm("playback", device)
+        else:
+            log.warning("speaker %r is not plugged in; it is opened once it is", device)
         self._resample = PlaybackResampler()
         # One writer thread keeps frames in order and lets ALSA's blocking
         # write pace the caller without blocking the loop.
         self._writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="alsa-playback")
 
-    async def play(self, frame: av.AudioFrame) -> None:
+    @property
+    def name(self) -> str:
+        """As the microphone's, e.g. "USB speaker ... (plughw:CARD=kioskspeaker)"."""
+        return self._card.name
+
+    def present(self) -> bool:
+        """False while the sound card the device names is unplugged."""
+        return self._card.present()
+
+    def reopen(self) -> None:
+        """Open the device again after it failed (plugged in again); AudioDeviceError if it still cannot."""
+        if self._closed:
+            raise AudioDeviceError(f"speaker {self.device!r} is closed")
+        self._writer.submit(self._ensure_open).result()
+
+    def _ensure_open(self) -> None:
         if self._pcm is None:
+            self._pcm = self._open_pcm("playback", self.device)
+
+    async def play(self, frame: av.AudioFrame) -> None:
+        if self._closed:
             raise AudioDeviceError(f"speaker {self.device!r} is closed")
         loop = asyncio.get_running_loop()
         for out in self._resample(frame):
@@ -193,12 +274,18 @@ class AlsaSpeaker:
 
     def _write(self, data: bytes) -> None:
         alsaaudio = _alsaaudio()
+        self._ensure_open()  # after a failure: the device may be back (AudioDeviceError if not)
         retries = 3
         while data:
             try:
                 written = self._pcm.write(data)
             except alsaaudio.ALSAAudioError as exc:
-                raise AudioDeviceError(f"ALSA playback on {self.device!r} failed: {exc}") from exc
+                # Unplugged (or failed): this handle is spent; the next write or reopen() opens afresh.
+                pcm, self._pcm = self._pcm, None
+                _close_quietly(pcm)
+                raise AudioDeviceError(
+                    f"the speaker {self.name!r} refused sound ({exc}): it was unplugged or failed. "
+                    f"Plug it in again; the kiosk takes it back within seconds") from exc
             if written <= 0:  # underrun (-EPIPE) between calls: the device was re-prepared
                 log.debug("ALSA playback underrun on %s (%d)", self.device, written)
                 retries -= 1
@@ -209,10 +296,18 @@ class AlsaSpeaker:
             data = data[written * 2:]
 
     def close(self) -> None:
+        self._closed = True
         self._writer.shutdown(wait=True)
         if self._pcm is not None:
-            self._pcm.close()
+            _close_quietly(self._pcm)
             self._pcm = None
+
+
+def _close_quietly(pcm) -> None:
+    try:
+        pcm.close()
+    except Exception as exc:  # noqa: BLE001 - a handle of a removed device may refuse even this
+        log.debug("closing an ALSA handle failed: %s", exc)
 
 
 def _scaled(frame: av.AudioFrame, factor: float) -> av.AudioFrame:

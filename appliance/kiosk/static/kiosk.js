@@ -128,6 +128,7 @@ const SELFTEST_FAULTS = {
 const FAULTS = {
   camera: N_('The camera is not working.'),
   microphone: N_('The microphone is not working.'),
+  speaker: N_('The loudspeaker is not working.'),
   replaced: N_("This unit's identity is in use by another unit. Please tell the city's IT."),
 };
 const CALL_FAILED = N_('The connection could not be set up. You keep your place; a clerk will try again.');
