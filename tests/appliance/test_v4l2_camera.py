@@ -157,3 +157,16 @@ def test_the_ioctl_structures_have_the_kernels_layout():
             ioctls.VIDIOC_S_PARM, ioctls.VIDIOC_ENUM_FRAMEINTERVALS) == \
         (0x80685600, 0xC0D05605, 0xC0585611, 0x40045612, 0xC0CC5616, 0xC034564B)
     assert ioctls.fourcc_text(ioctls.fourcc_code("MJPG")) == "MJPG" and ioctls.fourcc_code("H264") == 0x34363248
+
+
+async def test_vp8_from_mjpeg_frames_is_not_all_keyframes():
+    # A decoded JPEG is an I picture; passed on as such, every VP8 frame would be a keyframe (5x the bitrate).
+    from aiortc.codecs import get_encoder
+    from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+
+    rig = Rig("cheap-mjpeg-only")
+    track = rig.camera.track()
+    encoder = get_encoder(RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000))
+    sizes = [sum(map(len, encoder.encode(await asyncio.wait_for(track.recv(), 3))[0])) for _ in range(6)]
+    rig.camera.close()
+    assert max(sizes[1:]) < sizes[0] / 2  # only the first is a keyframe

@@ -122,7 +122,8 @@ class FakeCapture:
             self._unplugged.wait(wait)
         if self._unplugged.is_set():
             raise camera_failed(self.path, OSError(errno.ENODEV, "No such device"))
-        data = self._stream[self.reads % len(self._stream)]
+        # Copied, as Capture copies each frame out of the device's memory-mapped buffer.
+        data = bytes(memoryview(self._stream[self.reads % len(self._stream)]))
         self.reads += 1
         return data, time.monotonic()
 

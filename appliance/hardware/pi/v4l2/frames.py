@@ -9,6 +9,7 @@ import logging
 
 import av
 import numpy as np
+from av.video.frame import PictureType
 
 from appliance.hardware.pi.camera import yuv420_to_frame
 
@@ -50,4 +51,10 @@ class FrameDecoder:
             if self.damaged == 1 or self.damaged % 100 == 0:
                 log.warning("camera sent %d damaged JPEG frame(s): %s", self.damaged, exc)
             return None
-        return frames[-1] if frames else None
+        if not frames:
+            return None
+        frame = frames[-1]
+        # Every JPEG decodes as an I picture, and FFmpeg's encoders take a frame marked I as an order
+        # to make a keyframe: unmarked, VP8 sends keyframes only when it (or the receiver) wants one.
+        frame.pict_type = PictureType.NONE
+        return frame
