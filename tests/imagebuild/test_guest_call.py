@@ -37,8 +37,8 @@ def test_the_boot_test_loads_both_modules_and_gives_the_unit_the_loopback_device
     hardware = settings["hardware"]
     # The echo path: the speaker into dmix on the loopback's device 0, whose sound comes out at its
     # device 1, where the microphone listens through dsnoop (both shared with the self-test).
-    assert hardware["speaker"]["device"] == "plug:'dmix:CARD=Loopback,DEV=0'"
-    assert hardware["microphone"]["device"] == "plug:'dsnoop:CARD=Loopback,DEV=1'"
+    assert hardware["speaker"]["device"] == "plug:'dmix:CARD=Loopback,DEV=0,FORMAT=S16_LE'"
+    assert hardware["microphone"]["device"] == "plug:'dsnoop:CARD=Loopback,DEV=1,FORMAT=S16_LE'"
     assert hardware["echo"]["report_s"] > 0 and hardware["camera"]["source"] == "usb"
 
 

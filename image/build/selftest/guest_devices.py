@@ -99,8 +99,7 @@ def loopback_audio(pid: int, speaker: str, microphone: str, seconds: float, citi
 
 def echo_reports(unit: str, since_us: int, until_us: int) -> list[dict]:
     """The appliance's echo report lines logged between two CLOCK_MONOTONIC times (µs)."""
-    out = run("journalctl", "-u", unit, "-b", "-o", "json", "--no-pager", "--output-fields=MESSAGE",
-              "-g", "echo report", timeout=120)
+    out = run("journalctl", "-u", unit, "-b", "-o", "json", "--no-pager", "--output-fields=MESSAGE", timeout=120)
     found = []
     for line in out.splitlines():
         try:
@@ -113,6 +112,12 @@ def echo_reports(unit: str, since_us: int, until_us: int) -> list[dict]:
             found.append({k: float(v) if v not in ("n/a",) else None for k, v in match.groupdict().items()}
                          | {"at_us": at})
     return found
+
+
+def journal_count(unit: str, text: str) -> int:
+    """How many of the unit's messages in this boot contain ``text`` (no -g: PCRE2 may be absent)."""
+    out = run("journalctl", "-u", unit, "-b", "-o", "cat", "--no-pager", timeout=120)
+    return sum(text in line for line in out.splitlines())
 
 
 def erle_db(reports: list[dict]) -> tuple[float | None, float]:
