@@ -25,13 +25,17 @@ PATH = "/dev/v4l/by-id/usb-test-camera-video-index0"
 class Rig:
     """A camera as listed in ``listing``, whose captures replay streams made from test pictures."""
 
-    def __init__(self, listing: str, *, headers_once: bool = False, seconds: float = 1.2, **camera) -> None:
-        self.device = parse_listing((DATA / f"{listing}.txt").read_text(), PATH)
+    def __init__(self, listing: str, *, headers_once: bool = False, seconds: float = 1.2, path: str = PATH,
+                 **camera) -> None:
+        self.device = parse_listing((DATA / f"{listing}.txt").read_text(), path)
+        self.plugged = True
         self.headers_once, self.seconds = headers_once, seconds
         self.captures: list[FakeCapture] = []
         self.sources: dict[str, list[av.VideoFrame]] = {}
-        self.camera = UsbCamera(camera.pop("wanted", Wanted()), lister=lambda paths: [self.device], opener=self.open,
-                                **camera)
+        self.camera = UsbCamera(camera.pop("wanted", Wanted()), lister=self.list, opener=self.open, **camera)
+
+    def list(self, paths):
+        return [self.device] if self.plugged else []
 
     def open(self, path, mode):
         self.sources[mode.fourcc] = frames = pictures(mode.width, mode.height, round(self.seconds * mode.fps))
@@ -126,6 +130,24 @@ async def test_a_camera_that_sends_no_keyframes_is_restarted():
     for _ in range(40):
         await asyncio.wait_for(track.recv(), 3)
     assert capture.restarts >= 1
+    rig.camera.close()
+
+
+async def test_between_calls_the_camera_tells_whether_it_is_plugged_in(tmp_path):
+    node = tmp_path / "video0"  # stands in for the device node, which goes when the camera is pulled out
+    node.touch()
+    rig = Rig("logitech-c270", path=str(node))
+    assert rig.camera.present()
+    node.unlink()
+    rig.plugged = False
+    assert not rig.camera.present()
+    with pytest.raises(CameraError, match="no usable USB camera"):
+        rig.camera.track()
+    node.touch()
+    rig.plugged = True
+    assert rig.camera.present()
+    track = rig.camera.track()
+    assert isinstance(await asyncio.wait_for(track.recv(), 3), av.VideoFrame)
     rig.camera.close()
 
 

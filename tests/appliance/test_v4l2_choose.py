@@ -50,6 +50,14 @@ def test_frames_come_at_the_size_a_pi_encodes_in_software():
     assert chosen("vivid") == ("NV12", 640, 360, 15)
 
 
+def test_frames_at_a_smaller_configured_size_and_rate_come_so():
+    # The QEMU image test asks vivid for little, as emulation is slow: no 4:3 size, the nearest.
+    assert chosen("vivid", width=320, height=240, fps=15) == ("NV12", 320, 180, 15)
+    assert chosen("logitech-c270", width=320, height=240, fps=10) == ("YUYV", 320, 240, 10)
+    # Larger than the software encoder affords: capped.
+    assert chosen("logitech-c270", width=1920, height=1080, fps=30) == ("YUYV", 640, 360, 15)
+
+
 def test_a_format_set_by_hand_is_taken_at_the_configured_size():
     assert chosen("logitech-c920-h264", format="mjpeg") == ("MJPG", 1280, 720, 30)
     assert chosen("logitech-c270", format="mjpeg", width=1280, height=720, fps=30) == ("MJPG", 1280, 720, 30)

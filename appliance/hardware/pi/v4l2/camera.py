@@ -111,6 +111,7 @@ class UsbCamera:
         self._lister, self._opener = lister, opener
         choice = self._choose(None)
         self.name, self.encoded = choice.name, choice.mode.kind == "h264"
+        self.path = choice.device.path
         log.info("camera %s at %s", self.name, choice.device.path)
         self._track: FailingTrack | None = None
         self._thread: threading.Thread | None = None
@@ -137,7 +138,7 @@ class UsbCamera:
         except BaseException:
             capture.close()
             raise
-        self.name, self.encoded = choice.name, choice.mode.kind == "h264"
+        self.name, self.encoded, self.path = choice.name, choice.mode.kind == "h264", choice.device.path
         track = FailingTrack()
         # Bound to this track: a late stop of an earlier track must not end the current one.
         def on_stop() -> None:
@@ -151,6 +152,19 @@ class UsbCamera:
                                         name="usb-camera", daemon=True)
         self._thread.start()
         return track
+
+    def present(self) -> bool:
+        """False while the camera is unplugged (its device node is gone); polled every ~2 s between calls
+        (appliance/fleet/watch.py). With ``device = "auto"`` another usable camera plugged in counts."""
+        if os.path.exists(self.path):
+            return True
+        if self.device != "auto":
+            return False
+        try:  # only while the camera is missing: listing opens every video node
+            self.path = self._choose(None).device.path
+        except CameraError:
+            return False
+        return True
 
     def _run(self, target, capture: Capture, choice: Choice, track: FailingTrack, stopping: threading.Event) -> None:
         try:

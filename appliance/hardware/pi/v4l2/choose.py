@@ -7,9 +7,9 @@ metadata node or the Pi's codec tomorrow). The format:
   passed through to the clerk without decoding, as the Pi 4 camera does;
 * frames (``encoded`` False, or no H.264): raw (YUYV, NV12, YU12) or MJPEG, decoded here and
   encoded by aiortc in software. That costs the Pi's CPU, so unless ``format`` names mjpeg or
-  raw (then ``width``/``height``/``fps`` apply), frames come at :data:`SOFTWARE_SIZE` and
-  :data:`SOFTWARE_FPS`. Raw wins over MJPEG where it reaches the size and rate: it needs no
-  decoding (see ``bench/usb_camera.py``).
+  raw (then ``width``/``height``/``fps`` apply as they are), frames come at the configured size
+  and rate but at most :data:`SOFTWARE_SIZE` and :data:`SOFTWARE_FPS`. Raw wins over MJPEG where
+  it reaches the size and rate: it needs no decoding (see ``bench/usb_camera.py``).
 """
 from __future__ import annotations
 
@@ -87,7 +87,11 @@ def _kinds(wanted: Wanted, encoded: bool | None) -> list[str]:
 def _target(wanted: Wanted, kind: str) -> tuple[int, int, Fraction]:
     if kind == "h264" or wanted.format in ("mjpeg", "raw"):
         return wanted.width, wanted.height, Fraction(wanted.fps)
-    return SOFTWARE_SIZE[0], SOFTWARE_SIZE[1], Fraction(SOFTWARE_FPS)
+    # For the software encoder: the configured size and rate, but no more than it can afford.
+    fps = Fraction(min(wanted.fps, SOFTWARE_FPS))
+    if wanted.width * wanted.height <= SOFTWARE_SIZE[0] * SOFTWARE_SIZE[1]:
+        return wanted.width, wanted.height, fps
+    return SOFTWARE_SIZE[0], SOFTWARE_SIZE[1], fps
 
 
 def _fit(fmt: PixelFormat, target: tuple[int, int, Fraction]) -> tuple[tuple, Mode] | None:
