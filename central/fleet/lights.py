@@ -32,7 +32,8 @@ class Light:
     level: str
     text: str                     # a catalogue id
     values: dict[str, object] = field(default_factory=dict)  # its placeholders
-    detail: str | None = None     # a fault code or device name, not translated
+    detail: str | None = None     # a fault code, not translated
+    name: str | None = None       # the device in use, as the kiosk names it (e.g. "USB speakerphone ... (plughw:...)")
 
 
 NO_REPORT = N_("no report")
@@ -48,7 +49,7 @@ def lights(health: f.KioskHealth | None) -> list[Light]:
         if d is None:
             out.append(Light(device, NONE, NO_REPORT))
         else:
-            out.append(Light(device, _DEVICE_LEVEL[d.state], _DEVICE_TEXT[d.state], detail=d.fault or d.name))
+            out.append(Light(device, _DEVICE_LEVEL[d.state], _DEVICE_TEXT[d.state], detail=d.fault, name=d.name))
     out += [temperature(health), disk(health), connection(health)]
     return out
 

@@ -60,6 +60,8 @@ FAMILIES: tuple[tuple[str, str, str], ...] = (
     ("amtsklingel_kiosk_build_info", "gauge", "The kiosk's software version and root slot (value 1)."),
     ("amtsklingel_kiosk_device_ok", "gauge",
      "1 if the device works, 0 if it failed or is missing (no sample while it is untested)."),
+    ("amtsklingel_kiosk_device_info", "gauge",
+     "The device the kiosk uses, as it names it (value 1), e.g. its USB speakerphone's model and ALSA name."),
     ("amtsklingel_kiosk_cpu_temperature_celsius", "gauge", "The kiosk's CPU temperature."),
     ("amtsklingel_kiosk_throttled", "gauge", "1 while the Pi firmware reports this flag, else 0."),
     ("amtsklingel_kiosk_data_partition_used_bytes", "gauge", "Bytes in use on the kiosk's data partition."),
@@ -149,6 +151,8 @@ class Exposition:
         for device, d in h.devices.items():
             if d.state != "unknown":
                 fam["amtsklingel_kiosk_device_ok"].add(int(d.state == "ok"), kiosk=kiosk, device=device)
+            if d.name:
+                fam["amtsklingel_kiosk_device_info"].add(1, kiosk=kiosk, device=device, name=d.name)
         if h.cpu_temp_c is not None:
             fam["amtsklingel_kiosk_cpu_temperature_celsius"].add(float(h.cpu_temp_c), kiosk=kiosk)
         for flag in THROTTLING:

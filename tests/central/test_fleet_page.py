@@ -43,7 +43,7 @@ def row(page: str, kiosk_id: int) -> str:
 
 def light(row_html: str, name: str) -> tuple[str, str]:
     """(level, visible text) of one light in a row."""
-    found = re.search(rf'data-light="{name}" data-level="(\w+)"><span[^>]*>[^<]*</span> ([^<]*)</td>', row_html)
+    found = re.search(rf'data-light="{name}" data-level="(\w+)"(?: title="[^"]*")?><span[^>]*>[^<]*</span> ([^<]*)</td>', row_html)
     assert found, f"no {name} light"
     return found.group(1), html.unescape(found.group(2)).strip()
 
@@ -76,6 +76,7 @@ async def test_fleet_page_shows_each_kiosks_state_lights_and_calls(central):
     assert light(sick_row, "camera") == ("bad", "failed")
     assert light(sick_row, "microphone") == ("ok", "works")
     assert light(sick_row, "speaker") == ("none", "not tested yet")
+    assert 'data-light="microphone" data-level="ok" title="USB Audio"' in sick_row  # the device in use
     assert light(sick_row, "temperature") == ("bad", "too hot (83 °C), slowed down")
     assert light(sick_row, "disk") == ("bad", "99 % full")
     assert light(sick_row, "connection") == ("warn", "450 ms round trip")
@@ -126,6 +127,7 @@ async def test_detail_page_shows_the_last_report_selftest_faults_and_settings_ve
     session = await admin(central)
     page = await get(session, central.url + f"/admin/fleet/{kiosk_id}")
     assert "camera_failed" in page and "tone_not_heard" in page and "imx708" in page
+    assert '<td data-testid="device-name">USB Audio</td>' in page  # the microphone in use, from the health report
     assert "version 1 applied" in page and "all departments" in page
     await central.db.kiosk_settings.update(kiosk_id, departments=["standesamt"])
     page = await get(session, central.url + f"/admin/fleet/{kiosk_id}")

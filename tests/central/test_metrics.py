@@ -71,6 +71,8 @@ async def test_metrics_pass_promtool_with_kiosks_in_every_state(central):
     assert f'amtsklingel_kiosk_up{{kiosk="{kiosks["Nie verbunden"]}",location="Nie verbunden"}} 0' in text
     assert f'amtsklingel_kiosk_device_ok{{kiosk="{odd_id}",device="camera"}} 0' in text
     assert f'amtsklingel_kiosk_device_ok{{kiosk="{kiosks["Ohne Werte"]}",device="camera"}}' not in text
+    assert f'amtsklingel_kiosk_device_info{{kiosk="{odd_id}",device="microphone",name="USB Audio"}} 1' in text
+    assert f'amtsklingel_kiosk_device_info{{kiosk="{odd_id}",device="speaker"' not in text  # not named yet
     assert f'amtsklingel_kiosk_cpu_temperature_celsius{{kiosk="{odd_id}"}} 81.5' in text
     assert f'amtsklingel_kiosk_throttled{{kiosk="{odd_id}",flag="under_voltage"}} 1' in text
     assert f'amtsklingel_kiosk_faults_total{{kiosk="{odd_id}",code="camera_failed"}} 2' in text

@@ -50,6 +50,10 @@ async def test_hold_five_seconds_then_every_item_in_plain_german_and_central_has
         assert await clock.locator(".selftest-why").text_content() == \
             "Die Uhrzeit ist noch nicht gestellt. Dafür braucht das Gerät das Netzwerk."
         assert await kiosk.locator(".selftest-item[data-item=camera] .selftest-state").text_content() == "Funktioniert"
+        # The installer reads which devices were tested (the ones fitted, by name).
+        assert await kiosk.locator(".selftest-item[data-item=camera] .selftest-device").text_content() == "test pattern"
+        assert await kiosk.locator(".selftest-item[data-item=microphone] .selftest-device").text_content() == \
+            "synthetic tone"
         # The meter moved with the fake microphone's tone.
         assert unit.controller.view.selftest["level"] > 0
 

@@ -222,6 +222,15 @@ function selftestItem(item) {
   state.className = 'selftest-state';
   state.textContent = t(SELFTEST_STATES[item.state] || item.state);
   node.append(name, state);
+  // Which camera, microphone or speaker worked: the installer checks it is the one fitted. With a fault the
+  // hint says what to do instead (both would not fit the 7" display).
+  if (item.device && item.state === 'pass') {
+    const device = document.createElement('span');
+    device.className = 'selftest-device';
+    device.dir = 'auto';
+    device.textContent = item.device;
+    node.append(device);
+  }
   if (item.state === 'fail' && SELFTEST_FAULTS[item.fault]) {
     const why = document.createElement('span');
     why.className = 'selftest-why';

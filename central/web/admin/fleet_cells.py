@@ -20,14 +20,17 @@ SYMBOLS = {"ok": "✓", "warn": "!", "bad": "✗", "none": "–"}  # so a light 
 
 
 @lru_cache(maxsize=8192)
-def _cell(locale: str, key: str, level: str, text: str, values: tuple[tuple[str, object], ...]) -> Markup:
+def _cell(locale: str, key: str, level: str, text: str, values: tuple[tuple[str, object], ...],
+          name: str | None) -> Markup:
     shown = gettext_for(locale)(text, **dict(values))
-    return Markup(f'<td class="light light-{level}" data-light="{key}" data-level="{level}">'
+    # The device's name on hovering: a fleet has few models, so the cells stay few.
+    title = f' title="{escape(name)}"' if name else ""
+    return Markup(f'<td class="light light-{level}" data-light="{key}" data-level="{level}"{title}>'
                   f'<span class="light-dot" aria-hidden="true">{SYMBOLS[level]}</span> {escape(shown)}</td>')
 
 
 def light_cell(locale: str, light: Light) -> Markup:
-    return _cell(locale, light.key, light.level, light.text, tuple(sorted(light.values.items())))
+    return _cell(locale, light.key, light.level, light.text, tuple(sorted(light.values.items())), light.name)
 
 
 def light_cells(locale: str, lights: list[Light]) -> Markup:
