@@ -41,12 +41,20 @@ def open_or_skip(config: dict, what: str) -> Hardware:
         pytest.skip(f"{what}: {exc}")
 
 
+def open_camera_or_skip(config: dict) -> Hardware:
+    """The pi backend's camera is the Pi camera or, without one, a V4L2 device (a webcam, vivid)."""
+    hw = open_or_skip(config, "a camera: the Pi camera (picamera2 with python3-libcamera) or a V4L2 device")
+    if not getattr(hw.camera, "present", lambda: True)():
+        hw.close()
+        pytest.skip(f"no camera on this machine: {hw.camera.name} (no Pi camera, no V4L2 device such as vivid)")
+    return hw
+
+
 @pytest.mark.parametrize("backend,encoded", [("fake", False), ("fake", True), ("pi", None)],
                          ids=["fake", "fake-h264", "pi"])
 async def test_camera(backend, encoded):
     extra = {} if encoded is None else {"encoded": encoded}
-    hw = open_or_skip(config_for("camera", backend, **extra),
-                      "a camera: the Pi camera (picamera2 with python3-libcamera) or a V4L2 device (a webcam, vivid)")
+    hw = open_camera_or_skip(config_for("camera", backend, **extra))
     try:
         camera = hw.camera
         assert isinstance(camera, Camera)
@@ -70,8 +78,7 @@ async def test_camera(backend, encoded):
 async def test_camera_gives_frames_or_packets_on_request(backend, encoded):
     """A clerk's browser without H.264 needs frames to encode VP8 from, also from an H.264 camera."""
     extra = {} if encoded is None else {"encoded": encoded}
-    hw = open_or_skip(config_for("camera", backend, **extra),
-                      "the Pi camera (picamera2 with libcamera's Python bindings, python3-libcamera)")
+    hw = open_camera_or_skip(config_for("camera", backend, **extra))
     try:
         camera = hw.camera
         frames = camera.track(encoded=False)

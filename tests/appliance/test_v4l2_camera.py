@@ -192,3 +192,22 @@ async def test_vp8_from_mjpeg_frames_is_not_all_keyframes():
     sizes = [sum(map(len, encoder.encode(await asyncio.wait_for(track.recv(), 3))[0])) for _ in range(6)]
     rig.camera.close()
     assert max(sizes[1:]) < sizes[0] / 2  # only the first is a keyframe
+
+
+async def test_a_kiosk_started_without_its_webcam_shows_it_missing_until_it_is_plugged_in():
+    device = parse_listing((DATA / "logitech-c270.txt").read_text(), "/dev/video0")
+    plugged: list = []
+    made = {}
+
+    def open_capture(path, mode):
+        made["capture"] = FakeCapture(path, mode, encode_stream(pictures(mode.width, mode.height, 4), mode))
+        return made["capture"]
+
+    camera = UsbCamera(Wanted(), lister=lambda paths: list(plugged), opener=open_capture, missing_ok=True)
+    assert not camera.present() and camera.name == "USB camera (none found)"
+    with pytest.raises(CameraError, match="no usable USB camera found .*no video devices at all"):
+        camera.track()
+    plugged.append(device)
+    assert camera.present() and camera.name == "USB UVC Camera (046d:0825) (raw YUYV 640x360 15 fps)"
+    assert isinstance(await asyncio.wait_for(camera.track().recv(), 3), av.VideoFrame)
+    camera.close()

@@ -41,10 +41,12 @@ def test_auto_takes_a_usb_camera_otherwise(pi_cameras):
     assert openers.open(source="auto") == "usb camera"
 
 
-def test_auto_without_any_camera_says_what_it_looked_for():
-    openers = Openers(BackendUnavailable("install python3-picamera2"), usb_error="no usable USB camera found")
-    with pytest.raises(CameraError, match="no camera found: no Pi camera support.*python3-picamera2.*no usable USB"):
-        openers.open()
+def test_auto_without_any_camera_opens_the_usb_camera_as_missing(caplog):
+    # The USB backend starts without a webcam (shown and reported missing until one is plugged in).
+    openers = Openers(BackendUnavailable("install python3-picamera2"))
+    with caplog.at_level("INFO"):
+        assert openers.open() == "usb camera"
+    assert "no Pi camera support (install python3-picamera2)" in caplog.text
 
 
 def test_a_source_set_by_hand_is_taken_as_it_is():

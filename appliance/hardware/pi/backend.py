@@ -6,12 +6,13 @@ guessed GPIO or sound card would fail later and more confusingly.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from importlib.metadata import entry_points
 
 from appliance.hardware.button import GpioCallButton
 from appliance.hardware.echo import EchoCanceller
-from appliance.hardware.errors import BackendUnavailable, CameraError, HardwareError
+from appliance.hardware.errors import BackendUnavailable, HardwareError
 from appliance.hardware.interfaces import LONG_PRESS_SECONDS, SELFTEST_HOLD_SECONDS, Camera, FarEndHook
 from appliance.hardware.pi.audio import AlsaMicrophone, AlsaSpeaker
 from appliance.hardware.pi.camera import PiCamera, picamera2_module
@@ -19,6 +20,8 @@ from appliance.hardware.pi.display import open_display  # noqa: F401  (open_hard
 from appliance.hardware.pi.unit import open_unit  # noqa: F401  (open_hardware finds every opener here)
 from appliance.hardware.pi.v4l2.camera import UsbCamera
 from appliance.hardware.pi.v4l2.choose import Wanted
+
+log = logging.getLogger(__name__)
 
 # lgpio drives /dev/gpiochip* and does PWM on every Pi including the 5, where
 # RPi.GPIO no longer works.
@@ -61,7 +64,9 @@ def open_pi_camera(cfg: dict) -> PiCamera:
 
 def open_usb_camera(cfg: dict) -> UsbCamera:
     wanted = Wanted(cfg.get("format", "auto"), cfg.get("width", 1280), cfg.get("height", 720), cfg.get("fps", 30))
-    return UsbCamera(wanted, cfg.get("device", "auto"))
+    # A webcam not plugged in at start is a missing device, as one pulled out later: the kiosk starts
+    # and shows it (the Pi camera's ribbon cannot come loose while running, so it fails at start).
+    return UsbCamera(wanted, cfg.get("device", "auto"), missing_ok=True)
 
 
 def open_camera(cfg: dict, *, count_pi_cameras: Callable[[], int] = pi_camera_count,
@@ -84,10 +89,8 @@ def open_camera(cfg: dict, *, count_pi_cameras: Callable[[], int] = pi_camera_co
         pi_cameras, pi_said = 0, f"no Pi camera support ({exc})"
     if pi_cameras:
         return open_pi(cfg)
-    try:
-        return open_usb(cfg)
-    except CameraError as exc:
-        raise CameraError(f"no camera found: {pi_said}; and {exc}") from exc
+    log.info("camera source auto: %s; taking a USB camera", pi_said)
+    return open_usb(cfg)
 
 
 def open_microphone(cfg: dict, echo: EchoCanceller | None = None) -> AlsaMicrophone:

@@ -100,19 +100,31 @@ class UsbCamera:
 
     ``device`` is "auto" (the best camera by what it can do) or a path, best a
     /dev/v4l/by-id/ name. ``lister`` and ``opener`` stand in for the kernel in tests.
+
+    With ``missing_ok``, a camera that is not plugged in when the kiosk starts is no reason not to
+    start: the camera is then ``present()`` false (the kiosk shows and reports it missing, as one
+    pulled out later) and ``track()`` raises ``CameraError`` saying what was looked at, until one is
+    plugged in. Without it, the constructor raises that error.
     """
 
     def __init__(self, wanted: Wanted | None = None, device: str = "auto", *,
                  lister: Callable[[list[str] | None], list[DeviceInfo]] = list_devices,
                  opener: Callable[[str, object], Capture] = Capture,
-                 keyframe_deadline_s: float = KEYFRAME_DEADLINE_S) -> None:
+                 keyframe_deadline_s: float = KEYFRAME_DEADLINE_S, missing_ok: bool = False) -> None:
         self.wanted, self.device = wanted or Wanted(), device
         self.keyframe_deadline_s = keyframe_deadline_s
         self._lister, self._opener = lister, opener
-        choice = self._choose(None)
-        self.name, self.encoded = choice.name, choice.mode.kind == "h264"
-        self.path = choice.device.path
-        log.info("camera %s at %s", self.name, choice.device.path)
+        self.name, self.encoded, self.path = "USB camera (none found)", False, ""
+        try:
+            choice = self._choose(None)
+        except CameraError as exc:
+            if not missing_ok:
+                raise
+            log.warning("%s. The kiosk shows the camera as missing until one is plugged in", exc)
+        else:
+            self.name, self.encoded = choice.name, choice.mode.kind == "h264"
+            self.path = choice.device.path
+            log.info("camera %s at %s", self.name, choice.device.path)
         self._track: FailingTrack | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -156,14 +168,15 @@ class UsbCamera:
     def present(self) -> bool:
         """False while the camera is unplugged (its device node is gone); polled every ~2 s between calls
         (appliance/fleet/watch.py). With ``device = "auto"`` another usable camera plugged in counts."""
-        if os.path.exists(self.path):
+        if self.path and os.path.exists(self.path):
             return True
-        if self.device != "auto":
+        if self.device != "auto" and not os.path.exists(self.device):
             return False
         try:  # only while the camera is missing: listing opens every video node
-            self.path = self._choose(None).device.path
+            choice = self._choose(None)
         except CameraError:
             return False
+        self.name, self.encoded, self.path = choice.name, choice.mode.kind == "h264", choice.device.path
         return True
 
     def _run(self, target, capture: Capture, choice: Choice, track: FailingTrack, stopping: threading.Event) -> None:

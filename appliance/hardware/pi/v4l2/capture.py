@@ -24,6 +24,7 @@ BUFFERS = 4  # enough that the camera never waits for us, few enough to add no l
 READ_TIMEOUT_S = 2.0
 _GONE = (errno.ENODEV, errno.EIO, errno.ENXIO, errno.EPIPE)
 _TIMESTAMP_MASK, _TIMESTAMP_MONOTONIC = 0xE000, 0x2000
+_FLAG_ERROR = 0x0040  # V4L2_BUF_FLAG_ERROR
 
 
 def camera_failed(path: str, exc: OSError) -> CameraError:
@@ -53,6 +54,7 @@ class Capture:
         self._fd = open_device(path)
         self._maps: list[mmap.mmap] = []
         self._streaming = False
+        self.damaged = 0  # frames the driver marked as damaged and that were skipped
         try:
             pix = ioctls.set_format(self._fd, mode.fourcc, mode.width, mode.height)
             got = ioctls.fourcc_text(pix.pixelformat)
@@ -117,9 +119,14 @@ class Capture:
                 buf = self._buffer()
                 try:
                     ioctls.ioctl(self._fd, ioctls.VIDIOC_DQBUF, buf)
-                    break
                 except BlockingIOError:  # woken without a filled buffer (an event): wait on
                     continue
+                if buf.flags & _FLAG_ERROR or not buf.bytesused:
+                    # Damaged in transfer (a USB hiccup): a broken JPEG or H.264 frame helps nobody.
+                    self.damaged += 1
+                    ioctls.ioctl(self._fd, ioctls.VIDIOC_QBUF, buf)
+                    continue
+                break
             data = self._maps[buf.index][:buf.bytesused]
             ioctls.ioctl(self._fd, ioctls.VIDIOC_QBUF, buf)
         except OSError as exc:

@@ -7,6 +7,10 @@ ones seen and puts them before every IDR that comes without.
 """
 from __future__ import annotations
 
+import logging
+
+log = logging.getLogger(__name__)
+
 START_CODE = b"\x00\x00\x00\x01"
 NAL_IDR, NAL_SPS, NAL_PPS = 5, 7, 8
 
@@ -45,6 +49,9 @@ class SequenceHeaders:
         types = {nal_type(u) for u in units}
         for unit in units:
             if nal_type(unit) == NAL_SPS:
+                if self.sps is None and len(unit) > 3:
+                    # Firefox's OpenH264 decodes only (constrained) baseline, 66; most browsers take any.
+                    log.info("camera H.264: profile_idc %d, level %.1f", unit[1], unit[3] / 10)
                 self.sps = unit
             elif nal_type(unit) == NAL_PPS:
                 self.pps = unit
