@@ -19,7 +19,7 @@ PY=$VENV/bin/python
 # the signed update bundles (tests/rauc_bundles.py, ./build.sh bundle); central checks their
 # signatures with the openssl command. softhsm2, opensc and libengine-pkcs11-openssl stand in for the
 # city's signing token (tests/imagebuild/test_bundle_pkcs11.py).
-SYSTEM_PACKAGES=(chromium fonts-dejavu-core iproute2 util-linux python3-venv python3-dev gcc postgresql libasound2-dev libcap-dev systemd udev nftables openssh-client fdisk mount e2fsprogs dosfstools mtools bmap-tools prometheus openssl rauc squashfs-tools u-boot-tools u-boot-qemu qemu-system-arm libubootenv-tool softhsm2 opensc libengine-pkcs11-openssl)
+SYSTEM_PACKAGES=(chromium fonts-dejavu-core iproute2 util-linux python3-venv python3-dev gcc postgresql libasound2-dev libcap-dev systemd udev nftables openssh-client fdisk mount e2fsprogs dosfstools mtools bmap-tools prometheus openssl rauc squashfs-tools u-boot-tools u-boot-qemu qemu-system-arm libubootenv-tool softhsm2 opensc libengine-pkcs11-openssl gpg gpgv)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
@@ -75,6 +75,11 @@ case "${1:-}" in
         install_python
         exec tools/netns-run "$PY" -m bench "${@:2}"
         ;;
+    image-check)
+        # The base's archives, keys and package list checked without building (AMTSKLINGEL_BASE=raspios
+        # for the Raspberry Pi OS base; a minute, no root); see image/README.md.
+        exec /usr/bin/python3 image/build/check-base.py "${@:2}"
+        ;;
     image)
         # The Raspberry Pi image (as root, 10-40 min); see image/README.md.
         exec image/build/build-image.sh "${@:2}"
@@ -100,7 +105,7 @@ case "${1:-}" in
         exec image/build/boot-test.sh "${@:2}"
         ;;
     *)
-        echo "usage: $0 demo|test|bench|image|image-test|bundle|update-test" >&2
+        echo "usage: $0 demo|test|bench|image-check|image|image-test|bundle|update-test" >&2
         exit 2
         ;;
 esac

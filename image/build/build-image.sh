@@ -98,12 +98,7 @@ IMG=$OUT/$NAME.img
 
 # shellcheck source=base-debian.sh
 . "$HERE/base-$BASE.sh"
-mapfile -t PACKAGES < <(list_file "$HERE/packages.txt")
-for drop in "${PACKAGES_DROP[@]:-}"; do
-    [ -n "$drop" ] || continue
-    for i in "${!PACKAGES[@]}"; do [ "${PACKAGES[$i]}" = "$drop" ] && unset 'PACKAGES[i]'; done
-done
-PACKAGES+=("${BASE_PACKAGES[@]}")
+base_packages "$HERE"
 
 say "Amtsklingel image $NAME ($BASE $SUITE, commit $COMMIT, SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH)"
 note "central: ${CENTRAL_URL:-none built in (each unit needs appliance.toml with central_url on its boot partition)}${CENTRAL_CA:+, CA $CENTRAL_CA}"
@@ -121,7 +116,7 @@ export AMTSKLINGEL_CENTRAL_URL=$CENTRAL_URL AMTSKLINGEL_CENTRAL_CA=$CENTRAL_CA A
 
 # ---- 1. The base root file system: Debian packages, wheels, initrd ---------------------------------
 # Its inputs; a change to any of them rebuilds the base even with --reuse-base.
-BASE_KEY=$(cat "$HERE/base-$BASE.sh" "$HERE/packages.txt" "$HERE/packages-build.txt" "$HERE/initramfs-modules" \
+BASE_KEY=$(cat "$HERE/base-debian.sh" "$HERE/base-$BASE.sh" "$HERE/packages.txt" "$HERE/packages-build.txt" "$HERE/initramfs-modules" \
                "$HERE/hooks/"* ${PYPI_LIST:+"$HERE/$PYPI_LIST"} ${PYPI_SOURCE_LIST:+"$HERE/$PYPI_SOURCE_LIST"} | sha256sum | cut -c1-16)
 BASE_KEY="$BASE_KEY ${APT_SOURCES[*]}"
 if [ "$REUSE_BASE" = 1 ] && [ -d "$WORK/base" ] && [ "$(cat "$WORK/base.key" 2>/dev/null)" = "$BASE_KEY" ]; then

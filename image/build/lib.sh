@@ -50,3 +50,17 @@ seed_uuid() {
 
 # Lines of a list file without comments and blank lines.
 list_file() { sed -e 's/#.*//' -e 's/[[:space:]]*$//' -e '/^$/d' "$@"; }
+
+# PACKAGES: the image's Debian packages for the base sourced last (base-*.sh): packages.txt in the
+# build directory $1, without the base's PACKAGES_DROP, with its BASE_PACKAGES. The build and
+# check-base.py take the list from here.
+base_packages() {
+    local drop i
+    mapfile -t PACKAGES < <(list_file "$1/packages.txt")
+    for drop in "${PACKAGES_DROP[@]}"; do
+        for i in "${!PACKAGES[@]}"; do
+            if [ "${PACKAGES[$i]}" = "$drop" ]; then unset 'PACKAGES[i]'; fi
+        done
+    done
+    PACKAGES=("${PACKAGES[@]}" "${BASE_PACKAGES[@]}")
+}

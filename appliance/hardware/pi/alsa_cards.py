@@ -18,9 +18,9 @@ PROC_ASOUND = Path("/proc/asound")
 # The names udev/79-amtsklingel-audio.rules gives USB sound cards, by what they can do.
 KIND_OF_ID = {"kioskaudio": "USB speakerphone", "kioskmic": "USB microphone", "kioskspeaker": "USB speaker"}
 
-# hw:1, plughw:CARD=kioskaudio,DEV=0, sysdefault:kioskmic, hdmi:CARD=vc4hdmi0 ... (the plugins whose
+# hw:1, plughw:CARD=kioskaudio,DEV=0, sysdefault:kioskmic, default:CARD=vc4hdmi0 ... (the plugins whose
 # first argument is a card; "plug:dmix" names a plugin, not a card)
-_CARD_ARG = re.compile(r"^(?:hw|plughw|sysdefault|front|hdmi|iec958|dmix|dsnoop):(?:CARD=)?([^,\s]+)")
+_CARD_ARG = re.compile(r"^(?:hw|plughw|default|sysdefault|front|hdmi|iec958|dmix|dsnoop):(?:CARD=)?([^,\s]+)")
 # " 1 [kioskaudio     ]: USB-Audio - Jabra SPEAK 410 USB" then the long name on the next line
 _CARD_LINE = re.compile(r"^\s*(\d+)\s+\[([^\]]+?)\s*\]:\s*(\S+)\s+-\s+(.*)$")
 
