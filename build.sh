@@ -18,8 +18,9 @@ PY=$VENV/bin/python
 # picamera2's python-prctl against libcap-dev. rauc and squashfs-tools make and read
 # the signed update bundles (tests/rauc_bundles.py, ./build.sh bundle); central checks their
 # signatures with the openssl command. softhsm2, opensc and libengine-pkcs11-openssl stand in for the
-# city's signing token (tests/imagebuild/test_bundle_pkcs11.py).
-SYSTEM_PACKAGES=(chromium fonts-dejavu-core iproute2 util-linux python3-venv python3-dev gcc postgresql libasound2-dev libcap-dev systemd udev nftables openssh-client fdisk mount e2fsprogs dosfstools mtools bmap-tools prometheus openssl rauc squashfs-tools u-boot-tools u-boot-qemu qemu-system-arm libubootenv-tool softhsm2 opensc libengine-pkcs11-openssl gpg gpgv)
+# city's signing token (tests/imagebuild/test_bundle_pkcs11.py). firefox-esr is the clerk's console
+# on Firefox ESR in tests/e2e/test_firefox_clerk.py, driven by puppeteer-core from npm (nodejs, npm).
+SYSTEM_PACKAGES=(chromium firefox-esr nodejs fonts-dejavu-core iproute2 util-linux python3-venv python3-dev gcc postgresql libasound2-dev libcap-dev systemd udev nftables openssh-client fdisk mount e2fsprogs dosfstools mtools bmap-tools prometheus openssl rauc squashfs-tools u-boot-tools u-boot-qemu qemu-system-arm libubootenv-tool softhsm2 opensc libengine-pkcs11-openssl gpg gpgv)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
@@ -28,6 +29,8 @@ install_system() {
     for pkg in "${SYSTEM_PACKAGES[@]}"; do
         dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
     done
+    # Debian's nodejs comes without npm; other builds of nodejs (NodeSource) bring their own.
+    command -v npm >/dev/null || missing+=(npm)
     [ ${#missing[@]} -eq 0 ] && return
     if [ "$(id -u)" != 0 ]; then
         echo "Missing Debian packages: ${missing[*]}. Run this as root, or: sudo apt-get install ${missing[*]}" >&2
@@ -40,6 +43,18 @@ install_system() {
     # Only promtool is wanted (the /metrics tests); the Prometheus server the package starts is not.
     if [[ " ${missing[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null; then
         systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+    fi
+}
+
+install_node() {
+    # puppeteer-core for the Firefox tests, at the versions package-lock.json pins; never a browser
+    # (PUPPETEER_SKIP_DOWNLOAD: the tests drive Debian's firefox-esr).
+    local dir=tests/firefox
+    local stamp=$dir/node_modules/.installed-$(sha256sum $dir/package-lock.json | cut -c1-16)
+    if [ ! -e "$stamp" ]; then
+        say "Installing the Node packages of $dir"
+        (cd "$dir" && PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+        touch "$stamp"
     fi
 }
 
@@ -67,6 +82,7 @@ case "${1:-}" in
     test)
         install_system
         install_python
+        install_node
         say "Running the tests (in a loopback-only network namespace)"
         exec tools/netns-run "$PY" -m pytest -q "${@:2}"
         ;;

@@ -110,16 +110,18 @@ class CallPeer:
         self._frames = frames
         self._video_sender: RTCRtpSender | None = None
         self.video_codec: str | None = None  # what the answer settled: "video/h264", "video/vp8"; None: no video
-        for track in tracks:
-            transceiver = self.pc.addTransceiver(track, direction="sendrecv")
-            if track.kind == "video":
-                self._video_sender = transceiver.sender
-                if video_codecs:
-                    transceiver.setCodecPreferences(video_codecs)
-        # A device that failed at call start sends nothing, but the clerk is still seen and heard.
-        for kind in ("video", "audio"):
-            if not any(track.kind == kind for track in tracks):
-                self.pc.addTransceiver(kind, direction="recvonly")
+        # Audio first: its section is the offer's BUNDLE tag, whose transport carries the whole call. A
+        # browser that rejects the video section then keeps the tag; Firefox gathers no candidate at all
+        # when the tag it rejected was the video's, and the call would not even have sound.
+        for kind in ("audio", "video"):
+            sent = [track for track in tracks if track.kind == kind]
+            # A device that failed at call start sends nothing, but the clerk is still seen and heard.
+            for track in sent or [kind]:
+                transceiver = self.pc.addTransceiver(track, direction="sendrecv" if sent else "recvonly")
+                if kind == "video":
+                    self._video_sender = transceiver.sender if sent else None
+                    if video_codecs:
+                        transceiver.setCodecPreferences(video_codecs)
         for transceiver in self.pc.getTransceivers():
             if transceiver.kind == "audio":
                 use_for_audio(transceiver.receiver)  # the clerk heard 80 ms sooner (appliance/call/audio_buffer.py)
