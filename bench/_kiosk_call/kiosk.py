@@ -244,6 +244,10 @@ class BenchKiosk:
         def _state() -> None:
             if peer.pc.connectionState == "connected":
                 self.send("connected", time.time())
+                # As the appliance does: central gives a call up whose kiosk has not said so within
+                # call_connect_timeout_s (30 s), which would end every streaming window.
+                self.loop.create_task(self.link.send(
+                    m.RtcState(type="rtc.state", visit_id=message.visit_id, state="connected")))
         sdp = await peer.offer()
         await self.link.send(m.RtcOffer(type="rtc.offer", visit_id=message.visit_id, sdp=sdp))
         self.send("offer_sent", time.time())
