@@ -165,7 +165,8 @@ class DeviceFault(Message):
     """A device failed (at start, while idle, or in a call: then with `visit_id`). No reply to the kiosk.
 
     In a call, a failed camera lets the call go on audio-only and central tells the clerk
-    (`call.notice`); a failed microphone ends the call (`visit.hangup` with `reason`).
+    (`call.notice`); so does a failed speaker (the citizen can no longer hear the clerk, but is
+    still seen and heard); a failed microphone ends the call (`visit.hangup` with `reason`).
     """
     type: Literal["device.fault"]
     device: Device
@@ -211,6 +212,8 @@ class CallNotice(Message):
     """Something the clerk should know about the call, e.g. the kiosk's camera failed (audio goes on)."""
     type: Literal["call.notice"]
     visit_id: VisitId
-    notice: Literal["kiosk_camera_failed"] = Field(
-        description="`kiosk_camera_failed`: the citizen can still hear and be heard, but not be seen.")
+    notice: Literal["kiosk_camera_failed", "kiosk_speaker_failed"] = Field(
+        description="`kiosk_camera_failed`: the citizen can still hear and be heard, but not be seen. "
+                    "`kiosk_speaker_failed`: the citizen can still be seen and heard, but no longer hears "
+                    "the clerk.")
 

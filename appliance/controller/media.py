@@ -41,11 +41,17 @@ class CallMedia(ControllerCore):
             await self._on_media_failed()
         elif state == "video_rejected":  # the clerk's browser takes none of our video: talk without pictures
             self._show(camera_on=False, notice="video_rejected")
-        elif state in ("camera_failed", "microphone_failed") and self._visit and self._visit.visit_id:
-            device = state.removesuffix("_failed")  # appliance/call/devices.py watches the call's devices
+        elif state == "speaker_back":  # plugged in again during the call (appliance/service/main.py)
+            if self.view.notice == "speaker_failed":
+                self._show(notice=None)
+        elif state in ("camera_failed", "microphone_failed", "speaker_failed") and self._visit and self._visit.visit_id:
+            # appliance/call/devices.py watches the call's camera and microphone, the service its speaker
+            device = state.removesuffix("_failed")
             await self._send(f.DeviceFault(type="device.fault", device=device, fault=state, visit_id=self._visit.visit_id))
             if device == "camera":  # the citizen can still talk: go on audio-only, central tells the clerk
                 self._show(camera_on=False, notice="camera_failed")
+            elif device == "speaker":  # the citizen is still seen and heard: go on, central tells the clerk
+                self._show(notice="speaker_failed")
             else:  # nobody could hear the citizen: end the call, saying why on both sides
                 await self._leave(in_call=True, reason="device_failed")
 

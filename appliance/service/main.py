@@ -138,17 +138,17 @@ async def start(config: ApplianceConfig, *, hardware: Hardware | None = None,
         tracks = [track for track in (camera_track, microphone_track) if track is not None]
         encoded = camera_track is not None and camera.encoded
         # Frames (for VP8) only if the clerk's browser takes no H.264: appliance/call/peer.py decides.
-        peer = CallPeer(ice_servers, tracks, on_remote_track=lambda track: route(peer, track),
+        peer = CallPeer(ice_servers, tracks, on_remote_track=lambda track: route(peer, track, on_state),
                         video_codecs=offered_video_codecs(encoded), on_state=on_state,
                         ice_networks=config.ice_networks, frames=(lambda: video(False)) if encoded else None)
         return peer
 
-    def route(peer: CallPeer, track: MediaStreamTrack) -> None:
+    def route(peer: CallPeer, track: MediaStreamTrack, on_state: Callable[[str], None]) -> None:
         """The clerk's picture to the page (undecoded), the clerk's voice to the speaker."""
         if track.kind == "video":
             clerk_video.attach(track, receiver_for(peer.pc, track))
         else:
-            appliance.tasks.append(loop.create_task(_play(track, hardware, devices), name="speaker"))
+            appliance.tasks.append(loop.create_task(_play(track, hardware, devices, on_state), name="speaker"))
 
     bridge = ViewBridge(loop, lambda kind, value: controller.post(kind, value))
     # Central's settings and actions (appliance/fleet/): the screen follows every view the page gets.
@@ -257,12 +257,14 @@ def _health(config: ApplianceConfig, hardware: Hardware, session: CentralSession
     return health
 
 
-async def _play(track: MediaStreamTrack, hardware: Hardware, devices: DeviceBook) -> None:
+async def _play(track: MediaStreamTrack, hardware: Hardware, devices: DeviceBook,
+                on_state: Callable[[str], None] = lambda state: None) -> None:
     """The clerk's voice to the speaker, which also hands it to the echo canceller.
 
-    A speaker that refuses sound is recorded for the health report; the call goes on (the
-    citizen may still read the clerk's lips, and the clerk hears and sees them), and the speaker
-    is tried again every few seconds while it says it is there: plugged in again, it plays on."""
+    A speaker that refuses sound is recorded for the health report and told to the call
+    (``on_state("speaker_failed")``: both sides read it); the call goes on (the citizen may still
+    read the clerk's lips, and the clerk hears and sees them), and the speaker is tried again every
+    few seconds while it says it is there: plugged in again, it plays on (``"speaker_back"``)."""
     loop = asyncio.get_running_loop()
     speaker = hardware.speaker
     working = failed = False
@@ -278,8 +280,11 @@ async def _play(track: MediaStreamTrack, hardware: Hardware, devices: DeviceBook
                 if not failed:
                     log.error("the speaker stopped taking the clerk's voice: %s", type(exc).__name__)
                     devices.fault("speaker", "speaker_failed")
+                    on_state("speaker_failed")
                 working, failed, retry_at = False, True, loop.time() + POLL_S
                 continue
+            if failed:
+                on_state("speaker_back")
             failed = False
             if not working:
                 working = True

@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 FLEET_REPORTS = (f.KioskHealth, f.SettingsApplied, f.SelftestReport, f.ActionResult)
 
 
+# A device lost in a call that the call goes on without: what the clerk is told (protocol.fleet.CallNotice).
+CALL_NOTICE_OF_DEVICE = {"camera": "kiosk_camera_failed", "speaker": "kiosk_speaker_failed"}
+
 class KioskSide(CallSetup):
     def kiosk_connected(self, peer: KioskPeer) -> None:
         old = self.kiosks.get(peer.kiosk.id)
@@ -131,15 +134,16 @@ class KioskSide(CallSetup):
                                 f"is accepted in {seconds} s", retry_after_s=seconds)
 
     def _device_fault(self, peer: KioskPeer, msg: f.DeviceFault) -> None:
-        """Counted for the fleet page; in a call, a lost camera is also the clerk's to know (audio goes on)."""
+        """Counted for the fleet page; in a call, a lost camera or speaker is also the clerk's to know (the
+        call goes on without it; a lost microphone ends the call with its own reason)."""
         self.fleet.kiosk_message(peer.kiosk.id, msg)
-        if msg.visit_id is None or msg.device != "camera":
+        notice = CALL_NOTICE_OF_DEVICE.get(msg.device)
+        if msg.visit_id is None or notice is None:
             return
         visit = self._kiosk_visit(peer, msg.visit_id)
         clerk = self.staff.get(visit.clerk_id) if visit.clerk_id is not None else None
         if visit.state is VisitState.IN_CALL and clerk is not None and clerk.visit_id == visit.id:
-            clerk.link.send(encode(f.CallNotice(type="call.notice", visit_id=visit.id,
-                                                      notice="kiosk_camera_failed")))
+            clerk.link.send(encode(f.CallNotice(type="call.notice", visit_id=visit.id, notice=notice)))
 
     def _settle_unclaimed_visit(self, peer: KioskPeer, first: m.Message) -> None:
         """The appliance keeps no visit across its own restart: a first message that does not resume

@@ -32,6 +32,7 @@ CONSOLE_STRINGS = [
        "the queue."),
     N_("Your session has ended. Please log in again."),
     N_("The kiosk's camera stopped working. You can still hear each other; the citizen cannot be seen."),
+    N_("The kiosk's loudspeaker stopped working. The citizen cannot hear you; you can still see and hear them."),
     N_("The kiosk's microphone stopped working, so the call was ended."),
     N_("This browser cannot play the kiosk's video (it lacks H.264 and VP8), so you and the citizen can only "
        "hear each other. Please tell IT."),

@@ -128,3 +128,17 @@ async def test_a_fault_of_the_unit_is_not_cleared_by_a_device_coming_back(rig): 
     await rig.do("device", ("microphone", False))
     view = await rig.do("device", ("microphone", True))
     assert view.screen is Screen.FAULT and view.fault == "replaced"
+
+
+async def test_a_speaker_failing_in_a_call_tells_central_and_the_citizen_and_the_call_goes_on(rig):  # noqa: F811
+    from protocol import fleet as f
+    await in_call(rig)
+    rig.calls[-1].report("speaker_failed")
+    await rig.c.settle()
+    assert rig.c.view.screen is Screen.IN_CALL and rig.c.view.notice == "speaker_failed"
+    assert rig.c.view.camera_on and rig.c.view.microphone_on
+    assert rig.sent == [f.DeviceFault(type="device.fault", device="speaker", fault="speaker_failed", visit_id=VISIT)]
+    assert not rig.calls[-1].closed
+    rig.calls[-1].report("speaker_back")
+    await rig.c.settle()
+    assert rig.c.view.screen is Screen.IN_CALL and rig.c.view.notice is None

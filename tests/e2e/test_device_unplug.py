@@ -86,3 +86,35 @@ async def test_a_microphone_pulled_out_while_idle_stops_visits_until_plugged_in(
     assert len(central.hub.rooms) == 0  # nobody was queued
     unit.hardware.microphone.plug()
     await assert_back_and_a_visit_works(central, unit, clerk, kiosk)
+
+
+KIOSK_SPEAKER_NOTE = ("Der Lautsprecher funktioniert nicht mehr, deshalb hören Sie die Sachbearbeitung nicht. "
+                      "Die Sachbearbeitung kann Sie weiter sehen und hören.")
+SPEAKER_NOTE = {"Der Lautsprecher des Kiosks funktioniert nicht mehr. Die Bürgerin oder der Bürger hört Sie nicht; "
+                "Sie sehen und hören sie oder ihn weiter.",
+                "The kiosk's loudspeaker stopped working. The citizen cannot hear you; you can still see and hear them."}
+
+
+async def test_a_usb_speaker_pulled_out_in_a_call_leaves_the_call_on_and_tells_both_sides(
+        central, unit, sides):  # noqa: F811
+    clerk, kiosk = sides
+    await into_call(unit, clerk, kiosk)
+    speaker = unit.hardware.speaker
+    await poll(lambda: asyncio.sleep(0, speaker.frames_played), lambda n: n > 0)
+    speaker.unplug()  # a USB speaker beside a USB microphone
+    # The citizen reads why the clerk is silent, the clerk why the citizen does not answer.
+    await kiosk.locator("#call-notice").wait_for()
+    assert await kiosk.locator("#call-notice").text_content() == KIOSK_SPEAKER_NOTE
+    note = clerk.locator("[data-testid=kiosk-note]")
+    await note.wait_for()
+    assert await note.text_content() in SPEAKER_NOTE
+    # The call goes on: the citizen is still heard.
+    before = await audio_energy(clerk)
+    await poll(lambda: audio_energy(clerk), lambda e: e > before + 0.01, seconds=10)
+    assert unit.controller.view.screen is Screen.IN_CALL
+    # Plugged in again during the call: the clerk's voice comes out again and the citizen's note goes.
+    played = speaker.frames_played
+    speaker.plug()
+    await poll(lambda: asyncio.sleep(0, speaker.frames_played), lambda n: n > played + 48000)
+    await kiosk.locator("#call-notice").wait_for(state="hidden")
+    assert unit.controller.view.screen is Screen.IN_CALL

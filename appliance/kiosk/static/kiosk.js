@@ -102,6 +102,7 @@ const ENDED = {
 };
 const CALL_NOTICES = {
   camera_failed: N_('Your camera stopped working. The clerk can still hear you.'),
+  speaker_failed: N_('The loudspeaker stopped working, so you cannot hear the clerk. The clerk can still see and hear you.'),
   video_rejected: N_('The clerk cannot see you and you cannot see the clerk. You can still hear each other.'),
 };
 // The self-test: each item's name, and what a failure means, in plain words for the person installing the unit.

@@ -26,6 +26,7 @@ const END_REASONS = {
 // call.notice: what the clerk should know about the kiosk's side of the call (central/live/kiosk_side.py).
 const KIOSK_NOTES = {
   kiosk_camera_failed: "The kiosk's camera stopped working. You can still hear each other; the citizen cannot be seen.",
+  kiosk_speaker_failed: "The kiosk's loudspeaker stopped working. The citizen cannot hear you; you can still see and hear them.",
 };
 // Our own answer refused the video section (m=video 0): this browser decodes none of the kiosk's video
 // codecs. The kiosk goes on with audio only and says so to the citizen (appliance/call/answer.py).
