@@ -169,6 +169,7 @@ def test_an_unplugged_card_is_named_in_the_error_with_what_to_do():
 @pytest.mark.parametrize(("device", "card"), [
     ("plughw:CARD=kioskaudio", "kioskaudio"), ("hw:CARD=kioskmic,DEV=0", "kioskmic"), ("plughw:1", "1"),
     ("sysdefault:kioskspeaker", "kioskspeaker"), ("default:CARD=vc4hdmi0", "vc4hdmi0"),
+    ("plug:'dsnoop:CARD=Loopback,DEV=1,FORMAT=S16_LE'", "Loopback"),  # the boot test's microphone
     ("default", None), ("null", None), ("plug:dmix", None)])
 def test_the_card_an_alsa_device_names(device, card):
     assert alsa_cards.card_of(device) == card

@@ -21,6 +21,8 @@ KIND_OF_ID = {"kioskaudio": "USB speakerphone", "kioskmic": "USB microphone", "k
 # hw:1, plughw:CARD=kioskaudio,DEV=0, sysdefault:kioskmic, default:CARD=vc4hdmi0 ... (the plugins whose
 # first argument is a card; "plug:dmix" names a plugin, not a card)
 _CARD_ARG = re.compile(r"^(?:hw|plughw|default|sysdefault|front|hdmi|iec958|dmix|dsnoop):(?:CARD=)?([^,\s]+)")
+# ... and a card named anywhere, also inside another plugin: plug:'dsnoop:CARD=Loopback,DEV=1'
+_CARD_KEY = re.compile(r"\bCARD=([^,'\"\s]+)")
 # " 1 [kioskaudio     ]: USB-Audio - Jabra SPEAK 410 USB" then the long name on the next line
 _CARD_LINE = re.compile(r"^\s*(\d+)\s+\[([^\]]+?)\s*\]:\s*(\S+)\s+-\s+(.*)$")
 
@@ -35,7 +37,7 @@ class Card:
 
 def card_of(device: str) -> str | None:
     """The card an ALSA device name points at (an id such as ``kioskaudio`` or a number), or None."""
-    found = _CARD_ARG.match(device.strip())
+    found = _CARD_KEY.search(device) or _CARD_ARG.match(device.strip())
     return found.group(1).strip("\"'") if found else None
 
 
