@@ -4,11 +4,13 @@ Runs wherever vivid is loaded (the QEMU image test loads it); elsewhere it skips
 """
 import asyncio
 import glob
+import os
 from pathlib import Path
 
 import av
 import pytest
 
+from appliance.hardware.errors import CameraError
 from appliance.hardware.pi.v4l2 import ioctls
 from appliance.hardware.pi.v4l2.camera import UsbCamera, list_devices
 from appliance.hardware.pi.v4l2.capture import Capture
@@ -71,3 +73,44 @@ async def test_the_camera_is_found_by_capability_and_sends_frames():
         assert frames[0].pts < frames[1].pts < frames[2].pts
     finally:
         camera.close()
+
+
+VIVID_DRIVER = Path("/sys/bus/platform/drivers/vivid")
+
+
+def unbind_vivid() -> list[str]:
+    """The driver lets go of the device under the open node, as a pulled USB cable does."""
+    bound = [entry.name for entry in VIVID_DRIVER.glob("vivid.*")]
+    for name in bound:
+        (VIVID_DRIVER / "unbind").write_text(name)
+    return bound
+
+
+def bind_vivid(names: list[str]) -> None:
+    for name in names:
+        (VIVID_DRIVER / "bind").write_text(name)
+
+
+async def test_pulled_out_during_a_call_ends_the_track_with_camera_error_and_it_comes_back():
+    if not os.access(VIVID_DRIVER / "unbind", os.W_OK):
+        pytest.skip("unplugging vivid (unbinding its driver) needs root")
+    camera = UsbCamera(Wanted(), "auto")
+    track = camera.track()
+    await asyncio.wait_for(track.recv(), 5)
+    bound = unbind_vivid()
+    try:
+        with pytest.raises(CameraError, match="disconnected"):
+            for _ in range(100):
+                await asyncio.wait_for(track.recv(), 5)
+        assert not camera.present()
+        with pytest.raises(CameraError, match="no usable USB camera"):
+            camera.track()
+    finally:
+        bind_vivid(bound)
+    for _ in range(50):  # udev-less: the node is back as soon as the driver is bound again
+        if camera.present():
+            break
+        await asyncio.sleep(0.1)
+    again = camera.track()
+    assert isinstance(await asyncio.wait_for(again.recv(), 5), av.VideoFrame)
+    camera.close()

@@ -128,13 +128,14 @@ class Capture:
                     continue
                 break
             data = self._maps[buf.index][:buf.bytesused]
+            # Read before QBUF, which hands the buffer back to the driver and clears its timestamp.
+            if buf.flags & _TIMESTAMP_MASK == _TIMESTAMP_MONOTONIC:
+                captured = buf.timestamp.tv_sec + buf.timestamp.tv_usec / 1e6
+            else:
+                captured = time.monotonic()
             ioctls.ioctl(self._fd, ioctls.VIDIOC_QBUF, buf)
         except OSError as exc:
             raise camera_failed(self.path, exc) from exc
-        if buf.flags & _TIMESTAMP_MASK == _TIMESTAMP_MONOTONIC:
-            captured = buf.timestamp.tv_sec + buf.timestamp.tv_usec / 1e6
-        else:
-            captured = time.monotonic()
         return data, captured
 
     def restart(self) -> None:
