@@ -19,9 +19,15 @@ from aiortc.codecs import CODECS
 from aiortc.rtcpeerconnection import filter_preferred_codecs, find_common_codecs
 from aiortc.sdp import SessionDescription
 
+from protocol.errors import AmtsklingelError
+
 # What a rejected section needs from an accepted one to pass aiortc's checks; all of it describes
 # the shared (bundled) transport, none of it media.
 TRANSPORT_ATTRIBUTES = ("a=ice-ufrag:", "a=ice-pwd:", "a=fingerprint:", "a=setup:")
+
+
+class UnusableAnswer(AmtsklingelError, ValueError):
+    """The clerk's answer leaves nothing to call with (every section rejected, or nothing bundled)."""
 
 
 def split_sections(sdp: str) -> tuple[list[str], list[list[str]]]:
@@ -58,7 +64,8 @@ def accept_rejected_video(answer: str, offer: str) -> str:
     session, sections = split_sections(answer)
     accepted = next((s for s in sections if not _rejected(s)), None)
     if accepted is None:
-        raise ValueError("the answer rejects every media section; there is nothing to call with")
+        raise UnusableAnswer("the clerk's browser rejected every media section of the call; it has no "
+                             "audio either: check its microphone permission and WebRTC settings")
     transport = [line for line in accepted if line.startswith(TRANSPORT_ATTRIBUTES)]
     offered = split_sections(offer)[1]
     mids: list[str] = []
@@ -76,7 +83,8 @@ def accept_rejected_video(answer: str, offer: str) -> str:
         mids.append(mid.removeprefix("a=mid:"))
     bundle = next((i for i, line in enumerate(session) if line.startswith("a=group:BUNDLE")), None)
     if bundle is None:
-        raise ValueError("the answer does not bundle its media; a rejected video section cannot be kept apart")
+        raise UnusableAnswer("the clerk's answer does not bundle its media, so its rejected video section "
+                             "cannot be set aside; use a current browser")
     grouped = session[bundle].split()[1:]
     session[bundle] = " ".join(["a=group:BUNDLE", *grouped, *(mid for mid in mids if mid not in grouped)])
     return "\r\n".join([*session, *(line for section in sections for line in section)]) + "\r\n"

@@ -138,22 +138,21 @@ class CallPeer:
         policy = await self._candidate_policy()
         allowed = policy.filter_sdp(sdp)
         self._dropped(sdp.count("a=candidate:") - allowed.count("a=candidate:"))
+        # The video is settled before the answer is applied: aiortc's sender pulls from the track once connected.
         video_rejected = rejected_video(allowed)
         if video_rejected:
+            log.warning("the clerk's browser refused the video; the call goes on with audio only")
             allowed = accept_rejected_video(allowed, self.pc.localDescription.sdp)
+            self._replace_video(None)  # the camera goes off: nobody could see it
         else:
             self.video_codec = sending_codec(allowed, self._video_codecs)
-        # Before the answer is applied: aiortc's sender starts pulling from the track once connected.
-        if video_rejected:
-            log.warning("the clerk's browser refused the video; the call goes on with audio only")
-            self._replace_video(None)
-        elif self._frames is not None and self.video_codec not in (H264, None):
-            log.info("the clerk's browser takes no H.264; sending %s at %dx%d, %d fps from the camera's frames",
-                     self.video_codec, FALLBACK_WIDTH, FALLBACK_HEIGHT, FALLBACK_FPS)
-            self._replace_video(None)  # the camera gives one track at a time: the packets' stops first
-            frames = self._frames()
-            if frames is not None:
-                self._replace_video(FallbackVideoTrack(frames, FALLBACK_WIDTH, FALLBACK_HEIGHT, FALLBACK_FPS))
+            if self._frames is not None and self.video_codec not in (H264, None):
+                log.info("the clerk's browser takes no H.264; sending %s at %dx%d, %d fps from the camera's frames",
+                         self.video_codec, FALLBACK_WIDTH, FALLBACK_HEIGHT, FALLBACK_FPS)
+                self._replace_video(None)  # the camera gives one track at a time: the packets' stops first
+                frames = self._frames()
+                if frames is not None:
+                    self._replace_video(FallbackVideoTrack(frames, FALLBACK_WIDTH, FALLBACK_HEIGHT, FALLBACK_FPS))
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=allowed, type="answer"))
         if video_rejected and self._on_state is not None:
             self._on_state("video_rejected")
