@@ -30,8 +30,9 @@ FAR_PAUSE = (3.0, 7.0)        # the clerk is silent ...
 NEAR_ALONE = (3.5, 6.5)       # ... while the citizen speaks (the echo of before has died away)
 DOUBLE_TALK = (10.0, 13.0)    # the same utterance while the clerk talks
 CONVERGED_S = 5.0             # the last seconds, clerk alone: where ERLE is measured
-TAKES = 3                     # clerks, citizens and rooms per condition (AEC3's figures vary from room to room)
+TAKES = 6                     # clerks, citizens and rooms per condition (AEC3's figures vary from room to room)
 NOISE_RMS = 0.001             # ~ -60 dBFS room and preamp noise
+SCHEDULING_JITTER_S = 0.004   # how late a thread may hand a frame over
 ROOM_GAIN = 0.5               # the speaker 20-30 cm from the microphone: its sound arrives 6 dB down
 
 
@@ -138,13 +139,16 @@ class Room:
 
 @functools.lru_cache(maxsize=8)
 def room(condition: Condition, take: int, citizen: bool = True, limiter=None) -> Room:
-    """The signals of one take (a clerk, a citizen and a room drawn from seeds of their own). ``limiter``
-    (s16 samples -> s16 samples), if given, shapes what is sent to the speaker, as the appliance's
-    speaker path does."""
+    """The signals of one take (a clerk, a citizen and a room drawn from seeds of their own). ``limiter``,
+    if given, makes what shapes the frames sent to the speaker (a fresh one for each take), as the
+    appliance's speaker path does."""
     seed = 100 * take
     far = speech_like(SECONDS, seed=seed + 1) * 10 ** (condition.far_dbfs / 20)
     far[window(FAR_PAUSE)] = 0
-    played = i16(far) if limiter is None else limiter(i16(far))
+    played = i16(far)
+    if limiter is not None:
+        shape = limiter()
+        played = np.concatenate([shape(played[i:i + FRAME]) for i in range(0, played.size, FRAME)])
     air = np.convolve(loudspeaker(played / 32767, condition.speaker_clip), room_response(seed + 2))[:far.size]
     air = np.concatenate((np.zeros(int(condition.delay_s * SR)), air))[:far.size]
     echo = clock_resample(air, condition.drift_ppm)
@@ -159,7 +163,19 @@ def room(condition: Condition, take: int, citizen: bool = True, limiter=None) ->
                 mic_rate=SR * (1 + condition.drift_ppm * 1e-6))
 
 
-def play(signals: Room, canceller) -> tuple[np.ndarray, float]:
+class SimulatedClock:
+    """The time as the canceller reads it in a simulated run: the moment a frame is due plus the lateness
+    of the thread that hands it over (0-4 ms, as an appliance's threads are under load)."""
+
+    def __init__(self, seed: int) -> None:
+        self.due = 0.0
+        self._rng = np.random.default_rng(seed)
+
+    def __call__(self) -> float:
+        return self.due + self._rng.uniform(0.0, SCHEDULING_JITTER_S)
+
+
+def play(signals: Room, canceller, clock: SimulatedClock) -> tuple[np.ndarray, float]:
     """Run ``signals`` through ``canceller`` (``far_end``/``process``) in real-time order by the two clocks:
     a speaker frame is handed over when its time comes, a microphone frame once it is captured.
     Returns what the canceller let through and the CPU seconds it took."""
@@ -169,9 +185,12 @@ def play(signals: Room, canceller) -> tuple[np.ndarray, float]:
     cpu = time.process_time()
     while mic * FRAME < out.size:
         if spk < spk_frames and spk * FRAME / SR <= (mic + 1) * FRAME / signals.mic_rate:
+            clock.due = spk * FRAME / SR
+            canceller.speaker_position(spk * FRAME)  # the device has played everything before this frame
             canceller.far_end(signals.played[spk * FRAME:(spk + 1) * FRAME])
             spk += 1
         else:
+            clock.due = (mic + 1) * FRAME / signals.mic_rate
             part = slice(mic * FRAME, (mic + 1) * FRAME)
             out[part] = canceller.process(signals.mic[part])
             mic += 1
@@ -188,16 +207,17 @@ class Figures:
 
 
 def measure(condition: Condition, make_canceller, *, takes: int = TAKES, limiter=None) -> Figures:
-    """Run ``takes`` takes of ``condition`` through fresh cancellers from ``make_canceller()``."""
+    """Run ``takes`` takes of ``condition`` through fresh cancellers from ``make_canceller(clock)``, where
+    ``clock()`` is the simulated time (seconds)."""
     last = slice(-int(CONVERGED_S * SR), None)
     alone, both = window(NEAR_ALONE), window(DOUBLE_TALK)
     sums = dict(mic=0.0, out=0.0, near_alone=0.0, out_alone=0.0, near_both=0.0, out_both=0.0, cpu=0.0, audio=0.0)
     erles = []
     for take in range(takes):
         signals = room(condition, take, True, limiter)
-        out, cpu = _run(signals, make_canceller)
+        out, cpu = _run(signals, make_canceller, take)
         # The same take without the citizen: the echo left in the double-talk window, to take away.
-        echo_out, _ = _run(room(condition, take, False, limiter), make_canceller)
+        echo_out, _ = _run(room(condition, take, False, limiter), make_canceller, take)
         erles.append(10 * math.log10(energy(signals.mic[last]) / max(energy(out[last]), 1.0)))
         sums["mic"] += energy(signals.mic[last])
         sums["out"] += energy(out[last])
@@ -214,9 +234,10 @@ def measure(condition: Condition, make_canceller, *, takes: int = TAKES, limiter
                    cpu_s_per_audio_s=sums["cpu"] / sums["audio"])
 
 
-def _run(signals: Room, make_canceller) -> tuple[np.ndarray, float]:
-    canceller = make_canceller()
+def _run(signals: Room, make_canceller, take: int) -> tuple[np.ndarray, float]:
+    clock = SimulatedClock(seed=100 * take + 4)
+    canceller = make_canceller(clock)
     try:
-        return play(signals, canceller)
+        return play(signals, canceller, clock)
     finally:
         canceller.close()

@@ -2,8 +2,9 @@
 
 The room, its conditions and how each figure is measured are in ``bench/_echo_room.py``; the tests in
 ``tests/appliance/test_echo.py`` hold the targets (ERLE >= 40 dB in every condition, near-end loss in
-double talk <= 4 dB). Each condition is three takes of 20 s (a clerk, a citizen and a room each),
-through the appliance's own canceller (``appliance/hardware/echo.py``).
+double talk <= 4 dB). Each condition is six takes of 20 s (a clerk, a citizen and a room each),
+through the appliance's own speaker limiter and canceller (``appliance/hardware/limiter.py``,
+``appliance/hardware/echo.py`` with its clock-drift compensation).
 
     erle_db.<condition>                        after convergence, the clerk alone (takes pooled)
     erle_db.<condition>.worst                  the worst of the takes
@@ -13,6 +14,7 @@ through the appliance's own canceller (``appliance/hardware/echo.py``).
 from __future__ import annotations
 
 from appliance.hardware.echo import EchoCanceller
+from appliance.hardware.limiter import SoftLimiter
 from bench._common import emit, note
 from bench._echo_room import CONDITIONS, measure
 
@@ -23,7 +25,7 @@ def run(args) -> int:  # noqa: ANN001 - the bench runner's namespace
     cpu = []
     for condition in CONDITIONS:
         note(f"echo: {condition.name} ...")
-        found = measure(condition, EchoCanceller)
+        found = measure(condition, lambda clock: EchoCanceller(clock=clock), limiter=SoftLimiter)
         emit(f"erle_db.{condition.name}", found.erle_db, "dB")
         emit(f"erle_db.{condition.name}.worst", found.worst_erle_db, "dB")
         emit(f"double_talk_near_end_loss_db.{condition.name}", found.near_end_loss_db, "dB")

@@ -10,15 +10,25 @@ AEC3 works on 10 ms frames.  The speaker calls :meth:`EchoCanceller.far_end`
 with whatever it plays; the microphone passes each captured frame through
 :meth:`EchoCanceller.process`.  The two run on different threads, so every call
 into the module is serialised by one lock.
+
+AEC3 assumes that speaker and microphone share one clock; a USB microphone beside
+the Pi's audio out does not.  The speaker therefore also reports how far its
+device has played (:meth:`EchoCanceller.speaker_position`); with the microphone's
+captured count this gives the ratio of the two clocks, and the far end is
+resampled onto the microphone's clock before AEC3 sees it
+(appliance/hardware/drift.py).
 """
 from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 
 import av
 import numpy as np
 
+from appliance.hardware.drift import ClockRatio, Resampler
 from appliance.hardware.errors import DeviceUsageError, HardwareError
 
 log = logging.getLogger(__name__)
@@ -38,7 +48,8 @@ class EchoCanceller:
     """WebRTC AEC3 on 48 kHz mono s16, fed in 10 ms chunks."""
 
     def __init__(self, *, delay_ms: int = DEFAULT_DELAY_MS, noise_suppression: bool = True,
-                 high_pass_filter: bool = True) -> None:
+                 high_pass_filter: bool = True, drift_compensation: bool = True,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         try:
             from livekit import rtc  # heavy native library: load only when echo cancellation is wanted
         except ImportError as exc:
@@ -56,6 +67,10 @@ class EchoCanceller:
         self.bypassed = False
         self._lock = threading.Lock()
         self._far = np.zeros(0, np.int16)  # played samples not yet a whole 10 ms chunk
+        # How fast each device's sample count grows gives the ratio of their clocks.
+        self.clocks = ClockRatio() if drift_compensation else None
+        self._resample = Resampler()
+        self._clock = clock
         self._apm.set_stream_delay_ms(delay_ms)
 
     def _chunk(self, samples: np.ndarray):
@@ -67,6 +82,9 @@ class EchoCanceller:
         with self._lock:
             if self._apm is None or self.bypassed:
                 return
+            if self.clocks is not None:
+                self._resample.ratio = self.clocks.ratio
+                samples = self._resample(samples)
             pending = np.concatenate((self._far, samples)) if self._far.size else samples
             whole = pending.size - pending.size % CHUNK
             if whole > MAX_PENDING_FAR_END:
@@ -75,6 +93,13 @@ class EchoCanceller:
             for start in range(max(0, whole - MAX_PENDING_FAR_END), whole, CHUNK):
                 self._apm.process_reverse_stream(self._chunk(pending[start:start + CHUNK]))
             self._far = pending[whole:].copy()
+
+    def speaker_position(self, played: int, *, restart: bool = False) -> None:
+        """The speaker's device has now played ``played`` samples in all (written minus queued);
+        ``restart`` after an underrun, when the device stood still for a while."""
+        with self._lock:
+            if self._apm is not None and self.clocks is not None:
+                self.clocks.speaker(played, self._clock(), restart=restart)
 
     def process(self, samples: np.ndarray) -> np.ndarray:
         """Cancel echo in captured microphone samples (48 kHz mono s16, multiple of 10 ms)."""
@@ -85,6 +110,8 @@ class EchoCanceller:
         with self._lock:
             if self._apm is None or self.bypassed:  # closed while a capture thread was finishing, or self-test
                 return samples
+            if self.clocks is not None:
+                self.clocks.microphone(samples.size, self._clock())
             # AEC3 wants the delay hint before every captured frame.
             self._apm.set_stream_delay_ms(self.delay_ms)
             for start in range(0, samples.size, CHUNK):

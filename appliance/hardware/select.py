@@ -140,6 +140,9 @@ def open_hardware(config: dict, *, loop: asyncio.AbstractEventLoop | None = None
             echo=echo,
             display=open_device("display"),
         )
+        if echo is not None and hasattr(hardware.speaker, "position_hook"):
+            # The canceller follows the speaker's clock by how far its device has played.
+            hardware.speaker.position_hook = echo.speaker_position
     except BaseException:
         for device in reversed(opened):
             try:

@@ -25,6 +25,7 @@ import fractions
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 import av
 import numpy as np
@@ -35,6 +36,7 @@ from appliance.hardware.errors import AudioDeviceError, BackendUnavailable
 from appliance.hardware.gain import gain_factor, scale, volume_factor
 from appliance.hardware.handoff import ThreadFedTrack
 from appliance.hardware.interfaces import FarEndHook
+from appliance.hardware.limiter import DEFAULT_CEILING_DBFS, SoftLimiter
 from appliance.hardware.pi import alsa_cards
 from appliance.hardware.resample import RATE, PlaybackResampler
 
@@ -218,13 +220,18 @@ class AlsaSpeaker:
     """Speaker on an ALSA playback device; resamples whatever it gets to 48 kHz mono s16."""
 
     def __init__(self, device: str = "default", *, far_end: FarEndHook | None = None,
-                 open_pcm=_open_pcm, proc=alsa_cards.PROC_ASOUND) -> None:
+                 limit_dbfs: float = DEFAULT_CEILING_DBFS, open_pcm=_open_pcm, proc=alsa_cards.PROC_ASOUND) -> None:
         """Opens the device now, so a wrong device name stops start-up with a clear message; a USB
         card that is merely unplugged is opened once it is there (``present()``, ``reopen()``)."""
         self.device = device
         self._card = _Card(device, proc)
         self._open_pcm = open_pcm
         self.far_end = far_end
+        # Peaks stay below where the loudspeaker distorts, and the canceller's copy is taken after.
+        self.limiter = SoftLimiter(limit_dbfs)
+        # The echo canceller's clock estimate: how far the device has played (written minus queued).
+        self.position_hook: Callable[..., None] | None = None
+        self._underrun = False
         self.volume = 1.0  # amplitude factor, from central's settings (set_volume)
         self.frames_played = 0
         self._closed = False
@@ -264,6 +271,7 @@ class AlsaSpeaker:
         for out in self._resample(frame):
             if self.volume != 1.0:  # before the echo canceller's copy: it must get what the room hears
                 out = _scaled(out, self.volume)
+            out = _limited(out, self.limiter)
             if self.far_end is not None:
                 self.far_end(out)
             await loop.run_in_executor(self._writer, self._write, out.to_ndarray().tobytes())
@@ -288,12 +296,23 @@ class AlsaSpeaker:
                     f"Plug it in again; the kiosk takes it back within seconds") from exc
             if written <= 0:  # underrun (-EPIPE) between calls: the device was re-prepared
                 log.debug("ALSA playback underrun on %s (%d)", self.device, written)
+                self._underrun = True  # the device stood still: its played count no longer follows its clock
                 retries -= 1
                 if retries == 0:
                     return  # drop this frame rather than spin on a failing device
                 continue
             self.frames_played += written
             data = data[written * 2:]
+        if self.position_hook is not None:
+            self._report_position()
+
+    def _report_position(self) -> None:
+        try:
+            queued = PERIOD * PERIODS - self._pcm.avail()
+        except _alsaaudio().ALSAAudioError:
+            return  # the next write finds out what is wrong with the device
+        self.position_hook(self.frames_played - max(0, queued), restart=self._underrun)
+        self._underrun = False
 
     def close(self) -> None:
         self._closed = True
@@ -308,6 +327,18 @@ def _close_quietly(pcm) -> None:
         pcm.close()
     except Exception as exc:  # noqa: BLE001 - a handle of a removed device may refuse even this
         log.debug("closing an ALSA handle failed: %s", exc)
+
+
+def _limited(frame: av.AudioFrame, limiter: SoftLimiter) -> av.AudioFrame:
+    samples = frame.to_ndarray()
+    limited = limiter(samples)
+    if limited is samples:
+        return frame
+    out = av.AudioFrame.from_ndarray(limited, format="s16", layout="mono")
+    out.sample_rate, out.pts = frame.sample_rate, frame.pts
+    if frame.time_base is not None:
+        out.time_base = frame.time_base
+    return out
 
 
 def _scaled(frame: av.AudioFrame, factor: float) -> av.AudioFrame:

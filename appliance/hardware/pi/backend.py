@@ -14,6 +14,7 @@ from appliance.hardware.button import GpioCallButton
 from appliance.hardware.echo import EchoCanceller
 from appliance.hardware.errors import BackendUnavailable, HardwareError
 from appliance.hardware.interfaces import LONG_PRESS_SECONDS, SELFTEST_HOLD_SECONDS, Camera, FarEndHook
+from appliance.hardware.limiter import DEFAULT_CEILING_DBFS
 from appliance.hardware.pi.audio import AlsaMicrophone, AlsaSpeaker
 from appliance.hardware.pi.camera import PiCamera, picamera2_module
 from appliance.hardware.pi.display import open_display  # noqa: F401  (open_hardware finds every opener here)
@@ -98,7 +99,8 @@ def open_microphone(cfg: dict, echo: EchoCanceller | None = None) -> AlsaMicroph
 
 
 def open_speaker(cfg: dict, far_end: FarEndHook | None = None) -> AlsaSpeaker:
-    return AlsaSpeaker(_required(cfg, "speaker", "device"), far_end=far_end)
+    return AlsaSpeaker(_required(cfg, "speaker", "device"), far_end=far_end,
+                       limit_dbfs=cfg.get("limit_dbfs", DEFAULT_CEILING_DBFS))
 
 
 def open_button(cfg: dict, loop: asyncio.AbstractEventLoop | None = None) -> GpioCallButton:
