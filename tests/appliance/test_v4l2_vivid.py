@@ -1,6 +1,8 @@
 """The USB camera backend on a real V4L2 device: the kernel's virtual camera ``vivid``.
 
-Runs wherever vivid is loaded (the QEMU image test loads it); elsewhere it skips, saying so.
+Runs wherever vivid is loaded (the QEMU image test loads it; on a machine without kernel modules
+``tools/kernel-vm -- .venv/bin/python -m pytest tests/appliance/test_v4l2_vivid.py`` boots a kernel
+that has it); elsewhere it skips, saying so.
 """
 import asyncio
 import glob
@@ -34,7 +36,7 @@ def vivid_capture_nodes() -> list[str]:
 
 VIVID = vivid_capture_nodes()
 pytestmark = pytest.mark.skipif(not VIVID, reason="no vivid module on this machine (no /dev/video* of driver vivid; "
-                                                  "`modprobe vivid` makes one, the QEMU image test loads it)")
+                                                  "`modprobe vivid` makes one; tools/kernel-vm runs these tests under a kernel with it)")
 
 
 def sizes(info, fourcc):
