@@ -8,6 +8,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from aiortc.mediastreams import MediaStreamError
 
 from appliance.hardware.errors import CameraError
 from appliance.hardware.fake.usb_camera import FakeCapture, encode_stream, pictures
@@ -50,6 +51,7 @@ async def test_a_camera_with_h264_passes_it_through_with_headers_before_every_id
     assert isinstance(camera, Camera)
     track = camera.track()
     assert camera.encoded and camera.name == "USB HD Pro Webcam C920 (H.264 640x480 30 fps)"
+    assert rig.captures[0].bitrate == 1_500_000  # passed through, it cannot follow the clerk's bandwidth
     packets = [await asyncio.wait_for(track.recv(), 3) for _ in range(35)]
     track.stop()
     assert all(isinstance(p, av.Packet) and str(p.time_base) == "1/90000" for p in packets)
@@ -112,9 +114,10 @@ async def test_an_unplugged_camera_ends_its_track_with_camera_error_and_works_ag
     track = rig.camera.track()
     await asyncio.wait_for(track.recv(), 3)
     rig.captures[-1].unplug()
-    with pytest.raises(CameraError, match="disconnected.*USB cable"):
+    with pytest.raises(CameraError, match="disconnected.*USB cable") as stopped:
         for _ in range(10):
             await asyncio.wait_for(track.recv(), 3)
+    assert isinstance(stopped.value, MediaStreamError)  # what aiortc and the self-test wait for at a track's end
     again = rig.camera.track()  # plugged in again: the next call opens it anew
     assert isinstance(await asyncio.wait_for(again.recv(), 3), av.VideoFrame)
     rig.camera.close()

@@ -100,13 +100,15 @@ class FakeCapture:
         self.width, self.height = mode.width, mode.height
         self.bytesperline = mode.width * 2 if mode.fourcc == "YUYV" else mode.width if mode.fourcc == "NV12" else 0
         self.controls = controls  # the H.264 controls this camera has
+        self.bitrate: int | None = None  # what the camera was asked for
         self._stream = stream
         self._unplugged = threading.Event()
         self.started = self.restarts = self.reads = 0
         self.closed = False
         self._t0 = 0.0
 
-    def ask_for_h264_keyframes(self, fps) -> list[str]:
+    def configure_h264(self, fps, bitrate: int) -> list[str]:
+        self.bitrate = bitrate
         return list(self.controls)
 
     def start(self) -> None:

@@ -19,7 +19,7 @@ from appliance.hardware.pi.audio import AlsaMicrophone, AlsaSpeaker
 from appliance.hardware.pi.camera import PiCamera, picamera2_module
 from appliance.hardware.pi.display import open_display  # noqa: F401  (open_hardware finds every opener here)
 from appliance.hardware.pi.unit import open_unit  # noqa: F401  (open_hardware finds every opener here)
-from appliance.hardware.pi.v4l2.camera import UsbCamera
+from appliance.hardware.pi.v4l2.camera import DEFAULT_BITRATE, UsbCamera
 from appliance.hardware.pi.v4l2.choose import Wanted
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,8 @@ def open_usb_camera(cfg: dict) -> UsbCamera:
     wanted = Wanted(cfg.get("format", "auto"), cfg.get("width", 1280), cfg.get("height", 720), cfg.get("fps", 30))
     # A webcam not plugged in at start is a missing device, as one pulled out later: the kiosk starts
     # and shows it (the Pi camera's ribbon cannot come loose while running, so it fails at start).
-    return UsbCamera(wanted, cfg.get("device", "auto"), missing_ok=True)
+    return UsbCamera(wanted, cfg.get("device", "auto"), missing_ok=True,
+                     bitrate=cfg.get("bitrate", DEFAULT_BITRATE))
 
 
 def open_camera(cfg: dict, *, count_pi_cameras: Callable[[], int] = pi_camera_count,

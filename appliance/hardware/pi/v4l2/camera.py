@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 # A camera that sends no IDR for this long is restarted (a new UVC stream begins with one):
 # without keyframes a clerk who lost a packet would see a frozen picture until the call ends.
 KEYFRAME_DEADLINE_S = 5
+# H.264 passed through cannot follow the clerk's bandwidth estimate: ask a camera that has the control
+# for what the Pi camera sends (appliance/hardware/pi/backend.py).
+DEFAULT_BITRATE = 1_500_000
 
 
 def stable_names() -> dict[str, str]:
@@ -58,6 +61,11 @@ def list_devices(paths: list[str] | None = None) -> list[DeviceInfo]:
     return found
 
 
+class CameraStopped(CameraError, MediaStreamError):
+    """The camera's track ended because the camera failed: a ``CameraError`` for the fault path, and a
+    ``MediaStreamError`` for whatever only waits for a track to end (aiortc's sender, the self-test)."""
+
+
 class FailingTrack(MediaStreamTrack):
     """The camera's track as the call sees it: ``recv`` raises ``CameraError`` once the capture failed.
 
@@ -69,11 +77,12 @@ class FailingTrack(MediaStreamTrack):
     def __init__(self) -> None:
         super().__init__()
         self.inner: EncodedVideoTrack | LatestFrameTrack | None = None
-        self.error: CameraError | None = None
+        self.error: CameraStopped | None = None
 
     def fail(self, error: CameraError) -> None:
         """From the capture thread: remember why, and end the inner track so a waiting ``recv`` wakes."""
-        self.error = error
+        self.error = CameraStopped(str(error))
+        self.error.__cause__ = error
         try:
             self.inner._loop.call_soon_threadsafe(self.inner.stop)
         except RuntimeError:  # the loop is gone: nobody is waiting
@@ -110,8 +119,9 @@ class UsbCamera:
     def __init__(self, wanted: Wanted | None = None, device: str = "auto", *,
                  lister: Callable[[list[str] | None], list[DeviceInfo]] = list_devices,
                  opener: Callable[[str, object], Capture] = Capture,
-                 keyframe_deadline_s: float = KEYFRAME_DEADLINE_S, missing_ok: bool = False) -> None:
-        self.wanted, self.device = wanted or Wanted(), device
+                 keyframe_deadline_s: float = KEYFRAME_DEADLINE_S, missing_ok: bool = False,
+                 bitrate: int = DEFAULT_BITRATE) -> None:
+        self.wanted, self.device, self.bitrate = wanted or Wanted(), device, bitrate
         self.keyframe_deadline_s = keyframe_deadline_s
         self._lister, self._opener = lister, opener
         self.name, self.encoded, self.path = "USB camera (none found)", False, ""
@@ -144,7 +154,7 @@ class UsbCamera:
         capture = self._opener(choice.device.path, choice.mode)
         try:
             if choice.mode.kind == "h264":
-                asked = capture.ask_for_h264_keyframes(choice.send_fps)
+                asked = capture.configure_h264(choice.send_fps, self.bitrate)
                 log.info("camera %s: H.264 controls set: %s", choice.name, ", ".join(asked) or "none (none offered)")
             capture.start()
         except BaseException:

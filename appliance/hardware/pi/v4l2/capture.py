@@ -78,9 +78,11 @@ class Capture:
             log.info("camera %s does not set its frame rate (%s); it runs at its own", self.path, exc)
             return fps
 
-    def ask_for_h264_keyframes(self, fps: Fraction) -> list[str]:
-        """Ask the camera's encoder for an IDR every second with SPS/PPS in front, where it has the controls."""
-        wanted = {"h264_i_frame_period": (ioctls.CID_H264_I_PERIOD, round(fps)),
+    def configure_h264(self, fps: Fraction, bitrate: int) -> list[str]:
+        """Ask the camera's encoder for an IDR every second with SPS/PPS in front, and for ``bitrate``,
+        where it has the controls; returns the ones it has."""
+        wanted = {"video_bitrate": (ioctls.CID_VIDEO_BITRATE, bitrate),
+                  "h264_i_frame_period": (ioctls.CID_H264_I_PERIOD, round(fps)),
                   "video_gop_size": (ioctls.CID_GOP_SIZE, round(fps)),
                   "repeat_sequence_header": (ioctls.CID_REPEAT_SEQ_HEADER, 1),
                   "prepend_sps_pps_to_idr": (ioctls.CID_PREPEND_SPSPPS_TO_IDR, 1)}
