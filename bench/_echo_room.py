@@ -182,19 +182,24 @@ def play(signals: Room, canceller, clock: SimulatedClock) -> tuple[np.ndarray, f
     out = np.empty_like(signals.mic)
     spk_frames = signals.played.size // FRAME
     spk = mic = 0
-    cpu = time.process_time()
+    cpu = 0.0  # in the canceller's calls only, not the simulation's
     while mic * FRAME < out.size:
         if spk < spk_frames and spk * FRAME / SR <= (mic + 1) * FRAME / signals.mic_rate:
             clock.due = spk * FRAME / SR
+            played = signals.played[spk * FRAME:(spk + 1) * FRAME]
+            started = time.process_time()
             canceller.speaker_position(spk * FRAME)  # the device has played everything before this frame
-            canceller.far_end(signals.played[spk * FRAME:(spk + 1) * FRAME])
+            canceller.far_end(played)
+            cpu += time.process_time() - started
             spk += 1
         else:
             clock.due = (mic + 1) * FRAME / signals.mic_rate
             part = slice(mic * FRAME, (mic + 1) * FRAME)
+            started = time.process_time()
             out[part] = canceller.process(signals.mic[part])
+            cpu += time.process_time() - started
             mic += 1
-    return out, time.process_time() - cpu
+    return out, cpu
 
 
 @dataclass(frozen=True)
