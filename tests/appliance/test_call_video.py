@@ -39,14 +39,15 @@ def as_firefox_rejects_video(answer: str) -> str:
 class Call:
     """A Pi 4 kiosk (the fake camera's H.264 passthrough) calling a clerk's aiortc peer."""
 
-    def __init__(self, clerk_video_codecs=None, size=(640, 480)):
+    def __init__(self, clerk_video_codecs=None, size=(640, 480), frames=None):
         self.camera = FakeCamera(*size, fps=30, encoded=True)
         self.states: list[str] = []
         self.connected = asyncio.Event()
         self.camera_track = self.camera.track()
         self.kiosk = CallPeer([], [self.camera_track, SyntheticMicrophoneTrack()],
                               video_codecs=offered_video_codecs(self.camera.encoded), on_state=self._state,
-                              frames=lambda: self.camera.track(encoded=False), ice_networks=("127.0.0.0/8",))
+                              frames=frames or (lambda: self.camera.track(encoded=False)),
+                              ice_networks=("127.0.0.0/8",))
         self.clerk = RTCPeerConnection()
         self.received: dict[str, asyncio.Future] = {kind: asyncio.get_running_loop().create_future()
                                                     for kind in ("audio", "video")}
@@ -141,5 +142,19 @@ async def test_a_rejected_video_section_leaves_a_call_with_audio_and_says_so():
             audio = await call.received["audio"]
             frames = [await audio.recv() for _ in range(10)]
         assert all(frame.sample_rate == 48000 for frame in frames)
+    finally:
+        await call.close()
+
+
+async def test_a_camera_that_gives_no_frames_for_the_fallback_leaves_a_call_with_audio():
+    """main.py's ``frames`` reports the camera failed (the clerk and the kiosk page say so) and gives None."""
+    require_isolated_network()
+    call = Call(clerk_video_codecs=VP8_ONLY, frames=lambda: None)
+    try:
+        await call.answer()
+        assert call.kiosk.video_codec == "video/vp8" and call.camera_track.readyState == "ended"
+        async with asyncio.timeout(20):
+            audio = await call.received["audio"]
+            assert (await audio.recv()).sample_rate == 48000
     finally:
         await call.close()
