@@ -32,6 +32,7 @@ from aiortc.sdp import candidate_from_sdp
 
 from appliance.call.answer import accept_rejected_video, rejected_video, sending_codec
 from appliance.call.audio_buffer import use_for_audio
+from appliance.call.audio_send import use_low_delay_opus
 from appliance.call.fallback import FallbackVideoTrack
 from appliance.hardware.encoded import h264_codecs
 from protocol import messages as m
@@ -125,6 +126,7 @@ class CallPeer:
         for transceiver in self.pc.getTransceivers():
             if transceiver.kind == "audio":
                 use_for_audio(transceiver.receiver)  # the clerk heard 80 ms sooner (appliance/call/audio_buffer.py)
+                use_low_delay_opus(transceiver.sender)  # the citizen heard 4 ms sooner (appliance/call/audio_send.py)
         self._on_remote_track = on_remote_track or self._drain
         self.pc.on("track", self._on_remote_track)
         self._drains: set[asyncio.Task] = set()
