@@ -1,11 +1,16 @@
-"""The parts of the Pi camera backend that need no camera: frame conversion and the frame track."""
+"""The parts of the Pi camera backend that need no camera: frame conversion, the frame track, and which
+size and rate it asks picamera2 for (against a stand-in for picamera2)."""
 import asyncio
+import time
+import types
 
 import numpy as np
 import pytest
 from aiortc.mediastreams import MediaStreamError
 
+from appliance.hardware.errors import CameraError
 from appliance.hardware.fake.camera import TestPatternTrack, read_clock
+from appliance.hardware.pi import camera as pi_camera
 from appliance.hardware.pi.camera import LatestFrameTrack, yuv420_to_frame
 
 
@@ -49,3 +54,69 @@ async def test_latest_frame_track_keeps_the_newest():
     track.stop()
     with pytest.raises(MediaStreamError):
         await pending
+
+
+class FakePicamera2:
+    """The calls PiCamera makes on its frames path, nothing more (anything else fails loudly):
+    it records each configuration and hands out grey YUV420 pictures of the configured size."""
+
+    @staticmethod
+    def global_camera_info():
+        return [{"Model": "imx708"}]
+
+    def __init__(self, camera_num: int) -> None:
+        self.configured: list[tuple[tuple[int, int], int]] = []
+        self.started = False
+
+    def create_video_configuration(self, main: dict, controls: dict) -> dict:
+        return {"main": main, "controls": controls}
+
+    def configure(self, config: dict) -> None:
+        assert not self.started, "picamera2 is configured only while stopped"
+        self.configured.append((config["main"]["size"], config["controls"]["FrameRate"]))
+
+    def start(self) -> None:
+        self.started = True
+
+    def stop(self) -> None:
+        self.started = False
+
+    def capture_array(self, name: str) -> np.ndarray:
+        time.sleep(1 / 30)  # paced as a sensor is
+        width, height = self.configured[-1][0]
+        return np.full((height * 3 // 2, width), 128, np.uint8)
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def fake_picamera2(monkeypatch):
+    monkeypatch.setattr(pi_camera, "picamera2_module", lambda: types.SimpleNamespace(Picamera2=FakePicamera2))
+
+
+@pytest.mark.parametrize("size,frames", [((1280, 720), (640, 360)), ((640, 480), (480, 360))])
+async def test_a_pi4_gives_frames_for_the_software_encoder_at_the_size_it_affords(fake_picamera2, size, frames):
+    camera = pi_camera.PiCamera(*size, fps=30, hardware_encoder=True)
+    try:
+        assert camera._cam.configured == [(size, 30)]  # ready for its H.264 passthrough
+        track = camera.track(encoded=False)  # a clerk without H.264
+        frame = await asyncio.wait_for(track.recv(), 5)
+        assert (frame.width, frame.height) == frames and not camera.encoded
+        assert camera._cam.configured[-1] == (frames, 15)  # the ISP scales, not the CPU
+        track.stop()
+    finally:
+        camera.close()
+
+
+async def test_a_pi5_gives_frames_at_the_configured_size(fake_picamera2):
+    camera = pi_camera.PiCamera(1280, 720, fps=30, hardware_encoder=False)
+    try:
+        track = camera.track()
+        frame = await asyncio.wait_for(track.recv(), 5)
+        assert (frame.width, frame.height) == (1280, 720) and not camera.encoded
+        assert camera._cam.configured == [((1280, 720), 30)]
+        with pytest.raises(CameraError):
+            camera.track(encoded=True)  # no encoder to give packets
+    finally:
+        camera.close()

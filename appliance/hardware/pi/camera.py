@@ -27,6 +27,7 @@ from aiortc.mediastreams import MediaStreamTrack
 from appliance.hardware.encoded import VIDEO_CLOCK_RATE, VIDEO_TIME_BASE, EncodedVideoTrack, TrackOutput
 from appliance.hardware.errors import BackendUnavailable, CameraError
 from appliance.hardware.handoff import ThreadFedTrack
+from appliance.hardware.pi.v4l2.choose import SOFTWARE_FPS, SOFTWARE_SIZE
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,12 @@ def has_hardware_encoder() -> bool:
     """True on a Pi 4 (VideoCore IV ISP with the V4L2 H.264 encoder), false on a Pi 5."""
     from picamera2.platform import Platform, get_platform
     return get_platform() == Platform.VC4 and os.path.exists(HARDWARE_ENCODER_DEVICE)
+
+
+def frames_mode(width: int, height: int, fps: int) -> tuple[tuple[int, int], int]:
+    """The configured size fitted into ``SOFTWARE_SIZE`` (aspect kept, even), at most ``SOFTWARE_FPS``."""
+    scale = min(1.0, SOFTWARE_SIZE[0] / width, SOFTWARE_SIZE[1] / height)
+    return (round(width * scale / 2) * 2, round(height * scale / 2) * 2), min(fps, SOFTWARE_FPS)
 
 
 def yuv420_to_frame(array: np.ndarray, width: int, height: int) -> av.VideoFrame:
@@ -100,6 +107,10 @@ class PiCamera:
     Pi 4's hardware encoder. Should the encoder nevertheless fail to start, ``track()``
     falls back to raw frames; ``track(encoded=False)`` asks for frames (the clerk's
     browser cannot take H.264). ``encoded`` tells what the last track yields.
+
+    Frames on a Pi 4 are for its software encoder, so the camera is configured for them at
+    most ``SOFTWARE_SIZE`` and ``SOFTWARE_FPS`` (640x360 at 15 fps): the ISP scales for free
+    what the CPU would otherwise copy at full size and scale down frame by frame.
     """
 
     def __init__(self, width: int = 1280, height: int = 720, fps: int = 30, bitrate: int = 1_500_000, *,
@@ -114,11 +125,12 @@ class PiCamera:
         self.width, self.height, self.fps, self.bitrate = width, height, fps, bitrate
         self.hardware_encoder = has_hardware_encoder() if hardware_encoder is None else hardware_encoder
         self.encoded = self.hardware_encoder
+        # (size, fps) of the frames path; on a Pi 5 (no encoder) the configured ones, as for any camera
+        self.frames_mode = frames_mode(width, height, fps) if self.hardware_encoder else ((width, height), fps)
+        self._configured: tuple | None = None
         try:
             self._cam = Picamera2(camera_num)
-            config = self._cam.create_video_configuration(
-                main={"size": (width, height), "format": "YUV420"}, controls={"FrameRate": fps})
-            self._cam.configure(config)
+            self._configure(((width, height), fps) if self.encoded else self.frames_mode)
         except Exception as exc:
             raise CameraError(f"cannot open camera {self.model}: {exc}") from exc
         log.info("camera %s at %dx%d@%d, %s", self.model, width, height, fps,
@@ -146,9 +158,19 @@ class PiCamera:
         self.encoded = False
         return self._start_frames()
 
+    def _configure(self, mode: tuple[tuple[int, int], int]) -> None:
+        """The camera's output at ``((width, height), fps)``; only while it is stopped."""
+        if mode != self._configured:
+            (width, height), fps = mode
+            self._cam.configure(self._cam.create_video_configuration(
+                main={"size": (width, height), "format": "YUV420"}, controls={"FrameRate": fps}))
+            self._configured = mode
+
     def _start_encoded(self) -> EncodedVideoTrack:
         from picamera2.encoders.h264_encoder import H264Encoder  # the V4L2 one, not the Pi 5 alias
         from picamera2.outputs import Output
+
+        self._configure(((self.width, self.height), self.fps))
 
         track = EncodedVideoTrack(on_stop=self._stop)
         sink = TrackOutput(track)
@@ -169,19 +191,20 @@ class PiCamera:
         self._track, self._running = track, "capturing"
         self._stop_capture_thread = stop = threading.Event()
         try:
+            self._configure(self.frames_mode)
             self._cam.start()
         except Exception as exc:
             raise CameraError(f"camera {self.model} did not start: {exc}") from exc
-        self._thread = threading.Thread(target=self._capture, args=(track, stop), name="camera-capture",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._capture, args=(track, stop, self.frames_mode[0]),
+                                        name="camera-capture", daemon=True)
         self._thread.start()
         return track
 
-    def _capture(self, track: LatestFrameTrack, stop: threading.Event) -> None:
+    def _capture(self, track: LatestFrameTrack, stop: threading.Event, size: tuple[int, int]) -> None:
         try:
             while not stop.is_set():
                 array = self._cam.capture_array("main")  # blocks until the next frame: paced by the sensor
-                track.push(yuv420_to_frame(array, self.width, self.height), time.monotonic())
+                track.push(yuv420_to_frame(array, *size), time.monotonic())
         except Exception:
             if not stop.is_set():
                 log.exception("camera capture failed")
