@@ -16,10 +16,15 @@ import av
 import numpy as np
 
 from appliance.hardware.encoded import VIDEO_TIME_BASE
-from appliance.hardware.errors import DeviceUsageError
+from appliance.hardware.errors import CameraError, DeviceUsageError
 from appliance.hardware.pi.v4l2.capture import camera_failed
 from appliance.hardware.pi.v4l2.choose import Mode
 from appliance.hardware.pi.v4l2.h264 import NAL_PPS, NAL_SPS, START_CODE, nal_type, nal_units
+
+
+def _unplugged(path: str) -> CameraError:
+    """What ``Capture`` raises when the camera is pulled out under it."""
+    return camera_failed(path, OSError(errno.ENODEV, "No such device"))
 
 
 def pictures(width: int, height: int, count: int, *, seed: int = 4) -> list[av.VideoFrame]:
@@ -113,7 +118,7 @@ class FakeCapture:
 
     def start(self) -> None:
         if self._unplugged.is_set():
-            raise camera_failed(self.path, OSError(errno.ENODEV, "No such device"))
+            raise _unplugged(self.path)
         self.started += 1
         self._t0, self.reads = time.monotonic(), 0
 
@@ -123,7 +128,7 @@ class FakeCapture:
         if wait > 0:
             self._unplugged.wait(wait)
         if self._unplugged.is_set():
-            raise camera_failed(self.path, OSError(errno.ENODEV, "No such device"))
+            raise _unplugged(self.path)
         # Copied, as Capture copies each frame out of the device's memory-mapped buffer.
         data = bytes(memoryview(self._stream[self.reads % len(self._stream)]))
         self.reads += 1

@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 
+from appliance.hardware.errors import DeviceUsageError
+
 # Device capability bits (linux/videodev2.h, V4L2_CAP_*).
 CAP_VIDEO_CAPTURE = 0x00000001
 CAP_VIDEO_CAPTURE_MPLANE = 0x00001000
@@ -117,7 +119,7 @@ def rates_in_range(low: Fraction, high: Fraction) -> tuple[Fraction, ...]:
 def parse_listing(text: str, path: str) -> DeviceInfo:
     """The description in ``v4l2-ctl -d PATH --info --list-formats-ext`` output.
 
-    Raises ``ValueError`` naming the line it does not understand, so a recording that is not
+    Raises ``DeviceUsageError`` (a ``ValueError``) naming the line it does not understand, so a recording that is not
     what it claims to be fails loudly.
     """
     info: dict[str, str] = {}
@@ -157,11 +159,11 @@ def parse_listing(text: str, path: str) -> DeviceInfo:
         elif m := _RANGE_RATE.match(line):
             rates.extend(rates_in_range(_rate(m.group(1)), _rate(m.group(2))))
         elif line.strip().startswith(("Size:", "Interval:", "[")):
-            raise ValueError(f"line {number} of the listing of {path} is not understood: {line.strip()!r}")
+            raise DeviceUsageError(f"line {number} of the listing of {path} is not understood: {line.strip()!r}")
     end_format()
     missing = [k for k in ("Driver name", "Card type", "Device Caps") if k not in info]
     if missing:
-        raise ValueError(f"the listing of {path} has no {', '.join(missing)}: record it with "
+        raise DeviceUsageError(f"the listing of {path} has no {', '.join(missing)}: record it with "
                          "v4l2-ctl -d DEVICE --info --list-formats-ext")
     return DeviceInfo(path=path, driver=info["Driver name"], card=info["Card type"], bus_info=info.get("Bus info", ""),
                       device_caps=int(info["Device Caps"], 16), formats=tuple(formats))

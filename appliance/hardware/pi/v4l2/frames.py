@@ -11,6 +11,7 @@ import av
 import numpy as np
 from av.video.frame import PictureType
 
+from appliance.hardware.errors import DeviceUsageError
 from appliance.hardware.pi.camera import yuv420_to_frame
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,7 @@ class FrameDecoder:
         if fourcc in ("MJPG", "JPEG"):
             self._mjpeg = av.CodecContext.create("mjpeg", "r")
         elif fourcc not in ("YUYV", "NV12", "YU12"):
-            raise ValueError(f"no decoder for pixel format {fourcc}")
+            raise DeviceUsageError(f"no decoder for pixel format {fourcc}")
 
     def decode(self, data: bytes) -> av.VideoFrame | None:
         if self._mjpeg is not None:
