@@ -96,7 +96,9 @@ trap cleanup EXIT
 # What the admin (claim-code.py) gives the unit when claiming its code; the guest must show them.
 ENROL_LOCATION="Boot test, QEMU"
 ENROL_DEPARTMENTS=standesamt,buergerbuero
-start_town_hall ""   # central with no settings beyond the town hall's
+# central with no settings beyond the town hall's; for the call, a connection bound that allows for
+# the guest's emulated CPU (its DTLS handshake and first pictures take tens of seconds)
+if [ "$DEVICES" = 1 ]; then start_town_hall "call_connect_timeout_s = 180"; else start_town_hall ""; fi
 # Partition 1 is the boot partition; mtools works on it in place (DISK@@OFFSET), nothing is mounted.
 boot_start=$(sfdisk --dump "$DISK" | sed -n 's/^[^:]*1 : start= *\([0-9]*\),.*/\1/p')
 [ -n "$boot_start" ] || die "no partition 1 in $IMG"
