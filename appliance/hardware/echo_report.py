@@ -31,6 +31,7 @@ FAR_END_ACTIVE_DBFS = -50.0
 # frame is an echo frame if the speaker played something this recently.
 ECHO_TAIL_S = 0.5
 FULL_SCALE = 32768.0
+NEW_CALL_GAP_S = 10.0
 REPORT_LINE = re.compile(
     r"echo report: (?P<window>[\d.]+) s, far end (?P<far>[\d.]+) s, microphone (?P<mic>-?[\d.]+|-inf) dBFS, "
     r"sent (?P<sent>-?[\d.]+|-inf) dBFS, reduced (?P<reduced>-?[\d.]+|inf|n/a) dB")
@@ -104,7 +105,9 @@ class ReportingEchoCanceller(EchoCanceller):
         if self.bypassed:
             return out
         now = self.meter.clock()
-        if now - self._captured_at > 1.0:  # a new call (the microphone only runs in calls): a new window
+        # A new call (the microphone only runs in calls): a new window. Not after a mere stall of the
+        # capture thread: a busy unit may leave it waiting a second or more.
+        if now - self._captured_at > NEW_CALL_GAP_S:
             self.meter.reset()
         self._captured_at = now
         self.meter.captured(np.asarray(samples).reshape(-1), out)

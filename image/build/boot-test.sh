@@ -241,7 +241,8 @@ if [ "$DEVICES" = 1 ]; then
 fi
 # Returns at DONE, soon after the first FAIL, or at once at emergency mode or a panic.
 outcome=0
-"$HERE/watch-console.sh" "$LOG" "$QEMU" "$TIMEOUT" || outcome=$?
+# The call's checks go on after a FAIL among them (the camera is still pulled, the call hung up).
+WATCH_AFTER_FAIL=$([ "$DEVICES" = 1 ] && echo 480 || echo 120) "$HERE/watch-console.sh" "$LOG" "$QEMU" "$TIMEOUT" || outcome=$?
 stop_qemu
 END=$(date +%s)
 if kill -0 "$CLAIM" 2>/dev/null; then
@@ -251,13 +252,15 @@ fi
 wait "$CLAIM" 2>/dev/null || true
 cp "$T/claim.log" "$LOG.claim"
 if [ -n "$CLERK" ]; then
-    # It ends once the guest's call ended (or the self-test did), after judging what it got.
+    # It ends once the guest's call ended (or the self-test did), after judging what it got; told to
+    # stop (SIGTERM), it judges what it has.
     for _ in $(seq 90); do kill -0 "$CLERK" 2>/dev/null || break; sleep 1; done
-    if kill -0 "$CLERK" 2>/dev/null; then
-        kill "$CLERK" 2>/dev/null || true
-        echo "AMTSKLINGEL-SELFTEST FAIL v4l2-camera-call: the clerk was still waiting when the guest stopped" >> "$LOG.host"
-    fi
+    kill "$CLERK" 2>/dev/null || true
+    for _ in $(seq 30); do kill -0 "$CLERK" 2>/dev/null || break; sleep 1; done
+    kill -9 "$CLERK" 2>/dev/null || true
     wait "$CLERK" 2>/dev/null || true
+    grep -q ' v4l2-camera-call: ' "$LOG.host" ||
+        echo "AMTSKLINGEL-SELFTEST FAIL v4l2-camera-call: the clerk gave no verdict (log: $LOG.clerk)" >> "$LOG.host"
     cp "$T/clerk.log" "$LOG.clerk"
 fi
 case $outcome in

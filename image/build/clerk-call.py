@@ -23,6 +23,7 @@ import hashlib
 import json
 import math
 import re
+import signal
 import sys
 import time
 import wave
@@ -186,7 +187,11 @@ async def run(args) -> int:
         await page.locator("[data-testid=call-view]").wait_for(timeout=120_000)
         say("INFO", "clerk-picked-up", f"{origin}/console as {creds['clerk_user']}")
         last_picture = 0.0
-        while time.monotonic() < deadline and not console.has("INFO call-ended") and not console.has(f"{TAG} DONE"):
+        stop = asyncio.Event()  # the boot test ends the clerk (SIGTERM) when the guest stopped
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        call_view = page.locator("[data-testid=call-view]")
+        while (time.monotonic() < deadline and not stop.is_set() and not console.has("INFO call-ended")
+               and not console.has(f"{TAG} DONE") and await call_view.is_visible()):
             console.poll()
             stats = await page.evaluate(STATS_JS)
             if stats:
@@ -200,7 +205,7 @@ async def run(args) -> int:
             if note is None and await kiosk_note.is_visible():
                 note = await kiosk_note.text_content()
             await asyncio.sleep(0.5)
-        if await page.locator("[data-testid=call-view]").is_visible():
+        if await call_view.is_visible():
             await page.click("[data-testid=hangup-button]")
         await browser.close()
     video_ok, video = judge_video(samples, pictures, console.has("INFO call-devices"))

@@ -3,7 +3,8 @@
 # (QEMU, PID) runs, prints the self-test's lines as they come, and returns as soon as the outcome
 # is known, without waiting for TIMEOUT seconds when the boot has already failed:
 #   0   the self-test said DONE with no FAIL, and the guest powered off (or did not, within 60 s)
-#   10  a check failed: returns when the self-test has printed its diagnosis and DONE (at most 120 s)
+#   10  a check failed: returns when the self-test has printed its diagnosis and DONE (at most
+#       WATCH_AFTER_FAIL seconds, default 120: the boot test's call goes on to its end after a FAIL)
 #   11  the console shows emergency mode, a kernel panic, the initramfs giving up or a CPU
 #       stuck for minutes: at once
 #   12  the guest ended (power-off or reboot) before the self-test said DONE
@@ -12,6 +13,7 @@
 set -euo pipefail
 LOG=$1 PID=$2 TIMEOUT=$3
 INTERVAL=${WATCH_INTERVAL:-2}
+AFTER_FAIL=${WATCH_AFTER_FAIL:-120}
 TAG=AMTSKLINGEL-SELFTEST
 # Lines after which the boot cannot succeed any more: systemd's emergency or rescue mode (the
 # image's own notice, or systemd's shell on an image without it), a kernel panic, the initramfs
@@ -43,7 +45,7 @@ while :; do
         if [ -n "$done_at" ] && { [ "$running" = 0 ] || [ $((now - done_at)) -ge 10 ]; }; then
             verdict "a check failed: $(grep -a -m1 "$TAG FAIL" "$LOG" | sed "s/^.*$TAG FAIL //" | tr -d '\r')" 10
         fi
-        [ "$running" = 1 ] && [ $((now - fail_at)) -lt 120 ] || verdict "a check failed, no DONE after it" 10
+        [ "$running" = 1 ] && [ $((now - fail_at)) -lt "$AFTER_FAIL" ] || verdict "a check failed, no DONE after it" 10
     elif [ -n "$done_at" ]; then
         [ "$running" = 1 ] && [ $((now - done_at)) -lt 60 ] || verdict "self-test done after $((now - start)) s" 0
     elif [ "$running" = 0 ]; then

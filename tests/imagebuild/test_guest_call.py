@@ -61,12 +61,16 @@ def test_erle_weights_each_window_by_how_long_the_clerk_spoke():
 
 
 def test_cpu_and_watchdog_figures_from_the_units_samples():
-    samples = [{"t": 0.0, "CPUUsageNSec": 0, "WatchdogTimestampMonotonic": 10_000_000},
-               {"t": 30.0, "CPUUsageNSec": 15_000_000_000, "WatchdogTimestampMonotonic": 25_100_000},
-               {"t": 60.0, "CPUUsageNSec": 30_000_000_000, "WatchdogTimestampMonotonic": 41_300_000}]
+    samples = [{"t": 0.0, "CPUUsageNSec": 0, "WatchdogTimestampMonotonic": 10_000_000, "busy_ticks": 100,
+                "all_ticks": 1000},
+               {"t": 30.0, "CPUUsageNSec": 15_000_000_000, "WatchdogTimestampMonotonic": 25_100_000, "busy_ticks": 1600,
+                "all_ticks": 7000},
+               {"t": 60.0, "CPUUsageNSec": 30_000_000_000, "WatchdogTimestampMonotonic": 41_300_000, "busy_ticks": 3100,
+                "all_ticks": 13000}]
     assert guest_devices.cpu_s_per_min(samples) == 30.0
     assert [round(g, 1) for g in guest_devices.ping_gaps_s(samples, "WatchdogTimestampMonotonic")] == [15.1, 16.2]
     assert guest_devices.cpu_s_per_min(samples[:1]) is None
+    assert guest_devices.busy_fraction(samples) == 0.25
 
 
 def test_the_loopback_ear_finds_the_citizens_voice_and_its_delay():

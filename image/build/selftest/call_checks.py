@@ -136,6 +136,8 @@ def _echo(unit: str, since_us: int, until_us: int) -> None:
     reports = g.echo_reports(unit, since_us, until_us)
     erle, far_s = g.erle_db(reports)
     per_window = ", ".join(f"{r['reduced']:.0f}" if r["reduced"] is not None else "n/a" for r in reports)
+    if not reports:
+        per_window = f"none in the window ({g.journal_count(unit, 'echo report')} in the unit's journal of this boot)"
     check("echo-removed-in-guest", erle is not None and erle >= ERLE_MIN_DB and far_s >= 10,
           f"ERLE {erle if erle is None else round(erle, 1)} dB over {far_s:.0f} s of the clerk's voice after "
           f"the first {CONVERGE_S} s (>= {ERLE_MIN_DB:.0f} dB wanted); per 5 s window: {per_window or 'no reports'}")
@@ -146,18 +148,21 @@ def _load(unit: str, camera: dict, idle_cpu: float | None, samples: list[dict]) 
     mode = f"{camera.get('format', 'auto')} {camera.get('width', '?')}x{camera.get('height', '?')} @ {camera.get('fps', '?')} fps"
     fmt = lambda x: "?" if x is None else f"{x:.1f}"  # noqa: E731
     report("INFO", "call-cpu", f"appliance CPU {fmt(call_cpu)} s per minute of call (camera {mode}), "
-           f"{fmt(idle_cpu)} s per minute idle; guest load {run('cat', '/proc/loadavg')}")
+           f"{fmt(idle_cpu)} s per minute idle; the guest's CPUs {fmt(100 * busy) if (busy := g.busy_fraction(samples)) is not None else '?'} % busy "
+           f"in the call (load {run('cat', '/proc/loadavg')})")
     service = g.ping_gaps_s(samples, "WatchdogTimestampMonotonic")
     manager = g.ping_gaps_s(samples, "WatchdogLastPingTimestampMonotonic")
     restarts = {s.get("NRestarts") for s in samples}
     missed = g.journal_count(unit, "did not handle events")
     limit = samples[-1].get("WatchdogUSec") if samples else "?"
+    # The appliance's pings are seen one by one (15 s apart, sampled every 3 s); systemd pings the hardware
+    # watchdog more often than it is sampled, so its gaps here are upper bounds.
     report("INFO", "watchdog-in-call",
            f"appliance pings every {fmt(statistics.median(service)) if service else '?'} s, longest gap "
            f"{fmt(max(service, default=None))} s (WatchdogSec {limit}); restarts {sorted(map(str, restarts))}; "
            f"'did not handle events' logged {missed} times; "
-           f"hardware watchdog pinged by systemd every {fmt(statistics.median(manager)) if manager else '?'} s, "
-           f"longest gap {fmt(max(manager, default=None))} s")
+           f"hardware watchdog (RuntimeWatchdogSec 15 s): systemd's pings seen every "
+           f"{fmt(statistics.median(manager)) if manager else '?'} s, longest gap at most {fmt(max(manager, default=None))} s")
 
 
 def _camera_unplug() -> None:

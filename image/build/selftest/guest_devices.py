@@ -155,7 +155,9 @@ class UnitSampler:
         props = dict(line.partition("=")[::2] for line in out.splitlines())
         manager = run("systemctl", "show", "-p", "WatchdogLastPingTimestampMonotonic", timeout=30)
         props |= dict(line.partition("=")[::2] for line in manager.splitlines())
-        return {"t": time.monotonic()} | {k: int(v) if v.isdigit() else v for k, v in props.items()}
+        ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        return ({"t": time.monotonic(), "busy_ticks": sum(ticks) - ticks[3] - ticks[4], "all_ticks": sum(ticks)}
+                | {k: int(v) if v.isdigit() else v for k, v in props.items()})
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -169,6 +171,13 @@ def cpu_s_per_min(samples: list[dict]) -> float | None:
         return None
     cpu_s = (usable[-1]["CPUUsageNSec"] - usable[0]["CPUUsageNSec"]) / 1e9
     return cpu_s / (usable[-1]["t"] - usable[0]["t"]) * 60
+
+
+def busy_fraction(samples: list[dict]) -> float | None:
+    """How busy the guest's CPUs were (all of them, /proc/stat) between the first and last sample."""
+    if len(samples) < 2 or samples[-1]["all_ticks"] <= samples[0]["all_ticks"]:
+        return None
+    return (samples[-1]["busy_ticks"] - samples[0]["busy_ticks"]) / (samples[-1]["all_ticks"] - samples[0]["all_ticks"])
 
 
 def ping_gaps_s(samples: list[dict], key: str) -> list[float]:
