@@ -278,7 +278,7 @@ async def _play(track: MediaStreamTrack, hardware: Hardware, devices: DeviceBook
                 await speaker.play(frame)
             except HardwareError as exc:
                 if not failed:
-                    log.error("the speaker stopped taking the clerk's voice: %s", type(exc).__name__)
+                    log.error("the speaker stopped taking the clerk's voice: %s: %s", type(exc).__name__, exc)
                     devices.fault("speaker", "speaker_failed")
                     on_state("speaker_failed")
                 working, failed, retry_at = False, True, loop.time() + POLL_S
