@@ -156,7 +156,9 @@ async def run(args) -> int:
 
     creds, voice = args.creds, args.voice
     origin = f"http://{CENTRAL_HOST}:{args.port}"
-    flags = WEBRTC_FLAGS + [f"--use-file-for-fake-audio-capture={voice}",
+    # Its own address in its candidates, not an mDNS name: the kiosk cannot resolve those, and the
+    # kiosk's firewall lets in only what answers its own checks.
+    flags = WEBRTC_FLAGS + [f"--use-file-for-fake-audio-capture={voice}", "--disable-features=WebRtcHideLocalIpsWithMdns",
                             f"--unsafely-treat-insecure-origin-as-secure={origin}"]
     if args.resolve:
         flags.append(f"--host-resolver-rules=MAP {CENTRAL_HOST} {args.resolve}")

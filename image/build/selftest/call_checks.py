@@ -106,6 +106,11 @@ def clerk_call(unit: str) -> None:
     _load(unit, camera, idle_cpu, in_call.samples)
     phase("camera-unplug")
     _camera_unplug()
+    # What the appliance said about its devices and the call meanwhile (warnings and errors).
+    said = [line for line in run("journalctl", "-u", unit, "-b", "-p", "warning", "-o", "cat", "--no-pager",
+                                 timeout=120).splitlines() if "echo report" not in line]
+    shown = said if len(said) <= 6 else [*said[:3], "...", *said[-3:]]
+    report("INFO", "appliance-warnings", f"{len(said)}: {' | '.join(shown)}"[:1500])
     phase("hangup")
     _action(PAGE_PORT, "hangup")
     after = _wait_view(PAGE_PORT, lambda v: v.get("screen") in ("idle", "ended"), 120)
