@@ -35,6 +35,7 @@ from appliance.call.audio_buffer import use_for_audio
 from appliance.call.audio_send import use_low_delay_opus
 from appliance.call.fallback import FallbackVideoTrack
 from appliance.hardware.encoded import h264_codecs
+from appliance.hardware.software_video import SOFTWARE_FPS, SOFTWARE_SIZE
 from protocol import messages as m
 from protocol.candidates import DEFAULT_NETWORKS, CandidatePolicy, ip_literal, turn_hosts
 
@@ -43,9 +44,9 @@ log = logging.getLogger(__name__)
 
 RESOLVE_TIMEOUT_S = 3.0
 
-# The VP8 fallback of a kiosk whose camera passes H.264 through: what a Pi 4 encodes in software
-# next to the rest of the call (see docs/benchmarks.md, usb_camera_cpu_s_per_min mode=raw_vp8).
-FALLBACK_WIDTH, FALLBACK_HEIGHT, FALLBACK_FPS = 640, 360, 15
+# The VP8 fallback of a kiosk whose camera passes H.264 through: what a Pi 4 encodes in software.
+FALLBACK_WIDTH, FALLBACK_HEIGHT = SOFTWARE_SIZE
+FALLBACK_FPS = SOFTWARE_FPS
 H264 = "video/h264"
 
 

@@ -5,8 +5,9 @@ from pathlib import Path
 import pytest
 
 from appliance.hardware.errors import CameraError
-from appliance.hardware.pi.v4l2.choose import SOFTWARE_FPS, SOFTWARE_SIZE, Wanted, choose_camera, choose_mode
+from appliance.hardware.pi.v4l2.choose import Wanted, choose_camera, choose_mode
 from appliance.hardware.pi.v4l2.devices import parse_listing, skip_reason
+from appliance.hardware.software_video import SOFTWARE_FPS, SOFTWARE_SIZE
 
 DATA = Path(__file__).parent / "data" / "v4l2"
 C920 = "/dev/v4l/by-id/usb-046d_HD_Pro_Webcam_C920_8F3E2C1F-video-index0"

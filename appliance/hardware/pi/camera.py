@@ -27,7 +27,7 @@ from aiortc.mediastreams import MediaStreamTrack
 from appliance.hardware.encoded import VIDEO_CLOCK_RATE, VIDEO_TIME_BASE, EncodedVideoTrack, TrackOutput
 from appliance.hardware.errors import BackendUnavailable, CameraError
 from appliance.hardware.handoff import ThreadFedTrack
-from appliance.hardware.pi.v4l2.choose import SOFTWARE_FPS, SOFTWARE_SIZE
+from appliance.hardware.software_video import SOFTWARE_FPS, SOFTWARE_SIZE
 
 log = logging.getLogger(__name__)
 

@@ -19,11 +19,9 @@ from fractions import Fraction
 
 from appliance.hardware.errors import CameraError
 from appliance.hardware.pi.v4l2.devices import DeviceInfo, PixelFormat, fps_text, skip_reason
+from appliance.hardware.software_video import SOFTWARE_FPS, SOFTWARE_SIZE
 
 FORMATS = ("auto", "h264", "mjpeg", "raw")
-# What a Pi 4 encodes as VP8 in software beside the rest of a call (docs/benchmarks.md, usb_camera).
-SOFTWARE_SIZE = (640, 360)
-SOFTWARE_FPS = 15
 # Among raw formats: NV12 and YU12 are what the encoder wants already; YUYV needs converting.
 _RAW_ORDER = ("NV12", "YU12", "YUYV")
 _KIND_TEXT = {"h264": "H.264", "mjpeg": "MJPEG", "raw": "raw"}
