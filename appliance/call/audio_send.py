@@ -41,7 +41,15 @@ def use_low_delay_opus(sender) -> bool:
 
     async def first_frame_low_delay(codec):
         if getattr(sender, SENDER_ATTRIBUTE) is None and codec.mimeType.lower() == "audio/opus":
-            setattr(sender, SENDER_ATTRIBUTE, LowDelayOpusEncoder())
+            try:
+                encoder = LowDelayOpusEncoder()
+            except AttributeError:
+                # aiortc before 1.10 (Debian trixie's python3-aiortc, the image's) drives libopus itself
+                # and has no codec options: without this the kiosk sent no voice at all.
+                log.warning("this aiortc's Opus encoder has no low-delay mode; the kiosk's voice keeps "
+                            "Opus's 6.5 ms look-ahead")
+            else:
+                setattr(sender, SENDER_ATTRIBUTE, encoder)
         return await next_frame(codec)
     sender._next_encoded_frame = first_frame_low_delay
     return True

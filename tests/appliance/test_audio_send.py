@@ -63,3 +63,29 @@ def test_a_sender_built_otherwise_keeps_its_encoder_and_says_so(caplog):
     with caplog.at_level(logging.WARNING):
         assert use_low_delay_opus(Elsewhere()) is False
     assert "6.5 ms" in caplog.text
+
+
+def test_an_aiortc_without_opus_options_keeps_its_own_encoder_and_still_sends(monkeypatch, caplog):
+    """Debian trixie's aiortc (the image's) encodes Opus through libopus, with no ``codec`` to set the mode
+    on: the sender must go on with aiortc's own encoder instead of failing the call's audio."""
+    import appliance.call.audio_send as audio_send
+
+    class OldOpusEncoder:
+        def __init__(self) -> None:
+            raise AttributeError("'LowDelayOpusEncoder' object has no attribute 'codec'")
+
+    monkeypatch.setattr(audio_send, "LowDelayOpusEncoder", OldOpusEncoder)
+
+    async def first_frame():
+        peer = CallPeer([], [TestPatternTrack(320, 240), SyntheticMicrophoneTrack()])
+        try:
+            sender = next(t.sender for t in peer.pc.getTransceivers() if t.kind == "audio")
+            frame = await sender._next_encoded_frame(OPUS)
+            return frame, getattr(sender, SENDER_ATTRIBUTE)
+        finally:
+            await peer.close()
+    with caplog.at_level(logging.WARNING):
+        frame, encoder = asyncio.run(first_frame())
+    assert frame is not None and frame.payloads  # the voice goes out, encoded by aiortc's own Opus encoder
+    assert isinstance(encoder, OpusEncoder) and not isinstance(encoder, OldOpusEncoder)
+    assert "6.5 ms" in caplog.text
