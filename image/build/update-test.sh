@@ -163,8 +163,9 @@ else
     finish
 fi
 
-# From now on the unit runs as in the field: no self-test, reboots happen inside QEMU.
-set_bootargs "console=ttyAMA0 $BOOTARGS loglevel=4"
+# From now on the unit runs as in the field: no self-test, reboots happen inside QEMU. The journal's
+# errors also go to the serial console (console.log): why an installation failed is there to read.
+set_bootargs "console=ttyAMA0 $BOOTARGS loglevel=4 systemd.journald.forward_to_console=1 systemd.journald.max_level_console=err"
 start_qemu
 if central wait --version "$V_N" --connected --timeout "$STEP_TIMEOUT" > "$T/state"; then
     check PASS runs-n "central shows the kiosk on $V_N: $(cat "$T/state")"
