@@ -45,6 +45,9 @@ class AgentTimes:
     slot_attempts: int = 6      # asking the slots at start (rauc-service may still be starting) ...
     slot_retry_s: float = 10.0  # ... this far apart
     retry: Retry = Retry()
+    # A failed download or installation (not a refused bundle) is tried again this long after each
+    # failure, without waiting for central to offer it again (it does so only on a reconnect).
+    install_retry_s: tuple[float, ...] = (120.0, 600.0, 1800.0)
 
 
 class UpdateAgent:
@@ -158,12 +161,18 @@ class UpdateAgent:
 
     async def _install_then_restart(self, offer: u.UpdateOffer) -> None:
         await self._status(offer, "offered")
-        await self._until_window(offer.window)
-        if offer.bundle_id in self._withdrawn:
-            return
-        installed = await self._install(offer)
-        if installed is None:
-            return
+        for pause in (*self.times.install_retry_s, None):
+            await self._until_window(offer.window)
+            if offer.bundle_id in self._withdrawn:
+                return
+            installed = await self._install(offer)
+            if installed is not None:
+                break
+            failed = markers.load(self.path)
+            if pause is None or failed is None or failed.fault in NOT_RETRIED:
+                return
+            log.info("installing %s is tried again in %.0f s", offer.version, pause)
+            await asyncio.sleep(pause)
         if offer.bundle_id in self._withdrawn:
             await self._give_up_slot(offer)
             return

@@ -218,6 +218,18 @@ async def test_a_bundle_central_refuses_is_reported_as_a_failed_download(unit):
     assert (await unit.slots.status()).primary == "A"
 
 
+async def test_a_failed_installation_is_tried_again_by_itself(unit):
+    unit.times = dataclasses.replace(unit.times, install_retry_s=(0.05,))
+    agent = await unit.boot()
+    unit.slots.fail_next = ("install_failed", "Failed to write slot: rauc-service was busy")
+    await agent.handle(unit.offer())
+    failed = await unit.reached("failed")
+    assert failed.fault == "install_failed" and not unit.power.reboots
+    # No new offer from central: the unit tries again after its pause, and this time it installs.
+    await unit.reached("rebooting")
+    assert marker(unit)["step"] == "rebooting"
+
+
 async def test_an_incompatible_bundle_fails_without_a_restart(unit):
     unit.server.data = fake_bundle("2.0", compatible="another-unit")
     agent = await unit.boot()

@@ -49,6 +49,7 @@ def passing() -> dict:
 
 class Unit:
     def __init__(self, tmp: Path, server: BundleServer, version: str = "1.0") -> None:
+        self.times = TIMES  # a test may change them before boot()
         self.data_dir = tmp
         self.slots = FakeSlots(tmp / "slots.json", version=version)
         self.server, self.power, self.sent = server, FakePower(), []
@@ -67,7 +68,7 @@ class Unit:
         self.agent = UpdateAgent(backend=self.slots, data_dir=self.data_dir, central_url=self.server.url,
                                  token=lambda: TOKEN, send=self.send, power=self.power, controller=self.controller,
                                  checks=Checks(checks or passing(), deadline_s=2), image_version="1.0",
-                                 times=TIMES, clock=lambda: self.now)
+                                 times=self.times, clock=lambda: self.now)
         self.controller.agent = self.agent
         await self.agent.run()
         return self.agent
