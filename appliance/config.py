@@ -23,12 +23,13 @@ from urllib.parse import urlsplit
 
 from protocol.candidates import DEFAULT_NETWORKS, parse_networks
 from protocol.errors import AmtsklingelError
+from protocol.languages import CITIZEN_LANGUAGES
 
 BUILTIN_PATH = Path("/usr/share/amtsklingel/appliance.toml")
 DEFAULT_PATH = Path("/etc/amtsklingel/appliance.toml")
 DEFAULT_DATA_DIR = Path("/var/lib/amtsklingel")
 TOKEN_NAME = "kiosk-token"
-LANGUAGES = ("de", "en", "tr", "ar", "uk", "ru")
+LANGUAGES = CITIZEN_LANGUAGES  # the kiosk page ships all of them
 ALLOWED = {"central_url", "token", "token_file", "ca_file", "data_dir", "hardware", "kiosk", "languages",
            "ice_networks", "call_connect_timeout_s", "update"}
 UPDATE_BACKENDS = ("rauc", "fake")

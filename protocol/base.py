@@ -30,6 +30,15 @@ Position = Annotated[int, Field(ge=1, le=100_000, description="Place in the wait
 EndReason = Literal["hangup_kiosk", "hangup_staff", "cancelled", "kiosk_lost", "staff_lost", "transferred",
                     "device_failed"]
 Presence = Literal["available", "in_call", "away"]
+# Where a citizen comes in: a kiosk (its location names it) or a browser at home ("online").
+Origin = Literal["kiosk", "online"]
+# One participant of a call, as the others address it: "citizen", "clerk", or a guest's id given by central.
+PeerId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{4,40}$"),
+                   Field(description="A participant of the call: `citizen`, `clerk` or a guest's id from central.")]
+# A booked appointment's code: 8 characters of Crockford's base32 (no I, L, O, U), upper case. Citizens may
+# type it with a dash after the fourth character and in lower case; normalise before sending.
+BookingCode = Annotated[str, StringConstraints(pattern=r"^[0-9A-HJKMNP-TV-Z]{8}$"),
+                        Field(description="A booking's code, e.g. `7K3M9QX2` (shown as `7K3M-9QX2`).")]
 
 
 class Message(BaseModel):

@@ -13,14 +13,17 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from protocol import fleet, updates
+from protocol import fleet, participants, updates
 from protocol.base import (  # noqa: F401  (re-exported: protocol.messages names them all)
+    BookingCode,
     Candidate,
     EndReason,
     IceServer,
     Label,
     Language,
     Message,
+    Origin,
+    PeerId,
     Position,
     Presence,
     ResumeToken,
@@ -38,6 +41,10 @@ class VisitRequest(Message):
     type: Literal["visit.request"]
     department: Slug = Field(description="The `slug` of one of the departments in `welcome`.")
     language: Language = Field("de", description="The citizen's language (BCP 47, e.g. `de`, `tr`, `pt-BR`).")
+    booking: BookingCode | None = Field(
+        None, description="The code of the citizen's booked appointment in this department, if they have one: "
+                          "within its slot they go ahead of walk-in visitors. Refused with `booking_unknown` or "
+                          "`booking_other_time`.")
 
 
 class VisitResume(Message):
@@ -70,6 +77,9 @@ class RtcOffer(Message):
     """The kiosk's SDP offer, after `call.start`; central relays it to the clerk."""
     type: Literal["rtc.offer"]
     visit_id: VisitId
+    peer: PeerId | None = Field(
+        None, description="In a call with more than two participants: the other end of this peer connection. "
+                          "Leave out for the connection between citizen and clerk.")
     sdp: Sdp = Field(description="The session description (RTCSessionDescription.sdp).")
 
 
@@ -77,6 +87,9 @@ class RtcAnswer(Message):
     """The clerk's SDP answer to the kiosk's offer; central relays it to the kiosk."""
     type: Literal["rtc.answer"]
     visit_id: VisitId
+    peer: PeerId | None = Field(
+        None, description="In a call with more than two participants: the other end of this peer connection. "
+                          "Leave out for the connection between citizen and clerk.")
     sdp: Sdp = Field(description="The session description (RTCSessionDescription.sdp).")
 
 
@@ -84,6 +97,9 @@ class RtcCandidate(Message):
     """One trickled ICE candidate of the sender's peer connection; central relays it to the other side."""
     type: Literal["rtc.candidate"]
     visit_id: VisitId
+    peer: PeerId | None = Field(
+        None, description="In a call with more than two participants: the other end of this peer connection. "
+                          "Leave out for the connection between citizen and clerk.")
     candidate: Candidate
 
 
@@ -95,6 +111,9 @@ class RtcState(Message):
     """
     type: Literal["rtc.state"]
     visit_id: VisitId
+    peer: PeerId | None = Field(
+        None, description="In a call with more than two participants: the other end of this peer connection. "
+                          "Leave out for the connection between citizen and clerk.")
     state: Literal["connected", "failed"] = Field(
         description="`connected`: the peer connection's connectionState became connected; `failed`: it became "
                     "failed, or the sender gave up waiting for it.")
@@ -214,9 +233,11 @@ class VisitRefused(Message):
     """Answer to `visit.request` when the citizen cannot wait there; shown to the citizen."""
     type: Literal["visit.refused"]
     department: Slug
-    reason: Literal["closed", "unknown_department", "already_waiting"] = Field(
+    reason: Literal["closed", "unknown_department", "already_waiting", "booking_unknown", "booking_other_time"] = Field(
         description="`closed`: outside office hours; `unknown_department`: no such department; "
-                    "`already_waiting`: this kiosk already has a visit waiting or in a call.")
+                    "`already_waiting`: this kiosk already has a visit waiting or in a call; `booking_unknown`: no "
+                    "booking with this code in this department (or it was used or cancelled); `booking_other_time`: "
+                    "the booking is for another day or hour (shown with its time).")
     next_opening: str | None = Field(None, description="With `closed`: the next opening, ISO 8601 with offset.")
 
 
@@ -292,6 +313,10 @@ class WaitingVisit(BaseModel):
     language: Language = Field(description="The citizen's language.")
     arrived_at: float = Field(description="Unix seconds (central's clock): arrival in the first waiting room, kept "
                                           "on transfer and after a failed call. Sort by it: earliest first.")
+    origin: Origin = Field("kiosk", description="`kiosk`: at the kiosk named by `kiosk_location`; `online`: from a "
+                                                "browser at home (`kiosk_location` is then empty).")
+    slot_start: float | None = Field(None, description="With a booked appointment: the slot's start, Unix seconds. "
+                                                        "Such a visit goes ahead of walk-ins during its slot.")
 
 
 class DepartmentQueue(BaseModel):
@@ -365,9 +390,10 @@ STAFF_TO_CENTRAL = _by_type(PresenceSet, VisitPickup, VisitTransfer, VisitMessag
 CENTRAL_TO_KIOSK = _by_type(Welcome, VisitQueued, VisitPosition, VisitTransferred, VisitResumed, VisitRefused,
                             VisitMessageToKiosk, CallStart, CallFailed, RtcAnswer, RtcCandidate, VisitEnded, Error,
                             Pong, fleet.SettingsMessage, fleet.KioskAction, updates.UpdateOffer,
-                            updates.UpdateWithdraw)
+                            updates.UpdateWithdraw, participants.ParticipantJoined, participants.ParticipantLeft)
 CENTRAL_TO_STAFF = _by_type(ConsoleSnapshot, QueueJoined, QueueLeft, CallAssigned, CallFailed, PresenceChanged,
-                            RtcOffer, RtcCandidate, VisitEnded, Error, Pong, fleet.CallNotice)
+                            RtcOffer, RtcCandidate, VisitEnded, Error, Pong, fleet.CallNotice,
+                            participants.ParticipantJoined, participants.ParticipantLeft)
 # A unit without a token, on /ws/enrol: it can only say who it is and wait to be claimed.
 ENROL_TO_CENTRAL = _by_type(fleet.EnrolHello, Ping)
 CENTRAL_TO_ENROL = _by_type(fleet.EnrolCodeOffer, fleet.EnrolDone, Error, Pong)

@@ -22,6 +22,9 @@ class Visit:
     kiosk_location: str
     department: str
     language: str
+    origin: str = "kiosk"  # protocol.base.Origin: "kiosk", or "online" for a visit from home
+    # A booked appointment's slot start (Unix seconds): the visit goes ahead of walk-ins during it.
+    slot_start: float | None = None
     # Wall clock for display; monotonic for durations (the wall clock may jump).
     arrived_at: float = field(default_factory=time.time)
     arrived_mono: float = field(default_factory=time.monotonic)
@@ -42,4 +45,5 @@ class Visit:
     def wire(self) -> dict:
         """The fields a staff console sees (protocol.messages.WaitingVisit)."""
         return {"visit_id": self.id, "department": self.department, "kiosk_location": self.kiosk_location,
-                "language": self.language, "arrived_at": self.arrived_at}
+                "language": self.language, "arrived_at": self.arrived_at, "origin": self.origin,
+                "slot_start": self.slot_start}

@@ -21,9 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from central.storage import schema as t
 from protocol import fleet as f
 from protocol.errors import AmtsklingelError
+from protocol.languages import CITIZEN_LANGUAGES
 
-# The languages the kiosk page ships (appliance/config.py LANGUAGES; a test keeps the two equal).
-KIOSK_LANGUAGES: tuple[str, ...] = ("de", "en", "tr", "ar", "uk", "ru")
+# The languages the kiosk page ships.
+KIOSK_LANGUAGES: tuple[str, ...] = CITIZEN_LANGUAGES
 
 # What a kiosk gets when nothing was set. Location and departments come from the kiosks and
 # departments tables instead.

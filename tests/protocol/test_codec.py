@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from protocol import fleet as f
 from protocol import messages as m
+from protocol import participants as p
 from protocol import updates as u
 from protocol.codec import MAX_FRAME_BYTES, decode, encode, error_frame
 from protocol.errors import ErrorCode, ProtocolError
@@ -105,6 +106,9 @@ EXAMPLES: dict[str, dict[str, m.Message]] = {
                                       size_bytes=412_000_000, sha256="ab" * 32,
                                       path="/updates/bundles/3/amtsklingel-0.4.0.raucb", max_kbit_s=2000),
         "update.withdraw": u.UpdateWithdraw(type="update.withdraw", bundle_id=3),
+        "call.participant_joined": p.ParticipantJoined(type="call.participant_joined", visit_id=VID, peer="g-4f9a2c",
+                                                       role="interpreter", label="Dolmetscherin", offer=True),
+        "call.participant_left": p.ParticipantLeft(type="call.participant_left", visit_id=VID, peer="g-4f9a2c"),
     },
     "CENTRAL_TO_STAFF": {
         "console.snapshot": m.ConsoleSnapshot(
@@ -122,6 +126,9 @@ EXAMPLES: dict[str, dict[str, m.Message]] = {
         "error": m.Error(type="error", code="already_taken", detail="another clerk was faster"),
         "pong": m.Pong(type="pong"),
         "call.notice": f.CallNotice(type="call.notice", visit_id=VID, notice="kiosk_camera_failed"),
+        "call.participant_joined": p.ParticipantJoined(type="call.participant_joined", visit_id=VID, peer="g-4f9a2c",
+                                                       role="interpreter", label="Dolmetscherin", offer=True),
+        "call.participant_left": p.ParticipantLeft(type="call.participant_left", visit_id=VID, peer="g-4f9a2c"),
     },
     "ENROL_TO_CENTRAL": {
         "enrol.hello": f.EnrolHello(type="enrol.hello", serial="10000000d3adb33f", model="Raspberry Pi 4 Model B",
