@@ -135,7 +135,7 @@ async def _run(args, tmp: Path) -> int:
     url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
     credentials = await seed_demo(app["db"])
     app["hub"].set_departments(await app["db"].departments())
-    if app["config"].ice_servers:
+    if app["config"].ice_servers or app["config"].turn_urls:
         raise BenchError("central has ICE servers configured; this benchmark must not use any")
     note(f"central on {url}")
     kiosk = None

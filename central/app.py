@@ -19,6 +19,7 @@ from central.fleet.registry import FleetRegistry
 from central.fleet.settings import ActionBook
 from central.live.candidates import CandidateFilter
 from central.live.hub import Hub
+from central.live.ice import IceServers
 from central.live.limits import KIOSK_CONNECTS, Buckets
 from central.live.relay import SignalingRelay
 from central.live.sockets import kiosk_socket, staff_socket
@@ -60,7 +61,8 @@ def create_app(config: Config, *, now: Callable[[], dt.datetime] | None = None) 
         app["bundles"] = BundleLibrary.from_config(config, db.bundles)  # update bundles: checked, kept, served
         await asyncio.to_thread(app["bundles"].clean_up)
         estimator = WaitEstimator(config.default_handling_s)
-        candidates = CandidateFilter(config.ice_networks, config.ice_servers)
+        ice_servers = IceServers(config.ice_servers, config.turn)
+        candidates = CandidateFilter(config.ice_networks, ice_servers.every_url)
         departments = await db.departments()
         for d in departments:
             estimator.seed(d.slug, list(reversed(await db.recent_durations(d.slug))))
@@ -69,7 +71,7 @@ def create_app(config: Config, *, now: Callable[[], dt.datetime] | None = None) 
         fleet.restore(await db.fleet.load(), await db.fleet.alive_until())
         app["fleet_writer"] = FleetWriter(fleet, db.fleet)
         hub = Hub(rooms=WaitingRooms(), estimator=estimator, departments={d.slug: d for d in departments},
-                  ice_servers=list(config.ice_servers), record_visit=lambda dept, wait, duration, day: _spawn(
+                  ice=ice_servers, record_visit=lambda dept, wait, duration, day: _spawn(
                       app, db.record_visit(dept, day, wait, duration)),
                   record_call_failure=lambda dept, day: _spawn(app, db.record_call_failure(dept, day)),
                   tokens=tokens, resume_grace_s=config.resume_grace_s,

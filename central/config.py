@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import os
 import shutil
 import tomllib
 import urllib.parse
 from pathlib import Path
 from typing import Any
 
+from central.live.ice import TURN_SCHEMES, TurnRest, TurnSecret
 from protocol.candidates import DEFAULT_NETWORKS, parse_networks
 from protocol.errors import AmtsklingelError
 from protocol.messages import IceServer
@@ -31,7 +33,15 @@ class Config:
     # only behind a test harness, never in production.
     secure_cookies: bool = True
     session_hours: float = 8.0
-    ice_servers: tuple[IceServer, ...] = ()
+    ice_servers: tuple[IceServer, ...] = ()  # handed out as they are: STUN, or TURN with long-lived users
+    # coturn with a shared secret (use-auth-secret): each peer gets its own credentials, valid this long
+    # (central/live/ice.py). The secret comes from turn_secret_file or the environment, never from here.
+    turn_urls: tuple[str, ...] = ()
+    turn_secret_file: str | None = None
+    # coturn checks credentials when a relay is allocated, as a call sets up; the relay then lives on with the
+    # call. Every call.start and call.assigned carries fresh ones, so an hour is plenty and a leaked one soon useless.
+    turn_credential_s: float = 3600.0
+    turn_secret: TurnSecret | None = dataclasses.field(default=None, repr=False)
     # Networks ICE candidates may point into (CIDR), besides the TURN servers' own addresses:
     # central drops every other candidate between kiosk and console (protocol/candidates.py).
     ice_networks: tuple[str, ...] = DEFAULT_NETWORKS
@@ -70,6 +80,13 @@ class Config:
             return Path(self.database_url[len(prefix):].split("?", 1)[0]).parent / "bundles"
         return None
 
+    @property
+    def turn(self) -> TurnRest | None:
+        """coturn's REST-API credentials, when turn_urls are configured."""
+        if not self.turn_urls or self.turn_secret is None:
+            return None
+        return TurnRest(self.turn_urls, self.turn_secret, self.turn_credential_s)
+
     @classmethod
     def from_file(cls, path: Path) -> Config:
         try:
@@ -83,7 +100,10 @@ class Config:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], source: str = "configuration") -> Config:
-        known = {f.name for f in dataclasses.fields(cls)}
+        known = {f.name for f in dataclasses.fields(cls)} - {"turn_secret"}
+        if "turn_secret" in raw:
+            raise ConfigError(f"{source}: the TURN secret does not belong in this file: write it into a file "
+                              f"only central can read and name it as turn_secret_file, or set {TURN_SECRET_ENV}")
         unknown = sorted(set(raw) - known)
         if unknown:
             raise ConfigError(f"{source}: unknown setting(s) {', '.join(unknown)}; known are {', '.join(sorted(known))}")
@@ -99,6 +119,7 @@ class Config:
             if any(u.startswith("turn") for u in server.urls) and not (server.username and server.credential):
                 raise ConfigError(f"{source}: ice_servers: a TURN server ({server.urls[0]}) needs username and "
                                   "credential; browsers refuse it otherwise")
+        values.update(_turn(raw, source))
         networks = raw.get("ice_networks", DEFAULT_NETWORKS)
         if not isinstance(networks, (list, tuple)):
             raise ConfigError(f"{source}: ice_networks must be a list of networks, e.g. [\"10.0.0.0/8\"]")
@@ -131,6 +152,49 @@ class Config:
         if values.get("update_keyring") is not None:
             _keyring(Path(values["update_keyring"]), source)
         return cls(**values)
+
+
+TURN_SECRET_ENV = "AMTSKLINGEL_TURN_SECRET"
+TURN_SECRET_MIN = 16
+TURN_CREDENTIAL_MAX_S = 7 * 24 * 3600
+
+
+def _turn(raw: dict[str, Any], source: str) -> dict[str, Any]:
+    """turn_urls, the secret (file or environment) and the credentials' lifetime, checked together."""
+    urls = raw.get("turn_urls", [])
+    example = "e.g. turn_urls = [\"turn:turn.musterdorf.de:3478?transport=udp\", \"turns:turn.musterdorf.de:5349\"]"
+    if not isinstance(urls, list) or not all(isinstance(u, str) and u.startswith(TURN_SCHEMES) and len(u) <= 200
+                                             for u in urls):
+        raise ConfigError(f"{source}: 'turn_urls' must be a list of turn: or turns: URLs; {example}")
+    lifetime = raw.get("turn_credential_s", Config.turn_credential_s)
+    if not isinstance(lifetime, (int, float)) or isinstance(lifetime, bool) or not 0 < lifetime <= TURN_CREDENTIAL_MAX_S:
+        raise ConfigError(f"{source}: 'turn_credential_s' must be a number of seconds above 0 and at most "
+                          f"{TURN_CREDENTIAL_MAX_S} (a week)")
+    secret_file = raw.get("turn_secret_file")
+    if secret_file is not None and not (isinstance(secret_file, str) and secret_file.strip()):
+        raise ConfigError(f"{source}: 'turn_secret_file' must be the path of the file holding the TURN secret")
+    if not urls:
+        if secret_file is not None:
+            raise ConfigError(f"{source}: turn_secret_file is set but turn_urls is not; {example}")
+        return {"turn_urls": (), "turn_secret": None}
+    hint = (f"the same text as static-auth-secret in coturn's turnserver.conf, at least {TURN_SECRET_MIN} "
+            "characters, e.g. from  openssl rand -hex 32")
+    if secret_file is not None:
+        try:
+            secret = Path(secret_file).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{source}: turn_secret_file {secret_file}: cannot be read "
+                              f"({getattr(exc, 'strerror', None) or exc}); it holds {hint}") from None
+        origin = f"turn_secret_file {secret_file}"
+    else:
+        secret = os.environ.get(TURN_SECRET_ENV, "").strip()
+        origin = TURN_SECRET_ENV
+        if not secret:
+            raise ConfigError(f"{source}: turn_urls needs the secret shared with coturn: name a file holding it "
+                              f"as turn_secret_file, or set {TURN_SECRET_ENV}; it is {hint}")
+    if len(secret) < TURN_SECRET_MIN or any(ch.isspace() or not ch.isprintable() for ch in secret):
+        raise ConfigError(f"{source}: the TURN secret in {origin} is too short or holds spaces; write {hint}")
+    return {"turn_urls": tuple(urls), "turn_secret": TurnSecret(secret)}
 
 
 def _origin(url: object, source: str) -> str:

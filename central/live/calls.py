@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from central.live import ice
 from central.live.endings import VisitEndings
 from central.live.peers import StaffPeer
 from central.rooms import Visit, VisitState
@@ -23,7 +24,8 @@ class CallSetup(VisitEndings):
     def _start_call(self, visit: Visit) -> None:
         """Tell the visit's kiosk to start the call (it sends its offer) and wait for its media."""
         visit.kiosk_has_call = True
-        self._to_kiosk(visit, m.CallStart(type="call.start", visit_id=visit.id, ice_servers=self.ice_servers,
+        self._to_kiosk(visit, m.CallStart(type="call.start", visit_id=visit.id,
+                                          ice_servers=self.ice_for(ice.kiosk(visit.kiosk_id)),
                                           resume_token=visit.resume_token))
         self._cancel_media_timer(visit)
         self._media[visit.id] = asyncio.get_running_loop().call_later(
@@ -34,7 +36,8 @@ class CallSetup(VisitEndings):
         self._cancel_grace(visit, "staff_lost")
         announce = peer.presence != "in_call"
         peer.visit_id, peer.presence = visit.id, "in_call"
-        peer.link.send(encode(m.CallAssigned(type="call.assigned", visit=visit.wire(), ice_servers=self.ice_servers,
+        peer.link.send(encode(m.CallAssigned(type="call.assigned", visit=visit.wire(),
+                                             ice_servers=self.ice_for(ice.staff(peer.staff.id)),
                                              resumed=True)))
         if announce:
             peer.link.send(encode(m.PresenceChanged(type="presence.changed", presence="in_call")))

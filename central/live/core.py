@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from central.fleet.registry import FleetRegistry
+from central.live.ice import IceServers
 from central.live.limits import FLEET_REPORTS, UPDATE_REPORTS, VISIT_REQUESTS, Buckets
 from central.live.peers import KioskPeer, StaffPeer
 from central.live.relay import SignalingRelay
@@ -57,7 +58,8 @@ class HubCore:
     rooms: WaitingRooms
     estimator: WaitEstimator
     departments: dict[str, Department]
-    ice_servers: list[m.IceServer]
+    # The STUN/TURN servers with fresh TURN credentials per peer: ice_for() is the only way to them.
+    ice: IceServers
     record_visit: RecordVisit
     record_call_failure: RecordCallFailure
     tokens: ResumeTokens
@@ -85,6 +87,12 @@ class HubCore:
     update_reports: Buckets = field(default_factory=lambda: Buckets(UPDATE_REPORTS))
     stopping: bool = False  # central shuts down: visits are kept in the kiosks' tokens, not ended
     record_clerk_video: RecordClerkVideo = lambda staff_id, seen: None
+
+    # == ICE servers ===========================================================
+    def ice_for(self, who: str) -> list[m.IceServer]:
+        """The ``ice_servers`` for one peer: the configured list, and TURN credentials of its own that expire
+        (central/live/ice.py). ``who`` is central.live.ice's kiosk(id), staff(id), HOME or GUEST."""
+        return self.ice.for_peer(who)
 
     # == departments ===========================================================
     def set_departments(self, departments: list[Department]) -> None:

@@ -9,6 +9,7 @@ import dataclasses
 import logging
 import time
 
+from central.live import ice
 from central.live.calls import CallSetup
 from central.live.limits import retry_after_s
 from central.live.peers import KioskPeer
@@ -70,7 +71,8 @@ class KioskSide(CallSetup):
             offered = set(peer.settings.departments)
             departments = [d for d in departments if d.slug in offered]
         peer.link.send(encode(m.Welcome(type="welcome", kiosk_location=peer.kiosk.location,
-                                        ice_servers=self.ice_servers, departments=departments)))
+                                        ice_servers=self.ice_for(ice.kiosk(peer.kiosk.id)),
+                                        departments=departments)))
 
     def send_action(self, kiosk_id: int, action: f.KioskAction) -> bool:
         """Send an action to the kiosk; False when it is not connected."""

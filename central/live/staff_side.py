@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 
+from central.live import ice
 from central.live.calls import CallSetup
 from central.live.clerk_video import answered_video
 from central.live.peers import StaffPeer
@@ -151,7 +152,8 @@ class StaffSide(CallSetup):
         self._issue_token(visit)
         peer.visit_id = visit.id
         peer.presence = "in_call"
-        peer.link.send(encode(m.CallAssigned(type="call.assigned", visit=visit.wire(), ice_servers=self.ice_servers)))
+        peer.link.send(encode(m.CallAssigned(type="call.assigned", visit=visit.wire(),
+                                             ice_servers=self.ice_for(ice.staff(peer.staff.id)))))
         peer.link.send(encode(m.PresenceChanged(type="presence.changed", presence="in_call")))
         self.fleet.call_picked_up(visit.kiosk_id)  # calls today on the fleet page
         if visit.kiosk_id in self.kiosks:
@@ -194,4 +196,5 @@ class StaffSide(CallSetup):
                   for slug in self.departments if slug in peer.staff.departments]
         return m.ConsoleSnapshot(type="console.snapshot", staff_name=peer.staff.display_name, presence=peer.presence,
                                  departments=queues, transfer_targets=list(info.values()),
-                                 ice_servers=self.ice_servers, server_time=time.time())
+                                 ice_servers=self.ice_for(ice.staff(peer.staff.id)),
+                                 server_time=time.time())
