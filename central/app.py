@@ -76,7 +76,8 @@ def create_app(config: Config, *, now: Callable[[], dt.datetime] | None = None) 
                   record_call_failure=lambda dept, day: _spawn(app, db.record_call_failure(dept, day)),
                   tokens=tokens, resume_grace_s=config.resume_grace_s,
                   call_connect_timeout_s=config.call_connect_timeout_s, relay=SignalingRelay(candidates), fleet=fleet,
-                  record_clerk_video=lambda staff_id, seen: _spawn(app, db.staff_browsers.record(staff_id, seen)))
+                  record_clerk_video=lambda staff_id, seen: _spawn(app, db.staff_browsers.record(staff_id, seen)),
+                  bookings=db.bookings)
         if candidates.names_to_resolve:
             app["resolve_turn"] = asyncio.get_running_loop().create_task(candidates.keep_resolving())
         if now is not None:

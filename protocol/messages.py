@@ -239,6 +239,7 @@ class VisitRefused(Message):
                     "booking with this code in this department (or it was used or cancelled); `booking_other_time`: "
                     "the booking is for another day or hour (shown with its time).")
     next_opening: str | None = Field(None, description="With `closed`: the next opening, ISO 8601 with offset.")
+    booked_for: str | None = Field(None, description="With `booking_other_time`: the slot's start, ISO 8601 with offset.")
 
 
 class VisitMessageToKiosk(Message):

@@ -25,6 +25,7 @@ from central.live.relay import SignalingRelay
 from central.rooms import Visit, VisitState, WaitingRooms
 from central.rooms.estimate import WaitEstimator
 from central.rooms.resume_token import ResumeTokens
+from central.storage.bookings import BookingStore
 from central.storage.database import Department
 from central.storage.staff_browsers import ClerkVideo
 from central.updates.book import UpdateBook
@@ -87,6 +88,12 @@ class HubCore:
     update_reports: Buckets = field(default_factory=lambda: Buckets(UPDATE_REPORTS))
     stopping: bool = False  # central shuts down: visits are kept in the kiosks' tokens, not ended
     record_clerk_video: RecordClerkVideo = lambda staff_id, seen: None
+    # Booked appointments (central/live/booked_visits.py); None: every booking code is unknown.
+    bookings: BookingStore | None = None
+
+    def __post_init__(self) -> None:
+        # The order of a waiting room depends on the time (a booked slot begins): the hub's clock decides.
+        self.rooms.clock = lambda: self.now().timestamp()
 
     # == ICE servers ===========================================================
     def ice_for(self, who: str) -> list[m.IceServer]:

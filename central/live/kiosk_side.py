@@ -8,8 +8,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Coroutine
 
 from central.live import ice
+from central.live.booked_visits import BookedVisits, BookingAccepted, BookingRefused
 from central.live.calls import CallSetup
 from central.live.limits import retry_after_s
 from central.live.peers import KioskPeer
@@ -30,7 +32,7 @@ FLEET_REPORTS = (f.KioskHealth, f.SettingsApplied, f.SelftestReport, f.ActionRes
 # A device lost in a call that the call goes on without: what the clerk is told (protocol.fleet.CallNotice).
 CALL_NOTICE_OF_DEVICE = {"camera": "kiosk_camera_failed", "speaker": "kiosk_speaker_failed"}
 
-class KioskSide(CallSetup):
+class KioskSide(CallSetup, BookedVisits):
     def kiosk_connected(self, peer: KioskPeer) -> None:
         old = self.kiosks.get(peer.kiosk.id)
         if old is not None:
@@ -91,7 +93,7 @@ class KioskSide(CallSetup):
         if visit is not None:
             self._start_grace(visit, "kiosk_lost")
 
-    def kiosk_message(self, peer: KioskPeer, msg: m.Message) -> None:
+    def kiosk_message(self, peer: KioskPeer, msg: m.Message) -> Coroutine[None, None, None] | None:
         # Reports (health, settings applied, self-test, faults) say nothing about visits: a unit may send
         # them on connecting before its controller resumes its visit, so they settle nothing.
         if peer.unclaimed_visit_id is not None and not isinstance(msg, (*FLEET_REPORTS, f.DeviceFault,
@@ -100,7 +102,7 @@ class KioskSide(CallSetup):
         if isinstance(msg, m.Ping):
             peer.link.send(encode(m.Pong(type="pong")))
         elif isinstance(msg, m.VisitRequest):
-            self._request(peer, msg)
+            return self._request(peer, msg)
         elif isinstance(msg, m.VisitResume):
             self._resume(peer, msg)
         elif isinstance(msg, f.DeviceFault):
@@ -159,35 +161,58 @@ class KioskSide(CallSetup):
             log.info("kiosk came back without its visit; ending it", extra={"department": visit.department})
             self._end(visit, "kiosk_lost")
 
-    def _request(self, peer: KioskPeer, msg: m.VisitRequest) -> None:
+    def _request(self, peer: KioskPeer, msg: m.VisitRequest) -> Coroutine[None, None, None] | None:
+        """Queue the visit; with a booking code, return the coroutine that checks it (the socket awaits it)."""
         dept = self.departments.get(msg.department)
         if dept is None or (peer.settings is not None and dept.slug not in peer.settings.departments):
             peer.link.send(encode(m.VisitRefused(type="visit.refused", department=msg.department,
                                                  reason="unknown_department")))
-            return
+            return None
         if self.rooms.of_kiosk(peer.kiosk.id) is not None:
             peer.link.send(encode(m.VisitRefused(type="visit.refused", department=msg.department,
                                                  reason="already_waiting")))
-            return
+            return None
         now = self.now()
-        if not dept.hours.is_open(now):
+        if msg.booking is None and not dept.hours.is_open(now):  # a booked citizen may come before opening
             nxt = dept.hours.next_opening(now)
             peer.link.send(encode(m.VisitRefused(type="visit.refused", department=dept.slug, reason="closed",
                                                  next_opening=nxt.isoformat() if nxt else None)))
-            return
+            return None
         if wait := self.visit_requests.take(peer.kiosk.id):
             seconds = retry_after_s(wait)
             raise ProtocolError(ErrorCode.RATE_LIMITED, f"too many visit requests from this kiosk; try again in "
                                 f"{seconds} s", retry_after_s=seconds)
-        visit = Visit(kiosk_id=peer.kiosk.id, kiosk_location=peer.kiosk.location, department=dept.slug,
-                      language=msg.language)
+        if msg.booking is not None:
+            return self._request_booked(peer, msg)
+        self._queue(peer, msg, None)
+        return None
+
+    async def _request_booked(self, peer: KioskPeer, msg: m.VisitRequest) -> None:
+        verdict = await self.check_in_booking(msg.booking, msg.department)
+        if isinstance(verdict, BookingRefused):
+            peer.link.send(encode(verdict.message(msg.department)))
+            return
+        # The database was asked meanwhile: the kiosk may have gone, or its department.
+        if (self.kiosks.get(peer.kiosk.id) is not peer or peer.link.closed or msg.department not in self.departments
+                or self.rooms.of_kiosk(peer.kiosk.id) is not None):
+            await self.release_booking(verdict)
+            return
+        self._queue(peer, msg, verdict)
+
+    def _queue(self, peer: KioskPeer, msg: m.VisitRequest, booked: BookingAccepted | None) -> None:
+        visit = Visit(kiosk_id=peer.kiosk.id, kiosk_location=peer.kiosk.location, department=msg.department,
+                      language=msg.language, slot_start=booked.slot_start if booked else None)
         self.rooms.add(visit)
         token = self._issue_token(visit)
         position, wait = self._tell_place(visit)
         peer.link.send(encode(m.VisitQueued(type="visit.queued", visit_id=visit.id, resume_token=token,
-                                            department=dept.slug, position=position, expected_wait_s=wait)))
-        self._to_department(dept.slug, encode(m.QueueJoined(type="queue.joined", visit=visit.wire())))
-        log.info("visit queued", extra={"department": dept.slug, "position": position})
+                                            department=visit.department, position=position, expected_wait_s=wait)))
+        self._to_department(visit.department, encode(m.QueueJoined(type="queue.joined", visit=visit.wire())))
+        if booked is not None:
+            self._update_positions(visit.department)  # a booked visit may go ahead of others
+            self._watch_slot(visit)
+        log.info("visit queued", extra={"department": visit.department, "position": position,
+                                        "booked": booked is not None})
 
     def _resume(self, peer: KioskPeer, msg: m.VisitResume) -> None:
         claims = self.tokens.verify(msg.resume_token)
@@ -223,6 +248,7 @@ class KioskSide(CallSetup):
         now_wall, now_mono = time.time(), time.monotonic()
         visit = Visit(kiosk_id=peer.kiosk.id, kiosk_location=peer.kiosk.location, department=claims.department,
                       language=claims.language, arrived_at=claims.arrived_at, id=claims.visit_id,
+                      slot_start=claims.slot_start,
                       # the queue sorts on the monotonic clock: place the arrival on this process's
                       arrived_mono=now_mono - max(0.0, now_wall - claims.arrived_at))
         clerk = self.staff.get(claims.clerk_id) if claims.clerk_id is not None else None
@@ -234,6 +260,7 @@ class KioskSide(CallSetup):
             visit.first_wait_s = max(0.0, visit.picked_up_at - claims.arrived_at)
         self.rooms.add(visit)
         self._issue_token(visit)
+        self._watch_slot(visit)
         log.info("visit restored after a restart of central", extra={"department": visit.department})
         if not in_call:
             self._to_department(visit.department, encode(m.QueueJoined(type="queue.joined", visit=visit.wire(),

@@ -1,6 +1,7 @@
 """The two WebSocket endpoints: ``/ws/kiosk`` (bearer token) and ``/ws/staff`` (session cookie)."""
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Callable
 
@@ -49,7 +50,10 @@ async def _serve(request: web.Request, direction, on_message: Callable, on_open:
             message = None
             try:
                 message = decode(data, direction)
-                on_message(peer, message)
+                # Nearly every message is handled at once; the few that need the database (a booking
+                # code) return an awaitable, and this connection's next message waits for it.
+                if inspect.isawaitable(pending := on_message(peer, message)):
+                    await pending
             except ProtocolError as err:
                 if err.ref is None and message is not None:
                     err.ref = message.type  # the hub's errors name the message they refuse, too

@@ -44,6 +44,7 @@ class Claims:
     picked_up_at: float | None
     instance: str            # the central process that issued it
     expires_at: float
+    slot_start: float | None = None  # a booked visit's slot start: its priority survives a restart
 
 
 class ResumeTokens:
@@ -61,6 +62,8 @@ class ResumeTokens:
         payload = {"v": visit.id, "k": visit.kiosk_id, "d": visit.department, "l": visit.language,
                    "a": visit.arrived_at, "s": visit.state.value, "c": visit.clerk_id, "p": visit.picked_up_at,
                    "i": self.instance, "e": round(self._clock() + self.lifetime_s)}
+        if visit.slot_start is not None:
+            payload["b"] = visit.slot_start
         body = _b64(json.dumps(payload, separators=(",", ":")).encode())
         return f"{self._sign(body)}.{body}"
 
@@ -75,7 +78,8 @@ class ResumeTokens:
                             language=str(p["l"]), arrived_at=float(p["a"]), state=VisitState(p["s"]),
                             clerk_id=None if p["c"] is None else int(p["c"]),
                             picked_up_at=None if p["p"] is None else float(p["p"]),
-                            instance=str(p["i"]), expires_at=float(p["e"]))
+                            instance=str(p["i"]), expires_at=float(p["e"]),
+                            slot_start=None if p.get("b") is None else float(p["b"]))
         except (ValueError, KeyError, TypeError, binascii.Error):
             return None  # signed by us, so this is a bug, not an attack; refuse all the same
         if claims.expires_at < self._clock():

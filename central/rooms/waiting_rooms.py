@@ -2,34 +2,52 @@
 
 Every method runs to completion without awaiting, so on one event loop two
 clerks can never pick up the same visit: the second finds it gone.
+
+Order in a department's room: first the booked visits whose slot has begun (by slot start,
+then arrival), then everyone else by arrival. A booked visit that checked in early waits
+among the walk-ins until its slot begins, then moves ahead; it keeps that place after its
+slot is over (it was on time). Arrival and slot start travel with a transferred or restored
+visit, so it lands where it would have stood.
 """
 from __future__ import annotations
 
-import bisect
 import time
+from collections.abc import Callable
 
 from central.rooms.visit import Visit, VisitState
 from protocol.errors import ErrorCode, ProtocolError
 
 
+def queue_order(now: float) -> Callable[[Visit], tuple]:
+    """The sort key of a waiting room at ``now`` (Unix seconds; the hub's clock)."""
+    def key(visit: Visit) -> tuple:
+        if visit.slot_start is not None and visit.slot_start <= now:
+            return (0, visit.slot_start, visit.arrived_mono, visit.id)
+        return (1, 0.0, visit.arrived_mono, visit.id)
+    return key
+
+
 class WaitingRooms:
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock  # wall clock, compared with slot starts; the hub sets its own
         self._visits: dict[str, Visit] = {}
-        # Per department, waiting visits ordered by (arrival, id). A transferred
-        # visit keeps its arrival time, so it lands where it would have stood.
-        self._queues: dict[str, list[tuple[float, str]]] = {}
+        # Per department, its waiting visits (by id). Rooms hold tens of visits, so sorting on
+        # each read is cheap, and the order can depend on the time (a slot begins).
+        self._queues: dict[str, dict[str, Visit]] = {}
 
     # -- reading ---------------------------------------------------------------
     def get(self, visit_id: str) -> Visit | None:
         return self._visits.get(visit_id)
 
     def waiting(self, department: str) -> list[Visit]:
-        return [self._visits[vid] for _, vid in self._queues.get(department, ())]
+        """The department's waiting visits, next first."""
+        return sorted(self._queues.get(department, {}).values(), key=queue_order(self.clock()))
 
     def position(self, visit: Visit) -> int:
         """1-based place in its department's queue."""
-        queue = self._queues.get(visit.department, [])
-        return bisect.bisect_left(queue, (visit.arrived_mono, visit.id)) + 1
+        key = queue_order(self.clock())
+        mine = key(visit)
+        return 1 + sum(key(other) < mine for other in self._queues.get(visit.department, {}).values())
 
     def of_kiosk(self, kiosk_id: int) -> Visit | None:
         return next((v for v in self._visits.values() if v.kiosk_id == kiosk_id), None)
@@ -48,7 +66,7 @@ class WaitingRooms:
             self._enqueue(visit)
 
     def pick_up(self, clerk_id: int, *, visit_id: str | None = None, department: str | None = None) -> Visit:
-        """Hand a waiting visit to a clerk: a named one, or the longest-waiting of ``department``."""
+        """Hand a waiting visit to a clerk: a named one, or the next of ``department``."""
         if visit_id is not None:
             visit = self._visits.get(visit_id)
             if visit is None:
@@ -58,10 +76,10 @@ class WaitingRooms:
             if department is not None and visit.department != department:
                 raise ProtocolError(ErrorCode.FORBIDDEN, "visit waits in another department")
         else:
-            queue = self._queues.get(department or "", [])
+            queue = self.waiting(department or "")
             if not queue:
                 raise ProtocolError(ErrorCode.QUEUE_EMPTY, "nobody is waiting in this department")
-            visit = self._visits[queue[0][1]]
+            visit = queue[0]
         self._dequeue(visit)
         visit.state = VisitState.IN_CALL
         visit.clerk_id = clerk_id
@@ -73,7 +91,7 @@ class WaitingRooms:
 
     def transfer(self, visit: Visit, department: str) -> None:
         """Put the visit into a waiting room (another, or its own after a failed call) at the place
-        its arrival time earns."""
+        its arrival time (and booked slot) earns."""
         if visit.state is VisitState.WAITING:
             self._dequeue(visit)
         visit.state = VisitState.WAITING
@@ -92,12 +110,10 @@ class WaitingRooms:
 
     # -- internals -------------------------------------------------------------
     def _enqueue(self, visit: Visit) -> None:
-        bisect.insort(self._queues.setdefault(visit.department, []), (visit.arrived_mono, visit.id))
+        self._queues.setdefault(visit.department, {})[visit.id] = visit
 
     def _dequeue(self, visit: Visit) -> None:
-        queue = self._queues.get(visit.department, [])
-        i = bisect.bisect_left(queue, (visit.arrived_mono, visit.id))
-        if i < len(queue) and queue[i][1] == visit.id:
-            del queue[i]
+        queue = self._queues.get(visit.department, {})
+        queue.pop(visit.id, None)
         if not queue:
             self._queues.pop(visit.department, None)

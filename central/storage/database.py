@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from central.hours import OfficeHours
 from central.storage import schema as t
 from central.storage.audit import AuditLog
+from central.storage.bookings import BookingStore
 from central.storage.bundles import BundleStore
 from central.storage.counters import Counters, DailyStats, TokenReuse, fold_legacy_visit_rows
 from central.storage.fleet import FleetStore
@@ -84,6 +85,7 @@ class Database(Counters):
         self.bundles = BundleStore(engine)
         self.updates = UpdateStore(engine)
         self.staff_browsers = StaffBrowsers(engine)
+        self.bookings = BookingStore(engine)
 
     @classmethod
     async def open(cls, url: str) -> Database:

@@ -238,3 +238,43 @@ kiosk_updates = sa.Table(
     sa.Column("reboot_at", sa.String(40)),
     sa.Column("updated_at", sa.Float, nullable=False),       # unix seconds
 )
+
+# Appointments (central/storage/bookings.py). Per department the slot grid's settings; no row: no booking.
+booking_settings = sa.Table(
+    "booking_settings", metadata,
+    sa.Column("department", sa.String(40), primary_key=True),
+    sa.Column("slot_minutes", sa.Integer, nullable=False),
+    sa.Column("parallel", sa.Integer, nullable=False),    # citizens per slot
+    sa.Column("days_ahead", sa.Integer, nullable=False),
+)
+
+# One row per booked appointment, deleted at the end of its day (or when cancelled). No name, no address:
+# the code's hash is its only key. A slot of a department has seats 0 .. parallel-1; the unique seat is
+# what makes a double booking impossible, even with several central processes booking at once.
+bookings = sa.Table(
+    "bookings", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("code_hash", sa.String(64), nullable=False, unique=True),  # sha256 of the booking code
+    sa.Column("department", sa.String(40), nullable=False),
+    sa.Column("slot_start", sa.BigInteger, nullable=False),  # unix seconds
+    sa.Column("slot_end", sa.BigInteger, nullable=False),
+    sa.Column("seat", sa.Integer, nullable=False),
+    sa.Column("day", sa.Date, nullable=False),              # the slot's date in the department's time zone
+    sa.Column("forget_at", sa.BigInteger, nullable=False),   # unix seconds: the end of that day
+    sa.Column("checked_in_at", sa.Float),                    # unix seconds, once the citizen came
+    sa.UniqueConstraint("department", "slot_start", "seat", name="uq_bookings_seat"),
+    sa.CheckConstraint("seat >= 0", name="ck_bookings_seat"),
+    sa.Index("ix_bookings_forget_at", "forget_at"),
+    sa.Index("ix_bookings_department_day", "department", "day"),
+)
+
+# What remains of bookings: counts per department and the appointment's day.
+daily_bookings = sa.Table(
+    "daily_bookings", metadata,
+    sa.Column("department", sa.String(40), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("booked", sa.Integer, nullable=False),     # bookings made for that day
+    sa.Column("cancelled", sa.Integer, nullable=False),  # of which cancelled by the citizen
+    sa.Column("kept", sa.Integer, nullable=False),       # of which the citizen checked in
+    sa.Column("missed", sa.Integer, nullable=False),     # of which nobody came (counted when deleted)
+)
