@@ -21,6 +21,7 @@ from appliance.hardware.fake.button import MockCallButton
 from appliance.hardware.fake.camera import TestPatternTrack
 from appliance.hardware.fake.display import open_display  # noqa: F401  (open_hardware finds every opener here)
 from appliance.hardware.fake.h264_encoder import FakeH264Encoder
+from appliance.hardware.fake.held_code import HeldCode
 from appliance.hardware.fake.microphone import SyntheticMicrophoneTrack
 from appliance.hardware.fake.room import Room
 from appliance.hardware.fake.unit import open_unit  # noqa: F401  (open_hardware finds every opener here)
@@ -40,6 +41,8 @@ class FakeCamera:
     gives frames also then (the VP8 fallback), ``track(encoded=True)`` packets also when the
     preference is frames. The attribute tells what the last track yields.
     ``fail()`` / ``fail(after_frames=n)`` / ``repair()``, ``unplug()`` / ``plug()``: see :class:`Breakage`.
+    ``held.hold(text)``: a card with that QR code is held up to the camera (frames path only; see
+    appliance/hardware/fake/held_code.py); ``held.hold(None)`` takes it away.
     """
 
     name = "test pattern"
@@ -54,6 +57,7 @@ class FakeCamera:
         self.breakage = Breakage("camera", CameraError)
         self.fail, self.repair = self.breakage.fail, self.breakage.repair
         self.unplug, self.plug, self.present = self.breakage.unplug, self.breakage.plug, self.breakage.present
+        self.held = HeldCode()
 
     def track(self, *, encoded: bool | None = None) -> MediaStreamTrack:
         self._stop()
@@ -64,7 +68,7 @@ class FakeCamera:
 
     def _start(self) -> MediaStreamTrack:
         if not self.encoded:
-            self._track = TestPatternTrack(self.width, self.height, fps=self.fps)
+            self._track = TestPatternTrack(self.width, self.height, fps=self.fps, held=self.held)
             return self._track
         track = EncodedVideoTrack(on_stop=self._stop)
         encoder = FakeH264Encoder(bitrate=self.bitrate, repeat=True, iperiod=self.fps, framerate=self.fps,
@@ -205,8 +209,12 @@ def _broken(device, cfg: dict):
 
 
 def open_camera(cfg: dict) -> FakeCamera:
-    return _broken(FakeCamera(cfg.get("width", 640), cfg.get("height", 480), cfg.get("fps", 30),
-                              cfg.get("bitrate", 1_000_000), encoded=bool(cfg.get("encoded", False))), cfg)
+    """``holds_file``: while that file holds text, the camera shows it as a QR code held up (the demo)."""
+    camera = FakeCamera(cfg.get("width", 640), cfg.get("height", 480), cfg.get("fps", 30),
+                        cfg.get("bitrate", 1_000_000), encoded=bool(cfg.get("encoded", False)))
+    if cfg.get("holds_file"):
+        camera.held.follow(cfg["holds_file"])
+    return _broken(camera, cfg)
 
 
 def open_microphone(cfg: dict, echo=None) -> FakeMicrophone:

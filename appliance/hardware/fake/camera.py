@@ -1,4 +1,4 @@
-"""Synthetic camera: colour bars, a moving block and a machine-readable clock.
+"""Synthetic camera: colour bars, a moving block and a machine-readable clock (or a QR code held up).
 
 Used instead of the Pi camera in tests and the demo.  The clock stamp lets an
 end-to-end test measure glass-to-glass latency and spot frozen video: the
@@ -15,6 +15,7 @@ import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from appliance.hardware.errors import DeviceUsageError
+from appliance.hardware.fake.held_code import HeldCode
 
 VIDEO_CLOCK_RATE = 90000
 VIDEO_TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK_RATE)
@@ -128,8 +129,12 @@ class TestPatternTrack(MediaStreamTrack):
     __test__ = False  # not a pytest test class despite the name
 
     def __init__(self, width: int = 640, height: int = 480, fps: float = 30,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, held: HeldCode | None = None) -> None:
+        """``held``: while it holds a QR code, the picture shows that card instead of the bars
+        (the clock stays on top)."""
         super().__init__()
+        self._held = held
+        self._showing_held = False
         c = _cell_size(width)
         if width % 2 or height % 2 or width < (CODE_COLS + 2) * c or height < 9 * c:
             raise DeviceUsageError(f"unsupported test pattern size {width}x{height}")
@@ -208,9 +213,22 @@ class TestPatternTrack(MediaStreamTrack):
             y[c:c + g.shape[0], x:x + g.shape[1]] = g
             x += g.shape[1] + c // 2 + (c if i in (1, 3, 5) else 0)
 
+    def _draw_held(self, picture: np.ndarray) -> None:
+        y, u, v = _planes(self._buf, self.width, self.height)
+        y[self._band:] = picture[self._band:]
+        u[self._band // 2:], v[self._band // 2:] = 128, 128
+        self._showing_held = True
+
     async def recv(self) -> av.VideoFrame:
         pts = await self._next_pts()
-        self._draw_block()
+        picture = self._held.picture(self.width, self.height) if self._held is not None else None
+        if picture is not None:
+            self._draw_held(picture)
+        else:
+            if self._showing_held:  # the card was taken away: the bars again
+                self._buf[:] = self._bg
+                self._prev_rect, self._showing_held = None, False
+            self._draw_block()
         self._draw_clock(self._clock())
         frame = av.VideoFrame.from_ndarray(
             self._buf.reshape(self.height * 3 // 2, self.width), format="yuv420p")
