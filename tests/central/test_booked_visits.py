@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
 from central.bookings.slots import SlotSettings, forget_after, slots_of_day
 from central.rooms.resume_token import ResumeTokens
 from tests.central.test_restart_in_process import restarted
@@ -142,3 +144,28 @@ def test_a_resume_token_carries_the_slot_start():
     assert tokens.verify(tokens.issue(visit)).slot_start == 1_765_000_000.0
     walk_in = Visit(kiosk_id=1, kiosk_location="x", department="d", language="de")
     assert tokens.verify(tokens.issue(walk_in)).slot_start is None
+
+
+async def test_book_slot_checks_the_request(central):
+    from central.bookings.service import book_slot, free_slots
+    from central.bookings.slots import BookingError
+
+    central.clock.fixed = BERLIN_9
+    dept = central.hub.departments["ordnungsamt"]
+    berlin = dt.timezone(dt.timedelta(hours=1))
+    at_ten = dt.datetime(2026, 12, 7, 10, 0, tzinfo=berlin)
+    with pytest.raises(BookingError) as refused:
+        await book_slot(central.db, dept, at_ten, BERLIN_9)
+    assert refused.value.reason == "not_bookable"
+    await central.db.bookings.save_settings("ordnungsamt", SlotSettings(slot_minutes=30, parallel=1, days_ahead=7))
+    booked = await book_slot(central.db, dept, at_ten, BERLIN_9)
+    assert (booked.department, booked.slot.start) == ("ordnungsamt", at_ten)
+    free = {f"{s.start:%H:%M}": n for s, n in await free_slots(central.db, dept, MONDAY, BERLIN_9)}
+    assert free == {"09:30": 1, "10:00": 0, "10:30": 1, "11:00": 1, "11:30": 1,  # 08:00-12:00 from now on
+                    "14:00": 1, "14:30": 1, "15:00": 1, "15:30": 1}          # and 14:00-16:00
+    for start, reason in ((at_ten, "full"), (at_ten.replace(minute=10), "not_on_grid"),
+                          (at_ten.replace(hour=8), "past"), (at_ten + dt.timedelta(days=2), "closed_day"),
+                          (at_ten + dt.timedelta(days=14), "too_far"), (at_ten - dt.timedelta(days=7), "past")):
+        with pytest.raises(BookingError) as refused:
+            await book_slot(central.db, dept, start, BERLIN_9)
+        assert refused.value.reason == reason, (start, refused.value)
