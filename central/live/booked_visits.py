@@ -38,30 +38,49 @@ class BookingRefused:
                               next_opening=self.next_opening.isoformat() if self.next_opening else None)
 
 
+@dataclass(frozen=True)
+class BookingLookup:
+    """What a booking code is now, without using it (the kiosk asks before it queues)."""
+
+    status: str                            # now | booking_unknown | booking_other_time
+    department: str | None = None          # None with booking_unknown: nothing about the booking is told
+    slot_start: dt.datetime | None = None  # in the department's time zone
+    slot_end: dt.datetime | None = None
+
+
 class BookedVisits(HubCore):
+    async def look_up_booking(self, code: str) -> BookingLookup:
+        """Whether ``code`` (normalised, protocol.base.BookingCode) may check in now, and where and when it is.
+
+        "now" uses the same window as :meth:`check_in_booking` (slots.check_in_window).
+        """
+        booking = await self.bookings.find(code) if self.bookings is not None else None
+        dept = self.departments.get(booking.department) if booking is not None else None
+        if booking is None or dept is None or booking.checked_in:
+            return BookingLookup("booking_unknown")
+        zone = ZoneInfo(dept.hours.timezone)
+        opens, closes = check_in_window(booking.slot_start, booking.slot_end)
+        status = "now" if opens <= self.now().timestamp() < closes else "booking_other_time"
+        return BookingLookup(status, dept.slug, dt.datetime.fromtimestamp(booking.slot_start, zone),
+                             dt.datetime.fromtimestamp(booking.slot_end, zone))
+
     async def check_in_booking(self, code: str, department: str) -> BookingAccepted | BookingRefused:
         """Use the booking ``code`` (normalised, protocol.base.BookingCode) for a visit to ``department`` now.
 
         Accepted at most once per booking, also with several central processes and concurrent requests.
         A caller that cannot queue the visit after all must hand it back with :meth:`release_booking`.
         """
-        dept = self.departments.get(department)
-        if self.bookings is None or dept is None:
+        found = await self.look_up_booking(code)
+        if found.status == "booking_unknown" or found.department != department:
             return BookingRefused("booking_unknown")
-        booking = await self.bookings.find(code)
-        if booking is None or booking.department != department or booking.checked_in:
-            return BookingRefused("booking_unknown")
-        now = self.now()
-        zone = ZoneInfo(dept.hours.timezone)
-        slot_start = dt.datetime.fromtimestamp(booking.slot_start, zone)
-        opens, closes = check_in_window(booking.slot_start, booking.slot_end)
-        if not opens <= now.timestamp() < closes:
-            return BookingRefused("booking_other_time", booked_for=slot_start)
-        if not dept.hours.is_open(slot_start):  # the office closed that day after it was booked
+        if found.status == "booking_other_time":
+            return BookingRefused("booking_other_time", booked_for=found.slot_start)
+        dept, now = self.departments[department], self.now()
+        if not dept.hours.is_open(found.slot_start):  # the office closed that day after it was booked
             return BookingRefused("closed", next_opening=dept.hours.next_opening(now))
         if not await self.bookings.check_in(code, now.timestamp()):
             return BookingRefused("booking_unknown")  # used a moment ago by a concurrent request
-        return BookingAccepted(code, float(booking.slot_start), float(booking.slot_end))
+        return BookingAccepted(code, found.slot_start.timestamp(), found.slot_end.timestamp())
 
     async def release_booking(self, accepted: BookingAccepted) -> None:
         """The visit for an accepted booking could not be queued after all: the booking may be used again."""

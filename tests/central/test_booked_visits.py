@@ -169,3 +169,16 @@ async def test_book_slot_checks_the_request(central):
         with pytest.raises(BookingError) as refused:
             await book_slot(central.db, dept, start, BERLIN_9)
         assert refused.value.reason == reason, (start, refused.value)
+
+
+async def test_a_code_can_be_looked_up_without_using_it(central):
+    code = await book(central, at="09:00")
+    central.clock.fixed = BERLIN_9 - dt.timedelta(hours=1)
+    found = await central.hub.look_up_booking(code)
+    assert (found.status, found.department, found.slot_start.isoformat(), found.slot_end.isoformat()) == (
+        "booking_other_time", "ordnungsamt", "2026-12-07T09:00:00+01:00", "2026-12-07T09:15:00+01:00")
+    central.clock.fixed = BERLIN_9
+    assert (await central.hub.look_up_booking(code)).status == "now"
+    assert (await central.hub.look_up_booking(code)).status == "now"  # looking does not use it
+    unknown = await central.hub.look_up_booking("7K3M9QX2")
+    assert (unknown.status, unknown.department, unknown.slot_start) == ("booking_unknown", None, None)
