@@ -111,6 +111,7 @@ class CallPeer:
         self._video_codecs = video_codecs or []
         self._frames = frames
         self._video_sender: RTCRtpSender | None = None
+        self.audio_sender: RTCRtpSender | None = None
         self.video_codec: str | None = None  # what the answer settled: "video/h264", "video/vp8"; None: no video
         # Audio first: its section is the offer's BUNDLE tag, whose transport carries the whole call. A
         # browser that rejects the video section then keeps the tag; Firefox gathers no candidate at all
@@ -120,7 +121,9 @@ class CallPeer:
             # A device that failed at call start sends nothing, but the clerk is still seen and heard.
             for track in sent or [kind]:
                 transceiver = self.pc.addTransceiver(track, direction="sendrecv" if sent else "recvonly")
-                if kind == "video":
+                if kind == "audio":
+                    self.audio_sender = transceiver.sender if sent else None
+                else:
                     self._video_sender = transceiver.sender if sent else None
                     if video_codecs:
                         transceiver.setCodecPreferences(video_codecs)
@@ -159,6 +162,25 @@ class CallPeer:
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=allowed, type="answer"))
         if video_rejected and self._on_state is not None:
             self._on_state("video_rejected")
+
+    @property
+    def video_sender(self) -> RTCRtpSender | None:
+        """The sender of the citizen's picture (None when the call started without a camera)."""
+        return self._video_sender
+
+    @property
+    def video_codecs(self) -> list[RTCRtpCodecCapability]:
+        """The offer's video codecs in order (empty: aiortc's own list)."""
+        return self._video_codecs
+
+    @property
+    def sends_packets(self) -> bool:
+        """The camera's H.264 packets pass through to this peer (not frames encoded by aiortc)."""
+        return self._frames is not None and self.video_codec == H264
+
+    def replace_video(self, track: MediaStreamTrack | None) -> None:
+        """Send ``track`` as the picture instead (None: no picture); the old one is stopped."""
+        self._replace_video(track)
 
     def _replace_video(self, track: MediaStreamTrack | None) -> None:
         for old in [t for t in self._tracks if t.kind == "video"]:

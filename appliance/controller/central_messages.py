@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from appliance.controller.media import CallMedia
+from appliance.controller.guests import CallGuests
 from appliance.controller.view import DepartmentChoice, Screen
 from appliance.controller.visit import Visit
 from protocol import messages as m
@@ -18,7 +18,7 @@ from protocol import messages as m
 log = logging.getLogger(__name__)
 
 
-class CentralMessages(CallMedia):
+class CentralMessages(CallGuests):
     async def _on_connected(self, welcome: m.Welcome) -> None:
         departments = tuple(DepartmentChoice(d.slug, d.name, d.open, d.next_opening) for d in welcome.departments)
         if self.remote is not None:
@@ -64,6 +64,8 @@ class CentralMessages(CallMedia):
             await self._on_visit_message(visit, msg)
 
     async def _on_visit_message(self, visit: Visit, msg: m.Message) -> None:
+        if await self._on_guest_message(msg):
+            return  # a guest of the call joined or left, or their pair's signalling (guests.py)
         if isinstance(msg, m.VisitPosition):
             self._show(position=msg.position, expected_wait_s=msg.expected_wait_s)
         elif isinstance(msg, m.VisitResumed):

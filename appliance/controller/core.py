@@ -2,7 +2,8 @@
 
 The controller is assembled from role mixins, each its own module, on top of this core::
 
-    ControllerCore (core.py)  <-  CallMedia (media.py)  <-  CentralMessages (central_messages.py)
+    ControllerCore (core.py)  <-  CallMedia (media.py)  <-  CallGuests (guests.py)
+                                                        <-  CentralMessages (central_messages.py)
                               <-  ScreenFlow (screens.py)
     Controller(CentralMessages, ScreenFlow) (machine.py): the dispatch of every event
 
@@ -57,7 +58,7 @@ class ControllerCore:
     # == inputs (thread-safe through the loop) ====================================
     def post(self, kind: str, value: Any = None) -> None:
         """Queue an event: press, long_press, choose, confirm, cancel, hangup, language,
-        connected, disconnected, central, fault, timeout, rtc_state, media_timeout, tick,
+        connected, disconnected, central, fault, timeout, rtc_state, guest_state, media_timeout, tick,
         selftest ("button" | "central"), selftest_view, selftest_end, device ((name, present))."""
         self._events.put_nowait((kind, value))
 
@@ -140,7 +141,7 @@ class ControllerCore:
             self.selftest.stop()  # however the screen is left: camera and microphone off
         base = dict(selected=None, position=None, expected_wait_s=None, message=None, notice=None,
                     next_opening=None, ended_reason=None, fault=None, microphone_on=False, camera_on=False,
-                    selftest=None)
+                    selftest=None, participants=())
         if screen is Screen.WAITING:
             base.update(position=self.view.position, expected_wait_s=self.view.expected_wait_s,
                         message=self.view.message)

@@ -60,6 +60,8 @@ class Controller(CentralMessages, ScreenFlow):
                 self._enter(Screen.IDLE, enrol=None)
         elif kind == "rtc_state":
             await self._on_rtc_state(*value)
+        elif kind == "guest_state":
+            await self._on_guest_state(*value)
         elif kind == "media_timeout":
             await self._on_media_timeout(value)
         elif kind == "language":

@@ -27,6 +27,14 @@ class DepartmentChoice:
 
 
 @dataclass(frozen=True)
+class Participant:
+    """Someone else in the call besides the clerk (an interpreter, a colleague), shown as a tile."""
+    peer: str    # central's id of them in this call; the page streams their picture by it
+    role: str    # protocol/participants.py Role: "interpreter" | "colleague" (the page translates it)
+    label: str   # what central says to show with it, e.g. the interpreter's language
+
+
+@dataclass(frozen=True)
 class EnrolScreen:
     """What the enrolment screen shows; without a code while connecting to central."""
     serial: str
@@ -58,6 +66,7 @@ class View:
     ended_reason: str | None = None
     microphone_on: bool = False
     camera_on: bool = False
+    participants: tuple[Participant, ...] = ()  # in_call: the guests, in the order they joined
     # selftest: {"started_by", "items": [{"item", "state": checking|waiting|pass|fail|skipped, "fault", "device"}],
     #            "level": 0..1 (microphone meter), "asking": "press" | None, "done": bool}
     selftest: dict | None = None

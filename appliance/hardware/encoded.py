@@ -6,10 +6,11 @@ re-encoding it (``RTCRtpSender._next_encoded_frame`` -> ``H264Encoder.pack``),
 which saves the Pi 4 a software encode of every frame.
 
 The price: aiortc cannot ask a packet source for a keyframe, so PLI/FIR from
-the receiver go unanswered.  The encoder must therefore repeat SPS/PPS and send
-an IDR periodically by itself (picamera2: ``repeat=True, iperiod=fps``), and
-the peer must negotiate H.264 (:func:`h264_codecs`), because aiortc's VP8
-encoder cannot pack packets.
+the receiver go unanswered unless the kiosk forwards them (appliance/call/fanout.py
+calls :meth:`EncodedVideoTrack.request_keyframe`, which the camera wires to its
+encoder).  The encoder must therefore repeat SPS/PPS and send an IDR
+periodically by itself as well (picamera2: ``repeat=True, iperiod=fps``), and
+the peer must negotiate H.264 (:func:`h264_codecs`).
 """
 from __future__ import annotations
 
@@ -71,6 +72,8 @@ class EncodedVideoTrack(MediaStreamTrack):
         self._loop = asyncio.get_running_loop()
         self._max = max_queue
         self._on_stop = on_stop
+        # Set by the camera: asks its encoder for an IDR soon (a peer joined the call, or lost the picture).
+        self.on_keyframe_request: Callable[[], None] | None = None
         self._lock = threading.Lock()  # guards the deque and flags, shared with the camera thread
         self._frames: collections.deque[tuple[bytes, bool, int]] = collections.deque()
         self._wanted = asyncio.Event()
@@ -110,6 +113,17 @@ class EncodedVideoTrack(MediaStreamTrack):
                 pass
 
     # -- asyncio loop -------------------------------------------------------
+
+    def request_keyframe(self) -> bool:
+        """Ask the camera's encoder for an IDR soon; False if this camera cannot be asked."""
+        if self.on_keyframe_request is None or self.readyState != "live":
+            return False
+        try:
+            self.on_keyframe_request()
+        except Exception as exc:  # noqa: BLE001 - the periodic IDR still comes; the call must not suffer
+            log.warning("the camera's encoder refused a key frame request: %s", exc)
+            return False
+        return True
 
     async def recv(self) -> av.Packet:
         while True:

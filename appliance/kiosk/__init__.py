@@ -23,9 +23,12 @@ class Bridge(Protocol):
     def action(self, name: str, value: str | None) -> None: ...
 
 
-def create_app(bridge: Bridge, *, locales_dir: Path | None = None, clerk_video=None, self_view=None) -> Flask:
+def create_app(bridge: Bridge, *, locales_dir: Path | None = None, clerk_video=None, self_view=None,
+               guest_video=None) -> Flask:
     """The kiosk page. ``clerk_video`` is the call's ClerkVideoFeed, ``self_view`` its
-    SelfViewFeed; without them the stream endpoints still exist and simply have no picture to send."""
+    SelfViewFeed, ``guest_video`` its GuestVideoFeeds; without them the stream endpoints still exist
+    and simply have no picture to send."""
+    from appliance.kiosk.guest_video import GuestVideoFeeds
     from appliance.kiosk.self_view import SelfViewFeed
     from appliance.kiosk.video_feed import ClerkVideoFeed
     app = Flask(__name__)
@@ -42,4 +45,5 @@ def create_app(bridge: Bridge, *, locales_dir: Path | None = None, clerk_video=N
     app.register_blueprint(live.bp)
     (clerk_video or ClerkVideoFeed()).init_app(app)
     (self_view or SelfViewFeed()).init_app(app)
+    (guest_video or GuestVideoFeeds()).init_app(app)
     return app

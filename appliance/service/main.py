@@ -19,6 +19,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from appliance.call.devices import open_track
+from appliance.call.mesh import MeshCall
 from appliance.call.peer import CallPeer, offered_video_codecs
 from appliance.call.session import CentralSession
 from appliance.call.tls import Trust
@@ -35,6 +36,7 @@ from appliance.fleet.watch import POLL_S, DeviceWatch
 from appliance.hardware.errors import HardwareError
 from appliance.hardware.select import Hardware, open_hardware
 from appliance.kiosk import create_app
+from appliance.kiosk.guest_video import GuestVideoFeeds
 from appliance.kiosk.self_view import SelfViewFeed
 from appliance.kiosk.video_feed import ClerkVideoFeed, receiver_for
 from appliance.selftest.probes import fake_probes, system_probes
@@ -70,6 +72,7 @@ class Appliance:
     health: HealthReporter | None = None
     updates: UpdateAgent | None = None
     watch: DeviceWatch | None = None  # unplugged devices, also between calls
+    guest_video: GuestVideoFeeds | None = None  # the pictures of a call's guests (interpreter, colleague)
 
     @property
     def page_url(self) -> str:
@@ -87,6 +90,8 @@ class Appliance:
             self.remote.close()
         await self.controller._close_call()
         self.clerk_video.detach()
+        if self.guest_video is not None:
+            self.guest_video.detach_all()
         if self.self_view is not None:
             self.self_view.detach()
         await self.session.close()
@@ -109,10 +114,12 @@ async def start(config: ApplianceConfig, *, hardware: Hardware | None = None,
         await holder["session"].send(message)
 
     clerk_video = ClerkVideoFeed()
+    guest_video = GuestVideoFeeds()
     self_view = SelfViewFeed()
 
-    def new_call(ice_servers: list[m.IceServer], on_state: Callable[[str], None]) -> CallPeer:
+    def new_call(ice_servers: list[m.IceServer], on_state: Callable[[str], None]) -> MeshCall:
         camera = hardware.camera
+        guest_video.detach_all()  # the pictures of the last call's guests
 
         def failed(device: str) -> Callable[[], None]:
             # A camera that fails lets the call go on audio-only, a microphone ends it (the controller decides).
@@ -138,17 +145,31 @@ async def start(config: ApplianceConfig, *, hardware: Hardware | None = None,
         tracks = [track for track in (camera_track, microphone_track) if track is not None]
         encoded = camera_track is not None and camera.encoded
         # Frames (for VP8) only if the clerk's browser takes no H.264: appliance/call/peer.py decides.
-        peer = CallPeer(ice_servers, tracks, on_remote_track=lambda track: route(peer, track, on_state),
+        peer = CallPeer(ice_servers, tracks, on_remote_track=lambda track: route(call, "clerk", peer, track, on_state),
                         video_codecs=offered_video_codecs(encoded), on_state=on_state,
                         ice_networks=config.ice_networks, frames=(lambda: video(False)) if encoded else None)
-        return peer
 
-    def route(peer: CallPeer, track: MediaStreamTrack, on_state: Callable[[str], None]) -> None:
-        """The clerk's picture to the page (undecoded), the clerk's voice to the speaker."""
+        def new_guest(who: str, shared: list[MediaStreamTrack], codecs: list | None,
+                      guest_state: Callable[[str], None]) -> CallPeer:
+            # A guest (interpreter, colleague) gets the camera and microphone the clerk gets (appliance/call/mesh.py).
+            guest = CallPeer(ice_servers, shared, on_remote_track=lambda track: route(call, who, guest, track, on_state),
+                             video_codecs=codecs, on_state=guest_state, ice_networks=config.ice_networks)
+            return guest
+
+        call = MeshCall(peer, new_guest)
+        return call
+
+    def route(call: MeshCall, who: str, peer: CallPeer, track: MediaStreamTrack,
+              on_state: Callable[[str], None]) -> None:
+        """Pictures to the page (undecoded: the clerk's large, each guest's on their tile), voices to the
+        speaker, mixed (the echo canceller hears the mix the speaker played)."""
         if track.kind == "video":
-            clerk_video.attach(track, receiver_for(peer.pc, track))
-        else:
-            appliance.tasks.append(loop.create_task(_play(track, hardware, devices, on_state), name="speaker"))
+            if who == "clerk":
+                clerk_video.attach(track, receiver_for(peer.pc, track))
+            else:
+                guest_video.attach(who, track, receiver_for(peer.pc, track))
+        elif (mix := call.hear(who, track)) is not None:
+            appliance.tasks.append(loop.create_task(_play(mix, hardware, devices, on_state), name="speaker"))
 
     bridge = ViewBridge(loop, lambda kind, value: controller.post(kind, value))
     # Central's settings and actions (appliance/fleet/): the screen follows every view the page gets.
@@ -190,7 +211,7 @@ async def start(config: ApplianceConfig, *, hardware: Hardware | None = None,
         is_online=lambda: controller.view.online or bool(controller.view.enrol and controller.view.enrol.code),
         probes=_probes(config, session), devices=devices, can_send=session.connected.is_set)
 
-    app = create_app(bridge, clerk_video=clerk_video, self_view=self_view)
+    app = create_app(bridge, clerk_video=clerk_video, self_view=self_view, guest_video=guest_video)
     page = make_server(config.kiosk_host, config.kiosk_port, app, threaded=True)
     threading.Thread(target=page.serve_forever, name="kiosk-page", daemon=True).start()
     image = ImageInfo.read(data_dir=config.data_dir)  # before the update agent settles the last boot
@@ -203,7 +224,7 @@ async def start(config: ApplianceConfig, *, hardware: Hardware | None = None,
     watch = DeviceWatch(hardware, devices, controller.post)
     appliance = Appliance(config, hardware, controller, session, bridge, page, clerk_video, self_view=self_view,
                           selftest=selftest, devices=devices, remote=remote, stopping=stopping, health=health,
-                          watch=watch)
+                          watch=watch, guest_video=guest_video)
     # Remote updates (appliance/update/): offers come through the controller, the trial checks this very process.
     controller.updates = appliance.updates = UpdateAgent(
         backend=slots, data_dir=config.data_dir, central_url=config.central_url,

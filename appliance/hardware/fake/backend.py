@@ -76,6 +76,7 @@ class FakeCamera:
         encoder.output = TrackOutput(track)
         encoder.width, encoder.height = self.width, self.height
         encoder.start()
+        track.on_keyframe_request = encoder.request_keyframe
         self._track, self._encoder = track, encoder
         return track
 

@@ -46,6 +46,8 @@ class FakeH264Encoder:
         self.output = None
         self.width, self.height = 640, 480
         self.frames_encoded = 0
+        self.keyframes_requested = 0
+        self._keyframe_wanted = False  # set from the event loop, read on the encoder's thread
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None
@@ -87,6 +89,11 @@ class FakeH264Encoder:
         if self.output is not None and hasattr(self.output, "stop"):
             self.output.stop()
 
+    def request_keyframe(self) -> None:
+        """The next picture becomes an IDR, as the Pi's encoder does on V4L2's FORCE_KEY_FRAME."""
+        self.keyframes_requested += 1
+        self._keyframe_wanted = True
+
     def _run(self) -> None:
         # The pattern track paces itself with asyncio.sleep; a private loop on
         # this thread keeps the caller's loop free, like a real camera thread.
@@ -102,6 +109,9 @@ class FakeH264Encoder:
         try:
             while not self._stopping.is_set():
                 frame = await source.recv()
+                if self._keyframe_wanted:
+                    self._keyframe_wanted = False
+                    frame.pict_type = av.video.frame.PictureType.I  # closed GOP: x264 makes it an IDR
                 for packet in codec.encode(frame):
                     self.frames_encoded += 1
                     # picamera2 reports microseconds since the first frame.

@@ -100,6 +100,24 @@ class LatestFrameTrack(ThreadFedTrack):
         return frame
 
 
+# VIDIOC_S_CTRL (_IOWR('V', 28, struct v4l2_control)) with V4L2_CID_MPEG_VIDEO_FORCE_KEY_FRAME
+# (V4L2_CID_CODEC_BASE + 229): the bcm2835 codec makes its next picture an IDR with SPS/PPS.
+VIDIOC_S_CTRL = 0xC008561C
+V4L2_CID_MPEG_VIDEO_FORCE_KEY_FRAME = 0x009909E5
+
+
+def force_key_frame(encoder) -> None:
+    """Ask picamera2's running V4L2 H.264 encoder for an IDR now (a peer joined, or lost the picture).
+
+    picamera2 has no call for it; its encoder keeps the codec device open as ``vd``."""
+    import fcntl
+    import struct
+    device = getattr(encoder, "vd", None)
+    if device is None:
+        raise CameraError("picamera2's H.264 encoder keeps no codec device open; key frames come every second")
+    fcntl.ioctl(device, VIDIOC_S_CTRL, struct.pack("<Ii", V4L2_CID_MPEG_VIDEO_FORCE_KEY_FRAME, 1))
+
+
 class PiCamera:
     """The Pi camera (see :class:`appliance.hardware.interfaces.Camera`).
 
@@ -184,6 +202,7 @@ class PiCamera:
         encoder = H264Encoder(bitrate=self.bitrate, repeat=True, iperiod=self.fps, profile="baseline")
         self._track, self._running = track, "recording"
         self._cam.start_recording(encoder, ForwardingOutput())
+        track.on_keyframe_request = lambda: force_key_frame(encoder)
         return track
 
     def _start_frames(self) -> LatestFrameTrack:

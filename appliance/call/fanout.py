@@ -1,0 +1,249 @@
+"""One camera and one microphone, several peer connections: the kiosk's picture is encoded once.
+
+In a call with a guest (an interpreter, a colleague) the kiosk keeps one peer connection per other
+participant (a mesh: docs/decisions/0007-three-way-calls.md). The camera and the microphone are still
+captured once; a :class:`Fanout` reads the source track in one task and hands every item to a
+:class:`Branch` per peer connection, which that connection's sender pulls from.
+
+Video is encoded once for everyone:
+
+- **H.264 packets** (Pi 4 passthrough): each access unit the camera's hardware encoder hands over goes
+  to every sender unchanged; aiortc packetises it per peer (``H264Encoder.pack``).
+- **Frames** (VP8: a clerk's browser without H.264, a Pi 5, a USB camera): :class:`Vp8PacketEncoder`
+  here encodes each frame once with aiortc's own settings, and every sender packetises the packets
+  (``Vp8Encoder.pack``) instead of encoding the frames again.
+
+A peer that joins later must start at a key frame: its branch drops everything until one comes, and
+the source is asked for one at once (the camera's hardware encoder, through
+:meth:`appliance.hardware.encoded.EncodedVideoTrack.request_keyframe`, or the VP8 encoder here).
+A receiver's picture-loss request (RTCP PLI/FIR) asks the same way (:func:`forward_keyframe_requests`);
+for packets aiortc would otherwise ignore it.
+
+Audio frames are shared as they are: each peer's sender encodes Opus itself (a few per cent of a
+core per peer on a Pi 4; the low-delay option is set per sender, appliance/call/audio_send.py).
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import fractions
+import logging
+import time
+from collections.abc import Callable
+
+import av
+from aiortc.codecs.vpx import DEFAULT_BITRATE
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+log = logging.getLogger(__name__)
+
+BRANCH_QUEUE = 8             # items (~270 ms of video at 30 fps): more would only add latency
+KEYFRAME_REQUEST_GAP_S = 0.5  # the source is asked for a key frame at most this often
+SOURCE_LINKS = ("_source", "source")  # where the kiosk's wrapping tracks keep the track they wrap
+
+
+def keyframe_requester(track: MediaStreamTrack | None) -> Callable[[], bool] | None:
+    """The ``request_keyframe`` of the encoded track under ``track``'s wrappers (tee, watch, breakage)."""
+    for _ in range(8):
+        if track is None:
+            return None
+        request = getattr(track, "request_keyframe", None)
+        if callable(request):
+            return request
+        track = next((getattr(track, name) for name in SOURCE_LINKS if getattr(track, name, None) is not None),
+                     None)
+    return None
+
+
+def forward_keyframe_requests(sender, request: Callable[[], None]) -> bool:
+    """Have ``sender``'s RTCP PLI/FIR also call ``request`` (aiortc forces key frames only when it encodes).
+
+    False if the installed aiortc's sender is built otherwise (the source's periodic key frames remain)."""
+    original = getattr(sender, "_send_keyframe", None)
+    if not callable(original):
+        log.warning("aiortc's sender has no key frame hook; a receiver that lost the picture waits for "
+                    "the camera's next periodic key frame")
+        return False
+
+    def send_keyframe() -> None:
+        original()
+        request()
+    sender._send_keyframe = send_keyframe
+    return True
+
+
+class Vp8PacketEncoder:
+    """Frames to VP8 ``av.Packet``s, once for every peer; settings as aiortc's ``Vp8Encoder``."""
+
+    def __init__(self, bitrate: int = DEFAULT_BITRATE) -> None:
+        self.bitrate = bitrate
+        self.codec: av.CodecContext | None = None
+        self.force_keyframe = True  # the first frame of every receiver is a key frame
+        self.frames = 0
+
+    def encode(self, frame: av.VideoFrame) -> list[av.Packet]:
+        if frame.format.name != "yuv420p":
+            frame = frame.reformat(format="yuv420p")
+        if self.codec is not None and (frame.width, frame.height) != (self.codec.width, self.codec.height):
+            self.codec = None
+        if self.codec is None:
+            self.codec = self._open(frame.width, frame.height)
+            self.force_keyframe = True
+        pts, time_base = frame.pts, frame.time_base
+        if self.force_keyframe:
+            self.force_keyframe = False
+            frame.pict_type = av.video.frame.PictureType.I
+        packets = []
+        for packet in self.codec.encode(frame):
+            # lag-in-frames 0: each packet is this frame's; keep the camera's clock for aiortc's RTP time
+            packet.pts, packet.time_base = pts, time_base
+            packets.append(packet)
+        self.frames += 1
+        return packets
+
+    def _open(self, width: int, height: int) -> av.CodecContext:
+        codec = av.CodecContext.create("libvpx", "w")
+        codec.width, codec.height, codec.pix_fmt = width, height, "yuv420p"
+        codec.bit_rate = self.bitrate
+        codec.time_base = fractions.Fraction(1, 90000)
+        codec.gop_size = 3000  # key frames on request, as aiortc's
+        codec.qmin, codec.qmax = 2, 56
+        codec.options = {"bufsize": str(self.bitrate), "cpu-used": "-6", "deadline": "realtime",
+                         "lag-in-frames": "0", "minrate": str(self.bitrate), "maxrate": str(self.bitrate),
+                         "noise-sensitivity": "4", "overshoot-pct": "15", "partitions": "0",
+                         "static-thresh": "1", "undershoot-pct": "100"}
+        codec.thread_count = 2 if width * height >= 640 * 360 else 1
+        return codec
+
+
+class Branch(MediaStreamTrack):
+    """What one peer connection sends: the fan-out's items, from a key frame on where that matters."""
+
+    def __init__(self, fanout: Fanout) -> None:
+        super().__init__()
+        self.kind = fanout.kind
+        self._fanout: Fanout | None = fanout
+        self._items: collections.deque = collections.deque()
+        self._ready = asyncio.Event()
+        self.need_keyframe = fanout.keyframes
+        self.dropped = 0
+
+    def put(self, item) -> None:
+        if self._fanout is None:
+            return
+        key = bool(getattr(item, "is_keyframe", False))
+        if self.need_keyframe and not key:
+            self.dropped += 1
+            return
+        if len(self._items) >= BRANCH_QUEUE:
+            self.dropped += len(self._items)
+            self._items.clear()
+            if self._fanout.keyframes and not key:  # a P-frame without its predecessors decodes to garbage
+                self.need_keyframe = True
+                self.dropped += 1
+                self._fanout.request_keyframe()
+                return
+        self.need_keyframe = False
+        self._items.append(item)
+        self._ready.set()
+
+    def end(self) -> None:
+        """The source ended: ``recv`` raises once the queue is empty."""
+        self._fanout = None
+        self._ready.set()
+
+    async def recv(self):
+        while not self._items:
+            if self.readyState != "live" or self._fanout is None:
+                raise MediaStreamError
+            self._ready.clear()
+            await self._ready.wait()
+        return self._items.popleft()
+
+    def stop(self) -> None:
+        fanout, self._fanout = self._fanout, None
+        if self.readyState == "live":
+            super().stop()
+        self._ready.set()
+        if fanout is not None:
+            fanout.remove(self)
+
+
+class Fanout:
+    """``source`` read once, every item to every :meth:`branch`.
+
+    ``vp8``: ``source`` yields frames, encoded here once to VP8 packets. Otherwise items pass as they are:
+    H.264 packets (``keyframes`` then defaults to true: a branch starts at a key frame) or audio frames.
+    The source is not stopped here: whoever opened it (the clerk's peer connection) stops it, and then
+    every branch ends.
+    """
+
+    def __init__(self, source: MediaStreamTrack, *, vp8: bool = False, keyframes: bool | None = None,
+                 vp8_bitrate: int = DEFAULT_BITRATE) -> None:
+        self.source, self.kind = source, source.kind
+        self.encoder = Vp8PacketEncoder(vp8_bitrate) if vp8 else None
+        self.keyframes = vp8 or (source.kind == "video" if keyframes is None else keyframes)
+        self._camera_keyframe = None if vp8 else keyframe_requester(source)
+        self._branches: list[Branch] = []
+        self._last_request = 0.0
+        self.stats = {"items_in": 0, "items_out": 0, "keyframe_requests": 0}
+        self._task = asyncio.get_running_loop().create_task(self._pump(), name=f"{self.kind}-fanout")
+
+    def branch(self) -> Branch:
+        """A new track for one more peer connection; it starts with the source's next key frame."""
+        branch = Branch(self)
+        self._branches.append(branch)
+        if self.keyframes:
+            self.request_keyframe(at_once=True)
+        return branch
+
+    def remove(self, branch: Branch) -> None:
+        if branch in self._branches:
+            self._branches.remove(branch)
+
+    @property
+    def branches(self) -> int:
+        return len(self._branches)
+
+    def request_keyframe(self, at_once: bool = False) -> None:
+        """Ask the source for a key frame soon (a new receiver, or one that lost the picture)."""
+        now = time.monotonic()
+        if not at_once and now - self._last_request < KEYFRAME_REQUEST_GAP_S:
+            return
+        self._last_request = now
+        self.stats["keyframe_requests"] += 1
+        if self.encoder is not None:
+            self.encoder.force_keyframe = True
+        elif self._camera_keyframe is not None:
+            self._camera_keyframe()
+        # else: a camera that cannot be asked; its encoder's periodic key frame (every second) comes anyway
+
+    async def _pump(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                item = await self.source.recv()
+                self.stats["items_in"] += 1
+                if not self._branches:
+                    continue
+                if self.encoder is not None:
+                    items = await loop.run_in_executor(None, self.encoder.encode, item)
+                else:
+                    items = [item]
+                for out in items:
+                    for branch in list(self._branches):
+                        branch.put(out)
+                        self.stats["items_out"] += 1
+        except MediaStreamError:
+            pass
+        except Exception:  # noqa: BLE001 - a broken source ends the picture for every peer, never the call
+            log.exception("the %s for the call's peers stopped", self.kind)
+        finally:
+            for branch in list(self._branches):
+                branch.end()
+
+    async def close(self) -> None:
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+        for branch in list(self._branches):
+            branch.stop()

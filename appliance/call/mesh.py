@@ -1,0 +1,166 @@
+"""The kiosk's side of a call with guests: the pair with the clerk, and one more per guest (a mesh).
+
+The call starts as it always did, a single peer connection with the clerk (appliance/call/peer.py).
+When central says a guest joined (``call.participant_joined``, the kiosk offers), :meth:`MeshCall.add_guest`
+opens another peer connection to them. The camera and the microphone stay captured once: at the first
+guest, the clerk's senders are moved onto a :class:`~appliance.call.fanout.Fanout` of the tracks they
+sent, and every guest gets a branch of the same fan-out, so the camera's H.264 (Pi 4) or the VP8 this
+kiosk encodes is encoded once for everyone (docs/decisions/0007-three-way-calls.md).
+
+The clerk's pair is the call: its failure ends the call as before. A guest's pair only comes and goes:
+its failure is reported for that guest (``on_guest_state``) and nothing else changes.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from aiortc import RTCRtpSender
+from aiortc.mediastreams import MediaStreamTrack
+
+from appliance.call.answer import sending_codec
+from appliance.call.fanout import Fanout, forward_keyframe_requests
+from appliance.call.mix import SpeakerMix
+from appliance.call.peer import H264, CallPeer, offered_video_codecs
+from protocol import messages as m
+
+log = logging.getLogger(__name__)
+
+VP8 = "video/vp8"
+
+# (peer id, the tracks to send, the offer's video codecs, the pair's state callback) -> the guest's peer connection
+GuestFactory = Callable[[str, list[MediaStreamTrack], list | None, Callable[[str], None]], CallPeer]
+
+
+def vp8_codecs() -> list:
+    return [c for c in RTCRtpSender.getCapabilities("video").codecs if c.mimeType.lower() == VP8]
+
+
+class MeshCall:
+    """One call of the kiosk: ``clerk`` (its :class:`CallPeer`) and a :class:`CallPeer` per guest.
+
+    ``new_guest`` makes a guest's peer connection (the service gives it the call's ICE servers and
+    routes what the guest sends to the speaker and the page). ``on_guest_state(peer, state)`` hears
+    each guest pair's "connected" and "failed"."""
+
+    def __init__(self, clerk: CallPeer, new_guest: GuestFactory) -> None:
+        self.clerk = clerk
+        self._new_guest = new_guest
+        self.guests: dict[str, CallPeer] = {}
+        self.video: Fanout | None = None
+        self.audio: Fanout | None = None
+        self._shared = False
+        self.mix: SpeakerMix | None = None  # what the speaker plays: the clerk's voice and the guests'
+        self._voices_before_clerk: list[tuple[str, MediaStreamTrack]] = []
+        self.on_guest_state: Callable[[str, str], None] = lambda peer, state: None
+
+    # -- the pair with the clerk: the call as it always was -----------------------------------------------
+    async def offer(self) -> str:
+        return await self.clerk.offer()
+
+    async def accept_answer(self, sdp: str) -> None:
+        await self.clerk.accept_answer(sdp)
+
+    async def add_candidate(self, candidate: m.Candidate) -> None:
+        await self.clerk.add_candidate(candidate)
+
+    def hear(self, who: str, track: MediaStreamTrack) -> SpeakerMix | None:
+        """A remote voice arrived (``who``: "clerk" or a guest's id). The clerk's starts the speaker's mix,
+        returned once for the caller to play; a guest's joins it."""
+        if who == "clerk":
+            self.mix = SpeakerMix(track)
+            for guest, voice in self._voices_before_clerk:
+                self.mix.add(guest, voice)
+            self._voices_before_clerk.clear()
+            return self.mix
+        if self.mix is None:
+            self._voices_before_clerk.append((who, track))
+        else:
+            self.mix.add(who, track)
+        return None
+
+    # -- guests ---------------------------------------------------------------------------------------------
+    async def add_guest(self, peer: str) -> str:
+        """Open a peer connection to guest ``peer`` (replacing an earlier one to them); its offer's SDP."""
+        await self.remove_guest(peer)
+        self._share_tracks()
+        tracks: list[MediaStreamTrack] = []
+        if self.audio is not None:
+            tracks.append(self.audio.branch())
+        codecs = None
+        if self.video is not None:
+            tracks.append(self.video.branch())
+            # The guest's browser is asked for the codec the picture is already encoded in; VP8 stays
+            # offered after H.264 so that the kiosk still sees a guest whose browser has no H.264.
+            codecs = offered_video_codecs(True) if self.video.encoder is None else vp8_codecs()
+        guest = self._new_guest(peer, tracks, codecs, lambda state: self.on_guest_state(peer, state))
+        self.guests[peer] = guest
+        if self.video is not None and guest.video_sender is not None:
+            forward_keyframe_requests(guest.video_sender, self.video.request_keyframe)
+        return await guest.offer()
+
+    async def accept_guest_answer(self, peer: str, sdp: str) -> None:
+        guest = self.guests.get(peer)
+        if guest is None:
+            log.info("an answer for a guest no longer in the call; ignored")
+            return
+        wanted = self._video_codec()
+        codec = sending_codec(sdp, guest.video_codecs)
+        if wanted is not None and codec not in (wanted, None):
+            # The picture exists once, in one codec; encoding it again for this guest is what the
+            # kiosk cannot afford (see the decision record). The guest still hears the citizen.
+            log.warning("a guest's browser takes no %s; the guest gets the citizen's voice without the picture",
+                        wanted.split("/")[1].upper())
+            guest.replace_video(None)
+        await guest.accept_answer(sdp)
+
+    async def add_guest_candidate(self, peer: str, candidate: m.Candidate) -> None:
+        guest = self.guests.get(peer)
+        if guest is not None:
+            await guest.add_candidate(candidate)
+
+    async def remove_guest(self, peer: str) -> None:
+        """Close the peer connection to ``peer``; the call with everybody else goes on."""
+        guest = self.guests.pop(peer, None)
+        if self.mix is not None:
+            self.mix.remove(peer)
+        if guest is not None:
+            await guest.close()  # stops its branches: the fan-outs no longer feed it
+
+    def _video_codec(self) -> str | None:
+        if self.video is None:
+            return None
+        return VP8 if self.video.encoder is not None else H264
+
+    def _share_tracks(self) -> None:
+        """At the first guest: the clerk's senders take their media from fan-outs everybody shares."""
+        if self._shared:
+            return
+        self._shared = True
+        audio_sender = self.clerk.audio_sender
+        if audio_sender is not None and audio_sender.track is not None:
+            self.audio = Fanout(audio_sender.track)
+            audio_sender.replaceTrack(self.audio.branch())
+        video_sender, codec = self.clerk.video_sender, self.clerk.video_codec
+        source = video_sender.track if video_sender is not None else None
+        if source is None or codec is None:
+            log.warning("the citizen's picture is not flowing to the clerk (%s); guests get none either",
+                        "no camera" if source is None else "no video settled with the clerk")
+            return
+        if codec == H264 and self.clerk.sends_packets:
+            self.video = Fanout(source)  # the camera's packets, as they are
+        elif codec == VP8:
+            self.video = Fanout(source, vp8=True)  # the frames, encoded once here
+        else:
+            log.warning("the clerk gets %s encoded from frames; guests get no picture", codec)
+            return
+        video_sender.replaceTrack(self.video.branch())
+        forward_keyframe_requests(video_sender, self.video.request_keyframe)
+
+    async def close(self) -> None:
+        for peer in list(self.guests):
+            await self.remove_guest(peer)
+        for fanout in (self.video, self.audio):
+            if fanout is not None:
+                await fanout.close()
+        await self.clerk.close()  # stops the camera and the microphone: the fan-outs' sources

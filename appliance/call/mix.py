@@ -1,0 +1,141 @@
+"""What the kiosk's speaker plays in a call with guests: the clerk's voice with every guest's mixed in.
+
+The speaker plays one track (appliance/service/main.py), and the echo canceller's reference is what
+the speaker played (its ``far_end`` hook): so mixing *before* the speaker keeps the reference exact,
+whoever speaks. :class:`SpeakerMix` is that track.
+
+The clerk's voice sets the pace: each frame of it that arrives takes along whatever the guests'
+voices have buffered for the same stretch of time. The clerk's browser sends audio all through a call
+(silence, when muted), so the guests are heard as long as the call lasts; their buffers are short
+(``GUEST_BACKLOG_MS``), so a guest's clock running faster than the clerk's never becomes a delay. In a
+call of two, the clerk's frames pass through untouched.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import fractions
+import logging
+
+import av
+import numpy as np
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+log = logging.getLogger(__name__)
+
+RATE = 48000
+LAYOUT = "stereo"  # what aiortc's Opus decoder gives
+CHANNELS = 2
+GUEST_BACKLOG_MS = 80  # more buffered of a guest is dropped from its oldest end
+TIME_BASE = fractions.Fraction(1, RATE)
+
+
+class _Voice:
+    """One guest's decoded voice, as samples waiting to be mixed in."""
+
+    def __init__(self, track: MediaStreamTrack) -> None:
+        self.track = track
+        self.chunks: collections.deque[np.ndarray] = collections.deque()
+        self.samples = 0
+        self.resampler: av.AudioResampler | None = None
+        self.task: asyncio.Task | None = None
+
+    def add(self, samples: np.ndarray) -> None:
+        self.chunks.append(samples)
+        self.samples += len(samples)
+        limit = RATE * GUEST_BACKLOG_MS // 1000
+        while self.samples - len(self.chunks[0]) >= limit:
+            self.samples -= len(self.chunks.popleft())
+
+    def take(self, count: int) -> np.ndarray | None:
+        """Up to ``count`` samples (as many as there are), or None when nothing is buffered."""
+        if not self.samples:
+            return None
+        parts, wanted = [], count
+        while wanted and self.chunks:
+            chunk = self.chunks.popleft()
+            if len(chunk) > wanted:
+                self.chunks.appendleft(chunk[wanted:])
+                chunk = chunk[:wanted]
+            parts.append(chunk)
+            wanted -= len(chunk)
+        taken = np.concatenate(parts)
+        self.samples -= len(taken)
+        return taken
+
+
+def as_samples(frame: av.AudioFrame, resampler: av.AudioResampler | None) -> tuple[np.ndarray, av.AudioResampler | None]:
+    """``frame`` as (n, 2) int16 samples at 48 kHz; the resampler made for a source in another format."""
+    if frame.format.name == "s16" and frame.layout.name == LAYOUT and frame.sample_rate == RATE:
+        return frame.to_ndarray().reshape(-1, CHANNELS), resampler
+    resampler = resampler or av.AudioResampler(format="s16", layout=LAYOUT, rate=RATE)
+    parts = [out.to_ndarray().reshape(-1, CHANNELS) for out in resampler.resample(frame)]
+    return (np.concatenate(parts) if parts else np.zeros((0, CHANNELS), np.int16)), resampler
+
+
+class SpeakerMix(MediaStreamTrack):
+    """The clerk's audio track (``leader``), with each :meth:`add`-ed guest's voice mixed in."""
+
+    kind = "audio"
+
+    def __init__(self, leader: MediaStreamTrack) -> None:
+        super().__init__()
+        self.leader = leader
+        self._voices: dict[str, _Voice] = {}
+        self._leader_resampler: av.AudioResampler | None = None
+        self.mixed_frames = 0  # frames that carried a guest's voice, for tests and the log
+
+    def add(self, key: str, track: MediaStreamTrack) -> None:
+        """Mix ``track`` (a guest's voice) in from now on, replacing an earlier one of ``key``."""
+        self.remove(key)
+        voice = _Voice(track)
+        voice.task = asyncio.get_running_loop().create_task(self._listen(key, voice), name=f"mix-{key}")
+        self._voices[key] = voice
+
+    def remove(self, key: str) -> None:
+        voice = self._voices.pop(key, None)
+        if voice is not None and voice.task is not None:
+            voice.task.cancel()
+
+    @property
+    def guests(self) -> list[str]:
+        return list(self._voices)
+
+    async def _listen(self, key: str, voice: _Voice) -> None:
+        try:
+            while True:
+                frame = await voice.track.recv()
+                samples, voice.resampler = as_samples(frame, voice.resampler)
+                voice.add(samples)
+        except MediaStreamError:
+            pass  # the guest left; their peer connection closed
+        finally:
+            if self._voices.get(key) is voice:
+                del self._voices[key]
+
+    async def recv(self) -> av.AudioFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        frame = await self.leader.recv()
+        guests = [voice for voice in self._voices.values() if voice.samples]
+        if not guests:
+            return frame  # nobody else speaks (or no guest at all): the clerk's frame as it came
+        samples, self._leader_resampler = as_samples(frame, self._leader_resampler)
+        total = samples.astype(np.int32)
+        for voice in guests:
+            theirs = voice.take(len(total))
+            if theirs is not None:
+                total[:len(theirs)] += theirs
+        mixed = av.AudioFrame.from_ndarray(np.clip(total, -32768, 32767).astype(np.int16).reshape(1, -1),
+                                           format="s16", layout=LAYOUT)
+        mixed.sample_rate = RATE
+        mixed.pts = None if frame.pts is None or frame.time_base is None else int(frame.pts * frame.time_base * RATE)
+        mixed.time_base = TIME_BASE
+        self.mixed_frames += 1
+        return mixed
+
+    def stop(self) -> None:
+        if self.readyState == "live":
+            super().stop()
+        for key in list(self._voices):
+            self.remove(key)
