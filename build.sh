@@ -19,7 +19,8 @@ PY=$VENV/bin/python
 # the signed update bundles (tests/rauc_bundles.py, ./build.sh bundle); central checks their
 # signatures with the openssl command. softhsm2, opensc and libengine-pkcs11-openssl stand in for the
 # city's signing token (tests/imagebuild/test_bundle_pkcs11.py). firefox-esr is the clerk's console
-# on Firefox ESR in tests/e2e/test_firefox_clerk.py, driven by puppeteer-core from npm (nodejs, npm).
+# on Firefox ESR in tests/e2e/test_firefox_clerk.py, driven by puppeteer-core from npm (nodejs, npm);
+# axe-core from npm checks the citizen pages' accessibility in chromium (tests/accessibility.py).
 SYSTEM_PACKAGES=(chromium firefox-esr nodejs fonts-dejavu-core iproute2 util-linux python3-venv python3-dev gcc postgresql libasound2-dev libcap-dev systemd udev nftables openssh-client fdisk mount e2fsprogs dosfstools mtools bmap-tools prometheus openssl rauc squashfs-tools u-boot-tools u-boot-qemu qemu-system-arm libubootenv-tool softhsm2 opensc libengine-pkcs11-openssl gpg gpgv)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
@@ -47,15 +48,18 @@ install_system() {
 }
 
 install_node() {
-    # puppeteer-core for the Firefox tests, at the versions package-lock.json pins; never a browser
-    # (PUPPETEER_SKIP_DOWNLOAD: the tests drive Debian's firefox-esr).
-    local dir=tests/firefox
-    local stamp=$dir/node_modules/.installed-$(sha256sum $dir/package-lock.json | cut -c1-16)
-    if [ ! -e "$stamp" ]; then
-        say "Installing the Node packages of $dir"
-        (cd "$dir" && PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
-        touch "$stamp"
-    fi
+    # Node packages for the tests, at the versions each package-lock.json pins; never a browser:
+    # puppeteer-core drives Debian's firefox-esr (PUPPETEER_SKIP_DOWNLOAD), axe-core is only a script
+    # that tests/accessibility.py runs inside Debian's chromium.
+    local dir stamp
+    for dir in tests/firefox tests/axe; do
+        stamp=$dir/node_modules/.installed-$(sha256sum $dir/package-lock.json | cut -c1-16)
+        if [ ! -e "$stamp" ]; then
+            say "Installing the Node packages of $dir"
+            (cd "$dir" && PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+            touch "$stamp"
+        fi
+    done
 }
 
 install_python() {

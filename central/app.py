@@ -33,7 +33,7 @@ from central.updates import download as bundle_download
 from central.updates import sync as rollout_sync
 from central.updates.library import BundleLibrary
 from central.updates.persist import UpdateWriter
-from central.web import admin, auth, console, consoles, login, metrics, status
+from central.web import admin, auth, console, consoles, home, login, metrics, status
 from central.web.throttle import LoginThrottle
 
 log = logging.getLogger(__name__)
@@ -128,6 +128,7 @@ def create_app(config: Config, *, now: Callable[[], dt.datetime] | None = None) 
     app.add_routes(login.routes())
     app.add_routes(console.routes())
     app.add_routes(status.routes())
+    app.add_routes(home.routes())
     app.add_routes(admin.routes())
     app.add_routes(metrics.routes())
     app.add_routes(bundle_download.routes())

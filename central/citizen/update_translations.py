@@ -1,0 +1,70 @@
+"""Developers: extract the citizen pages' texts and merge them into every citizen catalogue.
+
+    .venv/bin/python -m central.citizen.update_translations
+
+Sources (central/citizen/i18n.py says how each marks its texts): the templates under
+central/templates/citizen/, the scripts under central/static/{citizen,home,booking}/, and T_("…")
+anywhere in central's Python. New msgids arrive untranslated (the page then shows the English
+msgid, and tests/central/test_citizen_translations.py fails until each language has them);
+msgids no longer used are dropped.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from babel.messages.catalog import Catalog
+from babel.messages.extract import extract_from_file
+from babel.messages.pofile import read_po, write_po
+
+from central.citizen.i18n import CATALOGUE_DIR
+from protocol.languages import CITIZEN_LANGUAGES
+
+CENTRAL = Path(__file__).resolve().parent.parent
+TEMPLATES = ("templates/citizen/**/*.html",)
+SCRIPTS = ("static/citizen/**/*.js", "static/home/**/*.js", "static/booking/**/*.js")
+PYTHON = ("**/*.py",)
+
+
+def _files(patterns: tuple[str, ...]) -> list[Path]:
+    return sorted({p for pattern in patterns for p in CENTRAL.glob(pattern)})
+
+
+def extract_sources() -> set[str]:
+    """Every msgid the citizen pages use."""
+    found: set[str] = set()
+    for path in _files(TEMPLATES):
+        found.update(m for _, m, _, _ in extract_from_file("jinja2", path, keywords={"t": None}))
+    for path in _files(SCRIPTS):
+        found.update(m for _, m, _, _ in extract_from_file("javascript", path, keywords={"t": None, "N_": None}))
+    for path in _files(PYTHON):
+        found.update(m for _, m, _, _ in extract_from_file("python", path, keywords={"T_": None}))
+    return {m for m in found if isinstance(m, str) and m}
+
+
+def template_catalogue() -> Catalog:
+    template = Catalog()
+    for msgid in sorted(extract_sources()):
+        template.add(msgid, flags=("python-format",) if "%(" in msgid else ())
+    return template
+
+
+def update_catalogues(directory: Path = CATALOGUE_DIR) -> None:
+    template = template_catalogue()
+    for code in CITIZEN_LANGUAGES:
+        path = directory / code / "LC_MESSAGES" / "messages.po"
+        if path.exists():
+            with path.open("rb") as f:
+                cat = read_po(f, locale=code)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            cat = Catalog(locale=code, project="Amtsklingel citizen pages", fuzzy=False)
+        cat.update(template, no_fuzzy_matching=True)
+        with path.open("wb") as f:
+            write_po(f, cat, no_location=True, sort_output=True, ignore_obsolete=True, width=100)
+        missing = sum(1 for msg in cat if msg.id and not msg.string)
+        print(f"{path.relative_to(directory)}: {missing} untranslated", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    update_catalogues()
