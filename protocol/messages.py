@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from protocol import fleet, participants, updates
+from protocol import booking_lookup, fleet, participants, updates
 from protocol.base import (  # noqa: F401  (re-exported: protocol.messages names them all)
     BookingCode,
     Candidate,
@@ -385,13 +385,14 @@ def _by_type(*classes: type[Message]) -> dict[str, type[Message]]:
 
 KIOSK_TO_CENTRAL = _by_type(VisitRequest, VisitResume, VisitCancel, VisitHangup, RtcOffer, RtcCandidate, RtcState,
                             Ping, fleet.KioskHealth, fleet.SettingsApplied, fleet.SelftestReport,
-                            fleet.ActionResult, fleet.DeviceFault, updates.UpdateStatus)
+                            fleet.ActionResult, fleet.DeviceFault, updates.UpdateStatus, booking_lookup.BookingLookup)
 STAFF_TO_CENTRAL = _by_type(PresenceSet, VisitPickup, VisitTransfer, VisitMessage, VisitHangup, RtcAnswer,
                             RtcCandidate, RtcState, CallRestart, Ping)
 CENTRAL_TO_KIOSK = _by_type(Welcome, VisitQueued, VisitPosition, VisitTransferred, VisitResumed, VisitRefused,
                             VisitMessageToKiosk, CallStart, CallFailed, RtcAnswer, RtcCandidate, VisitEnded, Error,
                             Pong, fleet.SettingsMessage, fleet.KioskAction, updates.UpdateOffer,
-                            updates.UpdateWithdraw, participants.ParticipantJoined, participants.ParticipantLeft)
+                            updates.UpdateWithdraw, participants.ParticipantJoined, participants.ParticipantLeft,
+                            booking_lookup.BookingFound)
 CENTRAL_TO_STAFF = _by_type(ConsoleSnapshot, QueueJoined, QueueLeft, CallAssigned, CallFailed, PresenceChanged,
                             RtcOffer, RtcCandidate, VisitEnded, Error, Pong, fleet.CallNotice,
                             participants.ParticipantJoined, participants.ParticipantLeft)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from central.fleet.registry import FleetRegistry
 from central.live.ice import IceServers
-from central.live.limits import FLEET_REPORTS, UPDATE_REPORTS, VISIT_REQUESTS, Buckets
+from central.live.limits import BOOKING_LOOKUPS, FLEET_REPORTS, UPDATE_REPORTS, VISIT_REQUESTS, Buckets
 from central.live.peers import KioskPeer, StaffPeer
 from central.live.relay import SignalingRelay
 from central.rooms import Visit, VisitState, WaitingRooms
@@ -76,6 +76,7 @@ class HubCore:
     relay: SignalingRelay = field(default_factory=SignalingRelay)
     # Kiosk id -> how many visits it may still request now (kiosk_side.py); a flood is cut here.
     visit_requests: Buckets = field(default_factory=lambda: Buckets(VISIT_REQUESTS))
+    booking_lookups: Buckets = field(default_factory=lambda: Buckets(BOOKING_LOOKUPS))
     # visit id -> timer that gives up on a call whose media has not connected (calls.py)
     _media: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
     # What city IT sees of each kiosk (central/fleet/): online, health, self-test, settings applied.

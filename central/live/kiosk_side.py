@@ -11,7 +11,8 @@ import time
 from collections.abc import Coroutine
 
 from central.live import ice
-from central.live.booked_visits import BookedVisits, BookingAccepted, BookingRefused
+from central.live.booked_visits import BookingAccepted, BookingRefused
+from central.live.booking_lookup import BookingLookups
 from central.live.calls import CallSetup
 from central.live.limits import retry_after_s
 from central.live.peers import KioskPeer
@@ -20,6 +21,7 @@ from central.rooms.resume_token import Claims
 from protocol import fleet as f
 from protocol import messages as m
 from protocol import updates as u
+from protocol.booking_lookup import BookingLookup
 from protocol.codec import encode
 from protocol.errors import ErrorCode, ProtocolError
 
@@ -32,7 +34,7 @@ FLEET_REPORTS = (f.KioskHealth, f.SettingsApplied, f.SelftestReport, f.ActionRes
 # A device lost in a call that the call goes on without: what the clerk is told (protocol.fleet.CallNotice).
 CALL_NOTICE_OF_DEVICE = {"camera": "kiosk_camera_failed", "speaker": "kiosk_speaker_failed"}
 
-class KioskSide(CallSetup, BookedVisits):
+class KioskSide(CallSetup, BookingLookups):
     def kiosk_connected(self, peer: KioskPeer) -> None:
         old = self.kiosks.get(peer.kiosk.id)
         if old is not None:
@@ -105,6 +107,8 @@ class KioskSide(CallSetup, BookedVisits):
             return self._request(peer, msg)
         elif isinstance(msg, m.VisitResume):
             self._resume(peer, msg)
+        elif isinstance(msg, BookingLookup):
+            return self._booking_lookup(peer, msg)
         elif isinstance(msg, f.DeviceFault):
             self._limit_reports(peer, msg)
             self._device_fault(peer, msg)

@@ -26,6 +26,9 @@ class Rate:
 # three in quick succession, then one every 20 s (three a minute) is more than any
 # person needs, and cuts a request/cancel flood to a handful of arrivals a minute.
 VISIT_REQUESTS = Rate(capacity=3, per_second=1 / 20)
+# A citizen shows their booking's QR code or types its code, maybe mistyping it twice: five in a row,
+# then one every 10 s. Guessing codes (40 random bits) at that pace finds none in centuries.
+BOOKING_LOOKUPS = Rate(capacity=5, per_second=1 / 10)
 # A kiosk (re)connects after a lost link with a growing back-off; faster than once a
 # second after a short burst is a loop (two units with one token: a cloned SD card).
 KIOSK_CONNECTS = Rate(capacity=3, per_second=1.0)

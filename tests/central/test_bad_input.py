@@ -521,6 +521,7 @@ KIOSK_REPLIES = {  # for each message that passes decode: what central may answe
     "kiosk.selftest": set(),
     "kiosk.action.result": set(),
     "update.status": {"error:not_offered", "error:rate_limited"},  # no bundle was offered to this kiosk
+    "booking.lookup": {"booking.found", "error:rate_limited"},  # 5 at once, then 1 per 10 s
 }
 STAFF_REPLIES = {
     "ping": {"pong"},

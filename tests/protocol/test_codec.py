@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from protocol import booking_lookup as bl
 from protocol import fleet as f
 from protocol import messages as m
 from protocol import participants as p
@@ -63,6 +64,7 @@ EXAMPLES: dict[str, dict[str, m.Message]] = {
         "update.status": u.UpdateStatus(type="update.status", bundle_id=3, version="0.4.0+1a2b3c4d5e6f",
                                         state="rolled_back", fault="health_check_failed", check="kiosk_page",
                                         running_version="0.3.0+0f0e0d0c0b0a"),
+        "booking.lookup": bl.BookingLookup(type="booking.lookup", booking="7K3M9QX2"),
     },
     "STAFF_TO_CENTRAL": {
         "presence.set": m.PresenceSet(type="presence.set", status="away"),
@@ -109,6 +111,9 @@ EXAMPLES: dict[str, dict[str, m.Message]] = {
         "call.participant_joined": p.ParticipantJoined(type="call.participant_joined", visit_id=VID, peer="g-4f9a2c",
                                                        role="interpreter", label="Dolmetscherin", offer=True),
         "call.participant_left": p.ParticipantLeft(type="call.participant_left", visit_id=VID, peer="g-4f9a2c"),
+        "booking.found": bl.BookingFound(type="booking.found", booking="7K3M9QX2", status="booking_other_time",
+                                         department="buergerbuero", slot_start="2026-12-07T09:00:00+01:00",
+                                         slot_end="2026-12-07T09:15:00+01:00"),
     },
     "CENTRAL_TO_STAFF": {
         "console.snapshot": m.ConsoleSnapshot(
