@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import WSCloseCode, web
 
 from central import logfilter
+from central.bookings.forgetting import keep_forgetting
 from central.config import Config
 from central.fleet import enrol_socket
 from central.fleet import settings as fleet_settings
@@ -91,6 +92,7 @@ def create_app(config: Config, *, now: Callable[[], dt.datetime] | None = None) 
         app["write_fleet"] = asyncio.get_running_loop().create_task(app["fleet_writer"].run())
         app["write_updates"] = asyncio.get_running_loop().create_task(app["update_writer"].run())
         app["watch_rollout"] = asyncio.get_running_loop().create_task(rollout_sync.watch(app))
+        app["forget_bookings"] = asyncio.get_running_loop().create_task(keep_forgetting(app))
 
     async def stop(app: web.Application) -> None:
         if "resolve_turn" in app:
@@ -101,6 +103,8 @@ def create_app(config: Config, *, now: Callable[[], dt.datetime] | None = None) 
             app["watch_kiosks"].cancel()
         if "watch_rollout" in app:
             app["watch_rollout"].cancel()
+        if "forget_bookings" in app:
+            app["forget_bookings"].cancel()
         await begin_shutdown(app)
         if "write_fleet" in app:
             app["write_fleet"].cancel()

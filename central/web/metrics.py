@@ -33,7 +33,8 @@ async def metrics_page(request: web.Request) -> web.Response:
     rollout = hub.updates.rollout
     counts = hub.updates.counts((line.kiosk.id, line.state.version) for line in lines) if rollout is not None else {}
     browsers = (await request.app["db"].staff_browsers.all()).values()
-    text = page.text(waiting, online, rollout, counts, clerk_browsers=browsers)
+    text = page.text(waiting, online, rollout, counts, clerk_browsers=browsers,
+                     bookings=await request.app["db"].bookings.totals())
     return web.Response(body=text.encode(), headers={"Content-Type": metrics.CONTENT_TYPE,
                                                      "Cache-Control": "no-store"})
 

@@ -1,4 +1,4 @@
-"""Admin: departments with their languages and office hours."""
+"""Admin: departments with their languages, office hours and appointment slots."""
 from __future__ import annotations
 
 from aiohttp import web
@@ -6,7 +6,7 @@ from aiohttp import web
 from central.fleet import settings as fleet_settings
 from central.storage.database import Department
 from central.web import consoles
-from central.web.admin import forms
+from central.web.admin import forms, slot_settings
 from central.web.admin.forms import FieldError
 from central.web.auth import admin_required
 
@@ -57,7 +57,7 @@ def _form_page(request: web.Request, *, department: Department | None, values: d
 async def new_page(request: web.Request) -> web.Response:
     _ = forms.translator(request)
     values = {"slug": "", "name": "", "languages": "de", "sort_order": "0",
-              "hours": forms.format_week(None, _), "closed_days": ""}
+              "hours": forms.format_week(None, _), "closed_days": "", **slot_settings.values(None)}
     return _form_page(request, department=None, values=values, errors={})
 
 
@@ -67,7 +67,8 @@ async def edit_page(request: web.Request) -> web.Response:
     _ = forms.translator(request)
     values = {"slug": department.slug, "name": department.name, "languages": ", ".join(department.languages),
               "sort_order": str(department.sort_order), "hours": forms.format_week(department.hours, _),
-              "closed_days": forms.format_closed_days(department.hours)}
+              "closed_days": forms.format_closed_days(department.hours),
+              **slot_settings.values((await request.app["db"].bookings.settings()).get(department.slug))}
     return _form_page(request, department=department, values=values, errors={})
 
 
@@ -77,6 +78,7 @@ async def _save(request: web.Request, department: Department | None) -> web.Resp
     form = await request.post()
     values = {name: forms.text(form, name, 4000) for name in ("slug", "name", "languages", "sort_order",
                                                                "hours", "closed_days")}
+    values.update(slot_settings.read(form))
     if department is not None:
         values["slug"] = department.slug  # the slug names the department in links and statistics
     errors: dict[str, str] = {}
@@ -96,10 +98,13 @@ async def _save(request: web.Request, department: Department | None) -> web.Resp
     timezone = department.hours.timezone if department else request.app["config"].timezone
     hours, hour_errors = forms.parse_hours(values["hours"], values["closed_days"], timezone, _)
     errors.update(hour_errors)
+    slots, slot_errors = slot_settings.parse(values, _)
+    errors.update(slot_errors)
     if errors:
         return _form_page(request, department=department, values=values, errors=errors, status=400)
     await db.save_department(values["slug"], parsed["name"], parsed["languages"], hours,
                              sort_order=parsed["sort_order"])
+    await db.bookings.save_settings(values["slug"], slots)  # bookings made before stay valid
     await _refresh_hub(request)
     raise forms.see_other(LIST, "department-created" if department is None else "department-saved")
 
@@ -134,6 +139,7 @@ async def delete(request: web.Request) -> web.Response:
         return await _delete_page(request, department, status=400, error=_(
             "Citizens are waiting in or talking to this department right now. Delete it once they are done."))
     await request.app["db"].delete_department(department.slug)
+    await request.app["db"].bookings.save_settings(department.slug, None)
     await _refresh_hub(request)
     raise forms.see_other(LIST, "department-deleted")
 
