@@ -21,7 +21,8 @@ PY=$VENV/bin/python
 # city's signing token (tests/imagebuild/test_bundle_pkcs11.py). firefox-esr is the clerk's console
 # on Firefox ESR in tests/e2e/test_firefox_clerk.py, driven by puppeteer-core from npm (nodejs, npm);
 # axe-core from npm checks the citizen pages' accessibility in chromium (tests/accessibility.py).
-SYSTEM_PACKAGES=(chromium firefox-esr nodejs fonts-dejavu-core iproute2 util-linux python3-venv python3-dev gcc postgresql libasound2-dev libcap-dev systemd udev nftables openssh-client fdisk mount e2fsprogs dosfstools mtools bmap-tools prometheus openssl rauc squashfs-tools u-boot-tools u-boot-qemu qemu-system-arm libubootenv-tool softhsm2 opensc libengine-pkcs11-openssl gpg gpgv)
+# coturn is the TURN server the TURN tests start themselves (tests/turn_server.py).
+SYSTEM_PACKAGES=(chromium firefox-esr nodejs fonts-dejavu-core iproute2 util-linux python3-venv python3-dev gcc postgresql libasound2-dev libcap-dev systemd udev nftables openssh-client fdisk mount e2fsprogs dosfstools mtools bmap-tools prometheus openssl rauc squashfs-tools u-boot-tools u-boot-qemu qemu-system-arm libubootenv-tool softhsm2 opensc libengine-pkcs11-openssl gpg gpgv coturn)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
@@ -44,6 +45,10 @@ install_system() {
     # Only promtool is wanted (the /metrics tests); the Prometheus server the package starts is not.
     if [[ " ${missing[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null; then
         systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+    fi
+    # Nor the TURN server the coturn package may start: the tests start their own.
+    if [[ " ${missing[*]} " == *" coturn "* ]] && command -v systemctl >/dev/null; then
+        systemctl disable --now coturn.service >/dev/null 2>&1 || true
     fi
 }
 

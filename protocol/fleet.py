@@ -189,6 +189,10 @@ class KioskSettings(_Object):
     brightness_pct: Annotated[int, Field(ge=10, le=100)]
     screen_off_outside_hours: bool = Field(
         description="Switch the screen off while every offered department is closed; a press wakes it.")
+    relay_only: bool = Field(False, description=(
+        "Media only through the city's TURN server: the kiosk offers no address of its own and sends nothing "
+        "straight to the other side, for sites whose network must not exchange packets with peers' addresses. "
+        "Calls need central's TURN server then."))
 
 
 class SettingsMessage(Message):

@@ -7,6 +7,8 @@ answer settles it (appliance/call/answer.py) before any media flows: for VP8 the
 asked for frames instead, at a size the Pi 4 can encode in software (``FALLBACK_*``); a
 browser that rejects the video section gets a call with audio only ("video_rejected").
 ICE servers are exactly those central hands over — never aiortc's public default.
+A kiosk set to relay-only (its settings from central) offers and uses relay candidates only
+(:func:`keep_relay_candidates`), so its network exchanges media packets with the TURN server alone.
 What the clerk's side names as candidates (trickled, or in the answer's SDP) is
 checked against the candidate rule (protocol/candidates.py) before aiortc sees it,
 so a candidate cannot make the kiosk send packets into, say, a metadata service.
@@ -14,6 +16,7 @@ so a candidate cannot make the kiosk send packets into, say, a metadata service.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import socket
 from collections.abc import Callable
@@ -80,11 +83,47 @@ async def candidate_policy(networks: tuple[str, ...], ice_servers: list[m.IceSer
     return CandidatePolicy.from_config(networks, addresses)
 
 
-def rtc_configuration(servers: list[m.IceServer]) -> RTCConfiguration:
+# aiortc 1.15 added RTCConfiguration.iceTransportPolicy; Debian trixie's (the image's) is older, so
+# there the kiosk does the same itself (keep_relay_candidates).
+NATIVE_RELAY_POLICY = "iceTransportPolicy" in {f.name for f in dataclasses.fields(RTCConfiguration)}
+
+
+def rtc_configuration(servers: list[m.IceServer], relay_only: bool = False) -> RTCConfiguration:
     # An empty list is deliberate: aiortc falls back to a public STUN server when
     # iceServers is None, which would leak the kiosk's address to a third party.
+    extra = {}
+    if relay_only and NATIVE_RELAY_POLICY:
+        from aiortc import RTCIceTransportPolicy  # only in aiortc >= 1.15
+        extra["iceTransportPolicy"] = RTCIceTransportPolicy.RELAY
     return RTCConfiguration(iceServers=[RTCIceServer(urls=s.urls, username=s.username, credential=s.credential)
-                                        for s in servers])
+                                        for s in servers], **extra)
+
+
+async def keep_relay_candidates(pc: RTCPeerConnection) -> int:
+    """iceTransportPolicy "relay" for aiortc before 1.15: gather now, then drop every candidate that is not
+    relayed, and the sockets behind them, before the offer is written. Returns how many were dropped.
+
+    The ICE agent (aioice) pairs the other side's candidates with the sockets it keeps, so without its host
+    sockets it never sends a check, nor media, past the TURN server. The relay candidate's related address
+    (the kiosk's address as the TURN server saw it) is dropped too, as aioice does for the relay policy.
+    Reaches into aiortc's and aioice's internals (RTCIceGatherer._connection, Connection._protocols and
+    ._local_candidates), unchanged from aiortc 1.9 / aioice 0.9 to aiortc 1.16 / aioice 0.13."""
+    gatherers = {id(g): g for g in (t.sender.transport.transport.iceGatherer for t in pc.getTransceivers())}
+    dropped = 0
+    for gatherer in gatherers.values():
+        await gatherer.gather()  # setLocalDescription's own gathering then finds it done
+        connection = gatherer._connection
+        for protocol in list(connection._protocols):
+            if protocol.local_candidate is not None and protocol.local_candidate.type != "relay":
+                connection._protocols.remove(protocol)
+                if protocol.transport is not None:
+                    protocol.transport.close()
+        kept = [c for c in connection._local_candidates if c.type == "relay"]
+        dropped += len(connection._local_candidates) - len(kept)
+        connection._local_candidates[:] = kept
+        for candidate in kept:
+            candidate.related_address = candidate.related_port = None
+    return dropped
 
 
 class CallPeer:
@@ -94,14 +133,18 @@ class CallPeer:
                  on_remote_track: Callable[[MediaStreamTrack], None] | None = None,
                  video_codecs: list | None = None, on_state: Callable[[str], None] | None = None,
                  ice_networks: tuple[str, ...] = DEFAULT_NETWORKS,
-                 frames: Callable[[], MediaStreamTrack | None] | None = None):
+                 frames: Callable[[], MediaStreamTrack | None] | None = None, relay_only: bool = False,
+                 native_relay_policy: bool = NATIVE_RELAY_POLICY):
         """``video_codecs``: the offer's video codecs in order (:func:`offered_video_codecs`).
         ``frames``: given when the video track yields H.264 packets; opens the camera's frames for
         any other codec the answer picks (None if the camera fails: the call goes on without video).
         ``on_state`` hears "connected" and "failed" as the peer connection reaches them, and
         "video_rejected" when the clerk's browser refused the video (the call has audio only).
-        ``ice_networks``: where the clerk's candidates may point (with central's TURN servers)."""
-        self.pc = RTCPeerConnection(rtc_configuration(ice_servers))
+        ``ice_networks``: where the clerk's candidates may point (with central's TURN servers).
+        ``relay_only``: media only through the TURN server (the kiosk's settings); ``native_relay_policy``
+        False makes a newer aiortc do what the image's older one does (tests)."""
+        self.pc = RTCPeerConnection(rtc_configuration(ice_servers, relay_only and native_relay_policy))
+        self._filter_to_relay = relay_only and not native_relay_policy
         self._ice_servers, self._ice_networks = ice_servers, ice_networks
         self._policy: CandidatePolicy | None = None
         self.dropped_candidates = 0  # a count for tests and the log; never the addresses
@@ -137,7 +180,10 @@ class CallPeer:
 
     async def offer(self) -> str:
         """Create the offer; aiortc gathers all candidates first, so the SDP carries them."""
-        await self.pc.setLocalDescription(await self.pc.createOffer())
+        offer = await self.pc.createOffer()
+        if self._filter_to_relay:
+            await keep_relay_candidates(self.pc)
+        await self.pc.setLocalDescription(offer)
         return self.pc.localDescription.sdp
 
     async def accept_answer(self, sdp: str) -> None:

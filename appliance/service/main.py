@@ -120,6 +120,8 @@ async def start(config: ApplianceConfig, *, hardware: Hardware | None = None,
     def new_call(ice_servers: list[m.IceServer], on_state: Callable[[str], None]) -> MeshCall:
         camera = hardware.camera
         guest_video.detach_all()  # the pictures of the last call's guests
+        # Central's setting for sites whose network must see no peer's address: media via TURN only.
+        relay_only = remote.current is not None and remote.current.relay_only
 
         def failed(device: str) -> Callable[[], None]:
             # A camera that fails lets the call go on audio-only, a microphone ends it (the controller decides).
@@ -147,13 +149,15 @@ async def start(config: ApplianceConfig, *, hardware: Hardware | None = None,
         # Frames (for VP8) only if the clerk's browser takes no H.264: appliance/call/peer.py decides.
         peer = CallPeer(ice_servers, tracks, on_remote_track=lambda track: route(call, "clerk", peer, track, on_state),
                         video_codecs=offered_video_codecs(encoded), on_state=on_state,
-                        ice_networks=config.ice_networks, frames=(lambda: video(False)) if encoded else None)
+                        ice_networks=config.ice_networks, frames=(lambda: video(False)) if encoded else None,
+                        relay_only=relay_only)
 
         def new_guest(who: str, shared: list[MediaStreamTrack], codecs: list | None,
                       guest_state: Callable[[str], None]) -> CallPeer:
             # A guest (interpreter, colleague) gets the camera and microphone the clerk gets (appliance/call/mesh.py).
             guest = CallPeer(ice_servers, shared, on_remote_track=lambda track: route(call, who, guest, track, on_state),
-                             video_codecs=codecs, on_state=guest_state, ice_networks=config.ice_networks)
+                             video_codecs=codecs, on_state=guest_state, ice_networks=config.ice_networks,
+                             relay_only=relay_only)
             return guest
 
         call = MeshCall(peer, new_guest)

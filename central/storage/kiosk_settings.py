@@ -35,6 +35,7 @@ BUILT_IN: dict[str, Any] = {
     "mic_gain_db": 0,
     "brightness_pct": 100,
     "screen_off_outside_hours": False,
+    "relay_only": False,
 }
 # Values stored in the settings rows (location is not: see the module's docstring).
 FIELDS: tuple[str, ...] = ("departments", *BUILT_IN)
@@ -136,7 +137,7 @@ class KioskSettingsStore:
                 version=1 + common_version + own_version, location=location[:120] or "–", departments=departments,
                 default_language=default, languages=languages, volume_pct=merged["volume_pct"],
                 mic_gain_db=merged["mic_gain_db"], brightness_pct=merged["brightness_pct"],
-                screen_off_outside_hours=merged["screen_off_outside_hours"])
+                screen_off_outside_hours=merged["screen_off_outside_hours"], relay_only=merged["relay_only"])
         return out
 
 

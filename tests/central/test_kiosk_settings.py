@@ -62,19 +62,19 @@ async def test_kiosk_gets_its_settings_after_welcome_and_at_once_on_each_change(
     assert kiosk.settings == {"version": 1, "location": "Rathaus Musterdorf, Foyer", "departments": ALL_SLUGS,
                               "default_language": "de", "languages": ["de", "en", "tr", "ar", "uk", "ru"],
                               "volume_pct": 70, "mic_gain_db": 0, "brightness_pct": 100,
-                              "screen_off_outside_hours": False}
+                              "screen_off_outside_hours": False, "relay_only": False}
     other = await central.new_kiosk("Bücherei")
     kid = kiosk_id(central)
 
     status, location, _ = await admin.post(f"/admin/fleet/{kid}/settings", form(
         location="Bücherei Nord", departments_mode="chosen", department=["standesamt", "buergerbuero"],
         order_standesamt="1", order_buergerbuero="2", default_language="en", language=["de", "en", "tr"],
-        volume_pct="40", mic_gain_db="-6", brightness_pct="60", screen_off_outside_hours="on"))
+        volume_pct="40", mic_gain_db="-6", brightness_pct="60", screen_off_outside_hours="on", relay_only="on"))
     assert (status, location) == (303, f"/admin/fleet/{kid}?done=settings-saved#kiosk-settings")
     got = (await kiosk.recv("kiosk.settings"))["settings"]
     assert got == {"version": 2, "location": "Bücherei Nord", "departments": ["standesamt", "buergerbuero"],
                    "default_language": "en", "languages": ["de", "en", "tr"], "volume_pct": 40, "mic_gain_db": -6,
-                   "brightness_pct": 60, "screen_off_outside_hours": True}
+                   "brightness_pct": 60, "screen_off_outside_hours": True, "relay_only": True}
     assert await other.quiet() == []  # only this kiosk's settings changed
 
     # The kiosk acknowledges; the page shows the version it confirmed.

@@ -44,7 +44,7 @@ async def settings_contract(db: Database) -> None:
     assert first.model_dump() == {
         "version": 1, "location": "Bücherei Musterdorf", "departments": SLUGS, "default_language": "de",
         "languages": ["de", "en", "tr", "ar", "uk", "ru"], "volume_pct": 70, "mic_gain_db": 0,
-        "brightness_pct": 100, "screen_off_outside_hours": False}
+        "brightness_pct": 100, "screen_off_outside_hours": False, "relay_only": False}
     assert (await store.defaults())["departments"] is None and await store.overrides(a) == {}
 
     # One kiosk's own values: only it changes, and its version grows.

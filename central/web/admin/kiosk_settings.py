@@ -56,7 +56,7 @@ def _form_values(settings: dict[str, Any], slugs: list[str]) -> dict[str, Any]:
             "departments": set(slugs if chosen is None else chosen), "order": order,
             "default_language": settings["default_language"], "languages": set(settings["languages"]),
             **{name: str(settings[name]) for name in RANGES},
-            "screen_off_outside_hours": settings["screen_off_outside_hours"]}
+            "screen_off_outside_hours": settings["screen_off_outside_hours"], "relay_only": settings["relay_only"]}
 
 
 def _number(value: str, name: str, _: Translate) -> int:
@@ -78,8 +78,9 @@ def _parse(form, slugs: list[str], *, per_kiosk: bool, _: Translate) -> tuple[di
         "order": {s: forms.text(form, f"order_{s}", 10) for s in slugs},
         "default_language": form.get("default_language", ""), "languages": set(form.getall("language", [])),
         **{name: forms.text(form, name, 10) for name in RANGES},
-        "screen_off_outside_hours": form.get("screen_off_outside_hours") == "on"}
-    parsed: dict[str, Any] = {"screen_off_outside_hours": shown["screen_off_outside_hours"]}
+        "screen_off_outside_hours": form.get("screen_off_outside_hours") == "on",
+        "relay_only": form.get("relay_only") == "on"}
+    parsed: dict[str, Any] = {name: shown[name] for name in ("screen_off_outside_hours", "relay_only")}
     errors: dict[str, str] = {}
     if per_kiosk:
         try:
