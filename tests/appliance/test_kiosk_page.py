@@ -13,7 +13,7 @@ import threading
 import pytest
 import pytest_asyncio
 
-from appliance.controller.view import DepartmentChoice, EnrolScreen, Screen, View
+from appliance.controller.view import DepartmentChoice, EnrolScreen, Participant, Screen, View
 from appliance.fleet.enrol import qr_svg
 from appliance.kiosk import create_app
 from appliance.kiosk.i18n import CatalogueError, Catalogues
@@ -83,6 +83,10 @@ class FakeBridge:
 ENROL_SCREEN = EnrolScreen(serial="fake-00c0ffee", code="K7MP-4QX9", expires_in_s=600,
                            claim_url="https://central.musterdorf.test/admin/kiosks/enrol?code=K7MP-4QX9",
                            qr=qr_svg("https://central.musterdorf.test/admin/kiosks/enrol?code=K7MP-4QX9"))
+
+
+GUESTS = (Participant("g-interpreter1", "interpreter", "Dolmetscherin (Arabisch)"),
+          Participant("g-colleague01", "colleague", "Frau Weber, Standesamt"))
 
 
 def view(language: str = "de", **changes) -> View:
@@ -365,6 +369,10 @@ async def test_every_screen_in(lang, page, bridge):
           t("You are next.")]),
         (view(lang, screen=Screen.IN_CALL, microphone_on=True, camera_on=False),
          [t("Press the button to hang up."), t("Microphone on"), t("Camera off"), t("End call")]),
+        # A call with an interpreter and a colleague of the clerk: a tile each, and the clerk's picture named.
+        (view(lang, screen=Screen.IN_CALL, microphone_on=True, camera_on=True, participants=GUESTS),
+         [t("Clerk"), t("Interpreter"), "Dolmetscherin (Arabisch)", t("Colleague"), "Frau Weber, Standesamt",
+          t("End call")]),
         (view(lang, screen=Screen.ENDED, ended_reason="hangup_kiosk"),
          [t("Your conversation has ended."), t("Nothing was stored.")]),
         (view(lang, screen=Screen.FAULT, fault="camera"),
@@ -553,6 +561,26 @@ async def test_touch_controls_send_actions(page, bridge):
             && !!document.getElementById('self-view'); }""")
     await page.get_by_role("button", name=tr("tr", "End call")).click()
     await actions_are(bridge, ("press", None), ("language", "tr"), ("confirm", None), ("hangup", None))
+
+
+@pytest.mark.browser
+async def test_each_guest_gets_a_tile_with_their_picture_stream_and_loses_it_when_they_leave(page, bridge):
+    tiles = """() => [...document.querySelectorAll('#participants .guest-tile')].map((tile) => ({
+        peer: tile.dataset.peer, caption: tile.querySelector('figcaption').innerText.replace(/\\s+/g, ' '),
+        muted: tile.querySelector('video').muted, visible: tile.checkVisibility()}))"""
+    await show(page, bridge, view("de", screen=Screen.IN_CALL, camera_on=True, microphone_on=True, participants=GUESTS))
+    assert await page.evaluate(tiles) == [
+        {"peer": "g-interpreter1", "caption": "Dolmetschung Dolmetscherin (Arabisch)", "muted": True, "visible": True},
+        {"peer": "g-colleague01", "caption": "Weitere Mitarbeitende der Stadt Frau Weber, Standesamt", "muted": True,
+         "visible": True}]
+    # each tile streams its guest's picture from the appliance (the voices come from its speaker)
+    await page.wait_for_function("() => ['g-interpreter1', 'g-colleague01'].every("
+                                 "(peer) => window.amtsklingel.participants[peer]?.connects > 0)", timeout=5000)
+    await show(page, bridge, view("de", screen=Screen.IN_CALL, camera_on=True, microphone_on=True,
+                                  participants=GUESTS[1:]))
+    assert [tile["peer"] for tile in await page.evaluate(tiles)] == ["g-colleague01"]
+    await show(page, bridge, view("de", screen=Screen.ENDED))
+    assert await page.evaluate(tiles) == []
 
 
 @pytest.mark.browser

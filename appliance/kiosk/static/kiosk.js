@@ -4,6 +4,7 @@
  * The CSP forbids inline code, so the first catalogue comes in the #boot JSON element. */
 import { attach } from './clerk-video.js';
 import { attach as attachSelfView, stats as selfViewStats } from './self-view.js';
+import { showParticipants, stats as participantStats } from './participants.js';
 
 const BOOT = JSON.parse(document.getElementById('boot').textContent);
 const LONG_PRESS_MS = 1000;
@@ -16,7 +17,7 @@ const catalogues = new Map([[BOOT.catalogue.language, BOOT.catalogue]]);
 let catalogue = BOOT.catalogue;
 
 // Tests watch renders here; nothing else reads it.
-window.amtsklingel = { renders: 0, view: null, selfView: selfViewStats };
+window.amtsklingel = { renders: 0, view: null, selfView: selfViewStats, participants: participantStats };
 
 const $ = (selector, root = document) => root.querySelector(selector);
 const ui = {};
@@ -185,6 +186,9 @@ const screens = {
     show(ui.callNotice, CALL_NOTICES[view.notice] && t(CALL_NOTICES[view.notice]));
     indicator(ui.microphone, ui.microphoneText, view.microphone_on, N_('Microphone on'), N_('Microphone off'));
     indicator(ui.camera, ui.cameraText, view.camera_on, N_('Camera on'), N_('Camera off'));
+    const others = view.participants || [];
+    ui.clerkRole.hidden = others.length === 0; // with guests on screen, the large picture says who it is
+    showParticipants(ui.participants, others, t);
   },
   ended(view) {
     show(ui.endedReason, ENDED[view.ended_reason] && t(ENDED[view.ended_reason]));
@@ -295,6 +299,7 @@ async function render(view) {
     for (const section of document.querySelectorAll('.screen')) section.hidden = section.dataset.screen !== screen;
     ui.kiosk.dataset.screen = screen;
     if (shownScreen === 'in_call' && detachVideo) { detachVideo(); detachVideo = null; }
+    if (shownScreen === 'in_call') showParticipants(ui.participants, [], t);
     if (detachSelfView) { detachSelfView(); detachSelfView = null; }
     if (screen === 'in_call') {
       detachVideo = attach(ui.clerkVideo, ui.clerkCanvas) || null;
