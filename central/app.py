@@ -21,9 +21,9 @@ from central.fleet.settings import ActionBook
 from central.live.candidates import CandidateFilter
 from central.live.hub import Hub
 from central.live.ice import IceServers
-from central.live.limits import KIOSK_CONNECTS, Buckets
+from central.live.limits import GUEST_CONNECTS, KIOSK_CONNECTS, Buckets
 from central.live.relay import SignalingRelay
-from central.live.sockets import kiosk_socket, staff_socket
+from central.live.sockets import guest_socket, kiosk_socket, staff_socket
 from central.passwords import PasswordWorkers
 from central.rooms import WaitingRooms
 from central.rooms.estimate import WaitEstimator
@@ -53,6 +53,7 @@ def create_app(config: Config, *, now: Callable[[], dt.datetime] | None = None) 
     app["kiosk_actions"] = ActionBook()  # actions sent to kiosks lately, for their pages
     app["rollout_lock"] = asyncio.Lock()  # one admin action on the rollout at a time (central/updates/control.py)
     app["kiosk_connects"] = Buckets(KIOSK_CONNECTS)  # per kiosk id: reconnects faster than this get 429
+    app["guest_connects"] = Buckets(GUEST_CONNECTS)  # per client address, on the public /ws/guest
 
     async def start(app: web.Application) -> None:
         db = await Database.open(config.database_url)
@@ -127,6 +128,7 @@ def create_app(config: Config, *, now: Callable[[], dt.datetime] | None = None) 
     app.router.add_get("/", root)
     app.router.add_get("/ws/kiosk", kiosk_socket)
     app.router.add_get("/ws/staff", staff_socket)
+    app.router.add_get("/ws/guest", guest_socket)
     enrol_socket.install(app)
     app.add_routes(auth.routes())
     app.add_routes(login.routes())

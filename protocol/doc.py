@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from protocol import guests
 from protocol import messages as m
 from protocol.codec import MAX_FRAME_BYTES
 from protocol.errors import AmtsklingelError, ErrorCode
@@ -29,6 +30,8 @@ DIRECTIONS = {  # heading -> {type: class}
     "central → staff console": m.CENTRAL_TO_STAFF,
     "unit enrolling → central": m.ENROL_TO_CENTRAL,
     "central → unit enrolling": m.CENTRAL_TO_ENROL,
+    "guest → central": guests.GUEST_TO_CENTRAL,
+    "central → guest": guests.CENTRAL_TO_GUEST,
 }
 COMMON = ("v", "type")  # in every message; described once
 

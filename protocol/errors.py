@@ -41,6 +41,8 @@ class ErrorCode(str, enum.Enum):
                                       "Log in again; do not reconnect.")
     NOT_OFFERED = "not_offered", ("An `update.status` for a bundle central has not offered this kiosk (or does "
                                   "not know at all).")
+    UNKNOWN_PEER = "unknown_peer", ("`peer` names nobody in this call: never there, or already left or removed "
+                                    "(harmless right after `call.participant_left` or `guest.status` `gone`).")
     INTERNAL_ERROR = "internal_error", "Central failed to handle a valid message; nothing changed, try again."
 
 

@@ -386,16 +386,16 @@ def _by_type(*classes: type[Message]) -> dict[str, type[Message]]:
 KIOSK_TO_CENTRAL = _by_type(VisitRequest, VisitResume, VisitCancel, VisitHangup, RtcOffer, RtcCandidate, RtcState,
                             Ping, fleet.KioskHealth, fleet.SettingsApplied, fleet.SelftestReport,
                             fleet.ActionResult, fleet.DeviceFault, updates.UpdateStatus, booking_lookup.BookingLookup)
-STAFF_TO_CENTRAL = _by_type(PresenceSet, VisitPickup, VisitTransfer, VisitMessage, VisitHangup, RtcAnswer,
-                            RtcCandidate, RtcState, CallRestart, Ping)
+STAFF_TO_CENTRAL = _by_type(PresenceSet, VisitPickup, VisitTransfer, VisitMessage, VisitHangup, RtcOffer, RtcAnswer,
+                            RtcCandidate, RtcState, CallRestart, Ping, *participants.FROM_STAFF)
 CENTRAL_TO_KIOSK = _by_type(Welcome, VisitQueued, VisitPosition, VisitTransferred, VisitResumed, VisitRefused,
                             VisitMessageToKiosk, CallStart, CallFailed, RtcAnswer, RtcCandidate, VisitEnded, Error,
                             Pong, fleet.SettingsMessage, fleet.KioskAction, updates.UpdateOffer,
                             updates.UpdateWithdraw, participants.ParticipantJoined, participants.ParticipantLeft,
                             booking_lookup.BookingFound)
 CENTRAL_TO_STAFF = _by_type(ConsoleSnapshot, QueueJoined, QueueLeft, CallAssigned, CallFailed, PresenceChanged,
-                            RtcOffer, RtcCandidate, VisitEnded, Error, Pong, fleet.CallNotice,
-                            participants.ParticipantJoined, participants.ParticipantLeft)
+                            RtcOffer, RtcAnswer, RtcCandidate, VisitEnded, Error, Pong, fleet.CallNotice,
+                            participants.ParticipantJoined, participants.ParticipantLeft, *participants.TO_STAFF)
 # A unit without a token, on /ws/enrol: it can only say who it is and wait to be claimed.
 ENROL_TO_CENTRAL = _by_type(fleet.EnrolHello, Ping)
 CENTRAL_TO_ENROL = _by_type(fleet.EnrolCodeOffer, fleet.EnrolDone, Error, Pong)

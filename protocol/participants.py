@@ -34,3 +34,57 @@ class ParticipantLeft(Message):
     type: Literal["call.participant_left"]
     visit_id: VisitId
     peer: PeerId
+
+
+# -- a guest (interpreter, colleague) by one-time link: the clerk's side ------------------------------
+
+GuestRole = Literal["interpreter", "colleague"]
+# invited: the link is not used yet; joining: the guest opened it and checks camera and microphone;
+# waiting: ready, waits for `guest.admit`; in_call: admitted; gone: revoked, removed, left or lost.
+GuestState = Literal["invited", "joining", "waiting", "in_call", "gone"]
+
+
+class GuestInvite(Message):
+    """The clerk wants a third person in the call: central makes a one-time link, answered with `guest.status`
+    (`invited`, with `link`). At most two guests per call; `rate_limited` beyond a few invitations a minute."""
+    type: Literal["guest.invite"]
+    visit_id: VisitId
+    role: GuestRole = Field(description="`interpreter` (spoken or sign language) or `colleague`.")
+    label: Label = Field("", description="Shown on the guest's tile to everyone, e.g. `Dolmetscherin Türkisch`; "
+                                         "may be empty (then the role is shown).")
+
+
+class GuestAdmit(Message):
+    """Let a waiting guest into the call. Everyone gets `call.participant_joined`."""
+    type: Literal["guest.admit"]
+    visit_id: VisitId
+    peer: PeerId = Field(description="The guest's id from `guest.status`.")
+
+
+class GuestRemove(Message):
+    """Revoke a guest's link, or remove the guest from the call (the call goes on). Answered with
+    `guest.status` `gone`; the others get `call.participant_left` if the guest was in the call."""
+    type: Literal["guest.remove"]
+    visit_id: VisitId
+    peer: PeerId
+
+
+class GuestStatus(Message):
+    """Where a guest of the clerk's call stands; sent on every change, and again after a reconnect."""
+    type: Literal["guest.status"]
+    visit_id: VisitId
+    peer: PeerId
+    role: GuestRole
+    label: Label
+    state: GuestState
+    link: str | None = Field(None, description="While `invited`: the link's path on central, e.g. "
+                                               "`/guest#<secret>`; put central's address before it and hand it "
+                                               "to the guest. Valid for this call only, once.")
+    reason: Literal["revoked", "removed", "left", "lost"] | None = Field(
+        None, description="With `gone`: `revoked` (link withdrawn before it was used), `removed` (by the clerk), "
+                          "`left` (the guest left), `lost` (the guest's connection broke).")
+
+
+# Guest messages on the clerk's console socket (protocol.messages adds them to its directions).
+FROM_STAFF = (GuestInvite, GuestAdmit, GuestRemove)
+TO_STAFF = (GuestStatus,)

@@ -5,9 +5,9 @@ each runs atomically on the event loop: a visit is either picked up by one clerk
 or still waiting, never both. The hub is assembled from role mixins, each its own
 module, on top of this core::
 
-    HubCore (core.py)  <-  VisitEndings (endings.py)  <-  CallSetup (calls.py)  <-  KioskSide (kiosk_side.py)
-                                                                              <-  StaffSide (staff_side.py)
-    Hub(KioskSide, StaffSide) (hub.py)
+    HubCore (core.py)  <-  VisitEndings (endings.py)  <-  CallSetup (calls.py)  <-  GuestSide (guest_side.py)
+                           <-  KioskSide (kiosk_side.py), StaffSide (staff_side.py)
+    Hub(KioskSide, StaffSide, UpdateSide) (hub.py)
 """
 from __future__ import annotations
 
@@ -19,11 +19,13 @@ from dataclasses import dataclass, field
 
 from central.fleet.registry import FleetRegistry
 from central.live.ice import IceServers
-from central.live.limits import BOOKING_LOOKUPS, FLEET_REPORTS, UPDATE_REPORTS, VISIT_REQUESTS, Buckets
+from central.live.limits import BOOKING_LOOKUPS, FLEET_REPORTS, GUEST_INVITES, UPDATE_REPORTS, VISIT_REQUESTS, Buckets
+from central.live.link import Link
 from central.live.peers import KioskPeer, StaffPeer
 from central.live.relay import SignalingRelay
 from central.rooms import Visit, VisitState, WaitingRooms
 from central.rooms.estimate import WaitEstimator
+from central.rooms.guest_links import GuestLinks
 from central.rooms.resume_token import ResumeTokens
 from central.storage.bookings import BookingStore
 from central.storage.database import Department
@@ -91,6 +93,10 @@ class HubCore:
     record_clerk_video: RecordClerkVideo = lambda staff_id, seen: None
     # Booked appointments (central/live/booked_visits.py); None: every booking code is unknown.
     bookings: BookingStore | None = None
+    # Interpreters and colleagues invited into calls by one-time links, in memory only (guest_side.py).
+    guest_links: GuestLinks = field(default_factory=GuestLinks)
+    # Staff id -> how many guest links the clerk may still create now (guest_side.py)
+    guest_invites: Buckets = field(default_factory=lambda: Buckets(GUEST_INVITES))
 
     def __post_init__(self) -> None:
         # The order of a waiting room depends on the time (a booked slot begins): the hub's clock decides.
@@ -179,8 +185,12 @@ class HubCore:
             if department in peer.staff.departments:
                 peer.link.send(frame)
 
+    def _citizen_link(self, visit: Visit) -> Link | None:
+        """The connection of the visit's citizen side (its kiosk), None while it is away."""
+        kiosk = self.kiosks.get(visit.kiosk_id)
+        return kiosk.link if kiosk is not None else None
+
     def _to_kiosk(self, visit: Visit, message: m.Message) -> None:
         """Send to the visit's kiosk if it is connected (in its grace, it hears on resuming)."""
-        kiosk = self.kiosks.get(visit.kiosk_id)
-        if kiosk is not None:
-            kiosk.link.send(encode(message))
+        if (link := self._citizen_link(visit)) is not None:
+            link.send(encode(message))

@@ -1,7 +1,7 @@
 """The hub: applies kiosk and clerk messages to the waiting rooms and tells everyone concerned.
 
 Assembled from one module per role (see central/live/core.py for the map):
-the kiosk side, the staff side, the ending of visits, and the shared core.
+the kiosk side, the staff side, guests in calls, the ending of visits, and the shared core.
 """
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from dataclasses import dataclass
 
 from central.live.core import DepartmentStatus, RecordVisit
 from central.live.kiosk_side import KioskSide
-from central.live.peers import KioskPeer, StaffPeer
+from central.live.peers import GuestPeer, KioskPeer, StaffPeer
 from central.live.staff_side import MAX_MESSAGES_PER_VISIT, StaffSide
 from central.live.update_side import UpdateSide
 
-__all__ = ["DepartmentStatus", "Hub", "KioskPeer", "MAX_MESSAGES_PER_VISIT", "RecordVisit", "StaffPeer"]
+__all__ = ["DepartmentStatus", "GuestPeer", "Hub", "KioskPeer", "MAX_MESSAGES_PER_VISIT", "RecordVisit", "StaffPeer"]
 
 
 @dataclass

@@ -13,7 +13,7 @@ from collections.abc import Coroutine
 from central.live import ice
 from central.live.booked_visits import BookingAccepted, BookingRefused
 from central.live.booking_lookup import BookingLookups
-from central.live.calls import CallSetup
+from central.live.guest_side import RTC, GuestSide
 from central.live.limits import retry_after_s
 from central.live.peers import KioskPeer
 from central.rooms import Visit, VisitState
@@ -34,7 +34,7 @@ FLEET_REPORTS = (f.KioskHealth, f.SettingsApplied, f.SelftestReport, f.ActionRes
 # A device lost in a call that the call goes on without: what the clerk is told (protocol.fleet.CallNotice).
 CALL_NOTICE_OF_DEVICE = {"camera": "kiosk_camera_failed", "speaker": "kiosk_speaker_failed"}
 
-class KioskSide(CallSetup, BookingLookups):
+class KioskSide(GuestSide, BookingLookups):
     def kiosk_connected(self, peer: KioskPeer) -> None:
         old = self.kiosks.get(peer.kiosk.id)
         if old is not None:
@@ -119,6 +119,8 @@ class KioskSide(CallSetup, BookingLookups):
             self.fleet.kiosk_message(peer.kiosk.id, msg)
         else:
             visit = self._kiosk_visit(peer, msg.visit_id)
+            if isinstance(msg, RTC) and (msg := self._pair(visit, "citizen", msg)) is None:
+                return  # a pair with a guest (guest_side.py)
             if isinstance(msg, m.VisitCancel):
                 self._require(visit, VisitState.WAITING, "only a waiting visit can be cancelled; hang up instead")
                 self._end(visit, "cancelled")

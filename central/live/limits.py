@@ -36,6 +36,13 @@ KIOSK_CONNECTS = Rate(capacity=3, per_second=1.0)
 # dozen candidates per gathering. Far above that is a flood aimed at the other side.
 CALL_SDP = Rate(capacity=10, per_second=1 / 6)
 CALL_CANDIDATES = Rate(capacity=200, per_second=5.0)
+# A clerk invites an interpreter or colleague now and then, and may revoke a link and make another;
+# a handful in a row, then one every 20 s, is plenty (a call has at most two guests anyway).
+GUEST_INVITES = Rate(capacity=5, per_second=1 / 20)
+# The public guest socket, per client address: a guest opens a link once, maybe again after a reload
+# (which needs a new link). Each connection may try one link secret, so this also bounds guessing
+# (hopeless anyway at 192 bits) and what one address can make central hold.
+GUEST_CONNECTS = Rate(capacity=10, per_second=1 / 6)
 # A kiosk's reports for the fleet page (health, self-test, device faults, ...), per kind: health comes
 # every 30 s and at most every 5 s after changes; a few in a row (a reconnect, a self-test) are fine,
 # far more is a loop or a flood, refused (the kiosk stays connected) before it costs central anything.

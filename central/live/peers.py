@@ -1,9 +1,10 @@
-"""The two kinds of connected peer the hub serves: a kiosk and a clerk's console."""
+"""The kinds of connected peer the hub serves: a kiosk, a clerk's console, a guest's browser."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from central.live.link import Link
+from central.rooms.guest_links import Guest
 from central.storage.database import Kiosk, Staff
 from protocol.fleet import KioskSettings
 
@@ -31,3 +32,11 @@ class StaffPeer:
     presence: str = "available"
     visit_id: str | None = None  # the call this clerk is in
     user_agent: str | None = None  # the console's browser, for IT (central/live/clerk_video.py)
+
+
+@dataclass(eq=False)
+class GuestPeer:
+    """An interpreter's or colleague's browser on /ws/guest; ``guest`` once it said a valid link's secret."""
+
+    link: Link
+    guest: Guest | None = None

@@ -1,4 +1,4 @@
-"""The two WebSocket endpoints: ``/ws/kiosk`` (bearer token) and ``/ws/staff`` (session cookie)."""
+"""The WebSocket endpoints: ``/ws/kiosk`` (bearer token), ``/ws/staff`` (session cookie), ``/ws/guest`` (a link)."""
 from __future__ import annotations
 
 import inspect
@@ -7,11 +7,13 @@ from collections.abc import Callable
 
 from aiohttp import WSMsgType, web
 
-from central.live.hub import Hub, KioskPeer, StaffPeer
+from central.live.hub import GuestPeer, Hub, KioskPeer, StaffPeer
 from central.live.limits import retry_after_s
 from central.live.link import Link
+from central.web.client import client_address
 from protocol.codec import MAX_FRAME_BYTES, decode, error_frame
 from protocol.errors import ErrorCode, ProtocolError
+from protocol.guests import GUEST_TO_CENTRAL
 from protocol.messages import KIOSK_TO_CENTRAL, STAFF_TO_CENTRAL
 
 log = logging.getLogger(__name__)
@@ -112,9 +114,28 @@ async def staff_socket(request: web.Request) -> web.StreamResponse:
     # Browsers send cookies with cross-site WebSocket handshakes: the Origin
     # check is what stops another site from driving a clerk's console.
     # (A missing Origin must not match an unset public_url: None == None.)
-    origin = request.headers.get("Origin")
-    if origin is None or origin not in (f"{request.scheme}://{request.host}", request.app["config"].public_url):
+    if not _same_origin(request):
         raise web.HTTPForbidden(text="cross-origin console connection refused\n")
     return await _serve(request, STAFF_TO_CENTRAL, hub.staff_message, hub.staff_connected,
                         hub.staff_disconnected,
                         lambda link: StaffPeer(staff, link, user_agent=request.headers.get("User-Agent")))
+
+
+def _same_origin(request: web.Request) -> bool:
+    origin = request.headers.get("Origin")
+    return origin is not None and origin in (f"{request.scheme}://{request.host}", request.app["config"].public_url)
+
+
+async def guest_socket(request: web.Request) -> web.StreamResponse:
+    """``/ws/guest``: an interpreter's or colleague's browser, from central's own guest page. No account: the
+    link's secret comes in its first message (central/live/guest_side.py)."""
+    hub: Hub = request.app["hub"]
+    if not _same_origin(request):
+        raise web.HTTPForbidden(text="open the guest link in a browser; other sites cannot connect here\n")
+    address = client_address(request, request.app["config"].trusted_proxies)
+    if wait := request.app["guest_connects"].take(address):
+        seconds = retry_after_s(wait)
+        raise web.HTTPTooManyRequests(headers={"Retry-After": str(seconds)},
+                                      text=f"too many connections from this address; wait {seconds} s\n")
+    return await _serve(request, GUEST_TO_CENTRAL, hub.guest_message, hub.guest_connected, hub.guest_disconnected,
+                        GuestPeer)

@@ -10,12 +10,13 @@ import logging
 import time
 
 from central.live import ice
-from central.live.calls import CallSetup
 from central.live.clerk_video import answered_video
+from central.live.guest_side import RTC, GuestSide
 from central.live.peers import StaffPeer
 from central.rooms import Visit, VisitState
 from central.storage.database import Staff
 from protocol import messages as m
+from protocol import participants
 from protocol.codec import encode
 from protocol.errors import ErrorCode, ProtocolError
 
@@ -24,7 +25,7 @@ log = logging.getLogger(__name__)
 MAX_MESSAGES_PER_VISIT = 10
 
 
-class StaffSide(CallSetup):
+class StaffSide(GuestSide):
     # == the console's connection ================================================
     def staff_connected(self, peer: StaffPeer) -> None:
         old = self.staff.get(peer.staff.id)
@@ -101,10 +102,16 @@ class StaffSide(CallSetup):
                 raise ProtocolError(ErrorCode.RATE_LIMITED, f"at most {MAX_MESSAGES_PER_VISIT} messages per visit")
             visit.messages.append(msg.text)
             self._to_kiosk(visit, m.VisitMessageToKiosk(type="visit.message", visit_id=visit.id, text=msg.text))
-        elif isinstance(msg, (m.VisitHangup, m.RtcAnswer, m.RtcCandidate, m.RtcState, m.CallRestart)):
+        elif isinstance(msg, participants.FROM_STAFF):
+            self._guest_staff_message(peer, msg)  # guest_side.py
+        elif isinstance(msg, (m.VisitHangup, *RTC, m.CallRestart)):
             visit = self.rooms.get(msg.visit_id)
             if visit is None or visit.clerk_id != peer.staff.id:
                 raise ProtocolError(ErrorCode.NOT_YOUR_VISIT, "you are not in a call with this visit")
+            if isinstance(msg, RTC) and (msg := self._pair(visit, "clerk", msg)) is None:
+                return  # a pair with a guest
+            if isinstance(msg, m.RtcOffer):
+                raise ProtocolError(ErrorCode.WRONG_STATE, "the citizen's side sends the offer to the clerk; answer it")
             if isinstance(msg, m.VisitHangup):
                 self._end(visit, "hangup_staff")
             elif isinstance(msg, m.RtcState):

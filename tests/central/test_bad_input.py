@@ -301,8 +301,8 @@ STAFF_CASES = [Case("staff", "in_call", name, frame, (ERR, code)) for name, fram
         # a type of the other direction, or one only central sends
         ("idle", "kiosk_type_request", {"type": "visit.request", "department": "buergerbuero"},
          (ERR, "unknown_type")),
-        ("in_call", "kiosk_type_offer", lambda w: {"type": "rtc.offer", "visit_id": w.own, "sdp": SDP},
-         (ERR, "unknown_type")),
+        ("in_call", "offer_to_the_kiosk", lambda w: {"type": "rtc.offer", "visit_id": w.own, "sdp": SDP},
+         (ERR, "wrong_state")),  # the clerk offers to guests only; the citizen's side offers to the clerk
         ("idle", "kiosk_type_cancel", lambda w: {"type": "visit.cancel", "visit_id": w.waiting},
          (ERR, "unknown_type")),
         ("idle", "kiosk_type_resume",
@@ -531,10 +531,14 @@ STAFF_REPLIES = {
     "visit.transfer": {"error:not_your_visit"},
     "visit.message": {"error:not_your_visit"},
     "visit.hangup": {"error:not_your_visit"},
+    "rtc.offer": {"error:not_your_visit"},
     "rtc.answer": {"error:not_your_visit"},
     "rtc.candidate": {"error:not_your_visit"},
     "rtc.state": {"error:not_your_visit"},
     "call.restart": {"error:not_your_visit"},
+    "guest.invite": {"error:not_your_visit"},
+    "guest.admit": {"error:not_your_visit"},
+    "guest.remove": {"error:not_your_visit"},
 }
 
 

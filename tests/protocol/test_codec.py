@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from protocol import booking_lookup as bl
 from protocol import fleet as f
+from protocol import guests as g
 from protocol import messages as m
 from protocol import participants as p
 from protocol import updates as u
@@ -77,6 +78,10 @@ EXAMPLES: dict[str, dict[str, m.Message]] = {
         "rtc.state": m.RtcState(type="rtc.state", visit_id=VID, state="failed"),
         "call.restart": m.CallRestart(type="call.restart", visit_id=VID),
         "ping": m.Ping(type="ping"),
+        "rtc.offer": m.RtcOffer(type="rtc.offer", visit_id=VID, peer="g-4f9a2c", sdp=SDP),
+        "guest.invite": p.GuestInvite(type="guest.invite", visit_id=VID, role="interpreter", label="Dolmetscherin"),
+        "guest.admit": p.GuestAdmit(type="guest.admit", visit_id=VID, peer="g-4f9a2c"),
+        "guest.remove": p.GuestRemove(type="guest.remove", visit_id=VID, peer="g-4f9a2c"),
     },
     "CENTRAL_TO_KIOSK": {
         "welcome": m.Welcome(type="welcome", kiosk_location="Rathaus, Foyer", ice_servers=ICE,
@@ -134,6 +139,36 @@ EXAMPLES: dict[str, dict[str, m.Message]] = {
         "call.participant_joined": p.ParticipantJoined(type="call.participant_joined", visit_id=VID, peer="g-4f9a2c",
                                                        role="interpreter", label="Dolmetscherin", offer=True),
         "call.participant_left": p.ParticipantLeft(type="call.participant_left", visit_id=VID, peer="g-4f9a2c"),
+        "rtc.answer": m.RtcAnswer(type="rtc.answer", visit_id=VID, peer="g-4f9a2c", sdp=SDP),
+        "guest.status": p.GuestStatus(type="guest.status", visit_id=VID, peer="g-4f9a2c", role="colleague", label="",
+                                      state="invited", link="/guest#" + "s" * 32),
+    },
+    "GUEST_TO_CENTRAL": {
+        "guest.hello": g.GuestHello(type="guest.hello", link="s" * 32, language="en"),
+        "guest.ready": g.GuestReady(type="guest.ready", visit_id=VID),
+        "guest.leave": g.GuestLeave(type="guest.leave", visit_id=VID),
+        "rtc.offer": m.RtcOffer(type="rtc.offer", visit_id=VID, peer="g-77aa01", sdp=SDP),
+        "rtc.answer": m.RtcAnswer(type="rtc.answer", visit_id=VID, peer="citizen", sdp=SDP),
+        "rtc.candidate": m.RtcCandidate(type="rtc.candidate", visit_id=VID, peer="clerk", candidate=CANDIDATE),
+        "rtc.state": m.RtcState(type="rtc.state", visit_id=VID, peer="citizen", state="connected"),
+        "ping": m.Ping(type="ping"),
+    },
+    "CENTRAL_TO_GUEST": {
+        "guest.welcome": g.GuestWelcome(type="guest.welcome", visit_id=VID, peer="g-4f9a2c", role="interpreter",
+                                        label="Dolmetscherin", department="Bürgerbüro", ice_servers=ICE),
+        "guest.refused": g.GuestRefused(type="guest.refused", reason="invalid_link"),
+        "guest.admitted": g.GuestAdmitted(type="guest.admitted", visit_id=VID),
+        "guest.removed": g.GuestRemoved(type="guest.removed", visit_id=VID),
+        "call.participant_joined": p.ParticipantJoined(type="call.participant_joined", visit_id=VID, peer="clerk",
+                                                       role="clerk", label="Frau Demir", offer=False),
+        "call.participant_left": p.ParticipantLeft(type="call.participant_left", visit_id=VID, peer="g-77aa01"),
+        "rtc.offer": m.RtcOffer(type="rtc.offer", visit_id=VID, peer="citizen", sdp=SDP),
+        "rtc.answer": m.RtcAnswer(type="rtc.answer", visit_id=VID, peer="g-77aa01", sdp=SDP),
+        "rtc.candidate": m.RtcCandidate(type="rtc.candidate", visit_id=VID, peer="clerk", candidate=CANDIDATE),
+        "visit.ended": m.VisitEnded(type="visit.ended", visit_id=VID, reason="hangup_staff"),
+        "call.failed": m.CallFailed(type="call.failed", visit_id=VID, reason="media_timeout"),
+        "error": m.Error(type="error", code="unknown_peer", detail="g-77aa01 is not in this call", ref="rtc.answer"),
+        "pong": m.Pong(type="pong"),
     },
     "ENROL_TO_CENTRAL": {
         "enrol.hello": f.EnrolHello(type="enrol.hello", serial="10000000d3adb33f", model="Raspberry Pi 4 Model B",
@@ -148,7 +183,7 @@ EXAMPLES: dict[str, dict[str, m.Message]] = {
         "pong": m.Pong(type="pong"),
     },
 }
-DIRECTIONS = {name: getattr(m, name) for name in EXAMPLES}
+DIRECTIONS = {name: getattr(m, name, None) or getattr(g, name) for name in EXAMPLES}
 ROUND_TRIPS = [(d, t) for d, examples in EXAMPLES.items() for t in examples]
 DECODE_CODES = {ErrorCode.TOO_LARGE, ErrorCode.BAD_JSON, ErrorCode.UNSUPPORTED_VERSION, ErrorCode.UNKNOWN_TYPE,
                 ErrorCode.INVALID_FIELD}
@@ -304,9 +339,11 @@ def test_an_unknown_type_is_unknown_type(kind):
 @pytest.mark.parametrize(("kind", "direction"), [
     ("visit.pickup", m.KIOSK_TO_CENTRAL), ("visit.message", m.KIOSK_TO_CENTRAL), ("rtc.answer", m.KIOSK_TO_CENTRAL),
     ("welcome", m.KIOSK_TO_CENTRAL), ("error", m.KIOSK_TO_CENTRAL), ("pong", m.KIOSK_TO_CENTRAL),
-    ("visit.request", m.STAFF_TO_CENTRAL), ("rtc.offer", m.STAFF_TO_CENTRAL), ("visit.cancel", m.STAFF_TO_CENTRAL),
+    ("visit.request", m.STAFF_TO_CENTRAL), ("guest.hello", m.STAFF_TO_CENTRAL), ("visit.cancel", m.STAFF_TO_CENTRAL),
     ("console.snapshot", m.STAFF_TO_CENTRAL), ("call.assigned", m.STAFF_TO_CENTRAL),
     ("visit.pickup", m.CENTRAL_TO_KIOSK), ("visit.request", m.CENTRAL_TO_STAFF),
+    ("guest.admit", g.GUEST_TO_CENTRAL), ("visit.hangup", g.GUEST_TO_CENTRAL), ("visit.pickup", g.GUEST_TO_CENTRAL),
+    ("guest.status", g.GUEST_TO_CENTRAL), ("guest.welcome", g.GUEST_TO_CENTRAL),
 ])
 def test_a_type_of_another_direction_is_unknown_type(kind, direction):
     # Even a perfectly valid message of that type is refused before its fields are looked at.
