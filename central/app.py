@@ -34,7 +34,8 @@ from central.updates import download as bundle_download
 from central.updates import sync as rollout_sync
 from central.updates.library import BundleLibrary
 from central.updates.persist import UpdateWriter
-from central.web import admin, auth, console, consoles, home, login, metrics, status
+from central.web import admin, auth, booking, booking_view, console, consoles, home, login, metrics, status
+from central.web.booking_guard import BookingLimits
 from central.web.throttle import LoginThrottle
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ def create_app(config: Config, *, now: Callable[[], dt.datetime] | None = None) 
     app["rollout_lock"] = asyncio.Lock()  # one admin action on the rollout at a time (central/updates/control.py)
     app["kiosk_connects"] = Buckets(KIOSK_CONNECTS)  # per kiosk id: reconnects faster than this get 429
     app["guest_connects"] = Buckets(GUEST_CONNECTS)  # per client address, on the public /ws/guest
+    app["booking_limits"] = BookingLimits()  # per address: bookings, and lookups of unknown codes
 
     async def start(app: web.Application) -> None:
         db = await Database.open(config.database_url)
@@ -135,6 +137,8 @@ def create_app(config: Config, *, now: Callable[[], dt.datetime] | None = None) 
     app.add_routes(console.routes())
     app.add_routes(status.routes())
     app.add_routes(home.routes())
+    app.add_routes(booking.routes())
+    app.add_routes(booking_view.routes())
     app.add_routes(admin.routes())
     app.add_routes(metrics.routes())
     app.add_routes(bundle_download.routes())

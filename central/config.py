@@ -69,6 +69,13 @@ class Config:
     # processes (PostgreSQL) must share it, e.g. on NFS, so every one can serve every bundle.
     bundle_dir: str | None = None
     bundle_max_mb: int = 4096  # the largest bundle the admin page accepts
+    # The city's mail server for the optional confirmation of a booking (central/bookings/mail.py); without
+    # smtp_host none is offered. It must relay for central without a login (by address, on the city's network).
+    # The citizen's address is used for that one message and stored nowhere.
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_from: str | None = None      # e.g. "termine@musterdorf.de"
+    smtp_starttls: bool = True        # refuse to send unless the server offers STARTTLS
 
     @property
     def bundle_directory(self) -> Path | None:
@@ -151,7 +158,23 @@ class Config:
             raise ConfigError(f"{source}: 'bundle_max_mb' must be at least 1")
         if values.get("update_keyring") is not None:
             _keyring(Path(values["update_keyring"]), source)
+        _smtp(values, source)
         return cls(**values)
+
+
+def _smtp(values: dict[str, Any], source: str) -> None:
+    host, sender = values.get("smtp_host"), values.get("smtp_from")
+    if "smtp_port" in values and (not isinstance(values["smtp_port"], int) or isinstance(values["smtp_port"], bool)
+                                  or not 0 < values["smtp_port"] < 65536):
+        raise ConfigError(f"{source}: 'smtp_port' must be a port number, e.g. 25 or 587")
+    if "smtp_starttls" in values and not isinstance(values["smtp_starttls"], bool):
+        raise ConfigError(f"{source}: 'smtp_starttls' must be true or false")
+    if host is not None and not (isinstance(host, str) and host.strip()):
+        raise ConfigError(f"{source}: 'smtp_host' must be the city's mail server, e.g. \"mail.musterdorf.de\"")
+    if (host is None) != (sender is None) or (sender is not None and not (
+            isinstance(sender, str) and "@" in sender and "\n" not in sender and len(sender) <= 254)):
+        raise ConfigError(f"{source}: smtp_host and smtp_from go together: smtp_from is the sender's address, "
+                          "e.g. \"termine@musterdorf.de\"")
 
 
 TURN_SECRET_ENV = "AMTSKLINGEL_TURN_SECRET"

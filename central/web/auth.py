@@ -21,6 +21,9 @@ CSRF_EXEMPT = {"/login", "/ws/kiosk", "/language"}
 # Multipart uploads: the handler checks the form's first field (csrf_matches) before it reads the file,
 # so a large file is never read into memory here to find the token.
 CSRF_IN_HANDLER = {"/admin/bundles/upload"}
+# Public forms of citizens, who have no session and so no token: their handlers refuse a form sent from
+# another site by its Origin (central/web/booking_guard.py check_origin).
+PUBLIC_FORMS = ("/booking/",)
 
 
 @web.middleware
@@ -31,7 +34,8 @@ async def session_middleware(request: web.Request, handler):
         found = await request.app["db"].session(token)
         if found:
             request["staff"], request["csrf_token"] = found
-    if request.method not in SAFE_METHODS and request.path not in CSRF_EXEMPT | CSRF_IN_HANDLER:
+    if (request.method not in SAFE_METHODS and request.path not in CSRF_EXEMPT | CSRF_IN_HANDLER
+            and not request.path.startswith(PUBLIC_FORMS)):
         sent = request.headers.get("X-CSRF-Token")
         if sent is None and request.content_type == "application/x-www-form-urlencoded":
             sent = (await request.post()).get("csrf_token")
