@@ -18,6 +18,7 @@ from central.fleet import settings as fleet_settings
 from central.fleet.persist import FleetWriter
 from central.fleet.registry import FleetRegistry
 from central.fleet.settings import ActionBook
+from central.live import home_socket
 from central.live.candidates import CandidateFilter
 from central.live.hub import Hub
 from central.live.ice import IceServers
@@ -75,7 +76,7 @@ def create_app(config: Config, *, now: Callable[[], dt.datetime] | None = None) 
         fleet.restore(await db.fleet.load(), await db.fleet.alive_until())
         app["fleet_writer"] = FleetWriter(fleet, db.fleet)
         hub = Hub(rooms=WaitingRooms(), estimator=estimator, departments={d.slug: d for d in departments},
-                  ice=ice_servers, record_visit=lambda dept, wait, duration, day: _spawn(
+                  ice=ice_servers, online_cap=config.online_visits_per_department, record_visit=lambda dept, wait, duration, day: _spawn(
                       app, db.record_visit(dept, day, wait, duration)),
                   record_call_failure=lambda dept, day: _spawn(app, db.record_call_failure(dept, day)),
                   tokens=tokens, resume_grace_s=config.resume_grace_s,
@@ -132,6 +133,7 @@ def create_app(config: Config, *, now: Callable[[], dt.datetime] | None = None) 
     app.router.add_get("/ws/staff", staff_socket)
     app.router.add_get("/ws/guest", guest_socket)
     enrol_socket.install(app)
+    home_socket.install(app)
     app.add_routes(auth.routes())
     app.add_routes(login.routes())
     app.add_routes(console.routes())

@@ -52,6 +52,9 @@ class Config:
     resume_token_hours: float = 8.0
     # A picked-up call whose media has not connected by then is given up: the citizen waits again.
     call_connect_timeout_s: float = 30  # an int by default: the console page renders it as is
+    # Visitors from home (/visit) a department takes at a time, waiting or in a call, unless its admin page
+    # sets another number: the rest are told to try again later (central/live/home_side.py).
+    online_visits_per_department: int = 10
     # Expected handling time of a department before it has any history.
     default_handling_s: int = 300
     timezone: str = "Europe/Berlin"  # the city's; new departments' hours and the statistics' days use it
@@ -138,12 +141,15 @@ class Config:
         for name, kind in (("port", int), ("bundle_max_mb", int), ("session_hours", (int, float)),
                            ("resume_grace_s", (int, float)),
                            ("resume_token_hours", (int, float)), ("call_connect_timeout_s", (int, float)),
-                           ("default_handling_s", int), ("secure_cookies", bool)):
+                           ("default_handling_s", int), ("secure_cookies", bool),
+                           ("online_visits_per_department", int)):
             if name in values and (not isinstance(values[name], kind) or isinstance(values[name], bool) != (kind is bool)):
                 raise ConfigError(f"{source}: '{name}' has the wrong type ({type(values[name]).__name__})")
         for name in ("resume_grace_s", "resume_token_hours", "call_connect_timeout_s"):
             if name in values and values[name] <= 0:
                 raise ConfigError(f"{source}: '{name}' must be greater than 0")
+        if values.get("online_visits_per_department", 0) < 0:
+            raise ConfigError(f"{source}: 'online_visits_per_department' must be 0 (no visits from home) or more")
         if not values["database_url"].startswith(("sqlite", "postgresql")):
             raise ConfigError(f"{source}: database_url must start with sqlite:// or postgresql://")
         if values.get("public_url") is not None:

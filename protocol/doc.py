@@ -14,7 +14,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from protocol import guests
+from protocol import guests, home
 from protocol import messages as m
 from protocol.codec import MAX_FRAME_BYTES
 from protocol.errors import AmtsklingelError, ErrorCode
@@ -28,6 +28,8 @@ DIRECTIONS = {  # heading -> {type: class}
     "staff console → central": m.STAFF_TO_CENTRAL,
     "central → kiosk": m.CENTRAL_TO_KIOSK,
     "central → staff console": m.CENTRAL_TO_STAFF,
+    "browser at home → central": home.HOME_TO_CENTRAL,
+    "central → browser at home": home.CENTRAL_TO_HOME,
     "unit enrolling → central": m.ENROL_TO_CENTRAL,
     "central → unit enrolling": m.CENTRAL_TO_ENROL,
     "guest → central": guests.GUEST_TO_CENTRAL,

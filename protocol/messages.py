@@ -233,11 +233,13 @@ class VisitRefused(Message):
     """Answer to `visit.request` when the citizen cannot wait there; shown to the citizen."""
     type: Literal["visit.refused"]
     department: Slug
-    reason: Literal["closed", "unknown_department", "already_waiting", "booking_unknown", "booking_other_time"] = Field(
+    reason: Literal["closed", "unknown_department", "already_waiting", "booking_unknown", "booking_other_time",
+                    "online_full"] = Field(
         description="`closed`: outside office hours; `unknown_department`: no such department; "
                     "`already_waiting`: this kiosk already has a visit waiting or in a call; `booking_unknown`: no "
                     "booking with this code in this department (or it was used or cancelled); `booking_other_time`: "
-                    "the booking is for another day or hour (shown with its time).")
+                    "the booking is for another day or hour (shown with its time); `online_full`: (visits from "
+                    "home) the department has as many visitors from home as it takes now; try again later.")
     next_opening: str | None = Field(None, description="With `closed`: the next opening, ISO 8601 with offset.")
     booked_for: str | None = Field(None, description="With `booking_other_time`: the slot's start, ISO 8601 with offset.")
 

@@ -166,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
       clerk:  {creds['clerk_user']}  /  {creds['clerk_password']}
       admin:  {creds['admin_user']}  /  {creds['admin_password']}
   Public status   {base}/status   (JSON: {base}/api/status)
+  Visit from home {base}/visit   (one office's link for a city's website: {base}/visit/buergerbuero;
+      any browser with a camera, no account; the clerk above picks the visitor up)
   Fleet (admin)   {base}/admin/fleet   (Prometheus: curl -H 'Authorization: Bearer {metrics_token}' {base}/metrics)
   Kiosk page      http://127.0.0.1:{args.kiosk_port}/
       the simulated kiosk: test-pattern camera, synthetic microphone; the call

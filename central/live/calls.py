@@ -25,7 +25,7 @@ class CallSetup(VisitEndings):
         """Tell the visit's kiosk to start the call (it sends its offer) and wait for its media."""
         visit.kiosk_has_call = True
         self._to_kiosk(visit, m.CallStart(type="call.start", visit_id=visit.id,
-                                          ice_servers=self.ice_for(ice.kiosk(visit.kiosk_id)),
+                                          ice_servers=self._citizen_ice(visit),
                                           resume_token=visit.resume_token))
         self._cancel_media_timer(visit)
         self._media[visit.id] = asyncio.get_running_loop().call_later(
@@ -42,6 +42,15 @@ class CallSetup(VisitEndings):
         if announce:
             peer.link.send(encode(m.PresenceChanged(type="presence.changed", presence="in_call")))
             self._update_positions(*peer.staff.departments)
+
+    def _citizen_signal(self, visit: Visit, msg: m.RtcOffer | m.RtcCandidate | m.RtcState) -> None:
+        """Signaling from the visit's citizen (kiosk or browser at home) for its call with the clerk."""
+        if isinstance(msg, m.RtcState):
+            self._rtc_state(visit, msg.state, from_kiosk=True)
+            return
+        self._require(visit, VisitState.IN_CALL, "no clerk has picked up this visit yet")
+        clerk = self.staff.get(visit.clerk_id)
+        self.relay.forward(visit.id, "kiosk", msg, clerk.link if clerk is not None else None)
 
     def _rtc_state(self, visit: Visit, state: str, *, from_kiosk: bool) -> None:
         if visit.state is not VisitState.IN_CALL:

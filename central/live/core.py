@@ -6,8 +6,8 @@ or still waiting, never both. The hub is assembled from role mixins, each its ow
 module, on top of this core::
 
     HubCore (core.py)  <-  VisitEndings (endings.py)  <-  CallSetup (calls.py)  <-  GuestSide (guest_side.py)
-                           <-  KioskSide (kiosk_side.py), StaffSide (staff_side.py)
-    Hub(KioskSide, StaffSide, UpdateSide) (hub.py)
+                           <-  KioskSide (kiosk_side.py), StaffSide (staff_side.py), HomeSide (home_side.py)
+    Hub(KioskSide, StaffSide, UpdateSide, HomeSide) (hub.py)
 """
 from __future__ import annotations
 
@@ -18,10 +18,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from central.fleet.registry import FleetRegistry
+from central.live import ice
 from central.live.ice import IceServers
-from central.live.limits import BOOKING_LOOKUPS, FLEET_REPORTS, GUEST_INVITES, UPDATE_REPORTS, VISIT_REQUESTS, Buckets
+from central.live.limits import (
+    BOOKING_LOOKUPS,
+    FLEET_REPORTS,
+    GUEST_INVITES,
+    HOME_MESSAGES,
+    HOME_VISIT_REQUESTS,
+    UPDATE_REPORTS,
+    VISIT_REQUESTS,
+    Buckets,
+)
 from central.live.link import Link
-from central.live.peers import KioskPeer, StaffPeer
+from central.live.peers import HomePeer, KioskPeer, StaffPeer
 from central.live.relay import SignalingRelay
 from central.rooms import Visit, VisitState, WaitingRooms
 from central.rooms.estimate import WaitEstimator
@@ -71,6 +81,13 @@ class HubCore:
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
     kiosks: dict[int, KioskPeer] = field(default_factory=dict)
     staff: dict[int, StaffPeer] = field(default_factory=dict)
+    # Citizens' browsers at home by connection id (home_side.py): the other kind of citizen endpoint.
+    homes: dict[str, HomePeer] = field(default_factory=dict)
+    # Visitors from home a department takes at a time (waiting or in a call), unless it sets its own.
+    online_cap: int = 10
+    # Client address -> visit requests it may still make; connection id -> messages it may still send.
+    home_requests: Buckets = field(default_factory=lambda: Buckets(HOME_VISIT_REQUESTS))
+    home_messages_left: Buckets = field(default_factory=lambda: Buckets(HOME_MESSAGES))
     # visit id -> timer that ends the visit unless its kiosk (_grace) or clerk comes back (endings.py)
     _grace: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
     _clerk_grace: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
@@ -173,11 +190,10 @@ class HubCore:
                 if told == visit.last_told:
                     continue
                 visit.last_told = told
-                kiosk = self.kiosks.get(visit.kiosk_id)
-                if kiosk is not None:
-                    kiosk.link.send(encode(m.VisitPosition(type="visit.position", visit_id=visit.id,
-                                                           department=department, position=told[0],
-                                                           expected_wait_s=told[1])))
+                if (link := self._citizen_link(visit)) is not None:
+                    link.send(encode(m.VisitPosition(type="visit.position", visit_id=visit.id,
+                                                     department=department, position=told[0],
+                                                     expected_wait_s=told[1])))
 
     # == fan-out ===============================================================
     def _to_department(self, department: str, frame: str) -> None:
@@ -185,12 +201,21 @@ class HubCore:
             if department in peer.staff.departments:
                 peer.link.send(frame)
 
-    def _citizen_link(self, visit: Visit) -> Link | None:
-        """The connection of the visit's citizen side (its kiosk), None while it is away."""
-        kiosk = self.kiosks.get(visit.kiosk_id)
-        return kiosk.link if kiosk is not None else None
-
     def _to_kiosk(self, visit: Visit, message: m.Message) -> None:
-        """Send to the visit's kiosk if it is connected (in its grace, it hears on resuming)."""
+        """Send to the visit's citizen, a kiosk or a browser at home, if connected (in its grace, it hears
+        on resuming)."""
         if (link := self._citizen_link(visit)) is not None:
             link.send(encode(message))
+
+    # == the citizen's end: a kiosk or a browser at home =========================
+    def _citizen_link(self, visit: Visit) -> Link | None:
+        """The connection of the visit's citizen, or None while it is away."""
+        if visit.home_id is not None:
+            home = self.homes.get(visit.home_id)
+            return home.link if home is not None else None
+        kiosk = self.kiosks.get(visit.kiosk_id) if visit.kiosk_id is not None else None
+        return kiosk.link if kiosk is not None else None
+
+    def _citizen_ice(self, visit: Visit) -> list[m.IceServer]:
+        """The ICE servers for the visit's citizen (their TURN user name says kiosk-N or home)."""
+        return self.ice_for(ice.kiosk(visit.kiosk_id) if visit.kiosk_id is not None else ice.HOME)

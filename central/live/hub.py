@@ -8,14 +8,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from central.live.core import DepartmentStatus, RecordVisit
+from central.live.home_side import HomeSide
 from central.live.kiosk_side import KioskSide
-from central.live.peers import GuestPeer, KioskPeer, StaffPeer
+from central.live.peers import GuestPeer, HomePeer, KioskPeer, StaffPeer
 from central.live.staff_side import MAX_MESSAGES_PER_VISIT, StaffSide
 from central.live.update_side import UpdateSide
 
-__all__ = ["DepartmentStatus", "GuestPeer", "Hub", "KioskPeer", "MAX_MESSAGES_PER_VISIT", "RecordVisit", "StaffPeer"]
+__all__ = ["DepartmentStatus", "GuestPeer", "HomePeer", "Hub", "KioskPeer", "MAX_MESSAGES_PER_VISIT", "RecordVisit", "StaffPeer"]
 
 
 @dataclass
-class Hub(KioskSide, StaffSide, UpdateSide):
+class Hub(KioskSide, StaffSide, UpdateSide, HomeSide):
     """The one object the web layer talks to (``app["hub"]``)."""

@@ -127,12 +127,8 @@ class KioskSide(GuestSide, BookingLookups):
             elif isinstance(msg, m.VisitHangup):
                 self._require(visit, VisitState.IN_CALL, "there is no call to hang up; cancel the wait instead")
                 self._end(visit, "device_failed" if msg.reason == "device_failed" else "hangup_kiosk")
-            elif isinstance(msg, m.RtcState):
-                self._rtc_state(visit, msg.state, from_kiosk=True)
-            elif isinstance(msg, (m.RtcOffer, m.RtcCandidate)):
-                self._require(visit, VisitState.IN_CALL, "no clerk has picked up this visit yet")
-                clerk = self.staff.get(visit.clerk_id)
-                self.relay.forward(visit.id, "kiosk", msg, clerk.link if clerk is not None else None)
+            elif isinstance(msg, (m.RtcState, m.RtcOffer, m.RtcCandidate)):
+                self._citizen_signal(visit, msg)
             else:  # pragma: no cover - KIOSK_TO_CENTRAL and this method must list the same types
                 raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"{msg.type} is not handled")
 

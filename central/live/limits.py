@@ -88,3 +88,14 @@ class Buckets:
 def retry_after_s(wait: float) -> int:
     """Whole seconds to tell a sender (HTTP Retry-After, the error detail): never 0."""
     return max(1, math.ceil(wait))
+
+# -- browsers at home (/ws/visit): public, no account, so limited by the client's address ------------------
+# An address is one IPv4 address or one IPv6 /64 (central/web/client.py): a household, or a whole office or
+# a carrier's NAT; so the limits leave room for a few people at once, not for a flood.
+# Connections: ten in a row (reloads, a flaky phone network), then one every 6 s.
+HOME_CONNECTS = Rate(capacity=10, per_second=1 / 6)
+HOME_OPEN_PER_ADDRESS = 5  # connections open at the same time from one address
+# Visit requests: as at a kiosk, three in a row, then one every 20 s, per address (whichever connection).
+HOME_VISIT_REQUESTS = Rate(capacity=3, per_second=1 / 20)
+# Every message of one connection: a call's set-up sends a few dozen (candidates) at once; far more is a flood.
+HOME_MESSAGES = Rate(capacity=120, per_second=10.0)

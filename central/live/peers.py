@@ -1,7 +1,9 @@
-"""The kinds of connected peer the hub serves: a kiosk, a clerk's console, a guest's browser."""
+"""The kinds of connected peer the hub serves: a kiosk, a clerk's console, a guest's browser and a
+citizen's browser at home."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import secrets
+from dataclasses import dataclass, field
 
 from central.live.link import Link
 from central.rooms.guest_links import Guest
@@ -40,3 +42,14 @@ class GuestPeer:
 
     link: Link
     guest: Guest | None = None
+
+
+@dataclass(eq=False)
+class HomePeer:
+    """A citizen's browser at home on ``/ws/visit``. ``id`` is random per connection and names nobody."""
+
+    link: Link
+    # The client's address (central/web/client.py) for the per-address limits only: never logged, never sent.
+    address: str
+    id: str = field(default_factory=lambda: secrets.token_urlsafe(12))
+    visit_id: str | None = None  # the visit this connection asked for or resumed

@@ -117,15 +117,14 @@ class StaffSide(GuestSide):
             elif isinstance(msg, m.RtcState):
                 self._rtc_state(visit, msg.state, from_kiosk=False)
             elif isinstance(msg, m.CallRestart):
-                if visit.kiosk_id in self.kiosks:
+                if self._citizen_link(visit) is not None:
                     self._start_call(visit)
                 else:  # the kiosk is away: it gets call.start when it resumes
                     visit.kiosk_has_call = False
             else:
                 if isinstance(msg, m.RtcAnswer) and (seen := answered_video(msg.sdp, peer.user_agent)) is not None:
                     self.record_clerk_video(peer.staff.id, seen)
-                kiosk = self.kiosks.get(visit.kiosk_id)
-                self.relay.forward(visit.id, "staff", msg, kiosk.link if kiosk is not None else None)
+                self.relay.forward(visit.id, "staff", msg, self._citizen_link(visit))
         else:  # pragma: no cover
             raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"{msg.type} is not handled")
 
@@ -162,8 +161,9 @@ class StaffSide(GuestSide):
         peer.link.send(encode(m.CallAssigned(type="call.assigned", visit=visit.wire(),
                                              ice_servers=self.ice_for(ice.staff(peer.staff.id)))))
         peer.link.send(encode(m.PresenceChanged(type="presence.changed", presence="in_call")))
-        self.fleet.call_picked_up(visit.kiosk_id)  # calls today on the fleet page
-        if visit.kiosk_id in self.kiosks:
+        if visit.kiosk_id is not None:
+            self.fleet.call_picked_up(visit.kiosk_id)  # calls today on the fleet page
+        if self._citizen_link(visit) is not None:
             self._start_call(visit)
         # else: the kiosk is away (in its grace); it gets call.start when it resumes, or the
         # visit ends with kiosk_lost on both sides when the grace runs out.

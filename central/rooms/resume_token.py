@@ -35,7 +35,7 @@ class Claims:
     """What a valid token says about its visit."""
 
     visit_id: str
-    kiosk_id: int
+    kiosk_id: int | None     # None: a visit from home
     department: str
     language: str
     arrived_at: float        # unix seconds: the place in the queue
@@ -74,7 +74,7 @@ class ResumeTokens:
             return None
         try:
             p = json.loads(_unb64(body))
-            claims = Claims(visit_id=str(p["v"]), kiosk_id=int(p["k"]), department=str(p["d"]),
+            claims = Claims(visit_id=str(p["v"]), kiosk_id=None if p["k"] is None else int(p["k"]), department=str(p["d"]),
                             language=str(p["l"]), arrived_at=float(p["a"]), state=VisitState(p["s"]),
                             clerk_id=None if p["c"] is None else int(p["c"]),
                             picked_up_at=None if p["p"] is None else float(p["p"]),

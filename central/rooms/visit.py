@@ -18,11 +18,13 @@ def new_id() -> str:
 
 @dataclass(eq=False)
 class Visit:
-    kiosk_id: int
+    kiosk_id: int | None  # None: a visit from home (home_id)
     kiosk_location: str
     department: str
     language: str
     origin: str = "kiosk"  # protocol.base.Origin: "kiosk", or "online" for a visit from home
+    # A visit from home: its browser's connection (central/live/home_side.py), replaced when it reconnects.
+    home_id: str | None = None
     # A booked appointment's slot start (Unix seconds): the visit goes ahead of walk-ins during it.
     slot_start: float | None = None
     # Wall clock for display; monotonic for durations (the wall clock may jump).

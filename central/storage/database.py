@@ -41,6 +41,10 @@ class Department:
     languages: tuple[str, ...]
     hours: OfficeHours
     sort_order: int = 0
+    # For visits from home: the office's telephone number (told when a browser has no camera and no
+    # microphone), and how many visitors from home it takes at a time (None: central's online_cap).
+    phone: str = ""
+    online_cap: int | None = None
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ CONSOLE_STRINGS = [
     N_("Notifications are blocked in the browser settings."), N_("Not connected. Try again in a moment."),
     N_("The connection to the citizen failed."), N_("The connection to the kiosk was lost."),
     N_("The connection to the console was lost."), N_("The visit was transferred."),
-    N_("Camera unavailable – the citizen can only hear you."),
+    N_("Camera unavailable – the citizen can only hear you."), N_("online (from home)"),
     N_("Camera and microphone unavailable – the citizen can neither see nor hear you."),
     N_("Another clerk has already picked up this visit."), N_("Nobody is waiting in this department."),
     N_("This department is closed now."), N_("Too many messages to this citizen."),

@@ -16,7 +16,8 @@ REFERENCE = REST.partition(doc.END)[0]
 
 # Names the prose uses that are not part of the wire format: central's settings, its cookies and form fields.
 NOT_PROTOCOL = {"call_connect_timeout_s", "ice_networks", "public_url", "resume_grace_s", "session_hours",
-                "secure_cookies", "ak_session", "ak_login_csrf", "csrf_token"}
+                "secure_cookies", "ak_session", "ak_login_csrf", "csrf_token", "trusted_proxies",
+                "online_visits_per_department"}
 
 
 # -- what protocol/ defines ------------------------------------------------------------

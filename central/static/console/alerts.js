@@ -1,5 +1,5 @@
 /* Telling the clerk that a citizen arrived: screen reader, a chime, a desktop notification. */
-import { t } from './i18n.js';
+import { t, whereFrom } from './i18n.js';
 import { announce, observed, state, ui } from './page.js';
 
 // A burst of arrivals (a kiosk flooding, a reconnect) gets one chime and one notification per department,
@@ -52,7 +52,7 @@ export function alertArrival(visit) {
 }
 
 function soundArrival(visit) {
-  const where = [visit.kiosk_location, state.departments.get(visit.department)?.name].filter(Boolean).join(' · ');
+  const where = [whereFrom(visit), state.departments.get(visit.department)?.name].filter(Boolean).join(' · ');
   announce(`${t('A citizen is waiting')}: ${where}`);
   const now = Date.now();
   if (now - (lastAlert.get(visit.department) ?? -Infinity) < ALERT_GAP_MS) return;

@@ -1,5 +1,5 @@
 /* The clerk's side of the video call: camera and microphone, the RTCPeerConnection, signalling via central. */
-import { languageName, t } from './i18n.js';
+import { languageName, t, whereFrom } from './i18n.js';
 import { observed, state, ui } from './page.js';
 import { send } from './connection.js';
 import { fillTransfer, updateButtons, wireTransfer } from './queue.js';
@@ -79,7 +79,7 @@ function startCall(visit, iceServers) {
   ui.callView.hidden = false;
   ui.callTransfer.dataset.testid = 'transfer-select'; // only while shown, so the test id stays unambiguous
   const department = state.departments.get(visit.department)?.name ?? visit.department;
-  ui.callWho.textContent = [visit.kiosk_location, languageName(visit.language), department].join(' · ');
+  ui.callWho.textContent = [whereFrom(visit), languageName(visit.language), department].join(' · ');
   fillTransfer(ui.callTransfer, visit.department);
   showCallState('new');
   renderCallButtons();
@@ -183,7 +183,7 @@ export function failCall(visitId) {
   if (call?.visit.visit_id !== visitId) return;
   const focusWasInCall = ui.callView.contains(document.activeElement);
   teardown();
-  ui.callNotice.textContent = t(NOTICES.failed, { location: call.visit.kiosk_location });
+  ui.callNotice.textContent = t(NOTICES.failed, { location: whereFrom(call.visit) });
   if (focusWasInCall) ui.queueHeading.focus();
 }
 

@@ -18,6 +18,11 @@ export function applyStrings(root) {
 /** A translated copy of the first element of <template id="...">. */
 export const cloneTemplate = (id) => applyStrings(document.getElementById(id).content.firstElementChild.cloneNode(true));
 
+/** Where a visit comes from: its kiosk's location, or "online" for a visit from home (origin "online"). */
+export function whereFrom(visit) {
+  return visit.origin === 'online' ? t('online (from home)') : visit.kiosk_location;
+}
+
 /** "tr" -> "Türkisch" in the page's language. */
 export function languageName(code) {
   try { return new Intl.DisplayNames([document.documentElement.lang || 'de'], { type: 'language' }).of(code); } catch { return code; }

@@ -1,5 +1,5 @@
 /* The waiting list: one section per department, one row per waiting visit, transfer and message controls. */
-import { cloneTemplate, formatWait, languageName, t } from './i18n.js';
+import { cloneTemplate, formatWait, languageName, t, whereFrom } from './i18n.js';
 import { $, announce, state, ui } from './page.js';
 import { isOpen, send } from './connection.js';
 
@@ -66,7 +66,7 @@ function rowFor(visit) {
   if (row) return row;
   row = cloneTemplate('tpl-visit');
   Object.assign(row.dataset, { visitId: id, department: visit.department });
-  Object.assign($('.visit-where', row), { textContent: visit.kiosk_location, id: `where-${id}` });
+  Object.assign($('.visit-where', row), { textContent: whereFrom(visit), id: `where-${id}` });
   $('.visit-language', row).textContent = languageName(visit.language);
   $('.visit-waited', row).dataset.since = visit.arrived_at;
   tick(row, Date.now() / 1000 + state.clockSkew);
