@@ -35,7 +35,19 @@ from central.updates import download as bundle_download
 from central.updates import sync as rollout_sync
 from central.updates.library import BundleLibrary
 from central.updates.persist import UpdateWriter
-from central.web import admin, auth, booking, booking_view, console, consoles, home, login, metrics, status
+from central.web import (
+    admin,
+    auth,
+    booking,
+    booking_view,
+    console,
+    console_bookings,
+    consoles,
+    home,
+    login,
+    metrics,
+    status,
+)
 from central.web.booking_guard import BookingLimits
 from central.web.throttle import LoginThrottle
 
@@ -137,6 +149,7 @@ def create_app(config: Config, *, now: Callable[[], dt.datetime] | None = None) 
     app.add_routes(auth.routes())
     app.add_routes(login.routes())
     app.add_routes(console.routes())
+    app.add_routes(console_bookings.routes())
     app.add_routes(status.routes())
     app.add_routes(home.routes())
     app.add_routes(booking.routes())

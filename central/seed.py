@@ -1,9 +1,10 @@
-"""Demo data: departments with realistic hours, a clerk, an admin and one kiosk."""
+"""Demo data: departments with realistic hours (one taking appointments), a clerk, an admin and one kiosk."""
 from __future__ import annotations
 
 import secrets
 
 from central import passwords
+from central.bookings.slots import SlotSettings
 from central.hours import OfficeHours
 from central.storage import Database
 
@@ -20,6 +21,7 @@ DEMO_DEPARTMENTS = [
         "closed_days": ["2026-12-24", "2026-12-31"]}),
     ("buergermeister", "Bürgermeister", ["de"], {"weekly": {"thu": [["16:00", "18:00"]]}}),
 ]
+DEMO_BOOKINGS = "standesamt"
 
 
 async def seed_demo(db: Database) -> dict[str, str]:
@@ -31,5 +33,7 @@ async def seed_demo(db: Database) -> dict[str, str]:
     await db.create_staff("sachbearbeiterin", "Frau Demir", passwords.hash_password(clerk_pw), "clerk", slugs)
     await db.create_staff("admin", "IT-Administration", passwords.hash_password(admin_pw), "admin", [])
     _, kiosk_token = await db.create_kiosk("Rathaus Musterdorf, Foyer")
+    # Appointments online: the Standesamt (open at any hour in the demo) has 15-minute slots, two at a time.
+    await db.bookings.save_settings(DEMO_BOOKINGS, SlotSettings(slot_minutes=15, parallel=2, days_ahead=14))
     return {"clerk_user": "sachbearbeiterin", "clerk_password": clerk_pw, "admin_user": "admin",
             "admin_password": admin_pw, "kiosk_token": kiosk_token}

@@ -168,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
   Public status   {base}/status   (JSON: {base}/api/status)
   Visit from home {base}/visit   (one office's link for a city's website: {base}/visit/buergerbuero;
       any browser with a camera, no account; the clerk above picks the visitor up)
+  Appointments    {base}/booking   (the Standesamt takes them: {base}/booking/office/standesamt; the
+      booking's page gives a code, a QR code for the kiosk and a calendar file, and lets the citizen join
+      from 10 minutes before the slot; slots are set per office in the admin area)
   Fleet (admin)   {base}/admin/fleet   (Prometheus: curl -H 'Authorization: Bearer {metrics_token}' {base}/metrics)
   Kiosk page      http://127.0.0.1:{args.kiosk_port}/
       the simulated kiosk: test-pattern camera, synthetic microphone; the call

@@ -36,6 +36,8 @@ CONSOLE_STRINGS = [
     N_("The kiosk's microphone stopped working, so the call was ended."),
     N_("This browser cannot play the kiosk's video (it lacks H.264 and VP8), so you and the citizen can only "
        "hear each other. Please tell IT."),
+    N_("Today's appointments"), N_("No appointments booked today."), N_("%(booked)s booked, %(came)s checked in"),
+    N_("Appointment %(time)s"),
 ]
 # The console gives up on a call's media this much later than central's own timer, so central (which knows
 # whether the kiosk connected) normally decides first.

@@ -165,3 +165,17 @@ def test_the_demo_has_a_signed_bundle_of_a_next_version(tmp_path):
         demo.send_signal(signal.SIGTERM)
         demo.wait(30)
     assert_all_gone(children, port, kiosk_port)
+
+
+def test_the_demo_takes_appointments_at_the_standesamt(tmp_path):
+    demo, port, kiosk_port, children = start_demo(tmp_path)
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/booking/office/standesamt?lang=en", timeout=10) as r:
+            page = r.read().decode()
+        assert 'name="start"' in page and "Book this time" in page
+    finally:
+        demo.terminate()
+        demo.wait(40)
+        for pid in children | {demo.pid}:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)

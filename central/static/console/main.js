@@ -7,6 +7,7 @@ import { showError, state, ui } from './page.js';
 import * as link from './connection.js';
 import { addVisit, fillTransfer, removeVisit, showSnapshot, tickAll, updateButtons } from './queue.js';
 import { alertArrival, setUpAlerts } from './alerts.js';
+import { startBookings } from './bookings.js';
 import { assignCall, awaitConfirmation, endCall, failCall, noticeCall, onCandidate, onOffer, setUpCallControls, teardown } from './call.js';
 
 const ERRORS = {
@@ -102,4 +103,5 @@ setInterval(tickAll, 1000);
 applyStrings(document);
 setUpAlerts();
 setUpCallControls();
+startBookings();
 link.start({ onMessage: (msg) => handlers[msg.type]?.(msg), onStatus: setConnection });

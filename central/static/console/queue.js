@@ -2,6 +2,7 @@
 import { cloneTemplate, formatWait, languageName, t, whereFrom } from './i18n.js';
 import { $, announce, state, ui } from './page.js';
 import { isOpen, send } from './connection.js';
+import { slotTime } from './bookings.js';
 
 const BASE_TITLE = document.title;
 
@@ -46,7 +47,7 @@ function renderDepartments() {
 
 function renderQueue(slug) {
   const dept = state.departments.get(slug), section = state.sections.get(slug);
-  const visits = [...dept.waiting.values()].sort((a, b) => a.arrived_at - b.arrived_at);
+  const visits = [...dept.waiting.values()].sort(queueOrder(Date.now() / 1000 + state.clockSkew));
   placeInOrder($('.visits', section), visits.map(rowFor));
   $('.empty', section).hidden = visits.length > 0;
   $('.department-count', section).textContent = visits.length;
@@ -54,6 +55,16 @@ function renderQueue(slug) {
   ui.queueCount.textContent = total;
   document.title = total ? `(${total}) ${BASE_TITLE}` : BASE_TITLE;
   updateButtons();
+}
+
+/** Central's order (central/rooms/waiting_rooms.py): booked visits whose slot has begun first, by slot start;
+ * then everyone by arrival. */
+export function queueOrder(now) {
+  const key = (v) => (v.slot_start != null && v.slot_start <= now ? [0, v.slot_start, v.arrived_at] : [1, 0, v.arrived_at]);
+  return (a, b) => {
+    const [x, y] = [key(a), key(b)];
+    return x[0] - y[0] || x[1] - y[1] || x[2] - y[2];
+  };
 }
 
 function rowFor(visit) {
@@ -68,6 +79,11 @@ function rowFor(visit) {
   Object.assign(row.dataset, { visitId: id, department: visit.department });
   Object.assign($('.visit-where', row), { textContent: whereFrom(visit), id: `where-${id}` });
   $('.visit-language', row).textContent = languageName(visit.language);
+  if (visit.slot_start != null) {
+    const booked = $('.visit-booked', row);
+    booked.textContent = t('Appointment %(time)s', { time: slotTime(visit.slot_start) });
+    booked.hidden = false;
+  }
   $('.visit-waited', row).dataset.since = visit.arrived_at;
   tick(row, Date.now() / 1000 + state.clockSkew);
   // Every row has a "Pick up" button: tie each to its kiosk for screen readers.
@@ -93,7 +109,14 @@ function tick(row, now) {
 
 /** Advance every "waiting for" clock; called every second. */
 export function tickAll() {
-  for (const row of state.rows.values()) tick(row, Date.now() / 1000 + state.clockSkew);
+  const now = Date.now() / 1000 + state.clockSkew;
+  for (const row of state.rows.values()) tick(row, now);
+  // A booked visit whose slot begins now moves ahead, as it does in central's queue.
+  for (const [slug, dept] of state.departments) {
+    const begun = [...dept.waiting.values()].filter((v) => v.slot_start != null && !v.ahead && v.slot_start <= now);
+    begun.forEach((v) => { v.ahead = true; });
+    if (begun.length) renderQueue(slug);
+  }
 }
 
 export function addVisit(visit) {
