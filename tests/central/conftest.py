@@ -132,19 +132,20 @@ def update_config(tmp_path: Path, keyring: Path) -> Config:
 
 
 @contextlib.asynccontextmanager
-async def running_central(config: Config, ssl_context: ssl.SSLContext | None = None) -> AsyncIterator[Central]:
-    """Central on a free loopback port with the demo data, a test clock and a client session;
+async def running_central(config: Config, ssl_context: ssl.SSLContext | None = None,
+                          host: str = "127.0.0.1") -> AsyncIterator[Central]:
+    """Central on a free port of ``host`` (loopback) with the demo data, a test clock and a client session;
     behind TLS (https://) with ``ssl_context``."""
     clock = Clock()
     app = create_app(config, now=clock)
     runner = web.AppRunner(app, shutdown_timeout=1)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context)
+    site = web.TCPSite(runner, host, 0, ssl_context=ssl_context)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]
     credentials = await seed_demo(app["db"])
     app["hub"].set_departments(await app["db"].departments())
-    c = Central(f"{'https' if ssl_context else 'http'}://127.0.0.1:{port}", app, credentials, clock, aiohttp.ClientSession())
+    c = Central(f"{'https' if ssl_context else 'http'}://{host}:{port}", app, credentials, clock, aiohttp.ClientSession())
     try:
         yield c
     finally:
