@@ -120,6 +120,10 @@ def nat_sites() -> Iterator[tuple[Site, Site]]:
         made += [clerk.netns, clerk.router]
         yield kiosk, clerk
     finally:
+        # The wan's ends of the links first: a namespace lives on while anything (a socket) still holds it,
+        # and with it the veth pair, but deleting one end deletes the pair at once.
+        for link in (f"{prefix}k", f"{prefix}c", f"{prefix}v"):
+            subprocess.run(["ip", "link", "del", link], capture_output=True)
         for netns in made + [f"{prefix}-{n}" for n in ("void", "kiosk", "kiosk-nat", "clerk", "clerk-nat")]:
             subprocess.run(["ip", "netns", "del", netns], capture_output=True)  # its veth ends go with it
         subprocess.run(["ip", "addr", "del", f"{WAN}/32", "dev", "lo"], capture_output=True)
