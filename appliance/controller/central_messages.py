@@ -37,7 +37,7 @@ class CentralMessages(CallGuests):
         if self._visit and self._visit.visit_id is None:
             # asked, but the confirmation was lost with the connection: ask again
             await self._send(m.VisitRequest(type="visit.request", department=self._visit.department,
-                                            language=self.view.language))
+                                            language=self.view.language, booking=self._visit.booking))
 
     async def _on_central(self, msg: m.Message) -> None:
         if self.remote is not None and await self.remote.handle(msg):
@@ -53,7 +53,10 @@ class CentralMessages(CallGuests):
             self._show(position=msg.position, expected_wait_s=msg.expected_wait_s)
         elif isinstance(msg, m.VisitRefused) and visit and visit.visit_id is None:
             self._forget_visit()
-            self._enter(Screen.IDLE, notice=msg.reason, next_opening=msg.next_opening)
+            if visit.booking is not None:  # the appointment screen says why, and when the appointment is
+                self._booking_refused(visit, msg)
+            else:
+                self._enter(Screen.IDLE, notice=msg.reason, next_opening=msg.next_opening)
         elif isinstance(msg, m.Error):
             await self._on_error(msg)
         elif not visit or msg_visit != visit.visit_id:

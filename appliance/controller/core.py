@@ -4,7 +4,7 @@ The controller is assembled from role mixins, each its own module, on top of thi
 
     ControllerCore (core.py)  <-  CallMedia (media.py)  <-  CallGuests (guests.py)
                                                         <-  CentralMessages (central_messages.py)
-                              <-  ScreenFlow (screens.py)
+                              <-  BookingFlow (booking.py)  <-  ScreenFlow (screens.py)
     Controller(CentralMessages, ScreenFlow) (machine.py): the dispatch of every event
 
 All of them share one object and one event loop task, so a handler in any module
@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 
 LED_FOR_SCREEN = {Screen.IDLE: "idle", Screen.CHOOSING: "idle", Screen.CONSENT: "idle", Screen.WAITING: "waiting",
                   Screen.IN_CALL: "in_call", Screen.ENDED: "idle", Screen.FAULT: "fault", Screen.SELFTEST: "in_call",
-                  Screen.ENROL: "off"}  # the button does nothing until the unit is enrolled
+                  Screen.ENROL: "off",  # the button does nothing until the unit is enrolled
+                  Screen.BOOKING: "idle"}
 DEFAULT_LANGUAGE = "de"
 # Devices without which no citizen can be served: while one is unplugged (appliance/fleet/watch.py) the
 # kiosk shows the fault screen between visits instead of the idle screen. A visit already under way
@@ -52,6 +53,7 @@ class ControllerCore:
         self.selftest = None  # appliance.selftest.runner.Selftest, set by the service
         self.remote = None  # appliance.fleet.settings.RemoteSettings: central's settings and actions
         self.updates = None  # appliance.update.agent.UpdateAgent: central's update offers
+        self.scanner = None  # appliance.booking.scanner.QrScanner: the camera read for a booking's QR code
         self._missing: list[str] = []  # unplugged devices of DEVICE_FAULTS, in the order they went
         self._led("idle")
 
@@ -139,9 +141,11 @@ class ControllerCore:
             screen, changes = Screen.FAULT, {"fault": self._missing[0]}
         if self.view.screen is Screen.SELFTEST and screen is not Screen.SELFTEST:
             self.selftest.stop()  # however the screen is left: camera and microphone off
+        if self.view.screen is Screen.BOOKING and screen is not Screen.BOOKING and self.scanner is not None:
+            self.scanner.stop()  # however the appointment screen is left: the camera goes off
         base = dict(selected=None, position=None, expected_wait_s=None, message=None, notice=None,
                     next_opening=None, ended_reason=None, fault=None, microphone_on=False, camera_on=False,
-                    selftest=None, participants=())
+                    selftest=None, participants=(), booking=None)
         if screen is Screen.WAITING:
             base.update(position=self.view.position, expected_wait_s=self.view.expected_wait_s,
                         message=self.view.message)
@@ -151,7 +155,7 @@ class ControllerCore:
         self._show(screen=screen, **{**base, **changes})
         self._led(LED_FOR_SCREEN[screen])
         timeout = {Screen.CHOOSING: self.timeouts.choosing_s, Screen.CONSENT: self.timeouts.consent_s,
-                   Screen.ENDED: self.timeouts.ended_s}.get(screen)
+                   Screen.ENDED: self.timeouts.ended_s, Screen.BOOKING: self.timeouts.booking_s}.get(screen)
         if screen is Screen.IDLE and changes.get("notice"):
             timeout = self.timeouts.notice_s
         if timeout is not None:

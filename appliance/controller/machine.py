@@ -21,6 +21,8 @@ from appliance.controller.central_messages import CentralMessages
 from appliance.controller.screens import ScreenFlow
 from appliance.controller.view import Screen
 from appliance.controller.visit import Timeouts
+from protocol import messages as m
+from protocol.booking_lookup import BookingFound
 
 __all__ = ["Controller", "Timeouts"]
 
@@ -40,7 +42,10 @@ class Controller(CentralMessages, ScreenFlow):
         if self.remote is not None and self.remote.wake(kind):
             return  # the screen was dark outside office hours: this press only woke it
         if kind == "central":
-            await self._on_central(value)
+            if isinstance(value, BookingFound) or (isinstance(value, m.Error) and value.ref == "booking.lookup"):
+                await self._on_booking_answer(value)  # booking.py
+            else:
+                await self._on_central(value)
         elif kind == "connected":
             await self._on_connected(value)
         elif kind == "disconnected":
@@ -84,6 +89,8 @@ class Controller(CentralMessages, ScreenFlow):
             await self._choosing(kind, value)
         elif screen is Screen.CONSENT:
             await self._consent(kind, value)
+        elif screen is Screen.BOOKING:
+            await self._booking(kind, value)
         elif screen is Screen.WAITING:
             if kind in ("long_press", "cancel") and self._visit and self._visit.visit_id:
                 await self._leave(in_call=False)

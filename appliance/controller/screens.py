@@ -1,24 +1,26 @@
 """The citizen's way to a visit on the kiosk: idle, choosing a department, consent, and screen timeouts.
 
-The button cycles through the open departments and a long press chooses; the
-touch screen chooses directly. See core.py for how the controller is assembled.
+The button cycles through the open departments (then "I have an appointment", booking.py) and a
+long press chooses; the touch screen chooses directly. See core.py for how the controller is assembled.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from appliance.controller.core import ControllerCore
-from appliance.controller.view import Screen
+from appliance.controller.booking import BookingFlow
+from appliance.controller.view import APPOINTMENT, Screen
 from appliance.controller.visit import Visit
 from protocol import messages as m
 
 
-class ScreenFlow(ControllerCore):
+class ScreenFlow(BookingFlow):
     async def _idle(self, kind: str, value: Any) -> None:
         open_ = [d for d in self.view.departments if d.open]
         if kind == "choose":
             if self._is_open(value):
                 self._enter(Screen.CONSENT, selected=value)
+        elif kind == "booking":
+            self._start_booking()
         elif kind in ("press", "long_press"):
             if not self.view.online:
                 return  # the idle screen already says the service is unreachable
@@ -30,10 +32,13 @@ class ScreenFlow(ControllerCore):
                 self._enter(Screen.CHOOSING, selected=open_[0].slug)
 
     async def _choosing(self, kind: str, value: Any) -> None:
-        open_ = [d.slug for d in self.view.departments if d.open]
-        if kind == "press" and open_:
-            i = open_.index(self.view.selected) if self.view.selected in open_ else -1
-            self._enter(Screen.CHOOSING, selected=open_[(i + 1) % len(open_)])  # re-arms the timeout
+        # The button cycles through the open offices, then "I have an appointment".
+        entries = [d.slug for d in self.view.departments if d.open] + [APPOINTMENT]
+        if kind == "press":
+            i = entries.index(self.view.selected) if self.view.selected in entries else -1
+            self._enter(Screen.CHOOSING, selected=entries[(i + 1) % len(entries)])  # re-arms the timeout
+        elif (kind == "long_press" and self.view.selected == APPOINTMENT) or kind == "booking":
+            self._start_booking()
         elif kind == "long_press" and self._is_open(self.view.selected):
             self._enter(Screen.CONSENT, selected=self.view.selected)
         elif kind == "choose" and self._is_open(value):
@@ -58,6 +63,8 @@ class ScreenFlow(ControllerCore):
                 self._enter(Screen.IDLE, notice="unreachable")
         elif screen is Screen.IDLE:
             self._show(notice=None, next_opening=None)
+        elif screen is Screen.BOOKING:
+            self._booking_timeout()
         else:
             self._enter(Screen.IDLE)
 

@@ -16,6 +16,7 @@ class Screen(str, enum.Enum):
     FAULT = "fault"        # the unit itself is broken (camera missing, token refused or used by another unit)
     SELFTEST = "selftest"  # the installer's check of every part (appliance/selftest/)
     ENROL = "enrol"        # not enrolled yet: a code (and its QR code) to claim the unit in central, the serial
+    BOOKING = "booking"    # "I have an appointment": the booking's QR code held up, or its code typed (see BookingScreen)
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,32 @@ class EnrolScreen:
     unreachable: bool = False          # the last attempt to reach central failed
 
 
+# CHOOSING's entry after the open departments (never a department's slug): the button reaches the
+# appointment screen too.
+APPOINTMENT = ":appointment"
+
+
+@dataclass(frozen=True)
+class BookingScreen:
+    """The appointment screen (appliance/controller/booking.py), one step at a time.
+
+    ``step``: "scanning" (camera on, looking for the QR code) | "typing" (the on-screen keypad) |
+    "checking" (asked central) | "found" (the appointment, confirm to queue) | "problem".
+    ``hint`` while scanning or typing: "no_code_seen" (nothing read for a while: type it instead?),
+    "not_a_booking" (a QR code that is not an appointment's), "invalid_code" (typed code not valid),
+    "no_camera" (the camera or the decoder cannot read codes now: typing only).
+    ``problem``: "booking_unknown" | "booking_other_time" | "closed" | "rate_limited" | "unreachable".
+    """
+
+    step: str = "scanning"
+    hint: str | None = None
+    code: str | None = None           # the code read or typed, normalised (shown as 7K3M-9QX2)
+    department: str | None = None     # from central's answer
+    slot_start: str | None = None     # ISO 8601 with the town's offset
+    slot_end: str | None = None
+    problem: str | None = None
+
+
 @dataclass(frozen=True)
 class View:
     screen: Screen = Screen.IDLE
@@ -72,6 +99,7 @@ class View:
     selftest: dict | None = None
     enrol: EnrolScreen | None = None          # with ENROL (appliance/fleet/enrol.py)
     restart_at: str | None = None             # idle: the unit restarts then for an update (ISO 8601; appliance/update/)
+    booking: BookingScreen | None = None      # with BOOKING
     extra: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:

@@ -16,6 +16,8 @@ class Timeouts:
     notice_s: float = 12.0     # a refusal shown on the idle screen
     request_s: float = 15.0    # central did not confirm the visit request
     media_s: float = 30.0      # a call's media did not connect: report failed (central has its own timer too)
+    booking_hint_s: float = 15.0  # no QR code read this long: offer typing the code, and say how to hold it
+    booking_s: float = 90.0    # nothing happened on the appointment screen this long: back to idle
 
 
 class Call(Protocol):
@@ -38,6 +40,7 @@ class Visit:
     visit_id: str | None = None      # None until central confirmed the request
     resume_token: str | None = None
     department: str = ""
+    booking: str | None = None       # the appointment's code (protocol.base.BookingCode), sent with the request
 
 
 @dataclass

@@ -9,8 +9,10 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 bp = Blueprint("live", __name__)
 
-WITHOUT_VALUE = frozenset({"press", "long_press", "confirm", "cancel", "hangup", "selftest"})
+WITHOUT_VALUE = frozenset({"press", "long_press", "confirm", "cancel", "hangup", "selftest",
+                           "booking", "booking_type", "booking_scan"})  # the appointment screen's buttons
 SLUG = re.compile(r"[a-z0-9-]{1,40}")
+TYPED_CODE = re.compile(r"[0-9A-Za-z -]{1,20}")  # the keypad's code as typed; the controller reads it
 RETRY_MS = 2000  # how soon the browser reconnects after the service restarted
 
 
@@ -61,13 +63,17 @@ def action():
     elif name == "choose":
         if not isinstance(value, str) or not SLUG.fullmatch(value):
             return _bad("bad_value", "choose needs a department's short name (a-z, 0-9, -; up to 40).")
+    elif name == "booking_code":
+        if not isinstance(value, str) or not TYPED_CODE.fullmatch(value):
+            return _bad("bad_value", "booking_code needs the typed code (letters, digits, - and spaces; up to 20).")
     elif name == "language":
         codes = current_app.extensions["kiosk.catalogues"].codes
         if value not in codes:
             return _bad("bad_value", f"language must be one of: {', '.join(codes)}.")
     else:
         return _bad("unknown_action", "action must be one of: press, long_press, choose, confirm, cancel, "
-                                      "hangup, language, selftest.")
+                                      "hangup, language, selftest, booking, booking_type, booking_scan, "
+                                      "booking_code.")
     if name == "selftest":
         value = "button"  # the page's 5 s hold (Space in the demo) stands in for the call button's
     current_app.extensions["kiosk.bridge"].action(name, value)

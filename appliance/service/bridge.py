@@ -15,7 +15,8 @@ from typing import Any
 from appliance.controller.view import View
 from protocol.errors import AmtsklingelError
 
-ACTIONS = {"press", "long_press", "choose", "confirm", "cancel", "hangup", "language", "selftest"}
+ACTIONS = {"press", "long_press", "choose", "confirm", "cancel", "hangup", "language", "selftest",
+           "booking", "booking_type", "booking_scan", "booking_code"}  # the appointment screen's (controller/booking.py)
 SUBSCRIBER_BACKLOG = 50  # views; a page that stops reading misses old views, never the newest
 
 

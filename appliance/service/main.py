@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from appliance.booking.scanner import QrScanner
 from appliance.call.devices import open_track
 from appliance.call.mesh import MeshCall
 from appliance.call.peer import CallPeer, offered_video_codecs
@@ -86,6 +87,8 @@ class Appliance:
         await asyncio.gather(*self.tasks, return_exceptions=True)
         if self.selftest is not None:
             self.selftest.stop()
+        if self.controller.scanner is not None:
+            self.controller.scanner.stop()
         if self.remote is not None:
             self.remote.close()
         await self.controller._close_call()
@@ -214,6 +217,11 @@ async def start(config: ApplianceConfig, *, hardware: Hardware | None = None,
         # central answers: on the kiosk's link, or (not enrolled yet) on the enrolment link that got a code
         is_online=lambda: controller.view.online or bool(controller.view.enrol and controller.view.enrol.code),
         probes=_probes(config, session), devices=devices, can_send=session.connected.is_set)
+    # "I have an appointment": the booking's QR code read from the camera, on the unit (appliance/booking/)
+    controller.scanner = QrScanner(camera=hardware.camera, self_view=self_view,
+                                   on_code=lambda code: controller.post("qr_code", code),
+                                   on_other=lambda: controller.post("qr_other"),
+                                   on_fault=lambda reason: controller.post("qr_fault", reason))
 
     app = create_app(bridge, clerk_video=clerk_video, self_view=self_view, guest_video=guest_video)
     page = make_server(config.kiosk_host, config.kiosk_port, app, threaded=True)

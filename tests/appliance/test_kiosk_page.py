@@ -466,7 +466,7 @@ def selftest_view(*, done: bool = False, asking: bool = False, passed: bool = Fa
 @pytest.mark.browser
 async def test_choosing_highlights_the_selected_office(page, bridge):
     await show(page, bridge, view(screen=Screen.CHOOSING, selected="standesamt"))
-    tiles = await page.evaluate("""() => [...document.querySelectorAll('.tile')].map((b) => ({
+    tiles = await page.evaluate("""() => [...document.querySelectorAll('#tiles .tile')].map((b) => ({
         slug: b.dataset.slug, pressed: b.getAttribute('aria-pressed'), bg: getComputedStyle(b).backgroundColor}))""")
     assert [t["slug"] for t in tiles] == ["buergerbuero", "standesamt", "bauamt"]  # only open offices
     selected = [t for t in tiles if t["pressed"] == "true"]

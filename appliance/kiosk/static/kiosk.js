@@ -5,6 +5,7 @@
 import { attach } from './clerk-video.js';
 import { attach as attachSelfView, stats as selfViewStats } from './self-view.js';
 import { showParticipants, stats as participantStats } from './participants.js';
+import { createBookingScreen } from './booking.js';
 
 const BOOT = JSON.parse(document.getElementById('boot').textContent);
 const LONG_PRESS_MS = 1000;
@@ -12,6 +13,7 @@ const SELFTEST_HOLD_MS = 5000; // as the call button: held this long on the idle
 const RECONNECT_MS = 3000;
 const CALL_KEYS = new Set([' ', 'Enter', 'Spacebar']);
 const MANY_OFFICES = 5; // more than this on the idle screen: names only, grouped open / closed
+const APPOINTMENT = ':appointment'; // appliance/controller/view.py: the choice after the open offices
 
 const catalogues = new Map([[BOOT.catalogue.language, BOOT.catalogue]]);
 let catalogue = BOOT.catalogue;
@@ -135,12 +137,15 @@ const FAULTS = {
 };
 const CALL_FAILED = N_('The connection could not be set up. You keep your place; a clerk will try again.');
 
+const booking = createBookingScreen({ t, ui, post, lang, departmentName });
+
 const screens = {
   idle(view) {
     ui.idleOffline.hidden = view.online;
-    // An update's restart (appliance/update/) takes the lead's place; a notice for a citizen comes first.
+    ui.appointmentButton.hidden = !view.online;
+    // An update's restart (appliance/update/) or a notice takes the lead's place; a notice for a citizen comes first.
     const restart = !view.notice && view.restart_at && new Date(view.restart_at);
-    ui.idleLead.hidden = Boolean(restart);
+    ui.idleLead.hidden = Boolean(restart || view.notice); // the notice, or the restart, takes the lead's place
     show(ui.idleRestart, restart && !Number.isNaN(restart.getTime()) && t(
       'This kiosk restarts at %(time)s for an update. It is back in a few minutes.',
       { time: new Intl.DateTimeFormat(lang(), { hour: '2-digit', minute: '2-digit' }).format(restart) }));
@@ -162,6 +167,7 @@ const screens = {
   choosing(view) {
     const open = view.departments.filter((d) => d.open);
     ui.tiles.replaceChildren(...open.map((d) => tile(d, d.slug === view.selected)));
+    ui.appointmentTile.setAttribute('aria-pressed', String(view.selected === APPOINTMENT));
     const closed = view.departments.filter((d) => !d.open).map((d) => d.name);
     show(ui.closedNow, closed.length && t('Closed now: %(offices)s', { offices: listOf(closed) }));
   },
@@ -203,6 +209,7 @@ const screens = {
     ui.selftestDone.hidden = !test.done;
     ui.selftestItems.replaceChildren(...test.items.map(selftestItem));
   },
+  booking: (view) => booking.render(view),
   enrol(view) {
     const enrol = view.enrol || {};
     ui.enrolClaim.hidden = !enrol.code;
@@ -283,6 +290,7 @@ function indicator(node, text, on, onText, offText) {
 let detachVideo = null;
 let detachSelfView = null;
 let shownScreen = null;
+let shownCamera = null; // the canvas the camera's picture goes to: in the call, the self-test, the QR code scan
 
 async function render(view) {
   await useLanguage(view.language);
@@ -300,13 +308,14 @@ async function render(view) {
     ui.kiosk.dataset.screen = screen;
     if (shownScreen === 'in_call' && detachVideo) { detachVideo(); detachVideo = null; }
     if (shownScreen === 'in_call') showParticipants(ui.participants, [], t);
-    if (detachSelfView) { detachSelfView(); detachSelfView = null; }
-    if (screen === 'in_call') {
-      detachVideo = attach(ui.clerkVideo, ui.clerkCanvas) || null;
-      detachSelfView = attachSelfView(ui.selfViewCanvas) || null;
-    }
-    if (screen === 'selftest') detachSelfView = attachSelfView(ui.selftestCanvas) || null; // the camera check's picture
+    if (screen === 'in_call') detachVideo = attach(ui.clerkVideo, ui.clerkCanvas) || null;
     shownScreen = screen;
+  }
+  const camera = { in_call: ui.selfViewCanvas, selftest: ui.selftestCanvas }[screen] || booking.cameraCanvas(view);
+  if (camera !== shownCamera) {
+    if (detachSelfView) { detachSelfView(); detachSelfView = null; }
+    if (camera) detachSelfView = attachSelfView(camera, camera === ui.bookingCanvas ? booking.cameraWidth : undefined) || null;
+    shownCamera = camera;
   }
   window.amtsklingel.view = view;
   window.amtsklingel.renders += 1;

@@ -7,8 +7,9 @@
  * frame and after the call. The mirroring is CSS (kiosk.css): the canvas holds the picture as
  * the clerk sees it.
  *
- * Contract with kiosk.js: attach(canvasEl) when the call screen appears; it returns the
- * function that stops it when the screen goes away. */
+ * Contract with kiosk.js: attach(canvasEl) when the call screen appears (also the self-test's and the
+ * QR code scan's picture, larger: attach(canvasEl, maxWidth)); it returns the function that stops it
+ * when the screen goes away. */
 import { attach as attachStream } from './clerk-video.js';
 
 const STREAM_URL = '/self-view/stream';
@@ -17,6 +18,6 @@ const MAX_WIDTH = 320;  // CSS pixels of the box (8rem) times a generous device 
 /** Counters for diagnostics and tests (one set per page). */
 export const stats = { connects: 0, frames: 0, shown: 0, errors: 0, mode: null, codec: null, output: null };
 
-export function attach(canvasEl) {
-  return attachStream(null, canvasEl, { url: STREAM_URL, stats, label: 'self view', maxWidth: MAX_WIDTH });
+export function attach(canvasEl, maxWidth = MAX_WIDTH) {
+  return attachStream(null, canvasEl, { url: STREAM_URL, stats, label: 'self view', maxWidth });
 }
