@@ -101,12 +101,18 @@ def broken_device(text: str) -> tuple[str, int | None]:
     return device, int(frames) if frames else None
 
 
-def hardware_toml(broken: list[tuple[str, int | None]], unit: list[str] = ()) -> str:
+def hardware_toml(broken: list[tuple[str, int | None]], unit: list[str] = (), holds_file: Path | None = None) -> str:
     """The kiosk's [hardware] settings: the fake backend, with the devices told to fail and the unit's
-    conditions (``--unit hot``)."""
+    conditions (``--unit hot``); ``holds_file``: while it holds text, the fake camera shows it as a QR code
+    held up (appliance/hardware/fake/held_code.py)."""
     lines = ['[hardware]', 'backend = "fake"']
+    sections: dict[str, list[str]] = {}
     for device, frames in broken:
-        lines += [f"[hardware.{device}]", "fail = true" if frames is None else f"fail_after_frames = {frames}"]
+        sections.setdefault(device, []).append("fail = true" if frames is None else f"fail_after_frames = {frames}")
+    if holds_file is not None:
+        sections.setdefault("camera", []).append(f"holds_file = {json.dumps(str(holds_file))}")
+    for device, settings in sections.items():
+        lines += [f"[hardware.{device}]", *settings]
     if unit:
         lines += ["[hardware.unit]", *(f"{UNIT_CONDITIONS[condition]} = true" for condition in dict.fromkeys(unit))]
     return "\n".join(lines) + "\n"
@@ -190,6 +196,12 @@ def main(argv: list[str] | None = None) -> int:
 
   Open the kiosk page and the console side by side. Stop with Ctrl+C.
 """, flush=True)
+        holds = workdir / "camera-holds.txt"
+        print(f"""  A booking at the kiosk: choose "I have an appointment" on the kiosk page, then hold the booking's
+      QR code up to the fake camera by writing its link into a file:
+          echo '{base}/booking/CODE' > {holds}      (rm {holds} takes it away again)
+      or type the code on the kiosk's keypad ("Type the code"). At another time the kiosk says when it is.
+""", flush=True)
         if args.enrol:
             print(f"  The kiosk starts without a token and shows a code: log in as admin and enter it at\n"
                   f"  {base}/admin/kiosks (or open the QR code's link).\n", flush=True)
@@ -200,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         token = "" if args.enrol else f'token = "{creds["kiosk_token"]}"\n'
         appliance_config.write_text(f'central_url = "{base}"\n{token}data_dir = "{workdir / "kiosk-data"}"\n'
                                     f'[kiosk]\nport = {args.kiosk_port}\n[update]\nbackend = "fake"\n'
-                                    + hardware_toml(args.broken, args.unit))
+                                    + hardware_toml(args.broken, args.unit, holds))
         kiosk_cmd = [sys.executable, "-m", "appliance", "--config", str(appliance_config)]
         kiosk = start(kiosk_cmd)
         while central.poll() is None:

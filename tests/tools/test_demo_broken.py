@@ -58,3 +58,25 @@ def test_a_hot_undervolted_unit_reaches_the_health_report(tmp_path):
                             image=ImageInfo.read(tmp_path)).report()
     assert report.cpu_temp_c >= 80 and {"under_voltage", "soft_temperature_limit"} <= set(report.throttling)
     assert {f.code for f in report.faults} == {"overheated", "under_voltage"}
+
+
+async def test_the_demos_camera_holds_up_what_its_file_says(tmp_path):
+    """The demo's way to hold a booking's QR code up to the kiosk: its link written into a file."""
+    pytest.importorskip("zxingcpp", reason="the QR decoder zxing-cpp is not installed (pip install zxing-cpp==2.3.0)")
+    from appliance.booking.qr_reader import QrReader
+    holds = tmp_path / "camera-holds.txt"
+    args = demo.parse_args(["--broken", "microphone"])
+    hardware = tomllib.loads(demo.hardware_toml(args.broken, [], holds))["hardware"]
+    assert hardware["camera"] == {"holds_file": str(holds)}
+    hw = open_hardware(hardware)
+    try:
+        hw.camera.held.POLL_S = 0.0
+        track = hw.camera.track(encoded=False)
+        assert QrReader().read(await track.recv()).codes == ()
+        holds.write_text("http://localhost:8080/booking/7K3M9QX2\n")
+        assert QrReader().read(await track.recv()).codes == ("7K3M9QX2",)
+        # with a broken camera too, both settings reach it
+        both = tomllib.loads(demo.hardware_toml([("camera", None)], [], holds))["hardware"]["camera"]
+        assert both == {"fail": True, "holds_file": str(holds)}
+    finally:
+        hw.close()
