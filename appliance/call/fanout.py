@@ -19,8 +19,9 @@ the source is asked for one at once (the camera's hardware encoder, through
 A receiver's picture-loss request (RTCP PLI/FIR) asks the same way (:func:`forward_keyframe_requests`);
 for packets aiortc would otherwise ignore it.
 
-Audio frames are shared as they are: each peer's sender encodes Opus itself (a few per cent of a
-core per peer on a Pi 4; the low-delay option is set per sender, appliance/call/audio_send.py).
+The microphone's voice is encoded once as well (:class:`OpusPacketEncoder`, in the low-delay mode of
+appliance/call/audio_send.py), and every sender packetises the Opus packets (``OpusEncoder.pack``): per
+peer the kiosk then only wraps, encrypts and sends (bench three_way).
 """
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 BRANCH_QUEUE = 8             # items (~270 ms of video at 30 fps): more would only add latency
 KEYFRAME_REQUEST_GAP_S = 0.5  # the source is asked for a key frame at most this often
 SOURCE_LINKS = ("_source", "source")  # where the kiosk's wrapping tracks keep the track they wrap
+OPUS_RATE, OPUS_FRAME, OPUS_BITRATE = 48000, 960, 96000  # what aiortc's own Opus encoder sends
 
 
 def keyframe_requester(track: MediaStreamTrack | None) -> Callable[[], bool] | None:
@@ -105,15 +107,45 @@ class Vp8PacketEncoder:
         codec = av.CodecContext.create("libvpx", "w")
         codec.width, codec.height, codec.pix_fmt = width, height, "yuv420p"
         codec.bit_rate = self.bitrate
-        codec.time_base = fractions.Fraction(1, 90000)
         codec.gop_size = 3000  # key frames on request, as aiortc's
         codec.qmin, codec.qmax = 2, 56
         codec.options = {"bufsize": str(self.bitrate), "cpu-used": "-6", "deadline": "realtime",
                          "lag-in-frames": "0", "minrate": str(self.bitrate), "maxrate": str(self.bitrate),
                          "noise-sensitivity": "4", "overshoot-pct": "15", "partitions": "0",
                          "static-thresh": "1", "undershoot-pct": "100"}
-        codec.thread_count = 2 if width * height >= 640 * 360 else 1
+        # One thread, as aiortc's at this size: with more, libvpx took 30 times the CPU on the busy build host.
+        codec.thread_count = 1
         return codec
+
+
+class OpusPacketEncoder:
+    """Microphone frames to Opus ``av.Packet``s (20 ms, 48 kHz stereo, 96 kbit/s as aiortc's), once for every
+    peer; in Opus's low-delay mode, as each sender's own encoder would be (appliance/call/audio_send.py)."""
+
+    def __init__(self) -> None:
+        from appliance.call.audio_send import APPLICATION
+        self.codec = av.CodecContext.create("libopus", "w")
+        self.codec.bit_rate = OPUS_BITRATE
+        self.codec.format = "s16"
+        self.codec.layout = "stereo"
+        self.codec.sample_rate = OPUS_RATE
+        self.codec.time_base = fractions.Fraction(1, OPUS_RATE)
+        self.codec.options = {"application": APPLICATION}
+        self.resampler = av.AudioResampler(format="s16", layout="stereo", rate=OPUS_RATE, frame_size=OPUS_FRAME)
+        self.first_pts: int | None = None
+        self.frames = 0
+
+    def encode(self, frame: av.AudioFrame) -> list[av.Packet]:
+        packets = []
+        for chunk in self.resampler.resample(frame):
+            packets += self.codec.encode(chunk)
+        for packet in packets:
+            if self.first_pts is None:
+                self.first_pts = packet.pts  # libopus starts below zero (its pre-skip): aiortc counts from here
+            packet.pts -= self.first_pts
+            packet.time_base = self.codec.time_base
+        self.frames += 1
+        return packets
 
 
 class Branch(MediaStreamTrack):
@@ -172,18 +204,19 @@ class Branch(MediaStreamTrack):
 class Fanout:
     """``source`` read once, every item to every :meth:`branch`.
 
-    ``vp8``: ``source`` yields frames, encoded here once to VP8 packets. Otherwise items pass as they are:
-    H.264 packets (``keyframes`` then defaults to true: a branch starts at a key frame) or audio frames.
+    ``vp8``: ``source`` yields frames, encoded here once to VP8 packets; ``opus``: audio frames, encoded here
+    once to Opus packets. Otherwise items pass as they are: H.264 packets (``keyframes`` then defaults to
+    true: a branch starts at a key frame) or audio frames.
     The source is not stopped here: whoever opened it (the clerk's peer connection) stops it, and then
     every branch ends.
     """
 
-    def __init__(self, source: MediaStreamTrack, *, vp8: bool = False, keyframes: bool | None = None,
-                 vp8_bitrate: int = DEFAULT_BITRATE) -> None:
+    def __init__(self, source: MediaStreamTrack, *, vp8: bool = False, opus: bool = False,
+                 keyframes: bool | None = None, vp8_bitrate: int = DEFAULT_BITRATE) -> None:
         self.source, self.kind = source, source.kind
-        self.encoder = Vp8PacketEncoder(vp8_bitrate) if vp8 else None
+        self.encoder = Vp8PacketEncoder(vp8_bitrate) if vp8 else OpusPacketEncoder() if opus else None
         self.keyframes = vp8 or (source.kind == "video" if keyframes is None else keyframes)
-        self._camera_keyframe = None if vp8 else keyframe_requester(source)
+        self._camera_keyframe = None if self.encoder is not None else keyframe_requester(source)
         self._branches: list[Branch] = []
         self._last_request = 0.0
         self.stats = {"items_in": 0, "items_out": 0, "keyframe_requests": 0}
@@ -212,7 +245,7 @@ class Fanout:
             return
         self._last_request = now
         self.stats["keyframe_requests"] += 1
-        if self.encoder is not None:
+        if isinstance(self.encoder, Vp8PacketEncoder):
             self.encoder.force_keyframe = True
         elif self._camera_keyframe is not None:
             self._camera_keyframe()

@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 from aiortc import RTCRtpSender
 from aiortc.mediastreams import MediaStreamTrack
+from aiortc.sdp import SessionDescription
 
 from appliance.call.answer import sending_codec
 from appliance.call.fanout import Fanout, forward_keyframe_requests
@@ -30,6 +31,16 @@ VP8 = "video/vp8"
 
 # (peer id, the tracks to send, the offer's video codecs, the pair's state callback) -> the guest's peer connection
 GuestFactory = Callable[[str, list[MediaStreamTrack], list | None, Callable[[str], None]], CallPeer]
+
+
+def takes_opus(answer: str | None) -> bool:
+    """The answer's audio is Opus (aiortc's first choice, and every browser's)."""
+    if not answer:
+        return False
+    for media in SessionDescription.parse(answer).media:
+        if media.kind == "audio" and media.port != 0:
+            return any(codec.mimeType.lower() == "audio/opus" for codec in media.rtp.codecs)
+    return False
 
 
 def vp8_codecs() -> list:
@@ -104,6 +115,10 @@ class MeshCall:
         if guest is None:
             log.info("an answer for a guest no longer in the call; ignored")
             return
+        if self.audio is not None and self.audio.encoder is not None and not takes_opus(sdp):
+            log.warning("a guest's browser takes no Opus; the guest does not hear the citizen")
+            if guest.audio_sender is not None:
+                guest.audio_sender.replaceTrack(None)
         wanted = self._video_codec()
         codec = sending_codec(sdp, guest.video_codecs)
         if wanted is not None and codec not in (wanted, None):
@@ -139,7 +154,9 @@ class MeshCall:
         self._shared = True
         audio_sender = self.clerk.audio_sender
         if audio_sender is not None and audio_sender.track is not None:
-            self.audio = Fanout(audio_sender.track)
+            # Opus (always, with a browser): encoded once for everyone; else each sender encodes its own.
+            answer = self.clerk.pc.remoteDescription
+            self.audio = Fanout(audio_sender.track, opus=takes_opus(answer.sdp if answer else None))
             audio_sender.replaceTrack(self.audio.branch())
         video_sender, codec = self.clerk.video_sender, self.clerk.video_codec
         source = video_sender.track if video_sender is not None else None

@@ -54,6 +54,9 @@ def encoder_main(commands, data) -> None:
                 encoder.output = PipeOutput(data, generation)
                 encoder.width, encoder.height = width, height
                 encoder.start()
+            elif cmd[0] == "keyframe":  # as V4L2's FORCE_KEY_FRAME on the Pi (hardware.pi.camera)
+                if encoder is not None:
+                    encoder.request_keyframe()
             elif cmd[0] == "stop":
                 if encoder is not None:
                     encoder.stop()

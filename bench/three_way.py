@@ -1,0 +1,207 @@
+"""A kiosk in a call with three: its CPU and upload with two remote peers against one (mesh).
+
+The kiosk is the appliance's own MeshCall in a process of its own (bench/_three_way.py), its camera the
+Pi 4 passthrough path: H.264 access units from the stand-in hardware encoder (libx264 in a third process,
+1280x720 at 30 fps, 1.5 Mbit/s, as hardware.pi.camera configures the Pi's encoder), so the kiosk process's
+CPU is what a Pi 4 spends. The clerk and the guest are aiortc peers in this process, each sending a
+640x360 VP8 picture at 15 fps and an Opus tone, as a browser would; what they receive is taken still
+encoded (not decoded), so this process stays light. Over loopback in the bench's network namespace.
+
+The call runs with the clerk alone, then with a guest added, then without again, for ``--tw-rounds``
+rounds; each window is ``--tw-seconds`` long after a settling time. CPU = utime + stime of the kiosk
+process (all threads); upload = RTP bytes the kiosk's peer connections sent.
+
+    three_way_kiosk_cpu_ratio                    CPU with two remote peers / with one (median of the
+                                                 rounds; Pi 4 passthrough; target <= 1.3)
+    three_way_kiosk_cpu_s_per_min.one_peer       the kiosk's CPU with the clerk alone
+    three_way_kiosk_cpu_s_per_min.two_peers      ... with the clerk and a guest
+    three_way_kiosk_upload_kbit_s.one_peer       what the kiosk sends, all peers together
+    three_way_kiosk_upload_kbit_s.two_peers
+    three_way_kiosk_cpu_ratio.vp8                the same ratio when the kiosk encodes VP8 itself (once)
+"""
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import statistics
+
+from bench._common import BenchError, emit, note, proc_cpu_s
+
+NAME = "three_way"
+READY_TIMEOUT_S = 60.0
+CONNECT_TIMEOUT_S = 30.0
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--tw-seconds", type=float, default=None,
+                        help="three_way: seconds per measured window (default 20; 8 with --quick)")
+    parser.add_argument("--tw-rounds", type=int, default=None,
+                        help="three_way: rounds of one peer, then two (default 3; 2 with --quick)")
+
+
+class Remote:
+    """A clerk's or guest's browser, played by aiortc: sends a picture and a tone, takes what comes encoded."""
+
+    def __init__(self) -> None:
+        from aiortc import RTCPeerConnection
+
+        from appliance.hardware.fake.camera import TestPatternTrack
+        from appliance.hardware.fake.microphone import SyntheticMicrophoneTrack
+
+        self.pc = RTCPeerConnection()
+        self.sent = [TestPatternTrack(640, 360, fps=15), SyntheticMicrophoneTrack(660)]
+        for track in self.sent:
+            self.pc.addTransceiver(track, direction="sendrecv")
+        self.tasks: list[asyncio.Task] = []
+        self.pc.on("track", self._take)
+
+    def _take(self, track) -> None:
+        from appliance.kiosk.video_feed import receiver_for, tap_encoded_frames
+
+        if track.kind == "video" and tap_encoded_frames(receiver_for(self.pc, track), lambda codec, frame: None):
+            return  # the kiosk's picture arrives and is thrown away undecoded
+
+        async def drain() -> None:
+            try:
+                while True:
+                    await track.recv()
+            except Exception:  # noqa: BLE001 - the track ended with the call
+                pass
+        self.tasks.append(asyncio.get_running_loop().create_task(drain()))
+
+    async def answer(self, offer: str) -> str:
+        from aiortc import RTCSessionDescription
+
+        await self.pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
+        await self.pc.setLocalDescription(await self.pc.createAnswer())
+        return self.pc.localDescription.sdp
+
+    async def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await self.pc.close()
+        for track in self.sent:
+            track.stop()
+
+
+class Kiosk:
+    """The parent's handle on the kiosk process."""
+
+    def __init__(self, mode: str) -> None:
+        import bench._three_way as process
+
+        mp = multiprocessing.get_context("spawn")
+        self.conn, child = mp.Pipe()
+        self.proc = mp.Process(target=process.kiosk_main, args=(child, mode), name="bench-three-way-kiosk")
+        self.proc.start()
+        child.close()
+        self.events: asyncio.Queue = asyncio.Queue()
+        self.loop = asyncio.get_running_loop()
+        self.loop.add_reader(self.conn.fileno(), self._readable)
+        self.pid = 0
+
+    def _readable(self) -> None:
+        try:
+            while self.conn.poll():
+                self.events.put_nowait(self.conn.recv())
+        except (EOFError, OSError):
+            self.loop.remove_reader(self.conn.fileno())
+            self.events.put_nowait(("exited",))
+
+    async def expect(self, kind: str, who: str | None = None, timeout: float = CONNECT_TIMEOUT_S) -> tuple:
+        async with asyncio.timeout(timeout):
+            while True:
+                event = await self.events.get()
+                if event[0] == "exited":
+                    raise BenchError("the kiosk process ended; see its log above")
+                if event[0] == kind and (who is None or event[1] == who):
+                    return event
+
+    async def join(self, who: str, remote: Remote) -> None:
+        self.conn.send(("offer", who))
+        offer = await self.expect("offer", who)
+        self.conn.send(("answer", who, await remote.answer(offer[2])))
+        await self.expect("connected", who)
+
+    async def sent_bytes(self) -> int:
+        self.conn.send(("stats",))
+        return sum((await self.expect("stats", timeout=10))[1].values())
+
+    def stop(self) -> None:
+        try:
+            self.conn.send(("exit",))
+        except (BrokenPipeError, OSError):
+            pass
+        self.proc.join(timeout=15)
+        if self.proc.is_alive():
+            self.proc.terminate()
+            self.proc.join(timeout=5)
+        try:
+            self.loop.remove_reader(self.conn.fileno())
+        except (ValueError, OSError):
+            pass
+
+
+async def window(kiosk: Kiosk, seconds: float) -> tuple[float, float]:
+    """(CPU seconds per minute, upload kbit/s) of the kiosk over the next ``seconds``."""
+    cpu0, bytes0, t0 = proc_cpu_s(kiosk.pid), await kiosk.sent_bytes(), asyncio.get_running_loop().time()
+    await asyncio.sleep(seconds)
+    cpu1, bytes1, t1 = proc_cpu_s(kiosk.pid), await kiosk.sent_bytes(), asyncio.get_running_loop().time()
+    return (cpu1 - cpu0) * 60 / (t1 - t0), (bytes1 - bytes0) * 8 / 1000 / (t1 - t0)
+
+
+async def measure(mode: str, seconds: float, rounds: int, settle: float) -> dict[str, list[float]]:
+    kiosk, clerk = Kiosk(mode), Remote()
+    found: dict[str, list[float]] = {"one_cpu": [], "two_cpu": [], "one_kbit": [], "two_kbit": []}
+    try:
+        ready = await kiosk.expect("ready", timeout=READY_TIMEOUT_S)
+        kiosk.pid = ready[1]
+        await kiosk.join("clerk", clerk)
+        await asyncio.sleep(settle)
+        for number in range(rounds):
+            cpu, kbit = await window(kiosk, seconds)
+            found["one_cpu"].append(cpu)
+            found["one_kbit"].append(kbit)
+            guest = Remote()
+            who = f"g-guest{number:04d}"
+            await kiosk.join(who, guest)
+            await asyncio.sleep(settle)
+            cpu, kbit = await window(kiosk, seconds)
+            found["two_cpu"].append(cpu)
+            found["two_kbit"].append(kbit)
+            kiosk.conn.send(("remove", who))
+            await kiosk.expect("removed", who)
+            await guest.close()
+            await asyncio.sleep(settle)
+            note(f"three_way {mode}: round {number + 1}: one peer {found['one_cpu'][-1]:.1f} s/min "
+                 f"{found['one_kbit'][-1]:.0f} kbit/s, two peers {found['two_cpu'][-1]:.1f} s/min "
+                 f"{found['two_kbit'][-1]:.0f} kbit/s; load {os.getloadavg()[0]:.1f}")
+    finally:
+        kiosk.stop()
+        await clerk.close()
+    return found
+
+
+def run(args) -> int:  # noqa: ANN001 - the bench runner's namespace
+    seconds = args.tw_seconds or (8.0 if args.quick else 20.0)
+    rounds = args.tw_rounds or (2 if args.quick else 3)
+    settle = 3.0 if args.quick else 5.0
+
+    async def main() -> dict[str, dict[str, list[float]]]:
+        return {mode: await measure(mode, seconds, rounds, settle) for mode in ("passthrough", "vp8")}
+    try:
+        results = asyncio.run(main())
+    except (BenchError, TimeoutError) as exc:
+        note(f"three_way: {exc}")
+        return 2
+    for mode, found in results.items():
+        ratios = [two / one for one, two in zip(found["one_cpu"], found["two_cpu"]) if one > 0]
+        suffix = "" if mode == "passthrough" else f".{mode}"
+        emit(f"three_way_kiosk_cpu_ratio{suffix}", statistics.median(ratios), "ratio")
+        emit(f"three_way_kiosk_cpu_s_per_min{suffix}.one_peer", statistics.median(found["one_cpu"]), "s")
+        emit(f"three_way_kiosk_cpu_s_per_min{suffix}.two_peers", statistics.median(found["two_cpu"]), "s")
+        emit(f"three_way_kiosk_upload_kbit_s{suffix}.one_peer", statistics.median(found["one_kbit"]), "kbit/s")
+        emit(f"three_way_kiosk_upload_kbit_s{suffix}.two_peers", statistics.median(found["two_kbit"]), "kbit/s")
+    note(f"three_way: {rounds} rounds of {seconds:g} s per window; machine load {os.getloadavg()[0]:.1f}")
+    return 0
