@@ -21,8 +21,8 @@ CSRF_EXEMPT = {"/login", "/ws/kiosk", "/language"}
 # Multipart uploads: the handler checks the form's first field (csrf_matches) before it reads the file,
 # so a large file is never read into memory here to find the token.
 CSRF_IN_HANDLER = {"/admin/bundles/upload"}
-# Public forms of citizens, who have no session and so no token: their handlers refuse a form sent from
-# another site by its Origin (central/web/booking_guard.py check_origin).
+# Public forms of citizens, who have no session: their handlers check a token of their own
+# (central/web/booking_guard.py check_form).
 PUBLIC_FORMS = ("/booking/",)
 
 

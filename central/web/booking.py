@@ -18,7 +18,7 @@ from central.bookings.slots import BookingError, bookable_days, check_day
 from central.citizen.i18n import T_, CitizenLanguage
 from central.citizen.pages import citizen_language, render_citizen
 from central.storage.database import Department
-from central.web.booking_guard import check_origin, limits, refuse_if_limited
+from central.web.booking_guard import check_form, form_token, keep_form_token, limits, refuse_if_limited
 from central.web.booking_view import confirm_by_mail
 
 # What the citizen reads for each BookingError.reason (central/bookings/slots.py, storage/bookings.py).
@@ -77,13 +77,14 @@ async def _office_page(request: web.Request, dept: Department, day: dt.date | No
     if day is None or day not in days:
         day = days[0] if days else None
     slots = [(s, free) for s, free in await free_slots(db, dept, day, now) if free] if day else []
-    return render_citizen(
-        request, "citizen/booking_office.html", status=status, office=dept, error=error, email=email,
+    token = form_token(request)
+    return keep_form_token(request, render_citizen(
+        request, "citizen/booking_office.html", status=status, office=dept, error=error, email=email, form_token=token,
         mail_offered=request.app["config"].smtp_host is not None, days_ahead=settings.days_ahead,
         days=[{"iso": d.isoformat(), "label": _day_label(lang, d), "current": d == day} for d in days],
         day={"iso": day.isoformat(), "label": _day_label(lang, day)} if day else None,
         slots=[{"value": s.start.strftime("%Y-%m-%dT%H:%M"), "label": f"{_time_label(lang, s.start)} – "
-                f"{_time_label(lang, s.end)}"} for s, _ in slots])
+                f"{_time_label(lang, s.end)}"} for s, _ in slots]), token)
 
 
 def _department(request: web.Request) -> Department:
@@ -118,10 +119,10 @@ async def office_page(request: web.Request) -> web.Response:
 
 
 async def book(request: web.Request) -> web.Response:
-    check_origin(request)
     dept = _department(request)
     lang = citizen_language(request)
     form = await request.post()
+    check_form(request, form)
     start_text, email_text = str(form.get("start", ""))[:40], str(form.get("email", ""))[:300].strip()
     zone = ZoneInfo(dept.hours.timezone)
     try:

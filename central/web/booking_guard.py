@@ -1,4 +1,4 @@
-"""What guards the public booking pages: per-address limits, the Origin of a form, and the links it makes.
+"""What guards the public booking pages: per-address limits, the forms' token, and the links they make.
 
 Limits are per address (central/web/client.py: an IPv4 address or an IPv6 /64) and per central
 process, as token buckets (central/live/limits.py). Looking up a code that does not exist costs a
@@ -6,6 +6,9 @@ token; a valid code costs nothing, so a citizen can open their booking as often 
 guessing codes stays at a handful a minute (2^40 codes: nothing to find that way).
 """
 from __future__ import annotations
+
+import hmac
+import secrets
 
 from aiohttp import web
 
@@ -46,11 +49,33 @@ def refuse_if_limited(request: web.Request, buckets: Buckets) -> None:
                                       headers={"Retry-After": str(seconds), "Cache-Control": "no-store"})
 
 
-def check_origin(request: web.Request) -> None:
-    """A form of another site must not book or cancel in the citizen's name (browsers send Origin with POSTs)."""
-    origin = request.headers.get("Origin")
-    if origin is not None and origin not in (own_origin(request), request.app["config"].public_url):
-        raise web.HTTPForbidden(text="this form must be sent from central's own booking page\n")
+# A form of another site must not book or cancel in the citizen's name. Citizens have no session, and the
+# pages send no referrer (so a browser's Origin on their forms is "null", as on a foreign sandboxed form):
+# each form carries a random token that must match this cookie, which another site can neither read nor
+# have sent along with its own POST (SameSite=Lax).
+FORM_COOKIE = "ak_booking_form"
+
+
+def form_token(request: web.Request) -> str:
+    """The token for this browser's booking forms: its cookie's, or a new one (set with :func:`keep_form_token`)."""
+    sent = request.cookies.get(FORM_COOKIE, "")
+    return sent if 20 <= len(sent) <= 64 and sent.replace("-", "").replace("_", "").isalnum() else (
+        secrets.token_urlsafe(24))
+
+
+def keep_form_token(request: web.Request, response: web.StreamResponse, token: str) -> web.StreamResponse:
+    if request.cookies.get(FORM_COOKIE) != token:
+        response.set_cookie(FORM_COOKIE, token, httponly=True, samesite="Lax", path="/booking",
+                            secure=request.app["config"].secure_cookies, max_age=86400)
+    return response
+
+
+def check_form(request: web.Request, form) -> None:  # noqa: ANN001 - MultiDictProxy
+    cookie, sent = request.cookies.get(FORM_COOKIE, ""), str(form.get("form_token", ""))
+    if not (cookie and sent and hmac.compare_digest(cookie, sent)):
+        page = render_citizen(request, "citizen/booking_problem.html", status=403, message=citizen_language(
+            request).gettext(T_("The form has expired. Please load the page again and send it once more.")))
+        raise web.HTTPForbidden(text=page.text, content_type="text/html", headers={"Cache-Control": "no-store"})
 
 
 def own_origin(request: web.Request) -> str:

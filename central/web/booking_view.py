@@ -18,7 +18,15 @@ from central.citizen.i18n import T_
 from central.citizen.pages import citizen_language, render_citizen, when
 from central.storage.bookings import Booking
 from central.storage.database import Department
-from central.web.booking_guard import booking_link, check_origin, limits, public_base, refuse_if_limited
+from central.web.booking_guard import (
+    booking_link,
+    check_form,
+    form_token,
+    keep_form_token,
+    limits,
+    public_base,
+    refuse_if_limited,
+)
 
 
 async def _find(request: web.Request) -> tuple[str, Booking, Department]:
@@ -58,15 +66,16 @@ async def show(request: web.Request) -> web.Response:
     now = request.app["hub"].now().timestamp()
     phase = "used" if booking.checked_in else "early" if now < opens else "now" if now < closes else "over"
     link = booking_link(request, code)
-    return render_citizen(
-        request, "citizen/booking_show.html", office=dept, code=codes.shown(code), raw_code=code, link=link,
+    token = form_token(request)
+    return keep_form_token(request, render_citizen(
+        request, "citizen/booking_show.html", form_token=token, office=dept, code=codes.shown(code), raw_code=code, link=link,
         start=start, end=end, phase=phase, join=join_url(dept, code), done=request.query.get("done"),
         opens=dt.datetime.fromtimestamp(opens, start.tzinfo),
-        qr=qr_svg(link, lang.gettext(T_("QR code of the link to this booking"))))
+        qr=qr_svg(link, lang.gettext(T_("QR code of the link to this booking")))), token)
 
 
 async def cancel(request: web.Request) -> web.Response:
-    check_origin(request)
+    check_form(request, await request.post())
     code, booking, dept = await _find(request)
     lang = citizen_language(request)
     if not await request.app["db"].bookings.cancel(code):  # used meanwhile (or cancelled in another tab)

@@ -21,8 +21,17 @@ async def get(central, path: str, **kw) -> tuple[int, str, aiohttp.ClientRespons
         return r.status, html.unescape(await r.text()), r
 
 
-async def post(central, path: str, data: dict, **kw) -> tuple[int, str, aiohttp.ClientResponse]:
-    async with central.session.post(central.url + path, data=data, allow_redirects=False, **kw) as r:
+FORM_TOKEN = "a-browsers-form-token-0123456789"
+
+
+async def post(central, path: str, data: dict, *, token: str | None = FORM_TOKEN, cookie: str | None = None,
+               **kw) -> tuple[int, str, aiohttp.ClientResponse]:
+    """POST a booking form as our page sends it: its token in the form and in the cookie the page set."""
+    cookie = token if cookie is None else cookie
+    headers = kw.pop("headers", {}) | ({"Cookie": f"ak_booking_form={cookie}"} if cookie else {})
+    form = data | ({"form_token": token} if token else {})
+    async with central.session.post(central.url + path, data=form, allow_redirects=False, headers=headers,
+                                    **kw) as r:
         return r.status, html.unescape(await r.text()), r
 
 
@@ -120,11 +129,19 @@ async def test_the_last_seat_goes_once_and_the_second_citizen_is_told(central):
 
 async def test_a_form_of_another_site_cannot_book_or_cancel(central):
     await open_booking(central)
-    evil = {"Origin": "https://evil.example"}
-    assert (await post(central, "/booking/office/ordnungsamt", {"start": "2026-12-07T10:00"}, headers=evil))[0] == 403
+    status, text, r = await get(central, "/booking/office/ordnungsamt?lang=en")
+    token = re.search(r'name="form_token" value="([^"]+)"', text)[1]
+    [cookie] = [c for c in r.headers.getall("Set-Cookie") if c.startswith("ak_booking_form=")]
+    assert cookie.startswith(f"ak_booking_form={token};") and "SameSite=Lax" in cookie and "HttpOnly" in cookie
+    # Another site can send neither this browser's cookie nor its token: without both, or with another, 403.
+    for token, cookie in ((None, FORM_TOKEN), ("forged-token-of-another-site-01", FORM_TOKEN), (FORM_TOKEN, "")):
+        got, text, _ = await post(central, "/booking/office/ordnungsamt?lang=en", {"start": "2026-12-07T10:00"},
+                                  token=token, cookie=cookie)
+        assert got == 403 and "The form has expired" in text, (token, cookie)
     code = await book(central)
-    assert (await post(central, f"/booking/{code}/cancel", {}, headers=evil))[0] == 403
+    assert (await post(central, f"/booking/{code}/cancel", {}, token=None, cookie=FORM_TOKEN))[0] == 403
     assert await central.db.bookings.find(code) is not None
+    assert await count(central.db, t.bookings) == 1
 
 
 async def test_per_address_limits_on_booking_and_on_unknown_codes(central):
