@@ -212,7 +212,10 @@ class Fanout:
     """
 
     def __init__(self, source: MediaStreamTrack, *, vp8: bool = False, opus: bool = False,
-                 keyframes: bool | None = None, vp8_bitrate: int = DEFAULT_BITRATE) -> None:
+                 keyframes: bool | None = None, vp8_bitrate: int = DEFAULT_BITRATE, tap: bool = False) -> None:
+        """``tap``: ``source`` keeps its one reader (the clerk's sender), and every item that reader takes is
+        also handed to the branches. For H.264 packets this is the only safe way in: a second reader of
+        the camera would take every other P-frame from the first, whose picture then breaks up."""
         self.source, self.kind = source, source.kind
         self.encoder = Vp8PacketEncoder(vp8_bitrate) if vp8 else OpusPacketEncoder() if opus else None
         self.keyframes = vp8 or (source.kind == "video" if keyframes is None else keyframes)
@@ -220,7 +223,26 @@ class Fanout:
         self._branches: list[Branch] = []
         self._last_request = 0.0
         self.stats = {"items_in": 0, "items_out": 0, "keyframe_requests": 0}
-        self._task = asyncio.get_running_loop().create_task(self._pump(), name=f"{self.kind}-fanout")
+        self._task: asyncio.Task | None = None
+        self._tapped = False
+        if tap and self.encoder is None:
+            self._tap(source)
+        else:
+            self._task = asyncio.get_running_loop().create_task(self._pump(), name=f"{self.kind}-fanout")
+
+    def _tap(self, source: MediaStreamTrack) -> None:
+        read = source.recv
+
+        async def recv():
+            try:
+                item = await read()
+            except MediaStreamError:
+                self._ended()
+                raise
+            self._hand_out([item])
+            return item
+        source.recv = recv  # on this instance only: its reader's next call comes through here
+        self._tapped = True
 
     def branch(self) -> Branch:
         """A new track for one more peer connection; it starts with the source's next key frame."""
@@ -251,32 +273,42 @@ class Fanout:
             self._camera_keyframe()
         # else: a camera that cannot be asked; its encoder's periodic key frame (every second) comes anyway
 
+    def _hand_out(self, items: list) -> None:
+        self.stats["items_in"] += 1
+        for out in items:
+            for branch in list(self._branches):
+                branch.put(out)
+                self.stats["items_out"] += 1
+
+    def _ended(self) -> None:
+        for branch in list(self._branches):
+            branch.end()
+
     async def _pump(self) -> None:
         loop = asyncio.get_running_loop()
         try:
             while True:
                 item = await self.source.recv()
-                self.stats["items_in"] += 1
                 if not self._branches:
+                    self.stats["items_in"] += 1
                     continue
                 if self.encoder is not None:
-                    items = await loop.run_in_executor(None, self.encoder.encode, item)
+                    self._hand_out(await loop.run_in_executor(None, self.encoder.encode, item))
                 else:
-                    items = [item]
-                for out in items:
-                    for branch in list(self._branches):
-                        branch.put(out)
-                        self.stats["items_out"] += 1
+                    self._hand_out([item])
         except MediaStreamError:
             pass
         except Exception:  # noqa: BLE001 - a broken source ends the picture for every peer, never the call
             log.exception("the %s for the call's peers stopped", self.kind)
         finally:
-            for branch in list(self._branches):
-                branch.end()
+            self._ended()
 
     async def close(self) -> None:
-        self._task.cancel()
-        await asyncio.gather(self._task, return_exceptions=True)
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._tapped:
+            vars(self.source).pop("recv", None)
+            self._tapped = False
         for branch in list(self._branches):
             branch.stop()

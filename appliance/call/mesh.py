@@ -165,13 +165,15 @@ class MeshCall:
                         "no camera" if source is None else "no video settled with the clerk")
             return
         if codec == H264 and self.clerk.sends_packets:
-            self.video = Fanout(source)  # the camera's packets, as they are
+            # The camera's packets, as they are: each one the clerk's sender takes goes to the guests too.
+            self.video = Fanout(source, tap=True)
         elif codec == VP8:
-            self.video = Fanout(source, vp8=True)  # the frames, encoded once here
+            # The frames, encoded once here for everyone: the clerk's sender packs them as the guests' do.
+            self.video = Fanout(source, vp8=True)
+            video_sender.replaceTrack(self.video.branch())
         else:
             log.warning("the clerk gets %s encoded from frames; guests get no picture", codec)
             return
-        video_sender.replaceTrack(self.video.branch())
         forward_keyframe_requests(video_sender, self.video.request_keyframe)
 
     async def close(self) -> None:
