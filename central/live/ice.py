@@ -88,6 +88,11 @@ class IceServers:
         return servers
 
     @property
+    def has_turn(self) -> bool:
+        """Whether a peer gets any TURN server: a relay-only kiosk can connect calls only then."""
+        return self.turn is not None or any(url.startswith(TURN_SCHEMES) for s in self.static for url in s.urls)
+
+    @property
     def every_url(self) -> list[m.IceServer]:
         """Every STUN/TURN URL without credentials, for the candidate filter (which TURN servers exist)."""
         servers = [m.IceServer(urls=s.urls) for s in self.static]

@@ -69,12 +69,12 @@ async def test_kiosk_gets_its_settings_after_welcome_and_at_once_on_each_change(
     status, location, _ = await admin.post(f"/admin/fleet/{kid}/settings", form(
         location="Bücherei Nord", departments_mode="chosen", department=["standesamt", "buergerbuero"],
         order_standesamt="1", order_buergerbuero="2", default_language="en", language=["de", "en", "tr"],
-        volume_pct="40", mic_gain_db="-6", brightness_pct="60", screen_off_outside_hours="on", relay_only="on"))
+        volume_pct="40", mic_gain_db="-6", brightness_pct="60", screen_off_outside_hours="on"))
     assert (status, location) == (303, f"/admin/fleet/{kid}?done=settings-saved#kiosk-settings")
     got = (await kiosk.recv("kiosk.settings"))["settings"]
     assert got == {"version": 2, "location": "Bücherei Nord", "departments": ["standesamt", "buergerbuero"],
                    "default_language": "en", "languages": ["de", "en", "tr"], "volume_pct": 40, "mic_gain_db": -6,
-                   "brightness_pct": 60, "screen_off_outside_hours": True, "relay_only": True}
+                   "brightness_pct": 60, "screen_off_outside_hours": True, "relay_only": False}
     assert await other.quiet() == []  # only this kiosk's settings changed
 
     # The kiosk acknowledges; the page shows the version it confirmed.

@@ -12,6 +12,7 @@ import pytest
 from central.config import TURN_SECRET_ENV, Config, ConfigError
 from central.live.ice import IceServers
 from tests.central.conftest import running_central
+from tests.central.test_kiosk_settings import Admin, form
 
 SECRET = "4d1c0a7f9e2b8c3d5a6f7e8d9c0b1a2f"
 TURN_URL = "turn:127.0.0.1:3478?transport=udp"
@@ -113,3 +114,20 @@ async def test_a_kiosk_whose_credentials_expired_gets_new_ones_with_its_next_cal
         start = (await kiosk.recv("call.start"))["ice_servers"][0]
         assert expires(start) > time.time()
         assert start["credential"] == coturn_password(start["username"])
+
+
+async def test_the_admin_sets_a_kiosk_relay_only_only_when_central_has_a_turn_server(tmp_path):
+    for config, turn in ((Config(database_url=f"sqlite:///{tmp_path}/plain.db", secure_cookies=False), False),
+                         (turn_config(tmp_path), True)):
+        async with running_central(config) as central:
+            admin = Admin(central, await central.login("admin", central.credentials["admin_password"]))
+            kiosk = await central.kiosk()
+            kiosk_id = int(central.credentials["kiosk_token"].split(".")[0])
+            status, _, page = await admin.post(f"/admin/fleet/{kiosk_id}/settings", form(relay_only="on"))
+            if turn:
+                assert status == 303
+                assert (await kiosk.recv("kiosk.settings"))["settings"]["relay_only"] is True
+            else:
+                assert status == 400 and "has no TURN server configured" in page
+                assert await kiosk.quiet() == []  # nothing changed, nothing sent
+                assert (await central.db.kiosk_settings.overrides(kiosk_id)).get("relay_only") is None

@@ -70,8 +70,10 @@ def _number(value: str, name: str, _: Translate) -> int:
     return number
 
 
-def _parse(form, slugs: list[str], *, per_kiosk: bool, _: Translate) -> tuple[dict, dict, dict]:  # noqa: ANN001
-    """The posted form -> (values for the form again, parsed settings, errors by field)."""
+def _parse(form, slugs: list[str], *, per_kiosk: bool, has_turn: bool,  # noqa: ANN001 - aiohttp's form
+           _: Translate) -> tuple[dict, dict, dict]:
+    """The posted form -> (values for the form again, parsed settings, errors by field).
+    ``has_turn``: central hands out a TURN server (without one a relay-only kiosk connects no call)."""
     shown: dict[str, Any] = {
         "location": forms.text(form, "location", 1000), "departments_mode": form.get("departments_mode", "all"),
         "departments": {s for s in form.getall("department", []) if s in slugs},
@@ -82,6 +84,9 @@ def _parse(form, slugs: list[str], *, per_kiosk: bool, _: Translate) -> tuple[di
         "relay_only": form.get("relay_only") == "on"}
     parsed: dict[str, Any] = {name: shown[name] for name in ("screen_off_outside_hours", "relay_only")}
     errors: dict[str, str] = {}
+    if shown["relay_only"] and not has_turn:
+        errors["relay_only"] = _("Central has no TURN server configured (turn_urls), so a kiosk that calls only "
+                                 "through it could not connect any call. Configure coturn first (docs/deploy.md).")
     if per_kiosk:
         try:
             parsed["location"] = forms.required(shown["location"], _, 120)
@@ -159,7 +164,8 @@ async def all_page(request: web.Request) -> web.Response:
 async def save_all(request: web.Request) -> web.Response:
     _ = forms.translator(request)
     db, hub = request.app["db"], request.app["hub"]
-    shown, parsed, errors = _parse(await request.post(), list(hub.departments), per_kiosk=False, _=_)
+    shown, parsed, errors = _parse(await request.post(), list(hub.departments), per_kiosk=False,
+                                   has_turn=hub.ice.has_turn, _=_)
     if errors:
         return await _all_page(request, shown, errors, status=400)
     before = await db.kiosk_settings.defaults()
@@ -213,7 +219,8 @@ async def save_kiosk(request: web.Request) -> web.Response:
     kiosk = await _find(request)
     _ = forms.translator(request)
     db, hub = request.app["db"], request.app["hub"]
-    shown, parsed, errors = _parse(await request.post(), list(hub.departments), per_kiosk=True, _=_)
+    shown, parsed, errors = _parse(await request.post(), list(hub.departments), per_kiosk=True,
+                                   has_turn=hub.ice.has_turn, _=_)
     if errors:
         return await _kiosk_page(request, kiosk, shown, errors, status=400)
     defaults = await db.kiosk_settings.defaults()
