@@ -143,3 +143,19 @@ def test_reading_works_from_a_worker_thread(reader):
     """The scanner reads in a thread so the kiosk's event loop goes on meanwhile."""
     picture = held_code_picture(LINK, WIDTH, HEIGHT, Look(angle=5))
     assert asyncio.run(asyncio.to_thread(reader.read, picture)).codes == (CODE,)
+
+
+async def test_any_picture_can_be_held_up_such_as_a_phones_screen():
+    """A phone showing the booking's page: the code on a light screen with text around it, portrait."""
+    from appliance.hardware.fake.held_code import card
+    code = card(LINK)  # six pixels a module
+    screen = np.full((code.shape[0] + 200, code.shape[1] + 40), 245, np.float32)  # held close: the code fills it
+    screen[20:80, 20:-20] = np.random.default_rng(2).choice([40.0, 245.0], (60, code.shape[1]))  # lines of text
+    screen[120:120 + code.shape[0], 20:20 + code.shape[1]] = code
+    camera = FakeCamera(WIDTH, HEIGHT, fps=30)
+    camera.held.hold_image(screen, Look(size=0.95, angle=-6, contrast=0.8))
+    track = camera.track(encoded=False)
+    try:
+        assert QrReader().read(await track.recv()).codes == (CODE,)
+    finally:
+        camera.close()

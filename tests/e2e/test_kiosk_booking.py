@@ -4,7 +4,10 @@ citizen goes ahead of a walk-in who came first, and the clerk picks the booked v
 from __future__ import annotations
 
 import datetime as dt
+import io
 
+import av
+import numpy as np
 import pytest
 
 from appliance.config import ApplianceConfig
@@ -37,6 +40,20 @@ async def kiosk_page(browser, unit):
     return context, page
 
 
+async def phone_screen(browser, url: str) -> np.ndarray:
+    """What a phone shows of the booking's page around its QR code, held close to the camera: grey."""
+    context = await browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=3,
+                                        timezone_id="Europe/Berlin")  # a phone's screen: three pixels a point
+    try:
+        page = await context.new_page()
+        await page.goto(url)
+        png = await page.locator("figure.qr").screenshot()
+    finally:
+        await context.close()
+    with av.open(io.BytesIO(png), format="png_pipe") as picture:
+        return next(picture.decode(video=0)).to_ndarray(format="gray")
+
+
 async def test_a_booked_citizen_shows_the_qr_code_and_goes_ahead_of_a_walk_in(central, browser, unit):
     central.clock.fixed = BERLIN_9 + dt.timedelta(minutes=2)  # Monday 09:02 in Berlin: the 09:00 slot
     code = await book(central, "ordnungsamt", at="09:00")
@@ -53,8 +70,9 @@ async def test_a_booked_citizen_shows_the_qr_code_and_goes_ahead_of_a_walk_in(ce
         await poll(lambda: kiosk.evaluate("window.amtsklingel.selfView.shown"), lambda shown: shown > 2)
         await kiosk.get_by_text("Halten Sie den QR-Code Ihres Termins vor die Kamera.").wait_for()
 
-        # The citizen holds the booking's confirmation up: its QR code holds the booking's link.
-        unit.hardware.camera.held.hold(f"{central.url}/booking/{code}", Look(size=0.5, angle=12, noise=5))
+        # The citizen holds up their phone showing the booking's page (central's own, with its QR code).
+        unit.hardware.camera.held.hold_image(await phone_screen(browser, f"{central.url}/booking/{code}"),
+                                             Look(size=0.75, angle=8, tilt=0.1, contrast=0.8, noise=5))
         found = kiosk.locator("#booking[data-step=found]")
         await found.wait_for()
         text = await found.inner_text()

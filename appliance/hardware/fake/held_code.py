@@ -2,9 +2,10 @@
 
 Tests and the demo "hold a booking's QR code to the camera" with this: :func:`held_code_picture`
 draws the card (segno's modules on white paper) turned, tilted, small or large, blurred, in poor
-light and with sensor noise, over a plain background; :class:`HeldCode` is what the fake camera
-shows while a code is held (appliance/hardware/fake/camera.py). Only numpy, so the fake camera
-needs nothing the appliance does not have already.
+light and with sensor noise, over a plain background; :func:`held_picture` does the same with any
+picture (a phone's screen showing the booking); :class:`HeldCode` is what the fake camera shows
+while something is held (appliance/hardware/fake/camera.py). Only numpy, so the fake camera needs
+nothing the appliance does not have already.
 """
 from __future__ import annotations
 
@@ -61,17 +62,23 @@ def background(width: int, height: int) -> np.ndarray:
 
 def held_code_picture(content: str | bytes, width: int, height: int, look: Look = Look()) -> np.ndarray:
     """The camera's luma picture (``height`` x ``width``, uint8) of a card with ``content`` held up."""
-    face = card(content)
-    side = face.shape[0]
+    return held_picture(card(content), width, height, look)
+
+
+def held_picture(face: np.ndarray, width: int, height: int, look: Look = Look()) -> np.ndarray:
+    """The camera's luma picture of ``face`` (any grey picture: a card, a phone's screen) held up; ``look.size``
+    is then its longer side's share of the picture's height."""
+    face = np.asarray(face, np.float32)
+    fh, fw = face.shape
     picture = background(width, height)
-    target = _corners(width, height, side, look)
-    inverse = np.linalg.inv(_homography(np.array([[0, 0], [side, 0], [side, side], [0, side]], float), target))
+    target = _corners(width, height, fw, fh, look)
+    inverse = np.linalg.inv(_homography(np.array([[0, 0], [fw, 0], [fw, fh], [0, fh]], float), target))
     x0, y0 = np.floor(target.min(axis=0)).astype(int).clip(0, [width - 1, height - 1])
     x1, y1 = np.ceil(target.max(axis=0)).astype(int).clip(0, [width - 1, height - 1]) + 1
     ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float64)
     src = inverse @ np.stack([xs.ravel() + 0.5, ys.ravel() + 0.5, np.ones(xs.size)])
     u, v = src[0] / src[2], src[1] / src[2]
-    inside = (u >= 0) & (u < side) & (v >= 0) & (v < side)
+    inside = (u >= 0) & (u < fw) & (v >= 0) & (v < fh)
     region = picture[y0:y1, x0:x1].reshape(-1)
     region[inside] = _bilinear(face, u[inside] - 0.5, v[inside] - 0.5)
     picture[y0:y1, x0:x1] = region.reshape(y1 - y0, x1 - x0)
@@ -83,11 +90,12 @@ def held_code_picture(content: str | bytes, width: int, height: int, look: Look 
     return picture.clip(0, 255).astype(np.uint8)
 
 
-def _corners(width: int, height: int, side: int, look: Look) -> np.ndarray:
-    """Where the card's corners (top-left, clockwise) land in the picture."""
-    half = look.size * height / 2
+def _corners(width: int, height: int, fw: int, fh: int, look: Look) -> np.ndarray:
+    """Where the held picture's corners (top-left, clockwise) land in the camera's picture."""
+    scale = look.size * height / max(fw, fh)
+    half_w, half_h = fw * scale / 2, fh * scale / 2
     narrow = 1 - look.tilt  # the right edge is farther away: shorter
-    shape = np.array([[-half, -half], [half, -half * narrow], [half, half * narrow], [-half, half]])
+    shape = np.array([[-half_w, -half_h], [half_w, -half_h * narrow], [half_w, half_h * narrow], [-half_w, half_h]])
     a = math.radians(look.angle)
     turn = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
     centre = np.array([look.centre[0] * width, look.centre[1] * height])
@@ -129,15 +137,16 @@ def _blur(picture: np.ndarray, radius: float) -> np.ndarray:
 
 
 class HeldCode:
-    """What the fake camera holds up: nothing, or a card with a QR code (drawn once per size).
+    """What the fake camera holds up: nothing, a card with a QR code, or any picture (drawn once per size).
 
-    ``hold(text)`` / ``hold(None)`` from tests; ``follow(path)`` for the demo: while the file holds
-    text, that text is held as a QR code (looked at twice a second)."""
+    ``hold(text)`` / ``hold_image(grey)`` / ``hold(None)`` from tests; ``follow(path)`` for the demo: while
+    the file holds text, that text is held as a QR code (looked at twice a second)."""
 
     POLL_S = 0.5
 
     def __init__(self) -> None:
         self._content: str | bytes | None = None
+        self._face: np.ndarray | None = None
         self._look = Look()
         self._pictures: dict[tuple[int, int], np.ndarray] = {}
         self._file: Path | None = None
@@ -145,9 +154,12 @@ class HeldCode:
         self._next_poll = 0.0
 
     def hold(self, content: str | bytes | None, look: Look = Look()) -> None:
-        if content is not None:
-            card(content)  # too long for a QR code: refused here, not in the camera's track
-        self._content, self._look, self._pictures = content, look, {}
+        face = card(content) if content is not None else None  # too long for a QR code: refused here
+        self._content, self._face, self._look, self._pictures = content, face, look, {}
+
+    def hold_image(self, image: np.ndarray, look: Look = Look()) -> None:
+        """Any grey picture held up instead of a printed card, e.g. a phone showing the booking's page."""
+        self._content, self._face, self._look, self._pictures = None, np.asarray(image, np.float32), look, {}
 
     def follow(self, path: Path) -> None:
         self._file = Path(path)
@@ -158,11 +170,12 @@ class HeldCode:
         return self._content
 
     def picture(self, width: int, height: int) -> np.ndarray | None:
-        """The camera's luma picture while a code is held, else None."""
-        if self.content is None:
+        """The camera's luma picture while something is held, else None."""
+        self._poll()
+        if self._face is None:
             return None
         if (width, height) not in self._pictures:
-            self._pictures[(width, height)] = held_code_picture(self._content, width, height, self._look)
+            self._pictures[(width, height)] = held_picture(self._face, width, height, self._look)
         return self._pictures[(width, height)]
 
     def _poll(self) -> None:
