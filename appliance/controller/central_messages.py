@@ -84,6 +84,7 @@ class CentralMessages(CallGuests):
         elif isinstance(msg, m.CallStart):
             await self._start_call(msg)
         elif isinstance(msg, m.CallFailed):
+            log.warning("central ended the call before it connected: %s; the visit waits again", msg.reason)
             await self._close_call()
             self._media_failed = False  # central knows: it put the visit back at the head of its queue
             self._enter(Screen.WAITING, notice="call_failed", selected=visit.department, position=msg.position,

@@ -33,6 +33,7 @@ class CallMedia(ControllerCore):
     async def _on_rtc_state(self, number: int, state: str) -> None:
         if number != self._call_number or self._call is None:
             return  # a call we closed already
+        log.info("call %d: %s", number, state)  # the call's course in the journal, for IT
         if state == "connected" and not self._call_connected:
             self._call_connected = True
             self._cancel_media_timer()

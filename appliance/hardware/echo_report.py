@@ -81,7 +81,8 @@ class EchoMeter:
             mic, sent = dbfs(self.mic_energy, self.samples), dbfs(self.sent_energy, self.samples)
             far_s = self.far_s
             self.reset()
-        reduced = "n/a" if not far_s else f"{mic - sent:.1f}"
+        # Nothing heard at all (silent microphone) leaves nothing to reduce either.
+        reduced = "n/a" if not far_s or mic == -math.inf else f"{mic - sent:.1f}"
         return (f"echo report: {window:.1f} s, far end {far_s:.1f} s, microphone {mic:.1f} dBFS, "
                 f"sent {sent:.1f} dBFS, reduced {reduced} dB")
 

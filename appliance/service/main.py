@@ -321,6 +321,7 @@ async def _play(track: MediaStreamTrack, hardware: Hardware, devices: DeviceBook
             failed = False
             if not working:
                 working = True
+                log.info("the clerk's voice plays on %s", device_name(speaker))
                 devices.ok("speaker", "live", name=device_name(speaker))
     except MediaStreamError:
         pass

@@ -20,7 +20,7 @@ from appliance.hardware.errors import AudioDeviceError
 alsaaudio = pytest.importorskip("alsaaudio", reason="pyalsaaudio not installed (pip install pyalsaaudio)")
 
 from appliance.hardware.pi import alsa_cards  # noqa: E402
-from appliance.hardware.pi.audio import PERIOD, AlsaMicrophone, AlsaSpeaker  # noqa: E402
+from appliance.hardware.pi.audio import CUSHION, PERIOD, AlsaMicrophone, AlsaSpeaker  # noqa: E402
 
 PI_CARDS = (" 0 [Headphones     ]: bcm2835_headpho - bcm2835 Headphones\n"
             "                      bcm2835 Headphones\n"
@@ -84,7 +84,7 @@ def cards(tmp_path):
 def open_pcm(cards):
     opened = []
 
-    def open_(kind, device):
+    def open_(kind, device, periods):
         if not cards.plugged:
             raise AudioDeviceError(f"cannot open ALSA {kind} device {device!r}: No such device")
         opened.append(RemovablePcm(cards))
@@ -129,7 +129,7 @@ async def test_the_speaker_refuses_sound_when_unplugged_and_plays_again_once_bac
     speaker = AlsaSpeaker(DEVICE, open_pcm=open_pcm, proc=cards.proc)
     try:
         await speaker.play(frame())
-        assert speaker.frames_played == 960
+        assert speaker.frames_played == CUSHION + 960  # silence ahead of the first frame
         cards.unplug()
         with pytest.raises(AudioDeviceError, match="unplugged") as caught:
             await speaker.play(frame())
@@ -140,7 +140,7 @@ async def test_the_speaker_refuses_sound_when_unplugged_and_plays_again_once_bac
         cards.plug()
         speaker.reopen()
         await speaker.play(frame())
-        assert speaker.frames_played == 1920
+        assert speaker.frames_played == 2 * (CUSHION + 960)  # a fresh device: silence ahead again
         assert len(open_pcm.opened) == 2
     finally:
         speaker.close()
@@ -155,7 +155,7 @@ async def test_a_speaker_unplugged_at_start_up_is_taken_once_plugged_in(cards, o
             await speaker.play(frame())
         cards.plug()
         await speaker.play(frame())  # opened on the way
-        assert speaker.frames_played == 960 and speaker.name.startswith("USB speakerphone")
+        assert speaker.frames_played == CUSHION + 960 and speaker.name.startswith("USB speakerphone")
     finally:
         speaker.close()
 

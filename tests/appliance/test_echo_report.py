@@ -41,6 +41,11 @@ def test_the_meter_counts_only_frames_that_follow_the_clerks_voice():
     assert float(found["reduced"]) == 20.0
     # The next window starts empty.
     assert REPORT_LINE.fullmatch(meter.line())["reduced"] == "n/a"
+    # The clerk speaks but the microphone hears nothing at all: no figure, and a line the boot test reads.
+    meter.far_end(loud)
+    meter.captured(np.zeros(FRAME, np.int16), np.zeros(FRAME, np.int16))
+    silent = REPORT_LINE.fullmatch(meter.line())
+    assert silent and silent["mic"] == "-inf" and silent["reduced"] == "n/a"
 
 
 def test_the_canceller_reports_its_echo_reduction_in_the_log(caplog):

@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("alsaaudio", reason="pyalsaaudio not installed (pip install pyalsaaudio)")
 
 from appliance.hardware.limiter import DEFAULT_CEILING_DBFS  # noqa: E402
-from appliance.hardware.pi.audio import PERIOD, PERIODS, AlsaSpeaker  # noqa: E402
+from appliance.hardware.pi.audio import CUSHION, PERIOD, PERIODS, AlsaSpeaker  # noqa: E402
 
 DEVICE = "plughw:CARD=kioskaudio"
 CARDS = (" 2 [kioskaudio     ]: USB-Audio - Jabra SPEAK 410 USB\n"
@@ -45,7 +45,7 @@ class QueueingPcm:
 def speaker(tmp_path):
     (tmp_path / "cards").write_text(CARDS)
     pcm = QueueingPcm()
-    speaker = AlsaSpeaker(DEVICE, open_pcm=lambda kind, device: pcm, proc=tmp_path)
+    speaker = AlsaSpeaker(DEVICE, open_pcm=lambda kind, device, periods: pcm, proc=tmp_path)
     speaker.pcm = pcm
     yield speaker
     speaker.close()
@@ -63,10 +63,11 @@ async def test_the_canceller_gets_the_limited_samples_that_are_played(speaker):
     speaker.far_end = lambda f: heard.append(f.to_ndarray().reshape(-1).copy())
     await speaker.play(frame(32000))  # a loud clerk at full scale
     played = np.frombuffer(bytes(speaker.pcm.written), np.int16)
-    assert np.array_equal(heard[0], played)
+    assert np.array_equal(np.concatenate(heard), played)  # the cushion of silence, then the frame
+    assert not played[:CUSHION].any()
     assert np.abs(played.astype(int)).max() <= 32767 * 10 ** (DEFAULT_CEILING_DBFS / 20)
     await speaker.play(frame(32000))  # the next frame, levelled down by then: still the same samples
-    assert np.array_equal(heard[1], np.frombuffer(bytes(speaker.pcm.written), np.int16)[960:])
+    assert np.array_equal(heard[-1], np.frombuffer(bytes(speaker.pcm.written), np.int16)[CUSHION + 960:])
 
 
 async def test_ordinary_speech_is_played_as_it_comes(speaker):
@@ -74,7 +75,8 @@ async def test_ordinary_speech_is_played_as_it_comes(speaker):
     speaker.far_end = lambda f: heard.append(f.to_ndarray().reshape(-1).copy())
     for _ in range(3):
         await speaker.play(frame(4000))
-    assert all(np.array_equal(h, frame(4000).to_ndarray().reshape(-1)) for h in heard)
+    assert len(heard) == 4 and not heard[0].any()  # the cushion of silence, then each frame unchanged
+    assert all(np.array_equal(h, frame(4000).to_ndarray().reshape(-1)) for h in heard[1:])
 
 
 async def test_the_canceller_learns_how_far_the_device_has_played(speaker):
@@ -82,14 +84,15 @@ async def test_the_canceller_learns_how_far_the_device_has_played(speaker):
     speaker.position_hook = lambda played, restart: reports.append((played, restart))
     for _ in range(6):
         await speaker.play(frame(1000))
-    # 6 frames written, the last 4 still in the 80 ms buffer
-    assert reports[-1] == (6 * 960 - PERIOD * PERIODS, False)
+    # the cushion and 6 frames written, the last 4 periods still in the 80 ms buffer
+    assert reports[-1] == (CUSHION + 6 * 960 - PERIOD * PERIODS, False)
     speaker.pcm.underrun_next = True
     await speaker.play(frame(1000))
-    assert reports[-1] == (7 * 960 - 960, True)  # the device stood still: the canceller starts a new fit
+    # the device stood still (the canceller starts a new fit) and gets a new cushion ahead of the frame
+    assert reports[-1] == (2 * CUSHION + 7 * 960 - (CUSHION + 960), True)
 
 
 def test_a_wrong_limit_stops_start_up_with_what_is_allowed(tmp_path):
     (tmp_path / "cards").write_text(CARDS)
     with pytest.raises(ValueError, match="limit_dbfs must be a number from -20 to 0"):
-        AlsaSpeaker(DEVICE, limit_dbfs=6, open_pcm=lambda kind, device: QueueingPcm(), proc=tmp_path)
+        AlsaSpeaker(DEVICE, limit_dbfs=6, open_pcm=lambda kind, device, periods: QueueingPcm(), proc=tmp_path)

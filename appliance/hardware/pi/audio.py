@@ -32,64 +32,55 @@ import numpy as np
 from aiortc.mediastreams import MediaStreamTrack
 
 from appliance.hardware.echo import EchoCanceller
-from appliance.hardware.errors import AudioDeviceError, BackendUnavailable
+from appliance.hardware.errors import AudioDeviceError, DeviceUsageError
 from appliance.hardware.gain import gain_factor, scale, volume_factor
 from appliance.hardware.handoff import ThreadFedTrack
 from appliance.hardware.interfaces import FarEndHook
 from appliance.hardware.limiter import DEFAULT_CEILING_DBFS, SoftLimiter
 from appliance.hardware.pi import alsa_cards
+from appliance.hardware.pi.alsa_pcm import (
+    CAPTURE_PERIODS,
+    PERIOD,
+    PLAYBACK_PERIODS,
+    alsaaudio,
+    avail,
+    close_quietly,
+    is_xrun,
+    open_pcm,
+    sizes,
+)
 from appliance.hardware.resample import RATE, PlaybackResampler
 
 log = logging.getLogger(__name__)
 
-PERIOD = 960  # 20 ms: one Opus frame per read
-PERIODS = 4   # 80 ms of ALSA buffer: enough for a busy Pi, little enough for a conversation
+PERIODS = PLAYBACK_PERIODS
 QUEUE_FRAMES = 10  # 200 ms; older audio is dropped rather than delayed
+# Silence written ahead of the clerk's first words (and again after an underrun): the clerk's voice
+# arrives 20 ms at a time, so without it the device would run dry at the first late frame. 40 ms is
+# what a busy Pi 4's writer thread may be late by; it is also what it adds to the clerk's delay.
+# [hardware.speaker] cushion_ms sets another (the boot test's emulated CPU needs far more).
+DEFAULT_CUSHION_MS = 40
+MAX_CUSHION_MS = 500
+CUSHION = DEFAULT_CUSHION_MS * RATE // 1000
 
 
-def _alsaaudio():
-    try:
-        import alsaaudio
-    except ImportError as exc:
-        raise BackendUnavailable("ALSA audio needs pyalsaaudio: apt install python3-alsaaudio, "
-                                 "or pip install pyalsaaudio (builds against libasound2-dev)") from exc
-    return alsaaudio
-
-
-def _open_pcm(kind: str, device: str):
-    alsaaudio = _alsaaudio()
-    direction = alsaaudio.PCM_CAPTURE if kind == "capture" else alsaaudio.PCM_PLAYBACK
-    try:
-        return alsaaudio.PCM(direction, alsaaudio.PCM_NORMAL, device=device, channels=1, rate=RATE,
-                             format=alsaaudio.PCM_FORMAT_S16_LE, periodsize=PERIOD, periods=PERIODS)
-    except alsaaudio.ALSAAudioError as exc:
-        raise AudioDeviceError(f"cannot open ALSA {kind} device {device!r}: {exc}{_unplugged_hint(device)}") from exc
-
-
-def _unplugged_hint(device: str, proc=alsa_cards.PROC_ASOUND) -> str:
-    card = alsa_cards.card_of(device)
-    if card is None or alsa_cards.present(device, proc):
-        return ""
-    return (f"; there is no sound card {card!r}: plug the USB device in (udev/79-amtsklingel-audio.rules "
-            f"names a speakerphone kioskaudio, a microphone kioskmic, a speaker kioskspeaker); "
-            f"the kiosk takes it back within seconds")
-
-
-class _Card:
-    """The card behind an ALSA device name: whether it is there, and its name as last seen."""
+class _CardDevice:
+    """The card behind an ALSA device name: what to call it, and whether it is there."""
 
     def __init__(self, device: str, proc) -> None:
-        self.device, self.proc = device, proc
+        self.device, self._proc = device, proc
         self._name = alsa_cards.describe(device, proc) or f"ALSA {device}"
 
     @property
     def name(self) -> str:
+        """E.g. "USB speakerphone Jabra SPEAK 410 USB (plughw:CARD=kioskaudio)"."""
         # Read again each time: the device plugged in after an unplug may be another model.
-        self._name = alsa_cards.describe(self.device, self.proc) or self._name
+        self._name = alsa_cards.describe(self.device, self._proc) or self._name
         return self._name
 
     def present(self) -> bool:
-        return alsa_cards.present(self.device, self.proc)
+        """False while the sound card the device names is unplugged."""
+        return alsa_cards.present(self.device, self._proc)
 
 
 class CaptureTrack(ThreadFedTrack):
@@ -118,15 +109,14 @@ class CaptureTrack(ThreadFedTrack):
         return frame
 
 
-class AlsaMicrophone:
+class AlsaMicrophone(_CardDevice):
     """Microphone on an ALSA capture device; capture runs only while a track is live."""
 
     def __init__(self, device: str = "default", *, echo: EchoCanceller | None = None,
-                 open_pcm=_open_pcm, proc=alsa_cards.PROC_ASOUND) -> None:
-        """``open_pcm(kind, device)`` and ``proc`` (``/proc/asound``) are replaced only in tests."""
-        _alsaaudio()  # fail at start-up, not at the first call, if ALSA is missing
-        self.device = device
-        self._card = _Card(device, proc)
+                 open_pcm=open_pcm, proc=alsa_cards.PROC_ASOUND) -> None:
+        """``open_pcm(kind, device, periods)`` and ``proc`` (``/proc/asound``) are replaced only in tests."""
+        alsaaudio()  # fail at start-up, not at the first call, if ALSA is missing
+        super().__init__(device, proc)
         self._open_pcm = open_pcm
         self.echo = echo
         self.gain = 1.0  # amplitude factor, from central's settings (set_gain_db)
@@ -135,18 +125,9 @@ class AlsaMicrophone:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
 
-    @property
-    def name(self) -> str:
-        """E.g. "USB speakerphone Jabra SPEAK 410 USB (plughw:CARD=kioskaudio)"."""
-        return self._card.name
-
-    def present(self) -> bool:
-        """False while the sound card the device names is unplugged."""
-        return self._card.present()
-
     def track(self) -> MediaStreamTrack:
         self._stop_capture()
-        pcm = self._open_pcm("capture", self.device)
+        pcm = self._open_pcm("capture", self.device, CAPTURE_PERIODS)
         self.error = None
         self._stop = stop = threading.Event()
         self._track = track = CaptureTrack(on_stop=stop.set)
@@ -156,7 +137,7 @@ class AlsaMicrophone:
         return track
 
     def _capture(self, pcm, track: CaptureTrack, stop: threading.Event) -> None:
-        alsaaudio = _alsaaudio()
+        module = alsaaudio()
         chunk_bytes = PERIOD * 2
         pending = b""
         produced = 0
@@ -164,7 +145,12 @@ class AlsaMicrophone:
         device_paced: bool | None = None
         try:
             while not stop.is_set():
-                frames, data = pcm.read()
+                try:
+                    frames, data = pcm.read()
+                except module.ALSAAudioError as exc:
+                    if not is_xrun(pcm, exc):
+                        raise
+                    frames = -1  # pyalsaaudio prepares the device again on the next read
                 if frames <= 0:  # overrun (-EPIPE): pyalsaaudio re-prepared the device
                     log.debug("ALSA capture overrun on %s (%d)", self.device, frames)
                     continue
@@ -187,7 +173,7 @@ class AlsaMicrophone:
                         log.info("ALSA device %r is not clocked; pacing capture in software", self.device)
                 if device_paced is False and produced / RATE > elapsed:
                     time.sleep(produced / RATE - elapsed)
-        except (alsaaudio.ALSAAudioError, OSError) as exc:
+        except (module.ALSAAudioError, OSError) as exc:
             self.error = AudioDeviceError(
                 f"the microphone {self.name!r} stopped delivering sound ({exc}): it was unplugged or failed. "
                 f"Plug it in again; the kiosk takes it back within seconds")
@@ -197,7 +183,7 @@ class AlsaMicrophone:
             except RuntimeError:
                 pass  # the loop closed at shutdown: nobody is left to tell
         finally:
-            _close_quietly(pcm)
+            close_quietly(pcm)
 
     def set_gain_db(self, gain_db: int) -> None:
         """Takes effect with the next 20 ms of sound, also during a call."""
@@ -216,15 +202,21 @@ class AlsaMicrophone:
         self._stop_capture()
 
 
-class AlsaSpeaker:
+class AlsaSpeaker(_CardDevice):
     """Speaker on an ALSA playback device; resamples whatever it gets to 48 kHz mono s16."""
 
     def __init__(self, device: str = "default", *, far_end: FarEndHook | None = None,
-                 limit_dbfs: float = DEFAULT_CEILING_DBFS, open_pcm=_open_pcm, proc=alsa_cards.PROC_ASOUND) -> None:
+                 limit_dbfs: float = DEFAULT_CEILING_DBFS, cushion_ms: float = DEFAULT_CUSHION_MS,
+                 open_pcm=open_pcm, proc=alsa_cards.PROC_ASOUND) -> None:
         """Opens the device now, so a wrong device name stops start-up with a clear message; a USB
         card that is merely unplugged is opened once it is there (``present()``, ``reopen()``)."""
-        self.device = device
-        self._card = _Card(device, proc)
+        if not isinstance(cushion_ms, (int, float)) or not 0 <= cushion_ms <= MAX_CUSHION_MS:
+            raise DeviceUsageError(f"speaker cushion_ms must be a number from 0 to {MAX_CUSHION_MS} (milliseconds of "
+                                   f"silence kept ahead of the clerk's voice), e.g. {DEFAULT_CUSHION_MS}; got {cushion_ms!r}")
+        super().__init__(device, proc)
+        self.cushion = round(cushion_ms * RATE / 1000)
+        # The buffer holds the cushion, the frame being written and one more.
+        self._periods = max(PLAYBACK_PERIODS, -(-self.cushion // PERIOD) + 2)
         self._open_pcm = open_pcm
         self.far_end = far_end
         # Peaks stay below where the loudspeaker distorts, and the canceller's copy is taken after.
@@ -236,23 +228,16 @@ class AlsaSpeaker:
         self.frames_played = 0
         self._closed = False
         self._pcm = None
-        if self._card.present():
-            self._pcm = open_pcm("playback", device)
+        self._buffer = 0  # frames the device's buffer holds (ALSA's choice)
+        self._running = False  # the device plays: no cushion needed before the next write
+        if self.present():
+            self._open()
         else:
             log.warning("speaker %r is not plugged in; it is opened once it is", device)
         self._resample = PlaybackResampler()
         # One writer thread keeps frames in order and lets ALSA's blocking
         # write pace the caller without blocking the loop.
         self._writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="alsa-playback")
-
-    @property
-    def name(self) -> str:
-        """As the microphone's, e.g. "USB speaker ... (plughw:CARD=kioskspeaker)"."""
-        return self._card.name
-
-    def present(self) -> bool:
-        """False while the sound card the device names is unplugged."""
-        return self._card.present()
 
     def reopen(self) -> None:
         """Open the device again after it failed (plugged in again); AudioDeviceError if it still cannot."""
@@ -262,7 +247,12 @@ class AlsaSpeaker:
 
     def _ensure_open(self) -> None:
         if self._pcm is None:
-            self._pcm = self._open_pcm("playback", self.device)
+            self._open()
+
+    def _open(self) -> None:
+        self._pcm = self._open_pcm("playback", self.device, self._periods)
+        self._buffer = sizes(self._pcm).buffer
+        self._running = False
 
     async def play(self, frame: av.AudioFrame) -> None:
         if self._closed:
@@ -272,44 +262,60 @@ class AlsaSpeaker:
             if self.volume != 1.0:  # before the echo canceller's copy: it must get what the room hears
                 out = _scaled(out, self.volume)
             out = _limited(out, self.limiter)
-            if self.far_end is not None:
-                self.far_end(out)
-            await loop.run_in_executor(self._writer, self._write, out.to_ndarray().tobytes())
+            await loop.run_in_executor(self._writer, self._write, out)
 
     def set_volume(self, volume_pct: int) -> None:
         """Takes effect with the next frame, also during a call."""
         self.volume = volume_factor(volume_pct)
 
-    def _write(self, data: bytes) -> None:
-        alsaaudio = _alsaaudio()
+    def _write(self, frame: av.AudioFrame) -> None:
+        module = alsaaudio()
         self._ensure_open()  # after a failure: the device may be back (AudioDeviceError if not)
+        data = (b"" if self._running else self._cushion()) + frame.to_ndarray().tobytes()
+        if self.far_end is not None:  # in the order the device plays it, after the limiter
+            self.far_end(frame)
         retries = 3
         while data:
             try:
                 written = self._pcm.write(data)
-            except alsaaudio.ALSAAudioError as exc:
-                # Unplugged (or failed): this handle is spent; the next write or reopen() opens afresh.
-                pcm, self._pcm = self._pcm, None
-                _close_quietly(pcm)
-                raise AudioDeviceError(
-                    f"the speaker {self.name!r} refused sound ({exc}): it was unplugged or failed. "
-                    f"Plug it in again; the kiosk takes it back within seconds") from exc
+            except module.ALSAAudioError as exc:
+                if is_xrun(self._pcm, exc):
+                    written = -1  # pyalsaaudio 0.10: prepared again on the next write
+                else:
+                    # Unplugged (or failed): this handle is spent; the next write or reopen() opens afresh.
+                    pcm, self._pcm = self._pcm, None
+                    close_quietly(pcm)
+                    raise AudioDeviceError(
+                        f"the speaker {self.name!r} refused sound ({exc}): it was unplugged or failed. "
+                        f"Plug it in again; the kiosk takes it back within seconds") from exc
             if written <= 0:  # underrun (-EPIPE) between calls: the device was re-prepared
                 log.debug("ALSA playback underrun on %s (%d)", self.device, written)
                 self._underrun = True  # the device stood still: its played count no longer follows its clock
+                if self._running:
+                    self._running = False
+                    data = self._cushion() + data
                 retries -= 1
                 if retries == 0:
                     return  # drop this frame rather than spin on a failing device
                 continue
+            self._running = True
             self.frames_played += written
             data = data[written * 2:]
         if self.position_hook is not None:
             self._report_position()
 
+    def _cushion(self) -> bytes:
+        """Silence to write ahead of what comes next; the canceller hears it too, to stay in step."""
+        if self.far_end is not None and self.cushion:
+            silence = av.AudioFrame.from_ndarray(np.zeros((1, self.cushion), np.int16), format="s16", layout="mono")
+            silence.sample_rate = RATE
+            self.far_end(silence)
+        return bytes(self.cushion * 2)
+
     def _report_position(self) -> None:
         try:
-            queued = PERIOD * PERIODS - self._pcm.avail()
-        except _alsaaudio().ALSAAudioError:
+            queued = self._buffer - avail(self._pcm)
+        except alsaaudio().ALSAAudioError:
             return  # the next write finds out what is wrong with the device
         self.position_hook(self.frames_played - max(0, queued), restart=self._underrun)
         self._underrun = False
@@ -318,15 +324,8 @@ class AlsaSpeaker:
         self._closed = True
         self._writer.shutdown(wait=True)
         if self._pcm is not None:
-            _close_quietly(self._pcm)
+            close_quietly(self._pcm)
             self._pcm = None
-
-
-def _close_quietly(pcm) -> None:
-    try:
-        pcm.close()
-    except Exception as exc:  # noqa: BLE001 - a handle of a removed device may refuse even this
-        log.debug("closing an ALSA handle failed: %s", exc)
 
 
 def _limited(frame: av.AudioFrame, limiter: SoftLimiter) -> av.AudioFrame:

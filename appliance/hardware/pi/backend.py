@@ -15,7 +15,7 @@ from appliance.hardware.echo import EchoCanceller
 from appliance.hardware.errors import BackendUnavailable, HardwareError
 from appliance.hardware.interfaces import LONG_PRESS_SECONDS, SELFTEST_HOLD_SECONDS, Camera, FarEndHook
 from appliance.hardware.limiter import DEFAULT_CEILING_DBFS
-from appliance.hardware.pi.audio import AlsaMicrophone, AlsaSpeaker
+from appliance.hardware.pi.audio import DEFAULT_CUSHION_MS, AlsaMicrophone, AlsaSpeaker
 from appliance.hardware.pi.camera import PiCamera, picamera2_module
 from appliance.hardware.pi.display import open_display  # noqa: F401  (open_hardware finds every opener here)
 from appliance.hardware.pi.unit import open_unit  # noqa: F401  (open_hardware finds every opener here)
@@ -101,7 +101,8 @@ def open_microphone(cfg: dict, echo: EchoCanceller | None = None) -> AlsaMicroph
 
 def open_speaker(cfg: dict, far_end: FarEndHook | None = None) -> AlsaSpeaker:
     return AlsaSpeaker(_required(cfg, "speaker", "device"), far_end=far_end,
-                       limit_dbfs=cfg.get("limit_dbfs", DEFAULT_CEILING_DBFS))
+                       limit_dbfs=cfg.get("limit_dbfs", DEFAULT_CEILING_DBFS),
+                       cushion_ms=cfg.get("cushion_ms", DEFAULT_CUSHION_MS))
 
 
 def open_button(cfg: dict, loop: asyncio.AbstractEventLoop | None = None) -> GpioCallButton:
