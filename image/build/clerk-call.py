@@ -44,9 +44,13 @@ SETTLE_S = 3.0                # a phase's first seconds at the clerk are still t
 STATS_JS = """async () => {
   const pc = window.amtsklingel && window.amtsklingel.pc;
   if (!pc) return null;
-  const out = {};
-  (await pc.getStats()).forEach(r => { if (r.type === 'inbound-rtp') out[r.kind] = r; });
-  return {video: out.video ? {frames: out.video.framesDecoded || 0, width: out.video.frameWidth || 0,
+  const out = {}, sent = {};
+  (await pc.getStats()).forEach(r => {
+    if (r.type === 'inbound-rtp') out[r.kind] = r;
+    if (r.type === 'outbound-rtp') sent[r.kind] = r.packetsSent || 0;
+  });
+  return {connection: pc.connectionState, ice: pc.iceConnectionState, sent_audio: sent.audio || 0,
+          video: out.video ? {frames: out.video.framesDecoded || 0, width: out.video.frameWidth || 0,
                               height: out.video.frameHeight || 0, codec: out.video.codecId || ''} : null,
           audio: out.audio ? {energy: out.audio.totalAudioEnergy || 0,
                               duration: out.audio.totalSamplesDuration || 0} : null};
@@ -126,6 +130,18 @@ def judge_audio(samples: list[dict], phases: list[tuple[float, str]], guest_line
                 f"{guest_line.split(': ', 1)[1] if guest_line else 'no word from the guest'}")
 
 
+def connection_course(samples: list[dict], since: float) -> str:
+    """The clerk's peer connection as it went (seconds after the pick-up), and the voice it sent."""
+    course, last = [], None
+    for s in samples:
+        state = f"{s.get('connection')}/ice {s.get('ice')}"
+        if state != last:
+            course.append(f"{s['t'] - since:.0f} s {state}")
+            last = state
+    sent = max((s.get("sent_audio", 0) for s in samples), default=0)
+    return f"{', '.join(course) or 'no statistics'}; the clerk's voice: {sent} audio packets sent"
+
+
 def judge_video(samples: list[dict], pictures: list[tuple[float, str]], guest_line: str | None) -> tuple[bool, str]:
     frames = [s["video"]["frames"] for s in samples if s.get("video")]
     decoded = (frames[-1] - frames[0]) if frames else 0
@@ -188,6 +204,7 @@ async def run(args) -> int:
         await pickup.click()
         await page.locator("[data-testid=call-view]").wait_for(timeout=120_000)
         say("INFO", "clerk-picked-up", f"{origin}/console as {creds['clerk_user']}")
+        picked_up = time.monotonic()
         last_picture = 0.0
         stop = asyncio.Event()  # the boot test ends the clerk (SIGTERM) when the guest stopped
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
@@ -210,6 +227,7 @@ async def run(args) -> int:
         if await call_view.is_visible():
             await page.click("[data-testid=hangup-button]")
         await browser.close()
+    say("INFO", "clerk-connection", connection_course(samples, picked_up))
     video_ok, video = judge_video(samples, pictures, console.has("INFO call-devices"))
     audio_ok, audio = judge_audio(samples, console.phases, console.has("alsa-clerk-to-kiosk"))
     say("PASS" if video_ok else "FAIL", "v4l2-camera-call", video)

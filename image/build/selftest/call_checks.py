@@ -31,6 +31,8 @@ CITIZEN_TALKS_S = 25       # the citizen speaks: the clerk must hear it
 IDLE_SAMPLE_S = 20
 FAULT_TIMEOUT_S = 120
 HEARD_MIN_DBFS = -50.0     # the clerk's voice at the loopback's capture side (speech is ~ -30)
+# What the appliance logs of a call's course (appliance/controller/, appliance/service/main.py).
+CALL_WORDS = ("call ", "the call", "clerk's voice", "speaker", "microphone", "track", "connection")
 
 
 def phase(name: str, detail: str = "") -> None:
@@ -104,6 +106,9 @@ def clerk_call(unit: str) -> None:
     _clerk_to_kiosk(heard, citizen)
     _echo(unit, started_us + CONVERGE_S * 1_000_000, ended_us)
     _load(unit, camera, idle_cpu, in_call.samples)
+    # The ALSA period and buffer the appliance's devices got (appliance/hardware/pi/alsa_pcm.py).
+    report("INFO", "alsa-sizes", " | ".join(g.journal_lines(unit, ("ALSA playback", "ALSA capture"), last=2)) or "not logged")
+    report("INFO", "call-course", (" | ".join(g.journal_lines(unit, CALL_WORDS)) or "nothing logged")[:1500])
     phase("camera-unplug")
     _camera_unplug()
     # What the appliance said about its devices and the call meanwhile (warnings and errors).

@@ -120,6 +120,14 @@ def journal_count(unit: str, text: str) -> int:
     return sum(text in line for line in out.splitlines())
 
 
+def journal_lines(unit: str, words: tuple[str, ...], last: int = 12) -> list[str]:
+    """The unit's last messages of this boot that contain one of ``words``, with their time since boot."""
+    out = run("journalctl", "-u", unit, "-b", "-o", "short-monotonic", "--no-pager", timeout=120)
+    found = [line.split("]", 1)[0].strip("[ ") + " s: " + line.split(": ", 1)[-1]
+             for line in out.splitlines() if any(word in line for word in words) and "echo report" not in line]
+    return found[-last:]
+
+
 def erle_db(reports: list[dict]) -> tuple[float | None, float]:
     """Echo reduction over the windows with far-end sound, weighted by how long the far end played
     in each; and those seconds."""

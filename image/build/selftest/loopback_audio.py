@@ -88,8 +88,21 @@ def delay_ms(played: np.ndarray, heard: np.ndarray, max_s: float = 1.0) -> float
 
 def _pcm(alsaaudio, kind: str, device: str):
     direction = alsaaudio.PCM_CAPTURE if kind == "capture" else alsaaudio.PCM_PLAYBACK
+    # Long buffers: this program's delay does not matter, and the emulated CPU stalls it often.
     return alsaaudio.PCM(direction, alsaaudio.PCM_NORMAL, device=device, channels=1, rate=RATE,
-                         format=alsaaudio.PCM_FORMAT_S16_LE, periodsize=PERIOD, periods=4)
+                         format=alsaaudio.PCM_FORMAT_S16_LE, periodsize=PERIOD, periods=16)
+
+
+def _write(alsaaudio, pcm, data: bytes) -> None:
+    """The image's pyalsaaudio (0.10) raises on an underrun ("Broken pipe") and prepares the device
+    again on the next write; 0.11 returns -32."""
+    for _ in range(3):
+        try:
+            if pcm.write(data) > 0:
+                return
+        except alsaaudio.ALSAAudioError as exc:
+            if not str(exc).startswith("Broken pipe"):
+                raise
 
 
 def run(speaker: str, microphone: str, seconds: float, citizen: bool) -> dict:
@@ -104,7 +117,7 @@ def run(speaker: str, microphone: str, seconds: float, citizen: bool) -> dict:
         played_at.append(time.monotonic())
         try:
             for start in range(0, voice.size, PERIOD):
-                pcm.write(voice[start:start + PERIOD].tobytes())
+                _write(alsaaudio, pcm, voice[start:start + PERIOD].tobytes())
         finally:
             pcm.close()
 
