@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from appliance.selftest.speech import speech_like
+
 SR = 48000
 FRAME = 960  # the microphone's and the speaker's 20 ms frames
 SECONDS = 20.0
@@ -53,29 +55,6 @@ DELAY_250MS = Condition("delay_250ms", delay_s=0.25)
 # clock is 200 ppm off the speaker's: two crystals specified to +-100 ppm each, at opposite ends.
 CLIPPING_DRIFT = Condition("clipping_drift", far_dbfs=-14.0, speaker_clip=0.5, drift_ppm=200.0)
 CONDITIONS = (PLAIN, DELAY_250MS, CLIPPING_DRIFT)
-
-
-def speech_like(seconds: float, seed: int, pitch=(100, 220)) -> np.ndarray:
-    """Voiced syllables (harmonics with vibrato under a syllable envelope) and noisy consonants, peak 1."""
-    rng = np.random.default_rng(seed)
-    n = int(seconds * SR)
-    out = np.zeros(n)
-    pos = 0
-    while pos < n:
-        length = min(int(rng.uniform(0.12, 0.3) * SR), n - pos)
-        t = np.arange(pos, pos + length) / SR
-        f0 = rng.uniform(*pitch) * (1 + 0.08 * np.sin(2 * np.pi * 4 * t))
-        phase = 2 * np.pi * np.cumsum(f0) / SR
-        voiced = sum(np.sin(k * phase + rng.uniform(0, 2 * np.pi)) / k for k in range(1, 16))
-        envelope = np.sin(np.pi * np.arange(length) / length) ** 2
-        out[pos:pos + length] = voiced * envelope * rng.uniform(0.4, 1.0)  # syllables differ in loudness
-        if rng.random() < 0.4:  # a fricative after some syllables: band-limited noise
-            hiss = min(int(0.06 * SR), n - pos - length)
-            if hiss > 0:
-                noise = np.convolve(rng.normal(0, 1, hiss), np.ones(4) / 4, "same")
-                out[pos + length:pos + length + hiss] = 0.3 * noise * np.hanning(hiss)
-        pos += length + int(rng.uniform(0.03, 0.15) * SR)
-    return out / np.sqrt(np.mean(out[np.abs(out) > 1e-3] ** 2))  # RMS 1 while sounding
 
 
 def room_response(seed: int) -> np.ndarray:

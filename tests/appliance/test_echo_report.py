@@ -5,7 +5,8 @@ import numpy as np
 
 from appliance.hardware.echo_report import REPORT_LINE, EchoMeter, ReportingEchoCanceller
 from appliance.hardware.select import open_hardware
-from bench._echo_room import ROOM_GAIN, SR, i16, room_response, speech_like
+from appliance.selftest.speech import speech_like
+from bench._echo_room import ROOM_GAIN, SR, i16, room_response
 
 FRAME = 960
 

@@ -27,35 +27,38 @@ CID_PREPEND_SPSPPS_TO_IDR = 0x00990B84
 CID_VIDEO_BITRATE = 0x009909CF
 
 
+def _u32(*names: str) -> list[tuple[str, type]]:
+    """Consecutive __u32 fields, as most of videodev2.h's structures are."""
+    return [(name, ctypes.c_uint32) for name in names]
+
+
+def _u32s(name: str, count: int) -> tuple[str, type]:
+    return (name, ctypes.c_uint32 * count)
+
+
 class Capability(ctypes.Structure):
     _fields_ = [("driver", ctypes.c_char * 16), ("card", ctypes.c_char * 32), ("bus_info", ctypes.c_char * 32),
-                ("version", ctypes.c_uint32), ("capabilities", ctypes.c_uint32), ("device_caps", ctypes.c_uint32),
-                ("reserved", ctypes.c_uint32 * 3)]
+                *_u32("version", "capabilities", "device_caps"), _u32s("reserved", 3)]
 
 
 class FmtDesc(ctypes.Structure):
-    _fields_ = [("index", ctypes.c_uint32), ("type", ctypes.c_uint32), ("flags", ctypes.c_uint32),
-                ("description", ctypes.c_char * 32), ("pixelformat", ctypes.c_uint32), ("mbus_code", ctypes.c_uint32),
-                ("reserved", ctypes.c_uint32 * 3)]
+    _fields_ = [*_u32("index", "type", "flags"), ("description", ctypes.c_char * 32),
+                *_u32("pixelformat", "mbus_code"), _u32s("reserved", 3)]
 
 
 class FrmSizeEnum(ctypes.Structure):
     # The union: discrete (width, height) or stepwise (min_w, max_w, step_w, min_h, max_h, step_h).
-    _fields_ = [("index", ctypes.c_uint32), ("pixel_format", ctypes.c_uint32), ("type", ctypes.c_uint32),
-                ("u", ctypes.c_uint32 * 6), ("reserved", ctypes.c_uint32 * 2)]
+    _fields_ = [*_u32("index", "pixel_format", "type"), _u32s("u", 6), _u32s("reserved", 2)]
 
 
 class FrmIvalEnum(ctypes.Structure):
     # The union: discrete (num, den) or stepwise (min num/den, max num/den, step num/den).
-    _fields_ = [("index", ctypes.c_uint32), ("pixel_format", ctypes.c_uint32), ("width", ctypes.c_uint32),
-                ("height", ctypes.c_uint32), ("type", ctypes.c_uint32), ("u", ctypes.c_uint32 * 6),
-                ("reserved", ctypes.c_uint32 * 2)]
+    _fields_ = [*_u32("index", "pixel_format", "width", "height", "type"), _u32s("u", 6), _u32s("reserved", 2)]
 
 
 class PixFormat(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_uint32) for name in (
-        "width", "height", "pixelformat", "field", "bytesperline", "sizeimage", "colorspace", "priv", "flags",
-        "ycbcr_enc", "quantization", "xfer_func")]
+    _fields_ = _u32("width", "height", "pixelformat", "field", "bytesperline", "sizeimage", "colorspace", "priv",
+                    "flags", "ycbcr_enc", "quantization", "xfer_func")
 
 
 class _FormatUnion(ctypes.Union):
@@ -64,25 +67,24 @@ class _FormatUnion(ctypes.Union):
 
 
 class Format(ctypes.Structure):
-    _fields_ = [("type", ctypes.c_uint32), ("fmt", _FormatUnion)]
+    _fields_ = [*_u32("type"), ("fmt", _FormatUnion)]
 
 
 class CaptureParm(ctypes.Structure):
-    _fields_ = [("capability", ctypes.c_uint32), ("capturemode", ctypes.c_uint32),
-                ("numerator", ctypes.c_uint32), ("denominator", ctypes.c_uint32),  # seconds per frame
-                ("extendedmode", ctypes.c_uint32), ("readbuffers", ctypes.c_uint32), ("reserved", ctypes.c_uint32 * 4)]
+    # numerator/denominator: seconds per frame
+    _fields_ = [*_u32("capability", "capturemode", "numerator", "denominator", "extendedmode", "readbuffers"),
+                _u32s("reserved", 4)]
 
 
 class StreamParm(ctypes.Structure):
     class _Parm(ctypes.Union):
         _fields_ = [("capture", CaptureParm), ("raw_data", ctypes.c_uint8 * 200)]
 
-    _fields_ = [("type", ctypes.c_uint32), ("parm", _Parm)]
+    _fields_ = [*_u32("type"), ("parm", _Parm)]
 
 
 class RequestBuffers(ctypes.Structure):
-    _fields_ = [("count", ctypes.c_uint32), ("type", ctypes.c_uint32), ("memory", ctypes.c_uint32),
-                ("capabilities", ctypes.c_uint32), ("flags", ctypes.c_uint8), ("reserved", ctypes.c_uint8 * 3)]
+    _fields_ = [*_u32("count", "type", "memory", "capabilities"), ("flags", ctypes.c_uint8), ("reserved", ctypes.c_uint8 * 3)]
 
 
 class TimeVal(ctypes.Structure):
@@ -94,44 +96,50 @@ class Buffer(ctypes.Structure):
         _fields_ = [("offset", ctypes.c_uint32), ("userptr", ctypes.c_ulong), ("planes", ctypes.c_void_p),
                     ("fd", ctypes.c_int32)]
 
-    _fields_ = [("index", ctypes.c_uint32), ("type", ctypes.c_uint32), ("bytesused", ctypes.c_uint32),
-                ("flags", ctypes.c_uint32), ("field", ctypes.c_uint32), ("timestamp", TimeVal),
-                ("timecode", ctypes.c_uint8 * 16), ("sequence", ctypes.c_uint32), ("memory", ctypes.c_uint32),
-                ("m", _M), ("length", ctypes.c_uint32), ("reserved2", ctypes.c_uint32), ("request_fd", ctypes.c_int32)]
+    _fields_ = [*_u32("index", "type", "bytesused", "flags", "field"), ("timestamp", TimeVal),
+                ("timecode", ctypes.c_uint8 * 16), *_u32("sequence", "memory"), ("m", _M),
+                *_u32("length", "reserved2"), ("request_fd", ctypes.c_int32)]
 
 
 class QueryCtrl(ctypes.Structure):
-    _fields_ = [("id", ctypes.c_uint32), ("type", ctypes.c_uint32), ("name", ctypes.c_char * 32),
-                ("minimum", ctypes.c_int32), ("maximum", ctypes.c_int32), ("step", ctypes.c_int32),
-                ("default_value", ctypes.c_int32), ("flags", ctypes.c_uint32), ("reserved", ctypes.c_uint32 * 2)]
+    _fields_ = [*_u32("id", "type"), ("name", ctypes.c_char * 32),
+                *[(name, ctypes.c_int32) for name in ("minimum", "maximum", "step", "default_value")],
+                *_u32("flags"), _u32s("reserved", 2)]
 
 
 class Control(ctypes.Structure):
-    _fields_ = [("id", ctypes.c_uint32), ("value", ctypes.c_int32)]
+    _fields_ = [*_u32("id"), ("value", ctypes.c_int32)]
 
 
 def _ioc(direction: int, number: int, struct) -> int:
-    size = ctypes.sizeof(struct)
-    return (direction << 30) | (size << 16) | (ord("V") << 8) | number
+    """The request number as the kernel's _IOR/_IOW/_IOWR('V', number, struct) make it."""
+    return (direction << 30) | (ctypes.sizeof(struct) << 16) | (ord("V") << 8) | number
 
 
 _R, _W, _RW = 2, 1, 3
+
+
+def _iowr(number: int, struct) -> int:
+    """Most requests read and write their structure (_IOWR)."""
+    return _ioc(_RW, number, struct)
+
+
 VIDIOC_QUERYCAP = _ioc(_R, 0, Capability)
-VIDIOC_ENUM_FMT = _ioc(_RW, 2, FmtDesc)
-VIDIOC_G_FMT = _ioc(_RW, 4, Format)
-VIDIOC_S_FMT = _ioc(_RW, 5, Format)
-VIDIOC_REQBUFS = _ioc(_RW, 8, RequestBuffers)
-VIDIOC_QUERYBUF = _ioc(_RW, 9, Buffer)
-VIDIOC_QBUF = _ioc(_RW, 15, Buffer)
-VIDIOC_DQBUF = _ioc(_RW, 17, Buffer)
+VIDIOC_ENUM_FMT = _iowr(2, FmtDesc)
+VIDIOC_G_FMT = _iowr(4, Format)
+VIDIOC_S_FMT = _iowr(5, Format)
+VIDIOC_REQBUFS = _iowr(8, RequestBuffers)
+VIDIOC_QUERYBUF = _iowr(9, Buffer)
+VIDIOC_QBUF = _iowr(15, Buffer)
+VIDIOC_DQBUF = _iowr(17, Buffer)
 VIDIOC_STREAMON = _ioc(_W, 18, ctypes.c_int)
 VIDIOC_STREAMOFF = _ioc(_W, 19, ctypes.c_int)
-VIDIOC_G_PARM = _ioc(_RW, 21, StreamParm)
-VIDIOC_S_PARM = _ioc(_RW, 22, StreamParm)
-VIDIOC_S_CTRL = _ioc(_RW, 28, Control)
-VIDIOC_QUERYCTRL = _ioc(_RW, 36, QueryCtrl)
-VIDIOC_ENUM_FRAMESIZES = _ioc(_RW, 74, FrmSizeEnum)
-VIDIOC_ENUM_FRAMEINTERVALS = _ioc(_RW, 75, FrmIvalEnum)
+VIDIOC_G_PARM = _iowr(21, StreamParm)
+VIDIOC_S_PARM = _iowr(22, StreamParm)
+VIDIOC_S_CTRL = _iowr(28, Control)
+VIDIOC_QUERYCTRL = _iowr(36, QueryCtrl)
+VIDIOC_ENUM_FRAMESIZES = _iowr(74, FrmSizeEnum)
+VIDIOC_ENUM_FRAMEINTERVALS = _iowr(75, FrmIvalEnum)
 
 
 def fourcc_code(text: str) -> int:
