@@ -7,7 +7,7 @@ network, logged in to central's staff console, picks up the guest's visit and ju
 Follows the serial console LOG: when the guest's self-test says ``INFO call-waiting`` the clerk picks
 up; the self-test then announces its phases (``INFO call-phase: clerk-talks | citizen-talks |
 camera-unplug | hangup``). The clerk speaks all the time (a speech-like voice as Chromium's fake
-microphone: image/build/selftest/loopback_audio.py), samples the call's statistics every half
+microphone: appliance/selftest/speech.py), samples the call's statistics every half
 second and grabs the kiosk's picture. Prints for the boot test's results (exit 0 if all pass):
   v4l2-camera-call     moving video at the clerk, while the guest's appliance held vivid's node
   alsa-loopback-audio  both ways through the guest's ALSA: the citizen's voice (played into the
@@ -155,13 +155,15 @@ def judge_video(samples: list[dict], pictures: list[tuple[float, str]], guest_li
 
 
 def write_voice(path: Path, seconds: float = 30.0) -> Path:
-    from loopback_audio import RATE, speech_like, to_s16
+    from loopback_audio import to_s16
+
+    from appliance.selftest.speech import RATE, speech_like, with_peak
 
     with wave.open(str(path), "wb") as out:
         out.setnchannels(1)
         out.setsampwidth(2)
         out.setframerate(RATE)
-        out.writeframes(to_s16(speech_like(seconds, seed=5)).tobytes())
+        out.writeframes(to_s16(with_peak(speech_like(seconds, seed=5), 0.5)).tobytes())
     return path
 
 

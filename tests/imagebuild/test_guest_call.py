@@ -12,6 +12,7 @@ import numpy as np
 
 from appliance.config import check_hardware
 from appliance.hardware.echo_report import EchoMeter
+from appliance.selftest.speech import speech_like, with_peak
 
 BUILD = Path(__file__).resolve().parents[2] / "image/build"
 if str(BUILD / "selftest") not in sys.path:
@@ -74,7 +75,7 @@ def test_cpu_and_watchdog_figures_from_the_units_samples():
 
 
 def test_the_loopback_ear_finds_the_citizens_voice_and_its_delay():
-    voice = loopback_audio.to_s16(0.5 * loopback_audio.speech_like(3, seed=11, pitch=(180, 300)))
+    voice = loopback_audio.to_s16(with_peak(speech_like(3, seed=11, pitch=(180, 300)), 0.25))
     heard = np.concatenate((np.zeros(int(0.09 * loopback_audio.RATE), np.int16), voice // 4))
     assert loopback_audio.delay_ms(voice, heard) == 90.0
     assert loopback_audio.delay_ms(voice, np.zeros_like(heard)) is None

@@ -14,8 +14,8 @@ records S seconds of what the microphone hears (before the echo canceller) and, 
 kiosk's microphone (and, through the call, the clerk). Prints one JSON object: the levels heard
 per half second (dBFS), the level played and, with ``--citizen``, the delay from the speaker
 side to the microphone side found by cross-correlation.
-Runs with the appliance's Python (numpy, pyalsaaudio); the host side uses :func:`speech_like`
-for the clerk's voice too (image/build/clerk-call.py).
+Runs with the appliance's Python (numpy, pyalsaaudio, and the appliance's test voice:
+appliance/selftest/speech.py, which the host's clerk speaks too: image/build/clerk-call.py).
 """
 from __future__ import annotations
 
@@ -28,33 +28,10 @@ import time
 
 import numpy as np
 
-RATE = 48000
+from appliance.selftest.speech import RATE, speech_like, with_peak
+
 PERIOD = 960
 LEVEL_WINDOW_S = 0.5
-
-
-def speech_like(seconds: float, seed: int, pitch: tuple[float, float] = (100, 220)) -> np.ndarray:
-    """Voiced syllables (harmonics with vibrato under a syllable envelope) and noisy consonants, in
-    [-0.5, 0.5]: an echo canceller and a noise suppressor treat it as speech, not as a tone or noise."""
-    rng = np.random.default_rng(seed)
-    n = int(seconds * RATE)
-    out = np.zeros(n)
-    pos = 0
-    while pos < n:
-        length = min(int(rng.uniform(0.12, 0.3) * RATE), n - pos)
-        t = np.arange(pos, pos + length) / RATE
-        f0 = rng.uniform(*pitch) * (1 + 0.08 * np.sin(2 * np.pi * 4 * t))
-        phase = 2 * np.pi * np.cumsum(f0) / RATE
-        voiced = sum(np.sin(k * phase + rng.uniform(0, 2 * np.pi)) / k for k in range(1, 16))
-        envelope = np.sin(np.pi * np.arange(length) / length) ** 2
-        out[pos:pos + length] = voiced * envelope
-        if rng.random() < 0.4:
-            hiss = min(int(0.06 * RATE), n - pos - length)
-            if hiss > 0:
-                noise = np.convolve(rng.normal(0, 1, hiss), np.ones(4) / 4, "same")
-                out[pos + length:pos + length + hiss] = 0.3 * noise * np.hanning(hiss)
-        pos += length + int(rng.uniform(0.03, 0.15) * RATE)
-    return 0.5 * out / np.abs(out).max()
 
 
 def to_s16(x: np.ndarray) -> np.ndarray:
@@ -109,7 +86,7 @@ def run(speaker: str, microphone: str, seconds: float, citizen: bool) -> dict:
     import alsaaudio
 
     capture = _pcm(alsaaudio, "capture", microphone)
-    voice = to_s16(0.5 * speech_like(seconds, seed=11, pitch=(180, 300))) if citizen else None
+    voice = to_s16(with_peak(speech_like(seconds, seed=11, pitch=(180, 300)), 0.25)) if citizen else None
     played_at: list[float] = []
 
     def play() -> None:
