@@ -94,6 +94,7 @@ async def test_an_underrun_is_not_a_failed_speaker_and_the_voice_goes_on(proc):
     expected = np.concatenate([np.zeros(CUSHION), np.full(3 * 960, 1000), np.zeros(CUSHION), np.full(2 * 960, 1000)])
     assert np.array_equal(written, expected)
     assert speaker.frames_played == written.size
+    assert speaker.underruns == 1
     # how far the device played, from 0.10's htimestamp(); the canceller learns of the standstill
     assert reports[2] == (CUSHION + 3 * 960 - 4096, False)
     assert reports[3][1] is True and reports[4] == (written.size - (CUSHION + 2 * 960), False)

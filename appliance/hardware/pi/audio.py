@@ -226,6 +226,7 @@ class AlsaSpeaker(_CardDevice):
         self._underrun = False
         self.volume = 1.0  # amplitude factor, from central's settings (set_volume)
         self.frames_played = 0
+        self.underruns = 0
         self._closed = False
         self._pcm = None
         self._buffer = 0  # frames the device's buffer holds (ALSA's choice)
@@ -289,7 +290,10 @@ class AlsaSpeaker(_CardDevice):
                         f"the speaker {self.name!r} refused sound ({exc}): it was unplugged or failed. "
                         f"Plug it in again; the kiosk takes it back within seconds") from exc
             if written <= 0:  # underrun (-EPIPE) between calls: the device was re-prepared
-                log.debug("ALSA playback underrun on %s (%d)", self.device, written)
+                self.underruns += 1
+                # The 1st, 10th, 100th ...: the journal shows whether the cushion is long enough.
+                log_at = log.info if str(self.underruns).rstrip("0") == "1" else log.debug
+                log_at("ALSA playback underrun on %s (%d since start)", self.device, self.underruns)
                 self._underrun = True  # the device stood still: its played count no longer follows its clock
                 if self._running:
                     self._running = False
