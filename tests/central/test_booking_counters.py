@@ -38,3 +38,10 @@ async def test_bookings_of_past_days_are_deleted_and_only_counted(central):  # n
     for outcome, n in (("booked", 4), ("cancelled", 1), ("kept", 1), ("missed", 1)):
         assert f'amtsklingel_bookings_total{{department="buergerbuero",outcome="{outcome}"}} {n}' in text
 
+
+    admin = await central.login(central.credentials["admin_user"], central.credentials["admin_password"])
+    async with admin.get(central.url + "/admin", headers={"Cookie": "ak_lang=en"}) as r:
+        page = await r.text()
+    stats = page.split('data-testid="booking-stats"')[1]
+    assert (f'<td>{YESTERDAY.isoformat()}</td><td>Bürgerbüro</td>\n        <td class="num">3</td><td class="num">1</td>'
+            f'<td class="num">1</td>\n        <td class="num">1</td>') in stats

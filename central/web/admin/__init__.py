@@ -21,7 +21,10 @@ async def overview(request: web.Request) -> web.Response:
              "median_duration": forms.format_duration(s.median_duration_s), "call_failures": s.call_failures,
              "today": s.day == today}
             for s in await db.daily_stats(since=today - dt.timedelta(days=STATS_DAYS))]
-    return forms.page(request, "admin/overview.html", stats=rows, today=today.isoformat(),
+    bookings = [{"day": b.day.isoformat(), "department": names.get(b.department, b.department), "booked": b.booked,
+                 "cancelled": b.cancelled, "kept": b.kept, "missed": b.missed, "today": b.day == today}
+                for b in await db.bookings.daily(since=today - dt.timedelta(days=STATS_DAYS))]
+    return forms.page(request, "admin/overview.html", stats=rows, today=today.isoformat(), bookings=bookings,
                       stats_days=STATS_DAYS, counts={"departments": len(names), "staff": len(await db.all_staff()),
                                                      "kiosks": len(await db.kiosks())})
 
