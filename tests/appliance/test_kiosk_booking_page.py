@@ -8,6 +8,7 @@ import os
 import pytest
 
 from appliance.controller.view import APPOINTMENT, BookingScreen, Screen
+from tests.accessibility import assert_accessible
 from tests.appliance import test_kiosk_page as kiosk_page
 from tests.appliance.test_kiosk_page import (
     LANGUAGES,
@@ -128,3 +129,19 @@ async def test_arabic_keeps_the_code_left_to_right(page, bridge):
     assert await page.evaluate("getComputedStyle(document.getElementById('keypad')).direction") == "ltr"
     assert await page.evaluate("getComputedStyle(document.getElementById('booking-typed')).direction") == "ltr"
     assert await page.inner_text("#booking-typed") == "7___-____"
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("lang", LANGUAGES)
+async def test_the_appointment_screen_has_no_accessibility_violations(lang, page, bridge):
+    """axe-core (WCAG 2.2 A/AA) on every step, on the 7" display and at 720p."""
+    steps = [view(lang), view(lang, screen=Screen.CHOOSING, selected=APPOINTMENT), booking(lang, hint="no_code_seen"),
+             booking(lang, step="typing", hint="invalid_code"), booking(lang, step="checking", code="7K3M9QX2"),
+             booking(lang, step="found", code="7K3M9QX2", department="standesamt", **SLOT),
+             booking(lang, step="problem", problem="booking_other_time", code="7K3M9QX2", department="bauamt", **SLOT),
+             booking(lang, step="problem", problem="booking_unknown", code="7K3M9QX2")]
+    for width, height in ((800, 480), (1280, 720)):
+        await page.set_viewport_size({"width": width, "height": height})
+        for v in steps:
+            await show(page, bridge, v)
+            await assert_accessible(page)
