@@ -43,6 +43,7 @@ from central.web import (
     console,
     console_bookings,
     consoles,
+    guest,
     home,
     login,
     metrics,
@@ -154,6 +155,7 @@ def create_app(config: Config, *, now: Callable[[], dt.datetime] | None = None) 
     app.add_routes(home.routes())
     app.add_routes(booking.routes())
     app.add_routes(booking_view.routes())
+    app.add_routes(guest.routes())
     app.add_routes(admin.routes())
     app.add_routes(metrics.routes())
     app.add_routes(bundle_download.routes())

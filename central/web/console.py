@@ -38,6 +38,15 @@ CONSOLE_STRINGS = [
        "hear each other. Please tell IT."),
     N_("Today's appointments"), N_("No appointments booked today."), N_("%(booked)s booked, %(came)s checked in"),
     N_("Appointment %(time)s"),
+    # guests in a call (static/console/guests.js)
+    N_("Interpreters and colleagues"), N_("Role"), N_("Interpreter"), N_("Colleague"),
+    N_("Name or language, shown to everyone (optional)"), N_("Invite interpreter or colleague"),
+    N_("Link for the guest"), N_("Copy link"), N_("Let in"), N_("Revoke link"), N_("Remove from the call"),
+    N_("Link not used yet"), N_("Checking camera and microphone"), N_("Waiting to be let in"), N_("In the call"),
+    N_("%(who)s is waiting to be let in."), N_("Link copied. Send it to your guest."),
+    N_("The link for %(who)s was revoked."), N_("%(who)s was removed from the call."), N_("%(who)s left the call."),
+    N_("The connection to %(who)s was lost."), N_("Too many links in a short time. Try again in %(seconds)s s."),
+    N_("At most two guests per call. Revoke a link or remove a guest first."),
 ]
 # The console gives up on a call's media this much later than central's own timer, so central (which knows
 # whether the kiosk connected) normally decides first.

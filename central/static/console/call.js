@@ -3,6 +3,7 @@ import { languageName, t, whereFrom } from './i18n.js';
 import { observed, state, ui } from './page.js';
 import { send } from './connection.js';
 import { fillTransfer, updateButtons, wireTransfer } from './queue.js';
+import { startGuests, stopGuests } from './guests.js';
 
 // How long a call may take to connect after the kiosk's offer before this side gives up and tells central
 // (rtc.state failed). Central's own timer (call_connect_timeout_s) runs from its call.start to the kiosk,
@@ -57,7 +58,7 @@ function startCall(visit, iceServers) {
     ({ urls, ...(username != null && { username }), ...(credential != null && { credential }) }));
   const pc = new RTCPeerConnection({ iceServers: servers });
   const call = { visit, pc, stream: null, remote: new MediaStream(), chain: null, early: [], bound: null,
-    confirmTimer: null };
+    confirmTimer: null, iceServers };
   state.call = call;
   observed.pc = pc;
   pc.addEventListener('icecandidate', ({ candidate: c }) => {
@@ -73,6 +74,7 @@ function startCall(visit, iceServers) {
   pc.addEventListener('connectionstatechange', () => onConnectionState(call));
   // The kiosk's offer and candidates wait for the camera, so the answer already carries our tracks.
   call.chain = openMedia(call);
+  startGuests(call); // interpreters and colleagues (guests.js)
 
   ui.callNotice.textContent = '';
   ui.callIdle.hidden = ui.mediaNote.hidden = ui.kioskNote.hidden = true;
@@ -232,6 +234,7 @@ export function teardown() {
   const call = state.call;
   if (!call) return;
   state.call = observed.pc = null;
+  stopGuests();
   clearTimeout(call.bound);
   clearTimeout(call.confirmTimer);
   call.pc.close();

@@ -9,6 +9,7 @@ import { addVisit, fillTransfer, removeVisit, showSnapshot, tickAll, updateButto
 import { alertArrival, setUpAlerts } from './alerts.js';
 import { startBookings } from './bookings.js';
 import { assignCall, awaitConfirmation, endCall, failCall, noticeCall, onCandidate, onOffer, setUpCallControls, teardown } from './call.js';
+import { guestError, onGuestSignal, onGuestStatus, onJoined, onLeft, setUpGuests } from './guests.js';
 
 const ERRORS = {
   already_taken: 'Another clerk has already picked up this visit.', queue_empty: 'Nobody is waiting in this department.',
@@ -19,7 +20,7 @@ const CONNECTION_TEXTS = {
   connecting: 'Connecting…', connected: 'Connected', lost: 'Connection lost. Reconnecting…',
   replaced: 'The console was opened in another window.', session_ended: 'Your session has ended. Please log in again.',
 };
-const CALL_STEPS = new Set(['visit.hangup', 'rtc.answer', 'rtc.candidate', 'rtc.state', 'call.restart']);
+const CALL_STEPS = new Set(['visit.hangup', 'rtc.offer', 'rtc.answer', 'rtc.candidate', 'rtc.state', 'call.restart']);
 const LOGIN_AFTER_MS = 3000; // long enough to read why the login page comes
 
 const handlers = {
@@ -36,8 +37,13 @@ const handlers = {
   'call.failed': (msg) => failCall(msg.visit_id),
   'call.notice': noticeCall,
   'presence.changed': (msg) => setPresence(msg.presence),
-  'rtc.offer': onOffer,
-  'rtc.candidate': onCandidate,
+  // With `peer`: a pair with a guest (guests.js); without: the citizen's pair (call.js).
+  'rtc.offer': (msg) => (msg.peer ? onGuestSignal(msg) : onOffer(msg)),
+  'rtc.answer': onGuestSignal,
+  'rtc.candidate': (msg) => (msg.peer ? onGuestSignal(msg) : onCandidate(msg)),
+  'guest.status': onGuestStatus,
+  'call.participant_joined': onJoined,
+  'call.participant_left': onLeft,
   'visit.ended': (msg) => endCall(msg.visit_id, msg.reason),
   error: onError,
   pong: () => {},
@@ -74,8 +80,9 @@ function onError(msg) {
     setTimeout(() => location.assign('/login?next=/console'), LOGIN_AFTER_MS);
     return;
   }
-  // Signalling that crossed the end of its call (central ended it a moment before) is no news to the clerk.
-  if (CALL_STEPS.has(msg.ref) && (msg.code === 'not_your_visit' || msg.code === 'wrong_state')) return;
+  // Signalling that crossed the end of its call (or of a guest's part in it) is no news to the clerk.
+  if (CALL_STEPS.has(msg.ref) && ['not_your_visit', 'wrong_state', 'unknown_peer'].includes(msg.code)) return;
+  if (guestError(msg)) return;
   showError(ERRORS[msg.code] ? t(ERRORS[msg.code]) : t('Something went wrong: %(detail)s', { detail: msg.detail }));
 }
 
@@ -104,4 +111,5 @@ applyStrings(document);
 setUpAlerts();
 setUpCallControls();
 startBookings();
+setUpGuests();
 link.start({ onMessage: (msg) => handlers[msg.type]?.(msg), onStatus: setConnection });

@@ -1,0 +1,114 @@
+"""An interpreter joins a call by the clerk's link, in real Chromium pages: the clerk's console, the guest's
+page and a scripted aiortc kiosk as the citizen. Each of the three receives picture and sound from the others;
+the clerk removes the interpreter and the call goes on."""
+from __future__ import annotations
+
+import asyncio
+
+from tests.browser import poll
+from tests.e2e.guest_citizen import KioskWithGuests
+from tests.e2e.test_clerk_call import login
+
+# Frames decoded and audio energy received from one participant, on the guest's page or the console.
+PAIR_STATS_JS = """async ([where, peer]) => {
+  const pairs = where === 'guest' ? window.amtsklingel.state.pairs : window.amtsklingel.guests;
+  const pair = pairs && pairs.pairs.get(peer);
+  if (!pair) return null;
+  const out = {video: 0, energy: 0, state: pair.pc.connectionState};
+  (await pair.pc.getStats()).forEach(r => {
+    if (r.type === 'inbound-rtp' && r.kind === 'video') out.video = r.framesDecoded || 0;
+    if (r.type === 'inbound-rtp' && r.kind === 'audio') out.energy = r.totalAudioEnergy || 0;
+  });
+  return out;
+}"""
+CITIZEN_STATS_JS = """async () => {
+  const pc = window.amtsklingel.pc;
+  if (!pc) return null;
+  let frames = 0;
+  (await pc.getStats()).forEach(r => { if (r.type === 'inbound-rtp' && r.kind === 'video') frames = r.framesDecoded; });
+  return frames;
+}"""
+
+
+def _gets_media(stats) -> bool:
+    return bool(stats) and stats["video"] > 15 and stats["energy"] > 0
+
+
+async def _moving(page, where: str, peer: str) -> None:
+    """Frames from ``peer`` keep arriving (the picture moves on), with sound."""
+    first = await poll(lambda: page.evaluate(PAIR_STATS_JS, [where, peer]), _gets_media, seconds=45)
+    await poll(lambda: page.evaluate(PAIR_STATS_JS, [where, peer]),
+               lambda s: s and s["video"] > first["video"] + 10 and s["energy"] > first["energy"])
+
+
+async def test_an_interpreter_joins_by_link_sees_and_hears_both_others_and_is_removed(central, browser):
+    central.hub.call_connect_timeout_s = 60
+    errors: list[str] = []
+    contexts = [await browser.new_context(permissions=["camera", "microphone"]) for _ in range(2)]
+    clerk, guest = [await context.new_page() for context in contexts]
+    for page in (clerk, guest):
+        # (the browser's own request for /favicon.ico, which central does not serve, is no error of the page)
+        page.on("console", lambda msg: msg.type == "error" and "favicon" not in msg.location.get("url", "")
+                and errors.append(f"{msg.text} {msg.location}"))
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+    kiosk = KioskWithGuests(central.url, central.credentials["kiosk_token"], width=320, height=240)
+    try:
+        await login(clerk, central)
+        await clerk.locator("[data-testid=connection-state][data-state=connected]").wait_for()
+        await kiosk.start()
+        await kiosk.request("buergerbuero", language="tr")
+        queued = await kiosk.next_event("visit.queued")
+        await clerk.locator(f"[data-testid=visit-row][data-visit-id='{queued.visit_id}'] "
+                            "[data-testid=pickup-button]").click()
+        await clerk.locator("[data-testid=call-view]").wait_for()
+
+        # The clerk invites an interpreter and hands over the link.
+        await clerk.fill("[data-testid=guest-label]", "Dolmetscherin Türkisch")
+        await clerk.click("[data-testid=guest-invite]")
+        link_field = clerk.locator("[data-testid=guest-link]")
+        await link_field.wait_for()
+        link = await link_field.input_value()
+        assert link.startswith(central.url + "/guest#") and len(link.split("#")[1]) >= 22
+
+        # The interpreter opens it, checks camera and microphone, and waits.
+        await guest.goto(link)
+        await guest.click("[data-testid=guest-start]")
+        await guest.locator("[data-testid=guest-check]").wait_for()
+        assert "#" not in guest.url  # the secret is out of the address bar once used
+        await poll(lambda: guest.evaluate("document.querySelector('#level').value"), lambda v: v > 0)
+        await guest.locator("[data-testid=guest-ready]:enabled").click()
+        await guest.locator("[data-testid=guest-waiting]").wait_for()
+        row = clerk.locator("[data-testid=guest-row]")
+        assert "Dolmetscherin Türkisch" in await row.inner_text()
+        await row.locator("[data-testid=guest-admit]").click()
+        await guest.locator("[data-testid=guest-call]").wait_for()
+        g = await row.get_attribute("data-peer")
+
+        # Everyone gets moving pictures and sound from both others.
+        await _moving(guest, "guest", "citizen")
+        await _moving(guest, "guest", "clerk")
+        await _moving(clerk, "console", g)
+        await poll(lambda: asyncio.sleep(0, kiosk.from_guests.get(g)),
+                   lambda r: r is not None and r.video_frames > 15 and r.audio_frames > 15, seconds=45)
+        captions = await guest.locator("[data-testid=guest-tile] figcaption").all_inner_texts()
+        assert len(captions) == 2 and any("Citizen" in c or "Bürger" in c for c in captions), captions
+        assert "Dolmetscherin Türkisch" in await clerk.locator("[data-testid=guest-tile]").inner_text()
+
+        # The clerk removes the interpreter: their page says so, the call goes on between citizen and clerk.
+        await row.locator("[data-testid=guest-remove]").click()
+        await guest.locator("[data-testid=guest-ended]").wait_for()
+        await clerk.locator("[data-testid=guest-tile]").wait_for(state="detached")
+        await poll(lambda: asyncio.sleep(0, list(kiosk.guest_peers)), lambda peers: peers == [])
+        before = await clerk.evaluate(CITIZEN_STATS_JS)
+        await poll(lambda: clerk.evaluate(CITIZEN_STATS_JS), lambda frames: frames > before + 10)
+        assert kiosk.state == "in_call" and await guest.evaluate(
+            "window.amtsklingel.state.stream.getTracks().every(t => t.readyState === 'ended')")
+
+        await clerk.click("[data-testid=hangup-button]")
+        assert (await kiosk.next_event("visit.ended")).reason == "hangup_staff"
+        assert len(central.hub.guest_links) == 0
+    finally:
+        await kiosk.stop()
+        for context in contexts:
+            await context.close()
+    assert errors == [], errors
