@@ -25,8 +25,8 @@ from appliance.booking.qr_reader import QrReader
 log = logging.getLogger(__name__)
 
 # Frames a second decoded: a code held up is found within a fifth of a second, and a Pi 4 spends a
-# few per cent of one core on it (bench/qr_decode.py: about 1 ms a frame on the development host,
-# 3 ms for a hard one; a Pi 4 is taken as 6x slower).
+# few per cent of one core on it (bench/qr_decode.py: 0.6 ms of CPU a frame on the development host,
+# 2 ms for a hard one; a Pi 4 is taken as 6x slower).
 SCAN_FPS = 5.0
 
 
