@@ -110,6 +110,7 @@ class HubCore:
     record_clerk_video: RecordClerkVideo = lambda staff_id, seen: None
     # Booked appointments (central/live/booked_visits.py); None: every booking code is unknown.
     bookings: BookingStore | None = None
+    _booking_writes: set[asyncio.Task] = field(default_factory=set)  # releases of bookings under way
     # Interpreters and colleagues invited into calls by one-time links, in memory only (guest_side.py).
     guest_links: GuestLinks = field(default_factory=GuestLinks)
     # Staff id -> how many guest links the clerk may still create now (guest_side.py)

@@ -31,12 +31,25 @@ class VisitEndings(HubCore):
                 type="queue.left", visit_id=visit.id, department=visit.department,
                 reason="kiosk_lost" if reason == "kiosk_lost" else "cancelled")))
         self._to_kiosk(visit, m.VisitEnded(type="visit.ended", visit_id=visit.id, reason=reason))
+        if visit.booking is not None and visit.first_wait_s is None:
+            self._release_booking(visit.booking)
         department = visit.department
         self.rooms.remove(visit)
         brief = reason == "cancelled" and duration is None and time.monotonic() - visit.arrived_mono < BRIEF_VISIT_S
         if not brief:
             self.record_visit(department, visit.first_wait_s, duration, self.now().date())
         self._update_positions(department)
+
+    def _release_booking(self, code: str) -> None:
+        """A booked visit ended before a clerk picked it up (cancelled, connection lost for good): its citizen
+        may check in again with the same code within the window (central/live/booked_visits.py)."""
+        if self.bookings is None:
+            return
+        task = asyncio.get_running_loop().create_task(self.bookings.release(code))
+        self._booking_writes.add(task)
+        task.add_done_callback(self._booking_writes.discard)
+        task.add_done_callback(lambda t: t.cancelled() or t.exception() is None or
+                               log.error("a booking could not be released", exc_info=t.exception()))
 
     def _free_clerk(self, visit: Visit, reason: str, notice: m.Message | None = None) -> None:
         """The visit's clerk is available again and is told why (``visit.ended`` unless ``notice``)."""

@@ -126,7 +126,8 @@ class HomeSide(GuestSide, BookedVisits):
 
     def _home_queue(self, peer: HomePeer, msg: m.VisitRequest, booked: BookingAccepted | None) -> None:
         visit = Visit(kiosk_id=None, kiosk_location="", department=msg.department, language=msg.language,
-                      origin="online", home_id=peer.id, slot_start=booked.slot_start if booked else None)
+                      origin="online", home_id=peer.id, slot_start=booked.slot_start if booked else None,
+                      booking=booked.code if booked else None)
         self.rooms.add(visit)
         peer.visit_id = visit.id
         token = self._issue_token(visit)

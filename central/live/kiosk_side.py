@@ -203,7 +203,8 @@ class KioskSide(GuestSide, BookingLookups):
 
     def _queue(self, peer: KioskPeer, msg: m.VisitRequest, booked: BookingAccepted | None) -> None:
         visit = Visit(kiosk_id=peer.kiosk.id, kiosk_location=peer.kiosk.location, department=msg.department,
-                      language=msg.language, slot_start=booked.slot_start if booked else None)
+                      language=msg.language, slot_start=booked.slot_start if booked else None,
+                      booking=booked.code if booked else None)
         self.rooms.add(visit)
         token = self._issue_token(visit)
         position, wait = self._tell_place(visit)
@@ -250,7 +251,7 @@ class KioskSide(GuestSide, BookingLookups):
         now_wall, now_mono = time.time(), time.monotonic()
         visit = Visit(kiosk_id=peer.kiosk.id, kiosk_location=peer.kiosk.location, department=claims.department,
                       language=claims.language, arrived_at=claims.arrived_at, id=claims.visit_id,
-                      slot_start=claims.slot_start,
+                      slot_start=claims.slot_start, booking=claims.booking,
                       # the queue sorts on the monotonic clock: place the arrival on this process's
                       arrived_mono=now_mono - max(0.0, now_wall - claims.arrived_at))
         clerk = self.staff.get(claims.clerk_id) if claims.clerk_id is not None else None

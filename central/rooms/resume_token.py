@@ -45,6 +45,7 @@ class Claims:
     instance: str            # the central process that issued it
     expires_at: float
     slot_start: float | None = None  # a booked visit's slot start: its priority survives a restart
+    booking: str | None = None       # and its booking's code
 
 
 class ResumeTokens:
@@ -64,6 +65,8 @@ class ResumeTokens:
                    "i": self.instance, "e": round(self._clock() + self.lifetime_s)}
         if visit.slot_start is not None:
             payload["b"] = visit.slot_start
+        if visit.booking is not None:
+            payload["bc"] = visit.booking
         body = _b64(json.dumps(payload, separators=(",", ":")).encode())
         return f"{self._sign(body)}.{body}"
 
@@ -79,7 +82,8 @@ class ResumeTokens:
                             clerk_id=None if p["c"] is None else int(p["c"]),
                             picked_up_at=None if p["p"] is None else float(p["p"]),
                             instance=str(p["i"]), expires_at=float(p["e"]),
-                            slot_start=None if p.get("b") is None else float(p["b"]))
+                            slot_start=None if p.get("b") is None else float(p["b"]),
+                            booking=None if p.get("bc") is None else str(p["bc"]))
         except (ValueError, KeyError, TypeError, binascii.Error):
             return None  # signed by us, so this is a bug, not an attack; refuse all the same
         if claims.expires_at < self._clock():

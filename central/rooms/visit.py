@@ -27,6 +27,9 @@ class Visit:
     home_id: str | None = None
     # A booked appointment's slot start (Unix seconds): the visit goes ahead of walk-ins during it.
     slot_start: float | None = None
+    # Its booking's code (kept only with the visit): if the visit ends before a clerk picked it up, the
+    # booking may be used again (central/live/booked_visits.py).
+    booking: str | None = None
     # Wall clock for display; monotonic for durations (the wall clock may jump).
     arrived_at: float = field(default_factory=time.time)
     arrived_mono: float = field(default_factory=time.monotonic)

@@ -1,6 +1,7 @@
 """A booked citizen asks for a place with their code: ahead of walk-ins during their slot, or refused with why."""
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
 import pytest
@@ -140,10 +141,12 @@ def test_a_resume_token_carries_the_slot_start():
     from central.rooms import Visit
 
     tokens = ResumeTokens("k" * 32, 3600)
-    visit = Visit(kiosk_id=1, kiosk_location="x", department="d", language="de", slot_start=1_765_000_000.0)
-    assert tokens.verify(tokens.issue(visit)).slot_start == 1_765_000_000.0
+    visit = Visit(kiosk_id=1, kiosk_location="x", department="d", language="de", slot_start=1_765_000_000.0,
+                  booking="7K3M9QX2")
+    claims = tokens.verify(tokens.issue(visit))
+    assert (claims.slot_start, claims.booking) == (1_765_000_000.0, "7K3M9QX2")
     walk_in = Visit(kiosk_id=1, kiosk_location="x", department="d", language="de")
-    assert tokens.verify(tokens.issue(walk_in)).slot_start is None
+    assert (tokens.verify(tokens.issue(walk_in)).slot_start, tokens.verify(tokens.issue(walk_in)).booking) == (None, None)
 
 
 async def test_book_slot_checks_the_request(central):
@@ -182,3 +185,29 @@ async def test_a_code_can_be_looked_up_without_using_it(central):
     assert (await central.hub.look_up_booking(code)).status == "now"  # looking does not use it
     unknown = await central.hub.look_up_booking("7K3M9QX2")
     assert (unknown.status, unknown.department, unknown.slot_start) == ("booking_unknown", None, None)
+
+
+async def test_a_booking_whose_visit_ended_before_pick_up_can_be_used_again(central):
+    central.clock.fixed = BERLIN_9
+    code = await book(central)
+    clerk = await central.clerk()
+    kiosk = await central.new_kiosk("Bibliothek")
+    await kiosk.send(type="visit.request", department="ordnungsamt", booking=code)
+    queued = await kiosk.recv("visit.queued")
+    await kiosk.send(type="visit.cancel", visit_id=queued["visit_id"])  # pressed by mistake
+    assert (await kiosk.recv("visit.ended"))["reason"] == "cancelled"
+    await asyncio.gather(*central.hub._booking_writes)  # the release, written in the background
+    assert (await central.db.bookings.daily(MONDAY))[0].kept == 0
+
+    await kiosk.send(type="visit.request", department="ordnungsamt", booking=code)
+    queued = await kiosk.recv("visit.queued")
+    assert queued["position"] == 1
+    await clerk.send(type="visit.pickup", visit_id=queued["visit_id"])
+    await kiosk.recv("call.start")
+    await clerk.send(type="visit.hangup", visit_id=queued["visit_id"])
+    await kiosk.recv("visit.ended")
+    await asyncio.gather(*central.hub._booking_writes)
+    other = await central.new_kiosk("Rathaus")
+    await other.send(type="visit.request", department="ordnungsamt", booking=code)
+    assert (await other.recv("visit.refused"))["reason"] == "booking_unknown"  # used: the citizen was served
+    assert (await central.db.bookings.daily(MONDAY))[0].kept == 1
