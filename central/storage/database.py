@@ -20,6 +20,7 @@ from central.storage.bookings import BookingStore
 from central.storage.bundles import BundleStore
 from central.storage.counters import Counters, DailyStats, TokenReuse, fold_legacy_visit_rows
 from central.storage.fleet import FleetStore
+from central.storage.home_visits import HomeVisitSettings
 from central.storage.kiosk_settings import KioskSettingsStore
 from central.storage.kiosk_units import KioskUnits
 from central.storage.logins import LoginAttempts
@@ -90,6 +91,7 @@ class Database(Counters):
         self.updates = UpdateStore(engine)
         self.staff_browsers = StaffBrowsers(engine)
         self.bookings = BookingStore(engine)
+        self.home_visits = HomeVisitSettings(engine)
 
     @classmethod
     async def open(cls, url: str) -> Database:
@@ -124,7 +126,9 @@ class Database(Counters):
         async with self.engine.connect() as c:
             rows = (await c.execute(sa.select(t.departments).order_by(t.departments.c.sort_order,
                                                                       t.departments.c.name))).all()
-        return [Department(r.id, r.slug, r.name, tuple(r.languages), OfficeHours.from_dict(r.hours), r.sort_order)
+        home = await self.home_visits.all()  # phone and cap for visits from home (home_visits.py)
+        return [Department(r.id, r.slug, r.name, tuple(r.languages), OfficeHours.from_dict(r.hours), r.sort_order,
+                           *home.get(r.slug, ("", None)))
                 for r in rows]
 
     async def save_department(self, slug: str, name: str, languages: list[str], hours: OfficeHours,
@@ -138,6 +142,7 @@ class Database(Counters):
     async def delete_department(self, slug: str) -> None:
         async with self.engine.begin() as c:
             await c.execute(sa.delete(t.departments).where(t.departments.c.slug == slug))
+            await c.execute(sa.delete(t.home_visit_settings).where(t.home_visit_settings.c.department == slug))
 
     # -- staff ---------------------------------------------------------------
     async def create_staff(self, username: str, display_name: str, password_hash: str, role: str,

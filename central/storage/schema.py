@@ -278,3 +278,13 @@ daily_bookings = sa.Table(
     sa.Column("kept", sa.Integer, nullable=False),       # of which the citizen checked in
     sa.Column("missed", sa.Integer, nullable=False),     # of which nobody came (counted when deleted)
 )
+
+# Visits from home (central/storage/home_visits.py), per department: the telephone number a citizen without
+# microphone is told, and how many visitors from home it takes at a time (NULL: central's setting). No row:
+# no number, central's setting.
+home_visit_settings = sa.Table(
+    "home_visit_settings", metadata,
+    sa.Column("department", sa.String(40), primary_key=True),
+    sa.Column("phone", sa.String(40), nullable=False, default=""),
+    sa.Column("online_cap", sa.Integer, nullable=True),
+)

@@ -7,6 +7,8 @@ the page's script (static/home/) checks camera and microphone, waits in the wait
 """
 from __future__ import annotations
 
+import re
+
 from aiohttp import web
 
 from central.citizen.pages import render_citizen
@@ -16,7 +18,8 @@ from central.live.core import DepartmentStatus
 def _department(s: DepartmentStatus) -> dict:
     return {"slug": s.department.slug, "name": s.department.name, "open": s.open,
             "next_opening": s.next_opening, "waiting": s.waiting, "typical_wait_s": s.typical_wait_s,
-            "clerks": s.clerks_available + s.clerks_busy, "hours": s.department.hours.describe_week()}
+            "clerks": s.clerks_available + s.clerks_busy, "hours": s.department.hours.describe_week(),
+            "phone": s.department.phone, "phone_tel": re.sub(r"[^0-9+]", "", s.department.phone)}
 
 
 async def departments_page(request: web.Request) -> web.Response:

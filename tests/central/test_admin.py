@@ -313,3 +313,22 @@ def test_format_duration():
     assert forms.format_duration(65) == "1:05"
     assert forms.format_duration(59.6) == "1:00"
     assert forms.format_duration(3725) == "62:05"
+
+
+async def test_a_department_sets_its_phone_number_and_cap_for_visits_from_home(site):
+    assert (await site.post("/admin/departments/new", department_form())).status == 303
+    r = await site.post("/admin/departments/buergeramt/edit",
+                        department_form(phone="+49 30 1234-567", online_cap="3"))
+    assert r.status == 303, await r.text()
+    dept = site.app["hub"].departments["buergeramt"]
+    assert (dept.phone, dept.online_cap) == ("+49 30 1234-567", 3)
+    edit = await (await site.client.get("/admin/departments/buergeramt/edit")).text()
+    assert 'value="+49 30 1234-567"' in edit and 'name="online_cap" value="3"' in edit
+    for field, value, message in (("phone", "call me maybe", "digits, spaces and"),
+                                  ("online_cap", "-1", "enter a whole number from 0 to 1000")):
+        r = await site.post("/admin/departments/buergeramt/edit", department_form(**{field: value}))
+        assert r.status == 400 and message in html.unescape(await r.text())
+    r = await site.post("/admin/departments/buergeramt/edit", department_form(phone="", online_cap=""))
+    assert r.status == 303
+    dept = (await site.db.departments())[0]
+    assert (dept.phone, dept.online_cap) == ("", None)  # no number, central's cap

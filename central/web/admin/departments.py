@@ -6,7 +6,7 @@ from aiohttp import web
 from central.fleet import settings as fleet_settings
 from central.storage.database import Department
 from central.web import consoles
-from central.web.admin import forms, slot_settings
+from central.web.admin import forms, home_visit_settings, slot_settings
 from central.web.admin.forms import FieldError
 from central.web.auth import admin_required
 
@@ -57,7 +57,8 @@ def _form_page(request: web.Request, *, department: Department | None, values: d
 async def new_page(request: web.Request) -> web.Response:
     _ = forms.translator(request)
     values = {"slug": "", "name": "", "languages": "de", "sort_order": "0",
-              "hours": forms.format_week(None, _), "closed_days": "", **slot_settings.values(None)}
+              "hours": forms.format_week(None, _), "closed_days": "", **slot_settings.values(None),
+              **home_visit_settings.values(None)}
     return _form_page(request, department=None, values=values, errors={})
 
 
@@ -68,7 +69,8 @@ async def edit_page(request: web.Request) -> web.Response:
     values = {"slug": department.slug, "name": department.name, "languages": ", ".join(department.languages),
               "sort_order": str(department.sort_order), "hours": forms.format_week(department.hours, _),
               "closed_days": forms.format_closed_days(department.hours),
-              **slot_settings.values((await request.app["db"].bookings.settings()).get(department.slug))}
+              **slot_settings.values((await request.app["db"].bookings.settings()).get(department.slug)),
+              **home_visit_settings.values(department)}
     return _form_page(request, department=department, values=values, errors={})
 
 
@@ -79,6 +81,7 @@ async def _save(request: web.Request, department: Department | None) -> web.Resp
     values = {name: forms.text(form, name, 4000) for name in ("slug", "name", "languages", "sort_order",
                                                                "hours", "closed_days")}
     values.update(slot_settings.read(form))
+    values.update(home_visit_settings.read(form))
     if department is not None:
         values["slug"] = department.slug  # the slug names the department in links and statistics
     errors: dict[str, str] = {}
@@ -100,11 +103,14 @@ async def _save(request: web.Request, department: Department | None) -> web.Resp
     errors.update(hour_errors)
     slots, slot_errors = slot_settings.parse(values, _)
     errors.update(slot_errors)
+    (phone, online_cap), home_errors = home_visit_settings.parse(values, _)
+    errors.update(home_errors)
     if errors:
         return _form_page(request, department=department, values=values, errors=errors, status=400)
     await db.save_department(values["slug"], parsed["name"], parsed["languages"], hours,
                              sort_order=parsed["sort_order"])
     await db.bookings.save_settings(values["slug"], slots)  # bookings made before stay valid
+    await db.home_visits.save(values["slug"], phone, online_cap)
     await _refresh_hub(request)
     raise forms.see_other(LIST, "department-created" if department is None else "department-saved")
 
