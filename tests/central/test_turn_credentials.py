@@ -12,6 +12,8 @@ import pytest
 from central.config import TURN_SECRET_ENV, Config, ConfigError
 from central.live.ice import IceServers
 from tests.central.conftest import running_central
+from tests.central.guest_calls import call_in_progress, hello, invite
+from tests.central.home_client import home
 from tests.central.test_kiosk_settings import Admin, form
 
 SECRET = "4d1c0a7f9e2b8c3d5a6f7e8d9c0b1a2f"
@@ -131,3 +133,14 @@ async def test_the_admin_sets_a_kiosk_relay_only_only_when_central_has_a_turn_se
                 assert status == 400 and "has no TURN server configured" in page
                 assert await kiosk.quiet() == []  # nothing changed, nothing sent
                 assert (await central.db.kiosk_settings.overrides(kiosk_id)).get("relay_only") is None
+
+
+async def test_visitors_from_home_and_guests_get_credentials_of_their_own(tmp_path):
+    async with running_central(turn_config(tmp_path, turn_credential_s=600)) as central:
+        visitor = await home(central)
+        guest, welcome = await hello(central, await invite(await call_in_progress(central)))
+        for servers, who in ((visitor.welcome["ice_servers"], "home"), (welcome["ice_servers"], "guest")):
+            turn, = servers
+            assert turn["username"].endswith(f":{who}") and expires(turn) > time.time()
+            assert turn["credential"] == coturn_password(turn["username"])
+        assert SECRET not in json.dumps(visitor.inbox + guest.inbox)
