@@ -174,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
   Public status   {base}/status   (JSON: {base}/api/status)
   Visit from home {base}/visit   (one office's link for a city's website: {base}/visit/buergerbuero;
       any browser with a camera, no account; the clerk above picks the visitor up)
+  Interpreter     in a call, the console's "Invite interpreter or colleague" gives a one-time link
+      ({base}/guest#…); open it in another browser window, check camera and microphone, and let the guest in
   Appointments    {base}/booking   (the Standesamt takes them: {base}/booking/office/standesamt; the
       booking's page gives a code, a QR code for the kiosk and a calendar file, and lets the citizen join
       from 10 minutes before the slot; slots are set per office in the admin area)
