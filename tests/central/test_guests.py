@@ -1,7 +1,17 @@
 """An interpreter or colleague joins a call by a one-time link: what each side hears, and what central routes."""
 from __future__ import annotations
 
-from tests.central.guest_calls import CANDIDATE, SDP, admitted_guest, call_in_progress, hello, invite, secret_of
+from tests.central.guest_calls import (
+    CANDIDATE,
+    SDP,
+    Call,
+    admitted_guest,
+    call_in_progress,
+    hello,
+    invite,
+    secret_of,
+)
+from tests.central.home_client import queued_at_home
 
 
 async def test_an_admitted_guest_is_announced_to_everyone_and_each_pair_signals_through_central(central):
@@ -144,3 +154,26 @@ async def test_a_console_that_reconnects_hears_of_its_guests_again(central):
     assert (joined["peer"], joined["offer"]) == (g, True)  # the console offers afresh; the guest replaces the pair
     await clerk.send(type="rtc.offer", visit_id=call.visit_id, peer=g, sdp=SDP)
     assert (await guest.recv("rtc.offer"))["peer"] == "clerk"
+
+
+async def test_a_visitor_from_home_has_guests_like_a_kiosk(central):
+    browser, queued = await queued_at_home(central)
+    clerk = await central.clerk()
+    await clerk.send(type="visit.pickup", visit_id=queued["visit_id"])
+    await clerk.recv("call.assigned")
+    await browser.recv("call.start")
+    call = Call(clerk, browser, queued["visit_id"])
+    guest, g = await admitted_guest(central, call)
+    joined = await browser.recv("call.participant_joined")
+    assert (joined["peer"], joined["offer"]) == (g, True)
+    await browser.send(type="rtc.offer", visit_id=call.visit_id, peer=g, sdp=SDP)
+    assert (await guest.recv("rtc.offer"))["peer"] == "citizen"
+    await guest.send(type="rtc.answer", visit_id=call.visit_id, peer="citizen", sdp=SDP)
+    assert (await browser.recv("rtc.answer"))["peer"] == g
+    await guest.send(type="rtc.candidate", visit_id=call.visit_id, peer="citizen", candidate=CANDIDATE)
+    assert (await browser.recv("rtc.candidate"))["peer"] == g
+
+    await clerk.send(type="guest.remove", visit_id=call.visit_id, peer=g)
+    assert (await browser.recv("call.participant_left"))["peer"] == g
+    await browser.send(type="rtc.candidate", visit_id=call.visit_id, candidate=CANDIDATE)
+    assert (await clerk.recv("rtc.candidate"))["peer"] is None  # the citizen-clerk pair goes on

@@ -1,6 +1,6 @@
 """An interpreter joins a call by the clerk's link, in real Chromium pages: the clerk's console, the guest's
-page and a scripted aiortc kiosk as the citizen. Each of the three receives picture and sound from the others;
-the clerk removes the interpreter and the call goes on."""
+page and a scripted aiortc kiosk (or a visitor's browser at home) as the citizen. Each of the three receives
+picture and sound from the others; the clerk removes the interpreter and the call goes on."""
 from __future__ import annotations
 
 import asyncio
@@ -8,6 +8,7 @@ import asyncio
 from tests.browser import poll
 from tests.e2e.guest_citizen import KioskWithGuests
 from tests.e2e.test_clerk_call import login
+from tests.e2e.test_home_visit import HOME_PC, clerk_console, home_page_waiting, stats
 
 # Frames decoded and audio energy received from one participant, on the guest's page or the console.
 PAIR_STATS_JS = """async ([where, peer]) => {
@@ -112,3 +113,52 @@ async def test_an_interpreter_joins_by_link_sees_and_hears_both_others_and_is_re
         for context in contexts:
             await context.close()
     assert errors == [], errors
+
+
+HOME_GUEST_JS = """async (peer) => {
+  const call = window.amtsklingelHome && window.amtsklingelHome.pcs.get(peer);
+  if (!call) return null;
+  const out = {video: 0, energy: 0};
+  (await call.pc.getStats()).forEach(r => {
+    if (r.type === 'inbound-rtp' && r.kind === 'video') out.video = r.framesDecoded || 0;
+    if (r.type === 'inbound-rtp' && r.kind === 'audio') out.energy = r.totalAudioEnergy || 0;
+  });
+  return out;
+}"""
+
+
+async def test_a_colleague_joins_a_visit_from_home_all_in_browsers(central, browser):
+    """The citizen at home is a browser too (central/static/home/): the colleague and the citizen see and hear
+    each other through their own pair, and the citizen's page loses the colleague's tile on removal."""
+    central.hub.call_connect_timeout_s = 60
+    home_context, home = await home_page_waiting(browser, central)
+    clerk_context, clerk = await clerk_console(browser, central)
+    guest_context = await browser.new_context(permissions=["camera", "microphone"])
+    guest = await guest_context.new_page()
+    try:
+        visit = next(iter(central.hub.rooms.all()))
+        await clerk.locator(f"[data-testid=visit-row][data-visit-id='{visit.id}'] "
+                            "[data-testid=pickup-button]").click()
+        await home.locator("[data-testid=call]").wait_for()
+        await clerk.select_option("[data-testid=guest-role]", "colleague")
+        await clerk.click("[data-testid=guest-invite]")
+        link_field = clerk.locator("[data-testid=guest-link]")
+        await link_field.wait_for()
+        await guest.goto(await link_field.input_value())
+        await guest.click("[data-testid=guest-start]")
+        await guest.locator("[data-testid=guest-ready]:enabled").click()
+        row = clerk.locator("[data-testid=guest-row]")
+        await row.locator("[data-testid=guest-admit]").click()
+        await guest.locator("[data-testid=guest-call]").wait_for()
+        g = await row.get_attribute("data-peer")
+
+        await _moving(guest, "guest", "citizen")
+        await poll(lambda: home.evaluate(HOME_GUEST_JS, g), _gets_media, seconds=45)
+        await row.locator("[data-testid=guest-remove]").click()
+        await guest.locator("[data-testid=guest-ended]").wait_for()
+        await poll(lambda: home.evaluate(HOME_GUEST_JS, g), lambda s: s is None)
+        await poll(lambda: stats(home, HOME_PC), lambda s: s and s["frames"] > 0)  # still with the clerk
+        assert home.errors == []  # type: ignore[attr-defined]
+    finally:
+        for context in (home_context, clerk_context, guest_context):
+            await context.close()
