@@ -4,7 +4,9 @@
 import { send } from './connection.js';
 
 const calls = new Map(); // peer id ('' for the clerk) -> {pc, early: [candidates before the answer], tile}
-export const observed = { pcs: calls, get pc() { return calls.get('')?.pc || null; } };
+// For tests and the benchmark: the connections, and when the clerk's call passed its steps (ms, wall clock).
+export const observed = { pcs: calls, marks: {}, get pc() { return calls.get('')?.pc || null; } };
+const mark = (peer, name) => { if (!peer) observed.marks[name] = performance.timeOrigin + performance.now(); };
 
 let visitId = null, devices = null, onState = () => {}, clerkVideo = null;
 
@@ -20,6 +22,7 @@ function iceServers(list) {
 /** Offer to `peer` ('' = the clerk); replaces any earlier connection with them (a restart). */
 export async function offer(visit, media, servers, peer = '', tile = null) {
   close(peer);
+  mark(peer, 'start');
   visitId = visit; devices = media;
   const pc = new RTCPeerConnection({ iceServers: iceServers(servers) });
   const call = { pc, early: [], tile, remote: new MediaStream() };
@@ -42,17 +45,20 @@ export async function offer(visit, media, servers, peer = '', tile = null) {
   pc.addEventListener('connectionstatechange', () => {
     if (calls.get(peer) !== call) return;
     const state = pc.connectionState;
+    mark(peer, state);
     if (state === 'connected' || state === 'failed') send({ type: 'rtc.state', visit_id: visitId, ...to, state });
     if (!peer) onState(state);
   });
   const description = await pc.createOffer();
   await pc.setLocalDescription(description);
   send({ type: 'rtc.offer', visit_id: visitId, ...to, sdp: pc.localDescription.sdp });
+  mark(peer, 'offer');
 }
 
 export async function answer({ peer, sdp }) {
   const call = calls.get(peer || '');
   if (!call || call.pc.signalingState !== 'have-local-offer') return;
+  mark(peer || '', 'answer');
   await call.pc.setRemoteDescription({ type: 'answer', sdp });
   for (const candidate of call.early.splice(0)) await call.pc.addIceCandidate(candidate).catch(() => {});
 }

@@ -13,7 +13,7 @@ const CROCKFORD = /^[0-9A-HJKMNP-TV-Z]{8}$/;
 
 const visit = { id: null, token: null, department: root.dataset.department, devices: null, stopMeter: () => {},
   departments: new Map(), started: false, ended: false };
-window.amtsklingelHome = { visit, get pc() { return call.observed.pc; }, pcs: call.observed.pcs };
+window.amtsklingelHome = { visit, get pc() { return call.observed.pc; }, pcs: call.observed.pcs, marks: call.observed.marks };
 
 function show(step) {
   for (const name of STEPS) $(`step-${name}`).hidden = name !== step;
