@@ -1,31 +1,24 @@
 """A citizen books an appointment on the public page in real Chromium and, at the time, joins from the link.
 
-The booking: office -> the first free time -> a code, its link, a QR code that reads back as that link, and
-the page's "join" link at the time. The join itself is at the protocol level here: a citizen's browser at
-home is a WebSocket client of /ws/visit with an aiortc peer (test pattern, tone) sending the booking's code,
-as the visit page does; a walk-in waits already; the clerk in real Chromium picks up the next visit, which is
-the booked citizen, and sees their moving picture.
+The booking: office -> the first free time -> a code, its link, a QR code that reads back as that link. At the
+time the booking's page leads to the visit page with ?booking=CODE; a walk-in waits already; the booked
+citizen goes through the device check into the waiting room at its head, the clerk (real Chromium) picks up
+the next visit, and both see and hear each other. (The kiosk's way in, with the QR code, is tested in
+tests/e2e with the kiosk's fake camera.)
 """
 from __future__ import annotations
 
-import asyncio
 import base64
 import datetime as dt
-import json
 import re
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import zxingcpp
 
-from appliance.call.peer import CallPeer
-from appliance.hardware.fake.camera import TestPatternTrack
-from appliance.hardware.fake.microphone import SyntheticMicrophoneTrack
-from protocol import messages as m
-from tests.browser import BASE64_JS, poll
-from tests.central.home_client import home
+from tests.browser import BASE64_JS
 from tests.e2e.fake_central import console_errors
-from tests.e2e.test_clerk_call import INBOUND_STATS_JS, login
+from tests.e2e.test_home_visit import CLERK_PC, HOME_PC, clerk_console, moving_picture_and_sound
 
 BERLIN = ZoneInfo("Europe/Berlin")  # the demo data's time zone
 
@@ -46,45 +39,12 @@ QR_PIXELS_JS = """async () => {
 }"""
 
 
-class HomeCitizen:
-    """A browser at home, reduced to what it does on the wire: request with the code, then offer a call."""
-
-    def __init__(self, peer) -> None:
-        self.ws = peer
-        self.call = CallPeer([], [TestPatternTrack(320, 240), SyntheticMicrophoneTrack()])
-        self.states: list[str] = []
-        self.call.pc.on("connectionstatechange", lambda: self.states.append(self.call.pc.connectionState))
-        self.task: asyncio.Task | None = None
-
-    def start(self, visit_id: str) -> None:
-        self.task = asyncio.get_running_loop().create_task(self._run(visit_id))
-
-    async def _run(self, visit_id: str) -> None:
-        """On call.start: offer; then take the clerk's answer and trickled candidates."""
-        while True:
-            frame = json.loads((await self.ws.ws.receive()).data)
-            self.ws.inbox.append(frame)
-            if frame["type"] == "call.start":
-                await self.ws.send(type="rtc.offer", visit_id=visit_id, sdp=await self.call.offer())
-            elif frame["type"] == "rtc.answer":
-                await self.call.accept_answer(frame["sdp"])
-            elif frame["type"] == "rtc.candidate":
-                await self.call.add_candidate(m.Candidate(**frame["candidate"]))
-
-    async def close(self) -> None:
-        if self.task:
-            self.task.cancel()
-        await self.call.close()
-
-
 async def test_a_citizen_books_on_the_page_and_joins_from_the_link(central, browser):
-    citizen = await browser.new_context(locale="de-DE", timezone_id="Europe/Berlin")
+    citizen = await browser.new_context(locale="de-DE", timezone_id="Europe/Berlin",
+                                        permissions=["camera", "microphone"], viewport={"width": 390, "height": 844})
     page = await citizen.new_page()
     errors = console_errors(page)
-    clerk_context = await browser.new_context(permissions=["camera", "microphone"], locale="en-GB",
-                                              extra_http_headers={"Accept-Language": "en"})
-    console = await clerk_context.new_page()
-    at_home = None
+    clerk_context = None
     try:
         # -- booking, as a citizen does it on the page --------------------------------------------------
         await page.goto(central.url + "/booking?lang=de")
@@ -104,46 +64,41 @@ async def test_a_citizen_books_on_the_page_and_joins_from_the_link(central, brow
         if start - dt.datetime.now(BERLIN) > dt.timedelta(minutes=11):  # the next slot may begin within ten
             assert await page.get_by_test_id("join").count() == 0  # too early
 
-        # -- at the time: the page leads into the visit --------------------------------------------------
+        # -- at the time: a walk-in waits already; the link leads into the visit ---------------------------
         central.clock.fixed = start.astimezone(dt.UTC) + dt.timedelta(minutes=1)
-        await page.goto(link)
-        join = page.get_by_test_id("join")
-        assert await join.get_attribute("href") == f"/visit/standesamt?booking={code}"
-
         walk_in = await central.new_kiosk("Bibliothek")
         await walk_in.send(type="visit.request", department="standesamt")
         assert (await walk_in.recv("visit.queued"))["position"] == 1
+        clerk_context, console = await clerk_console(browser, central)
 
-        await login(console, central)
-        await console.locator("[data-testid=connection-state][data-state=connected]").wait_for()
-
-        # What the visit page sends with ?booking=CODE (protocol level; see the module's docstring).
-        at_home = HomeCitizen(await home(central))
-        await at_home.ws.send(type="visit.request", department="standesamt", language="de", booking=code)
-        queued = await at_home.ws.recv("visit.queued")
-        assert queued["position"] == 1  # ahead of the walk-in who came first
+        await page.goto(link)
+        await page.get_by_test_id("join").click()
+        await page.wait_for_url(f"**/visit/standesamt?booking={code}")
+        await page.click("[data-testid=notice-ok]")
+        await page.locator("[data-testid=start]:enabled").wait_for()  # camera and microphone work
+        await page.click("[data-testid=start]")
+        await page.locator("[data-testid=waiting]").wait_for()
+        booked = next(v for v in central.hub.rooms.all() if v.origin == "online")
+        assert booked.slot_start == start.timestamp()
+        assert [v.id for v in central.hub.rooms.waiting("standesamt")][0] == booked.id  # ahead of the walk-in
         while (told := await walk_in.recv("visit.position"))["position"] == 1:
             pass  # the clerk's console coming online changed the walk-in's expected wait first
         assert told["position"] == 2
-        at_home.start(queued["visit_id"])
 
         section = console.locator("section.department:has(h2:text('Standesamt'))")
         await section.locator("[data-testid=visit-row]").nth(1).wait_for()
         await section.get_by_test_id("pickup-next").click()
-        await poll(lambda: console.evaluate(INBOUND_STATS_JS),
-                   lambda s: s and s["video"] and s["video"]["framesDecoded"] > 10, seconds=30)
-        assert "connected" in at_home.states
-        assert central.hub.rooms.get(queued["visit_id"]).clerk_id is not None  # the booked one, not the walk-in
+        await page.locator("[data-testid=call]").wait_for()  # the booked citizen, not the walk-in
+        await moving_picture_and_sound(console, CLERK_PC, "#remote-video")  # the citizen, at the clerk
+        await moving_picture_and_sound(page, HOME_PC, "#remote-video")      # the clerk, at home
         assert [v.kiosk_location for v in central.hub.rooms.waiting("standesamt")] == ["Bibliothek"]
-        day = start.date()
-        assert [(d.booked, d.kept) for d in await central.db.bookings.daily(day)] == [(1, 1)]
+        assert [(d.booked, d.kept) for d in await central.db.bookings.daily(start.date())] == [(1, 1)]
 
         # The link once more: used.
         await page.goto(link)
         assert await page.get_by_test_id("booking").get_attribute("data-phase") == "used"
         assert errors == [], errors
     finally:
-        if at_home is not None:
-            await at_home.close()
         await citizen.close()
-        await clerk_context.close()
+        if clerk_context is not None:
+            await clerk_context.close()
