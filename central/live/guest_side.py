@@ -164,6 +164,8 @@ class GuestSide(CallSetup):
         visit = self.rooms.get(guest.visit_id) if guest is not None else None
         if guest is None or visit is None or visit.state is not VisitState.IN_CALL or visit.clerk_id != guest.clerk_id:
             # Unknown, used, revoked or of a call that is over: all look the same from outside.
+            if guest is not None:
+                self.guest_links.remove(guest)  # a link of a call that is over: gone for good
             peer.link.send(encode(g.GuestRefused(type="guest.refused", reason="invalid_link")))
             peer.link.close()
             return
