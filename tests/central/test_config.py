@@ -125,3 +125,13 @@ def test_update_keyring_needs_the_openssl_command(tmp_path, monkeypatch):
     monkeypatch.setattr(shutil, "which", lambda name: None)
     with pytest.raises(ConfigError, match="openssl command .* is missing: install it"):
         Config.from_dict({"database_url": "sqlite://", "update_keyring": str(keys.ca_pem)})
+
+
+def test_visitors_from_home_per_department_is_a_number_of_zero_or_more():
+    assert Config.from_dict({"database_url": "sqlite:///x.db"}).online_visits_per_department == 10
+    assert Config.from_dict({"database_url": "sqlite:///x.db",
+                             "online_visits_per_department": 0}).online_visits_per_department == 0
+    with pytest.raises(ConfigError, match="'online_visits_per_department' must be 0 .no visits from home. or more"):
+        Config.from_dict({"database_url": "sqlite:///x.db", "online_visits_per_department": -1})
+    with pytest.raises(ConfigError, match="'online_visits_per_department' has the wrong type"):
+        Config.from_dict({"database_url": "sqlite:///x.db", "online_visits_per_department": "10"})

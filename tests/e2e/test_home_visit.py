@@ -126,3 +126,29 @@ async def test_a_home_visitor_transferred_in_the_call_is_picked_up_again_in_the_
     finally:
         await home_context.close()
         await clerk_context.close()
+
+
+async def test_a_page_whose_connection_drops_keeps_its_place_and_is_picked_up(central, browser):
+    """A phone changing networks: central loses the page's socket; the page reconnects, resumes its visit with
+    its token, and the clerk picks it up as if nothing happened."""
+    central.hub.resume_grace_s = 30.0  # the test central's is 1 s; the page comes back after a second or two
+    clerk = await central.clerk()
+    home_context, home = await home_page_waiting(browser, central)
+    try:
+        [visit] = central.hub.rooms.all()
+        [peer] = central.hub.homes.values()
+        peer.link.close()  # the connection is gone, as when the network changes
+        await poll(lambda: asyncio.sleep(0, [p.id for p in central.hub.homes.values()]),
+                   lambda ids: ids and ids != [peer.id], 30)
+        await poll(lambda: asyncio.sleep(0, visit.home_id), lambda home_id: home_id != peer.id)
+        assert central.hub.rooms.all() == [visit] and not central.hub._grace  # the place is kept, no timer runs
+        assert await home.locator("[data-testid=waiting]").is_visible()
+
+        await clerk.send(type="visit.pickup", visit_id=visit.id)
+        await clerk.recv("rtc.offer")
+        await home.locator("[data-testid=call]").wait_for()
+        await clerk.send(type="visit.hangup", visit_id=visit.id)
+        await home.locator("[data-testid=ended]").wait_for()
+        assert home.errors == []
+    finally:
+        await home_context.close()
