@@ -103,6 +103,7 @@ def create_app(config: Config, *, now: Callable[[], dt.datetime] | None = None) 
         hub.updates.restore(await db.updates.live_rollout(), await db.updates.statuses())
         app["update_writer"] = UpdateWriter(hub.updates, db.updates)
         app["bundles"].removal_guards.append(rollout_control.removal_guard(app))
+        await hub.refresh_bookable()  # kiosks offer "I have an appointment" where a department takes them
         app["hub"] = hub
         app["watch_consoles"] = asyncio.get_running_loop().create_task(consoles.watch(app))
         app["watch_kiosks"] = asyncio.get_running_loop().create_task(fleet_settings.watch(app))

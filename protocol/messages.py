@@ -176,6 +176,7 @@ class DepartmentInfo(BaseModel):
     next_opening: str | None = Field(None, description="When closed: the next opening, ISO 8601 with offset "
                                                        "(`2026-12-07T08:00:00+01:00`).")
     languages: list[Language] = Field([], description="Languages the department's staff speak, if configured.")
+    bookable: bool = Field(False, description="Takes booked appointments: kiosks offer \"I have an appointment\".")
 
 
 class Welcome(Message):

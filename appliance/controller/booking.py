@@ -32,8 +32,13 @@ class BookingFlow(ControllerCore):
     _booking_round = 0  # tells this scan's "nothing read yet" timer from those of earlier scans
 
     def _start_booking(self) -> None:
-        if self.view.online:  # offline, the idle screen already says the service is unreachable
+        # Offline, the idle screen already says the service is unreachable; without an office that takes
+        # appointments, the kiosk does not offer them.
+        if self.view.online and self._appointments_offered():
             self._scan()
+
+    def _appointments_offered(self) -> bool:
+        return any(d.bookable for d in self.view.departments)
 
     def _scan(self) -> None:
         """Camera on: look for the QR code (or straight to the keypad where no camera can read one)."""

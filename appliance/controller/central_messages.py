@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 
 from appliance.controller.guests import CallGuests
-from appliance.controller.view import DepartmentChoice, Screen
+from appliance.controller.view import Screen, department_choices
 from appliance.controller.visit import Visit
 from protocol import messages as m
 
@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 class CentralMessages(CallGuests):
     async def _on_connected(self, welcome: m.Welcome) -> None:
-        departments = tuple(DepartmentChoice(d.slug, d.name, d.open, d.next_opening) for d in welcome.departments)
+        departments = department_choices(welcome.departments)
         if self.remote is not None:
             departments = self.remote.offer(departments)  # only those this kiosk offers, in its order
         self._show(online=True, location=welcome.kiosk_location, departments=departments)

@@ -32,9 +32,10 @@ class ScreenFlow(BookingFlow):
                 self._enter(Screen.CHOOSING, selected=open_[0].slug)
 
     async def _choosing(self, kind: str, value: Any) -> None:
-        # The button cycles through the open offices, then "I have an appointment".
-        entries = [d.slug for d in self.view.departments if d.open] + [APPOINTMENT]
-        if kind == "press":
+        # The button cycles through the open offices, then "I have an appointment" where an office takes them.
+        entries = [d.slug for d in self.view.departments if d.open]
+        entries += [APPOINTMENT] if self._appointments_offered() else []
+        if kind == "press" and entries:
             i = entries.index(self.view.selected) if self.view.selected in entries else -1
             self._enter(Screen.CHOOSING, selected=entries[(i + 1) % len(entries)])  # re-arms the timeout
         elif (kind == "long_press" and self.view.selected == APPOINTMENT) or kind == "booking":

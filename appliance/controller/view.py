@@ -25,6 +25,7 @@ class DepartmentChoice:
     name: str
     open: bool
     next_opening: str | None = None  # ISO 8601
+    bookable: bool = False           # takes booked appointments: the kiosk offers "I have an appointment"
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,11 @@ class EnrolScreen:
     qr: str | None = None              # the claim URL as a QR code: an SVG data: URI, made on the unit
     expires_in_s: int | None = None
     unreachable: bool = False          # the last attempt to reach central failed
+
+
+def department_choices(departments) -> tuple[DepartmentChoice, ...]:
+    """A welcome's departments (protocol.messages.DepartmentInfo) as the screens show them."""
+    return tuple(DepartmentChoice(d.slug, d.name, d.open, d.next_opening, d.bookable) for d in departments)
 
 
 # CHOOSING's entry after the open departments (never a department's slug): the button reaches the

@@ -22,7 +22,7 @@ from typing import Any
 
 import pydantic
 
-from appliance.controller.view import DepartmentChoice, Screen, View, openings_while_closed
+from appliance.controller.view import DepartmentChoice, Screen, View, department_choices, openings_while_closed
 from appliance.hardware.errors import DeviceUsageError, HardwareError
 from appliance.service.files import write_atomic
 from protocol import fleet as f
@@ -107,8 +107,7 @@ class RemoteSettings:
         elif isinstance(msg, f.KioskAction) and self.actions is not None:
             await self.actions.run(msg)
         elif isinstance(msg, m.Welcome):  # again on an open connection: a department opened or closed
-            departments = tuple(DepartmentChoice(d.slug, d.name, d.open, d.next_opening) for d in msg.departments)
-            self.refresh(departments=self.offer(departments))
+            self.refresh(departments=self.offer(department_choices(msg.departments)))
         else:
             return False
         return True

@@ -17,6 +17,12 @@ from protocol.errors import ErrorCode, ProtocolError
 
 
 class BookingLookups(BookedVisits):
+    async def refresh_bookable(self) -> None:
+        """Which departments take appointments (the admin's slot settings), for the kiosks' welcome: they
+        offer "I have an appointment" only then. At start and when the admin saves a department (whose
+        caller then resends the departments to the kiosks)."""
+        self.bookable = frozenset(await self.bookings.settings()) if self.bookings is not None else frozenset()
+
     async def _booking_lookup(self, peer: KioskPeer, msg: BookingLookup) -> None:
         if wait := self.booking_lookups.take(peer.kiosk.id):
             seconds = retry_after_s(wait)

@@ -111,6 +111,7 @@ class HubCore:
     # Booked appointments (central/live/booked_visits.py); None: every booking code is unknown.
     bookings: BookingStore | None = None
     _booking_writes: set[asyncio.Task] = field(default_factory=set)  # releases of bookings under way
+    bookable: frozenset[str] = frozenset()  # departments that take appointments (central/live/booking_lookup.py)
     # Interpreters and colleagues invited into calls by one-time links, in memory only (guest_side.py).
     guest_links: GuestLinks = field(default_factory=GuestLinks)
     # Staff id -> how many guest links the clerk may still create now (guest_side.py)
@@ -137,7 +138,8 @@ class HubCore:
             is_open = d.hours.is_open(now)
             nxt = None if is_open else d.hours.next_opening(now)
             out.append(m.DepartmentInfo(slug=d.slug, name=d.name, open=is_open,
-                                        next_opening=nxt.isoformat() if nxt else None, languages=list(d.languages)))
+                                        next_opening=nxt.isoformat() if nxt else None, languages=list(d.languages),
+                                        bookable=d.slug in self.bookable))
         return out
 
     def status(self) -> list[DepartmentStatus]:

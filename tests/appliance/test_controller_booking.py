@@ -46,6 +46,15 @@ async def rig():
     r.task.cancel()
 
 
+async def online(rig):
+    """Connected; the Standesamt takes appointments, the others do not."""
+    welcome = m.Welcome(type="welcome", kiosk_location="Foyer", ice_servers=[], departments=[
+        m.DepartmentInfo(slug="buergerbuero", name="Bürgerbüro", open=True),
+        m.DepartmentInfo(slug="standesamt", name="Standesamt", open=True, bookable=True),
+        m.DepartmentInfo(slug="ordnungsamt", name="Ordnungsamt", open=False)])
+    return await rig.do("connected", welcome)
+
+
 async def view_until(rig, predicate):
     await wait_for(rig, predicate)
     return rig.c.view
@@ -57,7 +66,7 @@ async def settle(rig):
 
 
 async def to_found(rig) -> None:
-    await rig.online()
+    await online(rig)
     view = await rig.do("booking")
     assert view.screen is Screen.BOOKING and view.booking == BookingScreen(step="scanning") and rig.scanner.running
     rig.scanner.reads(CODE)
@@ -84,12 +93,12 @@ async def test_the_booked_request_is_asked_again_after_a_reconnect(rig):
     await to_found(rig)
     await rig.do("confirm")
     await rig.do("disconnected")
-    await rig.online()
+    await online(rig)
     assert rig.sent[-1] == m.VisitRequest(type="visit.request", department="standesamt", language="de", booking=CODE)
 
 
 async def test_another_time_and_unknown_codes_say_so_and_the_button_tries_again(rig):
-    await rig.online()
+    await online(rig)
     await rig.do("booking")
     rig.scanner.reads(CODE)
     await settle(rig)
@@ -108,7 +117,7 @@ async def test_another_time_and_unknown_codes_say_so_and_the_button_tries_again(
 
 
 async def test_nothing_read_for_a_while_offers_the_keypad_which_reads_what_people_type(rig):
-    await rig.online()
+    await online(rig)
     await rig.do("booking")
     view = await view_until(rig, lambda v: v.booking and v.booking.hint == "no_code_seen")
     assert view.booking.step == "scanning" and rig.scanner.running  # still looking meanwhile
@@ -123,7 +132,7 @@ async def test_nothing_read_for_a_while_offers_the_keypad_which_reads_what_peopl
 
 
 async def test_another_qr_code_is_named_and_scanning_goes_on(rig):
-    await rig.online()
+    await online(rig)
     await rig.do("booking")
     view = await rig.do("qr_other")
     assert view.booking == BookingScreen(step="scanning", hint="not_a_booking") and rig.scanner.running
@@ -132,7 +141,7 @@ async def test_another_qr_code_is_named_and_scanning_goes_on(rig):
 
 
 async def test_without_a_camera_the_keypad_is_offered_at_once(rig):
-    await rig.online()
+    await online(rig)
     rig.scanner.fail_with = "camera"
     await rig.do("booking")
     view = await settle(rig)
@@ -143,7 +152,7 @@ async def test_without_a_camera_the_keypad_is_offered_at_once(rig):
 
 
 async def test_the_button_reaches_the_appointment_after_the_open_offices(rig):
-    await rig.online()
+    await online(rig)
     await rig.do("press")
     await rig.do("press")
     assert (await rig.do("press")).selected == APPOINTMENT
@@ -154,7 +163,7 @@ async def test_the_button_reaches_the_appointment_after_the_open_offices(rig):
 
 
 async def test_central_silent_or_refusing_the_look_up_is_said_and_a_late_answer_changes_nothing(rig):
-    await rig.online()
+    await online(rig)
     await rig.do("booking")
     rig.scanner.reads(CODE)
     view = await view_until(rig, lambda v: v.booking and v.booking.step == "problem")
@@ -183,3 +192,11 @@ async def test_leaving_the_screen_by_its_timeout_forgets_the_code_and_turns_the_
     await to_found(rig)
     view = await view_until(rig, lambda v: v.screen is Screen.IDLE)
     assert view.booking is None and not rig.scanner.running
+
+
+async def test_without_an_office_that_takes_appointments_none_are_offered(rig):
+    await rig.online()  # no department takes appointments
+    assert (await rig.do("booking")).screen is Screen.IDLE and rig.scanner.starts == 0
+    await rig.do("press")
+    assert (await rig.do("press")).selected == "standesamt"
+    assert (await rig.do("press")).selected == "buergerbuero"  # the cycle has no "I have an appointment"

@@ -3,6 +3,7 @@ language at the kiosk's sizes and the 7" display (fits, contrast, finger-sized k
 to it from the idle and choosing screens."""
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import pytest
@@ -24,6 +25,8 @@ from tests.appliance.test_kiosk_page import (
 
 bridge, served, page = kiosk_page.bridge, kiosk_page.served, kiosk_page.page  # the page's fixtures, here too
 
+# The Standesamt takes appointments: the kiosk offers "I have an appointment".
+BOOKABLE = tuple(dataclasses.replace(d, bookable=d.slug == "standesamt") for d in kiosk_page.DEPARTMENTS)
 SLOT = {"slot_start": "2026-12-07T10:30:00+01:00", "slot_end": "2026-12-07T10:45:00+01:00"}
 RANGE = ("new Intl.DateTimeFormat(lang, {weekday: 'long', day: 'numeric', month: 'long', hour: '2-digit', "
          "minute: '2-digit'}).formatRange(new Date(value[0]), new Date(value[1]))")
@@ -41,8 +44,9 @@ async def test_every_step_of_the_appointment_screen_in(lang, page, bridge):
 
     when = await intl(page, lang, RANGE, [SLOT["slot_start"], SLOT["slot_end"]])
     steps = [
-        (view(lang), [t("I have an appointment"), t("Start")]),
-        (view(lang, screen=Screen.CHOOSING, selected=APPOINTMENT), [t("I have an appointment"), "Bürgerbüro"]),
+        (view(lang, departments=BOOKABLE), [t("I have an appointment"), t("Start")]),
+        (view(lang, screen=Screen.CHOOSING, selected=APPOINTMENT, departments=BOOKABLE),
+         [t("I have an appointment"), "Bürgerbüro"]),
         (booking(lang), [t("Hold the QR code of your appointment up to the camera."),
                          t("It is on your confirmation, on paper or on your phone."), t("Type the code"), t("Back")]),
         (booking(lang, hint="no_code_seen"),
@@ -105,6 +109,8 @@ async def test_the_keypad_types_what_is_pressed_and_sends_it_with_ok(page, bridg
 
 @pytest.mark.browser
 async def test_the_way_to_the_appointment_and_its_buttons_send_their_actions(page, bridge):
+    assert not await page.get_by_role("button", name=tr("de", "I have an appointment")).is_visible()  # none taken
+    await show(page, bridge, view("de", departments=BOOKABLE))
     await page.get_by_role("button", name=tr("de", "I have an appointment")).click()
     await show(page, bridge, booking("de"))
     await page.get_by_role("button", name=tr("de", "Type the code")).click()
@@ -114,7 +120,7 @@ async def test_the_way_to_the_appointment_and_its_buttons_send_their_actions(pag
     await page.get_by_role("button", name=tr("de", "Try again")).click()
     await show(page, bridge, booking("de", step="found", code="7K3M9QX2", department="bauamt", **SLOT))
     await page.get_by_role("button", name=tr("de", "Start video call")).click()
-    await show(page, bridge, view("de", screen=Screen.CHOOSING, selected=APPOINTMENT))
+    await show(page, bridge, view("de", screen=Screen.CHOOSING, selected=APPOINTMENT, departments=BOOKABLE))
     tile = page.get_by_role("button", name=tr("de", "I have an appointment"))
     assert await tile.get_attribute("aria-pressed") == "true"  # the button's cycle stands on it
     await tile.click()
@@ -135,7 +141,8 @@ async def test_arabic_keeps_the_code_left_to_right(page, bridge):
 @pytest.mark.parametrize("lang", LANGUAGES)
 async def test_the_appointment_screen_has_no_accessibility_violations(lang, page, bridge):
     """axe-core (WCAG 2.2 A/AA) on every step, on the 7" display and at 720p."""
-    steps = [view(lang), view(lang, screen=Screen.CHOOSING, selected=APPOINTMENT), booking(lang, hint="no_code_seen"),
+    steps = [view(lang, departments=BOOKABLE), view(lang, screen=Screen.CHOOSING, selected=APPOINTMENT, departments=BOOKABLE),
+             booking(lang, hint="no_code_seen"),
              booking(lang, step="typing", hint="invalid_code"), booking(lang, step="checking", code="7K3M9QX2"),
              booking(lang, step="found", code="7K3M9QX2", department="standesamt", **SLOT),
              booking(lang, step="problem", problem="booking_other_time", code="7K3M9QX2", department="bauamt", **SLOT),

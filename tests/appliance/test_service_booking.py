@@ -9,12 +9,13 @@ from appliance.config import ApplianceConfig
 from appliance.controller.view import BookingScreen, Screen
 from appliance.hardware.fake.held_code import Look
 from appliance.service.main import start
-from tests.appliance.fake_central import fake_central
+from tests.appliance.fake_central import WELCOME, fake_central
 from tests.polling import view_until
 
 pytest.importorskip("zxingcpp", reason="the QR decoder zxing-cpp is not installed (pip install zxing-cpp==2.3.0)")
 
 LINK = "https://buergerbuero.musterdorf.de/booking/7K3M9QX2"
+WELCOME_BOOKABLE = {**WELCOME, "departments": [{**WELCOME["departments"][0], "bookable": True}]}
 SLOT = {"slot_start": "2026-12-07T10:30:00+01:00", "slot_end": "2026-12-07T10:45:00+01:00"}
 
 
@@ -36,7 +37,8 @@ async def unit(central, tmp_path, monkeypatch):
 
 async def test_a_qr_code_held_up_becomes_a_booked_visit_request(central, unit, tmp_path):
     link = await central.connection(1)
-    await view_until(unit, lambda v: v.online)
+    await link.send(**WELCOME_BOOKABLE)
+    await view_until(unit, lambda v: v.online and v.departments[0].bookable)
     camera = unit.hardware.camera
     unit.controller.post("booking")  # the page's "I have an appointment"
     await view_until(unit, lambda v: v.screen is Screen.BOOKING and v.booking.step == "scanning")
@@ -68,7 +70,8 @@ async def test_a_qr_code_held_up_becomes_a_booked_visit_request(central, unit, t
 
 async def test_nothing_read_then_the_keypad_then_another_time(central, unit):
     link = await central.connection(1)
-    await view_until(unit, lambda v: v.online)
+    await link.send(**WELCOME_BOOKABLE)
+    await view_until(unit, lambda v: v.online and v.departments[0].bookable)
     unit.controller.post("booking")
     unit.hardware.camera.held.hold("WIFI:S:Rathaus-Gast;T:WPA;P:geheim;;")  # a QR code, but not a booking's
     await view_until(unit, lambda v: v.booking and v.booking.hint == "not_a_booking")

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+from central.bookings.slots import SlotSettings
 from protocol import fleet as f
+from tests.central.test_admin import department_form, site  # noqa: F401 - the fixture
+from tests.central.test_admin_slots import SLOTS
 from tests.central.test_booked_visits import BERLIN_9, book
 
 
@@ -61,3 +64,24 @@ async def test_guessing_codes_is_slowed_down(central):
     await kiosk.send(type="booking.lookup", booking="7K3M9QX3")
     error = await kiosk.recv("error")
     assert (error["code"], error["ref"], error["retry_after_s"]) == ("rate_limited", "booking.lookup", 10)
+
+
+
+async def test_kiosks_are_told_which_offices_take_appointments(central):
+    kiosk = await central.kiosk()  # (its first welcome is read by the helper)
+    await central.db.bookings.save_settings("ordnungsamt", SlotSettings(slot_minutes=20))
+    await central.hub.refresh_bookable()  # as at start, and when the admin saves a department
+    central.hub.resend_departments()
+    welcome = await kiosk.recv("welcome")
+    bookable = {d["slug"] for d in welcome["departments"] if d["bookable"]}
+    assert "ordnungsamt" in bookable and bookable == set(await central.db.bookings.settings())
+    assert {d["slug"] for d in welcome["departments"]} - bookable  # the others: no "I have an appointment"
+
+
+async def test_the_admins_slot_settings_decide_which_offices_kiosks_offer_appointments_for(site):  # noqa: F811
+    hub = site.client.app["hub"]
+    assert (await site.post("/admin/departments/new", department_form() | SLOTS)).status == 303
+    assert [d.bookable for d in hub.department_info() if d.slug == "buergeramt"] == [True]
+    off = department_form() | SLOTS | {"booking_on": ""}
+    assert (await site.post("/admin/departments/buergeramt/edit", off)).status == 303
+    assert [d.bookable for d in hub.department_info() if d.slug == "buergeramt"] == [False]

@@ -16,10 +16,19 @@ from appliance.controller.view import Screen
 from appliance.hardware.fake.held_code import Look
 from appliance.service.main import start
 from tests.browser import poll
-from tests.central.test_booked_visits import BERLIN_9, book
+from tests.central.test_booked_visits import BERLIN_9
+from tests.central.test_booked_visits import book as book_slot
 from tests.polling import view_until
 
 pytest.importorskip("zxingcpp", reason="the QR decoder zxing-cpp is not installed (pip install zxing-cpp==2.3.0)")
+
+
+async def book(central, department: str, at: str) -> str:
+    """A booking; the office's slot settings saved as the admin's form does, which tells the kiosks."""
+    code = await book_slot(central, department, at=at)
+    await central.hub.refresh_bookable()
+    central.hub.resend_departments()
+    return code
 
 
 @pytest.fixture

@@ -142,7 +142,7 @@ const booking = createBookingScreen({ t, ui, post, lang, departmentName });
 const screens = {
   idle(view) {
     ui.idleOffline.hidden = view.online;
-    ui.appointmentButton.hidden = !view.online;
+    ui.appointmentButton.hidden = !view.online || !view.departments.some((d) => d.bookable);
     // An update's restart (appliance/update/) or a notice takes the lead's place; a notice for a citizen comes first.
     const restart = !view.notice && view.restart_at && new Date(view.restart_at);
     ui.idleLead.hidden = Boolean(restart || view.notice); // the notice, or the restart, takes the lead's place
@@ -168,6 +168,7 @@ const screens = {
     const open = view.departments.filter((d) => d.open);
     ui.tiles.replaceChildren(...open.map((d) => tile(d, d.slug === view.selected)));
     ui.appointmentTile.setAttribute('aria-pressed', String(view.selected === APPOINTMENT));
+    ui.appointmentTile.hidden = !view.departments.some((d) => d.bookable);
     const closed = view.departments.filter((d) => !d.open).map((d) => d.name);
     show(ui.closedNow, closed.length && t('Closed now: %(offices)s', { offices: listOf(closed) }));
   },

@@ -23,6 +23,7 @@ async def _find(request: web.Request) -> Department:
 
 async def _refresh_hub(request: web.Request) -> None:
     request.app["hub"].set_departments(await request.app["db"].departments())
+    await request.app["hub"].refresh_bookable()  # the slot settings decide whether kiosks offer appointments
     await consoles.refresh(request.app, resend=True)  # names, hours or (after a delete) memberships changed
     # Kiosks hear of the change at once: the departments with their names and state, then (for those
     # that offer every department, or offered a deleted one) their new settings.
