@@ -6,7 +6,8 @@ pick it up, transfer it, write to it and hang up as with a kiosk visit (the hub 
 the pairs with guests: the browser offers to each guest as the kiosk does). What differs:
 
 - it has no identity: a visit belongs to the connection that asked for it (``Visit.home_id``), and to a
-  new connection only with the visit's resume token (the page reconnecting after a network change);
+  new connection only with the visit's resume token (the page reconnecting after a network change or a
+  restart of central, which puts the visit back from the token as for a kiosk);
 - it is public, so every connection, request and message is limited (central/live/limits.py), per
   address where a person could open many connections, and each department takes only so many visitors
   from home at a time (``Department.online_cap``, else ``HubCore.online_cap``);
@@ -16,6 +17,7 @@ the pairs with guests: the browser offers to each guest as the kiosk does). What
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Coroutine
 
 from central.live import ice
@@ -24,6 +26,7 @@ from central.live.guest_side import RTC, GuestSide
 from central.live.limits import retry_after_s
 from central.live.peers import HomePeer
 from central.rooms import Visit, VisitState
+from central.rooms.resume_token import Claims
 from protocol import messages as m
 from protocol.codec import encode
 from protocol.errors import ErrorCode, ProtocolError
@@ -142,14 +145,16 @@ class HomeSide(GuestSide, BookedVisits):
                                                   "booked": booked is not None})
 
     def _home_resume(self, peer: HomePeer, msg: m.VisitResume) -> None:
-        """The page reconnected (a phone's network changed): its visit moves to this connection.
-
-        Only while central still holds the visit: after a restart of central a visit from home is gone
-        (the page says so and offers to start again)."""
+        """The page reconnected (a phone's network changed, central restarted): its visit moves to this
+        connection, or is put back where its token says it stood."""
         claims = self.tokens.verify(msg.resume_token)
+        if (claims is None or claims.visit_id != msg.visit_id or claims.kiosk_id is not None
+                or (peer.visit_id is not None and peer.visit_id != msg.visit_id and self.rooms.get(peer.visit_id))):
+            raise ProtocolError(ErrorCode.NOT_YOUR_VISIT, NOT_YOURS)
         visit = self.rooms.get(msg.visit_id)
-        if (claims is None or claims.visit_id != msg.visit_id or visit is None or visit.origin != "online"
-                or (peer.visit_id is not None and peer.visit_id != visit.id and self.rooms.get(peer.visit_id))):
+        if visit is None:
+            visit = self._home_restore(peer, claims)
+        elif visit.origin != "online":
             raise ProtocolError(ErrorCode.NOT_YOUR_VISIT, NOT_YOURS)
         old = self.homes.get(visit.home_id) if visit.home_id != peer.id else None
         if old is not None:  # the same page twice (an old connection not yet timed out): the newer one has it
@@ -169,3 +174,33 @@ class HomeSide(GuestSide, BookedVisits):
                                                  state="in_call", resume_token=visit.resume_token)))
             if not visit.kiosk_has_call:  # picked up while the page was away
                 self._start_call(visit)
+
+    def _home_restore(self, peer: HomePeer, claims: Claims) -> Visit:
+        """Central restarted and forgot its visits: put this one back where its token says it stood, as a
+        kiosk's (kiosk_side.py ``_restore``). Only a token of an earlier central process restores: one of this
+        process whose visit is unknown belongs to a visit that has ended."""
+        if claims.instance == self.tokens.instance or claims.department not in self.departments:
+            raise ProtocolError(ErrorCode.NOT_YOUR_VISIT, NOT_YOURS)
+        now_wall, now_mono = time.time(), time.monotonic()
+        visit = Visit(kiosk_id=None, kiosk_location="", department=claims.department, language=claims.language,
+                      origin="online", home_id=peer.id, arrived_at=claims.arrived_at, id=claims.visit_id,
+                      slot_start=claims.slot_start, arrived_mono=now_mono - max(0.0, now_wall - claims.arrived_at))
+        clerk = self.staff.get(claims.clerk_id) if claims.clerk_id is not None else None
+        in_call = claims.state is VisitState.IN_CALL and (clerk is None or clerk.visit_id is None)
+        if in_call:  # media is peer to peer and went on through central's restart
+            visit.state, visit.clerk_id, visit.kiosk_has_call = VisitState.IN_CALL, claims.clerk_id, True
+            visit.picked_up_at = claims.picked_up_at or now_wall
+            visit.picked_up_mono = now_mono - max(0.0, now_wall - visit.picked_up_at)
+            visit.first_wait_s = max(0.0, visit.picked_up_at - claims.arrived_at)
+        self.rooms.add(visit)
+        self._issue_token(visit)
+        self._watch_slot(visit)
+        log.info("visit from home restored after a restart of central", extra={"department": visit.department})
+        if not in_call:
+            self._to_department(visit.department, encode(m.QueueJoined(type="queue.joined", visit=visit.wire(),
+                                                                       reason="restored")))
+        elif clerk is not None:
+            self._give_back_call(clerk, visit)
+        else:
+            self._start_grace(visit, "staff_lost")  # the clerk's console has not reconnected (yet)
+        return visit

@@ -143,3 +143,33 @@ async def test_closed_and_unknown_departments_are_refused(central):
     await browser.recv("visit.queued")
     await browser.send(type="visit.request", department="standesamt")
     assert (await browser.recv("visit.refused"))["reason"] == "already_waiting"
+
+
+async def test_after_a_restart_of_central_the_page_resumes_its_place_and_its_call(central):
+    from tests.central.test_restart_in_process import restarted
+
+    clerk = await central.clerk()
+    waiting, first = await queued_at_home(central, language="uk")
+    talking, second = await queued_at_home(central)
+    await clerk.send(type="visit.pickup", visit_id=second["visit_id"])
+    start = await talking.recv("call.start")
+    async with restarted(central) as again:
+        # The waiting visitor comes back first in line, the clerk sees where from.
+        clerk2 = await again.clerk()
+        page = await home(again)
+        await page.send(type="visit.resume", visit_id=first["visit_id"], resume_token=first["resume_token"])
+        resumed = await page.recv("visit.resumed")
+        assert resumed["state"] == "waiting" and resumed["position"] == 1
+        joined = await clerk2.recv("queue.joined")
+        assert joined["reason"] == "restored" and joined["visit"]["origin"] == "online"
+        assert joined["visit"]["language"] == "uk"
+        # The call goes on: the page and the clerk both have it back.
+        page2 = await home(again)
+        await page2.send(type="visit.resume", visit_id=second["visit_id"], resume_token=start["resume_token"])
+        assert (await page2.recv("visit.resumed"))["state"] == "in_call"
+        assigned = await clerk2.recv("call.assigned")
+        assert assigned["resumed"] and assigned["visit"]["visit_id"] == second["visit_id"]
+        # Another visitor's token does not take over a restored visit.
+        intruder = await home(again)
+        await intruder.send(type="visit.resume", visit_id=first["visit_id"], resume_token=start["resume_token"])
+        assert (await intruder.recv("error"))["code"] == "not_your_visit"
