@@ -32,7 +32,9 @@ IDLE_SAMPLE_S = 20
 FAULT_TIMEOUT_S = 120
 HEARD_MIN_DBFS = -50.0     # the clerk's voice at the loopback's capture side (speech is ~ -30)
 # What the appliance logs of a call's course (appliance/controller/, appliance/service/main.py).
-CALL_WORDS = ("call ", "the call", "clerk's voice", "speaker", "microphone", "track", "connection")
+# aioice's "Connection(0) Consent to send expired": the ICE checks of a running call went unanswered.
+CALL_WORDS = ("call ", "the call", "clerk's voice", "speaker", "microphone", "track", "connection", "Connection(",
+              "underrun")
 
 
 def phase(name: str, detail: str = "") -> None:
