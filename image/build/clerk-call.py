@@ -56,7 +56,7 @@ STATS_JS = """async () => {
                               duration: out.audio.totalSamplesDuration || 0} : null};
 }"""
 # The clerk's own picture is not judged here, but the guest's emulated CPU has to receive it: a small one
-# (the fake camera's 640x480 at 30 fps would keep the kiosk's event loop from its ICE checks).
+# (the fake camera's 640x480 at 30 fps takes CPU time the call's own work needs, its ICE checks among it).
 SMALL_PICTURE_JS = """async () => {
   const pc = window.amtsklingel && window.amtsklingel.pc;
   const sender = pc && pc.getSenders().find(s => s.track && s.track.kind === 'video');
