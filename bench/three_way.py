@@ -18,6 +18,9 @@ process (all threads); upload = RTP bytes the kiosk's peer connections sent.
     three_way_kiosk_upload_kbit_s.one_peer       what the kiosk sends, all peers together
     three_way_kiosk_upload_kbit_s.two_peers
     three_way_kiosk_cpu_ratio.vp8                the same ratio when the kiosk encodes VP8 itself (once)
+
+With ``--only three_way`` the visit from home's pick-up to first frame follows (bench/home_pickup.py:
+``home_pickup_first_frame_ms``), so one run gives every figure of the virtual office's calls.
 """
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ import multiprocessing
 import os
 import statistics
 
+from bench import home_pickup
 from bench._common import BenchError, emit, note, proc_cpu_s
 
 NAME = "three_way"
@@ -204,4 +208,7 @@ def run(args) -> int:  # noqa: ANN001 - the bench runner's namespace
         emit(f"three_way_kiosk_upload_kbit_s{suffix}.one_peer", statistics.median(found["one_kbit"]), "kbit/s")
         emit(f"three_way_kiosk_upload_kbit_s{suffix}.two_peers", statistics.median(found["two_kbit"]), "kbit/s")
     note(f"three_way: {rounds} rounds of {seconds:g} s per window; machine load {os.getloadavg()[0]:.1f}")
+    # A run of every benchmark (no --only) measures home_pickup on its own: not twice.
+    if args.only and home_pickup.NAME not in args.only:
+        return home_pickup.run(args)
     return 0
