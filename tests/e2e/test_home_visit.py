@@ -152,3 +152,19 @@ async def test_a_page_whose_connection_drops_keeps_its_place_and_is_picked_up(ce
         assert home.errors == []
     finally:
         await home_context.close()
+
+
+async def test_leaving_the_page_leaves_the_waiting_room_at_once(central, browser):
+    central.hub.resume_grace_s = 60.0  # so only the page's own goodbye can end the visit within the test
+    clerk = await central.clerk()
+    home_context, home = await home_page_waiting(browser, central)
+    try:
+        [visit] = central.hub.rooms.all()
+        await clerk.recv("queue.joined")
+        await home.click("main > p > a[href='/visit']")  # "All offices", below the waiting room
+        await home.wait_for_url("**/visit")
+        left = await clerk.recv("queue.left")
+        assert left["visit_id"] == visit.id and left["reason"] == "cancelled"
+        assert len(central.hub.rooms) == 0
+    finally:
+        await home_context.close()

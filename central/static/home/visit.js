@@ -217,4 +217,10 @@ for (const [button, kind, on, off] of [['mute', 'audio', N_('Mute microphone'), 
 if (new URLSearchParams(location.search).get('booking') && !bookingCode()) {
   problem(t('The booking code in this link is not valid. You can still visit without it.'));
 }
+// Leaving the page (closing the tab, following a link) leaves the waiting room or ends the call at once,
+// instead of holding a place until central's grace runs out.
+addEventListener('pagehide', () => {
+  if (!visit.id || visit.ended) return;
+  link.send({ type: root.dataset.step === 'call' ? 'visit.hangup' : 'visit.cancel', visit_id: visit.id });
+});
 link.start({ onMessage, onStatus });
