@@ -80,6 +80,15 @@ async def test_arabic_page_is_right_to_left_and_in_arabic(central):
     assert "اختر دائرة" in text and "Wählen Sie" not in text
 
 
+@pytest.mark.parametrize("lang", ["de", "ar"])
+async def test_every_citizen_page_leads_to_the_booking_page(central, lang):
+    text, _ = await get(central, f"/visit?lang={lang}")
+    foot = re.search(r'<footer class="citizen-foot">.*?</footer>', text, re.S)[0]
+    assert f'<a href="/booking" data-testid="booking-link-foot">{languages()[lang].gettext("Book an appointment")}</a>' in foot
+    booking, _ = await get(central, f"/booking?lang={lang}")
+    assert languages()[lang].gettext("Book an appointment") in booking
+
+
 async def test_a_chosen_language_is_remembered_for_the_next_page(central):
     _, headers = await get(central, "/visit?lang=ar")
     assert headers["cookies"]["ak_citizen_lang"] == "ar"
