@@ -19,6 +19,7 @@ from appliance.kiosk import create_app
 from appliance.kiosk.i18n import CatalogueError, Catalogues
 from appliance.kiosk.self_view import SelfViewFeed
 from appliance.kiosk.update_translations import extract_sources
+from tests.accessibility import assert_accessible
 from tests.browser import open_page, serve
 
 CATALOGUES = Catalogues()
@@ -416,6 +417,7 @@ async def test_every_screen_in(lang, page, bridge):
         await check_screen(page, v, expected)
         assert await page.evaluate(SMALLEST_TEXT) >= 16, f"{lang}/{v.screen.value} at 800x480"
         assert await page.evaluate(SMALL_TARGETS) == [], f"{lang}/{v.screen.value} at 800x480"
+        await assert_accessible(page)  # WCAG 2.2 A/AA by axe-core: the kiosk is a citizen's page too
 
 
 # Each self-test item's name on the page, and the hint shown when it fails (appliance/kiosk/static/kiosk.js).
