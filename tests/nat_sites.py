@@ -58,12 +58,23 @@ def sh(*args: str, input: str | None = None) -> None:
         raise AssertionError(f"{' '.join(args)} failed: {result.stderr.strip()}")
 
 
+def _ipv4_only(netns: str) -> None:
+    """No IPv6 in a site: the sites speak IPv4, and an IPv6 link-local address that turns valid a second
+    after its link came up (duplicate address detection) is a network change to a browser started there,
+    which aborts the page it is loading with ERR_NETWORK_CHANGED."""
+    if os.path.exists("/proc/sys/net/ipv6"):
+        sh("ip", "netns", "exec", netns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1",
+           "net.ipv6.conf.default.disable_ipv6=1")
+
+
 def _site(prefix: str, name: str, number: int) -> Site:
     host, router = f"{prefix}-{name}", f"{prefix}-{name}-nat"
     uplink = f"{prefix}{name[0]}"  # the wan's end of the router's link (15 characters at most)
     site = Site(host, router, f"10.{number}.0.2", f"100.64.{number}.2")
     sh("ip", "netns", "add", router)
     sh("ip", "netns", "add", host)
+    for netns in (router, host):
+        _ipv4_only(netns)
     sh("ip", "link", "add", uplink, "type", "veth", "peer", "name", "wan", "netns", router)
     sh("ip", "addr", "add", f"100.64.{number}.1/24", "dev", uplink)
     sh("ip", "link", "set", uplink, "up")
@@ -83,6 +94,7 @@ def _site(prefix: str, name: str, number: int) -> Site:
     sh("ip", "-n", host, "addr", "add", f"{site.address}/24", "dev", "eth0")
     sh("ip", "-n", host, "link", "set", "eth0", "up")
     sh("ip", "-n", host, "route", "add", "default", "via", f"10.{number}.0.1")
+    _ipv4_only(host)  # eth0 was made in the router's namespace and moved here: its own setting too
     return site
 
 

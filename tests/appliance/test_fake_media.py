@@ -152,10 +152,16 @@ def test_microphone_hears_what_is_said_when_it_is_said():
         before = time.monotonic()
         said = track.say(click)
         after = time.monotonic()
+        # Read on until the click's last sample has been handed out: a loaded machine may have
+        # stalled this reader after say(), so the click can start several frames ahead of it.
+        click_ends = said + click.size / 48000
         frames = []
-        for _ in range(4):
+        for _ in range(50):  # one second of frames at most
             frame = await track.recv()
             frames.append((frame, time.monotonic()))
+            captured_until = track._start + (frame.pts + frame.samples) / 48000
+            if captured_until >= click_ends + 0.02:
+                break
         return before, said, after, frames
 
     before, said, after, frames = asyncio.run(run())
