@@ -33,7 +33,7 @@ from central.live.limits import (
 from central.live.link import Link
 from central.live.peers import HomePeer, KioskPeer, StaffPeer
 from central.live.relay import SignalingRelay
-from central.rooms import Visit, VisitState, WaitingRooms
+from central.rooms import Rooms, Visit, VisitState
 from central.rooms.estimate import WaitEstimator
 from central.rooms.guest_links import GuestLinks
 from central.rooms.resume_token import ResumeTokens
@@ -68,7 +68,7 @@ class DepartmentStatus:
 
 @dataclass
 class HubCore:
-    rooms: WaitingRooms
+    rooms: Rooms  # in memory (WaitingRooms) or written through to Redis (RedisRooms)
     estimator: WaitEstimator
     departments: dict[str, Department]
     # The STUN/TURN servers with fresh TURN credentials per peer: ice_for() is the only way to them.

@@ -3,7 +3,8 @@
 Visits live only in memory (or, with several centrals, in Redis with an expiry):
 they are never written to the database, so ending a visit deletes it.
 """
+from central.rooms.interface import Rooms
 from central.rooms.visit import Visit, VisitState
 from central.rooms.waiting_rooms import WaitingRooms
 
-__all__ = ["Visit", "VisitState", "WaitingRooms"]
+__all__ = ["Rooms", "Visit", "VisitState", "WaitingRooms"]
