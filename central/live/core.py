@@ -6,7 +6,8 @@ or still waiting, never both. The hub is assembled from role mixins, each its ow
 module, on top of this core::
 
     HubCore (core.py)  <-  VisitEndings (endings.py)  <-  CallSetup (calls.py)  <-  GuestSide (guest_side.py)
-                           <-  KioskSide (kiosk_side.py), StaffSide (staff_side.py), HomeSide (home_side.py)
+                           <-  StaffSide (staff_side.py), VisitResumption (resume.py, with BookedVisits)
+                           <-  KioskSide (kiosk_side.py), HomeSide (home_side.py)
     Hub(KioskSide, StaffSide, UpdateSide, HomeSide) (hub.py)
 """
 from __future__ import annotations

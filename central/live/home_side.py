@@ -17,16 +17,15 @@ the pairs with guests: the browser offers to each guest as the kiosk does). What
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Coroutine
 
 from central.live import ice
-from central.live.booked_visits import BookedVisits, BookingAccepted, BookingRefused
-from central.live.guest_side import RTC, GuestSide
+from central.live.booked_visits import BookingAccepted, BookingRefused
+from central.live.guest_side import RTC
 from central.live.limits import retry_after_s
 from central.live.peers import HomePeer
+from central.live.resume import VisitResumption
 from central.rooms import Visit, VisitState
-from central.rooms.resume_token import Claims
 from protocol import messages as m
 from protocol.codec import encode
 from protocol.errors import ErrorCode, ProtocolError
@@ -36,7 +35,7 @@ log = logging.getLogger(__name__)
 NOT_YOURS = "no visit of this connection has that id; start a new visit"
 
 
-class HomeSide(GuestSide, BookedVisits):
+class HomeSide(VisitResumption):
     def home_connected(self, peer: HomePeer) -> None:
         self.homes[peer.id] = peer
         peer.link.send(encode(m.Welcome(type="welcome", kiosk_location="", ice_servers=self.ice_for(ice.HOME),
@@ -152,9 +151,9 @@ class HomeSide(GuestSide, BookedVisits):
                 or (peer.visit_id is not None and peer.visit_id != msg.visit_id and self.rooms.get(peer.visit_id))):
             raise ProtocolError(ErrorCode.NOT_YOUR_VISIT, NOT_YOURS)
         visit = self.rooms.get(msg.visit_id)
-        if visit is None:
-            visit = self._home_restore(peer, claims)
-        elif visit.origin != "online":
+        if visit is None:  # central restarted: put it back as a kiosk's (resume.py)
+            visit = self._restore_visit(claims, kiosk_id=None, kiosk_location="", origin="online", home_id=peer.id)
+        if visit is None or visit.origin != "online":
             raise ProtocolError(ErrorCode.NOT_YOUR_VISIT, NOT_YOURS)
         old = self.homes.get(visit.home_id) if visit.home_id != peer.id else None
         if old is not None:  # the same page twice (an old connection not yet timed out): the newer one has it
@@ -163,44 +162,4 @@ class HomeSide(GuestSide, BookedVisits):
                                          detail="this visit continues in another connection")))
             old.link.close()
         visit.home_id, peer.visit_id = peer.id, visit.id
-        self._cancel_grace(visit, "kiosk_lost")
-        if visit.state is VisitState.WAITING:
-            position, wait = self._tell_place(visit)
-            peer.link.send(encode(m.VisitResumed(type="visit.resumed", visit_id=visit.id, department=visit.department,
-                                                 state="waiting", position=position, expected_wait_s=wait,
-                                                 resume_token=visit.resume_token)))
-        else:
-            peer.link.send(encode(m.VisitResumed(type="visit.resumed", visit_id=visit.id, department=visit.department,
-                                                 state="in_call", resume_token=visit.resume_token)))
-            if not visit.kiosk_has_call:  # picked up while the page was away
-                self._start_call(visit)
-
-    def _home_restore(self, peer: HomePeer, claims: Claims) -> Visit:
-        """Central restarted and forgot its visits: put this one back where its token says it stood, as a
-        kiosk's (kiosk_side.py ``_restore``). Only a token of an earlier central process restores: one of this
-        process whose visit is unknown belongs to a visit that has ended."""
-        if claims.instance == self.tokens.instance or claims.department not in self.departments:
-            raise ProtocolError(ErrorCode.NOT_YOUR_VISIT, NOT_YOURS)
-        now_wall, now_mono = time.time(), time.monotonic()
-        visit = Visit(kiosk_id=None, kiosk_location="", department=claims.department, language=claims.language,
-                      origin="online", home_id=peer.id, arrived_at=claims.arrived_at, id=claims.visit_id,
-                      slot_start=claims.slot_start, arrived_mono=now_mono - max(0.0, now_wall - claims.arrived_at))
-        clerk = self.staff.get(claims.clerk_id) if claims.clerk_id is not None else None
-        in_call = claims.state is VisitState.IN_CALL and (clerk is None or clerk.visit_id is None)
-        if in_call:  # media is peer to peer and went on through central's restart
-            visit.state, visit.clerk_id, visit.kiosk_has_call = VisitState.IN_CALL, claims.clerk_id, True
-            visit.picked_up_at = claims.picked_up_at or now_wall
-            visit.picked_up_mono = now_mono - max(0.0, now_wall - visit.picked_up_at)
-            visit.first_wait_s = max(0.0, visit.picked_up_at - claims.arrived_at)
-        self.rooms.add(visit)
-        self._issue_token(visit)
-        self._watch_slot(visit)
-        log.info("visit from home restored after a restart of central", extra={"department": visit.department})
-        if not in_call:
-            self._to_department(visit.department, encode(m.QueueJoined(type="queue.joined", visit=visit.wire(),
-                                                                       reason="restored")))
-        elif clerk is not None:
-            self._give_back_call(clerk, visit)
-        else:
-            self._start_grace(visit, "staff_lost")  # the clerk's console has not reconnected (yet)
-        return visit
+        self._tell_resumed(peer.link, visit)

@@ -7,17 +7,16 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import time
 from collections.abc import Coroutine
 
 from central.live import ice
 from central.live.booked_visits import BookingAccepted, BookingRefused
 from central.live.booking_lookup import BookingLookups
-from central.live.guest_side import RTC, GuestSide
+from central.live.guest_side import RTC
 from central.live.limits import retry_after_s
 from central.live.peers import KioskPeer
+from central.live.resume import VisitResumption
 from central.rooms import Visit, VisitState
-from central.rooms.resume_token import Claims
 from protocol import fleet as f
 from protocol import messages as m
 from protocol import updates as u
@@ -34,7 +33,7 @@ FLEET_REPORTS = (f.KioskHealth, f.SettingsApplied, f.SelftestReport, f.ActionRes
 # A device lost in a call that the call goes on without: what the clerk is told (protocol.fleet.CallNotice).
 CALL_NOTICE_OF_DEVICE = {"camera": "kiosk_camera_failed", "speaker": "kiosk_speaker_failed"}
 
-class KioskSide(GuestSide, BookingLookups):
+class KioskSide(VisitResumption, BookingLookups):
     def kiosk_connected(self, peer: KioskPeer) -> None:
         old = self.kiosks.get(peer.kiosk.id)
         if old is not None:
@@ -222,57 +221,13 @@ class KioskSide(GuestSide, BookingLookups):
         if claims is None or claims.visit_id != msg.visit_id or claims.kiosk_id != peer.kiosk.id:
             raise ProtocolError(ErrorCode.NOT_YOUR_VISIT, "this visit has ended or is not yours; start a new one")
         visit = self.rooms.get(msg.visit_id)
-        if visit is None:
-            visit = self._restore(peer, claims)
-        elif visit.kiosk_id != peer.kiosk.id:
+        if visit is None and self.rooms.of_kiosk(peer.kiosk.id) is None:  # central restarted (resume.py)
+            visit = self._restore_visit(claims, kiosk_id=peer.kiosk.id, kiosk_location=peer.kiosk.location,
+                                        booking=claims.booking)
+        if visit is None or visit.kiosk_id != peer.kiosk.id:
             raise ProtocolError(ErrorCode.NOT_YOUR_VISIT, "this visit has ended or is not yours; start a new one")
-        self._cancel_grace(visit, "kiosk_lost")
-        if visit.state is VisitState.WAITING:
-            position, wait = self._tell_place(visit)
-            peer.link.send(encode(m.VisitResumed(type="visit.resumed", visit_id=visit.id, department=visit.department,
-                                                 state="waiting", position=position, expected_wait_s=wait,
-                                                 resume_token=visit.resume_token)))
-        else:
-            peer.link.send(encode(m.VisitResumed(type="visit.resumed", visit_id=visit.id, department=visit.department,
-                                                 state="in_call", resume_token=visit.resume_token)))
-            if not visit.kiosk_has_call:  # picked up while this kiosk was away
-                self._start_call(visit)
+        self._tell_resumed(peer.link, visit)
         self._update_positions(visit.department)  # a restored visit moves those who arrived after it
-
-    def _restore(self, peer: KioskPeer, claims: Claims) -> Visit:
-        """Central restarted and forgot its visits: put this one back where its token says it stood.
-
-        Only a token of an earlier central process restores: a token of this process whose
-        visit is unknown belongs to a visit that has ended.
-        """
-        if (claims.instance == self.tokens.instance or claims.department not in self.departments
-                or self.rooms.of_kiosk(peer.kiosk.id) is not None):
-            raise ProtocolError(ErrorCode.NOT_YOUR_VISIT, "this visit has ended or is not yours; start a new one")
-        now_wall, now_mono = time.time(), time.monotonic()
-        visit = Visit(kiosk_id=peer.kiosk.id, kiosk_location=peer.kiosk.location, department=claims.department,
-                      language=claims.language, arrived_at=claims.arrived_at, id=claims.visit_id,
-                      slot_start=claims.slot_start, booking=claims.booking,
-                      # the queue sorts on the monotonic clock: place the arrival on this process's
-                      arrived_mono=now_mono - max(0.0, now_wall - claims.arrived_at))
-        clerk = self.staff.get(claims.clerk_id) if claims.clerk_id is not None else None
-        in_call = claims.state is VisitState.IN_CALL and (clerk is None or clerk.visit_id is None)
-        if in_call:  # media is peer to peer and went on through central's restart
-            visit.state, visit.clerk_id, visit.kiosk_has_call = VisitState.IN_CALL, claims.clerk_id, True
-            visit.picked_up_at = claims.picked_up_at or now_wall
-            visit.picked_up_mono = now_mono - max(0.0, now_wall - visit.picked_up_at)
-            visit.first_wait_s = max(0.0, visit.picked_up_at - claims.arrived_at)
-        self.rooms.add(visit)
-        self._issue_token(visit)
-        self._watch_slot(visit)
-        log.info("visit restored after a restart of central", extra={"department": visit.department})
-        if not in_call:
-            self._to_department(visit.department, encode(m.QueueJoined(type="queue.joined", visit=visit.wire(),
-                                                                       reason="restored")))
-        elif clerk is not None:
-            self._give_back_call(clerk, visit)
-        else:
-            self._start_grace(visit, "staff_lost")  # the clerk's console has not reconnected (yet)
-        return visit
 
     def _kiosk_visit(self, peer: KioskPeer, visit_id: str) -> Visit:
         visit = self.rooms.get(visit_id)
