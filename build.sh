@@ -23,6 +23,9 @@ PY=$VENV/bin/python
 # axe-core from npm checks the citizen pages' accessibility in chromium (tests/accessibility.py).
 # coturn is the TURN server the TURN tests start themselves (tests/turn_server.py).
 SYSTEM_PACKAGES=(chromium firefox-esr nodejs fonts-dejavu-core iproute2 util-linux python3-venv python3-dev gcc postgresql libasound2-dev libcap-dev systemd udev nftables openssh-client fdisk mount e2fsprogs dosfstools mtools bmap-tools prometheus openssl rauc squashfs-tools u-boot-tools u-boot-qemu qemu-system-arm libubootenv-tool softhsm2 opensc libengine-pkcs11-openssl gpg gpgv coturn)
+# Several centrals (docs/decisions/0008-several-centrals.md): the tests start their own redis-server (Debian 12's
+# BSD-licensed 7.0; production runs trixie's valkey-server) and HAProxy in front of two centrals.
+SYSTEM_PACKAGES+=(redis-server haproxy)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
@@ -50,6 +53,12 @@ install_system() {
     if [[ " ${missing[*]} " == *" coturn "* ]] && command -v systemctl >/dev/null; then
         systemctl disable --now coturn.service >/dev/null 2>&1 || true
     fi
+    # Nor the Redis and HAProxy the packages start (a Redis of the system's would also save to disk).
+    for service in redis-server haproxy; do
+        if [[ " ${missing[*]} " == *" $service "* ]] && command -v systemctl >/dev/null; then
+            systemctl disable --now "$service.service" >/dev/null 2>&1 || true
+        fi
+    done
 }
 
 install_node() {

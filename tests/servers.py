@@ -1,4 +1,4 @@
-"""Throwaway database servers for the test session.
+"""Throwaway database servers for the test session: PostgreSQL, and Redis for several centrals.
 
 start_postgresql() runs a private PostgreSQL cluster: initdb into a fresh temporary
 directory, trust authentication for 127.0.0.1 only (plus a unix socket inside that
@@ -7,6 +7,10 @@ touches a system-wide cluster, and nothing listens beyond loopback.
 
 initdb and postgres refuse to run as root, so as root both run as the ``postgres``
 system user (``nobody`` when there is none) through setpriv.
+
+start_redis() runs Debian's redis-server (7.0 on Debian 12; trixie's valkey-server speaks the
+same protocol) on 127.0.0.1 without any persistence, as production must run it
+(docs/decisions/0008-several-centrals.md): visits never land on disk.
 """
 from __future__ import annotations
 
@@ -27,6 +31,7 @@ from pathlib import Path
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
 INSTALL_HINT = "run ./build.sh test, which installs Debian's postgresql package (listed in SYSTEM_PACKAGES)"
+REDIS_HINT = "run ./build.sh test, which installs Debian's redis-server package (listed in SYSTEM_PACKAGES)"
 
 
 class ServerUnavailable(RuntimeError):
@@ -203,6 +208,91 @@ def start_postgresql(timeout: float = START_TIMEOUT_S) -> PostgreSQL:
 def postgresql(timeout: float = START_TIMEOUT_S):
     """``with postgresql() as server:`` a running server, stopped and deleted afterwards."""
     server = start_postgresql(timeout)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@dataclass
+class Redis:
+    """A running throwaway redis-server on 127.0.0.1:port, no password, nothing saved."""
+
+    base: Path
+    port: int
+    process: subprocess.Popen
+    host: str = "127.0.0.1"
+
+    @property
+    def url(self) -> str:
+        return f"redis://{self.host}:{self.port}/0"
+
+    def stop(self) -> None:
+        try:
+            if self.process.poll() is None:
+                self.process.terminate()
+                try:
+                    self.process.wait(STOP_TIMEOUT_S)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    self.process.wait(STOP_TIMEOUT_S)
+        finally:
+            shutil.rmtree(self.base, ignore_errors=True)
+
+
+def _answers_ping(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def start_redis(timeout: float = START_TIMEOUT_S) -> Redis:
+    """Start a fresh redis-server (or valkey-server where only that is installed); raises
+    ServerUnavailable with the reason (and log) on failure."""
+    binary = shutil.which("redis-server") or shutil.which("valkey-server")
+    if binary is None:
+        raise ServerUnavailable(f"redis-server not found; {REDIS_HINT}")
+    base = Path(tempfile.mkdtemp(prefix="amtsklingel-redis-"))
+    log = base / "redis.log"
+    last_error = ""
+    try:
+        for _attempt in range(3):  # the free port can be taken between probing and binding
+            port = _free_port()
+            with log.open("ab") as out:
+                # No RDB snapshots, no append-only file: the server keeps visits in memory only.
+                process = subprocess.Popen(
+                    [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                     "--dir", str(base), "--daemonize", "no", "--protected-mode", "yes"],
+                    cwd=base, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                    start_new_session=True)
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if process.poll() is not None:
+                    last_error = f"redis-server exited with code {process.returncode}:\n{_tail(log)}"
+                    break
+                if _answers_ping(port):
+                    return Redis(base, port, process)
+                time.sleep(0.05)
+            else:
+                process.kill()
+                process.wait(STOP_TIMEOUT_S)
+                raise ServerUnavailable(f"redis-server did not answer on 127.0.0.1:{port} within {timeout:.0f} s; "
+                                        f"its log:\n{_tail(log)}")
+            if "Address already in use" not in last_error:
+                break
+        raise ServerUnavailable(f"redis-server failed to start: {last_error}")
+    except BaseException:
+        shutil.rmtree(base, ignore_errors=True)
+        raise
+
+
+@contextlib.contextmanager
+def redis_server(timeout: float = START_TIMEOUT_S):
+    """``with redis_server() as server:`` a running server, stopped and deleted afterwards."""
+    server = start_redis(timeout)
     try:
         yield server
     finally:

@@ -172,3 +172,13 @@ def postgresql_server():
 
     with servers.postgresql() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """A throwaway redis-server without persistence (tests/servers.py), for several centrals' shared
+    state; requested from test bodies like postgresql_server, so a failure to start fails the test."""
+    from tests import servers
+
+    with servers.redis_server() as server:
+        yield server

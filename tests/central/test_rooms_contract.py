@@ -16,7 +16,7 @@ from tests.central.rooms_fixtures import IMPLEMENTATIONS, NOW, arrived, open_roo
 
 @pytest.fixture(params=IMPLEMENTATIONS)
 async def rooms(request):
-    async with open_rooms(request.param) as rooms:
+    async with open_rooms(request.param, request) as rooms:
         yield rooms
 
 
@@ -55,6 +55,7 @@ async def test_a_visit_is_picked_up_once_by_id_or_as_the_next(rooms):
     first, second = visit(1, 10), visit(2, 5)
     rooms.add(first)
     rooms.add(second)
+    await rooms.check_stored()
     picked = rooms.pick_up(7, department="buergerbuero")
     assert picked is first and first.state is VisitState.IN_CALL and first.clerk_id == 7
     assert first.first_wait_s is not None and first.picked_up_at is not None
@@ -78,6 +79,7 @@ async def test_a_transferred_visit_lands_where_its_arrival_earns(rooms):
     for v in (there_before, there_after, moving):
         rooms.add(v)
     rooms.pick_up(7, visit_id=moving.id)
+    await rooms.check_stored()
     rooms.transfer(moving, "standesamt")
     assert moving.state is VisitState.WAITING and moving.clerk_id is None and moving.department == "standesamt"
     assert ids(rooms.waiting("standesamt")) == ids([there_before, moving, there_after])
@@ -90,6 +92,7 @@ async def test_a_removed_visit_is_gone_and_the_others_move_up(rooms):
     for v in (first, second, third):
         rooms.add(v)
     rooms.pick_up(7, visit_id=third.id)
+    await rooms.check_stored()
     rooms.remove(first)
     rooms.remove(third)  # a call ends
     assert rooms.get(first.id) is None and rooms.get(third.id) is None
