@@ -1,7 +1,8 @@
 """What every message is built from: the envelope, the field types and the small shared objects.
 
-Kept apart from the message lists (protocol/messages.py for visits and calls, protocol/fleet.py for
-enrolment, health and settings) so that both import the same definitions.
+Kept apart from the message lists (protocol/messages.py for visits and calls, protocol/console.py for
+the staff console, protocol/fleet.py for enrolment, health and settings) so that all import the same
+definitions.
 """
 from __future__ import annotations
 
@@ -71,3 +72,17 @@ class Candidate(BaseModel):
         None, description="The media section's `a=mid` the candidate belongs to.")
     sdpMLineIndex: Annotated[int, Field(ge=0, le=64)] | None = Field(
         None, description="The index of that media section in the SDP, counted from 0.")
+
+
+class DepartmentInfo(BaseModel):
+    """A department a kiosk may send citizens to, or a clerk may transfer to."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    slug: Slug = Field(description="Identifies the department in every message.")
+    name: Label = Field(description="Display name, e.g. `Bürgerbüro`.")
+    open: bool = Field(description="Within office hours now.")
+    next_opening: str | None = Field(None, description="When closed: the next opening, ISO 8601 with offset "
+                                                       "(`2026-12-07T08:00:00+01:00`).")
+    languages: list[Language] = Field([], description="Languages the department's staff speak, if configured.")
+    bookable: bool = Field(False, description="Takes booked appointments: kiosks offer \"I have an appointment\".")
+

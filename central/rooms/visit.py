@@ -48,7 +48,7 @@ class Visit:
     last_told: tuple[int, int] | None = None
 
     def wire(self) -> dict:
-        """The fields a staff console sees (protocol.messages.WaitingVisit)."""
+        """The fields a staff console sees (protocol.console.WaitingVisit)."""
         return {"visit_id": self.id, "department": self.department, "kiosk_location": self.kiosk_location,
                 "language": self.language, "arrived_at": self.arrived_at, "origin": self.origin,
                 "slot_start": self.slot_start}
