@@ -51,14 +51,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"amtsklingel central: {exc}", file=sys.stderr)
         return 2
     if args.command == "serve":
-        asyncio.run(_serve(config))
-        return 0
+        return asyncio.run(_serve(config))
     return asyncio.run(_admin_command(config, args))
 
 
-async def _serve(config: Config) -> None:
+async def _serve(config: Config) -> int:
     """Run until SIGTERM or SIGINT, then stop at once without ending visits (see begin_shutdown):
-    kiosks keep their signed resume tokens and put their visits back when central returns."""
+    kiosks keep their signed resume tokens and put their visits back when central returns.
+    With several centrals, a leader that lost its lease stops the same way and exits with
+    EXIT_LOST_LEAD, for systemd to start it again as a standby."""
     app = create_app(config)
     # No access log: it would carry the addresses of citizens' kiosks.
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
@@ -70,10 +71,19 @@ async def _serve(config: Config) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
+        lost = loop.create_task(app["lost_lead"].wait())
+        await asyncio.wait([loop.create_task(stop.wait()), lost], return_when=asyncio.FIRST_COMPLETED)
         await begin_shutdown(app)  # while still listening: requests now get 503, sockets close with 1012
     finally:
         await runner.cleanup()
+    if app["lost_lead"].is_set():
+        logging.getLogger("central").error("central lost the lead to another instance; exiting to start again "
+                                           "as a standby")
+        return EXIT_LOST_LEAD
+    return 0
+
+
+EXIT_LOST_LEAD = 75  # EX_TEMPFAIL: systemd's Restart= starts a fresh standby
 
 
 SHUTDOWN_TIMEOUT_S = 3.0  # handlers still running after the sockets were closed get this long

@@ -12,6 +12,7 @@ from aiohttp import WSCloseCode, web
 
 from central import logfilter
 from central.bookings.forgetting import keep_forgetting
+from central.cluster import web as cluster_web
 from central.config import Config
 from central.fleet import enrol_socket
 from central.fleet import settings as fleet_settings
@@ -59,11 +60,13 @@ STATIC = Path(__file__).parent / "static"
 def create_app(config: Config, *, now: Callable[[], dt.datetime] | None = None) -> web.Application:
     """Build central. ``now`` replaces the clock in tests of office hours."""
     logfilter.install()  # no client address in the log, whoever configured the handlers
-    app = web.Application(middlewares=[auth.security_headers, refuse_while_stopping, auth.session_middleware],
+    app = web.Application(middlewares=[auth.security_headers, refuse_while_stopping,
+                                       cluster_web.refuse_websockets_on_standby, auth.session_middleware],
                           client_max_size=256 * 1024)
     app["config"] = config
     app["stopping"] = asyncio.Event()  # set once shutdown began (an Event: the app's state is frozen by then)
     app["websockets"] = set()  # every open kiosk and console socket, closed at once on shutdown
+    app["lost_lead"] = asyncio.Event()  # several centrals: this one lost the lease and must restart as a standby
     app["background"] = set()
     app["kiosk_actions"] = ActionBook()  # actions sent to kiosks lately, for their pages
     app["rollout_lock"] = asyncio.Lock()  # one admin action on the rollout at a time (central/updates/control.py)
@@ -88,7 +91,8 @@ def create_app(config: Config, *, now: Callable[[], dt.datetime] | None = None) 
         fleet = FleetRegistry(zone=ZoneInfo(config.timezone))
         fleet.restore(await db.fleet.load(), await db.fleet.alive_until())
         app["fleet_writer"] = FleetWriter(fleet, db.fleet)
-        hub = Hub(rooms=WaitingRooms(), estimator=estimator, departments={d.slug: d for d in departments},
+        rooms = WaitingRooms() if config.redis_url is None else _redis_rooms(app, config)
+        hub = Hub(rooms=rooms, estimator=estimator, departments={d.slug: d for d in departments},
                   ice=ice_servers, online_cap=config.online_visits_per_department, record_visit=lambda dept, wait, duration, day: _spawn(
                       app, db.record_visit(dept, day, wait, duration)),
                   record_call_failure=lambda dept, day: _spawn(app, db.record_call_failure(dept, day)),
@@ -105,6 +109,8 @@ def create_app(config: Config, *, now: Callable[[], dt.datetime] | None = None) 
         app["bundles"].removal_guards.append(rollout_control.removal_guard(app))
         await hub.refresh_bookable()  # kiosks offer "I have an appointment" where a department takes them
         app["hub"] = hub
+        if config.redis_url is not None:
+            _lead_when_possible(app, hub)
         app["watch_consoles"] = asyncio.get_running_loop().create_task(consoles.watch(app))
         app["watch_kiosks"] = asyncio.get_running_loop().create_task(fleet_settings.watch(app))
         app["write_fleet"] = asyncio.get_running_loop().create_task(app["fleet_writer"].run())
@@ -124,6 +130,10 @@ def create_app(config: Config, *, now: Callable[[], dt.datetime] | None = None) 
         if "forget_bookings" in app:
             app["forget_bookings"].cancel()
         await begin_shutdown(app)
+        if "leadership" in app:
+            app["lead"].cancel()
+            await app["leadership"].stop()  # the last changes written, the lease handed back
+            await app["redis"].aclose()
         if "write_fleet" in app:
             app["write_fleet"].cancel()
             await app["fleet_writer"].flush()  # the kiosks' last seen, as the sockets closed
@@ -159,9 +169,39 @@ def create_app(config: Config, *, now: Callable[[], dt.datetime] | None = None) 
     app.add_routes(guest.routes())
     app.add_routes(admin.routes())
     app.add_routes(metrics.routes())
+    app.add_routes(cluster_web.routes())
     app.add_routes(bundle_download.routes())
     app.router.add_static("/static", STATIC)
     return app
+
+
+def _redis_rooms(app: web.Application, config: Config):
+    """Several centrals: the Redis client, the lease, and the rooms written through (fenced by the lease)."""
+    import redis.asyncio as aioredis  # only where redis_url is configured
+
+    from central.cluster.lease import Lease
+    from central.rooms.redis_rooms import RedisRooms
+
+    # Short timeouts: a leader must notice a lost Redis within its lease, not after TCP's minutes.
+    client = aioredis.from_url(config.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
+    app["redis"] = client
+    lease = app["lease"] = Lease(client)
+    return RedisRooms(client, config.resume_grace_s, lease=lambda: (lease.key, lease.value or ""),
+                      on_fenced=lambda: app["leadership"].lose("another central holds the lease"))
+
+
+def _lead_when_possible(app: web.Application, hub: Hub) -> None:
+    """Stand by until this central holds the lease, then take the rooms over (central/cluster/leadership.py)."""
+    from central.cluster.leadership import Leadership
+
+    def lost(why: str) -> None:
+        app["lost_lead"].set()  # python -m central serve closes every socket now and exits for systemd to restart
+        asyncio.get_running_loop().create_task(begin_shutdown(app))
+
+    app["leadership"] = Leadership(app["lease"], hub.rooms, hub.take_over, lost)
+    app["lead"] = asyncio.get_running_loop().create_task(app["leadership"].run())
+    app["lead"].add_done_callback(lambda t: t.cancelled() or t.exception() is None or (
+        log.error("leading failed", exc_info=t.exception()), lost("leading failed")))
 
 
 RETRY_AFTER_S = 5  # central restarts in about a second or two; kiosks back off on their own anyway

@@ -79,6 +79,11 @@ class Config:
     smtp_port: int = 25
     smtp_from: str | None = None      # e.g. "termine@musterdorf.de"
     smtp_starttls: bool = True        # refuse to send unless the server offers STARTTLS
+    # Several centrals (docs/decisions/0008-several-centrals.md): the Redis or Valkey server all of them share.
+    # Set, this central leads only while it holds the lease there and stands by otherwise, and its waiting
+    # rooms are written through to it; unset (the default), one central keeps them in memory. The URL may carry
+    # a password (redis://:secret@host:6379/0): set it in AMTSKLINGEL_REDIS_URL instead of this file.
+    redis_url: str | None = dataclasses.field(default=None, repr=False)
 
     @property
     def bundle_directory(self) -> Path | None:
@@ -165,6 +170,7 @@ class Config:
         if values.get("update_keyring") is not None:
             _keyring(Path(values["update_keyring"]), source)
         _smtp(values, source)
+        _redis(values, source)
         return cls(**values)
 
 
@@ -181,6 +187,26 @@ def _smtp(values: dict[str, Any], source: str) -> None:
             isinstance(sender, str) and "@" in sender and "\n" not in sender and len(sender) <= 254)):
         raise ConfigError(f"{source}: smtp_host and smtp_from go together: smtp_from is the sender's address, "
                           "e.g. \"termine@musterdorf.de\"")
+
+
+REDIS_URL_ENV = "AMTSKLINGEL_REDIS_URL"
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+def _redis(values: dict[str, Any], source: str) -> None:
+    """redis_url, from the environment when set there (it may hold the server's password)."""
+    if os.environ.get(REDIS_URL_ENV, "").strip():
+        values["redis_url"], source = os.environ[REDIS_URL_ENV].strip(), REDIS_URL_ENV
+    url = values.get("redis_url")
+    if url is None:
+        return
+    example = "e.g. redis_url = \"redis://10.1.2.5:6379/0\" (Redis or Valkey, without persistence)"
+    if not isinstance(url, str) or not url.startswith(REDIS_SCHEMES):
+        raise ConfigError(f"{source}: 'redis_url' must start with redis://, rediss:// or unix://; {example}")
+    if not values["database_url"].startswith("postgresql"):
+        raise ConfigError(f"{source}: redis_url is set for several centrals, and they must share one PostgreSQL "
+                          "database: set database_url = \"postgresql://...\" (or remove redis_url for one central "
+                          "with SQLite)")
 
 
 TURN_SECRET_ENV = "AMTSKLINGEL_TURN_SECRET"

@@ -135,3 +135,15 @@ def test_visitors_from_home_per_department_is_a_number_of_zero_or_more():
         Config.from_dict({"database_url": "sqlite:///x.db", "online_visits_per_department": -1})
     with pytest.raises(ConfigError, match="'online_visits_per_department' has the wrong type"):
         Config.from_dict({"database_url": "sqlite:///x.db", "online_visits_per_department": "10"})
+
+
+def test_several_centrals_need_postgresql_and_take_the_redis_url_from_the_environment(monkeypatch):
+    monkeypatch.delenv("AMTSKLINGEL_REDIS_URL", raising=False)
+    with pytest.raises(ConfigError, match="share one PostgreSQL"):
+        Config.from_dict({"database_url": "sqlite:///x.db", "redis_url": "redis://10.1.2.5:6379/0"})
+    with pytest.raises(ConfigError, match="redis://"):
+        Config.from_dict({"database_url": "postgresql://c@db/central", "redis_url": "10.1.2.5:6379"})
+    assert Config.from_dict({"database_url": "sqlite:///x.db"}).redis_url is None  # one central: as before
+    monkeypatch.setenv("AMTSKLINGEL_REDIS_URL", "redis://:s3cret@10.1.2.5:6379/0")
+    config = Config.from_dict({"database_url": "postgresql://c@db/central"})
+    assert config.redis_url == "redis://:s3cret@10.1.2.5:6379/0" and "s3cret" not in repr(config)

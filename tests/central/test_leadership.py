@@ -1,0 +1,144 @@
+"""One central leads, the others stand by: the lease in a real Redis, fenced writes of the rooms, and
+what HAProxy and clients see of two centrals sharing PostgreSQL and Redis (in one test process).
+The failover of real processes behind HAProxy is tests/central/test_failover.py."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from central.app import create_app
+from central.cluster.lease import Lease
+from central.cluster.web import STANDBY_CLOSE_CODE
+from central.config import Config
+from central.rooms import Visit
+from central.rooms.redis_rooms import Fenced, RedisRooms
+from central.seed import seed_demo
+from central.storage import Database
+
+
+@pytest.fixture
+async def redis_client(request):
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url(request.getfixturevalue("redis_server").url)
+    await client.flushdb()
+    yield client
+    await client.aclose()
+
+
+async def test_one_central_holds_the_lease_and_each_takeover_raises_the_epoch(redis_client):
+    a, b = Lease(redis_client, "a", ttl_s=0.6), Lease(redis_client, "b", ttl_s=0.6)
+    assert await a.acquire() and a.held
+    assert not await b.acquire() and not b.held
+    assert await a.renew()
+    first = a.epoch
+    await asyncio.sleep(0.7)  # a stops renewing (killed, or cut off from Redis)
+    assert not a.held  # it stopped counting itself as leader before Redis let the key go
+    assert await b.acquire() and b.epoch == first + 1
+    assert not await a.renew() and a.value is None  # it cannot take it back by renewing
+    await b.release()
+    assert await a.acquire() and a.epoch == first + 2  # handed back: no need to wait for the ttl
+
+
+async def test_a_central_that_lost_the_lease_cannot_write_the_rooms(redis_client):
+    old, new = Lease(redis_client, "old", ttl_s=0.3), Lease(redis_client, "new", ttl_s=5)
+    assert await old.acquire()
+    fenced = []
+    rooms = RedisRooms(redis_client, 60, lease=lambda: (old.key, old.value or ""), on_fenced=lambda: fenced.append(1))
+    writer = asyncio.get_running_loop().create_task(rooms.run())
+    rooms.add(Visit(kiosk_id=1, kiosk_location="Ort 1", department="buergerbuero", language="de"))
+    await asyncio.sleep(0.4)
+    assert await new.acquire()
+    rooms.add(Visit(kiosk_id=2, kiosk_location="Ort 2", department="buergerbuero", language="de"))
+    async with asyncio.timeout(5):
+        await writer  # the refused write ends the writer and tells the central
+    assert fenced == [1]
+    with pytest.raises(Fenced):
+        await rooms.flush()
+    standby = RedisRooms(redis_client, 60)
+    assert await standby.load() == 1  # only what was written while the lease was the old central's
+
+
+@contextlib.asynccontextmanager
+async def two_centrals(database_url: str, redis_url: str):
+    """Two centrals sharing one database and one Redis, the first started first (so it leads)."""
+    runners, urls = [], []
+    try:
+        for _ in range(2):
+            app = create_app(Config(database_url=database_url, redis_url=redis_url, secure_cookies=False))
+            runner = web.AppRunner(app, shutdown_timeout=1)
+            await runner.setup()
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            runners.append(runner)
+            urls.append(f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}")
+            if len(runners) == 1:
+                await until_status(urls[0], 200)
+        yield runners, urls
+    finally:
+        for runner in runners:
+            await runner.cleanup()
+
+
+async def until_status(url: str, status: int, timeout: float = 10) -> float:
+    """Wait until /health/leader answers ``status``; returns the seconds it took."""
+    started = time.monotonic()
+    async with aiohttp.ClientSession() as session, asyncio.timeout(timeout):
+        while True:
+            with contextlib.suppress(aiohttp.ClientError):
+                async with session.get(url + "/health/leader") as r:
+                    if r.status == status:
+                        return time.monotonic() - started
+            await asyncio.sleep(0.05)
+
+
+async def test_the_standby_refuses_kiosks_until_the_leader_stops_then_holds_their_visits(request, redis_client):
+    pg = request.getfixturevalue("postgresql_server")
+    database_url = await pg.create_database()
+    redis_url = request.getfixturevalue("redis_server").url
+    db = await Database.open(database_url)
+    try:
+        credentials = await seed_demo(db)
+    finally:
+        await db.close()
+    async with two_centrals(database_url, redis_url) as (runners, (leader, standby)):
+        async with aiohttp.ClientSession() as session:
+            async with session.get(standby + "/health/leader") as r:
+                assert r.status == 503 and await r.text() == "standby\n"
+            auth = {"Authorization": f"Bearer {credentials['kiosk_token']}"}
+            refused = await session.ws_connect(standby.replace("http", "ws") + "/ws/kiosk", headers=auth)
+            assert (await refused.receive()).type is aiohttp.WSMsgType.CLOSE
+            assert refused.close_code == STANDBY_CLOSE_CODE
+
+            kiosk = await session.ws_connect(leader.replace("http", "ws") + "/ws/kiosk", headers=auth)
+            assert (await kiosk.receive_json())["type"] == "welcome"
+            await kiosk.send_json({"type": "visit.request", "department": "buergerbuero"})
+            while (queued := await kiosk.receive_json(timeout=5))["type"] == "kiosk.settings":
+                pass
+            assert queued["type"] == "visit.queued", queued
+
+            await runners[0].cleanup()  # a clean stop hands the lease over at once
+            await until_status(standby, 200, timeout=5)
+            assert runners[1].app["leadership"].epoch == runners[0].app["leadership"].epoch + 1
+            visit = runners[1].app["hub"].rooms.get(queued["visit_id"])
+            assert visit is not None and visit.kiosk_id is not None  # in its place before the kiosk is back
+            kiosk = await session.ws_connect(standby.replace("http", "ws") + "/ws/kiosk", headers=auth)
+            assert (await kiosk.receive_json())["type"] == "welcome"
+            await kiosk.send_json({"type": "visit.resume", "visit_id": queued["visit_id"],
+                                   "resume_token": queued["resume_token"]})
+            while (resumed := await kiosk.receive_json(timeout=5))["type"] == "kiosk.settings":
+                pass
+            assert resumed["state"] == "waiting" and resumed["position"] == 1
+
+
+async def test_one_central_on_its_own_always_leads(central):
+    async with central.session.get(central.url + "/health/leader") as r:
+        assert r.status == 200 and await r.text() == "leader\n"
+    kiosk = await central.kiosk()  # and takes kiosks, as ever
+    await kiosk.send(type="ping")
+    assert (await kiosk.recv("pong"))["type"] == "pong"
