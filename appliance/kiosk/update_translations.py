@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import html
 import re
-import sys
 from pathlib import Path
 
-from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_file
-from babel.messages.pofile import read_po, write_po
 
 from appliance.kiosk.i18n import CATALOGUE_DIR
+from protocol.catalogues import update_catalogues as update_shared
 
 KIOSK_DIR = Path(__file__).parent
 DATA_T = re.compile(r'data-t(?:-label|-alt)?="([^"]+)"')
@@ -41,17 +39,9 @@ def extract_sources() -> set[str]:
 
 
 def update_catalogues(directory: Path = CATALOGUE_DIR) -> None:
-    template = Catalog()
-    for msgid in sorted(extract_sources()):
-        template.add(msgid, flags=("python-format",) if "%(" in msgid else ())
-    for path in sorted(directory.glob("*/LC_MESSAGES/messages.po")):
-        with path.open("rb") as f:
-            cat = read_po(f, locale=path.parent.parent.name)
-        cat.update(template, no_fuzzy_matching=True)
-        with path.open("wb") as f:
-            write_po(f, cat, no_location=True, sort_output=True, ignore_obsolete=True, width=100)
-        missing = sum(1 for msg in cat if msg.id and not msg.string)
-        print(f"{path.relative_to(directory)}: {missing} untranslated", file=sys.stderr)
+    """Merge into every catalogue there is (one per citizen language, protocol/languages.py)."""
+    languages = [path.parent.parent.name for path in sorted(directory.glob("*/LC_MESSAGES/messages.po"))]
+    update_shared(extract_sources(), directory, languages, project="Amtsklingel kiosk")
 
 
 if __name__ == "__main__":

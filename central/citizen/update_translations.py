@@ -10,14 +10,12 @@ msgids no longer used are dropped.
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_file
-from babel.messages.pofile import read_po, write_po
 
 from central.citizen.i18n import CATALOGUE_DIR
+from protocol.catalogues import update_catalogues as update_shared
 from protocol.languages import CITIZEN_LANGUAGES
 
 CENTRAL = Path(__file__).resolve().parent.parent
@@ -42,28 +40,8 @@ def extract_sources() -> set[str]:
     return {m for m in found if isinstance(m, str) and m}
 
 
-def template_catalogue() -> Catalog:
-    template = Catalog()
-    for msgid in sorted(extract_sources()):
-        template.add(msgid, flags=("python-format",) if "%(" in msgid else ())
-    return template
-
-
 def update_catalogues(directory: Path = CATALOGUE_DIR) -> None:
-    template = template_catalogue()
-    for code in CITIZEN_LANGUAGES:
-        path = directory / code / "LC_MESSAGES" / "messages.po"
-        if path.exists():
-            with path.open("rb") as f:
-                cat = read_po(f, locale=code)
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            cat = Catalog(locale=code, project="Amtsklingel citizen pages", fuzzy=False)
-        cat.update(template, no_fuzzy_matching=True)
-        with path.open("wb") as f:
-            write_po(f, cat, no_location=True, sort_output=True, ignore_obsolete=True, width=100)
-        missing = sum(1 for msg in cat if msg.id and not msg.string)
-        print(f"{path.relative_to(directory)}: {missing} untranslated", file=sys.stderr)
+    update_shared(extract_sources(), directory, CITIZEN_LANGUAGES, project="Amtsklingel citizen pages")
 
 
 if __name__ == "__main__":
