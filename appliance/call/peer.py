@@ -36,6 +36,7 @@ from aiortc.sdp import candidate_from_sdp
 from appliance.call.answer import accept_rejected_video, rejected_video, sending_codec
 from appliance.call.audio_buffer import use_for_audio
 from appliance.call.audio_send import use_low_delay_opus
+from appliance.call.consent import RFC_7675, ConsentTiming, PatientConsent, use_patient_consent
 from appliance.call.fallback import FallbackVideoTrack
 from appliance.hardware.encoded import h264_codecs
 from appliance.hardware.software_video import SOFTWARE_FPS, SOFTWARE_SIZE
@@ -134,7 +135,7 @@ class CallPeer:
                  video_codecs: list | None = None, on_state: Callable[[str], None] | None = None,
                  ice_networks: tuple[str, ...] = DEFAULT_NETWORKS,
                  frames: Callable[[], MediaStreamTrack | None] | None = None, relay_only: bool = False,
-                 native_relay_policy: bool = NATIVE_RELAY_POLICY):
+                 native_relay_policy: bool = NATIVE_RELAY_POLICY, consent: ConsentTiming = RFC_7675):
         """``video_codecs``: the offer's video codecs in order (:func:`offered_video_codecs`).
         ``frames``: given when the video track yields H.264 packets; opens the camera's frames for
         any other codec the answer picks (None if the camera fails: the call goes on without video).
@@ -142,7 +143,8 @@ class CallPeer:
         "video_rejected" when the clerk's browser refused the video (the call has audio only).
         ``ice_networks``: where the clerk's candidates may point (with central's TURN servers).
         ``relay_only``: media only through the TURN server (the kiosk's settings); ``native_relay_policy``
-        False makes a newer aiortc do what the image's older one does (tests)."""
+        False makes a newer aiortc do what the image's older one does (tests). ``consent``: the ICE consent
+        checks' timing (appliance/call/consent.py; RFC 7675's by default, tests shorten it)."""
         self.pc = RTCPeerConnection(rtc_configuration(ice_servers, relay_only and native_relay_policy))
         self._filter_to_relay = relay_only and not native_relay_policy
         self._ice_servers, self._ice_networks = ice_servers, ice_networks
@@ -177,6 +179,8 @@ class CallPeer:
         self._on_remote_track = on_remote_track or self._drain
         self.pc.on("track", self._on_remote_track)
         self._drains: set[asyncio.Task] = set()
+        self._consent_timing = consent
+        self.consent: list[PatientConsent] = []  # the call's ICE consent checks, once the answer came
 
     async def offer(self) -> str:
         """Create the offer; aiortc gathers all candidates first, so the SDP carries them."""
@@ -205,6 +209,8 @@ class CallPeer:
                 frames = self._frames()
                 if frames is not None:
                     self._replace_video(FallbackVideoTrack(frames, FALLBACK_WIDTH, FALLBACK_HEIGHT, FALLBACK_FPS))
+        if not self.consent:  # before aiortc connects: a late answer to a check must not end the call
+            self.consent = use_patient_consent(self.pc, self._consent_timing, self._consent_expired)
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=allowed, type="answer"))
         if video_rejected and self._on_state is not None:
             self._on_state("video_rejected")
@@ -262,6 +268,12 @@ class CallPeer:
         if self._on_state is not None and self.pc.connectionState in ("connected", "failed"):
             self._on_state(self.pc.connectionState)
 
+    def _consent_expired(self) -> None:
+        """The clerk's side answered no consent check for 30 s: aiortc merely closes the connection
+        ("closed", which also follows a hang-up), so the failure is told here."""
+        if self._on_state is not None:
+            self._on_state("failed")
+
     def _drain(self, track: MediaStreamTrack) -> None:
         """Consume a remote track nobody displays, so aiortc's receive buffers do not fill."""
         async def run() -> None:
@@ -275,6 +287,10 @@ class CallPeer:
         task.add_done_callback(self._drains.discard)
 
     async def close(self) -> None:
+        late = sum(c.answered_late for c in self.consent)
+        if late:  # the kiosk fell behind during the call: how far, for IT (the journal)
+            log.info("call: %d of %d ICE consent checks were answered late (slowest %.1f s)", late,
+                     sum(c.checks for c in self.consent), max(c.slowest_s for c in self.consent))
         for track in self._tracks:
             track.stop()  # the camera stops capturing: its light goes off with the call
         await self.pc.close()
