@@ -84,7 +84,7 @@ class CentralMessages(CallGuests):
         elif isinstance(msg, m.CallStart):
             await self._start_call(msg)
         elif isinstance(msg, m.CallFailed):
-            log.warning("central ended the call before it connected: %s; the visit waits again", msg.reason)
+            log.warning("%s; the visit waits again", self._call_failed_words(msg.reason))
             await self._close_call()
             self._media_failed = False  # central knows: it put the visit back at the head of its queue
             self._enter(Screen.WAITING, notice="call_failed", selected=visit.department, position=msg.position,
@@ -95,6 +95,16 @@ class CentralMessages(CallGuests):
             await self._call.add_candidate(msg.candidate)
         elif isinstance(msg, m.VisitEnded):
             await self._end(msg.reason)
+
+    def _call_failed_words(self, reason: str) -> str:
+        """What the journal says of central's call.failed: whose report ended the call, and when (for IT)."""
+        if self._call is None and self._media_failed:
+            return f"central ended the call this kiosk reported failed ({reason})"
+        if self._call_connected:
+            why = {"ice_failed": " (the clerk's side reported its connection failed)",
+                   "media_timeout": " (central did not learn in time that it connected)"}.get(reason, "")
+            return f"central ended the call after it had connected here: {reason}{why}"
+        return f"central ended the call before it connected: {reason}"
 
     async def _on_resumed(self, msg: m.VisitResumed) -> None:
         if msg.state == "waiting":

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 
 import pytest
 
@@ -445,6 +446,27 @@ async def test_call_failed_from_central_closes_the_call(rig):
     rig.calls[0].report("connected")  # a closed call's late news changes nothing
     await rig.c.settle()
     assert rig.sent[-1].type == "rtc.offer" and rig.c.view.screen is Screen.WAITING
+
+
+@pytest.mark.parametrize("connected, reported, words", [
+    (False, False, "central ended the call before it connected: ice_failed"),
+    (True, False, "central ended the call after it had connected here: ice_failed (the clerk's side reported"),
+    (True, True, "central ended the call this kiosk reported failed (ice_failed)"),
+])
+async def test_the_journal_says_whose_report_ended_the_call(rig, caplog, connected, reported, words):
+    await to_waiting(rig)
+    await rig.central(type="call.start", visit_id=VISIT, ice_servers=[], resume_token=TOKEN)
+    if connected:
+        rig.calls[0].report("connected")
+    if reported:
+        rig.calls[0].report("failed")
+    await rig.c.settle()
+    with caplog.at_level(logging.WARNING, logger="appliance.controller"):
+        view = await rig.central(type="call.failed", visit_id=VISIT, reason="ice_failed", position=1,
+                                 expected_wait_s=0, resume_token=TOKENS[0])
+    assert view.screen is Screen.WAITING and rig.calls[0].closed
+    said = [r.getMessage() for r in caplog.records if "central ended the call" in r.getMessage()]
+    assert len(said) == 1 and said[0].startswith(words), said
 
 
 async def test_media_that_never_connects_is_reported_failed_by_the_kiosk_itself():

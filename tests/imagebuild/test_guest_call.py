@@ -81,3 +81,25 @@ def test_the_loopback_ear_finds_the_citizens_voice_and_its_delay():
     assert loopback_audio.delay_ms(voice, np.zeros_like(heard)) is None
     levels = loopback_audio.levels(heard)
     assert levels[0] < -30 and -45 < max(levels) < -30  # a quarter of a -26 dBFS voice: ~ -38 dBFS
+
+
+JOURNAL = """\
+[   88.100000] guest amtsklingel-appliance[612]: ALSA capture 'dsnoop': period 1024 frames (21.3 ms), buffer 16384 frames (341.3 ms)
+[   88.200000] guest amtsklingel-appliance[612]: ALSA playback 'dmix': period 1024 frames (21.3 ms), buffer 12288 frames (256.0 ms)
+[   90.000000] guest amtsklingel-appliance[612]: call 1: connected
+[   95.000000] guest amtsklingel-appliance[612]: ALSA playback underrun on dmix (1 since start)
+[   99.000000] guest amtsklingel-appliance[612]: ALSA playback underrun on dmix (2 since start)
+"""
+
+
+def test_the_alsa_sizes_report_quotes_the_sizes_not_the_underruns():
+    found = guest_devices.pick_lines(JOURNAL, guest_devices.ALSA_SIZES, last=2)
+    assert found == ["88.100000 s: ALSA capture 'dsnoop': period 1024 frames (21.3 ms), buffer 16384 frames (341.3 ms)",
+                     "88.200000 s: ALSA playback 'dmix': period 1024 frames (21.3 ms), buffer 12288 frames (256.0 ms)"]
+
+
+def test_the_phases_wait_for_the_calls_media_to_connect():
+    cat = "\n".join(line.split("]: ", 1)[1] for line in JOURNAL.splitlines())
+    assert guest_devices.calls_connected(cat) == 1
+    assert guest_devices.calls_connected(cat + "\ncall 2: connected\ncentral ended the call after it had connected") == 2
+    assert guest_devices.calls_connected("call 1: failed\ncall 1: connecting") == 0

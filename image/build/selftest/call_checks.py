@@ -21,10 +21,11 @@ import time
 import guest_devices as g
 from checklog import check, report, run
 from enrolment_checks import settings
-from kiosk_checks import PAGE_PORT, _action, _wait_view
+from kiosk_checks import PAGE_PORT, _action, _wait_view, kiosk_view
 
 ERLE_MIN_DB = 30.0
 PICKUP_TIMEOUT_S = 420     # the host's Chromium logs in and picks up; TCG is slow
+CONNECT_TIMEOUT_S = 200    # central and the kiosk give the call 180 s to connect under emulation (README)
 CLERK_TALKS_S = 40         # the clerk speaks, the citizen is silent: the echo is measured
 CONVERGE_S = 15            # the canceller's first seconds are not judged
 CITIZEN_TALKS_S = 25       # the citizen speaks: the clerk must hear it
@@ -32,8 +33,9 @@ IDLE_SAMPLE_S = 20
 FAULT_TIMEOUT_S = 120
 HEARD_MIN_DBFS = -50.0     # the clerk's voice at the loopback's capture side (speech is ~ -30)
 # What the appliance logs of a call's course (appliance/controller/, appliance/service/main.py).
-# aioice's "Connection(0) Consent to send expired": the ICE checks of a running call went unanswered.
-CALL_WORDS = ("call ", "the call", "clerk's voice", "speaker", "microphone", "track", "connection", "Connection(",
+# "... answered none of the ICE consent checks ...": the clerk's side went silent (appliance/call/consent.py);
+# "... ICE consent checks were answered late": the kiosk fell behind, and the call went on.
+CALL_WORDS = ("call ", "the call", "call:", "clerk's voice", "speaker", "microphone", "track", "connection",
               "underrun")
 
 
@@ -80,6 +82,7 @@ def clerk_call(unit: str) -> None:
     if department is None:
         check("clerk-call", False, f"no open department to call (screen {view.get('screen')})")
         return
+    connected_before = g.calls_connected(_journal(unit))
     _action(PAGE_PORT, "choose", department)
     _wait_view(PAGE_PORT, lambda v: v.get("screen") == "consent", 60)
     _action(PAGE_PORT, "confirm")
@@ -88,11 +91,20 @@ def clerk_call(unit: str) -> None:
     called = _wait_view(PAGE_PORT, lambda v: v.get("screen") == "in_call", PICKUP_TIMEOUT_S)
     if called.get("screen") == "in_call":  # the camera's first picture may take a while under emulation
         called = _wait_view(PAGE_PORT, lambda v: v.get("camera_on") or v.get("notice") or v.get("screen") != "in_call", 60)
-    check("clerk-call", called.get("screen") == "in_call",
+    connected_after_s = _wait_connected(unit, connected_before) if called.get("screen") == "in_call" else None
+    check("clerk-call", called.get("screen") == "in_call" and connected_after_s is not None,
           f"screen {called.get('screen')}, camera {'on' if called.get('camera_on') else 'off'}, microphone "
-          f"{'on' if called.get('microphone_on') else 'off'}, notice {called.get('notice')}")
-    if called.get("screen") != "in_call":
+          f"{'on' if called.get('microphone_on') else 'off'}, notice {called.get('notice')}; media "
+          + (f"connected {connected_after_s:.0f} s after the call screen" if connected_after_s is not None else
+             f"not connected within {CONNECT_TIMEOUT_S} s: "
+             + " | ".join(g.journal_lines(unit, CALL_WORDS, last=6))[:600]))
+    if called.get("screen") != "in_call" or connected_after_s is None:
         return
+    # Every phase runs from the moment the media connected, not from the call screen (which comes at the
+    # pick-up): how long an emulated guest takes to connect must not eat into what is measured. And the
+    # device checks follow each other at once, the camera pulled right after the voices, the journal's
+    # reports only after that: what they judge is the device path, and an emulated call that runs longer
+    # only adds chances for the emulator's slowness (not the devices) to end it first.
     time.sleep(5)  # the capture threads are up
     nodes = g.video_nodes()
     held = [f"{node} ({nodes[node]})" if node in nodes else node for node in g.held_devices(pid)]
@@ -106,13 +118,13 @@ def clerk_call(unit: str) -> None:
         phase("citizen-talks", f"{CITIZEN_TALKS_S} s")
         citizen = g.loopback_audio(pid, speaker, microphone, CITIZEN_TALKS_S, citizen=True)
     _clerk_to_kiosk(heard, citizen)
-    _echo(unit, started_us + CONVERGE_S * 1_000_000, ended_us)
-    _load(unit, camera, idle_cpu, in_call.samples)
-    # The ALSA period and buffer the appliance's devices got (appliance/hardware/pi/alsa_pcm.py).
-    report("INFO", "alsa-sizes", " | ".join(g.journal_lines(unit, ("ALSA playback", "ALSA capture"), last=2)) or "not logged")
-    report("INFO", "call-course", (" | ".join(g.journal_lines(unit, CALL_WORDS)) or "nothing logged")[:1500])
+    _echo(unit, started_us + CONVERGE_S * 1_000_000, ended_us)  # one journalctl: seconds, not a minute
     phase("camera-unplug")
     _camera_unplug()
+    _load(unit, camera, idle_cpu, in_call.samples)
+    # The ALSA period and buffer the appliance's devices got (appliance/hardware/pi/alsa_pcm.py).
+    report("INFO", "alsa-sizes", " | ".join(g.journal_lines(unit, g.ALSA_SIZES, last=2)) or "not logged")
+    report("INFO", "call-course", (" | ".join(g.journal_lines(unit, CALL_WORDS)) or "nothing logged")[:1500])
     # What the appliance said about its devices and the call meanwhile (warnings and errors).
     said = [line for line in run("journalctl", "-u", unit, "-b", "-p", "warning", "-o", "cat", "--no-pager",
                                  timeout=120).splitlines() if "echo report" not in line]
@@ -122,6 +134,26 @@ def clerk_call(unit: str) -> None:
     _action(PAGE_PORT, "hangup")
     after = _wait_view(PAGE_PORT, lambda v: v.get("screen") in ("idle", "ended"), 120)
     report("INFO", "call-ended", f"screen {after.get('screen')}, reason {after.get('ended_reason')}")
+
+
+def _journal(unit: str) -> str:
+    return run("journalctl", "-u", unit, "-b", "-o", "cat", "--no-pager", timeout=120)
+
+
+def _wait_connected(unit: str, before: int) -> float | None:
+    """Seconds until the appliance logged that this call's media connected; None if it did not in time
+    or the call screen went away (the call failed)."""
+    start = time.monotonic()
+    while time.monotonic() - start < CONNECT_TIMEOUT_S:
+        if g.calls_connected(_journal(unit)) > before:
+            return time.monotonic() - start
+        try:
+            if kiosk_view(PAGE_PORT, timeout=10).get("screen") != "in_call":
+                return None
+        except OSError:
+            pass  # the page is slow to answer under emulation: ask again
+        time.sleep(3)  # journalctl costs the emulated CPU a second or more: not too often
+    return None
 
 
 def _audio_text(result: dict) -> str:

@@ -123,9 +123,27 @@ def journal_count(unit: str, text: str) -> int:
 def journal_lines(unit: str, words: tuple[str, ...], last: int = 12) -> list[str]:
     """The unit's last messages of this boot that contain one of ``words``, with their time since boot."""
     out = run("journalctl", "-u", unit, "-b", "-o", "short-monotonic", "--no-pager", timeout=120)
+    return pick_lines(out, words, last)
+
+
+def pick_lines(journal: str, words: tuple[str, ...], last: int = 12) -> list[str]:
+    """Of ``journalctl -o short-monotonic`` output, the last lines with one of ``words``: "123.4 s: message"."""
     found = [line.split("]", 1)[0].strip("[ ") + " s: " + line.split(": ", 1)[-1]
-             for line in out.splitlines() if any(word in line for word in words) and "echo report" not in line]
+             for line in journal.splitlines() if any(word in line for word in words) and "echo report" not in line]
     return found[-last:]
+
+
+# The line the appliance logs when an ALSA device is opened (appliance/hardware/pi/alsa_pcm.py):
+# "ALSA playback '<device>': period 1024 frames (21.3 ms), buffer ...". Its underrun lines also begin
+# with "ALSA playback", so the sizes are found by what only they say.
+ALSA_SIZES = (": period ",)
+# The controller's line when a call's media connected (appliance/controller/media.py): "call 1: connected".
+CALL_CONNECTED = re.compile(r"^call \d+: connected$")
+
+
+def calls_connected(journal: str) -> int:
+    """How many calls connected, of ``journalctl -o cat`` output."""
+    return sum(bool(CALL_CONNECTED.match(line.strip())) for line in journal.splitlines())
 
 
 def erle_db(reports: list[dict]) -> tuple[float | None, float]:
