@@ -8,6 +8,9 @@ touches a system-wide cluster, and nothing listens beyond loopback.
 initdb and postgres refuse to run as root, so as root both run as the ``postgres``
 system user (``nobody`` when there is none) through setpriv.
 
+start_haproxy() puts Debian's HAProxy on 127.0.0.1 in front of several centrals, sending all
+traffic to the one whose /health/leader answers 200 (docs/deploy.md has the production form).
+
 start_redis() runs Debian's redis-server (7.0 on Debian 12; trixie's valkey-server speaks the
 same protocol) on 127.0.0.1 without any persistence, as production must run it
 (docs/decisions/0008-several-centrals.md): visits never land on disk.
@@ -297,3 +300,111 @@ def redis_server(timeout: float = START_TIMEOUT_S):
         yield server
     finally:
         server.stop()
+
+
+HAPROXY_HINT = "run ./build.sh test, which installs Debian's haproxy package (listed in SYSTEM_PACKAGES)"
+
+
+def haproxy_config(port: int, backends: list[tuple[str, int]], admin_socket: Path) -> str:
+    """The test's HAProxy: plain HTTP on loopback; health checks and timeouts as in docs/deploy.md."""
+    servers = "\n".join(f"    server {name} 127.0.0.1:{p} check" for name, p in backends)
+    return f"""global
+    maxconn 4000  # two file descriptors each; a test machine allows a few thousand
+    stats socket {admin_socket} mode 600 level user
+
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 60s
+    timeout server 60s
+    # A kiosk's or console's WebSocket lives all day: once upgraded, only this applies.
+    timeout tunnel 8h
+    timeout client-fin 5s
+    # A central that is gone (connection refused): try the request on another server.
+    retries 3
+    option redispatch 1
+
+frontend central
+    bind 127.0.0.1:{port}
+    default_backend centrals
+
+backend centrals
+    # Only the leader answers 200; standbys answer 503 and get no traffic.
+    option httpchk GET /health/leader
+    http-check expect status 200
+    # Checked every 250 ms, down after 2 failures, up after 1 success; sessions to a server marked down are
+    # cut, so no client keeps talking to a central that stopped leading.
+    default-server inter 250ms fastinter 250ms downinter 250ms fall 2 rise 1 on-marked-down shutdown-sessions
+{servers}
+"""
+
+
+@dataclass
+class HAProxy:
+    base: Path
+    port: int
+    process: subprocess.Popen
+    host: str = "127.0.0.1"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def servers_up(self) -> set[str]:
+        """The servers HAProxy sends traffic to now (its ``show stat`` on the admin socket)."""
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(2)
+            s.connect(str(self.base / "admin.sock"))
+            s.sendall(b"show stat\n")
+            data = b""
+            while chunk := s.recv(65536):
+                data += chunk
+        lines = data.decode().splitlines()
+        header = lines[0].lstrip("# ").split(",")
+        name, status = header.index("svname"), header.index("status")
+        return {row[name] for row in (line.split(",") for line in lines[1:] if line)
+                if row[name] not in ("FRONTEND", "BACKEND") and row[status].startswith("UP")}
+
+    def stop(self) -> None:
+        try:
+            if self.process.poll() is None:
+                self.process.terminate()
+                try:
+                    self.process.wait(STOP_TIMEOUT_S)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    self.process.wait(STOP_TIMEOUT_S)
+        finally:
+            shutil.rmtree(self.base, ignore_errors=True)
+
+
+def start_haproxy(backends: list[tuple[str, int]], timeout: float = START_TIMEOUT_S) -> HAProxy:
+    """HAProxy in the foreground on a free loopback port in front of ``backends`` (name, port)."""
+    binary = shutil.which("haproxy") or ("/usr/sbin/haproxy" if os.access("/usr/sbin/haproxy", os.X_OK) else None)
+    if binary is None:
+        raise ServerUnavailable(f"haproxy not found; {HAPROXY_HINT}")
+    base = Path(tempfile.mkdtemp(prefix="amtsklingel-haproxy-"))
+    log = base / "haproxy.log"
+    try:
+        port = _free_port()
+        config = base / "haproxy.cfg"
+        config.write_text(haproxy_config(port, backends, base / "admin.sock"))
+        check = subprocess.run([binary, "-c", "-f", str(config)], capture_output=True, text=True, timeout=timeout)
+        if check.returncode != 0:
+            raise ServerUnavailable(f"haproxy refused its configuration:\n{check.stdout}{check.stderr}")
+        with log.open("ab") as out:
+            process = subprocess.Popen([binary, "-db", "-f", str(config)], cwd=base, stdin=subprocess.DEVNULL,
+                                       stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise ServerUnavailable(f"haproxy exited with code {process.returncode}:\n{_tail(log)}")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+                return HAProxy(base, port, process)
+            time.sleep(0.05)
+        process.kill()
+        process.wait(STOP_TIMEOUT_S)
+        raise ServerUnavailable(f"haproxy did not listen on 127.0.0.1:{port} within {timeout:.0f} s:\n{_tail(log)}")
+    except BaseException:
+        shutil.rmtree(base, ignore_errors=True)
+        raise

@@ -1,0 +1,178 @@
+"""Real ``python -m central serve`` processes and lightweight clients that talk to them as kiosks and
+consoles do (tests/central/test_restart_service.py, tests/central/test_failover.py, bench failover)."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parents[2]
+START_TIMEOUT_S = 30.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class CentralProcess:
+    """``python -m central serve`` as systemd runs it, on a temporary database (SQLite unless
+    ``database_url`` names another) and port; ``extra`` is appended to its settings file."""
+
+    def __init__(self, tmp: Path, *, name: str = "central", database_url: str | None = None, extra: str = ""):
+        self.name = name
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.database_url = database_url or f"sqlite:///{tmp}/{name}.db"
+        self.config = tmp / f"{name}.toml"
+        self.config.write_text(f'database_url = "{self.database_url}"\nhost = "127.0.0.1"\nport = {self.port}\n'
+                               f"secure_cookies = false\nresume_grace_s = 60\n{extra}", encoding="utf-8")
+        self.log = tmp / f"{name}.log"
+        self.proc: subprocess.Popen | None = None
+
+    def _launch(self) -> None:
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen([sys.executable, "-m", "central", "--config", str(self.config), "serve"],
+                                         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+
+    async def start(self, session: aiohttp.ClientSession, ready_path: str = "/login",
+                    ready_status: tuple[int, ...] = (200,)) -> None:
+        """Start and wait until ``ready_path`` answers one of ``ready_status``."""
+        await asyncio.to_thread(self._launch)
+        async with asyncio.timeout(START_TIMEOUT_S):
+            while True:
+                assert self.proc.poll() is None, self.log.read_text()
+                with contextlib.suppress(aiohttp.ClientError):
+                    async with session.get(self.url + ready_path) as r:
+                        if r.status in ready_status:
+                            return
+                await asyncio.sleep(0.1)
+
+    async def stop(self, sig: signal.Signals) -> int:
+        self.proc.send_signal(sig)
+        return await asyncio.to_thread(self.proc.wait, 20)
+
+    def kill_if_running(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+class Kiosk:
+    """A kiosk that remembers what an appliance keeps in memory: its visit and latest token.
+    ``front`` is what it connects to: a central, or the load balancer before several (its ``url``)."""
+
+    def __init__(self, front, session: aiohttp.ClientSession, token: str):
+        self.front, self.session, self.token = front, session, token
+        self.ws = None
+        self.visit_id = self.resume_token = None
+        self.position = None
+        self.seen: list[dict] = []
+
+    async def connect(self) -> None:
+        self.ws = await self.session.ws_connect(self.front.url.replace("http", "ws") + "/ws/kiosk",
+                                                headers={"Authorization": f"Bearer {self.token}"})
+        assert (await self.recv())["type"] == "welcome"
+
+    async def send(self, **message) -> None:
+        await self.ws.send_str(json.dumps(message))
+
+    async def recv(self, type: str | None = None, timeout: float = 5) -> dict:
+        async with asyncio.timeout(timeout):
+            while True:
+                frame = await self.ws.receive()
+                assert frame.type == aiohttp.WSMsgType.TEXT, frame
+                message = json.loads(frame.data)
+                self.seen.append(message)
+                self.resume_token = message.get("resume_token", self.resume_token)
+                self.position = message.get("position", self.position)
+                if type is None or message["type"] == type:
+                    return message
+
+    async def request(self, department: str) -> None:
+        await self.send(type="visit.request", department=department)
+        self.visit_id = (await self.recv("visit.queued"))["visit_id"]
+
+    async def until_position(self, place: int) -> None:
+        while self.position != place:
+            await self.recv("visit.position")
+
+    async def closed(self, timeout: float = 10) -> int | None:
+        """Wait for central to close (or lose) the socket; no visit may end on the way."""
+        async with asyncio.timeout(timeout):
+            while (frame := await self.ws.receive()).type == aiohttp.WSMsgType.TEXT:
+                assert json.loads(frame.data)["type"] != "visit.ended", frame.data
+        return self.ws.close_code
+
+    async def resume(self) -> dict:
+        await self.connect()
+        await self.send(type="visit.resume", visit_id=self.visit_id, resume_token=self.resume_token)
+        return await self.recv("visit.resumed")
+
+    async def resume_retrying(self, timeout: float, pause: float = 0.2) -> dict:
+        """Reconnect and resume as the appliance does after its central went away: until a central
+        takes the connection (a standby closes it with 1013, the load balancer may answer 503)."""
+        async with asyncio.timeout(timeout):
+            while True:
+                try:
+                    return await self.resume()
+                except (aiohttp.ClientError, AssertionError, TimeoutError):
+                    if self.ws is not None:
+                        await self.ws.close()
+                await asyncio.sleep(pause)
+
+
+class Console:
+    """A clerk's console: logged in over HTTP (the session lives in the database), then its WebSocket."""
+
+    def __init__(self, front, username: str, password: str):
+        self.front, self.username, self.password = front, username, password
+        self.session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+        self.ws = None
+
+    async def login(self) -> None:
+        url = self.front.url
+        async with self.session.get(url + "/login") as r:
+            csrf = re.search(r'name="csrf_token" value="([^"]+)"', await r.text()).group(1)
+        async with self.session.post(url + "/login", allow_redirects=False, data={
+                "username": self.username, "password": self.password, "csrf_token": csrf}) as r:
+            assert r.status == 302
+
+    async def connect(self) -> dict:
+        """Open the console's socket; returns its snapshot."""
+        self.ws = await self.session.ws_connect(self.front.url.replace("http", "ws") + "/ws/staff",
+                                                headers={"Origin": self.front.url})
+        frame = await self.ws.receive(timeout=5)
+        assert frame.type == aiohttp.WSMsgType.TEXT, frame
+        snapshot = json.loads(frame.data)
+        assert snapshot["type"] == "console.snapshot"
+        return snapshot
+
+    async def send(self, **message) -> None:
+        await self.ws.send_str(json.dumps(message))
+
+    async def recv(self, type: str, timeout: float = 5) -> dict:
+        async with asyncio.timeout(timeout):
+            while True:
+                frame = await self.ws.receive()
+                assert frame.type == aiohttp.WSMsgType.TEXT, frame
+                message = json.loads(frame.data)
+                if message["type"] == type:
+                    return message
+
+    async def close(self) -> None:
+        await self.session.close()
+
+
+def waiting_ids(snapshot: dict, department: str) -> list[str]:
+    """The visit ids a console's snapshot lists as waiting in ``department``, in order."""
+    return [v["visit_id"] for v in next(d for d in snapshot["departments"] if d["slug"] == department)["waiting"]]

@@ -1,0 +1,196 @@
+"""Two centrals behind HAProxy sharing PostgreSQL and Redis, citizens waiting and one in a call,
+and the leader killed (SIGKILL) or stopped (SIGTERM): the scenario of tests/central/test_failover.py,
+whose figures ``./build.sh bench --only failover`` prints (bench/failover.py).
+
+Every server is real and started here on loopback; every wait has a timeout.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+
+from central.seed import seed_demo
+from central.storage import Database
+from tests import servers
+from tests.central.central_processes import CentralProcess, Console, Kiosk, waiting_ids
+
+DEPARTMENT = "buergerbuero"
+RECOVERY_TIMEOUT_S = 45.0
+
+
+@dataclass
+class Cluster:
+    centrals: list[CentralProcess]
+    haproxy: servers.HAProxy
+    credentials: dict
+    kiosk_tokens: list[str]
+    url: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.url = self.haproxy.url  # what kiosks and consoles connect to
+
+    async def leader(self, session: aiohttp.ClientSession) -> CentralProcess:
+        """The central whose /health/leader answers 200, asked directly (not through HAProxy)."""
+        for central in self.centrals:
+            if central.proc is not None and central.proc.poll() is None:
+                with contextlib.suppress(aiohttp.ClientError):
+                    async with session.get(central.url + "/health/leader") as r:
+                        if r.status == 200:
+                            return central
+        raise AssertionError("no central leads")
+
+
+@contextlib.asynccontextmanager
+async def cluster(tmp: Path, pg: servers.PostgreSQL, redis: servers.Redis, kiosks: int) -> AsyncIterator[Cluster]:
+    """Two centrals (the first leads) and HAProxy in front, on a fresh database and an emptied Redis."""
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url(redis.url)
+    try:
+        await client.flushdb()
+    finally:
+        await client.aclose()
+    database_url = await pg.create_database()
+    db = await Database.open(database_url)
+    try:
+        credentials = await seed_demo(db)
+        tokens = [(await db.create_kiosk(f"Ort {i}"))[1] for i in range(kiosks)]
+    finally:
+        await db.close()
+    extra = f'redis_url = "{redis.url}"\n'
+    centrals = [CentralProcess(tmp, name=f"central-{n}", database_url=database_url, extra=extra) for n in "ab"]
+    haproxy = None
+    try:
+        async with aiohttp.ClientSession() as probe:
+            await centrals[0].start(probe, "/health/leader", (200,))
+            await centrals[1].start(probe, "/health/leader", (503,))
+            haproxy = await asyncio.to_thread(servers.start_haproxy, [("a", centrals[0].port),
+                                                                      ("b", centrals[1].port)])
+            await until_leading(probe, haproxy.url, 10)
+            # HAProxy 2.6 counts every server up until its first checks fail (3.1 has init-state down):
+            # wait until it sends nothing to the standby, so the order of arrivals below is the queue's.
+            async with asyncio.timeout(10):
+                while True:
+                    if await asyncio.to_thread(haproxy.servers_up) == {"a"}:
+                        break
+                    await asyncio.sleep(0.05)
+        yield Cluster(centrals, haproxy, credentials, tokens)
+    finally:
+        if haproxy is not None:
+            haproxy.stop()
+        for central in centrals:
+            central.kill_if_running()
+        await pg.drop_database(database_url.rsplit("/", 1)[1])
+
+
+async def until_leading(session: aiohttp.ClientSession, url: str, timeout: float) -> None:
+    async with asyncio.timeout(timeout):
+        while True:
+            with contextlib.suppress(aiohttp.ClientError):
+                async with session.get(url + "/health/leader") as r:
+                    if r.status == 200:
+                        return
+            await asyncio.sleep(0.05)
+
+
+@dataclass
+class Failover:
+    """What one change of leader did to the citizens and the clerk."""
+
+    signal: str
+    returncode: int
+    places_kept: int        # waiting citizens back in their own place (position and state), of ``waiting``
+    waiting: int
+    order_kept: bool        # the console's queue after the change lists every visit in the original order
+    recovery_s: float       # stop/kill -> a console through HAProxy sees every waiting visit in its place
+    kiosks_back_s: float    # stop/kill -> the last kiosk has resumed through HAProxy
+    call_given_back: bool   # the clerk's console got its running call back (call.assigned, resumed)
+    call_resumed: bool      # the calling kiosk resumed in_call, without a new call.start
+    ended: int              # visits that ended on the way (must be 0)
+
+
+@dataclass
+class Scene:
+    """The citizens and the clerk, as they stand before the first change."""
+
+    calling: Kiosk
+    waiting: list[Kiosk]
+    clerk: Console
+    order: list[str]
+
+
+async def set_the_scene(c: Cluster, session: aiohttp.ClientSession, waiting: int) -> Scene:
+    """``waiting`` citizens in one waiting room, in a known order, and one citizen in a call."""
+    calling = Kiosk(c, session, c.credentials["kiosk_token"])
+    kiosks = [Kiosk(c, session, token) for token in c.kiosk_tokens[:waiting]]
+    for kiosk in [calling, *kiosks]:
+        await kiosk.connect()
+        await kiosk.request(DEPARTMENT)
+    clerk = Console(c, "sachbearbeiterin", c.credentials["clerk_password"])
+    await clerk.login()
+    await clerk.connect()
+    await clerk.send(type="visit.pickup", visit_id=calling.visit_id)
+    await clerk.recv("call.assigned")
+    await calling.recv("call.start")
+    await calling.send(type="rtc.state", visit_id=calling.visit_id, state="connected")
+    for place, kiosk in enumerate(kiosks, start=1):
+        await kiosk.until_position(place)  # one up: the call left the queue
+    return Scene(calling, kiosks, clerk, [k.visit_id for k in kiosks])
+
+
+async def fail_over(c: Cluster, session: aiohttp.ClientSession, scene: Scene, sig: signal.Signals) -> Failover:
+    """Stop the leader with ``sig``; every kiosk and the console reconnect through HAProxy. Afterwards the
+    stopped central is started again as a standby, as systemd would, ready for the next change."""
+    leader = await c.leader(session)
+    everyone = [scene.calling, *scene.waiting]
+    closed = asyncio.gather(*(k.closed(timeout=RECOVERY_TIMEOUT_S) for k in everyone))
+    started = time.monotonic()
+    returncode = await leader.stop(sig)
+    await closed
+    await scene.clerk.ws.close()
+
+    async def console_sees_everyone() -> tuple[float, bool, bool]:
+        while True:  # HAProxy answers 503 until the standby leads; the console's login stays valid
+            try:
+                snapshot = await scene.clerk.connect()
+            except (aiohttp.ClientError, AssertionError, TimeoutError):
+                await asyncio.sleep(0.1)
+                continue
+            seen_at = time.monotonic() - started
+            assigned = await scene.clerk.recv("call.assigned")
+            return (seen_at, waiting_ids(snapshot, DEPARTMENT) == scene.order,
+                    assigned["visit"]["visit_id"] == scene.calling.visit_id and assigned["resumed"] is True)
+
+    async def kiosk_back(kiosk: Kiosk) -> dict:
+        return await kiosk.resume_retrying(RECOVERY_TIMEOUT_S)
+
+    async with asyncio.timeout(RECOVERY_TIMEOUT_S):
+        console, *resumed = await asyncio.gather(console_sees_everyone(), *(kiosk_back(k) for k in everyone))
+    kiosks_back_s = time.monotonic() - started
+    recovery_s, order_kept, call_given_back = console
+    places_kept = sum(r["state"] == "waiting" and r["position"] == place
+                      for place, r in enumerate(resumed[1:], start=1))
+    starts = [m for m in scene.calling.seen if m["type"] == "call.start"]
+    ended = sum(m["type"] == "visit.ended" for k in everyone for m in k.seen)
+    async with aiohttp.ClientSession() as probe:
+        await leader.start(probe, "/health/leader", (503,))  # back, as a standby
+    return Failover(sig.name, returncode, places_kept, len(scene.waiting), order_kept, recovery_s, kiosks_back_s,
+                    call_given_back, resumed[0]["state"] == "in_call" and len(starts) == 1, ended)
+
+
+async def hang_up(scene: Scene) -> str:
+    """The clerk hangs up the call that went on through the changes; the reason the kiosk hears."""
+    await scene.clerk.send(type="visit.hangup", visit_id=scene.calling.visit_id)
+    return (await scene.calling.recv("visit.ended"))["reason"]
+
+
+def client_session() -> aiohttp.ClientSession:
+    """One session for many kiosks: aiohttp's default of 100 connections would queue the 101st socket."""
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))

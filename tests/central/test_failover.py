@@ -1,0 +1,36 @@
+"""Two real centrals behind a real HAProxy, sharing a real PostgreSQL and Redis: the leader is killed
+(SIGKILL), later the new leader is stopped (SIGTERM). 100 citizens wait and one is in a call; after each
+change every kiosk and the console are back through HAProxy, every citizen in their place and order,
+and the call goes on and can be hung up (docs/decisions/0008-several-centrals.md)."""
+from __future__ import annotations
+
+import signal
+
+from tests.central.failover_scenario import client_session, cluster, fail_over, hang_up, set_the_scene
+
+WAITING = 100
+
+
+async def test_every_waiting_citizen_keeps_their_place_when_the_leading_central_dies(request, tmp_path):
+    pg, redis = request.getfixturevalue("postgresql_server"), request.getfixturevalue("redis_server")
+    async with cluster(tmp_path, pg, redis, WAITING) as c, client_session() as session:
+        scene = await set_the_scene(c, session, WAITING)
+        first_leader = await c.leader(session)
+
+        killed = await fail_over(c, session, scene, signal.SIGKILL)
+        assert killed.returncode == -signal.SIGKILL
+        assert await c.leader(session) is not first_leader
+        stopped = await fail_over(c, session, scene, signal.SIGTERM)
+        assert stopped.returncode == 0
+        assert await c.leader(session) is first_leader  # back as a standby, it took over again
+
+        for change in (killed, stopped):
+            assert change.places_kept == WAITING, change
+            assert change.order_kept, change
+            assert change.call_given_back and change.call_resumed, change
+            assert change.ended == 0, change
+        assert await hang_up(scene) == "hangup_staff"
+        await scene.clerk.close()
+    for central in c.centrals:
+        log = central.log.read_text()
+        assert "Traceback" not in log, log
