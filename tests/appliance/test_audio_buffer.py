@@ -2,14 +2,12 @@
 in order, a lost one is given up after a few and leaves no lasting delay behind."""
 from __future__ import annotations
 
-import logging
+import asyncio
 
 from aiortc.rtp import RtpPacket
 
 from appliance.call.audio_buffer import RECEIVER_ATTRIBUTE, AudioReorderBuffer, use_for_audio
-from appliance.call.peer import CallPeer
-from appliance.hardware.fake.camera import TestPatternTrack
-from appliance.hardware.fake.microphone import SyntheticMicrophoneTrack
+from tests.appliance.kiosk_audio import kiosk_peer, warning_when_declined
 
 START = 65530  # near the wrap of the 16-bit sequence number
 
@@ -56,20 +54,12 @@ def test_a_lost_packet_is_given_up_and_leaves_no_lasting_delay():
 def test_every_audio_receiver_of_the_kiosks_peer_uses_it():
     """Also the check that the installed aiortc still keeps its buffer where use_for_audio replaces it."""
     async def run():
-        peer = CallPeer([], [TestPatternTrack(320, 240), SyntheticMicrophoneTrack()])
-        try:
+        async with kiosk_peer() as peer:
             return [(t.kind, getattr(t.receiver, RECEIVER_ATTRIBUTE)) for t in peer.pc.getTransceivers()]
-        finally:
-            await peer.close()
-    import asyncio
     kinds = asyncio.run(run())
     assert [type(b) is AudioReorderBuffer for kind, b in kinds if kind == "audio"] == [True]
     assert not any(isinstance(b, AudioReorderBuffer) for kind, b in kinds if kind == "video")
 
 
 def test_a_receiver_built_otherwise_keeps_its_own_buffer_and_says_so(caplog):
-    class Elsewhere:
-        pass
-    with caplog.at_level(logging.WARNING):
-        assert use_for_audio(Elsewhere()) is False
-    assert "80 ms" in caplog.text
+    assert "80 ms" in warning_when_declined(use_for_audio, caplog)

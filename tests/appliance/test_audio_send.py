@@ -13,9 +13,7 @@ from aiortc.codecs.opus import OpusDecoder, OpusEncoder
 from aiortc.jitterbuffer import JitterFrame
 
 from appliance.call.audio_send import SENDER_ATTRIBUTE, LowDelayOpusEncoder, use_low_delay_opus
-from appliance.call.peer import CallPeer
-from appliance.hardware.fake.camera import TestPatternTrack
-from appliance.hardware.fake.microphone import SyntheticMicrophoneTrack
+from tests.appliance.kiosk_audio import audio_transceiver, kiosk_peer, warning_when_declined
 
 OPUS = RTCRtpCodecParameters(mimeType="audio/opus", clockRate=48000, channels=2, payloadType=111)
 PCMU = RTCRtpCodecParameters(mimeType="audio/PCMU", clockRate=8000, channels=1, payloadType=0)
@@ -45,24 +43,17 @@ def test_low_delay_opus_looks_ahead_2_5_ms_instead_of_6_5():
 
 def test_the_kiosks_audio_sender_encodes_opus_in_low_delay_mode_and_other_codecs_as_aiortc_does():
     async def first_encoder(codec):
-        peer = CallPeer([], [TestPatternTrack(320, 240), SyntheticMicrophoneTrack()])
-        try:
-            sender = next(t.sender for t in peer.pc.getTransceivers() if t.kind == "audio")
+        async with kiosk_peer() as peer:
+            sender = audio_transceiver(peer).sender
             await sender._next_encoded_frame(codec)  # what aiortc does with the first microphone frame
             return getattr(sender, SENDER_ATTRIBUTE)
-        finally:
-            await peer.close()
     opus = asyncio.run(first_encoder(OPUS))
     assert isinstance(opus, LowDelayOpusEncoder)
     assert not isinstance(asyncio.run(first_encoder(PCMU)), OpusEncoder)
 
 
 def test_a_sender_built_otherwise_keeps_its_encoder_and_says_so(caplog):
-    class Elsewhere:
-        pass
-    with caplog.at_level(logging.WARNING):
-        assert use_low_delay_opus(Elsewhere()) is False
-    assert "6.5 ms" in caplog.text
+    assert "6.5 ms" in warning_when_declined(use_low_delay_opus, caplog)
 
 
 def test_an_aiortc_without_opus_options_keeps_its_own_encoder_and_still_sends(monkeypatch, caplog):
@@ -77,13 +68,10 @@ def test_an_aiortc_without_opus_options_keeps_its_own_encoder_and_still_sends(mo
     monkeypatch.setattr(audio_send, "LowDelayOpusEncoder", OldOpusEncoder)
 
     async def first_frame():
-        peer = CallPeer([], [TestPatternTrack(320, 240), SyntheticMicrophoneTrack()])
-        try:
-            sender = next(t.sender for t in peer.pc.getTransceivers() if t.kind == "audio")
+        async with kiosk_peer() as peer:
+            sender = audio_transceiver(peer).sender
             frame = await sender._next_encoded_frame(OPUS)
             return frame, getattr(sender, SENDER_ATTRIBUTE)
-        finally:
-            await peer.close()
     with caplog.at_level(logging.WARNING):
         frame, encoder = asyncio.run(first_frame())
     assert frame is not None and frame.payloads  # the voice goes out, encoded by aiortc's own Opus encoder
