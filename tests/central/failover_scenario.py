@@ -97,7 +97,7 @@ async def until_leading(session: aiohttp.ClientSession, url: str, timeout: float
                 async with session.get(url + "/health/leader") as r:
                     if r.status == 200:
                         return
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.02)
 
 
 @dataclass
@@ -110,6 +110,7 @@ class Failover:
     waiting: int
     order_kept: bool        # the console's queue after the change lists every visit in the original order
     recovery_s: float       # stop/kill -> a console through HAProxy sees every waiting visit in its place
+    leads_after_s: float    # stop/kill -> the standby's own /health/leader answers 200 (lease taken, rooms loaded)
     kiosks_back_s: float    # stop/kill -> the last kiosk has resumed through HAProxy
     call_given_back: bool   # the clerk's console got its running call back (call.assigned, resumed)
     call_resumed: bool      # the calling kiosk resumed in_call, without a new call.start
@@ -149,6 +150,7 @@ async def fail_over(c: Cluster, session: aiohttp.ClientSession, scene: Scene, si
     """Stop the leader with ``sig``; every kiosk and the console reconnect through HAProxy. Afterwards the
     stopped central is started again as a standby, as systemd would, ready for the next change."""
     leader = await c.leader(session)
+    standby = next(central for central in c.centrals if central is not leader)
     everyone = [scene.calling, *scene.waiting]
     closed = asyncio.gather(*(k.closed(timeout=RECOVERY_TIMEOUT_S) for k in everyone))
     started = time.monotonic()
@@ -171,8 +173,13 @@ async def fail_over(c: Cluster, session: aiohttp.ClientSession, scene: Scene, si
     async def kiosk_back(kiosk: Kiosk) -> dict:
         return await kiosk.resume_retrying(RECOVERY_TIMEOUT_S)
 
+    async def standby_leads() -> float:
+        await until_leading(session, standby.url, RECOVERY_TIMEOUT_S)
+        return time.monotonic() - started
+
     async with asyncio.timeout(RECOVERY_TIMEOUT_S):
-        console, *resumed = await asyncio.gather(console_sees_everyone(), *(kiosk_back(k) for k in everyone))
+        leads_after_s, console, *resumed = await asyncio.gather(
+            standby_leads(), console_sees_everyone(), *(kiosk_back(k) for k in everyone))
     kiosks_back_s = time.monotonic() - started
     recovery_s, order_kept, call_given_back = console
     places_kept = sum(r["state"] == "waiting" and r["position"] == place
@@ -181,7 +188,8 @@ async def fail_over(c: Cluster, session: aiohttp.ClientSession, scene: Scene, si
     ended = sum(m["type"] == "visit.ended" for k in everyone for m in k.seen)
     async with aiohttp.ClientSession() as probe:
         await leader.start(probe, "/health/leader", (503,))  # back, as a standby
-    return Failover(sig.name, returncode, places_kept, len(scene.waiting), order_kept, recovery_s, kiosks_back_s,
+    return Failover(sig.name, returncode, places_kept, len(scene.waiting), order_kept, recovery_s, leads_after_s,
+                    kiosks_back_s,
                     call_given_back, resumed[0]["state"] == "in_call" and len(starts) == 1, ended)
 
 
