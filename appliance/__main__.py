@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from pathlib import Path
 
 from appliance.config import BUILTIN_PATH, DEFAULT_PATH, ApplianceConfig, ConfigError
 from appliance.service import systemd
-from appliance.service.main import run
+
+# Imported one at a time, each a step of the start that systemd sees done (systemd.starting): together
+# they are most of it. The service module last, with the rest of the appliance.
+LIBRARIES = ("numpy", "av", "aiortc", "aiohttp", "appliance.service.main")
 
 
 def main() -> int:
@@ -24,7 +28,11 @@ def main() -> int:
         print(f"amtsklingel appliance: {exc}", file=sys.stderr)
         systemd.notify(f"STATUS=configuration error: {exc}")
         return 2
-    run(config)
+    systemd.starting("settings read")
+    for name in LIBRARIES:
+        module = importlib.import_module(name)
+        systemd.starting(f"{name} loaded")
+    module.run(config)
     return 0
 
 

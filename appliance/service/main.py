@@ -111,6 +111,7 @@ async def start(config: ApplianceConfig, *, hardware: Hardware | None = None,
     loop = asyncio.get_running_loop()
     devices = devices if devices is not None else DeviceBook()
     hardware = hardware or open_hardware(config.hardware, loop=loop)
+    systemd.starting("devices open")
     holder: dict = {}
 
     async def send(message: m.Message) -> None:

@@ -38,6 +38,22 @@ def notify(state: str) -> bool:
     return True
 
 
+# The most one step of the appliance's start may take: TimeoutStartSec= of amtsklingel-appliance.service.
+START_STEP_S = 120
+
+
+def starting(step: str) -> bool:
+    """A step of the start is done: systemd waits up to START_STEP_S for the next one, and ``systemctl
+    status`` says how far the start got.
+
+    A start is mostly importing libraries (numpy, av, aiortc, pydantic's models), seconds on a Pi 4 but
+    minutes on a first boot from a slow SD card or on an emulated CPU, while everything else starts too.
+    One limit for the whole start either kills a slow start that was getting on (its restart begins
+    again, only with a warmer page cache) or waits as long for a hung one; so TimeoutStartSec= limits
+    each step instead (EXTEND_TIMEOUT_USEC after each), and a step that hangs is still killed."""
+    return notify(f"EXTEND_TIMEOUT_USEC={START_STEP_S * 1_000_000}\nSTATUS=starting: {step}")
+
+
 def watchdog_interval_s() -> float | None:
     """Half of WatchdogSec as systemd passes it (WATCHDOG_USEC), or None without a watchdog."""
     usec = os.environ.get("WATCHDOG_USEC")

@@ -1,5 +1,6 @@
 """sd_notify reaches a real notify socket, and is a no-op without one."""
 import socket
+from pathlib import Path
 
 from appliance.service import systemd
 
@@ -27,3 +28,17 @@ def test_watchdog_interval_is_half_of_watchdogsec(monkeypatch):
     assert systemd.watchdog_interval_s() == 10.0
     monkeypatch.setenv("WATCHDOG_PID", "1")  # meant for another process
     assert systemd.watchdog_interval_s() is None
+
+
+def test_each_step_of_the_start_gives_the_next_one_the_units_start_timeout(tmp_path, monkeypatch):
+    path = tmp_path / "notify"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as server:
+        server.bind(str(path))
+        server.settimeout(2)
+        monkeypatch.setenv("NOTIFY_SOCKET", str(path))
+        monkeypatch.setitem(__import__("sys").modules, "systemd", None)
+        assert systemd.starting("aiortc loaded") is True
+        assert server.recv(200).decode().split("\n") == [
+            f"EXTEND_TIMEOUT_USEC={systemd.START_STEP_S * 1_000_000}", "STATUS=starting: aiortc loaded"]
+    unit = (Path(__file__).resolve().parents[2] / "systemd/amtsklingel-appliance.service").read_text()
+    assert f"TimeoutStartSec={systemd.START_STEP_S // 60}min\n" in unit

@@ -90,6 +90,9 @@ def test_generated_units_verify(generated, image_root):
     assert result.returncode == 0 and result.stderr == "", result.stderr
 
 
+UDEV_EVENT_TIMEOUT_S = 180  # systemd-udevd's event_timeout (udev.conf(5))
+
+
 def _seconds(value: str) -> float:
     units = {"ms": 0.001, "s": 1, "sec": 1, "min": 60, "m": 60, "h": 3600}
     total = 0.0
@@ -118,7 +121,16 @@ def test_partitions_are_waited_for_once_the_table_is_final(image_root, generated
     settings = _device_settings(image_root, generated, device)
     assert {"amtsklingel-grow-disk.service", "systemd-repart.service"} <= set(settings.get("After", [])), settings
     timeouts = settings.get("JobRunningTimeoutSec", []) + settings.get("JobTimeoutSec", [])
-    assert timeouts and min(_seconds(t) for t in timeouts) >= 90, settings
+    # Longer than udev gives one event (event_timeout, 3 min): a partition udev is still working on is not
+    # missing. Finite: a missing one must still end in emergency mode, which reboots.
+    assert timeouts and all(UDEV_EVENT_TIMEOUT_S < _seconds(t) <= 300 for t in timeouts), settings
+
+
+@pytest.mark.parametrize("where", ["/boot/firmware", "/var/lib/amtsklingel"])
+def test_a_slow_first_boots_mounts_are_not_given_up_but_a_stuck_one_is(generated, where):
+    unit = generated / (where.strip("/").replace("/", "-") + ".mount")
+    settings = {d.key: d.value for d in unitfile.read(unit) if d.section == "Mount"}
+    assert 90 < _seconds(settings["TimeoutSec"]) <= 300, settings  # systemd's default is 90 s
 
 
 def test_the_whole_boot_has_no_ordering_cycle(image_root, generated):
