@@ -129,10 +129,8 @@ def create_app(config: Config, *, now: Callable[[], dt.datetime] | None = None) 
             app["watch_rollout"].cancel()
         if "forget_bookings" in app:
             app["forget_bookings"].cancel()
-        await begin_shutdown(app)
-        if "leadership" in app:
-            app["lead"].cancel()
-            await app["leadership"].stop()  # the last changes written, the lease handed back
+        await begin_shutdown(app)  # with several centrals, this also hands the lease back
+        if "redis" in app:
             await app["redis"].aclose()
         if "write_fleet" in app:
             app["write_fleet"].cancel()
@@ -227,6 +225,11 @@ async def begin_shutdown(app: web.Application) -> None:
         app["hub"].stop()
     closing = [asyncio.ensure_future(ws.close(code=WSCloseCode.SERVICE_RESTART, message=b"central restarting"))
                for ws in list(app["websockets"])]
+    if "leadership" in app:
+        # Several centrals: the rooms no longer change (the hub stopped), so the last changes are written
+        # and the lease handed back now, while the sockets close: a standby takes over at once.
+        app["lead"].cancel()
+        await app["leadership"].stop()
     if closing:
         await asyncio.wait(closing, timeout=SOCKET_CLOSE_S)
 
