@@ -5,8 +5,9 @@ started on loopback, as tests/central/test_failover.py starts them (the scenario
 tests/central/failover_scenario.py). ``--failover-kiosks`` (100) kiosks join one waiting room one
 after the other through HAProxy, a clerk's console picks up one more citizen, whose call goes on.
 Then the leader is killed (SIGKILL), and later the new leader is stopped (SIGTERM): every kiosk and
-the console reconnect through HAProxy as soon as it takes them (a standby closes with 1013, HAProxy
-answers 503 while no central leads) and the kiosks resume with their tokens.
+the console reconnect through HAProxy (a standby closes with 1013, HAProxy answers 503 while no
+central leads): the kiosks with the appliance's own back-off (``appliance/call/backoff.py``: 0.75 s,
+doubling, jittered), resuming with their tokens; the console, a probe, every 0.1 s.
 
 Figures (of the kill; the clean stop's with ``_sigterm``):
 

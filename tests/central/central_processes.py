@@ -14,6 +14,8 @@ from pathlib import Path
 
 import aiohttp
 
+from appliance.call.backoff import Backoff
+
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 30.0
 
@@ -118,17 +120,19 @@ class Kiosk:
         await self.send(type="visit.resume", visit_id=self.visit_id, resume_token=self.resume_token)
         return await self.recv("visit.resumed")
 
-    async def resume_retrying(self, timeout: float, pause: float = 0.2) -> dict:
-        """Reconnect and resume as the appliance does after its central went away: until a central
-        takes the connection (a standby closes it with 1013, the load balancer may answer 503)."""
+    async def resume_retrying(self, timeout: float) -> dict:
+        """Reconnect and resume as the appliance does after its central went away, with the appliance's
+        own back-off, until a central takes the connection (a standby closes it with 1013, the load
+        balancer answers 503 while no central leads)."""
+        backoff = Backoff()
         async with asyncio.timeout(timeout):
             while True:
+                await asyncio.sleep(backoff.next_delay())  # the appliance waits after every close, too
                 try:
                     return await self.resume()
                 except (aiohttp.ClientError, AssertionError, TimeoutError):
                     if self.ws is not None:
                         await self.ws.close()
-                await asyncio.sleep(pause)
 
 
 class Console:
