@@ -20,8 +20,12 @@ A receiver's picture-loss request (RTCP PLI/FIR) asks the same way (:func:`forwa
 for packets aiortc would otherwise ignore it.
 
 The microphone's voice is encoded once as well (:class:`OpusPacketEncoder`, in the low-delay mode of
-appliance/call/audio_send.py), and every sender packetises the Opus packets (``OpusEncoder.pack``): per
-peer the kiosk then only wraps, encrypts and sends (bench three_way).
+appliance/call/audio_send.py).
+
+Each item is also packetised once (:class:`SharedPacker`): splitting an H.264 access unit into its NAL
+units and those into RTP payloads (or a VP8 frame, or wrapping an Opus packet) gives the same payloads
+for every peer, so every sender takes them from one cache instead of doing it again. Per peer the kiosk
+then only writes the RTP header, encrypts and sends (bench three_way).
 """
 from __future__ import annotations
 
@@ -33,8 +37,13 @@ import time
 from collections.abc import Callable
 
 import av
-from aiortc.codecs.vpx import DEFAULT_BITRATE
+from aiortc.codecs.base import Encoder
+from aiortc.codecs.h264 import H264Encoder
+from aiortc.codecs.opus import OpusEncoder
+from aiortc.codecs.vpx import DEFAULT_BITRATE, Vp8Encoder
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from appliance.call.audio_send import SENDER_ATTRIBUTE
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +80,53 @@ def forward_keyframe_requests(sender, request: Callable[[], None]) -> bool:
         original()
         request()
     sender._send_keyframe = send_keyframe
+    return True
+
+
+class SharedPacker:
+    """RTP payloads of each encoded item, made once for every sender of the fan-out.
+
+    aiortc's sender packetises an ``av.Packet`` with its own encoder's ``pack`` (H.264: split into NAL
+    units, then FU-A/STAP-A; VP8: the payload descriptor; Opus: as it is). The payloads depend only on the
+    item (and, for VP8, on a picture id that counts the frames), so the first sender to take an item packs
+    it and the others find the result here. The RTP header (sequence number, SSRC, time offset) and the
+    encryption stay each sender's own.
+    """
+
+    RECENT = BRANCH_QUEUE + 4  # items a slow sender can still be behind the fastest one
+
+    def __init__(self, packer: Encoder) -> None:
+        self._packer = packer
+        self._recent: collections.OrderedDict[int, tuple[object, list[bytes], int]] = collections.OrderedDict()
+        self.packed = 0  # items packetised (once each), for tests
+        self.reused = 0  # times a sender took an item's payloads from here
+
+    def pack(self, item) -> tuple[list[bytes], int]:
+        hit = self._recent.get(id(item))
+        if hit is not None and hit[0] is item:  # the same object: keeping it here keeps its id unique
+            self.reused += 1
+            return hit[1], hit[2]
+        payloads, timestamp = self._packer.pack(item)
+        self._recent[id(item)] = (item, payloads, timestamp)
+        if len(self._recent) > self.RECENT:
+            self._recent.popitem(last=False)
+        self.packed += 1
+        return payloads, timestamp
+
+    def encode(self, frame, force_keyframe: bool = False):
+        """Only for a frame that is no packet (not expected from a fan-out of packets): encoded as aiortc would."""
+        return self._packer.encode(frame, force_keyframe)
+
+
+def share_packing(sender, packer: SharedPacker) -> bool:
+    """Have ``sender`` (an ``RTCRtpSender`` whose track yields packets) take its payloads from ``packer``.
+
+    False (and the sender packs for itself, as before) if the installed aiortc keeps its encoder elsewhere."""
+    if not hasattr(sender, SENDER_ATTRIBUTE):
+        log.warning("aiortc's sender is built differently than expected; each peer's copy of the picture "
+                    "is packetised on its own")
+        return False
+    setattr(sender, SENDER_ATTRIBUTE, packer)  # read at every item, after the track's recv()
     return True
 
 
@@ -219,6 +275,10 @@ class Fanout:
         self.source, self.kind = source, source.kind
         self.encoder = Vp8PacketEncoder(vp8_bitrate) if vp8 else OpusPacketEncoder() if opus else None
         self.keyframes = vp8 or (source.kind == "video" if keyframes is None else keyframes)
+        # Packets (VP8 or Opus encoded here, or the camera's H.264 tapped): packetised once for every sender.
+        packer = (Vp8Encoder() if vp8 else OpusEncoder() if opus
+                  else H264Encoder() if tap and self.kind == "video" else None)
+        self.packer = SharedPacker(packer) if packer is not None else None
         self._camera_keyframe = None if self.encoder is not None else keyframe_requester(source)
         self._branches: list[Branch] = []
         self._last_request = 0.0
@@ -245,12 +305,18 @@ class Fanout:
         self._tapped = True
 
     def branch(self) -> Branch:
-        """A new track for one more peer connection; it starts with the source's next key frame."""
+        """A new track for one more peer connection; it starts with the source's next key frame.
+        (:meth:`pack_for` lets that connection's sender share the packetising.)"""
         branch = Branch(self)
         self._branches.append(branch)
         if self.keyframes:
             self.request_keyframe(at_once=True)
         return branch
+
+    def pack_for(self, sender) -> None:
+        """``sender`` sends this fan-out's items: its payloads come from the shared packing (:class:`SharedPacker`)."""
+        if self.packer is not None and sender is not None:
+            share_packing(sender, self.packer)
 
     def remove(self, branch: Branch) -> None:
         if branch in self._branches:
@@ -292,7 +358,11 @@ class Fanout:
                 if not self._branches:
                     self.stats["items_in"] += 1
                     continue
-                if self.encoder is not None:
+                if isinstance(self.encoder, OpusPacketEncoder):
+                    # 20 ms of voice encodes in a fraction of a millisecond: handing it to a thread and back
+                    # cost the event loop more than the encoding itself (bench three_way).
+                    self._hand_out(self.encoder.encode(item))
+                elif self.encoder is not None:  # a VP8 frame takes milliseconds: not on the event loop
                     self._hand_out(await loop.run_in_executor(None, self.encoder.encode, item))
                 else:
                     self._hand_out([item])

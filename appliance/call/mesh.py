@@ -23,6 +23,7 @@ from appliance.call.answer import sending_codec
 from appliance.call.fanout import Fanout, forward_keyframe_requests
 from appliance.call.mix import SpeakerMix
 from appliance.call.peer import H264, CallPeer, offered_video_codecs
+from appliance.call.receiver_tap import receiver_for
 from protocol import messages as m
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ class MeshCall:
         self.audio: Fanout | None = None
         self._shared = False
         self.mix: SpeakerMix | None = None  # what the speaker plays: the clerk's voice and the guests'
-        self._voices_before_clerk: list[tuple[str, MediaStreamTrack]] = []
+        self._voices_before_clerk: list[tuple[str, MediaStreamTrack, object]] = []
         self.on_guest_state: Callable[[str, str], None] = lambda peer, state: None
 
     # -- the pair with the clerk: the call as it always was -----------------------------------------------
@@ -80,14 +81,16 @@ class MeshCall:
         returned once for the caller to play; a guest's joins it."""
         if who == "clerk":
             self.mix = SpeakerMix(track)
-            for guest, voice in self._voices_before_clerk:
-                self.mix.add(guest, voice)
+            for guest, voice, receiver in self._voices_before_clerk:
+                self.mix.add(guest, voice, receiver)
             self._voices_before_clerk.clear()
             return self.mix
+        guest = self.guests.get(who)
+        receiver = receiver_for(guest.pc, track) if guest is not None else None  # decoded in the mix, no thread
         if self.mix is None:
-            self._voices_before_clerk.append((who, track))
+            self._voices_before_clerk.append((who, track, receiver))
         else:
-            self.mix.add(who, track)
+            self.mix.add(who, track, receiver)
         return None
 
     # -- guests ---------------------------------------------------------------------------------------------
@@ -106,6 +109,9 @@ class MeshCall:
             codecs = offered_video_codecs(True) if self.video.encoder is None else vp8_codecs()
         guest = self._new_guest(peer, tracks, codecs, lambda state: self.on_guest_state(peer, state))
         self.guests[peer] = guest
+        for fanout, sender in ((self.audio, guest.audio_sender), (self.video, guest.video_sender)):
+            if fanout is not None:
+                fanout.pack_for(sender)  # the payloads the clerk's copy was packetised into, not packetised again
         if self.video is not None and guest.video_sender is not None:
             forward_keyframe_requests(guest.video_sender, self.video.request_keyframe)
         return await guest.offer()
@@ -158,6 +164,7 @@ class MeshCall:
             answer = self.clerk.pc.remoteDescription
             self.audio = Fanout(audio_sender.track, opus=takes_opus(answer.sdp if answer else None))
             audio_sender.replaceTrack(self.audio.branch())
+            self.audio.pack_for(audio_sender)
         video_sender, codec = self.clerk.video_sender, self.clerk.video_codec
         source = video_sender.track if video_sender is not None else None
         if source is None or codec is None:
@@ -174,6 +181,7 @@ class MeshCall:
         else:
             log.warning("the clerk gets %s encoded from frames; guests get no picture", codec)
             return
+        self.video.pack_for(video_sender)
         forward_keyframe_requests(video_sender, self.video.request_keyframe)
 
     async def close(self) -> None:

@@ -8,9 +8,10 @@ to the page, which decodes them with WebCodecs and shows them in
 whole appliance, none of it in Python: the cheapest path measured, see
 docs/decisions/0004-kiosk-clerk-video-path.md.
 
-aiortc has no public way to receive without decoding, so :func:`tap_encoded_frames`
-diverts its receiver's private decoder queue. If that ever stops fitting the
-installed aiortc, or no receiver is given, the feed decodes in the kiosk as aiortc
+aiortc has no public way to receive without decoding, so
+:func:`~appliance.call.receiver_tap.tap_encoded_frames` diverts its receiver's
+private decoder queue. If that ever stops fitting the installed aiortc, or no
+receiver is given, the feed decodes in the kiosk as aiortc
 normally does and streams raw I420 frames instead: dearer, but the citizen still
 sees the clerk. A warning in the log says so.
 
@@ -32,53 +33,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import queue
 import time
 
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from appliance.call.receiver_tap import receiver_for, tap_encoded_frames, untap_encoded_frames
 from appliance.kiosk.stream import ENCODED, RAW, StreamFeed, raw_payload, record
+
+__all__ = ["ClerkVideoFeed", "receiver_for", "tap_encoded_frames", "untap_encoded_frames"]
 
 log = logging.getLogger(__name__)
 
 STREAM_PATH = "/clerk-video/stream"
 KEY_REQUEST_GAP_S = 0.5  # at most this often ask the clerk's browser for a key frame
-
-
-def receiver_for(pc, track: MediaStreamTrack):
-    """The RTCRtpReceiver of ``track`` in peer connection ``pc`` (None if it has none)."""
-    return next((r for r in pc.getReceivers() if r.track is track), None)
-
-
-def tap_encoded_frames(receiver, sink) -> bool:
-    """Send ``receiver``'s encoded frames to ``sink(codec, frame)`` instead of its decoder.
-
-    aiortc's RTCRtpReceiver puts every reassembled frame on a private queue that
-    its decoder thread reads. Overriding that queue's ``put`` works whenever the
-    thread was started; only the stop signal (None) still reaches the thread, so
-    it ends, and ends the track, as before. False if this aiortc is built otherwise.
-    """
-    q = getattr(receiver, "_RTCRtpReceiver__decoder_queue", None)
-    if not isinstance(q, queue.Queue) or "put" in vars(q) or not callable(getattr(receiver, "_send_rtcp_pli", None)):
-        return False  # without a way to ask for key frames, a page joining mid-call would wait forever
-    original = q.put
-
-    def divert(item, *args, **kwargs):
-        if item is None:
-            return original(item, *args, **kwargs)
-        try:
-            sink(*item)
-        except Exception:  # noqa: BLE001 - runs inside aiortc's packet handling: never break the call
-            log.exception("clerk video: dropped a frame")
-
-    q.put = divert
-    return True
-
-
-def untap_encoded_frames(receiver) -> None:
-    q = getattr(receiver, "_RTCRtpReceiver__decoder_queue", None)
-    if q is not None and "put" in vars(q):
-        del q.put  # the decoder resumes; it asks for a key frame on its own
 
 
 def codec_config(codec) -> dict:

@@ -32,6 +32,13 @@ async def test_clerk_and_guest_both_see_the_pi4_cameras_h264_encoded_once():
         # every packet the clerk's sender takes goes to the guest as well.
         assert kiosk.call.video.encoder is None and kiosk.camera.encoded
         assert kiosk.call.video.stats["items_out"] >= kiosk.call.video.stats["items_in"] - 30
+        # ... and packetised once: while both peers take them, either sender takes the RTP payloads the
+        # other's packetising gave (a few in flight at either end of the stretch).
+        packers = (kiosk.call.video.packer, kiosk.call.audio.packer)
+        before = [(p.packed, p.reused) for p in packers]
+        assert moving(await guest.pictures(20))
+        for packer, (packed, reused) in zip(packers, before, strict=True):
+            assert packer.packed - packed > 15 and packer.reused - reused >= packer.packed - packed - 5
         guest_audio = await guest.audio_frames(10)
         assert all(frame.sample_rate == 48000 for frame in guest_audio)
     finally:
@@ -75,6 +82,8 @@ async def test_the_speaker_plays_the_clerk_and_the_guest_mixed():
             sound = await played(mix, 50)
         assert mix.guests == ["g-interpreter1"]
         assert strength(sound, 660) > 0.1 * strength(sound, 440)  # the guest's tone beside the clerk's
+        # The guest's voice was decoded in the mix as its packets came, not by a decoder thread of aiortc's.
+        assert mix._voices["g-interpreter1"].receiver is not None
     finally:
         await kiosk.close()
         await clerk.close()
