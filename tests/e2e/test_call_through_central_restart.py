@@ -15,7 +15,8 @@ from central.seed import seed_demo
 from central.storage import Database
 from tests.browser import poll
 from tests.central.test_restart_service import CentralProcess
-from tests.e2e.test_clerk_call import INBOUND_STATS_JS, login
+from tests.e2e.clerk_steps import login
+from tests.e2e.test_clerk_call import INBOUND_STATS_JS
 from tests.polling import until
 
 

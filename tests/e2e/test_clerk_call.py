@@ -16,6 +16,7 @@ from appliance.hardware.fake.camera import read_clock
 from appliance.sim.kiosk import SimulatedKiosk
 from tests.browser import BASE64_JS, poll
 from tests.central.test_waiting_rooms import _dump_database
+from tests.e2e.clerk_steps import on_duty, pick_up
 
 GRAB_FRAME_JS = """() => {
 """ + BASE64_JS + """
@@ -39,14 +40,6 @@ INBOUND_STATS_JS = """async () => {
 }"""
 
 
-async def login(page, central) -> None:
-    await page.goto(central.url + "/login")
-    await page.fill("input[name=username]", central.credentials["clerk_user"])
-    await page.fill("input[name=password]", central.credentials["clerk_password"])
-    await page.click("button[type=submit]")
-    await page.wait_for_url("**/console")
-
-
 async def grab_clock(page) -> int | None:
     frame = await page.evaluate(GRAB_FRAME_JS)
     if frame is None:
@@ -58,8 +51,7 @@ async def grab_clock(page) -> int | None:
 async def test_clerk_picks_up_a_kiosk_and_gets_moving_video_and_audio(central, browser):
     context = await browser.new_context(permissions=["camera", "microphone", "notifications"])
     page = await context.new_page()
-    await login(page, central)
-    await page.locator("[data-testid=connection-state][data-state=connected]").wait_for()
+    await on_duty(page, central)
 
     kiosk = SimulatedKiosk(central.url, central.credentials["kiosk_token"])
     await kiosk.start()
@@ -76,8 +68,7 @@ async def test_clerk_picks_up_a_kiosk_and_gets_moving_video_and_audio(central, b
 
         central.hub.call_connect_timeout_s = 2.0  # the sim kiosk reports its media, so the call outlasts this
         picked_up = asyncio.get_running_loop().time()
-        await row.locator("[data-testid=pickup-button]").click()
-        await page.locator("[data-testid=call-view]").wait_for()
+        await pick_up(page, queued.visit_id)
 
         # Video: frames decode, and the kiosk's clock in the picture moves on.
         stats = await poll(lambda: page.evaluate(INBOUND_STATS_JS),

@@ -6,7 +6,7 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 from central.bookings.slots import Slot, forget_after
-from tests.e2e.test_clerk_call import login
+from tests.e2e.clerk_steps import login
 
 BERLIN = ZoneInfo("Europe/Berlin")
 

@@ -15,8 +15,9 @@ from appliance.hardware.fake.camera import TestPatternTrack
 from appliance.sim.kiosk import SimulatedKiosk
 from protocol import messages as m
 from tests.browser import poll
+from tests.e2e.clerk_steps import login
 from tests.e2e.fake_central import VISIT, FakeCentral, RelayedKiosk, console_errors, snapshot, waiting_visit
-from tests.e2e.test_clerk_call import INBOUND_STATS_JS, login
+from tests.e2e.test_clerk_call import INBOUND_STATS_JS
 
 LOST = "Connection to central lost — reconnecting; your call continues."
 FAILED = ("The video connection to Rathaus Musterdorf could not be set up (network). "

@@ -17,7 +17,8 @@ from appliance.controller.machine import Timeouts
 from appliance.controller.view import Screen
 from appliance.fleet.devices import DeviceBook
 from appliance.service.main import start
-from tests.e2e.test_clerk_call import INBOUND_STATS_JS, login, poll
+from tests.e2e.clerk_steps import login
+from tests.e2e.test_clerk_call import INBOUND_STATS_JS, poll
 from tests.e2e.test_kiosk_call import KIOSK_PICTURE_JS
 from tests.polling import view_until
 

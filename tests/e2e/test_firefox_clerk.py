@@ -18,7 +18,8 @@ from appliance.controller.machine import Timeouts
 from appliance.hardware.fake.camera import read_clock
 from appliance.service.main import start
 from tests.browser import GREEN_JS, poll, require_isolated_network
-from tests.e2e.test_clerk_call import INBOUND_STATS_JS, login
+from tests.e2e.clerk_steps import on_duty, pick_up
+from tests.e2e.test_clerk_call import INBOUND_STATS_JS
 from tests.firefox import firefox
 from tests.polling import view_until
 
@@ -87,19 +88,6 @@ async def citizen_waits(unit) -> None:
     await view_until(unit, lambda v: v.position is not None)
 
 
-async def firefox_clerk_logs_in(clerk, central) -> None:
-    await clerk.goto(central.url + "/login")
-    await clerk.fill("input[name=username]", central.credentials["clerk_user"])
-    await clerk.fill("input[name=password]", central.credentials["clerk_password"])
-    await clerk.click("button[type=submit]")
-    await clerk.wait_for("[data-testid=connection-state][data-state=connected]")
-
-
-async def picks_up(clerk) -> None:
-    await clerk.click("[data-testid=visit-row] [data-testid=pickup-button]")
-    await clerk.wait_for("[data-testid=call-view]")
-
-
 async def clerk_heard_at_the_kiosk(unit) -> None:
     speaker = unit.hardware.speaker
     await poll(lambda: asyncio.sleep(0, speaker.played()),
@@ -125,9 +113,9 @@ async def test_a_firefox_clerk_sees_and_hears_the_kiosk(central, tmp_path, camer
     unit = await appliance(central, tmp_path, camera)
     try:
         async with firefox(tmp_path / "firefox") as clerk:
-            await firefox_clerk_logs_in(clerk, central)
+            await on_duty(clerk, central)
             await citizen_waits(unit)
-            await picks_up(clerk)
+            await pick_up(clerk)
             await view_until(unit, lambda v: v.screen.value == "in_call")
 
             await moving_video(clerk)
@@ -156,10 +144,10 @@ async def test_a_browser_that_takes_no_video_of_the_kiosk_still_talks_with_the_c
         kiosk = await kiosk_ctx.new_page()
         await kiosk.goto(unit.page_url)
         async with firefox(tmp_path / "firefox") as clerk:
-            await firefox_clerk_logs_in(clerk, central)
+            await on_duty(clerk, central)
             await clerk.evaluate(WITHOUT_VP8_JS)
             await citizen_waits(unit)
-            await picks_up(clerk)
+            await pick_up(clerk)
 
             # The kiosk connects with sound only and says so; so does the console.
             view = await view_until(unit, lambda v: v.notice == "video_rejected", seconds=40)
@@ -167,7 +155,7 @@ async def test_a_browser_that_takes_no_video_of_the_kiosk_still_talks_with_the_c
             await kiosk.locator("#call-notice").wait_for()
             # in the kiosk's default language, German
             assert "Sie können sich aber weiter hören" in await kiosk.locator("#call-notice").text_content()
-            await clerk.wait_for("[data-testid=kiosk-note]")
+            await clerk.wait_for_selector("[data-testid=kiosk-note]")
             note = await clerk.evaluate("() => document.querySelector('[data-testid=kiosk-note]').textContent")
             assert "can only hear each other" in note
             await sound_arrives(clerk)
@@ -186,10 +174,9 @@ async def test_a_chromium_clerk_still_gets_the_cameras_h264_passed_through(centr
     context = await browser.new_context(permissions=["camera", "microphone", "notifications"])
     try:
         clerk = await context.new_page()
-        await login(clerk, central)
-        await clerk.locator("[data-testid=connection-state][data-state=connected]").wait_for()
+        await on_duty(clerk, central)
         await citizen_waits(unit)
-        await clerk.locator("[data-testid=visit-row] [data-testid=pickup-button]").click()
+        await pick_up(clerk)
         await moving_video(clerk)
         stats = await clerk.evaluate(INBOUND_STATS_JS)
         assert stats["video"]["width"] == 640  # the camera's own size: nothing was scaled or re-encoded

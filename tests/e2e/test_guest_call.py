@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 
 from tests.browser import poll
+from tests.e2e.clerk_steps import login
 from tests.e2e.guest_citizen import KioskWithGuests
-from tests.e2e.test_clerk_call import login
 from tests.e2e.test_home_visit import HOME_PC, clerk_console, home_page_waiting, stats
 
 # Frames decoded and audio energy received from one participant, on the guest's page or the console.

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from tests.browser import poll
-from tests.e2e.test_clerk_call import login
+from tests.e2e.clerk_steps import login
 
 # What arrives over a page's peer connection: decoded frames, a hash of the picture, audio energy.
 INBOUND_JS = """async (pc) => {

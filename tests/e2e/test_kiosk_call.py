@@ -20,7 +20,8 @@ from appliance.hardware.fake.camera import read_clock
 from appliance.service.main import start
 from tests.browser import GREEN_JS
 from tests.central.test_waiting_rooms import _dump_database
-from tests.e2e.test_clerk_call import INBOUND_STATS_JS, grab_clock, login, poll
+from tests.e2e.clerk_steps import login
+from tests.e2e.test_clerk_call import INBOUND_STATS_JS, grab_clock, poll
 from tests.polling import view_until
 
 # A fingerprint of what the kiosk page shows of the clerk: changes while the picture moves.

@@ -10,7 +10,8 @@ import pytest
 
 from appliance.config import ApplianceConfig
 from appliance.service.main import start
-from tests.e2e.test_clerk_call import login, poll
+from tests.e2e.clerk_steps import login
+from tests.e2e.test_clerk_call import poll
 from tests.e2e.test_guest_call import CITIZEN_STATS_JS, PAIR_STATS_JS, _moving
 from tests.e2e.test_kiosk_call import KIOSK_PICTURE_JS
 from tests.polling import view_until

@@ -30,7 +30,8 @@ from central.live.ice import IceServers, TurnSecret
 from protocol import messages as m
 from tests.browser import CHROMIUM, WEBRTC_FLAGS, require_isolated_network
 from tests.central.conftest import running_central
-from tests.e2e.test_clerk_call import INBOUND_STATS_JS, login
+from tests.e2e.clerk_steps import login
+from tests.e2e.test_clerk_call import INBOUND_STATS_JS
 from tests.nat_sites import WAN, NetnsLoop, Site, nat_sites, require_root_and_tools, sh
 from tests.polling import until
 from tests.tls import make_ca

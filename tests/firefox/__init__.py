@@ -69,7 +69,8 @@ class Firefox:
     async def click(self, selector: str) -> None:
         await self._call("click", selector=selector)
 
-    async def wait_for(self, selector: str, *, hidden: bool = False, timeout_s: float = 20.0) -> None:
+    async def wait_for_selector(self, selector: str, *, hidden: bool = False, timeout_s: float = 20.0) -> None:
+        """Named as the Playwright page's, so a step written for Chromium runs here too (tests/e2e/clerk_steps.py)."""
         await self._call("waitFor", selector=selector, hidden=hidden, timeout=int(timeout_s * 1000))
 
     async def wait_for_navigation(self) -> str:
