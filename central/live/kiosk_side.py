@@ -222,8 +222,7 @@ class KioskSide(VisitResumption, BookingLookups):
             raise ProtocolError(ErrorCode.NOT_YOUR_VISIT, "this visit has ended or is not yours; start a new one")
         visit = self.rooms.get(msg.visit_id)
         if visit is None and self.rooms.of_kiosk(peer.kiosk.id) is None:  # central restarted (resume.py)
-            visit = self._restore_visit(claims, kiosk_id=peer.kiosk.id, kiosk_location=peer.kiosk.location,
-                                        booking=claims.booking)
+            visit = self._restore_visit(claims, kiosk_id=peer.kiosk.id, kiosk_location=peer.kiosk.location)
         if visit is None or visit.kiosk_id != peer.kiosk.id:
             raise ProtocolError(ErrorCode.NOT_YOUR_VISIT, "this visit has ended or is not yours; start a new one")
         self._tell_resumed(peer.link, visit)

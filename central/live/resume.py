@@ -33,7 +33,9 @@ class VisitResumption(GuestSide, BookedVisits):
             return None
         now_wall, now_mono = time.time(), time.monotonic()
         visit = Visit(**citizen, department=claims.department, language=claims.language,
-                      arrived_at=claims.arrived_at, id=claims.visit_id, slot_start=claims.slot_start,
+                      arrived_at=claims.arrived_at, id=claims.visit_id,
+                      # a booked visit keeps its priority, and releases its booking if it ends before pick-up
+                      slot_start=claims.slot_start, booking=claims.booking,
                       # the queue sorts on the monotonic clock: place the arrival on this process's
                       arrived_mono=now_mono - max(0.0, now_wall - claims.arrived_at))
         clerk = self.staff.get(claims.clerk_id) if claims.clerk_id is not None else None

@@ -211,3 +211,24 @@ async def test_a_booking_whose_visit_ended_before_pick_up_can_be_used_again(cent
     await other.send(type="visit.request", department="ordnungsamt", booking=code)
     assert (await other.recv("visit.refused"))["reason"] == "booking_unknown"  # used: the citizen was served
     assert (await central.db.bookings.daily(MONDAY))[0].kept == 1
+
+
+async def test_a_booked_visit_from_home_restored_after_a_restart_and_cancelled_frees_its_booking(central):
+    from tests.central.home_client import home
+
+    central.clock.fixed = BERLIN_9
+    code = await book(central)
+    browser = await home(central)
+    await browser.send(type="visit.request", department="ordnungsamt", booking=code)
+    queued = await browser.recv("visit.queued")
+    async with restarted(central) as again:
+        page = await home(again)
+        await page.send(type="visit.resume", visit_id=queued["visit_id"], resume_token=queued["resume_token"])
+        await page.recv("visit.resumed")
+        assert again.hub.rooms.get(queued["visit_id"]).slot_start == BERLIN_9.timestamp()
+        await page.send(type="visit.cancel", visit_id=queued["visit_id"])  # gone before anyone picked it up
+        assert (await page.recv("visit.ended"))["reason"] == "cancelled"
+        await asyncio.gather(*again.hub._booking_writes)  # the release, written in the background
+        assert (await again.db.bookings.daily(MONDAY))[0].kept == 0
+        await page.send(type="visit.request", department="ordnungsamt", booking=code)
+        assert (await page.recv("visit.queued"))["position"] == 1  # the same code works again
