@@ -226,7 +226,6 @@ class KioskSide(VisitResumption, BookingLookups):
         if visit is None or visit.kiosk_id != peer.kiosk.id:
             raise ProtocolError(ErrorCode.NOT_YOUR_VISIT, "this visit has ended or is not yours; start a new one")
         self._tell_resumed(peer.link, visit)
-        self._update_positions(visit.department)  # a restored visit moves those who arrived after it
 
     def _kiosk_visit(self, peer: KioskPeer, visit_id: str) -> Visit:
         visit = self.rooms.get(visit_id)

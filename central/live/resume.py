@@ -60,7 +60,8 @@ class VisitResumption(GuestSide, BookedVisits):
         return visit
 
     def _tell_resumed(self, link: Link, visit: Visit) -> None:
-        """The citizen is back (on ``link``): its grace ends, and it hears where its visit stands."""
+        """The citizen is back (on ``link``): its grace ends, and it hears where its visit stands; a visit
+        restored ahead of others moves them back, and they hear their new place and wait."""
         self._cancel_grace(visit, "kiosk_lost")
         if visit.state is VisitState.WAITING:
             position, wait = self._tell_place(visit)
@@ -72,3 +73,4 @@ class VisitResumption(GuestSide, BookedVisits):
                                             state="in_call", resume_token=visit.resume_token)))
             if not visit.kiosk_has_call:  # picked up while the citizen was away
                 self._start_call(visit)
+        self._update_positions(visit.department)

@@ -173,3 +173,23 @@ async def test_after_a_restart_of_central_the_page_resumes_its_place_and_its_cal
         intruder = await home(again)
         await intruder.send(type="visit.resume", visit_id=first["visit_id"], resume_token=start["resume_token"])
         assert (await intruder.recv("error"))["code"] == "not_your_visit"
+
+
+async def test_after_a_restart_each_page_is_told_its_place_whichever_comes_back_first(central):
+    from tests.central.test_restart_in_process import restarted
+
+    first_page, first = await queued_at_home(central)
+    second_page, second = await queued_at_home(central)
+    assert (first["position"], second["position"]) == (1, 2)
+    async with restarted(central) as again:
+        # The later visitor's page reconnects first: first in line until the earlier one is back.
+        later = await home(again)
+        await later.send(type="visit.resume", visit_id=second["visit_id"], resume_token=second["resume_token"])
+        assert (await later.recv("visit.resumed"))["position"] == 1
+        earlier = await home(again)
+        await earlier.send(type="visit.resume", visit_id=first["visit_id"], resume_token=first["resume_token"])
+        resumed = await earlier.recv("visit.resumed")
+        assert resumed["position"] == 1
+        moved = await later.recv("visit.position")
+        assert (moved["visit_id"], moved["position"]) == (second["visit_id"], 2)
+        assert moved["expected_wait_s"] > resumed["expected_wait_s"]
