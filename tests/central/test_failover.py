@@ -33,4 +33,4 @@ async def test_every_waiting_citizen_keeps_their_place_when_the_leading_central_
         await scene.clerk.close()
     for central in c.centrals:
         log = central.log.read_text()
-        assert "Traceback" not in log, log
+        assert "Traceback" not in log, f"{central.name}:\n" + log[max(0, log.find("Traceback") - 2000):]
