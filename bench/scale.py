@@ -164,7 +164,7 @@ def report(args, steps: list[Step], rss_mb: float, rss_peak_mb: float, kb_per_so
         print(f"    {step.describe()}")
     if best is not None:
         print(f"  sustained              {best.achieved_rate:.0f} joins/s with visit -> console p99 {best.p(99):.1f} ms "
-              f"(central CPU {1000 * best.central_cpu_s / len(best.latencies_ms):.2f} s per 1,000 visits)")
+              f"(central CPU {best.central_cpu_s_per_1000:.2f} s per 1,000 visits)")
     else:
         print("  sustained              none: even the first step failed")
     print(f"  central log            {len(problems)} warning/error lines")
@@ -177,7 +177,7 @@ def report(args, steps: list[Step], rss_mb: float, rss_peak_mb: float, kb_per_so
     emit("scale_rss_peak_mb", rss_peak_mb, "MB")
     if best is not None:
         emit("scale_p99_ms_at_sustained", best.p(99), "ms")
-        emit("scale_central_cpu_s_per_1000_visits", 1000 * best.central_cpu_s / len(best.latencies_ms), "s")
+        emit("scale_central_cpu_s_per_1000_visits", best.central_cpu_s_per_1000, "s")
 
 
 def add_arguments(parser) -> None:

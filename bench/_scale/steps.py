@@ -34,6 +34,11 @@ class Step:
         return percentile(sorted(getattr(self, values)), q)
 
     @property
+    def central_cpu_s_per_1000(self) -> float:
+        started = len(self.latencies_ms) + sum(self.failures.values())
+        return 1000 * self.central_cpu_s / started if started else float("nan")
+
+    @property
     def passed(self) -> bool:
         return (not self.failures and len(self.latencies_ms) == self.planned and self.p(99) <= P99_LIMIT_MS
                 and self.achieved_rate >= MIN_ACHIEVED * self.target_rate)
@@ -64,6 +69,6 @@ class Step:
                 f"{self.achieved_rate:.0f}/s, {len(self.latencies_ms)}/{self.planned} visits, visit -> console "
                 f"p50 {self.p(50):.1f} ms p99 {self.p(99):.1f} ms max {self.p(100):.1f} ms, visit.queued p99 "
                 f"{self.p(99, 'queued_ms'):.1f} ms, start lag p99 {self.start_lag_p99_ms:.1f} ms; CPU central "
-                f"{100 * self.central_cpu_s / wall:.0f} %, kiosks {100 * self.kiosks_cpu_s / wall:.0f} %, consoles "
+                f"{self.central_cpu_s_per_1000:.2f} s per 1,000 visits, {100 * self.central_cpu_s / wall:.0f} %, kiosks {100 * self.kiosks_cpu_s / wall:.0f} %, consoles "
                 f"{100 * self.consoles_cpu_s / wall:.0f} % of a core; {self.console_frames} console frames"
                 + (f"; failures {failures}: {dict(self.failures.most_common(3))}" if failures else ""))
