@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from central.fleet.registry import FleetRegistry
 from central.live import ice
+from central.live.consoles import StaffPeers
 from central.live.ice import IceServers
 from central.live.limits import (
     BOOKING_LOOKUPS,
@@ -32,7 +33,7 @@ from central.live.limits import (
     Buckets,
 )
 from central.live.link import Link
-from central.live.peers import HomePeer, KioskPeer, StaffPeer
+from central.live.peers import HomePeer, KioskPeer
 from central.live.relay import SignalingRelay
 from central.rooms import Rooms, Visit, VisitState
 from central.rooms.estimate import WaitEstimator
@@ -81,7 +82,7 @@ class HubCore:
     call_connect_timeout_s: float = 30.0
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
     kiosks: dict[int, KioskPeer] = field(default_factory=dict)
-    staff: dict[int, StaffPeer] = field(default_factory=dict)
+    staff: StaffPeers = field(default_factory=StaffPeers)  # also by department (consoles.py)
     # Citizens' browsers at home by connection id (home_side.py): the other kind of citizen endpoint.
     homes: dict[str, HomePeer] = field(default_factory=dict)
     # Visitors from home a department takes at a time (waiting or in a call), unless it sets its own.
@@ -174,8 +175,8 @@ class HubCore:
     def _clerks(self, department: str) -> tuple[int, int]:
         """(clerks on duty, of which available) for a department."""
         on_duty = free = 0
-        for peer in self.staff.values():
-            if department in peer.staff.departments and peer.presence != "away":
+        for peer in self.staff.serving(department):
+            if peer.presence != "away":
                 on_duty += 1
                 free += peer.presence == "available"
         return on_duty, free
@@ -201,9 +202,8 @@ class HubCore:
 
     # == fan-out ===============================================================
     def _to_department(self, department: str, frame: str) -> None:
-        for peer in self.staff.values():
-            if department in peer.staff.departments:
-                peer.link.send(frame)
+        for peer in self.staff.serving(department):
+            peer.link.send(frame)
 
     def _to_kiosk(self, visit: Visit, message: m.Message) -> None:
         """Send to the visit's citizen, a kiosk or a browser at home, if connected (in its grace, it hears

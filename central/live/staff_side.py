@@ -79,6 +79,7 @@ class StaffSide(GuestSide):
         if peer is None:
             return
         before, peer.staff = peer.staff.departments, staff
+        self.staff.departments_changed(peer, before)
         peer.link.send(encode(self._snapshot(peer)))
         self._update_positions(*(before | staff.departments))
 
