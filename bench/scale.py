@@ -51,7 +51,7 @@ from bench._scale.worker import Worker
 NAME = "scale"
 FDS_MARGIN = 512          # files, pipes and the database besides the sockets
 CONNECT_TIMEOUT_S = 600.0  # all kiosks or all consoles connected
-IDLE_S = 3.0               # connected and idle before the memory is read
+IDLE_S = 5.0               # connected and idle: central's CPU for idle sockets, then its memory
 
 
 def raise_fd_limit(sockets: int) -> None:
@@ -101,12 +101,14 @@ async def _run(args, tmp: Path) -> int:
         note(f"connected {got['consoles']} consoles in {got['seconds']:.1f} s")
         got = await kiosk_side.ask(CONNECT_TIMEOUT_S, cmd="connect")
         note(f"connected {got['kiosks']} kiosks in {got['seconds']:.1f} s")
+        cpu_idle = proc_cpu_s(server.pid)
         await asyncio.sleep(IDLE_S)
+        idle_pct = 100 * (proc_cpu_s(server.pid) - cpu_idle) / IDLE_S   # heartbeats of the idle sockets
         sockets = args.scale_kiosks + args.scale_consoles
         rss_idle = proc_status_mb(server.pid, "VmRSS")
         kb_per_socket = (rss_idle - rss_before) * 1024 / sockets
         note(f"central VmRSS {rss_before:.1f} MB before the clients, {rss_idle:.1f} MB with {sockets} sockets "
-             f"({kb_per_socket:.1f} KB per socket)")
+             f"({kb_per_socket:.1f} KB per socket); {idle_pct:.1f} % of a core while they are idle")
         steps: list[Step] = []
         started = perf_counter()
         for rate in plan:
@@ -120,7 +122,7 @@ async def _run(args, tmp: Path) -> int:
             if not step.passed and not args.scale_all_steps:
                 break
         rss_peak = proc_status_mb(server.pid, "VmHWM")
-        report(args, steps, rss_idle, rss_peak, kb_per_socket, sockets, server.log_problems())
+        report(args, steps, rss_idle, rss_peak, kb_per_socket, sockets, idle_pct, server.log_problems())
         return 0 if steps and steps[0].passed else 1
     finally:
         for worker in workers:
@@ -150,14 +152,14 @@ async def run_step(server: Server, console_side: Worker, kiosk_side: Worker, rat
 
 
 def report(args, steps: list[Step], rss_mb: float, rss_peak_mb: float, kb_per_socket: float, sockets: int,
-           problems: list[str]) -> None:
+           idle_pct: float, problems: list[str]) -> None:
     passed = [s for s in steps if s.passed]
     best = max(passed, key=lambda s: s.achieved_rate, default=None)
     print()
     print(f"central at scale: {args.scale_kiosks} kiosks, {args.scale_consoles} consoles, {args.scale_departments} "
           f"departments; one central process, the load generator in two more; {os.cpu_count()} CPUs")
     print(f"  memory                 VmRSS {rss_mb:.1f} MB with {sockets} idle sockets ({kb_per_socket:.1f} KB per "
-          f"socket), peak {rss_peak_mb:.1f} MB")
+          f"socket), peak {rss_peak_mb:.1f} MB; idle, central uses {idle_pct:.1f} % of a core")
     print(f"  steps ({args.scale_step_s:g} s each, cancel {args.scale_hold_s:g} s after visit.queued; pass: all "
           f"consoles, no failure, p99 <= {P99_LIMIT_MS:g} ms, >= 95 % of the rate):")
     for step in steps:
@@ -175,6 +177,7 @@ def report(args, steps: list[Step], rss_mb: float, rss_peak_mb: float, kb_per_so
     emit("scale_rss_mb", rss_mb, "MB")
     emit("scale_kb_per_socket", kb_per_socket, "KB")
     emit("scale_rss_peak_mb", rss_peak_mb, "MB")
+    emit("scale_idle_cpu_pct", idle_pct, "%")
     if best is not None:
         emit("scale_p99_ms_at_sustained", best.p(99), "ms")
         emit("scale_central_cpu_s_per_1000_visits", best.central_cpu_s_per_1000, "s")
