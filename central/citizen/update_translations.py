@@ -3,7 +3,7 @@
     .venv/bin/python -m central.citizen.update_translations
 
 Sources (central/citizen/i18n.py says how each marks its texts): the templates under
-central/templates/citizen/, the scripts under central/static/{citizen,home,booking,guest}/, and T_("…")
+central/templates/citizen/, the scripts under central/static/{citizen,home,booking,guest,devices}/, and T_("…")
 anywhere in central's Python. New msgids arrive untranslated (the page then shows the English
 msgid, and tests/central/test_citizen_translations.py fails until each language has them);
 msgids no longer used are dropped.
@@ -20,7 +20,8 @@ from protocol.languages import CITIZEN_LANGUAGES
 
 CENTRAL = Path(__file__).resolve().parent.parent
 TEMPLATES = ("templates/citizen/**/*.html",)
-SCRIPTS = ("static/citizen/**/*.js", "static/home/**/*.js", "static/booking/**/*.js", "static/guest/**/*.js")
+SCRIPTS = ("static/citizen/**/*.js", "static/home/**/*.js", "static/booking/**/*.js", "static/guest/**/*.js",
+           "static/devices/**/*.js")
 PYTHON = ("**/*.py",)
 
 

@@ -66,3 +66,30 @@ async def test_a_link_without_its_secret_says_so_at_once(central):
         ended = page.locator("[data-testid=guest-ended]")
         await ended.wait_for()
         assert "ask the person who invited you for a new link" in await ended.inner_text()
+
+
+async def test_the_guest_checks_camera_and_microphone_as_a_visitor_from_home_does(central):
+    """One level meter (its scale and its marks) and one look for preview and meter, on both pages."""
+    from tests.central.test_home_pages import MONDAY
+
+    central.clock.fixed = MONDAY  # the office is open: its page has the device check
+    pages = {}
+    for path in ("/guest?lang=de", "/visit/buergerbuero?lang=de"):
+        async with central.session.get(central.url + path) as response:
+            assert response.status == 200
+            pages[path] = await response.text()
+    meters = {path: re.search(r"<meter id=\"level\"[^>]*>", html).group(0) for path, html in pages.items()}
+    marks = {path: re.findall(r'\b(min|max|low|high|optimum)="([^"]+)"', meter) for path, meter in meters.items()}
+    assert len(set(map(tuple, marks.values()))) == 1, marks
+    styles = {path: set(re.findall(r'<link rel="stylesheet" href="([^"]+)"', html)) for path, html in pages.items()}
+    shared = set.intersection(*styles.values()) - {"/static/citizen/citizen.css"}
+    assert shared, styles
+    scripts = {}
+    for path in ("/static/guest/guest.js", "/static/home/visit.js", *shared):
+        async with central.session.get(central.url + path) as response:
+            assert response.status == 200, path
+            scripts[path] = await response.text()
+    assert all(".preview" in scripts[css] and "meter" in scripts[css] for css in shared)
+    meter_from = {path: re.findall(r"import \{[^}]*\blevelMeter\b[^}]*\} from '([^']+)'", scripts[path])
+                  for path in ("/static/guest/guest.js", "/static/home/visit.js")}
+    assert meter_from["/static/guest/guest.js"] == meter_from["/static/home/visit.js"] != [], meter_from

@@ -2,6 +2,7 @@
  * tile per participant (protocol/guests.py). The link's secret is in the fragment, so no request carries it;
  * it is said once, on /ws/guest, when the guest starts, and then taken out of the address bar. */
 import { N_, pageLanguage, t } from '/static/citizen/strings.js';
+import { levelMeter } from '/static/devices/level_meter.js';
 import { Pairs } from '/static/mesh/pairs.js';
 
 const $ = (selector) => document.querySelector(selector);
@@ -21,7 +22,7 @@ const ENDINGS = {
 };
 const SECRET = /^[A-Za-z0-9_-]{22,64}$/;
 
-const state = { socket: null, welcome: null, stream: null, pairs: null, ended: false, meter: null };
+const state = { socket: null, welcome: null, stream: null, pairs: null, ended: false, stopMeter: () => {} };
 window.amtsklingel = { state }; // for the end-to-end tests: the pairs and their connections
 
 function show(step) {
@@ -33,7 +34,7 @@ function end(why) {
   state.ended = true;
   state.pairs?.closeAll();
   state.stream?.getTracks().forEach((track) => track.stop()); // the camera light goes off
-  state.meter?.close();
+  state.stopMeter();
   if (state.socket?.readyState === WebSocket.OPEN) state.socket.close();
   ui.endedText.textContent = t(ENDINGS[why]);
   show('ended');
@@ -107,27 +108,8 @@ async function checkDevices() {
   ui.preview.srcObject = state.stream;
   ui.preview.hidden = !state.stream?.getVideoTracks().length;
   ui.ready.disabled = !state.stream;
-  if (state.stream?.getAudioTracks().length) state.meter = levelMeter(state.stream, ui.level);
+  state.stopMeter = levelMeter(state.stream, ui.level); // nothing without a microphone
   ui.ready.focus();
-}
-
-/** The microphone's level on a <meter>, so the guest sees that they are heard. */
-function levelMeter(stream, meter) {
-  const context = new AudioContext();
-  const analyser = context.createAnalyser();
-  analyser.fftSize = 1024;
-  context.createMediaStreamSource(stream).connect(analyser);
-  const samples = new Float32Array(analyser.fftSize);
-  let running = true;
-  const tick = () => {
-    if (!running) return;
-    analyser.getFloatTimeDomainData(samples);
-    const rms = Math.sqrt(samples.reduce((sum, x) => sum + x * x, 0) / samples.length);
-    meter.value = Math.min(1, rms * 4);
-    requestAnimationFrame(tick);
-  };
-  tick();
-  return { close: () => { running = false; context.close(); } };
 }
 
 ui.ready.addEventListener('click', () => {
@@ -139,8 +121,7 @@ ui.ready.addEventListener('click', () => {
 // -- the call -----------------------------------------------------------------------------------------
 function enterCall() {
   const { visit_id: visitId, ice_servers: iceServers } = state.welcome;
-  state.meter?.close();
-  state.meter = null;
+  state.stopMeter();
   state.pairs = new Pairs({
     visitId, iceServers, send,
     onRemote: (peer, info, stream) => { tileOf(peer, info).querySelector('video').srcObject = stream; },

@@ -4,7 +4,8 @@
 import { N_, t } from '/static/citizen/strings.js';
 import * as call from './call.js';
 import * as link from './connection.js';
-import { levelMeter, openDevices, stopDevices } from './devices.js';
+import { levelMeter } from '/static/devices/level_meter.js';
+import { openDevices, stopDevices } from './devices.js';
 
 const $ = (id) => document.getElementById(id);
 const root = $('visit');
