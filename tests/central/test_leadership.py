@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 
 from central.app import create_app
-from central.cluster.lease import Lease
+from central.cluster.lease import LEASE_KEY, Lease
 from central.cluster.web import STANDBY_CLOSE_CODE
 from central.config import Config
 from central.rooms import Visit
@@ -142,3 +142,28 @@ async def test_one_central_on_its_own_always_leads(central):
     kiosk = await central.kiosk()  # and takes kiosks, as ever
     await kiosk.send(type="ping")
     assert (await kiosk.recv("pong"))["type"] == "pong"
+
+
+async def test_a_leader_that_loses_its_lease_stops_serving_at_once(request, redis_client):
+    pg = request.getfixturevalue("postgresql_server")
+    database_url = await pg.create_database()
+    db = await Database.open(database_url)
+    try:
+        credentials = await seed_demo(db)
+    finally:
+        await db.close()
+    async with two_centrals(database_url, request.getfixturevalue("redis_server").url) as (runners, (leader, _)):
+        app = runners[0].app
+        async with aiohttp.ClientSession() as session:
+            kiosk = await session.ws_connect(leader.replace("http", "ws") + "/ws/kiosk",
+                                             headers={"Authorization": f"Bearer {credentials['kiosk_token']}"})
+            assert (await kiosk.receive_json())["type"] == "welcome"
+            # Someone else holds the key now (the leader was cut off from Redis past its ttl, say).
+            await redis_client.set(LEASE_KEY, "99:elsewhere", px=60_000)
+            async with asyncio.timeout(5):
+                while (await kiosk.receive()).type is aiohttp.WSMsgType.TEXT:
+                    pass
+            assert kiosk.close_code == aiohttp.WSCloseCode.SERVICE_RESTART  # reconnect: to whoever leads now
+            assert app["lost_lead"].is_set()  # python -m central serve exits (75) and comes back as a standby
+            async with session.get(leader + "/health/leader") as r:
+                assert r.status == 503
