@@ -26,6 +26,22 @@ POLL_S = 0.5  # a standby asks for the lease this often: part of the failover ti
 QUIET_S = 30.0  # a standby that cannot reach Redis says so at most this often
 
 
+async def persistence(client) -> str | None:
+    """What makes the Redis/Valkey server write to disk ("save 3600 1", "appendonly yes"), or None: none,
+    or the server does not let this user read its configuration (an ACL without CONFIG), so it cannot tell."""
+    from redis.exceptions import ResponseError
+
+    try:
+        save = (await client.config_get("save")).get("save", "")
+        appendonly = (await client.config_get("appendonly")).get("appendonly", "no")
+    except ResponseError as exc:  # NOPERM: connection errors go up to the caller, which asks again
+        log.info("cannot read Redis/Valkey's persistence settings (%s); make sure it saves nothing", exc)
+        return None
+    saving = [f"save {save}"] if save.strip() else []
+    saving += ["appendonly yes"] if appendonly == "yes" else []
+    return ", ".join(saving) or None
+
+
 class Leadership:
     def __init__(self, lease: Lease, rooms: RedisRooms, take_over: Callable[[], int],
                  on_lost: Callable[[str], None]) -> None:
@@ -41,6 +57,7 @@ class Leadership:
         return self._leading and self.lease.held
 
     async def run(self) -> None:
+        await self._wait_until_nothing_is_saved()
         await self._wait_for_lease()
         loaded = await asyncio.wait_for(self.rooms.load(), self.lease.seconds_left())
         self._take_over()
@@ -49,6 +66,25 @@ class Leadership:
         log.info("leading (epoch %s) with %d visits taken over", self.epoch, loaded)
         self._writer = asyncio.get_running_loop().create_task(self.rooms.run())
         await self._keep()
+
+    async def _wait_until_nothing_is_saved(self) -> None:
+        """Visits must not land on disk (decision 0003): a server that saves snapshots or an append-only
+        file gets no visits from this central, which stands by and says why until it is set right."""
+        told = None
+        while True:
+            try:
+                saving = await asyncio.wait_for(persistence(self.rooms.client), POLL_S * 4)
+            except Exception as exc:  # Redis away or slow: ask again
+                saving, why = "unknown", f"standby: cannot reach Redis ({exc}); trying again"
+            else:
+                if saving is None:
+                    return
+                why = (f"Redis/Valkey saves its data to disk ({saving}): visits would land there. Set save \"\" "
+                       "and appendonly no in its configuration (docs/deploy.md); this central stands by until then")
+            if saving != told:
+                log.error(why)
+                told = saving
+            await asyncio.sleep(POLL_S * 4)
 
     async def _wait_for_lease(self) -> None:
         last_complaint = None

@@ -104,7 +104,7 @@ class RedisRooms:
                  lease: Callable[[], tuple[str, str]] | None = None,
                  on_fenced: Callable[[], None] = lambda: None) -> None:
         self._memory = WaitingRooms(clock)
-        self._client = client
+        self.client = client
         self._script = client.register_script(WRITE_SCRIPT)
         self.expiry_s = expiry_s
         self._lease = lease
@@ -164,7 +164,7 @@ class RedisRooms:
     # -- Redis -------------------------------------------------------------------
     async def load(self) -> int:
         """Take every visit Redis holds into memory (a standby taking over); returns how many."""
-        stored = await self._client.hgetall(VISITS_KEY)
+        stored = await self.client.hgetall(VISITS_KEY)
         offset = _mono_to_wall()
         for text in stored.values():
             visit = decode_visit(text, offset)
@@ -196,7 +196,7 @@ class RedisRooms:
         expiry_ms = int(self.expiry_s * 1000)
         kept = [v for i in ids if (v := self._memory.get(i)) is not None]
         gone = [i for i in ids if self._memory.get(i) is None]
-        pipe = self._client.pipeline(transaction=False)
+        pipe = self.client.pipeline(transaction=False)
         calls = 0
         for start in range(0, max(len(kept), len(gone), 1), BATCH):
             sets = kept[start:start + BATCH]

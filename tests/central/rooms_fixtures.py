@@ -33,7 +33,7 @@ class InRedis(RedisRooms):
     async def check_stored(self) -> None:
         """A second central that loads what this one wrote sees the same rooms in the same order."""
         await self.flush()
-        standby = RedisRooms(self._client, self.expiry_s, clock=self.clock)
+        standby = RedisRooms(self.client, self.expiry_s, clock=self.clock)
         assert await standby.load() == len(self)
         assert sorted(map(_seen, standby.all()), key=str) == sorted(map(_seen, self.all()), key=str)
         for department in {v.department for v in self.all()} | {"buergerbuero", "standesamt"}:
@@ -43,7 +43,7 @@ class InRedis(RedisRooms):
             if visit.kiosk_id is not None:
                 assert standby.of_kiosk(visit.kiosk_id).id == visit.id
         # Kept only for the resume grace; an empty room leaves no key behind.
-        ttl_ms = await self._client.pttl(VISITS_KEY)
+        ttl_ms = await self.client.pttl(VISITS_KEY)
         assert (0 < ttl_ms <= GRACE_S * 1000) if len(self) else ttl_ms == -2
 
 

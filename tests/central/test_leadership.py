@@ -167,3 +167,27 @@ async def test_a_leader_that_loses_its_lease_stops_serving_at_once(request, redi
             assert app["lost_lead"].is_set()  # python -m central serve exits (75) and comes back as a standby
             async with session.get(leader + "/health/leader") as r:
                 assert r.status == 503
+
+
+async def test_a_central_stands_by_while_redis_would_save_visits_to_disk(request, redis_client, caplog):
+    pg = request.getfixturevalue("postgresql_server")
+    database_url = await pg.create_database()
+    await redis_client.config_set("appendonly", "yes")
+    try:
+        app = create_app(Config(database_url=database_url, redis_url=request.getfixturevalue("redis_server").url,
+                                secure_cookies=False))
+        runner = web.AppRunner(app, shutdown_timeout=1)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+            with pytest.raises(TimeoutError):
+                await until_status(url, 200, timeout=1.5)
+            assert "saves its data to disk (appendonly yes)" in caplog.text
+            await redis_client.config_set("appendonly", "no")
+            await until_status(url, 200, timeout=10)  # set right: it leads
+        finally:
+            await runner.cleanup()
+    finally:
+        await redis_client.config_set("appendonly", "no")
