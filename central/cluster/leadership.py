@@ -1,6 +1,7 @@
 """One central leads, the others stand by: who serves, the takeover, and stepping down.
 
-A standby tries for the lease (central/cluster/lease.py) every POLL_S. Once it holds it, it
+A standby first makes sure Redis/Valkey saves nothing to disk (visits must not land there), then
+tries for the lease (central/cluster/lease.py) every POLL_S. Once it holds it, it
 loads the waiting rooms from Redis, adopts them (central/live/takeover.py), starts writing
 them through, and only then answers ``GET /health/leader`` with 200, so HAProxy sends it the
 kiosks and consoles. It renews the lease every RENEW_EVERY_S. When a renewal fails for longer

@@ -7,8 +7,8 @@ module, on top of this core::
 
     HubCore (core.py)  <-  VisitEndings (endings.py)  <-  CallSetup (calls.py)  <-  GuestSide (guest_side.py)
                            <-  StaffSide (staff_side.py), VisitResumption (resume.py, with BookedVisits)
-                           <-  KioskSide (kiosk_side.py), HomeSide (home_side.py)
-    Hub(KioskSide, StaffSide, UpdateSide, HomeSide) (hub.py)
+                           <-  KioskSide (kiosk_side.py), HomeSide (home_side.py), TakeOver (takeover.py)
+    Hub(KioskSide, StaffSide, UpdateSide, HomeSide, TakeOver) (hub.py)
 """
 from __future__ import annotations
 

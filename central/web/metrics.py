@@ -6,6 +6,7 @@ import hmac
 
 from aiohttp import web
 
+from central.cluster.web import leads
 from central.fleet import metrics
 from central.web.admin.fleet import SLICE, fleet_lines
 
@@ -34,7 +35,7 @@ async def metrics_page(request: web.Request) -> web.Response:
     counts = hub.updates.counts((line.kiosk.id, line.state.version) for line in lines) if rollout is not None else {}
     browsers = (await request.app["db"].staff_browsers.all()).values()
     text = page.text(waiting, online, rollout, counts, clerk_browsers=browsers,
-                     bookings=await request.app["db"].bookings.totals())
+                     bookings=await request.app["db"].bookings.totals(), leading=leads(request))
     return web.Response(body=text.encode(), headers={"Content-Type": metrics.CONTENT_TYPE,
                                                      "Cache-Control": "no-store"})
 

@@ -20,6 +20,8 @@ from central.rooms.redis_rooms import Fenced, RedisRooms
 from central.seed import seed_demo
 from central.storage import Database
 
+METRICS_TOKEN = "m" * 40
+
 
 @pytest.fixture
 async def redis_client(request):
@@ -70,7 +72,8 @@ async def two_centrals(database_url: str, redis_url: str):
     runners, urls = [], []
     try:
         for _ in range(2):
-            app = create_app(Config(database_url=database_url, redis_url=redis_url, secure_cookies=False))
+            app = create_app(Config(database_url=database_url, redis_url=redis_url, secure_cookies=False,
+                                    metrics_token=METRICS_TOKEN))
             runner = web.AppRunner(app, shutdown_timeout=1)
             await runner.setup()
             site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -110,6 +113,9 @@ async def test_the_standby_refuses_kiosks_until_the_leader_stops_then_holds_thei
         async with aiohttp.ClientSession() as session:
             async with session.get(standby + "/health/leader") as r:
                 assert r.status == 503 and await r.text() == "standby\n"
+            for url, leading in ((leader, 1), (standby, 0)):  # for Prometheus, which scrapes each one
+                async with session.get(url + "/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}) as r:
+                    assert f"\namtsklingel_central_leader {leading}\n" in await r.text()
             auth = {"Authorization": f"Bearer {credentials['kiosk_token']}"}
             refused = await session.ws_connect(standby.replace("http", "ws") + "/ws/kiosk", headers=auth)
             assert (await refused.receive()).type is aiohttp.WSMsgType.CLOSE

@@ -84,6 +84,7 @@ async def test_metrics_pass_promtool_with_kiosks_in_every_state(central):
     assert 'amtsklingel_department_waiting_visits{department="standesamt"} 1' in text
     assert 'amtsklingel_department_clerks_online{department="buergerbuero"} 1' in text
     assert re.search(r'^amtsklingel_central_build_info\{version="[^"]+"\} 1$', text, re.M)
+    assert re.search(r'^amtsklingel_central_leader 1$', text, re.M)  # one central on its own serves
     await clerk.ws.close()
 
 
