@@ -24,7 +24,9 @@ enough kiosks may ask again, so no request is refused (a ``rate_limited`` answer
 
 Figures (JSON lines): ``scale_joins_per_s_p99_100ms`` (the highest achieved rate of a passing step; the
 machine's two cores run central and the load generator), ``scale_rss_mb`` (central with every socket
-connected, idle), ``scale_kb_per_socket``, and per passing step's CPU of central per 1,000 visits.
+connected, idle), ``scale_kb_per_socket``, central's CPU per 1,000 visits in the best passing step, and the
+hub's alone (``scale_hub_cpu_s_per_1000_visits``: ``_scale/hub_alone.py``, no sockets, hardly moved by the
+machine's load).
 
 Needs one file descriptor per socket in central and in the kiosks' process: the benchmark raises its soft
 RLIMIT_NOFILE (inherited by both) and stops with a message if the hard limit is too low.
@@ -44,6 +46,7 @@ from bench._central import Server
 from bench._common import BenchError, emit, note, proc_cpu_s, proc_status_mb, run_in_tmp
 from bench._limits import VISIT_REQUESTS, KioskPlan
 from bench._scale import STAGE_TIMEOUT_S, consoles, kiosks
+from bench._scale.hub_alone import hub_cpu_s_per_1000_visits
 from bench._scale.seed import seed
 from bench._scale.steps import P99_LIMIT_MS, Step
 from bench._scale.worker import Worker
@@ -80,6 +83,8 @@ def rates(args) -> list[float]:
 async def _run(args, tmp: Path) -> int:
     raise_fd_limit(args.scale_kiosks + args.scale_consoles)
     plan = rates(args)
+    hub_cpu = hub_cpu_s_per_1000_visits(args.scale_departments, args.scale_kiosks, args.scale_consoles)
+    note(f"the hub alone (no sockets): {hub_cpu:.3f} s of CPU per 1,000 visits")
     server = Server(tmp)
     note(f"seeding {args.scale_departments} departments, {args.scale_kiosks} kiosks, {args.scale_consoles} clerks")
     seeded = await seed(server.database_url, departments=args.scale_departments, kiosks=args.scale_kiosks,
@@ -122,7 +127,7 @@ async def _run(args, tmp: Path) -> int:
             if not step.passed and not args.scale_all_steps:
                 break
         rss_peak = proc_status_mb(server.pid, "VmHWM")
-        report(args, steps, rss_idle, rss_peak, kb_per_socket, sockets, idle_pct, server.log_problems())
+        report(args, steps, rss_idle, rss_peak, kb_per_socket, sockets, idle_pct, hub_cpu, server.log_problems())
         return 0 if steps and steps[0].passed else 1
     finally:
         for worker in workers:
@@ -152,7 +157,7 @@ async def run_step(server: Server, console_side: Worker, kiosk_side: Worker, rat
 
 
 def report(args, steps: list[Step], rss_mb: float, rss_peak_mb: float, kb_per_socket: float, sockets: int,
-           idle_pct: float, problems: list[str]) -> None:
+           idle_pct: float, hub_cpu: float, problems: list[str]) -> None:
     passed = [s for s in steps if s.passed]
     best = max(passed, key=lambda s: s.achieved_rate, default=None)
     print()
@@ -169,6 +174,7 @@ def report(args, steps: list[Step], rss_mb: float, rss_peak_mb: float, kb_per_so
               f"(central CPU {best.central_cpu_s_per_1000:.2f} s per 1,000 visits)")
     else:
         print("  sustained              none: even the first step failed")
+    print(f"  the hub alone          {hub_cpu:.3f} s of CPU per 1,000 visits (no sockets; _scale/hub_alone.py)")
     print(f"  central log            {len(problems)} warning/error lines")
     for line in problems[:5]:
         print(f"                         {line[:150]}")
@@ -178,6 +184,7 @@ def report(args, steps: list[Step], rss_mb: float, rss_peak_mb: float, kb_per_so
     emit("scale_kb_per_socket", kb_per_socket, "KB")
     emit("scale_rss_peak_mb", rss_peak_mb, "MB")
     emit("scale_idle_cpu_pct", idle_pct, "%")
+    emit("scale_hub_cpu_s_per_1000_visits", hub_cpu, "s")
     if best is not None:
         emit("scale_p99_ms_at_sustained", best.p(99), "ms")
         emit("scale_central_cpu_s_per_1000_visits", best.central_cpu_s_per_1000, "s")
