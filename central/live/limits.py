@@ -54,12 +54,19 @@ UPDATE_REPORTS = Rate(capacity=60, per_second=2.0)
 
 
 class Buckets:
-    """One bucket per key, created full. A full bucket is the same as none, so those are forgotten."""
+    """One bucket per key, created full. A full bucket is the same as none, so those are forgotten.
+
+    Forgetting looks at every bucket, so it runs only when their number has doubled since the last
+    time (and is above ``prune_above``): with thousands of kiosks all refilling at once, looking at
+    every bucket on every request was the largest cost of a visit request (docs/benchmarks.md,
+    "Central at scale"). Memory stays within twice the buckets that are not full.
+    """
 
     def __init__(self, rate: Rate, *, clock: Callable[[], float] = time.monotonic, prune_above: int = 1000):
         self.rate = rate
         self.clock = clock
         self.prune_above = prune_above
+        self._prune_at = prune_above  # forget full buckets once there are more than this many
         self._buckets: dict[Hashable, tuple[float, float]] = {}  # key -> (tokens, at)
 
     def take(self, key: Hashable) -> float:
@@ -68,7 +75,7 @@ class Buckets:
         tokens = self._tokens(key, now)
         if tokens >= 1:
             self._buckets[key] = (tokens - 1, now)
-            if len(self._buckets) > self.prune_above:
+            if len(self._buckets) > self._prune_at:
                 self._prune(now)
             return 0.0
         return (1 - tokens) / self.rate.per_second
@@ -80,6 +87,7 @@ class Buckets:
     def _prune(self, now: float) -> None:
         for key in [k for k in self._buckets if self._tokens(k, now) >= self.rate.capacity]:
             del self._buckets[key]
+        self._prune_at = max(self.prune_above, 2 * len(self._buckets))
 
     def __len__(self) -> int:
         return len(self._buckets)
