@@ -15,7 +15,7 @@ from central.seed import seed_demo
 from central.storage import Database
 from tests.browser import poll
 from tests.central.test_restart_service import CentralProcess
-from tests.e2e.clerk_steps import login
+from tests.e2e.clerk_steps import CONNECTED, on_duty
 from tests.e2e.test_clerk_call import INBOUND_STATS_JS
 from tests.polling import until
 
@@ -40,8 +40,7 @@ async def test_a_call_goes_on_while_central_restarts_and_is_hung_up_afterwards(b
         context = await browser.new_context(permissions=["camera", "microphone", "notifications"])
         clerk = await context.new_page()
         try:
-            await login(clerk, SimpleNamespace(url=central.url, credentials=credentials))
-            await clerk.locator("[data-testid=connection-state][data-state=connected]").wait_for()
+            await on_duty(clerk, SimpleNamespace(url=central.url, credentials=credentials))
             await until(lambda: unit.controller.view.online, 30)
             unit.controller.post("choose", "buergerbuero")
             unit.controller.post("confirm")
@@ -57,7 +56,7 @@ async def test_a_call_goes_on_while_central_restarts_and_is_hung_up_afterwards(b
                 assert unit.controller.view.screen is Screen.IN_CALL, sig
                 await central.start(session)
                 await until(lambda: unit.controller.view.online, 30)
-                await clerk.locator("[data-testid=connection-state][data-state=connected]").wait_for(timeout=30_000)
+                await clerk.locator(CONNECTED).wait_for(timeout=30_000)
                 assert unit.controller.view.screen is Screen.IN_CALL and unit.controller._call_connected, sig
 
             unit.controller.post("hangup")  # the citizen hangs up

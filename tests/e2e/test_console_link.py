@@ -15,7 +15,7 @@ from appliance.hardware.fake.camera import TestPatternTrack
 from appliance.sim.kiosk import SimulatedKiosk
 from protocol import messages as m
 from tests.browser import poll
-from tests.e2e.clerk_steps import login
+from tests.e2e.clerk_steps import CONNECTED, login, on_duty
 from tests.e2e.fake_central import VISIT, FakeCentral, RelayedKiosk, console_errors, snapshot, waiting_visit
 from tests.e2e.test_clerk_call import INBOUND_STATS_JS
 
@@ -41,17 +41,20 @@ async def console(central, browser):
 
 
 async def open_console(page, central, connect_timeout_s: int | None = None) -> None:
+    if connect_timeout_s is None:
+        await on_duty(page, central)
+        return
     await login(page, central)
-    if connect_timeout_s is not None:  # the page as central renders it, with a shorter bound for the call
-        async def shorter(route):
-            response = await route.fetch()
-            body = (await response.text()).replace('data-connect-timeout-s="35"',
-                                                   f'data-connect-timeout-s="{connect_timeout_s}"')
-            assert f'data-connect-timeout-s="{connect_timeout_s}"' in body
-            await route.fulfill(response=response, body=body)
-        await page.route("**/console", shorter)  # not applied to the redirect after logging in: load again
-        await page.goto(central.url + "/console")
-    await page.locator("[data-testid=connection-state][data-state=connected]").wait_for()
+
+    async def shorter(route):  # the page as central renders it, with a shorter bound for the call
+        response = await route.fetch()
+        body = (await response.text()).replace('data-connect-timeout-s="35"',
+                                               f'data-connect-timeout-s="{connect_timeout_s}"')
+        assert f'data-connect-timeout-s="{connect_timeout_s}"' in body
+        await route.fulfill(response=response, body=body)
+    await page.route("**/console", shorter)  # not applied to the redirect after logging in: load again
+    await page.goto(central.url + "/console")
+    await page.locator(CONNECTED).wait_for()
 
 
 async def test_live_call_survives_central_restart_and_is_kept(console, central):

@@ -17,7 +17,7 @@ from appliance.controller.machine import Timeouts
 from appliance.controller.view import Screen
 from appliance.fleet.devices import DeviceBook
 from appliance.service.main import start
-from tests.e2e.clerk_steps import login
+from tests.e2e.clerk_steps import on_duty
 from tests.e2e.test_clerk_call import INBOUND_STATS_JS, poll
 from tests.e2e.test_kiosk_call import KIOSK_PICTURE_JS
 from tests.polling import view_until
@@ -47,8 +47,7 @@ async def sides(browser, central, unit):
     clerk_ctx = await browser.new_context(permissions=["camera", "microphone", "notifications"])
     kiosk_ctx = await browser.new_context(viewport={"width": 1280, "height": 720})
     clerk, kiosk = await clerk_ctx.new_page(), await kiosk_ctx.new_page()
-    await login(clerk, central)
-    await clerk.locator("[data-testid=connection-state][data-state=connected]").wait_for()
+    await on_duty(clerk, central)
     await kiosk.goto(unit.page_url)
     await view_until(unit, lambda v: v.online)
     yield clerk, kiosk

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from tests.browser import poll
-from tests.e2e.clerk_steps import login
+from tests.e2e.clerk_steps import on_duty
 from tests.e2e.guest_citizen import KioskWithGuests
 from tests.e2e.test_home_visit import HOME_PC, clerk_console, home_page_waiting, stats
 
@@ -54,8 +54,7 @@ async def test_an_interpreter_joins_by_link_sees_and_hears_both_others_and_is_re
         page.on("pageerror", lambda exc: errors.append(str(exc)))
     kiosk = KioskWithGuests(central.url, central.credentials["kiosk_token"], width=320, height=240)
     try:
-        await login(clerk, central)
-        await clerk.locator("[data-testid=connection-state][data-state=connected]").wait_for()
+        await on_duty(clerk, central)
         await kiosk.start()
         await kiosk.request("buergerbuero", language="tr")
         queued = await kiosk.next_event("visit.queued")

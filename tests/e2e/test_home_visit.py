@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from tests.browser import poll
-from tests.e2e.clerk_steps import login
+from tests.e2e.clerk_steps import on_duty
 
 # What arrives over a page's peer connection: decoded frames, a hash of the picture, audio energy.
 INBOUND_JS = """async (pc) => {
@@ -62,8 +62,7 @@ async def home_page_waiting(browser, central, path: str = "/visit/buergerbuero?l
 async def clerk_console(browser, central):
     context = await browser.new_context(permissions=["camera", "microphone", "notifications"])
     page = await context.new_page()
-    await login(page, central)
-    await page.locator("[data-testid=connection-state][data-state=connected]").wait_for()
+    await on_duty(page, central)
     return context, page
 
 

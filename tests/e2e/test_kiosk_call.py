@@ -20,7 +20,7 @@ from appliance.hardware.fake.camera import read_clock
 from appliance.service.main import start
 from tests.browser import GREEN_JS
 from tests.central.test_waiting_rooms import _dump_database
-from tests.e2e.clerk_steps import login
+from tests.e2e.clerk_steps import on_duty
 from tests.e2e.test_clerk_call import INBOUND_STATS_JS, grab_clock, poll
 from tests.polling import view_until
 
@@ -71,8 +71,7 @@ async def test_button_to_call_to_hang_up_with_both_browsers(central, browser, un
     kiosk_ctx = await browser.new_context(viewport={"width": 1280, "height": 720})
     clerk, kiosk = await clerk_ctx.new_page(), await kiosk_ctx.new_page()
     try:
-        await login(clerk, central)
-        await clerk.locator("[data-testid=connection-state][data-state=connected]").wait_for()
+        await on_duty(clerk, central)
         await kiosk.goto(unit.page_url)
         await view_until(unit, lambda v: v.online)
         await kiosk.locator("#kiosk[data-screen=idle]").wait_for()

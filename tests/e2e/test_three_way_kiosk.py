@@ -10,7 +10,7 @@ import pytest
 
 from appliance.config import ApplianceConfig
 from appliance.service.main import start
-from tests.e2e.clerk_steps import login
+from tests.e2e.clerk_steps import on_duty
 from tests.e2e.test_clerk_call import poll
 from tests.e2e.test_guest_call import CITIZEN_STATS_JS, PAIR_STATS_JS, _moving
 from tests.e2e.test_kiosk_call import KIOSK_PICTURE_JS
@@ -36,8 +36,7 @@ async def test_kiosk_clerk_and_interpreter_in_browsers_each_see_and_hear_both_ot
     kiosk_ctx = await browser.new_context(viewport={"width": 1280, "height": 720})
     (clerk, guest), kiosk = [await context.new_page() for context in contexts], await kiosk_ctx.new_page()
     try:
-        await login(clerk, central)
-        await clerk.locator("[data-testid=connection-state][data-state=connected]").wait_for()
+        await on_duty(clerk, central)
         await kiosk.goto(unit.page_url)
         await view_until(unit, lambda v: v.online)
         unit.controller.post("choose", "buergerbuero")

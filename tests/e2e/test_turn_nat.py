@@ -30,7 +30,7 @@ from central.live.ice import IceServers, TurnSecret
 from protocol import messages as m
 from tests.browser import CHROMIUM, WEBRTC_FLAGS, require_isolated_network
 from tests.central.conftest import running_central
-from tests.e2e.clerk_steps import login
+from tests.e2e.clerk_steps import on_duty
 from tests.e2e.test_clerk_call import INBOUND_STATS_JS
 from tests.nat_sites import WAN, NetnsLoop, Site, nat_sites, require_root_and_tools, sh
 from tests.polling import until
@@ -148,8 +148,7 @@ async def clerk_console(sites: Sites) -> AsyncIterator:
             context = await browser.new_context(permissions=["camera", "microphone", "notifications"],
                                                 ignore_https_errors=True)
             clerk = await context.new_page()
-            await login(clerk, sites.central)
-            await clerk.locator("[data-testid=connection-state][data-state=connected]").wait_for()
+            await on_duty(clerk, sites.central)
             yield clerk
         finally:
             await browser.close()
