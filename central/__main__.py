@@ -15,6 +15,7 @@ from aiohttp import web
 from central import passwords
 from central.app import begin_shutdown, create_app
 from central.config import Config, ConfigError
+from central.log_thread import logging_in_a_thread
 from central.seed import seed_demo
 from central.storage import Database
 from central.updates import bundle_commands, rollout_commands
@@ -51,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"amtsklingel central: {exc}", file=sys.stderr)
         return 2
     if args.command == "serve":
-        return asyncio.run(_serve(config))
+        with logging_in_a_thread():
+            return asyncio.run(_serve(config))
     return asyncio.run(_admin_command(config, args))
 
 
