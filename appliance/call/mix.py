@@ -72,27 +72,35 @@ class _Voice:
         while self.samples - len(self.chunks[0]) >= limit:
             self.samples -= len(self.chunks.popleft())
 
-    def take(self, count: int) -> np.ndarray | None:
-        """Up to ``count`` samples (as many as there are), or None when nothing is buffered."""
-        if not self.samples:
-            return None
-        parts, wanted = [], count
-        while wanted and self.chunks:
-            chunk = self.chunks.popleft()
-            if len(chunk) > wanted:
-                self.chunks.appendleft(chunk[wanted:])
-                chunk = chunk[:wanted]
-            parts.append(chunk)
-            wanted -= len(chunk)
-        taken = np.concatenate(parts)
-        self.samples -= len(taken)
-        return taken
+    def mix_into(self, total: np.ndarray) -> None:
+        """Add up to ``len(total)`` buffered samples, oldest first, to ``total`` (int32) and drop them here."""
+        done, wanted = 0, len(total)
+        while done < wanted and self.chunks:
+            chunk = self.chunks[0]
+            count = min(len(chunk), wanted - done)
+            total[done:done + count] += chunk[:count]
+            if count < len(chunk):
+                self.chunks[0] = chunk[count:]
+            else:
+                self.chunks.popleft()
+            done += count
+        self.samples -= done
+
+
+def _is_speaker_format(frame: av.AudioFrame) -> bool:
+    """Packed 16-bit stereo at 48 kHz: what aiortc's Opus decoder gives, and what the mix works in."""
+    return frame.format.name == "s16" and frame.layout.name == LAYOUT and frame.sample_rate == RATE
+
+
+def _samples_of(frame: av.AudioFrame) -> np.ndarray:
+    """A (n, 2) int16 view of an s16 stereo ``frame``'s own buffer (no copy; writing to it changes the frame)."""
+    return np.frombuffer(frame.planes[0], dtype=np.int16, count=frame.samples * CHANNELS).reshape(-1, CHANNELS)
 
 
 def as_samples(frame: av.AudioFrame, resampler: av.AudioResampler | None) -> tuple[np.ndarray, av.AudioResampler | None]:
     """``frame`` as (n, 2) int16 samples at 48 kHz; the resampler made for a source in another format."""
-    if frame.format.name == "s16" and frame.layout.name == LAYOUT and frame.sample_rate == RATE:
-        return frame.to_ndarray().reshape(-1, CHANNELS), resampler
+    if _is_speaker_format(frame):
+        return _samples_of(frame), resampler
     resampler = resampler or av.AudioResampler(format="s16", layout=LAYOUT, rate=RATE)
     parts = [out.to_ndarray().reshape(-1, CHANNELS) for out in resampler.resample(frame)]
     return (np.concatenate(parts) if parts else np.zeros((0, CHANNELS), np.int16)), resampler
@@ -107,7 +115,7 @@ class SpeakerMix(MediaStreamTrack):
         super().__init__()
         self.leader = leader
         self._voices: dict[str, _Voice] = {}
-        self._leader_resampler: av.AudioResampler | None = None
+        self._leader_resampler: av.AudioResampler | None = None  # for a clerk's voice in another format
         self.mixed_frames = 0  # frames that carried a guest's voice, for tests and the log
 
     def add(self, key: str, track: MediaStreamTrack, receiver=None) -> None:
@@ -153,18 +161,25 @@ class SpeakerMix(MediaStreamTrack):
         guests = [voice for voice in self._voices.values() if voice.samples]
         if not guests:
             return frame  # nobody else speaks (or no guest at all): the clerk's frame as it came
-        samples, self._leader_resampler = as_samples(frame, self._leader_resampler)
+        # Every 20 ms, so cheaply: the clerk's frame (as aiortc's Opus decoder gives it) takes the mix in place.
+        in_place = _is_speaker_format(frame)
+        if in_place:
+            samples = _samples_of(frame)
+        else:
+            samples, self._leader_resampler = as_samples(frame, self._leader_resampler)
         total = samples.astype(np.int32)
         for voice in guests:
-            theirs = voice.take(len(total))
-            if theirs is not None:
-                total[:len(theirs)] += theirs
-        mixed = av.AudioFrame.from_ndarray(np.clip(total, -32768, 32767).astype(np.int16).reshape(1, -1),
-                                           format="s16", layout=LAYOUT)
+            voice.mix_into(total)
+        np.minimum(total, 32767, out=total)
+        np.maximum(total, -32768, out=total)
+        self.mixed_frames += 1
+        if in_place:
+            np.copyto(samples, total, casting="unsafe")  # within int16's range now
+            return frame
+        mixed = av.AudioFrame.from_ndarray(total.astype(np.int16).reshape(1, -1), format="s16", layout=LAYOUT)
         mixed.sample_rate = RATE
         mixed.pts = None if frame.pts is None or frame.time_base is None else int(frame.pts * frame.time_base * RATE)
         mixed.time_base = TIME_BASE
-        self.mixed_frames += 1
         return mixed
 
     def stop(self) -> None:

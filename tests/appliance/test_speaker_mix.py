@@ -2,7 +2,12 @@
 the clerk's alone untouched, and a guest who leaves simply drops out (in memory, no network)."""
 from __future__ import annotations
 
+import asyncio
+import fractions
+
+import av
 import numpy as np
+from aiortc.mediastreams import MediaStreamTrack
 
 from appliance.call.mix import GUEST_BACKLOG_MS, RATE, SpeakerMix, _Voice
 from appliance.hardware.fake.microphone import SyntheticMicrophoneTrack
@@ -55,3 +60,34 @@ def test_a_guest_whose_clock_runs_fast_is_never_heard_later_than_the_backlog():
     for _ in range(100):  # two seconds arrive while the clerk's side takes nothing
         voice.add(np.zeros((960, 2), np.int16))
     assert voice.samples <= RATE * GUEST_BACKLOG_MS // 1000
+
+
+class DecodedVoice(MediaStreamTrack):
+    """Frames as aiortc's Opus decoder gives them (s16, stereo, 48 kHz), every sample ``level``."""
+
+    kind = "audio"
+
+    def __init__(self, level: int) -> None:
+        super().__init__()
+        self.level, self.pts = level, 0
+
+    async def recv(self) -> av.AudioFrame:
+        await asyncio.sleep(0.005)  # paced, so the mix's listener gets its turn
+        frame = av.AudioFrame.from_ndarray(np.full((1, 960 * 2), self.level, np.int16), format="s16", layout="stereo")
+        frame.sample_rate, frame.pts, frame.time_base = RATE, self.pts, fractions.Fraction(1, RATE)
+        self.pts += 960
+        return frame
+
+
+async def test_loud_voices_together_are_clipped_not_wrapped_around():
+    clerk, guest = DecodedVoice(30000), DecodedVoice(20000)
+    mix = SpeakerMix(clerk)
+    mix.add("g-interpreter1", guest)
+    async with asyncio.timeout(5):
+        while not mix.mixed_frames:
+            frame = await mix.recv()
+    samples = frame.to_ndarray()
+    assert (samples == 32767).all()  # 50000 would have wrapped to a loud negative click
+    assert (frame.format.name, frame.layout.name, frame.sample_rate) == ("s16", "stereo", RATE)
+    assert frame.pts is not None and frame.time_base == fractions.Fraction(1, RATE)  # the clerk's timing kept
+    mix.stop()
