@@ -1,10 +1,10 @@
 """The kiosk process of bench three_way: the appliance's own MeshCall, driven over a pipe by the bench.
 
 Its camera is the Pi 4 path (``EncodedVideoTrack`` fed access units by the stand-in hardware encoder in a
-process of its own, bench/_kiosk_call/standin_encoder.py) or, in the ``vp8`` mode, the test pattern's
-frames at the kiosk's software size for VP8. What the remote parties send comes in as the appliance takes
-it: pictures tapped still encoded (appliance/kiosk/video_feed.py), voices mixed (appliance/call/mix.py) and
-handed to a speaker that plays into memory.
+process of its own, bench/_kiosk_call/standin_camera.py, as bench kiosk_call's kiosk has it) or, in the
+``vp8`` mode, the test pattern's frames at the kiosk's software size for VP8. What the remote parties send
+comes in as the appliance takes it: pictures tapped still encoded (appliance/kiosk/video_feed.py), voices
+mixed (appliance/call/mix.py) and handed to a speaker that plays into memory.
 
 Commands (tuples over the pipe): ("offer", who) -> ("offer", who, sdp); ("answer", who, sdp) ->
 ("connected", who) once media flows; ("remove", who) -> ("removed", who); ("stats",) -> ("stats", dict);
@@ -13,65 +13,29 @@ Commands (tuples over the pipe): ("offer", who) -> ("offer", who, sdp); ("answer
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
 import os
-import struct
-import threading
 
-from bench._kiosk_call.standin_encoder import UNIT_HEADER, encoder_main
+from bench._kiosk_call.standin_camera import StandinCamera
 
 PASSTHROUGH = dict(width=1280, height=720, fps=30, bitrate=1_500_000)  # as hardware.pi.camera sets it up
-# The test pattern is so plain that libx264 spends a fraction of the bitrate on it, where a camera's picture of a
-# person takes all of it; what a peer costs the kiosk grows with the bytes it sends. So each access unit is padded
-# with a filler NAL unit (type 12, which decoders skip) to the bitrate's share of a frame.
-FRAME_BYTES = PASSTHROUGH["bitrate"] // 8 // PASSTHROUGH["fps"]
 NETWORKS = ("127.0.0.0/8",)
 
 
 class MeshKiosk:
     def __init__(self, conn, mode: str) -> None:
         self.conn, self.mode = conn, mode
-        mp = multiprocessing.get_context("spawn")
-        self.enc_commands, enc_child = mp.Pipe()
-        data_parent, data_child = mp.Pipe(duplex=False)
-        self.encoder = mp.Process(target=encoder_main, args=(enc_child, data_child), name="bench-standin-encoder",
-                                  daemon=True)
-        self.encoder.start()
-        enc_child.close()
-        data_child.close()
-        self.data = data_parent
-        self.track = None
+        self.camera = StandinCamera()
         self.connected: set[str] = set()
-
-    def _read_encoded(self) -> None:
-        """The "camera thread": access units from the stand-in encoder into the camera's track."""
-        header = struct.calcsize(UNIT_HEADER)
-        while True:
-            try:
-                blob = self.data.recv_bytes()
-            except (EOFError, OSError):
-                return
-            _, keyframe, timestamp_us = struct.unpack_from(UNIT_HEADER, blob)
-            unit = blob[header:]
-            if len(unit) + 6 < FRAME_BYTES:
-                unit += b"\x00\x00\x00\x01\x0c" + b"\xff" * (FRAME_BYTES - len(unit) - 6) + b"\x80"
-            if self.track is not None:
-                self.track.put(unit, keyframe, timestamp_us)
 
     def _camera(self):
         from appliance.call.fallback import FallbackVideoTrack
-        from appliance.hardware.encoded import EncodedVideoTrack
         from appliance.hardware.fake.camera import TestPatternTrack
         from appliance.hardware.software_video import SOFTWARE_FPS, SOFTWARE_SIZE
 
         if self.mode == "vp8":  # a camera giving frames: what the kiosk encodes itself, once
             return FallbackVideoTrack(TestPatternTrack(1280, 720, fps=30), *SOFTWARE_SIZE, SOFTWARE_FPS)
-        self.track = EncodedVideoTrack()
-        self.track.on_keyframe_request = lambda: self.enc_commands.send(("keyframe",))
-        threading.Thread(target=self._read_encoded, name="encoded-reader", daemon=True).start()
-        p = PASSTHROUGH
-        self.enc_commands.send(("start", 1, p["width"], p["height"], p["fps"], p["bitrate"]))
-        return self.track
+        # Padded to the bitrate: what a peer costs the kiosk grows with the bytes it sends (standin_camera.py).
+        return self.camera.open(**PASSTHROUGH, pad=True)
 
     async def run(self) -> None:
         from appliance.call.mesh import MeshCall
@@ -117,7 +81,7 @@ class MeshKiosk:
         call.on_guest_state = state
         commands: asyncio.Queue = asyncio.Queue()
         loop.add_reader(self.conn.fileno(), lambda: commands.put_nowait(self.conn.recv()))
-        self.conn.send(("ready", os.getpid(), self.encoder.pid))
+        self.conn.send(("ready", os.getpid(), self.camera.pid))
         try:
             while True:
                 cmd = await commands.get()
@@ -140,7 +104,7 @@ class MeshKiosk:
             for task in playing:
                 task.cancel()
             await call.close()
-            self.enc_commands.send(("exit",))
+            self.camera.close()
 
 
 async def sent_bytes(call) -> dict:

@@ -25,12 +25,12 @@ With ``--only three_way`` the visit from home's pick-up to first frame follows (
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
 import os
 import statistics
 
 from bench import home_pickup
 from bench._common import BenchError, emit, note, proc_cpu_s
+from bench._kiosk_call.kiosk_process import ChildProcess
 
 NAME = "three_way"
 READY_TIMEOUT_S = 60.0
@@ -89,62 +89,30 @@ class Remote:
             track.stop()
 
 
-class Kiosk:
-    """The parent's handle on the kiosk process."""
+class Kiosk(ChildProcess):
+    """The parent's handle on the kiosk process (bench/_three_way.py)."""
 
     def __init__(self, mode: str) -> None:
         import bench._three_way as process
 
-        mp = multiprocessing.get_context("spawn")
-        self.conn, child = mp.Pipe()
-        self.proc = mp.Process(target=process.kiosk_main, args=(child, mode), name="bench-three-way-kiosk")
-        self.proc.start()
-        child.close()
-        self.events: asyncio.Queue = asyncio.Queue()
-        self.loop = asyncio.get_running_loop()
-        self.loop.add_reader(self.conn.fileno(), self._readable)
-        self.pid = 0
-
-    def _readable(self) -> None:
-        try:
-            while self.conn.poll():
-                self.events.put_nowait(self.conn.recv())
-        except (EOFError, OSError):
-            self.loop.remove_reader(self.conn.fileno())
-            self.events.put_nowait(("exited",))
-
-    async def expect(self, kind: str, who: str | None = None, timeout: float = CONNECT_TIMEOUT_S) -> tuple:
-        async with asyncio.timeout(timeout):
-            while True:
-                event = await self.events.get()
-                if event[0] == "exited":
-                    raise BenchError("the kiosk process ended; see its log above")
-                if event[0] == kind and (who is None or event[1] == who):
-                    return event
+        super().__init__(process.kiosk_main, (mode,), "bench-three-way-kiosk")
 
     async def join(self, who: str, remote: Remote) -> None:
-        self.conn.send(("offer", who))
-        offer = await self.expect("offer", who)
-        self.conn.send(("answer", who, await remote.answer(offer[2])))
-        await self.expect("connected", who)
+        mark = self.mark()
+        self.command("offer", who)
+        offer = await self.wait("offer", mark, CONNECT_TIMEOUT_S, who)
+        self.command("answer", who, await remote.answer(offer[2]))
+        await self.wait("connected", mark, CONNECT_TIMEOUT_S, who)
+
+    async def remove(self, who: str) -> None:
+        mark = self.mark()
+        self.command("remove", who)
+        await self.wait("removed", mark, CONNECT_TIMEOUT_S, who)
 
     async def sent_bytes(self) -> int:
-        self.conn.send(("stats",))
-        return sum((await self.expect("stats", timeout=10))[1].values())
-
-    def stop(self) -> None:
-        try:
-            self.conn.send(("exit",))
-        except (BrokenPipeError, OSError):
-            pass
-        self.proc.join(timeout=15)
-        if self.proc.is_alive():
-            self.proc.terminate()
-            self.proc.join(timeout=5)
-        try:
-            self.loop.remove_reader(self.conn.fileno())
-        except (ValueError, OSError):
-            pass
+        mark = self.mark()
+        self.command("stats")
+        return sum((await self.wait("stats", mark, 10))[1].values())
 
 
 async def window(kiosk: Kiosk, seconds: float) -> tuple[float, float]:
@@ -159,8 +127,7 @@ async def measure(mode: str, seconds: float, rounds: int, settle: float) -> dict
     kiosk, clerk = Kiosk(mode), Remote()
     found: dict[str, list[float]] = {"one_cpu": [], "two_cpu": [], "one_kbit": [], "two_kbit": []}
     try:
-        ready = await kiosk.expect("ready", timeout=READY_TIMEOUT_S)
-        kiosk.pid = ready[1]
+        await kiosk.start(READY_TIMEOUT_S)
         await kiosk.join("clerk", clerk)
         await asyncio.sleep(settle)
         for number in range(rounds):
@@ -174,8 +141,7 @@ async def measure(mode: str, seconds: float, rounds: int, settle: float) -> dict
             cpu, kbit = await window(kiosk, seconds)
             found["two_cpu"].append(cpu)
             found["two_kbit"].append(kbit)
-            kiosk.conn.send(("remove", who))
-            await kiosk.expect("removed", who)
+            await kiosk.remove(who)
             await guest.close()
             await asyncio.sleep(settle)
             note(f"three_way {mode}: round {number + 1}: one peer {found['one_cpu'][-1]:.1f} s/min "

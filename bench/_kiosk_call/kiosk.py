@@ -11,13 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
 import os
-import struct
-import threading
 import time
 
-from bench._kiosk_call.standin_encoder import UNIT_HEADER, encoder_main
+from bench._kiosk_call.standin_camera import StandinCamera
 
 DEPARTMENT = "buergerbuero"
 PASSTHROUGH_BITRATE = 1_500_000  # hardware.pi.camera's default for 1280x720
@@ -38,40 +35,10 @@ class BenchKiosk:
         self.encoded = None
         self.microphone = None  # the call's SyntheticMicrophoneTrack, for mouth-to-ear clicks
         self.audio_timing = None
-        self.generation = 0
-        mp = multiprocessing.get_context("spawn")
-        self.enc_commands, enc_commands_child = mp.Pipe()
-        data_parent, data_child = mp.Pipe(duplex=False)
-        self.encoder = mp.Process(target=encoder_main, args=(enc_commands_child, data_child),
-                                  name="bench-standin-encoder", daemon=True)
-        self.encoder.start()
-        enc_commands_child.close()
-        data_child.close()
-        self.data = data_parent
-        self.reader = threading.Thread(target=self._read_encoded, name="encoded-reader", daemon=True)
-        self.reader.start()
+        self.camera = StandinCamera()
 
     def send(self, *event) -> None:
         self.conn.send(event)
-
-    # The "camera thread": access units from the stand-in encoder into the current track.
-    def _read_encoded(self) -> None:
-        header = struct.calcsize(UNIT_HEADER)
-        while True:
-            try:
-                blob = self.data.recv_bytes()
-            except (EOFError, OSError):
-                return
-            generation, keyframe, timestamp_us = struct.unpack_from(UNIT_HEADER, blob)
-            track = self.encoded
-            if track is not None and generation == self.generation:
-                track.put(blob[header:], keyframe, timestamp_us)
-
-    def _stop_encoder(self) -> None:
-        try:
-            self.enc_commands.send(("stop",))
-        except (BrokenPipeError, OSError):
-            pass
 
     async def run(self) -> None:
         import aiohttp
@@ -94,7 +61,7 @@ class BenchKiosk:
 
         async with aiohttp.ClientSession() as session:
             messages = await connect(session, self.token)
-            self.send("ready", os.getpid(), self.encoder.pid)
+            self.send("ready", os.getpid(), self.camera.pid)
             try:
                 while True:
                     cmd = await commands.get()
@@ -172,7 +139,7 @@ class BenchKiosk:
         from aiortc.mediastreams import MediaStreamError
 
         from appliance.call.peer import CallPeer
-        from appliance.hardware.encoded import EncodedVideoTrack, h264_codecs
+        from appliance.hardware.encoded import h264_codecs
         from appliance.hardware.fake.backend import MemorySpeaker
         from appliance.hardware.fake.camera import TestPatternTrack
         from appliance.hardware.fake.microphone import SyntheticMicrophoneTrack
@@ -184,11 +151,8 @@ class BenchKiosk:
         cfg = self.config
         self.counts = {"remote_video": 0, "remote_audio": 0}
         if cfg["mode"] == "passthrough":
-            self.generation += 1
-            video = EncodedVideoTrack(on_stop=self._stop_encoder)
+            video = self.camera.open(cfg["width"], cfg["height"], cfg["fps"], PASSTHROUGH_BITRATE)
             self.encoded, self.source = video, None
-            self.enc_commands.send(("start", self.generation, cfg["width"], cfg["height"], cfg["fps"],
-                                    PASSTHROUGH_BITRATE))
         else:
             video = TestPatternTrack(cfg["width"], cfg["height"], fps=cfg["fps"])
             self.source, self.encoded = video, None
@@ -271,13 +235,7 @@ def kiosk_main(conn, central_url: str, token: str) -> None:
         try:
             await kiosk.run()
         finally:
-            try:
-                kiosk.enc_commands.send(("exit",))
-            except (BrokenPipeError, OSError):
-                pass
-            kiosk.encoder.join(timeout=10)
-            if kiosk.encoder.is_alive():
-                kiosk.encoder.kill()
+            kiosk.camera.close()
     try:
         asyncio.run(main())
     except Exception as exc:
