@@ -80,7 +80,14 @@ class MeshKiosk:
         call = MeshCall(clerk, new_guest)
         call.on_guest_state = state
         commands: asyncio.Queue = asyncio.Queue()
-        loop.add_reader(self.conn.fileno(), lambda: commands.put_nowait(self.conn.recv()))
+
+        def readable() -> None:
+            try:
+                commands.put_nowait(self.conn.recv())
+            except EOFError:  # the bench is gone: stop, instead of being woken for the closed pipe forever
+                loop.remove_reader(self.conn.fileno())
+                commands.put_nowait(("exit",))
+        loop.add_reader(self.conn.fileno(), readable)
         self.conn.send(("ready", os.getpid(), self.camera.pid))
         try:
             while True:
