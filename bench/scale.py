@@ -28,7 +28,10 @@ connected, idle), ``scale_kb_per_socket``, central's CPU per 1,000 visits in the
 hub's alone (``scale_hub_cpu_s_per_1000_visits``: ``_scale/hub_alone.py``, no sockets, hardly moved by the
 machine's load).
 
-Needs one file descriptor per socket in central and in the kiosks' process: the benchmark raises its soft
+``./build.sh bench --only scale2`` (bench/scale2.py) runs the same through HAProxy to two centrals with
+PostgreSQL and Redis; its figures have the prefix ``scale2_``.
+
+Needs one file descriptor per socket in central and in the kiosks' process (two in HAProxy's, for scale2): the benchmark raises its soft
 RLIMIT_NOFILE (inherited by both) and stops with a message if the hard limit is too low.
 """
 from __future__ import annotations
@@ -40,12 +43,10 @@ import sys
 from pathlib import Path
 from time import perf_counter
 
-import aiohttp
-
-from bench._central import Server
 from bench._common import BenchError, emit, note, proc_cpu_s, proc_status_mb, run_in_tmp
 from bench._limits import VISIT_REQUESTS, KioskPlan
 from bench._scale import STAGE_TIMEOUT_S, consoles, kiosks
+from bench._scale.fronts import OneCentral, TwoCentrals
 from bench._scale.hub_alone import hub_cpu_s_per_1000_visits
 from bench._scale.seed import seed
 from bench._scale.steps import P99_LIMIT_MS, Step
@@ -80,37 +81,40 @@ def rates(args) -> list[float]:
     return out
 
 
-async def _run(args, tmp: Path) -> int:
-    raise_fd_limit(args.scale_kiosks + args.scale_consoles)
+async def _run(args, tmp: Path, name: str = NAME) -> int:
+    """The bench on one central (``name`` "scale") or two behind HAProxy ("scale2", bench/scale2.py); the
+    figures are named with ``name`` as their prefix."""
+    sockets = args.scale_kiosks + args.scale_consoles
+    raise_fd_limit(sockets if name == NAME else 2 * sockets)   # HAProxy holds both ends of every socket
     plan = rates(args)
-    hub_cpu = hub_cpu_s_per_1000_visits(args.scale_departments, args.scale_kiosks, args.scale_consoles)
-    note(f"the hub alone (no sockets): {hub_cpu:.3f} s of CPU per 1,000 visits")
-    server = Server(tmp)
-    note(f"seeding {args.scale_departments} departments, {args.scale_kiosks} kiosks, {args.scale_consoles} clerks")
-    seeded = await seed(server.database_url, departments=args.scale_departments, kiosks=args.scale_kiosks,
-                        clerks=args.scale_consoles)
-    expected = {d: seeded.consoles_of(d) for d in seeded.departments}
-    if not all(expected.values()):
-        raise BenchError("every department needs a console: use at least as many --scale-consoles as departments")
-    server.start()
+    hub_cpu = None
+    if name == NAME:   # the same hub as scale2's: measured once, by the one-instance bench
+        hub_cpu = hub_cpu_s_per_1000_visits(args.scale_departments, args.scale_kiosks, args.scale_consoles)
+        note(f"the hub alone (no sockets): {hub_cpu:.3f} s of CPU per 1,000 visits")
+    front = OneCentral(tmp) if name == NAME else TwoCentrals(tmp, sockets)
     workers: list[Worker] = []
     try:
-        async with aiohttp.ClientSession() as probe:
-            await server.wait_ready(probe)
+        database_url = await front.prepare()
+        note(f"seeding {args.scale_departments} departments, {args.scale_kiosks} kiosks, {args.scale_consoles} clerks")
+        seeded = await seed(database_url, departments=args.scale_departments, kiosks=args.scale_kiosks,
+                            clerks=args.scale_consoles)
+        expected = {d: seeded.consoles_of(d) for d in seeded.departments}
+        if not all(expected.values()):
+            raise BenchError("every department needs a console: use at least as many --scale-consoles as departments")
+        await front.start()
         await asyncio.sleep(1.0)
-        rss_before = proc_status_mb(server.pid, "VmRSS")
-        console_side = Worker("consoles", consoles.main, server.url, [token for token, _ in seeded.consoles])
-        kiosk_side = Worker("kiosks", kiosks.main, server.url, seeded.kiosks, args.scale_hold_s)
+        rss_before = proc_status_mb(front.pid, "VmRSS")
+        console_side = Worker("consoles", consoles.main, front.url, [token for token, _ in seeded.consoles])
+        kiosk_side = Worker("kiosks", kiosks.main, front.url, seeded.kiosks, args.scale_hold_s)
         workers += [console_side, kiosk_side]
         got = await console_side.ask(CONNECT_TIMEOUT_S, cmd="connect")
         note(f"connected {got['consoles']} consoles in {got['seconds']:.1f} s")
         got = await kiosk_side.ask(CONNECT_TIMEOUT_S, cmd="connect")
         note(f"connected {got['kiosks']} kiosks in {got['seconds']:.1f} s")
-        cpu_idle = proc_cpu_s(server.pid)
+        cpu_idle = proc_cpu_s(front.pid)
         await asyncio.sleep(IDLE_S)
-        idle_pct = 100 * (proc_cpu_s(server.pid) - cpu_idle) / IDLE_S   # heartbeats of the idle sockets
-        sockets = args.scale_kiosks + args.scale_consoles
-        rss_idle = proc_status_mb(server.pid, "VmRSS")
+        idle_pct = 100 * (proc_cpu_s(front.pid) - cpu_idle) / IDLE_S   # heartbeats of the idle sockets
+        rss_idle = proc_status_mb(front.pid, "VmRSS")
         kb_per_socket = (rss_idle - rss_before) * 1024 / sockets
         note(f"central VmRSS {rss_before:.1f} MB before the clients, {rss_idle:.1f} MB with {sockets} sockets "
              f"({kb_per_socket:.1f} KB per socket); {idle_pct:.1f} % of a core while they are idle")
@@ -120,27 +124,29 @@ async def _run(args, tmp: Path) -> int:
             if perf_counter() - started > args.scale_max_s:
                 note(f"stopped after {args.scale_max_s:g} s (--scale-max-s) before the {rate:g}/s step")
                 break
-            step = await run_step(server, console_side, kiosk_side, rate, max(1, round(rate * args.scale_step_s)),
+            step = await run_step(front, console_side, kiosk_side, rate, max(1, round(rate * args.scale_step_s)),
                                   expected)
             steps.append(step)
             note(f"  {step.describe()}")
             if not step.passed and not args.scale_all_steps:
                 break
-        rss_peak = proc_status_mb(server.pid, "VmHWM")
-        report(args, steps, rss_idle, rss_peak, kb_per_socket, sockets, idle_pct, hub_cpu, server.log_problems())
+        rss_peak = proc_status_mb(front.pid, "VmHWM")
+        report(args, name, front.description, steps, rss_idle, rss_peak, kb_per_socket, sockets, idle_pct, hub_cpu,
+               front.log_problems())
         return 0 if steps and steps[0].passed else 1
     finally:
         for worker in workers:
             worker.stop()
-        code = server.stop()
-        note(f"central stopped (exit code {code})")
+        await front.stop()
 
 
-async def run_step(server: Server, console_side: Worker, kiosk_side: Worker, rate: float, visits: int,
+async def run_step(front, console_side: Worker, kiosk_side: Worker, rate: float, visits: int,
                    expected: dict[str, int]) -> Step:
     step = Step(rate, visits)
-    pids = (server.pid, kiosk_side.pid, console_side.pid)
+    pids = (front.pid, kiosk_side.pid, console_side.pid)
+    others = front.extra_pids
     cpu0, wall0 = [proc_cpu_s(p) for p in pids], perf_counter()
+    others0 = {who: proc_cpu_s(pid) for who, pid in others.items()}
     sent = await kiosk_side.ask(visits / rate + 300.0, cmd="step", rate=rate, visits=visits)
     if sent["refused"]:
         raise BenchError(sent["refused"])
@@ -148,21 +154,22 @@ async def run_step(server: Server, console_side: Worker, kiosk_side: Worker, rat
     seen = await console_side.ask(STAGE_TIMEOUT_S, cmd="collect")
     step.wall_s = perf_counter() - wall0 - sent["waited_s"]
     step.central_cpu_s, step.kiosks_cpu_s, step.consoles_cpu_s = (proc_cpu_s(p) - c for p, c in zip(pids, cpu0))
+    step.others_cpu_s = {who: proc_cpu_s(pid) - others0[who] for who, pid in others.items()}
     step.add(sent, seen, expected)
     if sent["closed"] or seen["closed"]:
         step.failures[f"{sent['closed']} kiosks and {seen['closed']} consoles were disconnected"] += 1
-    if server.problem_count():
-        step.failures["central logged warnings or errors"] += server.problem_count()
+    if front.problem_count():
+        step.failures["central logged warnings or errors"] += front.problem_count()
     return step
 
 
-def report(args, steps: list[Step], rss_mb: float, rss_peak_mb: float, kb_per_socket: float, sockets: int,
-           idle_pct: float, hub_cpu: float, problems: list[str]) -> None:
+def report(args, name: str, setup: str, steps: list[Step], rss_mb: float, rss_peak_mb: float, kb_per_socket: float,
+           sockets: int, idle_pct: float, hub_cpu: float | None, problems: list[str]) -> None:
     passed = [s for s in steps if s.passed]
     best = max(passed, key=lambda s: s.achieved_rate, default=None)
     print()
-    print(f"central at scale: {args.scale_kiosks} kiosks, {args.scale_consoles} consoles, {args.scale_departments} "
-          f"departments; one central process, the load generator in two more; {os.cpu_count()} CPUs")
+    print(f"central at scale ({name}): {args.scale_kiosks} kiosks, {args.scale_consoles} consoles, "
+          f"{args.scale_departments} departments; {setup}, the load generator in two more; {os.cpu_count()} CPUs")
     print(f"  memory                 VmRSS {rss_mb:.1f} MB with {sockets} idle sockets ({kb_per_socket:.1f} KB per "
           f"socket), peak {rss_peak_mb:.1f} MB; idle, central uses {idle_pct:.1f} % of a core")
     print(f"  steps ({args.scale_step_s:g} s each, cancel {args.scale_hold_s:g} s after visit.queued; pass: all "
@@ -174,20 +181,22 @@ def report(args, steps: list[Step], rss_mb: float, rss_peak_mb: float, kb_per_so
               f"(central CPU {best.central_cpu_s_per_1000:.2f} s per 1,000 visits)")
     else:
         print("  sustained              none: even the first step failed")
-    print(f"  the hub alone          {hub_cpu:.3f} s of CPU per 1,000 visits (no sockets; _scale/hub_alone.py)")
+    if hub_cpu is not None:
+        print(f"  the hub alone          {hub_cpu:.3f} s of CPU per 1,000 visits (no sockets; _scale/hub_alone.py)")
     print(f"  central log            {len(problems)} warning/error lines")
     for line in problems[:5]:
         print(f"                         {line[:150]}")
     print()
-    emit("scale_joins_per_s_p99_100ms", best.achieved_rate if best else 0.0, "joins/s")
-    emit("scale_rss_mb", rss_mb, "MB")
-    emit("scale_kb_per_socket", kb_per_socket, "KB")
-    emit("scale_rss_peak_mb", rss_peak_mb, "MB")
-    emit("scale_idle_cpu_pct", idle_pct, "%")
-    emit("scale_hub_cpu_s_per_1000_visits", hub_cpu, "s")
+    emit(f"{name}_joins_per_s_p99_100ms", best.achieved_rate if best else 0.0, "joins/s")
+    emit(f"{name}_rss_mb", rss_mb, "MB")
+    emit(f"{name}_kb_per_socket", kb_per_socket, "KB")
+    emit(f"{name}_rss_peak_mb", rss_peak_mb, "MB")
+    emit(f"{name}_idle_cpu_pct", idle_pct, "%")
+    if hub_cpu is not None:
+        emit(f"{name}_hub_cpu_s_per_1000_visits", hub_cpu, "s")
     if best is not None:
-        emit("scale_p99_ms_at_sustained", best.p(99), "ms")
-        emit("scale_central_cpu_s_per_1000_visits", best.central_cpu_s_per_1000, "s")
+        emit(f"{name}_p99_ms_at_sustained", best.p(99), "ms")
+        emit(f"{name}_central_cpu_s_per_1000_visits", best.central_cpu_s_per_1000, "s")
 
 
 def add_arguments(parser) -> None:
@@ -214,12 +223,12 @@ def kiosk_plan(args) -> KioskPlan:
     return KioskPlan(visit_requests_per_s=VISIT_REQUESTS.per_second, visit_burst=int(VISIT_REQUESTS.capacity) - 1)
 
 
-def run(args) -> int:
-    for name in ("scale_kiosks", "scale_consoles", "scale_departments"):
-        if getattr(args, name) < 1:
-            note(f"{NAME}: --{name.replace('_', '-')} must be at least 1")
+def run(args, name: str = NAME) -> int:
+    for option in ("scale_kiosks", "scale_consoles", "scale_departments"):
+        if getattr(args, option) < 1:
+            note(f"{name}: --{option.replace('_', '-')} must be at least 1")
             return 2
-    return run_in_tmp(NAME, lambda tmp: _run(args, tmp), "amtsklingel-scale-", keep=args.scale_keep_tmp)
+    return run_in_tmp(name, lambda tmp: _run(args, tmp, name), f"amtsklingel-{name}-", keep=args.scale_keep_tmp)
 
 
 if __name__ == "__main__":

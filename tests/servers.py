@@ -305,11 +305,11 @@ def redis_server(timeout: float = START_TIMEOUT_S):
 HAPROXY_HINT = "run ./build.sh test, which installs Debian's haproxy package (listed in SYSTEM_PACKAGES)"
 
 
-def haproxy_config(port: int, backends: list[tuple[str, int]], admin_socket: Path) -> str:
+def haproxy_config(port: int, backends: list[tuple[str, int]], admin_socket: Path, maxconn: int = 4000) -> str:
     """The test's HAProxy: plain HTTP on loopback; health checks and timeouts as in docs/deploy.md."""
     servers = "\n".join(f"    server {name} 127.0.0.1:{p} check" for name, p in backends)
     return f"""global
-    maxconn 4000  # two file descriptors each; a test machine allows a few thousand
+    maxconn {maxconn}  # two file descriptors each; a test machine allows a few thousand
     stats socket {admin_socket} mode 600 level user
 
 defaults
@@ -381,8 +381,9 @@ class HAProxy:
             shutil.rmtree(self.base, ignore_errors=True)
 
 
-def start_haproxy(backends: list[tuple[str, int]], timeout: float = START_TIMEOUT_S) -> HAProxy:
-    """HAProxy in the foreground on a free loopback port in front of ``backends`` (name, port)."""
+def start_haproxy(backends: list[tuple[str, int]], timeout: float = START_TIMEOUT_S, maxconn: int = 4000) -> HAProxy:
+    """HAProxy in the foreground on a free loopback port in front of ``backends`` (name, port), taking at most
+    ``maxconn`` client connections (the scale benchmark's thousands need their file descriptors twice)."""
     binary = shutil.which("haproxy") or ("/usr/sbin/haproxy" if os.access("/usr/sbin/haproxy", os.X_OK) else None)
     if binary is None:
         raise ServerUnavailable(f"haproxy not found; {HAPROXY_HINT}")
@@ -391,7 +392,7 @@ def start_haproxy(backends: list[tuple[str, int]], timeout: float = START_TIMEOU
     try:
         port = _free_port()
         config = base / "haproxy.cfg"
-        config.write_text(haproxy_config(port, backends, base / "admin.sock"))
+        config.write_text(haproxy_config(port, backends, base / "admin.sock", maxconn))
         check = subprocess.run([binary, "-c", "-f", str(config)], capture_output=True, text=True, timeout=timeout)
         if check.returncode != 0:
             raise ServerUnavailable(f"haproxy refused its configuration:\n{check.stdout}{check.stderr}")

@@ -24,6 +24,7 @@ class Step:
     central_cpu_s: float = 0.0
     kiosks_cpu_s: float = 0.0
     consoles_cpu_s: float = 0.0
+    others_cpu_s: dict[str, float] = field(default_factory=dict)   # the servers between (HAProxy, Redis, standby)
     wall_s: float = 0.0
 
     @property
@@ -65,10 +66,11 @@ class Step:
     def describe(self) -> str:
         wall = self.wall_s or float("nan")
         failures = sum(self.failures.values())
+        others = "".join(f", {who} {100 * cpu / wall:.0f} %" for who, cpu in self.others_cpu_s.items())
         return (f"{'pass' if self.passed else 'FAIL'}  target {self.target_rate:.0f}/s, achieved "
                 f"{self.achieved_rate:.0f}/s, {len(self.latencies_ms)}/{self.planned} visits, visit -> console "
                 f"p50 {self.p(50):.1f} ms p99 {self.p(99):.1f} ms max {self.p(100):.1f} ms, visit.queued p99 "
                 f"{self.p(99, 'queued_ms'):.1f} ms, start lag p99 {self.start_lag_p99_ms:.1f} ms; CPU central "
                 f"{self.central_cpu_s_per_1000:.2f} s per 1,000 visits, {100 * self.central_cpu_s / wall:.0f} %, kiosks {100 * self.kiosks_cpu_s / wall:.0f} %, consoles "
-                f"{100 * self.consoles_cpu_s / wall:.0f} % of a core; {self.console_frames} console frames"
+                f"{100 * self.consoles_cpu_s / wall:.0f} %{others} of a core; {self.console_frames} console frames"
                 + (f"; failures {failures}: {dict(self.failures.most_common(3))}" if failures else ""))

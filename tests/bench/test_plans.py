@@ -12,7 +12,7 @@ from bench.__main__ import parse
 from bench._limits import KioskPlan, kiosks_for
 from central.live.limits import KIOSK_CONNECTS, VISIT_REQUESTS
 
-KIOSK_BENCHMARKS = ("central_latency", "kiosk_call", "fleet", "resilience", "scale")
+KIOSK_BENCHMARKS = ("central_latency", "kiosk_call", "fleet", "resilience", "scale", "scale2")
 
 
 def default_args(quick: bool = False):

@@ -1,4 +1,5 @@
-"""``./build.sh bench --only scale`` runs end to end in a tiny configuration and prints its figures as JSON lines."""
+"""``./build.sh bench --only scale`` (one central) and ``--only scale2`` (two behind HAProxy, with PostgreSQL and
+Redis) run end to end in a tiny configuration and print their figures as JSON lines."""
 from __future__ import annotations
 
 import json
@@ -13,13 +14,14 @@ from bench._scale.seed import plan_clerks
 from bench._scale.steps import Step
 
 ROOT = Path(__file__).resolve().parents[2]
-FIGURES = {"scale_joins_per_s_p99_100ms": "joins/s", "scale_rss_mb": "MB", "scale_kb_per_socket": "KB"}
+FIGURES = {"joins_per_s_p99_100ms": "joins/s", "rss_mb": "MB", "kb_per_socket": "KB"}
 RUN_TIMEOUT_S = 300
 
 
-def test_a_tiny_scale_run_prints_every_figure(tmp_path):
+@pytest.mark.parametrize("bench", ["scale", "scale2"])
+def test_a_tiny_scale_run_prints_every_figure(bench):
     done = subprocess.run(
-        [sys.executable, "-m", "bench", "--only", "scale", "--scale-kiosks", "50", "--scale-consoles", "5",
+        [sys.executable, "-m", "bench", "--only", bench, "--scale-kiosks", "50", "--scale-consoles", "5",
          "--scale-departments", "5", "--scale-rates", "5,10", "--scale-step-s", "2", "--scale-hold-s", "0.2",
          "--scale-all-steps"],  # both steps, whatever the machine's load makes of the first one's p99
         cwd=ROOT, capture_output=True, text=True, timeout=RUN_TIMEOUT_S, stdin=subprocess.DEVNULL)
@@ -29,11 +31,15 @@ def test_a_tiny_scale_run_prints_every_figure(tmp_path):
         figure = json.loads(line)
         assert set(figure) == {"metric", "value", "unit"}, line
         printed[figure["metric"]] = figure
-    assert set(FIGURES) <= set(printed), f"missing figures; stderr:\n{done.stderr[-3000:]}"
-    for metric, unit in FIGURES.items():
+    figures = {f"{bench}_{figure}": unit for figure, unit in FIGURES.items()}
+    assert set(figures) <= set(printed), f"missing figures; stderr:\n{done.stderr[-3000:]}"
+    for metric, unit in figures.items():
         assert printed[metric]["unit"] == unit
         assert isinstance(printed[metric]["value"], (int, float)) and math.isfinite(printed[metric]["value"])
-    assert printed["scale_rss_mb"]["value"] > 0
+    assert printed[f"{bench}_rss_mb"]["value"] > 0
+    if bench == "scale2":   # the load went through HAProxy to the leading one of two centrals
+        assert "two central processes (one leading, one standing by) behind HAProxy" in done.stdout
+        assert ", haproxy " in done.stdout and ", redis " in done.stdout and "central-b stopped" in done.stderr
     # Both steps ran (each line twice: as it ran and in the summary), every visit seen by every console of
     # its department: 10 and 20 visits.
     assert done.stderr.count("target 5/s,") == 1 and done.stdout.count("target 5/s,") == 1, done.stderr[-3000:]
