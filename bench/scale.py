@@ -37,6 +37,7 @@ RLIMIT_NOFILE (inherited by both) and stops with a message if the hard limit is 
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import resource
 import sys
@@ -124,13 +125,22 @@ async def _run(args, tmp: Path, name: str = NAME) -> int:
             if perf_counter() - started > args.scale_max_s:
                 note(f"stopped after {args.scale_max_s:g} s (--scale-max-s) before the {rate:g}/s step")
                 break
-            step = await run_step(front, console_side, kiosk_side, rate, max(1, round(rate * args.scale_step_s)),
-                                  expected)
+            planned = max(1, round(rate * args.scale_step_s))
+            try:
+                step = await run_step(front, console_side, kiosk_side, rate, planned, expected)
+            except BenchError:
+                if (gone := front.gone()) is None:
+                    raise
+                step = Step(rate, planned)   # its clients were cut off with it: a failed step, the last
+                step.failures[gone] += 1
+                steps.append(step)
+                note(f"  {step.describe()}")
+                break
             steps.append(step)
             note(f"  {step.describe()}")
             if not step.passed and not args.scale_all_steps:
                 break
-        rss_peak = proc_status_mb(front.pid, "VmHWM")
+        rss_peak = proc_status_mb(front.pid, "VmHWM") if front.gone() is None else float("nan")
         report(args, name, front.description, steps, rss_idle, rss_peak, kb_per_socket, sockets, idle_pct, hub_cpu,
                front.log_problems())
         return 0 if steps and steps[0].passed else 1
@@ -190,7 +200,8 @@ def report(args, name: str, setup: str, steps: list[Step], rss_mb: float, rss_pe
     emit(f"{name}_joins_per_s_p99_100ms", best.achieved_rate if best else 0.0, "joins/s")
     emit(f"{name}_rss_mb", rss_mb, "MB")
     emit(f"{name}_kb_per_socket", kb_per_socket, "KB")
-    emit(f"{name}_rss_peak_mb", rss_peak_mb, "MB")
+    if math.isfinite(rss_peak_mb):   # not when the serving central was gone at the end
+        emit(f"{name}_rss_peak_mb", rss_peak_mb, "MB")
     emit(f"{name}_idle_cpu_pct", idle_pct, "%")
     if hub_cpu is not None:
         emit(f"{name}_hub_cpu_s_per_1000_visits", hub_cpu, "s")

@@ -47,6 +47,11 @@ class OneCentral:
     def extra_pids(self) -> dict[str, int]:
         return {}
 
+    def gone(self) -> str | None:
+        """Why the serving central is no longer there, or None while it runs."""
+        code = self.server.proc.poll()
+        return None if code is None else f"central exited (code {code})"
+
     def problem_count(self) -> int:
         return self.server.problem_count()
 
@@ -119,6 +124,16 @@ class TwoCentrals:
     def extra_pids(self) -> dict[str, int]:
         return {"haproxy": self.haproxy.process.pid, "redis": self.redis.process.pid,
                 "standby": self.centrals[1].proc.pid}
+
+    def gone(self) -> str | None:
+        """Why the leading central no longer serves, or None while it runs. A leader whose lease ran out
+        before it could renew it (its event loop or Redis too slow for the lease, 0008) exits with 75."""
+        leader = self.centrals[0]
+        code = leader.proc.poll()
+        if code is None:
+            return None
+        why = [line for line in self._problems(("ERROR",)) if "stopped leading" in line]
+        return f"the leading central exited (code {code})" + (f": {why[0].split(': ', 2)[-1]}" if why else "")
 
     def _problems(self, starts: tuple[str, ...]) -> list[str]:
         out = []
