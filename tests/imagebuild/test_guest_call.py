@@ -103,3 +103,6 @@ def test_the_phases_wait_for_the_calls_media_to_connect():
     assert guest_devices.calls_connected(cat) == 1
     assert guest_devices.calls_connected(cat + "\ncall 2: connected\ncentral ended the call after it had connected") == 2
     assert guest_devices.calls_connected("call 1: failed\ncall 1: connecting") == 0
+    # as the image's journal has it (boot test of 2026-12-04 18:05)
+    assert guest_devices.calls_connected("INFO:appliance.controller.media:call 1: connected\n"
+                                         "INFO:appliance.controller.media:call 1: failed") == 1

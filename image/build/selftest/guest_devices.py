@@ -137,13 +137,14 @@ def pick_lines(journal: str, words: tuple[str, ...], last: int = 12) -> list[str
 # "ALSA playback '<device>': period 1024 frames (21.3 ms), buffer ...". Its underrun lines also begin
 # with "ALSA playback", so the sizes are found by what only they say.
 ALSA_SIZES = (": period ",)
-# The controller's line when a call's media connected (appliance/controller/media.py): "call 1: connected".
-CALL_CONNECTED = re.compile(r"^call \d+: connected$")
+# The controller's line when a call's media connected (appliance/controller/media.py): "call 1: connected",
+# in the journal with the level and logger in front ("INFO:appliance.controller.media:call 1: connected").
+CALL_CONNECTED = re.compile(r"(?:^|:)call \d+: connected$")
 
 
 def calls_connected(journal: str) -> int:
     """How many calls connected, of ``journalctl -o cat`` output."""
-    return sum(bool(CALL_CONNECTED.match(line.strip())) for line in journal.splitlines())
+    return sum(bool(CALL_CONNECTED.search(line.strip())) for line in journal.splitlines())
 
 
 def erle_db(reports: list[dict]) -> tuple[float | None, float]:
