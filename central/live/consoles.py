@@ -10,6 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from central.live.peers import StaffPeer
+from protocol.errors import AmtsklingelError
+
+
+class BulkChangeRefused(AmtsklingelError, TypeError):
+    """A dict-wide change (update, setdefault, ...) of StaffPeers, which would bypass its department index."""
 
 
 class StaffPeers(dict[int, StaffPeer]):
@@ -55,7 +60,7 @@ class StaffPeers(dict[int, StaffPeer]):
         self._by_department.clear()
 
     def _refuse(self, *_args, **_kwargs):
-        raise TypeError("StaffPeers keeps an index by department: assign or delete one console at a time")
+        raise BulkChangeRefused("StaffPeers keeps an index by department: assign or delete one console at a time")
 
     update = setdefault = popitem = __ior__ = _refuse
 

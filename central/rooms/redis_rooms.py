@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from central.rooms.visit import Visit, VisitState
 from central.rooms.waiting_rooms import WaitingRooms
+from protocol.errors import AmtsklingelError
 
 if TYPE_CHECKING:  # redis is needed only where redis_url is configured
     import redis.asyncio as aioredis
@@ -57,7 +58,7 @@ return 1
 """
 
 
-class Fenced(RuntimeError):
+class Fenced(AmtsklingelError):
     """Redis refused a write: another central holds the lease now."""
 
 
