@@ -13,6 +13,7 @@ from aiohttp import WSCloseCode, web
 from central import logfilter
 from central.bookings.forgetting import keep_forgetting
 from central.cluster import web as cluster_web
+from central.collector import keep_freezing
 from central.config import Config
 from central.fleet import enrol_socket
 from central.fleet import settings as fleet_settings
@@ -117,6 +118,8 @@ def create_app(config: Config, *, now: Callable[[], dt.datetime] | None = None) 
         app["write_updates"] = asyncio.get_running_loop().create_task(app["update_writer"].run())
         app["watch_rollout"] = asyncio.get_running_loop().create_task(rollout_sync.watch(app))
         app["forget_bookings"] = asyncio.get_running_loop().create_task(keep_forgetting(app))
+        app["freeze_sockets"] = asyncio.get_running_loop().create_task(
+            keep_freezing(app["websockets"], app["stopping"]))  # central/collector.py
 
     async def stop(app: web.Application) -> None:
         if "resolve_turn" in app:
@@ -129,6 +132,8 @@ def create_app(config: Config, *, now: Callable[[], dt.datetime] | None = None) 
             app["watch_rollout"].cancel()
         if "forget_bookings" in app:
             app["forget_bookings"].cancel()
+        if "freeze_sockets" in app:
+            app["freeze_sockets"].cancel()
         await begin_shutdown(app)  # with several centrals, this also hands the lease back
         if "redis" in app:
             await app["redis"].aclose()
