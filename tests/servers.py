@@ -218,19 +218,16 @@ def postgresql(timeout: float = START_TIMEOUT_S):
 
 
 @dataclass
-class Redis:
-    """A running throwaway redis-server on 127.0.0.1:port, no password, nothing saved."""
+class _Foreground:
+    """A server process of the test's own, in the foreground, with its files in ``base``."""
 
     base: Path
     port: int
     process: subprocess.Popen
     host: str = "127.0.0.1"
 
-    @property
-    def url(self) -> str:
-        return f"redis://{self.host}:{self.port}/0"
-
     def stop(self) -> None:
+        """SIGTERM, SIGKILL if that takes too long; then delete its files."""
         try:
             if self.process.poll() is None:
                 self.process.terminate()
@@ -241,6 +238,38 @@ class Redis:
                     self.process.wait(STOP_TIMEOUT_S)
         finally:
             shutil.rmtree(self.base, ignore_errors=True)
+
+
+def _until_ready(process: subprocess.Popen, ready, timeout: float, what: str, log: Path) -> str | None:  # noqa: ANN001
+    """Wait until ``ready()``: None then, or why the process exited. Raises ServerUnavailable (after
+    killing it) when it neither got ready nor exited within ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return f"{what} exited with code {process.returncode}:\n{_tail(log)}"
+        if ready():
+            return None
+        time.sleep(0.05)
+    process.kill()
+    process.wait(STOP_TIMEOUT_S)
+    raise ServerUnavailable(f"{what} did not answer within {timeout:.0f} s; its log:\n{_tail(log)}")
+
+
+@dataclass
+class Redis(_Foreground):
+    """A running throwaway redis-server on 127.0.0.1:port, no password, nothing saved."""
+
+    @property
+    def url(self) -> str:
+        return f"redis://{self.host}:{self.port}/0"
+
+
+def _listens(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
 
 
 def _answers_ping(port: int) -> bool:
@@ -271,19 +300,10 @@ def start_redis(timeout: float = START_TIMEOUT_S) -> Redis:
                      "--dir", str(base), "--daemonize", "no", "--protected-mode", "yes"],
                     cwd=base, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                     start_new_session=True)
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                if process.poll() is not None:
-                    last_error = f"redis-server exited with code {process.returncode}:\n{_tail(log)}"
-                    break
-                if _answers_ping(port):
-                    return Redis(base, port, process)
-                time.sleep(0.05)
-            else:
-                process.kill()
-                process.wait(STOP_TIMEOUT_S)
-                raise ServerUnavailable(f"redis-server did not answer on 127.0.0.1:{port} within {timeout:.0f} s; "
-                                        f"its log:\n{_tail(log)}")
+            last_error = _until_ready(process, lambda: _answers_ping(port), timeout,  # noqa: B023 - called here
+                                      f"redis-server on 127.0.0.1:{port}", log)
+            if last_error is None:
+                return Redis(base, port, process)
             if "Address already in use" not in last_error:
                 break
         raise ServerUnavailable(f"redis-server failed to start: {last_error}")
@@ -343,11 +363,7 @@ backend centrals
 
 
 @dataclass
-class HAProxy:
-    base: Path
-    port: int
-    process: subprocess.Popen
-    host: str = "127.0.0.1"
+class HAProxy(_Foreground):
 
     @property
     def url(self) -> str:
@@ -368,18 +384,6 @@ class HAProxy:
         return {row[name] for row in (line.split(",") for line in lines[1:] if line)
                 if row[name] not in ("FRONTEND", "BACKEND") and row[status].startswith("UP")}
 
-    def stop(self) -> None:
-        try:
-            if self.process.poll() is None:
-                self.process.terminate()
-                try:
-                    self.process.wait(STOP_TIMEOUT_S)
-                except subprocess.TimeoutExpired:
-                    self.process.kill()
-                    self.process.wait(STOP_TIMEOUT_S)
-        finally:
-            shutil.rmtree(self.base, ignore_errors=True)
-
 
 def start_haproxy(backends: list[tuple[str, int]], timeout: float = START_TIMEOUT_S, maxconn: int = 4000) -> HAProxy:
     """HAProxy in the foreground on a free loopback port in front of ``backends`` (name, port), taking at most
@@ -399,16 +403,10 @@ def start_haproxy(backends: list[tuple[str, int]], timeout: float = START_TIMEOU
         with log.open("ab") as out:
             process = subprocess.Popen([binary, "-db", "-f", str(config)], cwd=base, stdin=subprocess.DEVNULL,
                                        stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise ServerUnavailable(f"haproxy exited with code {process.returncode}:\n{_tail(log)}")
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
-                return HAProxy(base, port, process)
-            time.sleep(0.05)
-        process.kill()
-        process.wait(STOP_TIMEOUT_S)
-        raise ServerUnavailable(f"haproxy did not listen on 127.0.0.1:{port} within {timeout:.0f} s:\n{_tail(log)}")
+        exited = _until_ready(process, lambda: _listens(port), timeout, f"haproxy on 127.0.0.1:{port}", log)
+        if exited is not None:
+            raise ServerUnavailable(exited)
+        return HAProxy(base, port, process)
     except BaseException:
         shutil.rmtree(base, ignore_errors=True)
         raise

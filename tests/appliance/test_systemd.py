@@ -2,6 +2,8 @@
 import socket
 from pathlib import Path
 
+import pytest
+
 from appliance.service import systemd
 
 
@@ -11,15 +13,21 @@ def test_notify_without_systemd_is_a_no_op(monkeypatch):
     assert systemd.notify("READY=1") is False
 
 
-def test_notify_sends_the_datagram(tmp_path, monkeypatch):
+@pytest.fixture
+def notify_socket(tmp_path, monkeypatch):
+    """The socket systemd would listen on (NOTIFY_SOCKET), without systemd-python: what arrives there."""
     path = tmp_path / "notify"
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as server:
         server.bind(str(path))
         server.settimeout(2)
         monkeypatch.setenv("NOTIFY_SOCKET", str(path))
         monkeypatch.setitem(__import__("sys").modules, "systemd", None)
-        assert systemd.notify("READY=1") is True
-        assert server.recv(100) == b"READY=1"
+        yield server
+
+
+def test_notify_sends_the_datagram(notify_socket):
+    assert systemd.notify("READY=1") is True
+    assert notify_socket.recv(100) == b"READY=1"
 
 
 def test_watchdog_interval_is_half_of_watchdogsec(monkeypatch):
@@ -30,15 +38,9 @@ def test_watchdog_interval_is_half_of_watchdogsec(monkeypatch):
     assert systemd.watchdog_interval_s() is None
 
 
-def test_each_step_of_the_start_gives_the_next_one_the_units_start_timeout(tmp_path, monkeypatch):
-    path = tmp_path / "notify"
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as server:
-        server.bind(str(path))
-        server.settimeout(2)
-        monkeypatch.setenv("NOTIFY_SOCKET", str(path))
-        monkeypatch.setitem(__import__("sys").modules, "systemd", None)
-        assert systemd.starting("aiortc loaded") is True
-        assert server.recv(200).decode().split("\n") == [
-            f"EXTEND_TIMEOUT_USEC={systemd.START_STEP_S * 1_000_000}", "STATUS=starting: aiortc loaded"]
+def test_each_step_of_the_start_gives_the_next_one_the_units_start_timeout(notify_socket):
+    assert systemd.starting("aiortc loaded") is True
+    assert notify_socket.recv(200).decode().split("\n") == [
+        f"EXTEND_TIMEOUT_USEC={systemd.START_STEP_S * 1_000_000}", "STATUS=starting: aiortc loaded"]
     unit = (Path(__file__).resolve().parents[2] / "systemd/amtsklingel-appliance.service").read_text()
     assert f"TimeoutStartSec={systemd.START_STEP_S // 60}min\n" in unit

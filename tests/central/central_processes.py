@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -180,3 +181,34 @@ class Console:
 def waiting_ids(snapshot: dict, department: str) -> list[str]:
     """The visit ids a console's snapshot lists as waiting in ``department``, in order."""
     return [v["visit_id"] for v in next(d for d in snapshot["departments"] if d["slug"] == department)["waiting"]]
+
+
+@dataclass
+class Scene:
+    """The citizens and the clerk, as they stand before central is stopped or fails over."""
+
+    calling: Kiosk
+    waiting: list[Kiosk]
+    clerk: Console
+    order: list[str]
+
+
+async def one_in_a_call_and_others_waiting(central, session: aiohttp.ClientSession, credentials: dict,  # noqa: ANN001
+                                           tokens: list[str], department: str) -> Scene:
+    """The demo kiosk's citizen in a call with the demo clerk, and one citizen per token waiting in
+    ``department`` in a known order. ``central``: anything with the ``url`` the clients connect to."""
+    calling = Kiosk(central, session, credentials["kiosk_token"])
+    waiting = [Kiosk(central, session, token) for token in tokens]
+    for kiosk in [calling, *waiting]:
+        await kiosk.connect()
+        await kiosk.request(department)
+    clerk = Console(central, "sachbearbeiterin", credentials["clerk_password"])
+    await clerk.login()
+    await clerk.connect()
+    await clerk.send(type="visit.pickup", visit_id=calling.visit_id)
+    await clerk.recv("call.assigned")
+    await calling.recv("call.start")
+    await calling.send(type="rtc.state", visit_id=calling.visit_id, state="connected")
+    for place, kiosk in enumerate(waiting, start=1):
+        await kiosk.until_position(place)  # one up: the call left the queue
+    return Scene(calling, waiting, clerk, [k.visit_id for k in waiting])

@@ -19,7 +19,13 @@ import aiohttp
 from central.seed import seed_demo
 from central.storage import Database
 from tests import servers
-from tests.central.central_processes import CentralProcess, Console, Kiosk, waiting_ids
+from tests.central.central_processes import (
+    CentralProcess,
+    Kiosk,
+    Scene,
+    one_in_a_call_and_others_waiting,
+    waiting_ids,
+)
 
 DEPARTMENT = "buergerbuero"
 RECOVERY_TIMEOUT_S = 45.0
@@ -117,33 +123,9 @@ class Failover:
     ended: int              # visits that ended on the way (must be 0)
 
 
-@dataclass
-class Scene:
-    """The citizens and the clerk, as they stand before the first change."""
-
-    calling: Kiosk
-    waiting: list[Kiosk]
-    clerk: Console
-    order: list[str]
-
-
 async def set_the_scene(c: Cluster, session: aiohttp.ClientSession, waiting: int) -> Scene:
     """``waiting`` citizens in one waiting room, in a known order, and one citizen in a call."""
-    calling = Kiosk(c, session, c.credentials["kiosk_token"])
-    kiosks = [Kiosk(c, session, token) for token in c.kiosk_tokens[:waiting]]
-    for kiosk in [calling, *kiosks]:
-        await kiosk.connect()
-        await kiosk.request(DEPARTMENT)
-    clerk = Console(c, "sachbearbeiterin", c.credentials["clerk_password"])
-    await clerk.login()
-    await clerk.connect()
-    await clerk.send(type="visit.pickup", visit_id=calling.visit_id)
-    await clerk.recv("call.assigned")
-    await calling.recv("call.start")
-    await calling.send(type="rtc.state", visit_id=calling.visit_id, state="connected")
-    for place, kiosk in enumerate(kiosks, start=1):
-        await kiosk.until_position(place)  # one up: the call left the queue
-    return Scene(calling, kiosks, clerk, [k.visit_id for k in kiosks])
+    return await one_in_a_call_and_others_waiting(c, session, c.credentials, c.kiosk_tokens[:waiting], DEPARTMENT)
 
 
 async def fail_over(c: Cluster, session: aiohttp.ClientSession, scene: Scene, sig: signal.Signals) -> Failover:

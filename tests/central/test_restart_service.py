@@ -10,7 +10,7 @@ import pytest
 
 from central.seed import seed_demo
 from central.storage import Database
-from tests.central.central_processes import CentralProcess, Console, Kiosk, waiting_ids
+from tests.central.central_processes import CentralProcess, Console, one_in_a_call_and_others_waiting, waiting_ids
 
 WAITING = 3
 
@@ -33,21 +33,8 @@ async def test_waiting_places_and_a_running_call_survive_sigterm_and_sigkill(cen
 
     async with aiohttp.ClientSession() as session:
         await central.start(session)
-        calling = Kiosk(central, session, credentials["kiosk_token"])
-        waiting = [Kiosk(central, session, token) for token in tokens]
-        for kiosk in [calling, *waiting]:
-            await kiosk.connect()
-            await kiosk.request("buergerbuero")
-        order = [k.visit_id for k in waiting]
-        clerk = Console(central, "sachbearbeiterin", credentials["clerk_password"])
-        await clerk.login()
-        await clerk.connect()
-        await clerk.send(type="visit.pickup", visit_id=calling.visit_id)
-        await clerk.recv("call.assigned")
-        await calling.recv("call.start")
-        await calling.send(type="rtc.state", visit_id=calling.visit_id, state="connected")
-        for place, kiosk in enumerate(waiting, start=1):
-            await kiosk.until_position(place)  # one up: the call left the queue
+        scene = await one_in_a_call_and_others_waiting(central, session, credentials, tokens, "buergerbuero")
+        calling, waiting, clerk, order = scene.calling, scene.waiting, scene.clerk, scene.order
 
         for sig in (signal.SIGTERM, signal.SIGKILL):
             stopped = asyncio.gather(*(k.closed() for k in [calling, *waiting]))

@@ -14,7 +14,7 @@ from appliance.service.main import start
 from central.seed import seed_demo
 from central.storage import Database
 from tests.browser import poll
-from tests.central.test_restart_service import CentralProcess
+from tests.central.central_processes import CentralProcess
 from tests.e2e.clerk_steps import CONNECTED, on_duty
 from tests.e2e.test_clerk_call import INBOUND_STATS_JS
 from tests.polling import until

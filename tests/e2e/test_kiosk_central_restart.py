@@ -14,7 +14,7 @@ from appliance.service.main import start
 from central.seed import seed_demo
 from central.storage import Database
 from tests.browser import open_page, poll, require_isolated_network
-from tests.central.test_restart_service import CentralProcess, Kiosk
+from tests.central.central_processes import CentralProcess, Kiosk
 from tests.polling import until, view_until
 
 RESTORING = "The connection is being restored. Your place is kept."
