@@ -173,9 +173,13 @@ def test_microphone_hears_what_is_said_when_it_is_said():
     onset = frame.pts + idx[0]
     # The frame holding the click's start leaves the microphone once its last sample is captured.
     assert handed_out_at >= said + (frame.pts + frame.samples - onset) / 48000 - 0.001
-    # All of the click, once: 15 ms of loud sound at most 2 frames long.
+    # All of the click, once: 15 ms of loud sound at most 2 frames long. Over the microphone's own tone
+    # (0.3 of full scale, any phase) 285 to 392 of the click's 720 samples pass 0.6, and the loud ones
+    # span 683 to 715 samples from first to last.
     assert 1 <= len(with_click) <= 2
-    assert sum(idx.size for _, _, idx in with_click) > 300
+    assert sum(idx.size for _, _, idx in with_click) > 250
+    loud_at = np.concatenate([f.pts + idx for f, _, idx in with_click])
+    assert 660 <= loud_at[-1] - loud_at[0] + 1 <= 720
 
 
 def test_microphone_stop_ends_track():
