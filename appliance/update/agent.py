@@ -25,7 +25,7 @@ from appliance.service.power import PowerError
 from appliance.update import marker as markers
 from appliance.update.fetch import BundleProxy, Retry
 from appliance.update.marker import Marker
-from appliance.update.slots import InstallFailed, SlotBackend, SlotError
+from appliance.update.slots import InstallFailed, SlotBackend, SlotBusy, SlotError
 from appliance.update.trial import Checks, after_boot
 from appliance.update.window import window_open
 from protocol import messages as m
@@ -44,6 +44,9 @@ class AgentTimes:
     farewell_s: float = 1.0     # for the last status to reach central before the link goes down
     slot_attempts: int = 6      # asking the slots at start (rauc-service may still be starting) ...
     slot_retry_s: float = 10.0  # ... this far apart
+    # RAUC's service busy with an installation an earlier start of the appliance began (its watchdog or
+    # a crash restarted it): waited for this long at most, as long as an installation may take
+    busy_wait_s: float = 6 * 3600.0
     retry: Retry = Retry()
     # A failed download or installation (not a refused bundle) is tried again this long after each
     # failure, without waiting for central to offer it again (it does so only on a reconnect).
@@ -97,18 +100,28 @@ class UpdateAgent:
         if self.backend is None:
             self.ready.set()
             return
-        for attempt in range(self.times.slot_attempts):
+        attempt, busy_s = 0, 0.0
+        while True:
             try:
                 status = await self.backend.status()
                 self.running_version = status.booted_version or self.running_version
                 marker, then = await after_boot(self.backend, self.path, self.checks)
                 break
+            except SlotBusy as exc:  # the last boot can only be settled once RAUC has finished writing
+                if busy_s >= self.times.busy_wait_s:
+                    log.error("update slots still busy after %.0f s: %s", busy_s, exc)
+                    self.ready.set()
+                    return
+                if busy_s == 0:
+                    log.warning("%s; settling the last update after that", exc)
+                busy_s += self.times.slot_retry_s
             except SlotError as exc:  # e.g. rauc-service not up yet: a trial must not stay undecided
-                log.error("update slots unusable (attempt %d of %d): %s", attempt + 1, self.times.slot_attempts, exc)
-                await asyncio.sleep(self.times.slot_retry_s)
-        else:
-            self.ready.set()
-            return
+                attempt += 1
+                log.error("update slots unusable (attempt %d of %d): %s", attempt, self.times.slot_attempts, exc)
+                if attempt >= self.times.slot_attempts:
+                    self.ready.set()
+                    return
+            await asyncio.sleep(self.times.slot_retry_s)
         if then == "reboot":
             # The new version failed its trial and the unit goes back: offers wait for the old one (this
             # one would answer "running" for the version that just failed).
@@ -179,7 +192,16 @@ class UpdateAgent:
         await self._restart_when_allowed(offer, installed)
 
     async def _install(self, offer: u.UpdateOffer) -> Marker | None:
-        status = await self.backend.status()
+        try:
+            status = await self.backend.status()
+        except SlotError as exc:  # e.g. RAUC busy: said and tried again, never a silent end of the offer
+            log.error("update to %s cannot start: %s", offer.version, exc)
+            failed = Marker(bundle_id=offer.bundle_id, version=offer.version, from_version=self.running_version,
+                            from_slot=None, target_slot=None, step="failed", boot_id=self.backend.boot_id(),
+                            window=offer.window, fault="install_failed")
+            markers.save(self.path, failed)
+            await self._report_marker(failed)
+            return None
         marker = Marker(bundle_id=offer.bundle_id, version=offer.version, from_version=self.running_version,
                         from_slot=status.booted, target_slot=status.other, step="downloading",
                         boot_id=self.backend.boot_id(), window=offer.window)

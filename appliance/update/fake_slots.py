@@ -21,7 +21,7 @@ from pathlib import Path
 import aiohttp
 
 from appliance.service.files import write_atomic
-from appliance.update.slots import InstallFailed, Progress, Slot, SlotError, SlotStatus, Which
+from appliance.update.slots import InstallFailed, Progress, Slot, SlotBusy, SlotError, SlotStatus, Which
 from protocol.updates import UpdateFault
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,10 @@ class FakeSlots:
         """``version``: what slot A runs when the state file does not exist yet (the unit as flashed)."""
         self.path, self.compatible = Path(path), compatible
         self.fail_next: tuple[UpdateFault, str] | None = None  # the next install fails like this
+        # RAUC's service at work on an installation another client started: it refuses everything
+        # (busy), or only a second installation (busy_on_install, once)
+        self.busy = False
+        self.busy_on_install = False
         if not self.path.exists():
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._save({"boot_order": ["A", "B"], "left": {"A": TRIES, "B": TRIES}, "booted": "A", "boots": 1,
@@ -66,6 +70,10 @@ class FakeSlots:
 
     # -- RAUC --------------------------------------------------------------------------------------
     async def install(self, url: str, on_progress: Progress) -> None:
+        if self.busy or self.busy_on_install:
+            self.busy_on_install = False
+            raise InstallFailed("Failed to contact rauc service: Already processing a different method",
+                                "install_failed")
         state = self._load()
         target = "B" if state["booted"] == "A" else "A"
         state["left"][target] = 0  # from here on nothing boots the target until it is complete
@@ -81,12 +89,18 @@ class FakeSlots:
         if compatible.group(1).decode() != self.compatible:
             raise InstallFailed(f"Compatible mismatch: Expected '{self.compatible}' but bundle manifest has "
                                 f"'{compatible.group(1).decode()}'", "incompatible")
+        self.finish_install(version.group(1).decode())
+
+    def finish_install(self, version: str) -> None:
+        """What RAUC does once the slot is written: the version noted, the slot first with fresh tries
+        (also what its service does on its own for an installation whose client went away)."""
         state = self._load()
-        state["versions"][target] = version.group(1).decode()
+        target = "B" if state["booted"] == "A" else "A"
+        state["versions"][target] = version
         state["boot_order"] = [target] + [s for s in state["boot_order"] if s != target]
         state["left"][target] = TRIES
         self._save(state)
-        log.info("fake slot %s now holds %s and boots first", target, state["versions"][target])
+        log.info("fake slot %s now holds %s and boots first", target, version)
 
     async def _read(self, url: str, on_progress: Progress) -> bytes:
         timeout = aiohttp.ClientTimeout(total=None, sock_read=120)
@@ -114,7 +128,7 @@ class FakeSlots:
         return bytes(data)
 
     async def status(self) -> SlotStatus:
-        state = self._load()
+        state = self._ask()
         primary = next((s for s in state["boot_order"] if state["left"][s] > 0), None)
         slots = {name: Slot(name, booted=name == state["booted"], good=state["left"][name] > 0,
                             version=state["versions"][name]) for name in ("A", "B")}
@@ -130,7 +144,7 @@ class FakeSlots:
         return f"fake-boot-{self._load()['boots']}"
 
     def _set_tries(self, which: Which, tries: int) -> None:
-        state = self._load()
+        state = self._ask()
         slot = state["booted"] if which == "booted" else "B" if state["booted"] == "A" else "A"
         state["left"][slot] = tries
         self._save(state)
@@ -159,6 +173,12 @@ class FakeSlots:
         return dict(self._load()["left"])
 
     # -- the file ----------------------------------------------------------------------------------
+    def _ask(self) -> dict:
+        """The state as RAUC's service answers for it: not while it is busy."""
+        if self.busy:
+            raise SlotBusy("rauc status: already processing a different method")
+        return self._load()
+
     def _load(self) -> dict:
         try:
             return json.loads(self.path.read_text())

@@ -14,7 +14,7 @@ import logging
 import re
 from pathlib import Path
 
-from appliance.update.slots import InstallFailed, Progress, Slot, SlotError, SlotStatus, Which
+from appliance.update.slots import InstallFailed, Progress, Slot, SlotBusy, SlotError, SlotStatus, Which
 from protocol.updates import UpdateFault
 
 log = logging.getLogger(__name__)
@@ -24,6 +24,7 @@ INSTALL_TIMEOUT_S = 6 * 3600.0   # a village line at the cap may take hours; the
 COMMAND_TIMEOUT_S = 60.0
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 PROGRESS = re.compile(r"^\W*(\d{1,3})%\s")
+BUSY = re.compile(r"already processing a different method", re.I)  # src/service.c, while it installs
 
 # First match wins; the order matters: a signature error while streaming also names the stream.
 FAULTS: tuple[tuple[re.Pattern[str], UpdateFault], ...] = tuple((re.compile(p, re.I), f) for p, f in (
@@ -110,6 +111,8 @@ class RaucSlots:
                 out, err = await proc.communicate()
         except (OSError, TimeoutError) as exc:
             raise SlotError(f"{command} could not run: {exc}") from exc
+        if proc.returncode != 0 and BUSY.search(err.decode(errors="replace")):
+            raise SlotBusy(f"{command}: rauc-service is busy with an installation; it answers when that is done")
         if proc.returncode != 0:
             raise SlotError(f"{command} failed ({proc.returncode}): {err.decode(errors='replace').strip()[:300]}; "
                             "check that rauc-service runs and the D-Bus policy lets this user call it")

@@ -23,6 +23,11 @@ class SlotError(AmtsklingelError, RuntimeError):
     """The slot backend could not do what was asked (RAUC not running, not allowed, a broken state)."""
 
 
+class SlotBusy(SlotError):
+    """RAUC's service works on an installation and answers nothing else until it is done (one that an
+    earlier start of the appliance began, which the service finishes on its own)."""
+
+
 class InstallFailed(SlotError):
     """The bundle was not installed; ``fault`` says why in the protocol's words. Nothing boots it."""
 

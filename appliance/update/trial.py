@@ -5,7 +5,10 @@ The marker (marker.py) and the slot that booted tell it apart:
 - no marker, or an outcome already: a normal boot. ``mark-good booted`` tops up the tries of the
   slot that runs, so the boot loader keeps it.
 - ``downloading``: power or the process went while RAUC wrote the other slot. RAUC took that slot's
-  tries away before writing, so nothing boots it: ``failed`` ``interrupted``.
+  tries away before writing, and the agent marks it bad as well: ``failed`` ``interrupted``. Only
+  the process went (the same boot), and RAUC's service finished the slot meanwhile: ``installed``.
+  The agent gets here only once RAUC answers, that is once its service has stopped writing.
+  The new slot booted all the same (RAUC finished, then a power cut): its trial, as below.
 - ``installed``/``rebooting``/``trial`` and the new slot booted: the trial. Every health check must
   pass (:class:`Checks`); then ``mark-good booted`` and ``running``. One fails: its fault goes into
   the marker, ``mark-bad booted``, and the unit restarts into the old slot.
@@ -65,10 +68,21 @@ async def after_boot(backend: SlotBackend, path: Path, checks: Checks) -> tuple[
     if found is None or found.outcome:
         await backend.mark_good("booted")
         return found, "report" if found is not None and not found.reported else "nothing"
-    if found.step == "downloading":
+    if found.step == "downloading" and not (found.target_slot is not None and status.booted == found.target_slot):
+        target = status.slots.get(found.target_slot or "")
+        if (found.boot_id == boot and status.primary == found.target_slot and target is not None
+                and target.version == found.version):
+            # Only the service restarted (its watchdog, a crash) while RAUC's service wrote the slot,
+            # and that finished it: the update waits for its window as if this process had seen it.
+            log.warning("%s was installed while the appliance restarted", found.version)
+            done = found.but(step="installed")
+            markers.save(path, done)
+            await backend.mark_good("booted")
+            return done, "wait_to_reboot"
         log.warning("the installation of %s was interrupted; the other slot is not used", found.version)
         done = found.but(step="failed", fault="interrupted", boot_id=boot)
         markers.save(path, done)
+        await backend.mark_bad("other")  # whatever RAUC left there never boots untried
         await backend.mark_good("booted")
         return done, "report"
     if status.booted == found.target_slot and found.target_slot is not None:

@@ -293,3 +293,74 @@ async def test_slots_that_answer_only_after_a_while_still_settle_the_trial(unit)
     asyncio.get_running_loop().call_later(0.03, unit.slots.path.write_text, state)
     await unit.boot()
     assert (await unit.reached("running")).running_version == "2.0"
+
+
+async def test_slots_busy_when_an_offer_comes_the_unit_says_so_and_tries_again(unit):
+    # RAUC's service answers nothing while it works on an installation (its "already processing a
+    # different method"); the offer must not vanish with only "offered" said.
+    unit.times = dataclasses.replace(unit.times, install_retry_s=(0.05,))
+    agent = await unit.boot()
+    unit.slots.busy = True
+    await agent.handle(unit.offer())
+    failed = await unit.reached("failed")
+    assert failed.fault == "install_failed" and not unit.power.reboots
+    unit.slots.busy = False
+    await unit.reached("rebooting")  # tried again by itself, and installed this time
+    assert (await unit.slots.status()).primary == "B"
+
+
+async def test_an_install_busy_in_rauc_is_tried_again_by_itself(unit):
+    unit.times = dataclasses.replace(unit.times, install_retry_s=(0.05,))
+    agent = await unit.boot()
+    unit.slots.busy_on_install = True  # the status answers, the install is refused
+    await agent.handle(unit.offer())
+    failed = await unit.reached("failed")
+    assert failed.fault == "install_failed"
+    await unit.reached("rebooting")
+
+
+async def test_the_service_restarting_while_rauc_installs_keeps_the_installation(unit):
+    # The appliance is restarted (its watchdog, a crash) while RAUC's service writes the other slot:
+    # the new process finds "downloading" in the same boot, and RAUC busy until it has finished.
+    unit.times = dataclasses.replace(unit.times, announce_s=30)
+    agent = await unit.boot()
+    await agent.handle(unit.offer(max_kbit_s=800))
+    await unit.reached("downloading")
+    await agent.close()  # the process is gone; RAUC's service goes on ...
+    unit.slots.busy = True
+    loop = asyncio.get_running_loop()
+    loop.call_later(0.3, unit.slots.finish_install, "2.0")  # ... and finishes the slot
+    loop.call_later(0.3, setattr, unit.slots, "busy", False)
+    unit.times = dataclasses.replace(unit.times, slot_attempts=2)  # fewer than the busy time takes
+    await unit.boot()
+    installed = await unit.reached("installed")
+    assert installed.version == "2.0" and "failed" not in unit.states()
+    assert marker(unit)["step"] == "installed"
+
+
+async def test_the_service_restarting_after_rauc_failed_gives_the_slot_up(unit):
+    agent = await unit.boot()
+    await agent.handle(unit.offer(max_kbit_s=800))
+    await unit.reached("downloading")
+    await agent.close()  # the process is gone, and RAUC's installation fails meanwhile
+    await unit.boot()
+    failed = await unit.reached("failed")
+    assert failed.fault == "interrupted"
+    assert unit.slots.reboot() == "A"  # nothing boots the half-written slot
+
+
+async def test_an_untried_slot_booted_from_downloading_gets_its_trial(unit):
+    # RAUC finished the slot while no agent watched, and the unit restarted (a power cut): the slot
+    # is not committed by that boot unless its health checks pass.
+    agent = await unit.boot()
+    await agent.handle(unit.offer(max_kbit_s=800))
+    await unit.reached("downloading")
+    await agent.close()
+    unit.slots.finish_install("2.0")
+    assert unit.slots.reboot() == "B"
+
+    async def broken() -> bool:
+        return False
+    await unit.boot({"appliance_ready": broken})
+    assert marker(unit)["fault"] == "health_check_failed" and unit.power.reboots
+    assert unit.slots.tries_left()["B"] == 0

@@ -8,7 +8,7 @@ import os
 import pytest
 
 from appliance.update.rauc import RaucSlots, fault_for, parse_status
-from appliance.update.slots import InstallFailed, SlotError
+from appliance.update.slots import InstallFailed, SlotBusy, SlotError
 
 # Messages as RAUC 1.13 prints them (src/signature.c, bundle.c, nbd.c, install.c)
 MESSAGES = [
@@ -66,7 +66,8 @@ def rauc(tmp_path):
     script.write_text(f"""#!/bin/sh
 echo "$@" >> {calls}
 case "$1 $2" in
-  "status --output-format=json") cat {tmp_path / "status.json"} ;;
+  "status --output-format=json") [ -e {tmp_path / "busy"} ] && {{ echo "Failed to retrieve slot states via \
+D-Bus: already processing a different method" >&2; exit 1; }}; cat {tmp_path / "status.json"} ;;
   "status mark-good"|"status mark-bad") [ -e {tmp_path / "dbus-denied"} ] && {{ echo "rauc mark: \
 GDBus.Error:org.freedesktop.DBus.Error.AccessDenied" >&2; exit 1; }}; echo "marked slot" ;;
   install*)
@@ -107,3 +108,10 @@ async def test_a_refused_bundle_and_a_refused_call_are_clear(rauc):
     with pytest.raises(SlotError, match="D-Bus policy"):
         await slots.mark_good()
     assert os.access(where / "rauc", os.X_OK)
+
+
+async def test_rauc_busy_with_an_installation_is_told_apart(rauc):
+    where, slots = rauc
+    (where / "busy").touch()
+    with pytest.raises(SlotBusy, match="busy with an installation"):
+        await slots.status()
