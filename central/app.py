@@ -201,7 +201,9 @@ def _lead_when_possible(app: web.Application, hub: Hub) -> None:
         app["lost_lead"].set()  # python -m central serve closes every socket now and exits for systemd to restart
         asyncio.get_running_loop().create_task(begin_shutdown(app))
 
-    app["leadership"] = Leadership(app["lease"], hub.rooms, hub.take_over, lost)
+    config: Config = app["config"]
+    app["leadership"] = Leadership(app["lease"], hub.rooms, hub.take_over, lost, redis_url=config.redis_url,
+                                   stall_limit_s=config.lease_stall_limit_s)
     app["lead"] = asyncio.get_running_loop().create_task(app["leadership"].run())
     app["lead"].add_done_callback(lambda t: t.cancelled() or t.exception() is None or (
         log.error("leading failed", exc_info=t.exception()), lost("leading failed")))

@@ -14,6 +14,7 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
+from central.cluster.keeper import STALL_LIMIT_S
 from central.live.ice import TURN_SCHEMES, TurnRest, TurnSecret
 from protocol.candidates import DEFAULT_NETWORKS, parse_networks
 from protocol.errors import AmtsklingelError
@@ -84,6 +85,10 @@ class Config:
     # rooms are written through to it; unset (the default), one central keeps them in memory. The URL may carry
     # a password (redis://:secret@host:6379/0): set it in AMTSKLINGEL_REDIS_URL instead of this file.
     redis_url: str | None = dataclasses.field(default=None, repr=False)
+    # Several centrals: the leader keeps its lease while its event loop has run within this many seconds
+    # (central/cluster/keeper.py). Longer tolerates a busier machine; a hung leader is replaced after about
+    # this plus a second. Raise HAProxy's "timeout check" with it (docs/deploy.md).
+    lease_stall_limit_s: float = STALL_LIMIT_S
 
     @property
     def bundle_directory(self) -> Path | None:
@@ -144,13 +149,13 @@ class Config:
             raise ConfigError(f"{source}: ice_networks: {exc}") from None
         values["ice_networks"] = tuple(networks)
         for name, kind in (("port", int), ("bundle_max_mb", int), ("session_hours", (int, float)),
-                           ("resume_grace_s", (int, float)),
+                           ("resume_grace_s", (int, float)), ("lease_stall_limit_s", (int, float)),
                            ("resume_token_hours", (int, float)), ("call_connect_timeout_s", (int, float)),
                            ("default_handling_s", int), ("secure_cookies", bool),
                            ("online_visits_per_department", int)):
             if name in values and (not isinstance(values[name], kind) or isinstance(values[name], bool) != (kind is bool)):
                 raise ConfigError(f"{source}: '{name}' has the wrong type ({type(values[name]).__name__})")
-        for name in ("resume_grace_s", "resume_token_hours", "call_connect_timeout_s"):
+        for name in ("resume_grace_s", "resume_token_hours", "call_connect_timeout_s", "lease_stall_limit_s"):
             if name in values and values[name] <= 0:
                 raise ConfigError(f"{source}: '{name}' must be greater than 0")
         if values.get("online_visits_per_department", 0) < 0:

@@ -353,8 +353,10 @@ backend centrals
     option httpchk GET /health/leader
     http-check expect status 200
     # Without it a check may take only "inter" (250 ms): a leader busy with a wave of reconnects would be
-    # marked down, and its sessions cut. A killed central refuses the connection at once all the same.
-    timeout check 1s
+    # marked down, and its sessions cut. Two checks timing out (fall 2) take 6 s, longer than central's
+    # lease_stall_limit_s (5 s): a leader that still holds its lease keeps its sessions. A killed central
+    # refuses the connection at once all the same.
+    timeout check 3s
     # Checked every 250 ms, down after 2 failures, up after 1 success; sessions to a server marked down are
     # cut, so no client keeps talking to a central that stopped leading.
     default-server inter 250ms fastinter 250ms downinter 250ms fall 2 rise 1 on-marked-down shutdown-sessions

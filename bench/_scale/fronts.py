@@ -126,8 +126,8 @@ class TwoCentrals:
                 "standby": self.centrals[1].proc.pid}
 
     def gone(self) -> str | None:
-        """Why the leading central no longer serves, or None while it runs. A leader whose lease ran out
-        before it could renew it (its event loop or Redis too slow for the lease, 0008) exits with 75."""
+        """Why the leading central no longer serves, or None while it runs. A leader whose term ended (its
+        event loop stalled past lease_stall_limit_s, or Redis unreachable for the lease, 0008) exits with 75."""
         leader = self.centrals[0]
         code = leader.proc.poll()
         if code is None:

@@ -1,15 +1,15 @@
 """One central leads, the others stand by: who serves, the takeover, and stepping down.
 
 A standby first makes sure Redis/Valkey saves nothing to disk (visits must not land there), then
-tries for the lease (central/cluster/lease.py) every POLL_S. Once it holds it, it
-loads the waiting rooms from Redis, adopts them (central/live/takeover.py), starts writing
-them through, and only then answers ``GET /health/leader`` with 200, so HAProxy sends it the
-kiosks and consoles. It renews the lease every RENEW_EVERY_S. When a renewal fails for longer
-than the lease allows, or a write of the rooms is refused because another central holds the
-lease, it stops leading at once: ``on_lost`` closes every WebSocket and ends the process, which
-systemd starts again as a standby with empty memory (no state of the old term can leak into a new
-one). Redis away for longer than the lease thus leaves no leader: the deployment's single point,
-recorded in docs/decisions/0008-several-centrals.md.
+tries for the lease (central/cluster/lease.py) every POLL_S. Once it holds it, a thread renews it
+(central/cluster/keeper.py) while the event loop beats its heartbeat; the central loads the waiting
+rooms from Redis, adopts them (central/live/takeover.py), starts writing them through, and only then
+answers ``GET /health/leader`` with 200, so HAProxy sends it the kiosks and consoles. When the term
+ends (the loop stalled past the limit, Redis unreachable for longer than the lease allows, or a write of
+the rooms refused because another central holds the lease), it stops leading at once: ``on_lost`` closes
+every WebSocket and ends the process, which systemd starts again as a standby with empty memory (no state
+of the old term can leak into a new one). Redis away for longer than the lease thus leaves no leader: the
+deployment's single point, recorded in docs/decisions/0008-several-centrals.md.
 """
 from __future__ import annotations
 
@@ -18,13 +18,18 @@ import contextlib
 import logging
 from collections.abc import Callable
 
-from central.cluster.lease import RENEW_EVERY_S, Lease
+from central.cluster.keeper import HEARTBEAT_S, REDIS_TIMEOUT_S, RETRY_S, STALL_LIMIT_S, LeaseKeeper, LoopHeartbeat
+from central.cluster.lease import Lease
 from central.rooms.redis_rooms import RedisRooms
 
 log = logging.getLogger(__name__)
 
 POLL_S = 0.5  # a standby asks for the lease this often: part of the failover time (0008)
 QUIET_S = 30.0  # a standby that cannot reach Redis says so at most this often
+LOAD_TIMEOUT_S = 10.0  # a takeover that cannot read the rooms from Redis by then gives up (and restarts)
+# The keeper thread reports why a term ended; only if it has not within this after the lease ran out
+# (it hangs on Redis, say) does the loop end the term on its own.
+OVERDUE_S = REDIS_TIMEOUT_S + RETRY_S + 0.5
 
 
 async def persistence(client) -> str | None:
@@ -44,29 +49,60 @@ async def persistence(client) -> str | None:
 
 
 class Leadership:
+    """``redis_url`` is what the keeper thread connects to; ``stall_limit_s`` how long the event loop may
+    stall before the lease goes (central/cluster/keeper.py)."""
+
     def __init__(self, lease: Lease, rooms: RedisRooms, take_over: Callable[[], int],
-                 on_lost: Callable[[str], None]) -> None:
+                 on_lost: Callable[[str], None], *, redis_url: str, stall_limit_s: float = STALL_LIMIT_S) -> None:
         self.lease, self.rooms = lease, rooms
         self._take_over, self._on_lost = take_over, on_lost
+        self._redis_url, self.stall_limit_s = redis_url, stall_limit_s
+        self.heartbeat = LoopHeartbeat()
         self._leading = False
+        self._ended = False  # the term is over (lost or handed back): nothing may bring it back
+        self._keeper: LeaseKeeper | None = None
         self._writer: asyncio.Task | None = None
+        self._beating: asyncio.Task | None = None
         self.epoch: int | None = None
 
     @property
     def leading(self) -> bool:
-        """True only while the lease runs: the moment it would lapse, this central is a standby."""
-        return self._leading and self.lease.held
+        """True only while this central's own term runs: the moment the lease would lapse, or the keeper
+        thread gave it up, this central is a standby. Whatever acts as leader asks this first."""
+        return self._leading and self.lease.held and self.lease.epoch == self.epoch
 
     async def run(self) -> None:
+        self._beating = asyncio.get_running_loop().create_task(self._beat())
         await self._wait_until_nothing_is_saved()
         await self._wait_for_lease()
-        loaded = await asyncio.wait_for(self.rooms.load(), self.lease.seconds_left())
-        self._take_over()
         self.epoch = self.lease.epoch
+        self._keeper = LeaseKeeper(self.lease, self._redis_url, self.heartbeat, self._ended_elsewhere(),
+                                   stall_limit_s=self.stall_limit_s)
+        self._keeper.start()
+        loaded = await asyncio.wait_for(self.rooms.load(), LOAD_TIMEOUT_S)
+        if self._ended or not self.lease.held:
+            return self.lose("the lease ran out while the waiting rooms were loaded")
+        self._take_over()
         self._leading = True
         log.info("leading (epoch %s) with %d visits taken over", self.epoch, loaded)
         self._writer = asyncio.get_running_loop().create_task(self.rooms.run())
-        await self._keep()
+
+    def _ended_elsewhere(self) -> Callable[[str], None]:
+        """What the keeper thread calls when the term ended: :meth:`lose`, run on the event loop."""
+        loop = asyncio.get_running_loop()
+
+        def ended(why: str) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: the process is ending anyway
+                loop.call_soon_threadsafe(self.lose, why)
+        return ended
+
+    async def _beat(self) -> None:
+        """Prove to the keeper that the loop runs; and step down should the lease run out unreported."""
+        while True:
+            self.heartbeat.beat()
+            if self._leading and self.lease.value is not None and self.lease.seconds_left() < -OVERDUE_S:
+                self.lose("the lease ran out before it could be renewed")
+            await asyncio.sleep(HEARTBEAT_S)
 
     async def _wait_until_nothing_is_saved(self) -> None:
         """Visits must not land on disk (decision 0003): a server that saves snapshots or an append-only
@@ -100,26 +136,14 @@ class Leadership:
                     last_complaint = loop.time()
             await asyncio.sleep(POLL_S)
 
-    async def _keep(self) -> None:
-        """Renew until the lease is lost; never sleep past the moment it would run out."""
-        while True:
-            await asyncio.sleep(max(0.0, min(RENEW_EVERY_S, self.lease.seconds_left())))
-            if not self.lease.held:
-                return self.lose("the lease ran out before it could be renewed")
-            try:
-                renewed = await asyncio.wait_for(self.lease.renew(), max(0.01, self.lease.seconds_left()))
-            except Exception as exc:  # timeout or Redis error: try again while the lease still runs
-                log.warning("the lease could not be renewed (%s); %.1f s left", exc, self.lease.seconds_left())
-                continue
-            if not renewed:
-                return self.lose("another central holds the lease")
-
     def lose(self, why: str) -> None:
-        """Stop leading now (the lease is gone, or the rooms' writes were refused)."""
-        if not self._leading:
+        """Stop leading now (the keeper ended the term, or the rooms' writes were refused)."""
+        if self._ended:
             return
-        self._leading = False
+        self._ended, self._leading = True, False
         self.lease.drop()
+        if self._keeper is not None:
+            self._keeper.stop()
         if self._writer is not None:
             self._writer.cancel()
         log.error("stopped leading: %s", why)
@@ -127,13 +151,17 @@ class Leadership:
 
     async def stop(self) -> None:
         """A clean stop: the last changes written, the lease handed back so a standby takes over at once."""
+        if self._keeper is not None:
+            self._keeper.stop()  # renews no more, and reports nothing when the lease goes below
+        if self._beating is not None:
+            self._beating.cancel()
         if self._writer is not None:
             self._writer.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._writer
         if not self.leading:
             return
-        self._leading = False
+        self._ended, self._leading = True, False
         try:
             await asyncio.wait_for(self.rooms.flush(), self.lease.seconds_left())
         except Exception as exc:

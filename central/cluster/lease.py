@@ -5,6 +5,9 @@ the epoch, so each takeover has a number of its own) and stays leader only while
 the key well inside its ttl. Its own deadline runs from the moment it *sent* a successful
 acquire or renewal: the key in Redis lives at least that long, so the central gives up
 (:attr:`Lease.held` turns False) no later than Redis could hand the key to another one.
+
+The leader renews from a thread of its own (central/cluster/keeper.py), so a busy event loop does not
+end its term; acquiring and handing back happen on the event loop.
 """
 from __future__ import annotations
 
@@ -58,7 +61,8 @@ class Lease:
 
     @property
     def epoch(self) -> int | None:
-        return int(self.value.split(":", 1)[0]) if self.value else None
+        value = self.value  # read once: the keeper thread may drop it meanwhile
+        return int(value.split(":", 1)[0]) if value else None
 
     @property
     def held(self) -> bool:
@@ -83,11 +87,18 @@ class Lease:
         if self.value is None:
             return False
         sent = time.monotonic()
-        if await self._renew(keys=[self.key], args=[self.value, int(self.ttl_s * 1000)]) != 1:
+        value = self.value
+        if await self._renew(keys=[self.key], args=[value, int(self.ttl_s * 1000)]) != 1:
             self.value = None
             return False
-        self._deadline = sent + self.ttl_s - MARGIN_S
+        self.renewed(value, sent)
         return True
+
+    def renewed(self, value: str, sent: float) -> None:
+        """A renewal of ``value`` sent at ``sent`` (monotonic) succeeded: the deadline moves on. A renewal
+        that comes back after the lease was dropped here does not bring it back."""
+        if self.value == value:
+            self._deadline = sent + self.ttl_s - MARGIN_S
 
     def drop(self) -> None:
         """Stop counting as leader at once (without asking Redis)."""

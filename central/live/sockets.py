@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from aiohttp import WSMsgType, web
 
+from central.cluster.web import leads
 from central.live.hub import GuestPeer, Hub, KioskPeer, StaffPeer
 from central.live.limits import retry_after_s
 from central.live.link import Link
@@ -48,6 +49,10 @@ async def _serve(request: web.Request, direction, on_message: Callable, on_open:
                 continue
             if frame.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
                 break
+            if not leads(request):
+                # Several centrals, and this one's term ended (its loop stalled past the limit, say): another
+                # central may act on this visit now. Stepping down closes this socket (1012) in a moment.
+                continue
             data = frame.data
             message = None
             try:

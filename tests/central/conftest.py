@@ -182,3 +182,14 @@ def redis_server():
 
     with servers.redis_server() as server:
         yield server
+
+
+@pytest_asyncio.fixture
+async def redis_client(request):
+    """An asyncio client of redis_server, on an emptied database."""
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url(request.getfixturevalue("redis_server").url)
+    await client.flushdb()
+    yield client
+    await client.aclose()

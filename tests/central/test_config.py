@@ -147,3 +147,10 @@ def test_several_centrals_need_postgresql_and_take_the_redis_url_from_the_enviro
     monkeypatch.setenv("AMTSKLINGEL_REDIS_URL", "redis://:s3cret@10.1.2.5:6379/0")
     config = Config.from_dict({"database_url": "postgresql://c@db/central"})
     assert config.redis_url == "redis://:s3cret@10.1.2.5:6379/0" and "s3cret" not in repr(config)
+
+
+def test_the_lease_stall_limit_is_a_positive_number_of_seconds():
+    assert Config.from_dict({"database_url": "sqlite://", "lease_stall_limit_s": 10}).lease_stall_limit_s == 10
+    for wrong, message in ((0, "greater than 0"), ("5", "wrong type")):
+        with pytest.raises(ConfigError, match=f"lease_stall_limit_s.*{message}"):
+            Config.from_dict({"database_url": "sqlite://", "lease_stall_limit_s": wrong})

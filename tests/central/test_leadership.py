@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 
 import aiohttp
 import pytest
@@ -19,18 +18,9 @@ from central.rooms import Visit
 from central.rooms.redis_rooms import Fenced, RedisRooms
 from central.seed import seed_demo
 from central.storage import Database
+from tests.central.leadership_helpers import until_status
 
 METRICS_TOKEN = "m" * 40
-
-
-@pytest.fixture
-async def redis_client(request):
-    import redis.asyncio as aioredis
-
-    client = aioredis.from_url(request.getfixturevalue("redis_server").url)
-    await client.flushdb()
-    yield client
-    await client.aclose()
 
 
 async def test_one_central_holds_the_lease_and_each_takeover_raises_the_epoch(redis_client):
@@ -86,18 +76,6 @@ async def two_centrals(database_url: str, redis_url: str):
     finally:
         for runner in runners:
             await runner.cleanup()
-
-
-async def until_status(url: str, status: int, timeout: float = 10) -> float:
-    """Wait until /health/leader answers ``status``; returns the seconds it took."""
-    started = time.monotonic()
-    async with aiohttp.ClientSession() as session, asyncio.timeout(timeout):
-        while True:
-            with contextlib.suppress(aiohttp.ClientError):
-                async with session.get(url + "/health/leader") as r:
-                    if r.status == status:
-                        return time.monotonic() - started
-            await asyncio.sleep(0.05)
 
 
 async def test_the_standby_refuses_kiosks_until_the_leader_stops_then_holds_their_visits(request, redis_client):
