@@ -22,8 +22,8 @@ NETWORKS = ("127.0.0.0/8",)
 
 
 class MeshKiosk:
-    def __init__(self, conn, mode: str) -> None:
-        self.conn, self.mode = conn, mode
+    def __init__(self, conn, mode: str, upload_kbit_s: int) -> None:
+        self.conn, self.mode, self.upload_kbit_s = conn, mode, upload_kbit_s
         self.camera = StandinCamera()
         self.connected: set[str] = set()
 
@@ -34,7 +34,8 @@ class MeshKiosk:
 
         if self.mode == "vp8":  # a camera giving frames: what the kiosk encodes itself, once
             return FallbackVideoTrack(TestPatternTrack(1280, 720, fps=30), *SOFTWARE_SIZE, SOFTWARE_FPS)
-        # Padded to the bitrate: what a peer costs the kiosk grows with the bytes it sends (standin_camera.py).
+        # Padded to the bitrate the encoder is set to (the call's upload budget lowers it while a guest is in the
+        # call): what a peer costs the kiosk grows with the bytes it sends (standin_camera.py).
         return self.camera.open(**PASSTHROUGH, pad=True)
 
     async def run(self) -> None:
@@ -77,7 +78,7 @@ class MeshKiosk:
                              on_state=on_state, ice_networks=NETWORKS)
             return guest
 
-        call = MeshCall(clerk, new_guest)
+        call = MeshCall(clerk, new_guest, upload_kbit_s=self.upload_kbit_s)  # as the service: the kiosk's setting
         call.on_guest_state = state
         commands: asyncio.Queue = asyncio.Queue()
 
@@ -124,11 +125,11 @@ async def sent_bytes(call) -> dict:
     return out
 
 
-def kiosk_main(conn, mode: str) -> None:
+def kiosk_main(conn, mode: str, upload_kbit_s: int) -> None:
     """Process entry point (spawn)."""
     import logging
     logging.basicConfig(level=logging.WARNING)
 
     async def main() -> None:
-        await MeshKiosk(conn, mode).run()
+        await MeshKiosk(conn, mode, upload_kbit_s).run()
     asyncio.run(main())

@@ -57,6 +57,13 @@ Serial = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{4,64}$"),
                    Field(description="The unit's serial number (the Pi's, or the machine id on other hardware).")]
 KioskToken = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,9}\.[A-Za-z0-9_-]{32,64}$"),
                        Field(description="The kiosk's secret: `<kiosk id>.<random>`.")]
+# A call's upload budget (kbit/s), shared by the copies of the citizen's picture in a call with guests (a mesh
+# kiosk sends one per peer). The default: a call with the clerk alone sends what it always sent (the camera's
+# 1.5 Mbit/s and the voice, 1.6 Mbit/s) and fits a village DSL/LTE uplink of 2.5 Mbit/s with room to spare;
+# with a guest the two copies share the same 2 Mbit/s instead of needing 3.3. A site with less upload sets less.
+DEFAULT_CALL_UPLOAD_KBIT_S = 2000
+CALL_UPLOAD_KBIT_S_RANGE = (300, 20000)  # below 300, even one copy of the picture falls apart into blocks
+
 ActionId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{8,32}$")]
 Version = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._+~-]{1,64}$"),
                     Field(description="Software version, e.g. `0.3.0+1a2b3c4d5e6f`.")]
@@ -193,6 +200,11 @@ class KioskSettings(_Object):
         "Media only through the city's TURN server: the kiosk offers no address of its own and sends nothing "
         "straight to the other side, for sites whose network must not exchange packets with peers' addresses. "
         "Calls need central's TURN server then."))
+    call_upload_kbit_s: Annotated[int, Field(ge=CALL_UPLOAD_KBIT_S_RANGE[0], le=CALL_UPLOAD_KBIT_S_RANGE[1])] = Field(
+        DEFAULT_CALL_UPLOAD_KBIT_S, description=(
+            "The most a call sends from the kiosk, in kbit/s (the site's uplink, less what else uses it). With a "
+            "guest the kiosk sends its picture to each peer: each copy gets an equal share, and all of it again "
+            "when the guest leaves."))
 
 
 class SettingsMessage(Message):

@@ -131,10 +131,14 @@ def share_packing(sender, packer: SharedPacker) -> bool:
 
 
 class Vp8PacketEncoder:
-    """Frames to VP8 ``av.Packet``s, once for every peer; settings as aiortc's ``Vp8Encoder``."""
+    """Frames to VP8 ``av.Packet``s, once for every peer; settings as aiortc's ``Vp8Encoder``.
+
+    ``bitrate`` may change during the call (the upload budget, appliance/call/upload.py): the encoder is then
+    opened again at the next frame, with a key frame, as aiortc's own encoder does for a new target bitrate."""
 
     def __init__(self, bitrate: int = DEFAULT_BITRATE) -> None:
         self.bitrate = bitrate
+        self.max_bitrate = bitrate  # what a budget may give it at most
         self.codec: av.CodecContext | None = None
         self.force_keyframe = True  # the first frame of every receiver is a key frame
         self.frames = 0
@@ -142,7 +146,8 @@ class Vp8PacketEncoder:
     def encode(self, frame: av.VideoFrame) -> list[av.Packet]:
         if frame.format.name != "yuv420p":
             frame = frame.reformat(format="yuv420p")
-        if self.codec is not None and (frame.width, frame.height) != (self.codec.width, self.codec.height):
+        if self.codec is not None and ((frame.width, frame.height) != (self.codec.width, self.codec.height)
+                                       or self.codec.bit_rate != self.bitrate):
             self.codec = None
         if self.codec is None:
             self.codec = self._open(frame.width, frame.height)

@@ -7,6 +7,9 @@ guest, the clerk's senders are moved onto a :class:`~appliance.call.fanout.Fanou
 sent, and every guest gets a branch of the same fan-out, so the camera's H.264 (Pi 4) or the VP8 this
 kiosk encodes is encoded once for everyone (docs/decisions/0007-three-way-calls.md).
 
+The kiosk's upload stays within a budget (appliance/call/upload.py): whenever the number of peers receiving the
+picture changes, the camera's encoder (or the VP8 encoded here) is set to each copy's share.
+
 The clerk's pair is the call: its failure ends the call as before. A guest's pair only comes and goes:
 its failure is reported for that guest (``on_guest_state``) and nothing else changes.
 """
@@ -24,7 +27,9 @@ from appliance.call.fanout import Fanout, forward_keyframe_requests
 from appliance.call.mix import SpeakerMix
 from appliance.call.peer import H264, CallPeer, offered_video_codecs
 from appliance.call.receiver_tap import receiver_for
+from appliance.call.upload import UploadBudget, camera_encoder
 from protocol import messages as m
+from protocol.fleet import DEFAULT_CALL_UPLOAD_KBIT_S
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +58,11 @@ class MeshCall:
 
     ``new_guest`` makes a guest's peer connection (the service gives it the call's ICE servers and
     routes what the guest sends to the speaker and the page). ``on_guest_state(peer, state)`` hears
-    each guest pair's "connected" and "failed"."""
+    each guest pair's "connected" and "failed". ``upload_kbit_s``: the call's upload budget (the kiosk's settings)."""
 
-    def __init__(self, clerk: CallPeer, new_guest: GuestFactory) -> None:
+    def __init__(self, clerk: CallPeer, new_guest: GuestFactory, upload_kbit_s: int = DEFAULT_CALL_UPLOAD_KBIT_S) -> None:
         self.clerk = clerk
+        self.upload = UploadBudget(upload_kbit_s)
         self._new_guest = new_guest
         self.guests: dict[str, CallPeer] = {}
         self.video: Fanout | None = None
@@ -72,6 +78,7 @@ class MeshCall:
 
     async def accept_answer(self, sdp: str) -> None:
         await self.clerk.accept_answer(sdp)
+        self._share_upload()
 
     async def add_candidate(self, candidate: m.Candidate) -> None:
         await self.clerk.add_candidate(candidate)
@@ -114,6 +121,7 @@ class MeshCall:
                 fanout.pack_for(sender)  # the payloads the clerk's copy was packetised into, not packetised again
         if self.video is not None and guest.video_sender is not None:
             forward_keyframe_requests(guest.video_sender, self.video.request_keyframe)
+        self._share_upload()
         return await guest.offer()
 
     async def accept_guest_answer(self, peer: str, sdp: str) -> None:
@@ -133,6 +141,7 @@ class MeshCall:
             log.warning("a guest's browser takes no %s; the guest gets the citizen's voice without the picture",
                         wanted.split("/")[1].upper())
             guest.replace_video(None)
+            self._share_upload()
         await guest.accept_answer(sdp)
 
     async def add_guest_candidate(self, peer: str, candidate: m.Candidate) -> None:
@@ -147,6 +156,19 @@ class MeshCall:
             self.mix.remove(peer)
         if guest is not None:
             await guest.close()  # stops its branches: the fan-outs no longer feed it
+            self._share_upload()
+
+    def _share_upload(self) -> None:
+        """Every copy of the picture at its share of the upload budget (appliance/call/upload.py)."""
+        if self.video is not None:  # guests came: one encoder for every copy
+            encoder = self.video.encoder if self.video.encoder is not None else camera_encoder(self.video.source)
+            peers = sum(1 for peer in (self.clerk, *self.guests.values())
+                        if peer.video_sender is not None and peer.video_sender.track is not None)
+        else:  # the clerk alone: the camera's H.264 as it is; frames are encoded by aiortc, which follows the clerk
+            sender = self.clerk.video_sender
+            encoder = camera_encoder(sender.track) if sender is not None and self.clerk.sends_packets else None
+            peers = 1
+        self.upload.apply(peers, encoder)
 
     def _video_codec(self) -> str | None:
         if self.video is None:

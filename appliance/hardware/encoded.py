@@ -74,6 +74,11 @@ class EncodedVideoTrack(MediaStreamTrack):
         self._on_stop = on_stop
         # Set by the camera: asks its encoder for an IDR soon (a peer joined the call, or lost the picture).
         self.on_keyframe_request: Callable[[], None] | None = None
+        # Set by the camera: sets its encoder's bitrate (bit/s) while it runs (the call's upload budget),
+        # and the bitrate it is configured for, the most a budget gives it.
+        self.on_bitrate_request: Callable[[int], None] | None = None
+        self.max_bitrate: int | None = None
+        self.bitrate: int | None = None  # what the encoder was last set to
         self._lock = threading.Lock()  # guards the deque and flags, shared with the camera thread
         self._frames: collections.deque[tuple[bytes, bool, int]] = collections.deque()
         self._wanted = asyncio.Event()
@@ -122,6 +127,18 @@ class EncodedVideoTrack(MediaStreamTrack):
             self.on_keyframe_request()
         except Exception as exc:  # noqa: BLE001 - the periodic IDR still comes; the call must not suffer
             log.warning("the camera's encoder refused a key frame request: %s", exc)
+            return False
+        return True
+
+    def request_bitrate(self, bitrate: int) -> bool:
+        """Have the camera's encoder aim at ``bitrate`` (bit/s) from now on; False if it cannot be asked."""
+        if self.on_bitrate_request is None or self.readyState != "live":
+            return False
+        try:
+            self.on_bitrate_request(bitrate)
+            self.bitrate = bitrate
+        except Exception as exc:  # noqa: BLE001 - the picture goes on at the old rate; the call must not suffer
+            log.warning("the camera's encoder refused the bitrate %d bit/s: %s", bitrate, exc)
             return False
         return True
 

@@ -49,6 +49,7 @@ from appliance.update.agent import UpdateAgent
 from appliance.update.fake_slots import FakeRestart, FakeSlots
 from appliance.update.setup import open_slots, trial_checks
 from protocol import messages as m
+from protocol.fleet import DEFAULT_CALL_UPLOAD_KBIT_S
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +165,9 @@ async def start(config: ApplianceConfig, *, hardware: Hardware | None = None,
                              relay_only=relay_only)
             return guest
 
-        call = MeshCall(peer, new_guest)
+        # Central's setting for the site's uplink: a guest's copy of the picture shares it (appliance/call/upload.py).
+        upload = remote.current.call_upload_kbit_s if remote.current is not None else DEFAULT_CALL_UPLOAD_KBIT_S
+        call = MeshCall(peer, new_guest, upload_kbit_s=upload)
         return call
 
     def route(call: MeshCall, who: str, peer: CallPeer, track: MediaStreamTrack,

@@ -9,8 +9,6 @@ import threading
 
 from bench._kiosk_call.standin_encoder import UNIT_HEADER, encoder_main
 
-FILLER_NAL = b"\x00\x00\x00\x01\x0c"  # NAL unit type 12 (filler data), which decoders skip
-
 
 class StandinCamera:
     """Started once per kiosk process; :meth:`open` gives each call a fresh track from a fresh encoder."""
@@ -27,7 +25,6 @@ class StandinCamera:
         self._data = data_parent
         self.track = None
         self._generation = 0  # units of an encoder started for an earlier call are not this call's
-        self._frame_bytes = 0
         threading.Thread(target=self._read, name="encoded-reader", daemon=True).start()
 
     @property
@@ -37,17 +34,20 @@ class StandinCamera:
 
     def open(self, width: int, height: int, fps: int, bitrate: int, *, pad: bool = False):
         """A new ``EncodedVideoTrack`` fed by an encoder set up as ``hardware.pi.camera`` sets up the Pi's;
-        stopping the track stops the encoder. ``pad``: each access unit is padded with a filler NAL unit to
-        the bitrate's share of a frame (the test pattern alone compresses to a tenth of it, where a camera's
-        picture of a person takes all of it, and what the kiosk spends per peer grows with the bytes sent)."""
+        stopping the track stops the encoder, and the call can lower and raise its bitrate (the upload budget,
+        appliance/call/upload.py) as on the Pi. ``pad``: each access unit is padded with a filler NAL unit to
+        the share of a frame of the bitrate the encoder is set to now (``FakeH264Encoder(fill=True)``: the test
+        pattern alone compresses to a tenth of it, where a camera's picture of a person takes all of it, and
+        what the kiosk spends per peer grows with the bytes sent)."""
         from appliance.hardware.encoded import EncodedVideoTrack
 
         self._generation += 1
-        self._frame_bytes = bitrate // 8 // fps if pad else 0
         track = EncodedVideoTrack(on_stop=self._stop)
         track.on_keyframe_request = lambda: self._send(("keyframe",))  # as V4L2's FORCE_KEY_FRAME on the Pi
+        track.on_bitrate_request = lambda value: self._send(("bitrate", value))  # as V4L2's VIDEO_BITRATE
+        track.max_bitrate = track.bitrate = bitrate
         self.track = track
-        self._send(("start", self._generation, width, height, fps, bitrate))
+        self._send(("start", self._generation, width, height, fps, bitrate, pad))
         return track
 
     def close(self) -> None:
@@ -76,8 +76,4 @@ class StandinCamera:
             track = self.track
             if track is None or generation != self._generation:
                 continue
-            unit = blob[header:]
-            room = self._frame_bytes - len(unit) - len(FILLER_NAL) - 1
-            if room > 0:
-                unit += FILLER_NAL + b"\xff" * room + b"\x80"
-            track.put(unit, keyframe, timestamp_us)
+            track.put(blob[header:], keyframe, timestamp_us)

@@ -46,17 +46,21 @@ def encoder_main(commands, data) -> None:
             except EOFError:
                 break
             if cmd[0] == "start":
-                _, generation, width, height, fps, bitrate = cmd
+                _, generation, width, height, fps, bitrate, fill = cmd
                 if encoder is not None:
                     encoder.stop()
                 # As hardware.pi.camera sets up picamera2's H264Encoder.
-                encoder = FakeH264Encoder(bitrate=bitrate, repeat=True, iperiod=fps, framerate=fps, profile="baseline")
+                encoder = FakeH264Encoder(bitrate=bitrate, repeat=True, iperiod=fps, framerate=fps, profile="baseline",
+                                          fill=fill)
                 encoder.output = PipeOutput(data, generation)
                 encoder.width, encoder.height = width, height
                 encoder.start()
             elif cmd[0] == "keyframe":  # as V4L2's FORCE_KEY_FRAME on the Pi (hardware.pi.camera)
                 if encoder is not None:
                     encoder.request_keyframe()
+            elif cmd[0] == "bitrate":  # as V4L2's VIDEO_BITRATE on the Pi (hardware.pi.camera)
+                if encoder is not None:
+                    encoder.set_bitrate(cmd[1])
             elif cmd[0] == "stop":
                 if encoder is not None:
                     encoder.stop()

@@ -36,6 +36,7 @@ BUILT_IN: dict[str, Any] = {
     "brightness_pct": 100,
     "screen_off_outside_hours": False,
     "relay_only": False,
+    "call_upload_kbit_s": f.DEFAULT_CALL_UPLOAD_KBIT_S,
 }
 # Values stored in the settings rows (location is not: see the module's docstring).
 FIELDS: tuple[str, ...] = ("departments", *BUILT_IN)
@@ -137,7 +138,8 @@ class KioskSettingsStore:
                 version=1 + common_version + own_version, location=location[:120] or "–", departments=departments,
                 default_language=default, languages=languages, volume_pct=merged["volume_pct"],
                 mic_gain_db=merged["mic_gain_db"], brightness_pct=merged["brightness_pct"],
-                screen_off_outside_hours=merged["screen_off_outside_hours"], relay_only=merged["relay_only"])
+                screen_off_outside_hours=merged["screen_off_outside_hours"], relay_only=merged["relay_only"],
+                call_upload_kbit_s=merged["call_upload_kbit_s"])
         return out
 
 

@@ -14,9 +14,11 @@ from aiortc.mediastreams import MediaStreamTrack
 
 from appliance.call.mesh import MeshCall
 from appliance.call.peer import CallPeer, offered_video_codecs
+from appliance.call.receiver_tap import DECODER_QUEUE, receiver_for
 from appliance.hardware.fake.backend import FakeCamera
 from appliance.hardware.fake.camera import TestPatternTrack, read_clock
 from appliance.hardware.fake.microphone import SyntheticMicrophoneTrack
+from protocol.fleet import DEFAULT_CALL_UPLOAD_KBIT_S
 
 NETWORKS = ("127.0.0.0/8",)
 
@@ -47,6 +49,24 @@ class Remote:
             track = await self.tracks["video"]
             return [read_clock(await track.recv()) for _ in range(count)]
 
+    async def picture_kbit_s(self, seconds: float) -> float:
+        """The kiosk's picture as it arrives here over the next ``seconds``: kbit/s of reassembled frames
+        (what the receiver hands its decoder, which still decodes every one of them)."""
+        async with asyncio.timeout(20):
+            track = await self.tracks["video"]
+        q = getattr(receiver_for(self.pc, track), DECODER_QUEUE)
+        if "put" not in vars(q):  # count once, then hand on as before
+            original, self.picture_bytes = q.put, 0
+
+            def count(item, *args, **kwargs):
+                if item is not None:
+                    self.picture_bytes += len(item[1].data)
+                return original(item, *args, **kwargs)
+            q.put = count
+        before, started = self.picture_bytes, asyncio.get_running_loop().time()
+        await asyncio.sleep(seconds)
+        return (self.picture_bytes - before) * 8 / 1000 / (asyncio.get_running_loop().time() - started)
+
     async def audio_frames(self, count: int, seconds: float = 20) -> list:
         async with asyncio.timeout(seconds):
             track = await self.tracks["audio"]
@@ -59,10 +79,13 @@ class Remote:
 
 
 class KioskMesh:
-    """The kiosk's call: ``encoded`` is the camera's H.264 passthrough (Pi 4); False gives frames (VP8)."""
+    """The kiosk's call: ``encoded`` is the camera's H.264 passthrough (Pi 4); False gives frames (VP8).
+    ``bitrate``, ``fill`` and ``grain``: the camera's (:class:`FakeCamera`); ``upload_kbit_s``: the call's
+    upload budget."""
 
-    def __init__(self, *, encoded: bool = True, size=(640, 480)) -> None:
-        self.camera = FakeCamera(*size, fps=30, encoded=encoded)
+    def __init__(self, *, encoded: bool = True, size=(640, 480), bitrate: int = 1_000_000, fill: bool = False,
+                 grain: int = 0, upload_kbit_s: int = DEFAULT_CALL_UPLOAD_KBIT_S) -> None:
+        self.camera = FakeCamera(*size, fps=30, bitrate=bitrate, encoded=encoded, fill=fill, grain=grain)
         self.received: dict[str, dict[str, MediaStreamTrack]] = defaultdict(dict)
         self.states: dict[str, list[str]] = defaultdict(list)
         self.connected: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
@@ -72,7 +95,7 @@ class KioskMesh:
         clerk = CallPeer([], [track, SyntheticMicrophoneTrack()], on_remote_track=lambda t: self._heard("clerk", t),
                          video_codecs=offered_video_codecs(self.camera.encoded), frames=frames,
                          on_state=lambda state: self._state("clerk", state), ice_networks=NETWORKS)
-        self.call = MeshCall(clerk, self._new_guest)
+        self.call = MeshCall(clerk, self._new_guest, upload_kbit_s=upload_kbit_s)
         self.call.on_guest_state = self._state
 
     def _new_guest(self, who, tracks, codecs, on_state) -> CallPeer:

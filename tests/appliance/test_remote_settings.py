@@ -28,7 +28,8 @@ from protocol import messages as m
 NOW = dt.datetime(2026, 12, 7, 20, 0, tzinfo=dt.UTC)  # a Monday evening: everything closed
 SETTINGS = dict(version=3, location="Bücherei Nord", departments=["standesamt", "buergerbuero"],
                 default_language="tr", languages=["de", "tr", "en"], volume_pct=40, mic_gain_db=-6,
-                brightness_pct=60, screen_off_outside_hours=False, relay_only=False)
+                brightness_pct=60, screen_off_outside_hours=False, relay_only=False,
+                call_upload_kbit_s=1200)
 
 
 class Rig:

@@ -1,12 +1,14 @@
 """The whole appliance (fake hardware, Pi 4 passthrough) in a call with a clerk and an interpreter, central
 played by the test and both browsers by aiortc: the kiosk offers to the interpreter when central says they
 joined, both see the citizen, the speaker plays both voices, the kiosk page gets the interpreter's picture,
-and when the interpreter is removed the call with the clerk goes on."""
+and when the interpreter is removed the call with the clerk goes on. The site's upload for a call (the kiosk's
+settings from central) is shared by the two copies of the citizen's picture while the interpreter is there."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from appliance.call.upload import picture_share
 from appliance.config import ApplianceConfig
 from appliance.controller.view import Participant, Screen
 from appliance.service.main import start
@@ -17,6 +19,10 @@ from tests.browser import require_isolated_network
 from tests.polling import until, view_until
 
 VISIT, TOKEN, GUEST = "v" * 24, "r" * 24, "g-interpreter1"
+UPLOAD_KBIT_S, CAMERA_BITRATE = 1500, 1_000_000  # the site's uplink for calls; the fake camera's bitrate
+SETTINGS = dict(version=2, location="Rathaus Musterdorf", departments=["buergerbuero"], default_language="de",
+                languages=["de", "en"], volume_pct=70, mic_gain_db=0, brightness_pct=100,
+                screen_off_outside_hours=False, call_upload_kbit_s=UPLOAD_KBIT_S)
 
 
 def sent(conn, kind: str, peer: str | None = None) -> list[dict]:
@@ -40,6 +46,8 @@ async def call(tmp_path):
         try:
             conn = await central.connection(1)
             await view_until(unit, lambda v: v.online)
+            await conn.send(type="kiosk.settings", settings=SETTINGS)
+            await conn.recv("kiosk.settings.applied")
             unit.controller.post("choose", "buergerbuero")
             await view_until(unit, lambda v: v.screen is Screen.CONSENT)
             unit.controller.post("confirm")
@@ -69,6 +77,9 @@ async def test_an_interpreter_joins_sees_and_hears_the_citizen_and_is_seen_and_h
     assert unit.bridge.current_view()["participants"][0]["role"] == "interpreter"  # what the page gets
 
     assert moving(await guest.pictures(20)) and moving(await clerk.pictures(20))  # the citizen, for both
+    encoder = unit.hardware.camera._encoder  # each copy of the picture at its share of the site's upload
+    await until(lambda: encoder.bitrate == picture_share(UPLOAD_KBIT_S, 2, CAMERA_BITRATE) < CAMERA_BITRATE, 10,
+                what="the camera's encoder at the share of the upload for two peers")
     assert (await guest.audio_frames(5))[0].sample_rate == 48000
     feed = unit.guest_video.feed(GUEST)
     await until(lambda: feed.mode == "encoded", 20, what="the interpreter's picture on the kiosk page's feed")
@@ -82,5 +93,6 @@ async def test_an_interpreter_joins_sees_and_hears_the_citizen_and_is_seen_and_h
     await conn.send(type="call.participant_left", visit_id=VISIT, peer=GUEST)
     await view_until(unit, lambda v: v.participants == ())
     assert moving(await clerk.pictures(30))  # the call goes on
+    await until(lambda: encoder.bitrate == CAMERA_BITRATE, 10, what="the camera's whole bitrate for the clerk again")
     assert unit.controller.view.screen is Screen.IN_CALL
     assert [msg["state"] for msg in sent(conn, "rtc.state")] == ["connected"]  # the clerk's pair never failed

@@ -46,7 +46,7 @@ def form(**changes) -> list[tuple[str, str]]:
     """The per-kiosk form as sent with its defaults, changed by ``changes`` (lists become repeated fields)."""
     values = {"location": "Rathaus Musterdorf, Foyer", "departments_mode": "all", "default_language": "de",
               "language": ["de", "en", "tr", "ar", "uk", "ru"], "volume_pct": "70", "mic_gain_db": "0",
-              "brightness_pct": "100", **changes}
+              "brightness_pct": "100", "call_upload_kbit_s": "2000", **changes}
     out = []
     for name, value in values.items():
         out += [(name, v) for v in value] if isinstance(value, list) else [(name, value)]
@@ -62,19 +62,21 @@ async def test_kiosk_gets_its_settings_after_welcome_and_at_once_on_each_change(
     assert kiosk.settings == {"version": 1, "location": "Rathaus Musterdorf, Foyer", "departments": ALL_SLUGS,
                               "default_language": "de", "languages": ["de", "en", "tr", "ar", "uk", "ru"],
                               "volume_pct": 70, "mic_gain_db": 0, "brightness_pct": 100,
-                              "screen_off_outside_hours": False, "relay_only": False}
+                              "screen_off_outside_hours": False, "relay_only": False, "call_upload_kbit_s": 2000}
     other = await central.new_kiosk("Bücherei")
     kid = kiosk_id(central)
 
     status, location, _ = await admin.post(f"/admin/fleet/{kid}/settings", form(
         location="Bücherei Nord", departments_mode="chosen", department=["standesamt", "buergerbuero"],
         order_standesamt="1", order_buergerbuero="2", default_language="en", language=["de", "en", "tr"],
-        volume_pct="40", mic_gain_db="-6", brightness_pct="60", screen_off_outside_hours="on"))
+        volume_pct="40", mic_gain_db="-6", brightness_pct="60", screen_off_outside_hours="on",
+        call_upload_kbit_s="1200"))
     assert (status, location) == (303, f"/admin/fleet/{kid}?done=settings-saved#kiosk-settings")
     got = (await kiosk.recv("kiosk.settings"))["settings"]
     assert got == {"version": 2, "location": "Bücherei Nord", "departments": ["standesamt", "buergerbuero"],
                    "default_language": "en", "languages": ["de", "en", "tr"], "volume_pct": 40, "mic_gain_db": -6,
-                   "brightness_pct": 60, "screen_off_outside_hours": True, "relay_only": False}
+                   "brightness_pct": 60, "screen_off_outside_hours": True, "relay_only": False,
+                   "call_upload_kbit_s": 1200}
     assert await other.quiet() == []  # only this kiosk's settings changed
 
     # The kiosk acknowledges; the page shows the version it confirmed.
@@ -124,6 +126,8 @@ async def test_department_changes_reach_kiosks_that_offer_all(central, admin):
     (dict(volume_pct="loud"), "Enter a whole number from 0 to 100."),
     (dict(mic_gain_db="-30"), "Enter a whole number from -20 to 20."),
     (dict(brightness_pct="5"), "Enter a whole number from 10 to 100."),
+    (dict(call_upload_kbit_s="100"), "Enter a whole number from 300 to 20000."),
+    (dict(call_upload_kbit_s="2 Mbit"), "Enter a whole number from 300 to 20000."),
     (dict(language=[]), "Offer at least one language."),
     (dict(language=["de", "en"], default_language="tr"), "must be one of the languages offered"),
     (dict(language=["fr"]), "Offer at least one language."),

@@ -44,7 +44,7 @@ async def settings_contract(db: Database) -> None:
     assert first.model_dump() == {
         "version": 1, "location": "Bücherei Musterdorf", "departments": SLUGS, "default_language": "de",
         "languages": ["de", "en", "tr", "ar", "uk", "ru"], "volume_pct": 70, "mic_gain_db": 0,
-        "brightness_pct": 100, "screen_off_outside_hours": False, "relay_only": False}
+        "brightness_pct": 100, "screen_off_outside_hours": False, "relay_only": False, "call_upload_kbit_s": 2000}
     assert (await store.defaults())["departments"] is None and await store.overrides(a) == {}
 
     # One kiosk's own values: only it changes, and its version grows.
@@ -78,6 +78,7 @@ async def settings_contract(db: Database) -> None:
     await store.update(None, languages=["tr", "de"], default_language="tr")
     assert (await store.effective(b, "x", SLUGS)).languages == ["tr", "de"]
     bad = [dict(volume_pct=101), dict(volume_pct="70"), dict(mic_gain_db=-21), dict(brightness_pct=9),
+           dict(call_upload_kbit_s=299), dict(call_upload_kbit_s=20001),
            dict(languages=["de", "fr"]), dict(languages=[]), dict(languages=["de", "de"]),
            dict(default_language="en"), dict(departments=["a", "a"]), dict(departments=["Not a slug"]),
            dict(screen_off_outside_hours="yes"), dict(colour="red"), dict(location="")]

@@ -43,13 +43,17 @@ class FakeCamera:
     ``fail()`` / ``fail(after_frames=n)`` / ``repair()``, ``unplug()`` / ``plug()``: see :class:`Breakage`.
     ``held.hold(text)``: a card with that QR code is held up to the camera (frames path only; see
     appliance/hardware/fake/held_code.py); ``held.hold(None)`` takes it away.
+    ``fill``: the H.264 stream takes its whole bitrate, as a camera's picture of a person does (the test
+    pattern alone takes a tenth); see :class:`FakeH264Encoder`. ``grain``: the frames carry noise of up to that
+    many luma steps, so that an encoder of them (VP8) needs its whole bitrate too (:class:`TestPatternTrack`).
     """
 
     name = "test pattern"
 
     def __init__(self, width: int = 640, height: int = 480, fps: int = 30, bitrate: int = 1_000_000, *,
-                 encoded: bool = False) -> None:
+                 encoded: bool = False, fill: bool = False, grain: int = 0) -> None:
         self.width, self.height, self.fps, self.bitrate = width, height, fps, bitrate
+        self.fill, self.grain = fill, grain
         self.encoded = self.prefers_encoded = encoded
         self._track: MediaStreamTrack | None = None
         self._encoder: FakeH264Encoder | None = None
@@ -68,15 +72,17 @@ class FakeCamera:
 
     def _start(self) -> MediaStreamTrack:
         if not self.encoded:
-            self._track = TestPatternTrack(self.width, self.height, fps=self.fps, held=self.held)
+            self._track = TestPatternTrack(self.width, self.height, fps=self.fps, held=self.held, grain=self.grain)
             return self._track
         track = EncodedVideoTrack(on_stop=self._stop)
         encoder = FakeH264Encoder(bitrate=self.bitrate, repeat=True, iperiod=self.fps, framerate=self.fps,
-                                  profile="baseline")
+                                  profile="baseline", fill=self.fill)
         encoder.output = TrackOutput(track)
         encoder.width, encoder.height = self.width, self.height
         encoder.start()
         track.on_keyframe_request = encoder.request_keyframe
+        track.on_bitrate_request = encoder.set_bitrate
+        track.max_bitrate = track.bitrate = self.bitrate
         self._track, self._encoder = track, encoder
         return track
 

@@ -128,10 +128,13 @@ class TestPatternTrack(MediaStreamTrack):
     kind = "video"
     __test__ = False  # not a pytest test class despite the name
 
+    GRAINS = 8  # noise pictures taken in turn: an encoder finds none of them in the frames it keeps to refer to
+
     def __init__(self, width: int = 640, height: int = 480, fps: float = 30,
-                 clock: Callable[[], float] = time.time, held: HeldCode | None = None) -> None:
+                 clock: Callable[[], float] = time.time, held: HeldCode | None = None, grain: int = 0) -> None:
         """``held``: while it holds a QR code, the picture shows that card instead of the bars
-        (the clock stays on top)."""
+        (the clock stays on top). ``grain``: the bars carry changing noise of up to that many luma steps,
+        like a camera's sensor, so that an encoder needs its whole bitrate (the plain pattern takes a tenth)."""
         super().__init__()
         self._held = held
         self._showing_held = False
@@ -158,6 +161,12 @@ class TestPatternTrack(MediaStreamTrack):
             u[self._band // 2:, x0 // 2:x1 // 2] = uu
             v[self._band // 2:, x0 // 2:x1 // 2] = vv
         self._buf = self._bg.copy()
+        self._grains: list[np.ndarray] = []
+        if grain:
+            rng = np.random.default_rng(width * height)
+            bars = y[self._band:].astype(np.int16)
+            self._grains = [(bars + rng.integers(-grain, grain + 1, bars.shape)).clip(0, 255).astype(np.uint8)
+                            for _ in range(self.GRAINS)]
 
     async def _next_pts(self) -> int:
         if self.readyState != "live":
@@ -228,6 +237,9 @@ class TestPatternTrack(MediaStreamTrack):
             if self._showing_held:  # the card was taken away: the bars again
                 self._buf[:] = self._bg
                 self._prev_rect, self._showing_held = None, False
+            if self._grains:
+                _planes(self._buf, self.width, self.height)[0][self._band:] = self._grains[self._index % self.GRAINS]
+                self._prev_rect = None  # the whole picture is new
             self._draw_block()
         self._draw_clock(self._clock())
         frame = av.VideoFrame.from_ndarray(

@@ -104,6 +104,9 @@ class LatestFrameTrack(ThreadFedTrack):
 # (V4L2_CID_CODEC_BASE + 229): the bcm2835 codec makes its next picture an IDR with SPS/PPS.
 VIDIOC_S_CTRL = 0xC008561C
 V4L2_CID_MPEG_VIDEO_FORCE_KEY_FRAME = 0x009909E5
+# V4L2_CID_MPEG_VIDEO_BITRATE (V4L2_CID_CODEC_BASE + 207): the bcm2835 codec passes a new value on to the
+# running encoder (MMAL_PARAMETER_VIDEO_BIT_RATE), so the bitrate changes without a restart of the stream.
+V4L2_CID_MPEG_VIDEO_BITRATE = 0x009909CF
 
 
 def force_key_frame(encoder) -> None:
@@ -116,6 +119,17 @@ def force_key_frame(encoder) -> None:
     if device is None:
         raise CameraError("picamera2's H.264 encoder keeps no codec device open; key frames come every second")
     fcntl.ioctl(device, VIDIOC_S_CTRL, struct.pack("<Ii", V4L2_CID_MPEG_VIDEO_FORCE_KEY_FRAME, 1))
+
+
+def set_bitrate(encoder, bitrate: int) -> None:
+    """Set the running V4L2 H.264 encoder's bitrate (bit/s): the call's upload budget shares the uplink
+    between the peers (appliance/call/upload.py). picamera2 sets it only when the encoder starts."""
+    import fcntl
+    import struct
+    device = getattr(encoder, "vd", None)
+    if device is None:
+        raise CameraError("picamera2's H.264 encoder keeps no codec device open; its bitrate stays as started")
+    fcntl.ioctl(device, VIDIOC_S_CTRL, struct.pack("<Ii", V4L2_CID_MPEG_VIDEO_BITRATE, int(bitrate)))
 
 
 class PiCamera:
@@ -203,6 +217,8 @@ class PiCamera:
         self._track, self._running = track, "recording"
         self._cam.start_recording(encoder, ForwardingOutput())
         track.on_keyframe_request = lambda: force_key_frame(encoder)
+        track.on_bitrate_request = lambda bitrate: set_bitrate(encoder, bitrate)
+        track.max_bitrate = track.bitrate = self.bitrate
         return track
 
     def _start_frames(self) -> LatestFrameTrack:

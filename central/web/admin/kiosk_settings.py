@@ -20,12 +20,14 @@ from central.storage.kiosk_settings import BUILT_IN, KIOSK_LANGUAGES, SettingsEr
 from central.web.admin import forms
 from central.web.admin.forms import FieldError, Translate
 from central.web.auth import admin_required
+from protocol.fleet import CALL_UPLOAD_KBIT_S_RANGE
 
 ALL = "/admin/fleet/settings"
 # Each language in its own name: the admin picks what the citizen will read.
 LANGUAGE_NAMES = {"de": "Deutsch", "en": "English", "tr": "Türkçe", "ar": "العربية", "uk": "Українська",
                   "ru": "Русский"}
-RANGES = {"volume_pct": (0, 100), "mic_gain_db": (-20, 20), "brightness_pct": (10, 100)}
+RANGES = {"volume_pct": (0, 100), "mic_gain_db": (-20, 20), "brightness_pct": (10, 100),
+          "call_upload_kbit_s": CALL_UPLOAD_KBIT_S_RANGE}
 
 
 def kiosk_page(kiosk_id: int) -> str:
