@@ -30,6 +30,7 @@ from central.live.sockets import guest_socket, kiosk_socket, staff_socket
 from central.passwords import PasswordWorkers
 from central.rooms import WaitingRooms
 from central.rooms.estimate import WaitEstimator
+from central.rooms.guest_links import GuestLinks
 from central.rooms.resume_token import ResumeTokens
 from central.storage import Database
 from central.updates import control as rollout_control
@@ -92,8 +93,8 @@ def create_app(config: Config, *, now: Callable[[], dt.datetime] | None = None) 
         fleet = FleetRegistry(zone=ZoneInfo(config.timezone))
         fleet.restore(await db.fleet.load(), await db.fleet.alive_until())
         app["fleet_writer"] = FleetWriter(fleet, db.fleet)
-        rooms = WaitingRooms() if config.redis_url is None else _redis_rooms(app, config)
-        hub = Hub(rooms=rooms, estimator=estimator, departments={d.slug: d for d in departments},
+        rooms, guest_links = (WaitingRooms(), GuestLinks()) if config.redis_url is None else _redis_state(app, config)
+        hub = Hub(rooms=rooms, guest_links=guest_links, estimator=estimator, departments={d.slug: d for d in departments},
                   ice=ice_servers, online_cap=config.online_visits_per_department, record_visit=lambda dept, wait, duration, day: _spawn(
                       app, db.record_visit(dept, day, wait, duration)),
                   record_call_failure=lambda dept, day: _spawn(app, db.record_call_failure(dept, day)),
@@ -178,19 +179,27 @@ def create_app(config: Config, *, now: Callable[[], dt.datetime] | None = None) 
     return app
 
 
-def _redis_rooms(app: web.Application, config: Config):
-    """Several centrals: the Redis client, the lease, and the rooms written through (fenced by the lease)."""
+def _redis_state(app: web.Application, config: Config):
+    """Several centrals: the Redis client, the lease, and the rooms and guest links written through (fenced by
+    the lease)."""
     import redis.asyncio as aioredis  # only where redis_url is configured
 
     from central.cluster.lease import Lease
+    from central.rooms.redis_guest_links import RedisGuestLinks
     from central.rooms.redis_rooms import RedisRooms
 
     # Short timeouts: a leader must notice a lost Redis within its lease, not after TCP's minutes.
     client = aioredis.from_url(config.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
     app["redis"] = client
     lease = app["lease"] = Lease(client)
-    return RedisRooms(client, config.resume_grace_s, lease=lambda: (lease.key, lease.value or ""),
-                      on_fenced=lambda: app["leadership"].lose("another central holds the lease"))
+
+    def fence() -> tuple[str, str]:
+        return lease.key, lease.value or ""
+
+    def fenced() -> None:
+        app["leadership"].lose("another central holds the lease")
+    return (RedisRooms(client, config.resume_grace_s, lease=fence, on_fenced=fenced),
+            RedisGuestLinks(client, config.resume_grace_s, lease=fence, on_fenced=fenced))
 
 
 def _lead_when_possible(app: web.Application, hub: Hub) -> None:
@@ -203,7 +212,7 @@ def _lead_when_possible(app: web.Application, hub: Hub) -> None:
 
     config: Config = app["config"]
     app["leadership"] = Leadership(app["lease"], hub.rooms, hub.take_over, lost, redis_url=config.redis_url,
-                                   stall_limit_s=config.lease_stall_limit_s)
+                                   stall_limit_s=config.lease_stall_limit_s, also=[hub.guest_links])
     app["lead"] = asyncio.get_running_loop().create_task(app["leadership"].run())
     app["lead"].add_done_callback(lambda t: t.cancelled() or t.exception() is None or (
         log.error("leading failed", exc_info=t.exception()), lost("leading failed")))

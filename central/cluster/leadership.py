@@ -16,7 +16,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from central.cluster.keeper import HEARTBEAT_S, REDIS_TIMEOUT_S, RETRY_S, STALL_LIMIT_S, LeaseKeeper, LoopHeartbeat
 from central.cluster.lease import Lease
@@ -48,20 +49,33 @@ async def persistence(client) -> str | None:
     return ", ".join(saving) or None
 
 
+class WrittenThrough(Protocol):
+    """State the leader keeps in memory and writes through to Redis (central/rooms/fenced_hash.py)."""
+
+    async def load(self) -> int: ...
+
+    async def flush(self) -> None: ...
+
+    async def run(self) -> None: ...
+
+
 class Leadership:
-    """``redis_url`` is what the keeper thread connects to; ``stall_limit_s`` how long the event loop may
+    """``rooms`` and ``also`` (the guest links) are loaded at a takeover and written through while leading.
+    ``redis_url`` is what the keeper thread connects to; ``stall_limit_s`` how long the event loop may
     stall before the lease goes (central/cluster/keeper.py)."""
 
     def __init__(self, lease: Lease, rooms: RedisRooms, take_over: Callable[[], int],
-                 on_lost: Callable[[str], None], *, redis_url: str, stall_limit_s: float = STALL_LIMIT_S) -> None:
+                 on_lost: Callable[[str], None], *, redis_url: str, stall_limit_s: float = STALL_LIMIT_S,
+                 also: Sequence[WrittenThrough] = ()) -> None:
         self.lease, self.rooms = lease, rooms
+        self._written: list[WrittenThrough] = [rooms, *also]
         self._take_over, self._on_lost = take_over, on_lost
         self._redis_url, self.stall_limit_s = redis_url, stall_limit_s
         self.heartbeat = LoopHeartbeat()
         self._leading = False
         self._ended = False  # the term is over (lost or handed back): nothing may bring it back
         self._keeper: LeaseKeeper | None = None
-        self._writer: asyncio.Task | None = None
+        self._writers: list[asyncio.Task] = []
         self._beating: asyncio.Task | None = None
         self.epoch: int | None = None
 
@@ -79,13 +93,14 @@ class Leadership:
         self._keeper = LeaseKeeper(self.lease, self._redis_url, self.heartbeat, self._ended_elsewhere(),
                                    stall_limit_s=self.stall_limit_s)
         self._keeper.start()
-        loaded = await asyncio.wait_for(self.rooms.load(), LOAD_TIMEOUT_S)
+        loaded = [await asyncio.wait_for(state.load(), LOAD_TIMEOUT_S) for state in self._written]
         if self._ended or not self.lease.held:
             return self.lose("the lease ran out while the waiting rooms were loaded")
         self._take_over()
         self._leading = True
-        log.info("leading (epoch %s) with %d visits taken over", self.epoch, loaded)
-        self._writer = asyncio.get_running_loop().create_task(self.rooms.run())
+        log.info("leading (epoch %s) with %d visits taken over (%s in all from Redis)", self.epoch, loaded[0],
+                 " + ".join(map(str, loaded)))
+        self._writers = [asyncio.get_running_loop().create_task(state.run()) for state in self._written]
 
     def _ended_elsewhere(self) -> Callable[[str], None]:
         """What the keeper thread calls when the term ended: :meth:`lose`, run on the event loop."""
@@ -144,8 +159,8 @@ class Leadership:
         self.lease.drop()
         if self._keeper is not None:
             self._keeper.stop()
-        if self._writer is not None:
-            self._writer.cancel()
+        for writer in self._writers:
+            writer.cancel()
         log.error("stopped leading: %s", why)
         self._on_lost(why)
 
@@ -155,17 +170,18 @@ class Leadership:
             self._keeper.stop()  # renews no more, and reports nothing when the lease goes below
         if self._beating is not None:
             self._beating.cancel()
-        if self._writer is not None:
-            self._writer.cancel()
+        for writer in self._writers:
+            writer.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._writer
+                await writer
         if not self.leading:
             return
         self._ended, self._leading = True, False
         try:
-            await asyncio.wait_for(self.rooms.flush(), self.lease.seconds_left())
+            await asyncio.wait_for(asyncio.gather(*(state.flush() for state in self._written)),
+                                   self.lease.seconds_left())
         except Exception as exc:
-            log.warning("the last changes of the waiting rooms were not written (%s)", exc)
+            log.warning("the last changes of the waiting rooms or guest links were not written (%s)", exc)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.lease.release(), 1.0)
         log.info("handed the lease back")

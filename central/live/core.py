@@ -114,7 +114,8 @@ class HubCore:
     bookings: BookingStore | None = None
     _booking_writes: set[asyncio.Task] = field(default_factory=set)  # releases of bookings under way
     bookable: frozenset[str] = frozenset()  # departments that take appointments (central/live/booking_lookup.py)
-    # Interpreters and colleagues invited into calls by one-time links, in memory only (guest_side.py).
+    # Interpreters and colleagues invited into calls by one-time links (guest_side.py); with several centrals
+    # the unused links are written through to Redis (RedisGuestLinks).
     guest_links: GuestLinks = field(default_factory=GuestLinks)
     # Staff id -> how many guest links the clerk may still create now (guest_side.py)
     guest_invites: Buckets = field(default_factory=lambda: Buckets(GUEST_INVITES))

@@ -4,6 +4,8 @@ Nobody is connected to this central yet. Each visit gets what a visit of a lost 
 resume grace for its citizen to come back (and, in a call, for its clerk), a fresh resume token
 for when they do (central/live/resume.py then finds the visit in its place), and its booked slot
 watched. Visits whose citizen does not come back within the grace end as after a lost kiosk.
+Unused guest links (central/rooms/redis_guest_links.py) stay valid for the calls they were made for; a
+link whose call is not there, or not in a call with that clerk, goes.
 """
 from __future__ import annotations
 
@@ -25,5 +27,9 @@ class TakeOver(VisitResumption):
             if visit.state is VisitState.IN_CALL:
                 self._start_grace(visit, "staff_lost")
             self._watch_slot(visit)
+        for guest in self.guest_links.all():
+            visit = self.rooms.get(guest.visit_id)
+            if visit is None or visit.state is not VisitState.IN_CALL or visit.clerk_id != guest.clerk_id:
+                self.guest_links.remove(guest)
         log.info("took over %d visits from the previous leader", len(visits))
         return len(visits)

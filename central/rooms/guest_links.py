@@ -1,13 +1,15 @@
-"""One-time links that bring a third person (interpreter, colleague) into one call, kept in memory only.
+"""One-time links that bring a third person (interpreter, colleague) into one call.
 
 A link is a secret of 192 random bits. It opens exactly one guest connection: claiming it takes the
-secret out of the book, so a second opening (reuse) finds nothing, whether the first guest is still
-there or gone. A guest belongs to one call: the visit and the clerk who invited them. When that call
-is over (hang-up, transfer, failed media), every guest of it is dropped with it; nothing of a guest
-is written anywhere.
+link out of the book, so a second opening (reuse) finds nothing, whether the first guest is still
+there or gone. The book finds an unused link by the SHA-256 of its secret, so a copy of it (several
+centrals keep one in Redis, central/rooms/redis_guest_links.py) opens nothing. A guest belongs to one
+call: the visit and the clerk who invited them. When that call is over (hang-up, transfer, failed
+media), every guest of it is dropped with it. Nothing of a guest is written to disk.
 """
 from __future__ import annotations
 
+import hashlib
 import itertools
 import secrets
 from dataclasses import dataclass, field
@@ -27,6 +29,11 @@ class GuestLimitReached(AmtsklingelError):
     """The call has as many guests (or open links) as allowed."""
 
 
+def link_digest(secret: str) -> str:
+    """How the book knows an unused link: not by its secret."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
 @dataclass(eq=False)
 class Guest:
     visit_id: str
@@ -34,21 +41,31 @@ class Guest:
     role: str  # protocol.participants.GuestRole
     label: str
     peer: str = field(default_factory=lambda: "g-" + secrets.token_urlsafe(9))
-    secret: str | None = field(default_factory=lambda: secrets.token_urlsafe(24))  # None once claimed
+    # The link's secret, for the clerk to pass on. None once claimed, and on a central that took an unused
+    # link over from another: that one knows only its digest, and still lets the guest in.
+    secret: str | None = field(default_factory=lambda: secrets.token_urlsafe(24))
+    digest: str | None = None  # link_digest(secret) while the link is unused, None once claimed or revoked
     state: str = "invited"  # protocol.participants.GuestState
     link: Any = None  # the guest's connection (central.live.link.Link) once the secret was claimed
     admitted: int = 0  # order of admission: among guests, the earlier one offers to the later
 
+    def __post_init__(self) -> None:
+        if self.secret is not None and self.digest is None:
+            self.digest = link_digest(self.secret)
+
     @property
     def path(self) -> str | None:
-        """The link's path while it can still be used."""
-        return LINK_PATH + self.secret if self.secret is not None else None
+        """The link's path while it can still be used (and this central knows its secret)."""
+        return LINK_PATH + self.secret if self.secret is not None and self.digest is not None else None
 
 
 class GuestLinks:
+    """The book of guests and their links, in memory. :meth:`_link_added` and :meth:`_link_gone` tell a
+    subclass which unused links changed (central/rooms/redis_guest_links.py writes them through)."""
+
     def __init__(self, max_per_call: int = MAX_GUESTS_PER_CALL):
         self.max_per_call = max_per_call
-        self._by_secret: dict[str, Guest] = {}
+        self._unused: dict[str, Guest] = {}  # digest -> the guest of a link nobody has opened yet
         self._by_visit: dict[str, dict[str, Guest]] = {}
 
     def create(self, visit_id: str, clerk_id: int, role: str, label: str) -> Guest:
@@ -57,15 +74,26 @@ class GuestLinks:
             raise GuestLimitReached(f"at most {self.max_per_call} guests per call")
         guest = Guest(visit_id, clerk_id, role, label)
         guests[guest.peer] = guest
-        self._by_secret[guest.secret] = guest
+        self._unused[guest.digest] = guest
+        self._link_added(guest)
         return guest
+
+    def restore(self, guest: Guest) -> None:
+        """An unused link another central made (a takeover): in the book again, as it was."""
+        guests = self._by_visit.setdefault(guest.visit_id, {})
+        if guest.digest is None or guest.digest in self._unused or guest.peer in guests:
+            return
+        guests[guest.peer] = guest
+        self._unused[guest.digest] = guest
 
     def claim(self, secret: str, link: Any) -> Guest | None:
         """The guest of an unused link, now bound to ``link``; None for an unknown, used or revoked one."""
-        guest = self._by_secret.pop(secret, None)
+        guest = self._unused.pop(link_digest(secret), None)
         if guest is None:
             return None
-        guest.secret, guest.link, guest.state = None, link, "joining"
+        self._link_gone(guest.digest)
+        guest.secret = guest.digest = None
+        guest.link, guest.state = link, "joining"
         return guest
 
     def admit(self, guest: Guest) -> None:
@@ -80,12 +108,16 @@ class GuestLinks:
     def in_call(self, visit_id: str) -> list[Guest]:
         return [g for g in self.of_visit(visit_id) if g.state == "in_call"]
 
+    def all(self) -> list[Guest]:
+        return [guest for guests in self._by_visit.values() for guest in guests.values()]
+
     def remove(self, guest: Guest) -> None:
         """Forget the guest and its link (revoked, removed, left or lost)."""
         guest.state = "gone"
-        if guest.secret is not None:
-            self._by_secret.pop(guest.secret, None)
-            guest.secret = None
+        if guest.digest is not None:
+            self._unused.pop(guest.digest, None)
+            self._link_gone(guest.digest)
+            guest.secret = guest.digest = None
         guests = self._by_visit.get(guest.visit_id, {})
         if guests.get(guest.peer) is guest:
             del guests[guest.peer]
@@ -101,3 +133,9 @@ class GuestLinks:
 
     def __len__(self) -> int:
         return sum(len(g) for g in self._by_visit.values())
+
+    def _link_added(self, guest: Guest) -> None:
+        """A new unused link (kept in memory only here)."""
+
+    def _link_gone(self, digest: str) -> None:
+        """An unused link was claimed or revoked (kept in memory only here)."""

@@ -15,51 +15,26 @@ no central has led for that long, every kiosk's grace has run out anyway and the
 
 Writes are fenced by the leader's lease (central/cluster/lease.py): the script first checks
 that the lease still holds this central's value, so a central that lost its lease can never
-overwrite what the new leader wrote. A refused write calls ``on_fenced``.
+overwrite what the new leader wrote. A refused write calls ``on_fenced``. The writing itself is
+central/rooms/fenced_hash.py's, shared with the guest links.
 """
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-import logging
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from central.rooms.fenced_hash import Fenced, FencedHash
 from central.rooms.visit import Visit, VisitState
 from central.rooms.waiting_rooms import WaitingRooms
-from protocol.errors import AmtsklingelError
 
 if TYPE_CHECKING:  # redis is needed only where redis_url is configured
     import redis.asyncio as aioredis
 
-log = logging.getLogger(__name__)
+__all__ = ["VISITS_KEY", "Fenced", "RedisRooms", "decode_visit", "encode_visit"]
 
 VISITS_KEY = "amtsklingel:rooms:visits"
-BATCH = 500  # visits per script call: keeps one call well under Lua's argument limits and short for the server
-RETRY_S = 0.5  # after a failed write: the marked visits are kept and written again
-
-# KEYS[1] the visits hash, KEYS[2] (optional) the lease. ARGV: lease value, expiry ms, number of
-# visits to set, then id/JSON pairs, then ids to delete. Returns 0 when the lease is not ours.
-WRITE_SCRIPT = """
-if #KEYS > 1 and redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
-local i = 4
-for _ = 1, tonumber(ARGV[3]) do
-  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
-  i = i + 2
-end
-while i <= #ARGV do
-  redis.call('HDEL', KEYS[1], ARGV[i])
-  i = i + 1
-end
-if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 1
-"""
-
-
-class Fenced(AmtsklingelError):
-    """Redis refused a write: another central holds the lease now."""
 
 
 # A monotonic instant as wall-clock seconds on this machine. The queue sorts on monotonic arrival
@@ -106,13 +81,10 @@ class RedisRooms:
                  on_fenced: Callable[[], None] = lambda: None) -> None:
         self._memory = WaitingRooms(clock)
         self.client = client
-        self._script = client.register_script(WRITE_SCRIPT)
         self.expiry_s = expiry_s
-        self._lease = lease
-        self._on_fenced = on_fenced
-        self._marked: set[str] = set()
-        self._wake = asyncio.Event()
         self._offset = _mono_to_wall()
+        self._hash = FencedHash(client, VISITS_KEY, expiry_s, self._encode, self._memory_ids, lease=lease,
+                                on_fenced=on_fenced, what="the waiting rooms")
 
     # -- the interface: reads from memory, changes marked for writing ------------
     @property
@@ -159,13 +131,12 @@ class RedisRooms:
         self._mark(visit)
 
     def _mark(self, visit: Visit) -> None:
-        self._marked.add(visit.id)
-        self._wake.set()
+        self._hash.mark(visit.id)
 
     # -- Redis -------------------------------------------------------------------
     async def load(self) -> int:
         """Take every visit Redis holds into memory (a standby taking over); returns how many."""
-        stored = await self.client.hgetall(VISITS_KEY)
+        stored = await self._hash.read()
         offset = _mono_to_wall()
         for text in stored.values():
             visit = decode_visit(text, offset)
@@ -176,60 +147,15 @@ class RedisRooms:
     async def flush(self, *, everything: bool = False) -> None:
         """Write the marked visits (or all, renewing the expiry) now. Raises Fenced when the lease is
         no longer ours, a redis error when Redis cannot be reached (the visits stay marked)."""
-        marked = set(self._memory_ids()) | self._marked if everything else set(self._marked)
-        self._marked.clear()
-        try:
-            await self._write(marked, renew=everything)
-        except BaseException:
-            self._marked |= marked
-            raise
+        await self._hash.flush(everything=everything)
+
+    async def run(self) -> None:
+        """Write changes as they come, and everything (renewing the expiry) every quarter of it."""
+        await self._hash.run()
 
     def _memory_ids(self) -> list[str]:
         return [v.id for v in self._memory.all()]
 
-    async def _write(self, ids: set[str], *, renew: bool) -> None:
-        if not ids and not renew:
-            return
-        keys, value = [VISITS_KEY], ""
-        if self._lease is not None:
-            lease_key, value = self._lease()
-            keys.append(lease_key)
-        expiry_ms = int(self.expiry_s * 1000)
-        kept = [v for i in ids if (v := self._memory.get(i)) is not None]
-        gone = [i for i in ids if self._memory.get(i) is None]
-        pipe = self.client.pipeline(transaction=False)
-        calls = 0
-        for start in range(0, max(len(kept), len(gone), 1), BATCH):
-            sets = kept[start:start + BATCH]
-            args: list[str | int] = [value, expiry_ms, len(sets)]
-            for visit in sets:
-                args += [visit.id, encode_visit(visit, self._offset)]
-            args += gone[start:start + BATCH]
-            await self._script(keys=keys, args=args, client=pipe)
-            calls += 1
-        results = await pipe.execute()
-        if not all(results[:calls]):
-            raise Fenced("another central holds the lease")
-
-    async def run(self) -> None:
-        """Write changes as they come, and everything (renewing the expiry) every quarter of it."""
-        renew_every = self.expiry_s / 4
-        next_renewal = time.monotonic()
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), max(0.0, next_renewal - time.monotonic()))
-            self._wake.clear()
-            everything = time.monotonic() >= next_renewal
-            try:
-                await self.flush(everything=everything)
-            except Fenced:
-                log.error("the waiting rooms were not written: another central leads now")
-                self._on_fenced()
-                return
-            except Exception as exc:  # redis.ConnectionError, TimeoutError: Redis is away for now
-                log.warning("the waiting rooms could not be written to Redis (%s); trying again", exc)
-                await asyncio.sleep(RETRY_S)
-                self._wake.set()
-                continue
-            if everything:
-                next_renewal = time.monotonic() + renew_every
+    def _encode(self, visit_id: str) -> str | None:
+        visit = self._memory.get(visit_id)
+        return None if visit is None else encode_visit(visit, self._offset)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import signal
 import time
 from collections.abc import AsyncIterator
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import aiohttp
 
+from central.rooms.redis_guest_links import LINKS_KEY
 from central.seed import seed_demo
 from central.storage import Database
 from tests import servers
@@ -184,3 +186,52 @@ async def hang_up(scene: Scene) -> str:
 def client_session() -> aiohttp.ClientSession:
     """One session for many kiosks: aiohttp's default of 100 connections would queue the 101st socket."""
     return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+
+
+@dataclass
+class GuestLinks:
+    """Links the clerk made for the call before a change of leader (paths as the console shows them)."""
+
+    unused: str   # handed out, not opened yet
+    used: str     # opened by a guest, who joined
+    revoked: str  # withdrawn by the clerk
+
+
+async def three_guest_links(c: Cluster, session: aiohttp.ClientSession, scene: Scene, redis_url: str) -> GuestLinks:
+    """The clerk of the call invites three guests: revokes one link, a guest opens another, the third waits.
+    Returns once Redis holds what the leader wrote of them (only the unused link)."""
+    import redis.asyncio as aioredis
+
+    visit_id = scene.calling.visit_id
+
+    async def invite(label: str) -> dict:
+        await scene.clerk.send(type="guest.invite", visit_id=visit_id, role="interpreter", label=label)
+        while True:
+            status = await scene.clerk.recv("guest.status")
+            if status["state"] == "invited" and status["link"]:
+                return status
+
+    revoked = await invite("Dolmetscher Arabisch")
+    await scene.clerk.send(type="guest.remove", visit_id=visit_id, peer=revoked["peer"])
+    unused, used = await invite("Dolmetscherin Türkisch"), await invite("Kollegin")
+    assert await open_guest_link(c, session, used["link"]) == "guest.welcome"
+    client = aioredis.from_url(redis_url)
+    try:
+        async with asyncio.timeout(10):
+            while True:  # written through (the leader writes within milliseconds of a change)
+                if await client.hlen(LINKS_KEY) == 1:
+                    break
+                await asyncio.sleep(0.05)
+    finally:
+        await client.aclose()
+    return GuestLinks(unused["link"], used["link"], revoked["link"])
+
+
+async def open_guest_link(c: Cluster, session: aiohttp.ClientSession, path: str) -> str:
+    """An interpreter opens ``path`` through HAProxy: central's first answer (guest.welcome or guest.refused).
+    A guest let in stays connected (the socket is kept open with the session)."""
+    ws = await session.ws_connect(c.url.replace("http", "ws") + "/ws/guest", headers={"Origin": c.url})
+    await ws.send_str(json.dumps({"type": "guest.hello", "link": path.split("#", 1)[1]}))
+    frame = await ws.receive(timeout=5)
+    assert frame.type == aiohttp.WSMsgType.TEXT, frame
+    return json.loads(frame.data)["type"]

@@ -1,12 +1,21 @@
 """Two real centrals behind a real HAProxy, sharing a real PostgreSQL and Redis: the leader is killed
 (SIGKILL), later the new leader is stopped (SIGTERM). 100 citizens wait and one is in a call; after each
 change every kiosk and the console are back through HAProxy, every citizen in their place and order,
-and the call goes on and can be hung up (docs/decisions/0008-several-centrals.md)."""
+and the call goes on and can be hung up; a guest link the clerk made before the kill opens the call after
+it, once, and a used or revoked one does not (docs/decisions/0008-several-centrals.md)."""
 from __future__ import annotations
 
 import signal
 
-from tests.central.failover_scenario import client_session, cluster, fail_over, hang_up, set_the_scene
+from tests.central.failover_scenario import (
+    client_session,
+    cluster,
+    fail_over,
+    hang_up,
+    open_guest_link,
+    set_the_scene,
+    three_guest_links,
+)
 
 WAITING = 100
 
@@ -15,12 +24,17 @@ async def test_every_waiting_citizen_keeps_their_place_when_the_leading_central_
     pg, redis = request.getfixturevalue("postgresql_server"), request.getfixturevalue("redis_server")
     async with cluster(tmp_path, pg, redis, WAITING) as c, client_session() as session:
         scene = await set_the_scene(c, session, WAITING)
+        links = await three_guest_links(c, session, scene, redis.url)
         first_leader = await c.leader(session)
 
         killed = await fail_over(c, session, scene, signal.SIGKILL)
         assert killed.returncode == -signal.SIGKILL
         assert await c.leader(session) is not first_leader
+        assert await open_guest_link(c, session, links.used) == "guest.refused"
+        assert await open_guest_link(c, session, links.revoked) == "guest.refused"
+        assert await open_guest_link(c, session, links.unused) == "guest.welcome"  # the interpreter joins
         stopped = await fail_over(c, session, scene, signal.SIGTERM)
+        assert await open_guest_link(c, session, links.unused) == "guest.refused"  # it was used
         assert stopped.returncode == 0
         assert await c.leader(session) is first_leader  # back as a standby, it took over again
 

@@ -72,8 +72,12 @@ export function onGuestStatus(msg) {
   row.querySelector('.guest-who').textContent = who(msg);
   row.querySelector('.guest-state').textContent = t(STATES[msg.state]);
   const box = row.querySelector('.guest-link-box');
-  box.hidden = !msg.link;
-  if (msg.link) row.querySelector('.guest-link').value = new URL(msg.link, location.origin).href;
+  const field = row.querySelector('.guest-link');
+  // A central that took over from another knows an unused link only by its digest and sends none: the link
+  // this console shows stays good while the guest is still invited.
+  if (msg.link) field.value = new URL(msg.link, location.origin).href;
+  else if (msg.state !== 'invited') field.value = '';
+  box.hidden = !field.value;
   row.querySelector('.guest-admit').hidden = msg.state !== 'waiting';
   row.querySelector('.guest-remove').textContent = t(msg.state === 'invited' ? 'Revoke link' : 'Remove from the call');
   if (msg.state === 'waiting' && was !== 'waiting') {
