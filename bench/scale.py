@@ -143,6 +143,11 @@ async def _run(args, tmp: Path, name: str = NAME) -> int:
         rss_peak = proc_status_mb(front.pid, "VmHWM") if front.gone() is None else float("nan")
         report(args, name, front.description, steps, rss_idle, rss_peak, kb_per_socket, sockets, idle_pct, hub_cpu,
                front.log_problems())
+        if hasattr(front, "longest_stall_s"):  # several centrals: did the leader keep its lease, and how near was it
+            stall = front.longest_stall_s()
+            print(f"  leader                 {'kept its lease' if front.gone() is None else front.gone()}; "
+                  f"its event loop's longest stall {stall:.1f} s (logged from 1 s)")
+            emit(f"{name}_leader_longest_stall_s", stall, "s")
         return 0 if steps and steps[0].passed else 1
     finally:
         for worker in workers:

@@ -11,6 +11,7 @@ so the first leads and serves every socket and the standby only answers HAProxy'
 from __future__ import annotations
 
 import asyncio
+import re
 import subprocess
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from bench._central import Server
 from bench._common import BenchError, note
 
 PROXY_MARGIN = 256   # HAProxy's connections besides the clients': health checks, the probe
+STALL = re.compile(r"the event loop was stalled ([0-9.]+) s")
 
 
 class OneCentral:
@@ -150,6 +152,15 @@ class TwoCentrals:
 
     def log_problems(self) -> list[str]:
         return self._problems(("WARNING", "ERROR", "CRITICAL", "Traceback"))
+
+    def longest_stall_s(self) -> float:
+        """The longest stall of the leader's event loop it logged (central/cluster/keeper.py logs those over
+        a second), or 0: how near the leader came to handing its lease over (lease_stall_limit_s)."""
+        try:
+            text = self.centrals[0].log.read_text(errors="replace")
+        except OSError:
+            return 0.0
+        return max((float(m) for m in STALL.findall(text)), default=0.0)
 
     async def stop(self) -> None:
         if self.haproxy is not None:

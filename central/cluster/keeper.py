@@ -39,9 +39,12 @@ LOG_STALL_S = 1.0  # the loop logs a gap between beats longer than this, so the 
 
 
 class LoopHeartbeat:
-    """When the event loop last ran a beat (monotonic seconds), read by the keeper thread."""
+    """When the event loop last ran a beat (monotonic seconds), read by the keeper thread. A gap over a second
+    is logged (information: the leader is busy); over half of ``stall_limit_s`` it is a warning, since the
+    lease would be at stake not much later."""
 
-    def __init__(self) -> None:
+    def __init__(self, stall_limit_s: float = STALL_LIMIT_S) -> None:
+        self.stall_limit_s = stall_limit_s
         self.last = time.monotonic()
 
     def age(self) -> float:
@@ -50,8 +53,11 @@ class LoopHeartbeat:
     def beat(self) -> None:
         now = time.monotonic()
         gap, self.last = now - self.last, now
-        if gap > LOG_STALL_S:
-            log.warning("the event loop was stalled %.1f s", gap)
+        if gap > max(LOG_STALL_S, self.stall_limit_s / 2):
+            log.warning("the event loop was stalled %.1f s; at %g s (lease_stall_limit_s) this central would hand "
+                        "its lease to a standby", gap, self.stall_limit_s)
+        elif gap > LOG_STALL_S:
+            log.info("the event loop was stalled %.1f s", gap)
 
 
 class LeaseKeeper(threading.Thread):

@@ -71,7 +71,7 @@ class Leadership:
         self._written: list[WrittenThrough] = [rooms, *also]
         self._take_over, self._on_lost = take_over, on_lost
         self._redis_url, self.stall_limit_s = redis_url, stall_limit_s
-        self.heartbeat = LoopHeartbeat()
+        self.heartbeat = LoopHeartbeat(stall_limit_s)
         self._leading = False
         self._ended = False  # the term is over (lost or handed back): nothing may bring it back
         self._keeper: LeaseKeeper | None = None

@@ -40,6 +40,8 @@ def test_a_tiny_scale_run_prints_every_figure(bench):
     if bench == "scale2":   # the load went through HAProxy to the leading one of two centrals
         assert "two central processes (one leading, one standing by) behind HAProxy" in done.stdout
         assert ", haproxy " in done.stdout and ", redis " in done.stdout and "central-b stopped" in done.stderr
+        assert "leader                 kept its lease" in done.stdout, done.stdout[-3000:]
+        assert printed["scale2_leader_longest_stall_s"]["unit"] == "s"
     # Both steps ran (each line twice: as it ran and in the summary), every visit seen by every console of
     # its department: 10 and 20 visits.
     assert done.stderr.count("target 5/s,") == 1 and done.stdout.count("target 5/s,") == 1, done.stderr[-3000:]
