@@ -46,10 +46,10 @@ class Ended(list):
 
 
 async def test_the_keeper_holds_the_lease_while_the_loop_runs_and_stops_quietly(redis_client, redis_server):
-    lease = Lease(redis_client, "a", ttl_s=2.0)
+    lease = Lease(redis_client, "a")  # the production ttl and renewal: 1.75 s of room for a late thread
     assert await lease.acquire()
     heartbeat, ended = LoopHeartbeat(), Ended()
-    keeper = LeaseKeeper(lease, redis_server.url, heartbeat, ended, renew_every_s=0.5)
+    keeper = LeaseKeeper(lease, redis_server.url, heartbeat, ended)
     beats = asyncio.get_running_loop().create_task(beating(heartbeat))
     keeper.start()
     try:
@@ -139,7 +139,7 @@ async def test_a_leader_whose_loop_is_busy_for_seconds_keeps_its_term_and_its_ki
         kiosk = await waiting_kiosk(session, leader.url, credentials["kiosk_token"])
         epoch = leader.app["leadership"].epoch
         # Longer than the lease's ttl (a lease renewed by the loop would run out), shorter than the limit.
-        busy = leader.keep_busy(TTL_S + 1)
+        busy = leader.keep_busy(TTL_S + 0.5)
         async with asyncio.timeout(30):
             while not busy.is_set():  # all through the busy spell ...
                 async with session.get(standby + "/health/leader") as r:
