@@ -1,9 +1,15 @@
 """One WebSocket peer, with its own ordered outbound queue.
 
 The hub only ever calls :meth:`Link.send`, which never waits; so every hub
-operation runs without awaiting and is atomic on the event loop. A writer task
-drains the queue. A peer that stops reading is cut off instead of letting its
-backlog grow without bound.
+operation runs without awaiting and is atomic on the event loop. A frame goes
+straight to the socket when nothing is queued before it and the socket takes it
+at once (``write_now``); otherwise it is queued and a writer task drains the
+queue, waiting for the socket as long as it must. A peer that stops reading is
+cut off instead of letting its backlog grow without bound.
+
+Writing at once matters at scale: a visit sends some forty frames to consoles,
+and a turn of the writer task per frame cost central a third of each frame's
+CPU (docs/benchmarks.md, "Central at scale").
 """
 from __future__ import annotations
 
@@ -34,8 +40,12 @@ class Link:
 
     def __init__(self, send_str: Callable[[str], Awaitable[None]], close: Callable[[], Awaitable[None]],
                  abort: Callable[[], None] | None = None, *, ping: Callable[[], Awaitable[None]] | None = None,
-                 max_backlog_bytes: int = MAX_BACKLOG_BYTES):
+                 write_now: Callable[[str], bool] | None = None, max_backlog_bytes: int = MAX_BACKLOG_BYTES):
+        """``write_now(frame)`` writes the frame if the socket takes it without waiting and says whether it
+        did; without it every frame goes through the writer task."""
         self._send_str = send_str
+        self._write_now = write_now
+        self._sending = False  # the writer task is inside send_str: a frame written now could overtake its frame
         self._close = close
         self._abort = abort
         self._ping = ping
@@ -50,6 +60,8 @@ class Link:
 
     def send(self, frame: str) -> None:
         if self.closed:
+            return
+        if not self._queue and not self._sending and self._write_now is not None and self._write_now(frame):
             return
         size = frame_bytes(frame)
         if self.queued_bytes + size > self.max_backlog_bytes:
@@ -106,7 +118,9 @@ class Link:
                 if frame is None:
                     break
                 self.queued_bytes -= frame_bytes(frame)
+                self._sending = True
                 await self._send_str(frame)
+                self._sending = False
         except (ConnectionError, RuntimeError):
             pass
         self.closed = True

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import struct
 from collections.abc import Callable
 
 from aiohttp import WSMsgType, web
@@ -34,7 +35,8 @@ async def _serve(request: web.Request, direction, on_message: Callable, on_open:
     await ws.prepare(request)
     sockets = request.app["websockets"]
     sockets.add(ws)
-    link = Link(ws.send_str, ws.close, abort=lambda: _abort(request), ping=ws.ping)
+    link = Link(ws.send_str, ws.close, abort=lambda: _abort(request), ping=ws.ping,
+                write_now=text_frame_writer(ws, request))
     peer = make_peer(link)
     on_open(peer)
     try:
@@ -75,6 +77,31 @@ async def _serve(request: web.Request, direction, on_message: Callable, on_open:
         on_close(peer)
         await link.wait_closed()
     return ws
+
+
+def text_frame_writer(ws: web.WebSocketResponse, request: web.Request) -> Callable[[str], bool]:
+    """Write a text frame to the socket at once when its buffer is empty (the kernel took everything so far),
+    without a turn of the link's writer task. Otherwise, or once the socket is closing, say no: the frame is
+    queued and ``ws.send_str`` sends it, waiting for the socket to drain."""
+    transport = request.transport
+
+    def write_now(frame: str) -> bool:
+        if ws.closed or transport is None or transport.is_closing() or transport.get_write_buffer_size():
+            return False
+        data = frame.encode("utf-8")
+        transport.write(_text_frame_header(len(data)) + data)
+        return True
+    return write_now
+
+
+def _text_frame_header(length: int) -> bytes:
+    """RFC 6455 5.2: FIN and the text opcode, then the length; a server's frames are not masked. As aiohttp
+    frames them (compression is off on these sockets)."""
+    if length < 126:
+        return struct.pack("!BB", 0x81, length)
+    if length < 1 << 16:
+        return struct.pack("!BBH", 0x81, 126, length)
+    return struct.pack("!BBQ", 0x81, 127, length)
 
 
 def _abort(request: web.Request) -> None:
