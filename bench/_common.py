@@ -36,6 +36,17 @@ def proc_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def proc_wait_s(pid: int) -> float:
+    """Seconds the process's main thread has waited, runnable, for a CPU (the second field of
+    /proc/PID/schedstat: time on a run queue); NaN where the kernel does not keep it. Beside its CPU time it
+    tells a process that had nothing to do from one that had work but no core to do it on."""
+    try:
+        with open(f"/proc/{pid}/schedstat", encoding="ascii") as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return math.nan
+
+
 def proc_status_mb(pid: int, key: str) -> float:
     with open(f"/proc/{pid}/status", encoding="ascii") as f:
         for line in f:

@@ -44,7 +44,7 @@ import sys
 from pathlib import Path
 from time import perf_counter
 
-from bench._common import BenchError, emit, note, proc_cpu_s, proc_status_mb, run_in_tmp
+from bench._common import BenchError, emit, note, proc_cpu_s, proc_status_mb, proc_wait_s, run_in_tmp
 from bench._limits import VISIT_REQUESTS, KioskPlan
 from bench._scale import STAGE_TIMEOUT_S, consoles, kiosks
 from bench._scale.fronts import OneCentral, TwoCentrals
@@ -160,7 +160,8 @@ async def run_step(front, console_side: Worker, kiosk_side: Worker, rate: float,
     step = Step(rate, visits)
     pids = (front.pid, kiosk_side.pid, console_side.pid)
     others = front.extra_pids
-    cpu0, wall0 = [proc_cpu_s(p) for p in pids], perf_counter()
+    await console_side.ask(STAGE_TIMEOUT_S, cmd="mark")
+    cpu0, wall0, wait0 = [proc_cpu_s(p) for p in pids], perf_counter(), proc_wait_s(front.pid)
     others0 = {who: proc_cpu_s(pid) for who, pid in others.items()}
     sent = await kiosk_side.ask(visits / rate + 300.0, cmd="step", rate=rate, visits=visits)
     if sent["refused"]:
@@ -169,6 +170,7 @@ async def run_step(front, console_side: Worker, kiosk_side: Worker, rate: float,
     seen = await console_side.ask(STAGE_TIMEOUT_S, cmd="collect")
     step.wall_s = perf_counter() - wall0 - sent["waited_s"]
     step.central_cpu_s, step.kiosks_cpu_s, step.consoles_cpu_s = (proc_cpu_s(p) - c for p, c in zip(pids, cpu0))
+    step.central_wait_s = proc_wait_s(front.pid) - wait0
     step.others_cpu_s = {who: proc_cpu_s(pid) - others0[who] for who, pid in others.items()}
     step.add(sent, seen, expected)
     if sent["closed"] or seen["closed"]:

@@ -15,6 +15,7 @@ import aiohttp
 
 from bench._common import BenchError
 from bench._scale import STAGE_TIMEOUT_S
+from bench._scale.lag import LoopLag
 from bench._scale.worker import serve
 
 CONNECT_CONCURRENCY = 16
@@ -38,6 +39,7 @@ class Consoles:
         self.errors: list[str] = []
         self.closed = 0
         self.session: aiohttp.ClientSession | None = None
+        self.lag = LoopLag()
 
     async def connect(self) -> dict:
         self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
@@ -87,19 +89,23 @@ class Consoles:
         self.arrivals.clear()
         frames, self.frames = self.frames, 0
         return {"arrivals": arrivals, "frames": frames, "errors": self.errors[:5], "error_count": len(self.errors),
-                "closed": self.closed}
+                "closed": self.closed, "lag": self.lag.take()}
 
     async def handle(self, command: dict) -> dict | None:
         if command["cmd"] == "connect":
             return await self.connect()
         if command["cmd"] == "collect":
             return self.collect()
+        if command["cmd"] == "mark":   # a step starts: its loop lag from here
+            self.lag.take()
+            return {}
         if command["cmd"] == "stop":
             await self.close()
             return None
         raise BenchError(f"unknown command {command['cmd']!r}")
 
     async def close(self) -> None:
+        self.lag.stop()
         if self.sockets:
             await asyncio.wait([self.loop.create_task(ws.close()) for ws in self.sockets], timeout=STAGE_TIMEOUT_S)
         if self.session is not None:

@@ -22,6 +22,7 @@ import aiohttp
 from bench._common import BenchError
 from bench._limits import Allowance, RateLimited
 from bench._scale import STAGE_TIMEOUT_S
+from bench._scale.lag import LoopLag
 from bench._scale.worker import serve
 
 CONNECT_CONCURRENCY = 32
@@ -58,6 +59,7 @@ class Kiosks:
         self.session: aiohttp.ClientSession | None = None
         self.closed = 0
         self.refused: str | None = None
+        self.lag = LoopLag()
         self._reset_step()
 
     def _reset_step(self) -> None:
@@ -149,6 +151,7 @@ class Kiosks:
         if waited > 0:   # a step larger than the kiosks can start is cut short below ("no kiosk free")
             await asyncio.sleep(waited + 0.1)
         self._reset_step()
+        self.lag.take()
         not_started = 0
         lags = []
         start = perf_counter() + 0.05
@@ -175,7 +178,7 @@ class Kiosks:
         return {"visits": self.visits,
                 "failures": dict(self.failures), "not_started": not_started, "waited_s": waited,
                 "sent_s": sent_s, "start_lag_p99_ms": 1000 * lags[int(0.99 * (len(lags) - 1))] if lags else 0.0,
-                "closed": self.closed, "refused": self.refused}
+                "closed": self.closed, "refused": self.refused, "lag": self.lag.take()}
 
     async def handle(self, command: dict) -> dict | None:
         if command["cmd"] == "connect":
@@ -188,6 +191,7 @@ class Kiosks:
         raise BenchError(f"unknown command {command['cmd']!r}")
 
     async def close(self) -> None:
+        self.lag.stop()
         if self.kiosks:
             await asyncio.wait([self.loop.create_task(k.ws.close()) for k in self.kiosks], timeout=STAGE_TIMEOUT_S)
         if self.session is not None:

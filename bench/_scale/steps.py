@@ -1,6 +1,7 @@
 """One step of the scale benchmark: visits at one rate, and what it measured."""
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -24,6 +25,9 @@ class Step:
     central_cpu_s: float = 0.0
     kiosks_cpu_s: float = 0.0
     consoles_cpu_s: float = 0.0
+    central_wait_s: float = math.nan   # central's main thread runnable but without a CPU (bench._common.proc_wait_s)
+    kiosks_lag: dict = field(default_factory=dict)     # the generators' event-loop lag (bench._scale.lag)
+    consoles_lag: dict = field(default_factory=dict)
     others_cpu_s: dict[str, float] = field(default_factory=dict)   # the servers between (HAProxy, Redis, standby)
     wall_s: float = 0.0
 
@@ -38,6 +42,13 @@ class Step:
     def central_cpu_s_per_1000(self) -> float:
         started = len(self.latencies_ms) + sum(self.failures.values())
         return 1000 * self.central_cpu_s / started if started else float("nan")
+
+    @property
+    def central_core_pct_needed(self) -> float:
+        """The share of one core central's CPU per visit comes to at the achieved rate. The step's own CPU
+        figures are spread over its wall time, which includes the last visits' hold and the collection after
+        them; this is what central needs while visits arrive."""
+        return self.central_cpu_s_per_1000 * self.achieved_rate / 10
 
     @property
     def passed(self) -> bool:
@@ -62,6 +73,7 @@ class Step:
         self.sent_s, self.waited_s = kiosks["sent_s"], kiosks["waited_s"]
         self.start_lag_p99_ms = kiosks["start_lag_p99_ms"]
         self.console_frames = consoles["frames"]
+        self.kiosks_lag, self.consoles_lag = kiosks.get("lag", {}), consoles.get("lag", {})
 
     def describe(self) -> str:
         wall = self.wall_s or float("nan")
@@ -72,5 +84,8 @@ class Step:
                 f"p50 {self.p(50):.1f} ms p99 {self.p(99):.1f} ms max {self.p(100):.1f} ms, visit.queued p99 "
                 f"{self.p(99, 'queued_ms'):.1f} ms, start lag p99 {self.start_lag_p99_ms:.1f} ms; CPU central "
                 f"{self.central_cpu_s_per_1000:.2f} s per 1,000 visits, {100 * self.central_cpu_s / wall:.0f} %, kiosks {100 * self.kiosks_cpu_s / wall:.0f} %, consoles "
-                f"{100 * self.consoles_cpu_s / wall:.0f} %{others} of a core; {self.console_frames} console frames"
+                f"{100 * self.consoles_cpu_s / wall:.0f} %{others} of a core; central needs "
+                f"{self.central_core_pct_needed:.0f} % of a core at this rate and waited {self.central_wait_s:.2f} s "
+                f"for a CPU; loop lag p99 kiosks {self.kiosks_lag.get('p99_ms', math.nan):.0f} ms, consoles "
+                f"{self.consoles_lag.get('p99_ms', math.nan):.0f} ms; {self.console_frames} console frames"
                 + (f"; failures {failures}: {dict(self.failures.most_common(3))}" if failures else ""))

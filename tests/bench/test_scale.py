@@ -2,14 +2,20 @@
 Redis) run end to end in a tiny configuration and print their figures as JSON lines."""
 from __future__ import annotations
 
+import asyncio
 import json
 import math
+import os
+import re
+import time
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from bench._common import proc_wait_s
+from bench._scale.lag import LoopLag
 from bench._scale.seed import plan_clerks
 from bench._scale.steps import Step
 
@@ -46,6 +52,11 @@ def test_a_tiny_scale_run_prints_every_figure(bench):
     # its department: 10 and 20 visits.
     assert done.stderr.count("target 5/s,") == 1 and done.stdout.count("target 5/s,") == 1, done.stderr[-3000:]
     assert "10/10 visits" in done.stdout and "20/20 visits" in done.stdout, done.stdout[-3000:]
+    # Where a slow step's time went: central's wait for a CPU and the load generator's own lateness.
+    step_lines = [line for line in done.stdout.splitlines() if "target 5/s," in line or "target 10/s," in line]
+    for line in step_lines:
+        waited = re.search(r"waited (\d+\.\d+) s for a CPU; loop lag p99 kiosks (\d+) ms, consoles (\d+) ms", line)
+        assert waited is not None, line
 
 
 def test_every_department_gets_clerks_and_each_clerk_serves_one_to_three():
@@ -65,3 +76,20 @@ def test_a_step_with_a_console_missing_a_visit_fails():
                       "error_count": 0}, {"d1": 2})
     assert step.latencies_ms == [pytest.approx(3.0)]
     assert not step.passed and "queue.joined at 1 of 2 consoles" in step.describe()
+
+
+async def test_the_loop_lag_shows_a_blocked_loop():
+    lag = LoopLag()
+    await asyncio.sleep(0.05)
+    quiet = lag.take()
+    time.sleep(0.12)   # the loop can run nothing meanwhile
+    await asyncio.sleep(0.03)
+    blocked = lag.take()
+    lag.stop()
+    assert blocked["max_ms"] >= 100 and blocked["max_ms"] > quiet["max_ms"]
+
+
+def test_a_process_s_wait_for_a_cpu_is_read():
+    waited = proc_wait_s(os.getpid())
+    assert waited >= 0 and math.isfinite(waited)
+    assert math.isnan(proc_wait_s(2 ** 22 + 1))   # above pid_max: no such process
