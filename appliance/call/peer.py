@@ -36,6 +36,7 @@ from aiortc.sdp import candidate_from_sdp
 from appliance.call.answer import accept_rejected_video, rejected_video, sending_codec
 from appliance.call.audio_buffer import use_for_audio
 from appliance.call.audio_send import use_low_delay_opus
+from appliance.call.catch_up import CatchUp, use_catch_up
 from appliance.call.consent import RFC_7675, ConsentTiming, PatientConsent, use_patient_consent
 from appliance.call.fallback import FallbackVideoTrack
 from appliance.hardware.encoded import h264_codecs
@@ -181,6 +182,7 @@ class CallPeer:
         self._drains: set[asyncio.Task] = set()
         self._consent_timing = consent
         self.consent: list[PatientConsent] = []  # the call's ICE consent checks, once the answer came
+        self.catch_up: CatchUp | None = None  # how the call's sockets are read, once the answer came
 
     async def offer(self) -> str:
         """Create the offer; aiortc gathers all candidates first, so the SDP carries them."""
@@ -211,6 +213,8 @@ class CallPeer:
                     self._replace_video(FallbackVideoTrack(frames, FALLBACK_WIDTH, FALLBACK_HEIGHT, FALLBACK_FPS))
         if not self.consent:  # before aiortc connects: a late answer to a check must not end the call
             self.consent = use_patient_consent(self.pc, self._consent_timing, self._consent_expired)
+        if self.catch_up is None:  # stale media dropped unread: a kiosk that falls behind keeps up
+            self.catch_up = use_catch_up(self.pc)
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=allowed, type="answer"))
         if video_rejected and self._on_state is not None:
             self._on_state("video_rejected")
@@ -294,5 +298,8 @@ class CallPeer:
         for track in self._tracks:
             track.stop()  # the camera stops capturing: its light goes off with the call
         await self.pc.close()
+        behind = self.catch_up and self.catch_up.summary()
+        if behind:  # the kiosk fell behind the clerk's packets: how much it dropped, for IT (the journal)
+            log.info("%s", behind)
         for task in list(self._drains):
             task.cancel()

@@ -90,6 +90,8 @@ async def test_a_relay_only_kiosk_connects_through_coturn_with_centrals_credenti
             pair = nominated(clerk)
             assert pair.remote_candidate.type == "relay" and pair.remote_candidate.host == turn.address
             assert "ALLOCATE processed, success" in turn.log_text()
+            # the clerk's media came in TURN's frames on the relay's socket, read as a busy kiosk reads it
+            assert kiosk.catch_up.sockets >= 1 and kiosk.catch_up.media > 0
         finally:
             await kiosk.close()
             await clerk.close()
