@@ -1,10 +1,11 @@
 """Central's log lines are written by a thread (central/log_thread.py): the same lines, in order, with the
-traceback and with the client addresses removed, and none lost when central stops."""
+traceback and with the client addresses removed, none lost when central stops, and soon after they are logged."""
 from __future__ import annotations
 
 import io
 import logging
 import threading
+import time
 
 from central import logfilter
 from central.log_thread import logging_in_a_thread
@@ -41,3 +42,20 @@ def test_records_are_written_by_another_thread_as_before_and_all_of_them(monkeyp
     assert "ERROR central.live.kiosk_side: message handling failed" in lines
     assert "Traceback (most recent call last):" in lines and lines[-1] == "RuntimeError: failed"
     assert writers and threading.get_ident() not in writers
+
+
+def test_a_line_reaches_the_log_while_central_runs(monkeypatch):
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setLevel(logging.INFO)
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", [handler])
+    monkeypatch.setattr(root, "level", logging.DEBUG)
+    log = logging.getLogger("central.live.kiosk_side")
+    with logging_in_a_thread(flush_s=0.01):
+        log.debug("below the handler's level")
+        log.info("visit queued")
+        deadline = time.monotonic() + 5
+        while "visit queued" not in out.getvalue() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert out.getvalue() == "visit queued\n"   # not only when central stops
