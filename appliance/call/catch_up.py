@@ -34,6 +34,7 @@ import time
 log = logging.getLogger(__name__)
 
 STALE_S = 0.5        # media that waited longer in the socket is dropped (a conversation's delay budget)
+NEAR_S = 0.2         # a longest wait from which the call's end tells it (the kiosk is near its limit)
 BATCH = 256          # datagrams read per turn of the event loop at most (~3 s of a call's packets)
 DATAGRAM_MAX = 65536
 TIMESPEC = struct.Struct("@ll")  # struct timespec {time_t; long} of the kernel's receive time
@@ -109,11 +110,15 @@ class CatchUp:
                         waited, self.stale_s)
 
     def summary(self) -> str | None:
-        """The call's totals for the journal, if the kiosk fell behind (None otherwise)."""
-        if not self.dropped:
-            return None
-        return (f"call: {self.dropped} of {self.media} received media packets were dropped as older than "
-                f"{self.stale_s:.1f} s (the longest wait {self.longest_wait_s:.1f} s): the kiosk could not keep up")
+        """The call's totals for the journal if the kiosk fell behind, or came near to it (None otherwise)."""
+        if self.dropped:
+            return (f"call: {self.dropped} of {self.media} received media packets were dropped as older than "
+                    f"{self.stale_s:.1f} s (the longest wait {self.longest_wait_s:.1f} s): the kiosk could not "
+                    "keep up")
+        if self.longest_wait_s >= NEAR_S:
+            return (f"call: received media waited up to {self.longest_wait_s:.2f} s to be read ({self.media} "
+                    f"packets, none dropped; media older than {self.stale_s:.1f} s would be)")
+        return None
 
 
 def _waited_s(ancillary) -> float:

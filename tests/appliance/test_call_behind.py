@@ -117,7 +117,7 @@ async def test_a_kiosk_that_keeps_up_drops_nothing():
         await asyncio.sleep(TIMING.window_s)
         assert states == ["connected"]
         assert kiosk.catch_up.media >= 100 and kiosk.catch_up.dropped == 0
-        assert kiosk.catch_up.summary() is None
+        assert "dropped" not in (kiosk.catch_up.summary() or "")
 
 
 def test_only_media_packets_are_ever_dropped():
