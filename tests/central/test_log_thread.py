@@ -47,15 +47,17 @@ def test_records_are_written_by_another_thread_as_before_and_all_of_them(monkeyp
 def test_a_line_reaches_the_log_while_central_runs(monkeypatch):
     out = io.StringIO()
     handler = logging.StreamHandler(out)
-    handler.setLevel(logging.INFO)
-    root = logging.getLogger()
-    monkeypatch.setattr(root, "handlers", [handler])
-    monkeypatch.setattr(root, "level", logging.DEBUG)
-    log = logging.getLogger("central.live.kiosk_side")
-    with logging_in_a_thread(flush_s=0.01):
-        log.debug("below the handler's level")
-        log.info("visit queued")
-        deadline = time.monotonic() + 5
-        while "visit queued" not in out.getvalue() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert out.getvalue() == "visit queued\n"   # not only when central stops
+    handler.setLevel(logging.WARNING)
+    monkeypatch.setattr(logging.getLogger(), "handlers", [handler])
+    log = logging.getLogger("tests.log_thread.soon")
+    log.setLevel(logging.INFO)   # setLevel, not an assignment: it also clears what loggers cached of their levels
+    try:
+        with logging_in_a_thread(flush_s=0.01):
+            log.info("below the handler's level")
+            log.warning("kiosk 7: its token is used by two connections at once")
+            deadline = time.monotonic() + 5
+            while not out.getvalue() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert out.getvalue() == "kiosk 7: its token is used by two connections at once\n"   # not only at the end
+    finally:
+        log.setLevel(logging.NOTSET)
