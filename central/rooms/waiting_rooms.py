@@ -34,6 +34,9 @@ class WaitingRooms:
         # Per department, its waiting visits (by id). Rooms hold tens of visits, so sorting on
         # each read is cheap, and the order can depend on the time (a slot begins).
         self._queues: dict[str, dict[str, Visit]] = {}
+        # Per kiosk, its visits (at most one, but in the order they came, as a scan of all would find them):
+        # asked at every visit request, which at hundreds a second must not look at every visit.
+        self._of_kiosk: dict[int, dict[str, Visit]] = {}
 
     # -- reading ---------------------------------------------------------------
     def get(self, visit_id: str) -> Visit | None:
@@ -50,7 +53,8 @@ class WaitingRooms:
         return 1 + sum(key(other) < mine for other in self._queues.get(visit.department, {}).values())
 
     def of_kiosk(self, kiosk_id: int) -> Visit | None:
-        return next((v for v in self._visits.values() if v.kiosk_id == kiosk_id), None)
+        visits = self._of_kiosk.get(kiosk_id)
+        return next(iter(visits.values())) if visits else None
 
     def all(self) -> list[Visit]:
         return list(self._visits.values())
@@ -62,6 +66,8 @@ class WaitingRooms:
     def add(self, visit: Visit) -> None:
         """A new visit, or one restored after a restart (then possibly already in a call)."""
         self._visits[visit.id] = visit
+        if visit.kiosk_id is not None:
+            self._of_kiosk.setdefault(visit.kiosk_id, {})[visit.id] = visit
         if visit.state is VisitState.WAITING:
             self._enqueue(visit)
 
@@ -106,6 +112,10 @@ class WaitingRooms:
         if visit.state is VisitState.WAITING:
             self._dequeue(visit)
         self._visits.pop(visit.id, None)
+        if (visits := self._of_kiosk.get(visit.kiosk_id)) is not None:
+            visits.pop(visit.id, None)
+            if not visits:
+                del self._of_kiosk[visit.kiosk_id]
         visit.messages.clear()
 
     # -- internals -------------------------------------------------------------

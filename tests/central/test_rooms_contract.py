@@ -108,6 +108,12 @@ async def test_a_kiosks_visit_is_found_by_its_kiosk(rooms):
     assert rooms.of_kiosk(4) is mine and rooms.of_kiosk(5) is None
     rooms.pick_up(7, visit_id=mine.id)
     assert rooms.of_kiosk(4) is mine  # in a call, still the kiosk's
+    rooms.transfer(mine, "standesamt")
+    assert rooms.of_kiosk(4) is mine  # waiting elsewhere, still the kiosk's
     rooms.remove(mine)
     assert rooms.of_kiosk(4) is None
+    again = visit(4, 1)
+    rooms.add(again)
+    rooms.remove(from_home)
+    assert rooms.of_kiosk(4) is again   # the kiosk's next visit
     await rooms.check_stored()
