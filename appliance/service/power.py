@@ -26,8 +26,8 @@ class SystemdPower:
     def __init__(self, command: tuple[str, ...] = REBOOT_COMMAND) -> None:
         self.command = command
 
-    async def reboot(self) -> None:
-        log.warning("rebooting the unit as central asked")
+    async def reboot(self, why: str = "central asked for it") -> None:
+        log.warning("rebooting the unit: %s", why)
         try:
             proc = await asyncio.create_subprocess_exec(*self.command, stdin=asyncio.subprocess.DEVNULL,
                                                         stdout=asyncio.subprocess.DEVNULL,
@@ -48,11 +48,11 @@ class FakePower:
         self.reboots: list[float] = []
         self.broken = False
 
-    async def reboot(self) -> None:
+    async def reboot(self, why: str = "central asked for it") -> None:
         if self.broken:
             raise PowerError("fake power told to fail")
         self.reboots.append(time.time())
-        log.warning("reboot requested (fake hardware: not rebooting)")
+        log.warning("reboot requested: %s (fake hardware: not rebooting)", why)
 
     def fail(self) -> None:
         self.broken = True

@@ -125,7 +125,7 @@ class UpdateAgent:
         if then == "reboot":
             # The new version failed its trial and the unit goes back: offers wait for the old one (this
             # one would answer "running" for the version that just failed).
-            await self._reboot(marker)
+            await self._reboot(marker, why=f"back to {marker.from_version}: {marker.version} failed its trial")
             return
         self.ready.set()
         if then == "report":
@@ -267,16 +267,16 @@ class UpdateAgent:
                 break
             self.controller.refresh(restart_at=None)  # somebody came: later
             await self._status(offer, "installed")
-        await self._reboot(installed.but(step="rebooting"), offer)
+        await self._reboot(installed.but(step="rebooting"), offer, why=f"to start the update {installed.version}")
 
-    async def _reboot(self, marker: Marker, offer: u.UpdateOffer | None = None) -> None:
+    async def _reboot(self, marker: Marker, offer: u.UpdateOffer | None = None, *, why: str) -> None:
         markers.save(self.path, marker)
         if offer is not None:
             await self._status(offer, "rebooting")
             await asyncio.sleep(self.times.farewell_s)
         self.reboots += 1
         try:
-            await self.power.reboot()
+            await self.power.reboot(why)
         except PowerError as exc:
             log.error("could not restart for the update: %s", exc)
             self.controller.refresh(restart_at=None)  # the screen must not promise a restart that does not come

@@ -41,9 +41,9 @@ class FakeRestart:
         self.slots, self.restart = slots, restart
         self.reboots: list[str] = []
 
-    async def reboot(self) -> None:
+    async def reboot(self, why: str = "central asked for it") -> None:
         self.reboots.append(self.slots.reboot())
-        log.warning("fake restart: slot %s boots next", self.reboots[-1])
+        log.warning("fake restart (%s): slot %s boots next", why, self.reboots[-1])
         self.restart()
 
 
