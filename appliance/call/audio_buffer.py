@@ -12,13 +12,19 @@ lost packet, the 15 that came in meanwhile (300 ms) stay as a delay for the rest
 at most one packet waiting and drops older ones (a gap the listener barely notices, where a lasting delay
 spoils every turn of the conversation).
 
-aiortc has no setting for it, so :func:`use_for_audio` replaces the receiver's private buffer before the
-first packet, as appliance/kiosk/video_feed.py diverts its decoder queue; if that ever stops fitting the
+A kiosk whose CPU cannot keep up (a Pi 4 at full load, an emulated test guest) would also let packets pile
+up before aiortc's decoder thread, and the voice would play ever later. :class:`DecodeBacklog` keeps at
+most ``DECODE_BACKLOG`` packets waiting there and skips the oldest: the voice stays at most that far behind,
+with gaps where the kiosk could not keep up (the journal says so once, and the count at the call's end).
+
+aiortc has no setting for either, so :func:`use_for_audio` replaces the receiver's private buffer and
+decoder queue before the first packet, as appliance/kiosk/video_feed.py diverts its decoder queue; if that ever stops fitting the
 installed aiortc, the receiver keeps aiortc's own buffer and the log says so.
 """
 from __future__ import annotations
 
 import logging
+import queue
 
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 
@@ -26,6 +32,9 @@ log = logging.getLogger(__name__)
 
 CAPACITY = 4        # a lost packet is given up once the 4th after it arrives (aiortc: 16)
 RECEIVER_ATTRIBUTE = "_RTCRtpReceiver__jitter_buffer"  # where aiortc 1.x keeps it
+DECODER_QUEUE = "_RTCRtpReceiver__decoder_queue"       # and the queue its decoder thread reads
+DECODER_THREAD = "_RTCRtpReceiver__decoder_thread"
+DECODE_BACKLOG = 5  # packets (100 ms of voice) waiting to be decoded at most
 # Packets left waiting after the one handed out: normally none. After a swap one waits (aiortc hands out one
 # packet per packet added), for the rest of the call, as aiortc's own buffer always does; more are dropped.
 MAX_WAITING = 1
@@ -62,6 +71,33 @@ class AudioReorderBuffer(JitterBuffer):
         return count
 
 
+class DecodeBacklog(queue.Queue):
+    """The queue before aiortc's decoder thread, for a voice: when the thread falls behind, the oldest
+    packets waiting are skipped, so the voice is never more than ``limit`` packets late. The stop signal
+    (None) always goes in; a tap on ``put`` (appliance/call/receiver_tap.py) still replaces it all."""
+
+    def __init__(self, limit: int = DECODE_BACKLOG) -> None:
+        super().__init__()
+        self.limit = limit
+        self.skipped = 0  # packets skipped as too late, for the log and tests
+
+    def _put(self, item) -> None:  # under the queue's lock, from aiortc's packet handling on the event loop
+        if item is not None:
+            while len(self.queue) >= self.limit and self.queue[0] is not None:
+                self.queue.popleft()
+                self.skipped += 1
+                if self.skipped == 1:
+                    log.warning("call: the clerk's voice is decoded more slowly than it comes; the oldest "
+                                "packets waiting are skipped, so it stays at most %d ms behind", self.limit * 20)
+        self.queue.append(item)
+
+
+def decode_skipped(receiver) -> int:
+    """Packets of ``receiver``'s voice skipped because its decoder fell behind (0 without a DecodeBacklog)."""
+    backlog = getattr(receiver, DECODER_QUEUE, None)
+    return backlog.skipped if isinstance(backlog, DecodeBacklog) else 0
+
+
 def use_for_audio(receiver) -> bool:
     """Give an audio ``RTCRtpReceiver`` an :class:`AudioReorderBuffer`; call before media flows.
 
@@ -72,4 +108,10 @@ def use_for_audio(receiver) -> bool:
                     "its 80 ms reorder delay")
         return False
     setattr(receiver, RECEIVER_ATTRIBUTE, AudioReorderBuffer())
+    decoder_queue = getattr(receiver, DECODER_QUEUE, None)
+    if type(decoder_queue) is queue.Queue and decoder_queue.empty() and getattr(receiver, DECODER_THREAD, 1) is None:
+        setattr(receiver, DECODER_QUEUE, DecodeBacklog())
+    else:
+        log.warning("aiortc's audio receiver is built differently than expected; a kiosk that falls behind "
+                    "may play the clerk's voice ever later")
     return True

@@ -34,7 +34,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.sdp import candidate_from_sdp
 
 from appliance.call.answer import accept_rejected_video, rejected_video, sending_codec
-from appliance.call.audio_buffer import use_for_audio
+from appliance.call.audio_buffer import decode_skipped, use_for_audio
 from appliance.call.audio_send import use_low_delay_opus
 from appliance.call.catch_up import CatchUp, use_catch_up
 from appliance.call.consent import RFC_7675, ConsentTiming, PatientConsent, use_patient_consent
@@ -301,5 +301,9 @@ class CallPeer:
         behind = self.catch_up and self.catch_up.summary()
         if behind:  # the kiosk fell behind the clerk's packets: how much it dropped, for IT (the journal)
             log.info("%s", behind)
+        skipped = sum(decode_skipped(t.receiver) for t in self.pc.getTransceivers() if t.kind == "audio")
+        if skipped:
+            log.info("call: %d packets of the received voice were skipped: the kiosk decoded it more slowly "
+                     "than it came", skipped)
         for task in list(self._drains):
             task.cancel()

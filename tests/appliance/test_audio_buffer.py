@@ -6,7 +6,15 @@ import asyncio
 
 from aiortc.rtp import RtpPacket
 
-from appliance.call.audio_buffer import RECEIVER_ATTRIBUTE, AudioReorderBuffer, use_for_audio
+from appliance.call.audio_buffer import (
+    DECODE_BACKLOG,
+    DECODER_QUEUE,
+    RECEIVER_ATTRIBUTE,
+    AudioReorderBuffer,
+    DecodeBacklog,
+    decode_skipped,
+    use_for_audio,
+)
 from tests.appliance.kiosk_audio import kiosk_peer, warning_when_declined
 
 START = 65530  # near the wrap of the 16-bit sequence number
@@ -58,8 +66,31 @@ def test_every_audio_receiver_of_the_kiosks_peer_uses_it():
             return [(t.kind, getattr(t.receiver, RECEIVER_ATTRIBUTE)) for t in peer.pc.getTransceivers()]
     kinds = asyncio.run(run())
     assert [type(b) is AudioReorderBuffer for kind, b in kinds if kind == "audio"] == [True]
+
+    async def decoder_queues():
+        async with kiosk_peer() as peer:
+            return [type(getattr(t.receiver, DECODER_QUEUE)) for t in peer.pc.getTransceivers() if t.kind == "audio"]
+    assert asyncio.run(decoder_queues()) == [DecodeBacklog]
     assert not any(isinstance(b, AudioReorderBuffer) for kind, b in kinds if kind == "video")
 
 
 def test_a_receiver_built_otherwise_keeps_its_own_buffer_and_says_so(caplog):
     assert "80 ms" in warning_when_declined(use_for_audio, caplog)
+
+
+def test_a_decoder_that_falls_behind_skips_the_oldest_packets_and_says_so_once(caplog):
+    backlog = DecodeBacklog()
+    for n in range(DECODE_BACKLOG + 7):  # the decoder thread takes none meanwhile
+        backlog.put(("opus", n))
+    backlog.put(None)  # the receiver stops: the thread must still get the signal
+    waiting = [backlog.get_nowait() for _ in range(backlog.qsize())]
+    assert waiting == [("opus", n) for n in range(7, DECODE_BACKLOG + 7)] + [None]  # the newest, in order
+    assert backlog.skipped == 7
+    said = [r.getMessage() for r in caplog.records if "decoded more slowly" in r.getMessage()]
+    assert len(said) == 1 and "100 ms" in said[0]
+
+    class Receiver:
+        pass
+    receiver = Receiver()
+    setattr(receiver, DECODER_QUEUE, backlog)
+    assert decode_skipped(receiver) == 7 and decode_skipped(Receiver()) == 0
