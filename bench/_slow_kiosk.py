@@ -29,6 +29,16 @@ from appliance.hardware.fake.camera import TestPatternTrack
 from appliance.hardware.fake.microphone import SyntheticMicrophoneTrack
 from appliance.kiosk.video_feed import ClerkVideoFeed
 
+SAMPLE_S = 1.0
+
+
+def voice_waiting(receiver) -> int:
+    """Packets of the clerk's voice waiting for aiortc's decoder thread, plus decoded frames waiting for the
+    speaker (each 20 ms)."""
+    decoder = getattr(receiver, "_RTCRtpReceiver__decoder_queue", None)
+    track = getattr(receiver, "track", None)
+    return (decoder.qsize() if decoder is not None else 0) + (track._queue.qsize() if track is not None else 0)
+
 
 def join(cgroup: str) -> None:
     with open(os.path.join(cgroup, "cgroup.procs"), "w", encoding="ascii") as f:
@@ -96,10 +106,13 @@ async def main(reading: str, cgroup: str, seconds: float) -> dict:
             await connected.wait()
         join(cgroup)  # from now on the kiosk has the CPU share the parent set
         started, cpu0, played0 = time.monotonic(), time.process_time(), played["s"]
-        try:
-            await asyncio.wait_for(failed.wait(), seconds)
-        except TimeoutError:
-            pass  # the call lasted
+        backlog = []  # ms of the clerk's voice waiting to be decoded or played, once a second
+        receiver = next(t.receiver for t in kiosk.pc.getTransceivers() if t.kind == "audio")
+        while time.monotonic() - started < seconds and not failed.is_set():
+            try:
+                await asyncio.wait_for(failed.wait(), SAMPLE_S)
+            except TimeoutError:
+                backlog.append(20 * voice_waiting(receiver))
         took = time.monotonic() - started
         consent = [c for c in kiosk.consent if c.checks]
         catch_up = kiosk.catch_up
@@ -113,6 +126,7 @@ async def main(reading: str, cgroup: str, seconds: float) -> dict:
             "media_read": catch_up.media, "media_dropped_stale": catch_up.dropped,
             "longest_wait_s": round(catch_up.longest_wait_s, 2),
             "clerk_voice_played_pct": round(100 * (played["s"] - played0) / took, 1),
+            "voice_backlog_ms_max": max(backlog, default=0), "voice_backlog_ms_last": backlog[-1] if backlog else 0,
         }
     finally:
         clerk.stdin.close()

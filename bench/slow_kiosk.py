@@ -16,6 +16,8 @@ not limited. After ``--slow-kiosk-s`` seconds, per reading:
 * ``longest_wait_s``: how long the oldest media packet read had waited in the socket (catch_up only);
 * ``media_dropped_stale``: media packets dropped as older than 0.5 s (catch_up only);
 * ``voice_played_pct``: seconds of the clerk's voice played per second of call;
+* ``voice_backlog_ms_max``: the most of the clerk's voice waiting in the kiosk to be decoded or played
+  (sampled once a second): how far behind the speaker is;
 * ``cpu_s_per_min``: the kiosk's CPU (at most the limit).
 
 ``--quick``: 20 s per reading.
@@ -98,6 +100,7 @@ def run(args) -> int:
             emit(f"{prefix}.consent_answered_pct", round(answered, 1), "%")
             emit(f"{prefix}.kernel_drops", result["kernel_drops"], "datagrams")
             emit(f"{prefix}.voice_played_pct", result["clerk_voice_played_pct"], "%")
+            emit(f"{prefix}.voice_backlog_ms_max", result["voice_backlog_ms_max"], "ms")
             emit(f"{prefix}.cpu_s_per_min", result["cpu_s_per_min"], "s")
             if reading == "catch_up":
                 emit(f"{prefix}.longest_wait_s", result["longest_wait_s"], "s")
