@@ -16,6 +16,8 @@ A kiosk whose CPU cannot keep up (a Pi 4 at full load, an emulated test guest) w
 up before aiortc's decoder thread, and the voice would play ever later. :class:`DecodeBacklog` keeps at
 most ``DECODE_BACKLOG`` packets waiting there and skips the oldest: the voice stays at most that far behind,
 with gaps where the kiosk could not keep up (the journal says so once, and the count at the call's end).
+The decoded frames then wait for the speaker in the track's queue; :func:`bound_playback` keeps at most
+``PLAY_BACKLOG`` of them there, for an event loop too busy to play them in time.
 
 aiortc has no setting for either, so :func:`use_for_audio` replaces the receiver's private buffer and
 decoder queue before the first packet, as appliance/kiosk/video_feed.py diverts its decoder queue; if that ever stops fitting the
@@ -23,6 +25,7 @@ installed aiortc, the receiver keeps aiortc's own buffer and the log says so.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import queue
 
@@ -35,6 +38,7 @@ RECEIVER_ATTRIBUTE = "_RTCRtpReceiver__jitter_buffer"  # where aiortc 1.x keeps 
 DECODER_QUEUE = "_RTCRtpReceiver__decoder_queue"       # and the queue its decoder thread reads
 DECODER_THREAD = "_RTCRtpReceiver__decoder_thread"
 DECODE_BACKLOG = 5  # packets (100 ms of voice) waiting to be decoded at most
+PLAY_BACKLOG = 10   # decoded frames (200 ms) waiting for the speaker at most
 # Packets left waiting after the one handed out: normally none. After a swap one waits (aiortc hands out one
 # packet per packet added), for the rest of the call, as aiortc's own buffer always does; more are dropped.
 MAX_WAITING = 1
@@ -92,10 +96,45 @@ class DecodeBacklog(queue.Queue):
         self.queue.append(item)
 
 
+class PlayBacklog(asyncio.Queue):
+    """A received voice's decoded frames waiting for the speaker (aiortc's track queue): when the event loop
+    cannot play them in time, the oldest are skipped, so the voice never waits more than ``limit`` frames.
+    The end of the track (None) always goes in."""
+
+    def __init__(self, limit: int = PLAY_BACKLOG) -> None:
+        super().__init__()
+        self.limit = limit
+        self.skipped = 0
+
+    def _put(self, item) -> None:
+        if item is not None:
+            while len(self._queue) >= self.limit and self._queue[0] is not None:
+                self._queue.popleft()
+                self.skipped += 1
+                if self.skipped == 1:
+                    log.warning("call: the kiosk plays the clerk's voice more slowly than it comes; the oldest "
+                                "decoded frames are skipped, so it stays at most %d ms behind", self.limit * 20)
+        super()._put(item)
+
+
+def bound_playback(track) -> bool:
+    """Give a received audio track (aiortc's RemoteStreamTrack, from the peer connection's "track" event,
+    before media flows) a :class:`PlayBacklog`. False if it is not one, or already receiving."""
+    if getattr(track, "kind", None) != "audio" or type(getattr(track, "_queue", None)) is not asyncio.Queue:
+        return False
+    if not track._queue.empty():
+        return False
+    track._queue = PlayBacklog()
+    return True
+
+
 def decode_skipped(receiver) -> int:
-    """Packets of ``receiver``'s voice skipped because its decoder fell behind (0 without a DecodeBacklog)."""
+    """Packets or frames of ``receiver``'s voice skipped because the kiosk fell behind decoding or playing it
+    (0 without :class:`DecodeBacklog` and :class:`PlayBacklog`)."""
     backlog = getattr(receiver, DECODER_QUEUE, None)
-    return backlog.skipped if isinstance(backlog, DecodeBacklog) else 0
+    played = getattr(getattr(receiver, "track", None), "_queue", None)
+    return ((backlog.skipped if isinstance(backlog, DecodeBacklog) else 0)
+            + (played.skipped if isinstance(played, PlayBacklog) else 0))
 
 
 def use_for_audio(receiver) -> bool:

@@ -34,7 +34,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.sdp import candidate_from_sdp
 
 from appliance.call.answer import accept_rejected_video, rejected_video, sending_codec
-from appliance.call.audio_buffer import decode_skipped, use_for_audio
+from appliance.call.audio_buffer import bound_playback, decode_skipped, use_for_audio
 from appliance.call.audio_send import use_low_delay_opus
 from appliance.call.catch_up import CatchUp, use_catch_up
 from appliance.call.consent import RFC_7675, ConsentTiming, PatientConsent, use_patient_consent
@@ -178,6 +178,7 @@ class CallPeer:
                 use_for_audio(transceiver.receiver)  # the clerk heard 80 ms sooner (appliance/call/audio_buffer.py)
                 use_low_delay_opus(transceiver.sender)  # the citizen heard 4 ms sooner (appliance/call/audio_send.py)
         self._on_remote_track = on_remote_track or self._drain
+        self.pc.on("track", bound_playback)  # first: before the decoder thread is given the track's queue
         self.pc.on("track", self._on_remote_track)
         self._drains: set[asyncio.Task] = set()
         self._consent_timing = consent
@@ -303,7 +304,7 @@ class CallPeer:
             log.info("%s", behind)
         skipped = sum(decode_skipped(t.receiver) for t in self.pc.getTransceivers() if t.kind == "audio")
         if skipped:
-            log.info("call: %d packets of the received voice were skipped: the kiosk decoded it more slowly "
-                     "than it came", skipped)
+            log.info("call: %d packets of the received voice were skipped: the kiosk decoded or played it more "
+                     "slowly than it came", skipped)
         for task in list(self._drains):
             task.cancel()

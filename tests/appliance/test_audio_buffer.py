@@ -9,9 +9,12 @@ from aiortc.rtp import RtpPacket
 from appliance.call.audio_buffer import (
     DECODE_BACKLOG,
     DECODER_QUEUE,
+    PLAY_BACKLOG,
     RECEIVER_ATTRIBUTE,
     AudioReorderBuffer,
     DecodeBacklog,
+    PlayBacklog,
+    bound_playback,
     decode_skipped,
     use_for_audio,
 )
@@ -94,3 +97,20 @@ def test_a_decoder_that_falls_behind_skips_the_oldest_packets_and_says_so_once(c
     receiver = Receiver()
     setattr(receiver, DECODER_QUEUE, backlog)
     assert decode_skipped(receiver) == 7 and decode_skipped(Receiver()) == 0
+
+
+def test_frames_the_speaker_cannot_take_in_time_are_skipped_oldest_first(caplog):
+    from aiortc.rtcrtpreceiver import RemoteStreamTrack
+
+    async def run():
+        track = RemoteStreamTrack(kind="audio")
+        assert bound_playback(track) and isinstance(track._queue, PlayBacklog)
+        assert not bound_playback(RemoteStreamTrack(kind="video"))
+        for n in range(PLAY_BACKLOG + 4):  # the decoder hands them over; the speaker takes none meanwhile
+            await track._queue.put(n)
+        await track._queue.put(None)  # the end of the track still arrives
+        return [await track._queue.get() for _ in range(track._queue.qsize())], track._queue.skipped
+    frames, skipped = asyncio.run(run())
+    assert frames == list(range(4, PLAY_BACKLOG + 4)) + [None] and skipped == 4
+    said = [r.getMessage() for r in caplog.records if "plays the clerk's voice more slowly" in r.getMessage()]
+    assert len(said) == 1 and "200 ms" in said[0]

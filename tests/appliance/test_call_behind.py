@@ -18,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+from appliance.call.audio_buffer import DECODER_QUEUE, DecodeBacklog, PlayBacklog
 from appliance.call.catch_up import STALE_S, is_media
 from appliance.call.consent import ConsentTiming
 from appliance.call.peer import CallPeer
@@ -118,6 +119,8 @@ async def test_a_kiosk_that_keeps_up_drops_nothing():
         assert states == ["connected"]
         assert kiosk.catch_up.media >= 100 and kiosk.catch_up.dropped == 0
         assert "dropped" not in (kiosk.catch_up.summary() or "")
+        voice = next(t.receiver for t in kiosk.pc.getTransceivers() if t.kind == "audio")  # bounded on its way
+        assert isinstance(getattr(voice, DECODER_QUEUE), DecodeBacklog) and isinstance(voice.track._queue, PlayBacklog)
 
 
 def test_only_media_packets_are_ever_dropped():
