@@ -3,7 +3,9 @@
 A console's frames are recognised by their type's text; of a ``queue.joined`` only the visit id is cut out
 (no JSON parsing of every frame: at hundreds of visits a second the consoles get tens of thousands of frames).
 Per visit id the process keeps how many consoles have it and when the first and the last got it, and hands
-that over on ``collect``.
+that over on ``collect``. The sockets are bare WebSocket clients (``ws_client.py``) that read frames as they
+come, with the time of the read that brought them: the load generator takes as little of the two cores
+from central as it can.
 """
 from __future__ import annotations
 
@@ -11,12 +13,11 @@ import asyncio
 from multiprocessing.connection import Connection
 from time import perf_counter
 
-import aiohttp
-
 from bench._common import BenchError
 from bench._scale import STAGE_TIMEOUT_S
 from bench._scale.lag import LoopLag
 from bench._scale.worker import serve
+from bench._scale.ws_client import WebSocketClient
 
 CONNECT_CONCURRENCY = 16
 SESSION_COOKIE = "ak_session"    # central/web/auth.py
@@ -32,57 +33,60 @@ class Consoles:
         self.url = url
         self.sessions = sessions
         self.loop = asyncio.get_running_loop()
-        self.sockets: list[aiohttp.ClientWebSocketResponse] = []
-        self.tasks: list[asyncio.Task] = []
+        self.sockets: list[WebSocketClient] = []
         self.arrivals: dict[str, list] = {}   # visit id -> [consoles, first, last]
         self.frames = 0
         self.errors: list[str] = []
         self.closed = 0
-        self.session: aiohttp.ClientSession | None = None
         self.lag = LoopLag()
 
     async def connect(self) -> dict:
-        self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
-                                             timeout=aiohttp.ClientTimeout(total=STAGE_TIMEOUT_S))
         limit = asyncio.Semaphore(CONNECT_CONCURRENCY)
-        ws_url = self.url.replace("http://", "ws://", 1) + "/ws/staff"
         t0 = perf_counter()
 
         async def one(token: str) -> None:
+            snapshot = self.loop.create_future()
+
+            def on_text(text: str, when: float) -> None:
+                if snapshot.done():
+                    self._frame(text, when)
+                elif SNAPSHOT in text:
+                    snapshot.set_result(None)
+                else:
+                    snapshot.set_exception(BenchError(f"a console got {text[:120]!r} instead of its console.snapshot"))
+
+            def on_closed(why: str | None) -> None:
+                self.closed += 1
+                if why is not None:
+                    self.errors.append(why)
+                if not snapshot.done():
+                    snapshot.set_exception(BenchError(f"a console was closed before its console.snapshot: "
+                                                      f"{why or 'see central.log (--scale-keep-tmp)'}"))
+
             async with limit:
-                ws = await self.session.ws_connect(
-                    ws_url, headers={"Origin": self.url, "Cookie": f"{SESSION_COOKIE}={token}"},
-                    timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=STAGE_TIMEOUT_S))
                 async with asyncio.timeout(STAGE_TIMEOUT_S):
-                    first = await ws.receive()
-                if first.type is not aiohttp.WSMsgType.TEXT or SNAPSHOT not in first.data:
-                    raise BenchError(f"a console got {str(first.data)[:120]!r} instead of its console.snapshot")
-                self.sockets.append(ws)
-                self.tasks.append(self.loop.create_task(self._read(ws)))
+                    client = await WebSocketClient.connect(
+                        self.url, "/ws/staff", {"Origin": self.url, "Cookie": f"{SESSION_COOKIE}={token}"},
+                        on_text, on_closed, perf_counter)
+                    await snapshot
+                self.sockets.append(client)
 
         await asyncio.gather(*(one(token) for token in self.sessions))
         return {"consoles": len(self.sockets), "seconds": perf_counter() - t0}
 
-    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        arrivals = self.arrivals
-        async for msg in ws:   # autoping answers central's heartbeat
-            t = perf_counter()
-            if msg.type is not aiohttp.WSMsgType.TEXT:
-                continue
-            data = msg.data
-            self.frames += 1
-            if JOINED in data:
-                start = data.index(VISIT_ID) + len(VISIT_ID)
-                visit_id = data[start:data.index('"', start)]
-                seen = arrivals.get(visit_id)
-                if seen is None:
-                    arrivals[visit_id] = [1, t, t]
-                else:
-                    seen[0] += 1
-                    seen[2] = t
-            elif ERROR in data:
-                self.errors.append(data[:200])
-        self.closed += 1
+    def _frame(self, data: str, t: float) -> None:
+        self.frames += 1
+        if JOINED in data:
+            start = data.index(VISIT_ID) + len(VISIT_ID)
+            visit_id = data[start:data.index('"', start)]
+            seen = self.arrivals.get(visit_id)
+            if seen is None:
+                self.arrivals[visit_id] = [1, t, t]
+            else:
+                seen[0] += 1
+                seen[2] = t
+        elif ERROR in data:
+            self.errors.append(data[:200])
 
     def collect(self) -> dict:
         arrivals = dict(self.arrivals)   # the readers hold self.arrivals itself: emptied, never replaced
@@ -106,10 +110,14 @@ class Consoles:
 
     async def close(self) -> None:
         self.lag.stop()
-        if self.sockets:
-            await asyncio.wait([self.loop.create_task(ws.close()) for ws in self.sockets], timeout=STAGE_TIMEOUT_S)
-        if self.session is not None:
-            await self.session.close()
+        for client in self.sockets:
+            client.close()
+        deadline = self.loop.time() + STAGE_TIMEOUT_S
+        while self.closed < len(self.sockets) and self.loop.time() < deadline:   # central answers and closes
+            await asyncio.sleep(0.05)
+        for client in self.sockets:
+            if client.transport is not None:
+                client.transport.abort()
 
 
 def main(conn: Connection, url: str, sessions: list[str]) -> None:
