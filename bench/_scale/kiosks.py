@@ -4,7 +4,8 @@ Each kiosk asks for visits in one department. A visit: the kiosk sends a pre-enc
 (the time just before is the visit's start), central answers ``visit.queued``; ``hold_s`` later the kiosk
 cancels (so waiting rooms hold rate × hold_s / departments visits each, and every cancel moves those behind
 it), and central's ``visit.ended`` frees the kiosk. Frames are recognised by their type's text, not parsed,
-except the few this process needs a field of.
+except the few this process needs a field of. The sockets are bare WebSocket clients (``ws_client.py``), as
+the consoles' are, so the load generator takes as little of the two cores from central as it can.
 
 Kiosks are taken in turns, and only when central would accept their request (``bench/_limits.py``:
 ``VISIT_REQUESTS``); a step first waits until enough kiosks may ask again.
@@ -17,13 +18,12 @@ from collections import Counter, deque
 from multiprocessing.connection import Connection
 from time import perf_counter
 
-import aiohttp
-
 from bench._common import BenchError
 from bench._limits import Allowance, RateLimited
 from bench._scale import STAGE_TIMEOUT_S
 from bench._scale.lag import LoopLag
 from bench._scale.worker import serve
+from bench._scale.ws_client import WebSocketClient
 
 CONNECT_CONCURRENCY = 32
 STEP_READY_MAX_WAIT_S = 90.0   # at most this long for kiosks to get their visit requests back before a step
@@ -36,27 +36,26 @@ WELCOME = '"type":"welcome"'
 
 
 class Kiosk:
-    __slots__ = ("index", "ws", "department", "request", "visit_id", "sent", "welcome", "task")
+    __slots__ = ("index", "ws", "department", "request", "visit_id", "sent", "welcome")
 
-    def __init__(self, index: int, ws: aiohttp.ClientWebSocketResponse, department: str):
-        self.index, self.ws, self.department = index, ws, department
+    def __init__(self, index: int, department: str):
+        self.index, self.department = index, department
+        self.ws: WebSocketClient | None = None
         self.request = json.dumps({"v": 1, "type": "visit.request", "department": department, "language": "de"})
         self.visit_id: str | None = None
         self.sent = 0.0
         self.welcome = asyncio.get_running_loop().create_future()
-        self.task: asyncio.Task | None = None
 
 
 class Kiosks:
     def __init__(self, url: str, kiosks: list[tuple[str, str]], hold_s: float):
-        self.url = url.replace("http://", "ws://", 1)
+        self.url = url
         self.plan = kiosks
         self.hold_s = hold_s
         self.loop = asyncio.get_running_loop()
         self.kiosks: list[Kiosk] = []
         self.idle: deque[Kiosk] = deque()
         self.allowance = Allowance()
-        self.session: aiohttp.ClientSession | None = None
         self.closed = 0
         self.refused: str | None = None
         self.lag = LoopLag()
@@ -70,19 +69,17 @@ class Kiosks:
 
     # -- connecting ------------------------------------------------------------------
     async def connect(self) -> dict:
-        self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
-                                             timeout=aiohttp.ClientTimeout(total=STAGE_TIMEOUT_S))
         limit = asyncio.Semaphore(CONNECT_CONCURRENCY)
         t0 = perf_counter()
 
         async def one(index: int, token: str, department: str) -> Kiosk:
+            kiosk = Kiosk(index, department)
             async with limit:
-                ws = await self.session.ws_connect(
-                    self.url + "/ws/kiosk", headers={"Authorization": f"Bearer {token}"},
-                    timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=STAGE_TIMEOUT_S))
-                kiosk = Kiosk(index, ws, department)
-                kiosk.task = self.loop.create_task(self._read(kiosk))
                 async with asyncio.timeout(STAGE_TIMEOUT_S):
+                    kiosk.ws = await WebSocketClient.connect(
+                        self.url, "/ws/kiosk", {"Authorization": f"Bearer {token}"},
+                        lambda text, when: self._text(kiosk, text, when), lambda why: self._closed(kiosk, why),
+                        perf_counter)
                     await kiosk.welcome
                 return kiosk
 
@@ -91,37 +88,41 @@ class Kiosks:
         return {"kiosks": len(self.kiosks), "seconds": perf_counter() - t0}
 
     # -- reading ---------------------------------------------------------------------
-    async def _read(self, kiosk: Kiosk) -> None:
-        async for msg in kiosk.ws:   # autoping answers central's heartbeat
-            if msg.type is not aiohttp.WSMsgType.TEXT:
-                continue
-            data = msg.data
-            if QUEUED in data:
-                t = perf_counter()
-                kiosk.visit_id = visit_id = json.loads(data)["visit_id"]
-                self.visits.append((visit_id, kiosk.department, kiosk.sent, t))
-                cancel = json.dumps({"v": 1, "type": "visit.cancel", "visit_id": visit_id})
-                if self.hold_s > 0:
-                    self.loop.call_later(self.hold_s, self._send_soon, kiosk, cancel)
-                else:
-                    await kiosk.ws.send_str(cancel)
-            elif ENDED in data:
+    def _text(self, kiosk: Kiosk, data: str, t: float) -> None:
+        """A frame from central; ``t`` is when it was read (the client answers central's heartbeat pings)."""
+        if QUEUED in data:
+            kiosk.visit_id = visit_id = json.loads(data)["visit_id"]
+            self.visits.append((visit_id, kiosk.department, kiosk.sent, t))
+            cancel = json.dumps({"v": 1, "type": "visit.cancel", "visit_id": visit_id})
+            if self.hold_s > 0:
+                self.loop.call_later(self.hold_s, self._send_soon, kiosk, cancel)
+            else:
+                self._send_soon(kiosk, cancel)
+        elif ENDED in data:
+            self._back(kiosk)
+        elif REFUSED in data or ERROR in data:
+            found = json.loads(data)
+            if found.get("code") == "rate_limited":
+                self.refused = str(RateLimited("a visit request", f"retry after {found.get('retry_after_s')} s"))
+            self.failures[f"{found['type']}: {found.get('code') or found.get('reason')}"] += 1
+            if kiosk.visit_id is None:   # the request itself was refused: no visit to end
                 self._back(kiosk)
-            elif REFUSED in data or ERROR in data:
-                found = json.loads(data)
-                if found.get("code") == "rate_limited":
-                    self.refused = str(RateLimited("a visit request", f"retry after {found.get('retry_after_s')} s"))
-                self.failures[f"{found['type']}: {found.get('code') or found.get('reason')}"] += 1
-                if kiosk.visit_id is None:   # the request itself was refused: no visit to end
-                    self._back(kiosk)
-            elif WELCOME in data and not kiosk.welcome.done():
-                kiosk.welcome.set_result(None)
+        elif WELCOME in data and not kiosk.welcome.done():
+            kiosk.welcome.set_result(None)
+
+    def _closed(self, kiosk: Kiosk, why: str | None) -> None:
         self.closed += 1
+        if why is not None:
+            self.failures[why] += 1
         if not kiosk.welcome.done():
-            kiosk.welcome.set_exception(BenchError(f"kiosk {kiosk.index} closed before its welcome"))
+            kiosk.welcome.set_exception(BenchError(f"kiosk {kiosk.index} closed before its welcome: "
+                                                   f"{why or 'see central.log (--scale-keep-tmp)'}"))
 
     def _send_soon(self, kiosk: Kiosk, frame: str) -> None:
-        self.loop.create_task(kiosk.ws.send_str(frame))
+        try:
+            kiosk.ws.send_text(frame)
+        except ConnectionResetError:
+            pass   # counted as closed (self.closed), which fails the step
 
     def _back(self, kiosk: Kiosk) -> None:
         kiosk.visit_id = None
@@ -166,7 +167,7 @@ class Kiosks:
             self.in_flight += 1
             kiosk.sent = now = perf_counter()
             lags.append(now - scheduled)
-            await kiosk.ws.send_str(kiosk.request)
+            kiosk.ws.send_text(kiosk.request)
         sent_s = perf_counter() - start + 1 / rate   # the step's span: one interval per visit started
         if self.in_flight:
             try:
@@ -192,10 +193,14 @@ class Kiosks:
 
     async def close(self) -> None:
         self.lag.stop()
-        if self.kiosks:
-            await asyncio.wait([self.loop.create_task(k.ws.close()) for k in self.kiosks], timeout=STAGE_TIMEOUT_S)
-        if self.session is not None:
-            await self.session.close()
+        for kiosk in self.kiosks:
+            kiosk.ws.close()
+        deadline = self.loop.time() + STAGE_TIMEOUT_S
+        while self.closed < len(self.kiosks) and self.loop.time() < deadline:   # central answers and closes
+            await asyncio.sleep(0.05)
+        for kiosk in self.kiosks:
+            if kiosk.ws.transport is not None:
+                kiosk.ws.transport.abort()
 
 
 def main(conn: Connection, url: str, kiosks: list[tuple[str, str]], hold_s: float) -> None:

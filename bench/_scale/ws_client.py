@@ -1,9 +1,9 @@
-"""A bare WebSocket client for the consoles' process: frames are parsed in ``data_received``.
+"""A bare WebSocket client for the load generator's processes: frames are parsed in ``data_received``.
 
 aiohttp's client hands every frame to a reading task through a future: some 40 frames per visit to the
 consoles made the consoles' process cost as much CPU as central itself (docs/benchmarks.md, "The stalls:
 central waiting for a CPU"), on the same two cores. Here a frame costs a slice of a buffer and a call.
-Only what central sends a console is handled: unfragmented text frames, pings (answered), close; anything
+Only what central sends a console or a kiosk is handled: unfragmented text frames, pings (answered), close; anything
 else ends the connection with an error, so the benchmark never measures a half-understood stream.
 """
 from __future__ import annotations
@@ -22,13 +22,18 @@ CLOSE_NORMAL = struct.pack("!H", 1000)
 
 
 def client_frame(opcode: int, payload: bytes = b"") -> bytes:
-    """A client's frame (RFC 6455 5.2): FIN, ``opcode``, masked as a client must mask; small payloads only
-    (pongs and the close), as this client sends nothing else."""
-    if len(payload) > 125:
-        raise BenchError(f"a control frame carries at most 125 bytes, not {len(payload)}")
+    """A client's frame (RFC 6455 5.2): FIN, ``opcode``, masked as a client must mask; up to 64 KiB (a kiosk's
+    messages, pongs, the close)."""
+    length = len(payload)
+    if length < 126:
+        header = bytes((0x80 | opcode, 0x80 | length))
+    elif length < 1 << 16:
+        header = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, length)
+    else:
+        raise BenchError(f"this client sends frames of up to 64 KiB, not {length} bytes")
     mask = os.urandom(4)
-    return (bytes((0x80 | opcode, 0x80 | len(payload))) + mask
-            + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+    keys = (mask * (length // 4 + 1))[:length]
+    return header + mask + (int.from_bytes(payload, "big") ^ int.from_bytes(keys, "big")).to_bytes(length, "big")
 
 
 class WebSocketClient(asyncio.Protocol):
@@ -111,6 +116,11 @@ read, or None)."""
         self.failed = why
         if self.transport is not None:
             self.transport.abort()
+
+    def send_text(self, text: str) -> None:
+        if self.transport is None or self.transport.is_closing():
+            raise ConnectionResetError("the WebSocket is closed")
+        self.transport.write(client_frame(TEXT, text.encode()))
 
     def close(self) -> None:
         """Start the closing handshake; central answers and closes."""

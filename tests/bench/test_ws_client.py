@@ -47,6 +47,31 @@ async def test_the_client_reads_what_central_sends_and_answers_its_pings(aiohttp
     assert closed == [None]
 
 
+async def test_what_the_client_sends_arrives_as_sent(aiohttp_server):
+    got = []
+
+    async def handler(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        async for msg in ws:   # aiohttp refuses unmasked client frames: these are masked
+            got.append(msg.data)
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/ws", handler)
+    server = await aiohttp_server(app)
+    texts, closed = [], []
+    client = await connect(server, "/ws", texts, closed)
+    sent = ['{"v":1,"type":"visit.request","department":"amt-01","language":"de"}', "ß" * 200, "q" * 65_535]
+    for text in sent:
+        client.send_text(text)
+    client.close()
+    async with asyncio.timeout(5):
+        while not closed:
+            await asyncio.sleep(0.01)
+    assert got == sent and closed == [None]
+
+
 async def test_a_frame_the_client_cannot_read_ends_the_connection_with_the_reason(aiohttp_server):
     async def handler(request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse()
