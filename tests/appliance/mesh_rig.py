@@ -80,12 +80,12 @@ class Remote:
 
 class KioskMesh:
     """The kiosk's call: ``encoded`` is the camera's H.264 passthrough (Pi 4); False gives frames (VP8).
-    ``bitrate``, ``fill`` and ``grain``: the camera's (:class:`FakeCamera`); ``upload_kbit_s``: the call's
+    ``fps``, ``bitrate``, ``fill`` and ``grain``: the camera's (:class:`FakeCamera`); ``upload_kbit_s``: the call's
     upload budget."""
 
-    def __init__(self, *, encoded: bool = True, size=(640, 480), bitrate: int = 1_000_000, fill: bool = False,
-                 grain: int = 0, upload_kbit_s: int = DEFAULT_CALL_UPLOAD_KBIT_S) -> None:
-        self.camera = FakeCamera(*size, fps=30, bitrate=bitrate, encoded=encoded, fill=fill, grain=grain)
+    def __init__(self, *, encoded: bool = True, size=(640, 480), fps: int = 30, bitrate: int = 1_000_000,
+                 fill: bool = False, grain: int = 0, upload_kbit_s: int = DEFAULT_CALL_UPLOAD_KBIT_S) -> None:
+        self.camera = FakeCamera(*size, fps=fps, bitrate=bitrate, encoded=encoded, fill=fill, grain=grain)
         self.received: dict[str, dict[str, MediaStreamTrack]] = defaultdict(dict)
         self.states: dict[str, list[str]] = defaultdict(list)
         self.connected: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
