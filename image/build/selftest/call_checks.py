@@ -37,7 +37,7 @@ HEARD_MIN_DBFS = -50.0     # the clerk's voice at the loopback's capture side (s
 # "... ICE consent checks were answered late": the kiosk fell behind, and the call went on.
 CALL_WORDS = ("call ", "the call", "call:", "clerk's voice", "speaker", "microphone", "track", "connection",
               "underrun")
-CALL_END_WORDS = ("ICE consent checks were answered late", "received media")
+CALL_END_WORDS = ("ICE consent checks were answered late", "received media", "received voice")
 
 
 def phase(name: str, detail: str = "") -> None:
@@ -138,7 +138,7 @@ def clerk_call(unit: str) -> None:
     # What the appliance logs as the call closes: consent checks answered late, received media that waited
     # in the socket or was dropped as stale (appliance/call/peer.py, consent.py, catch_up.py).
     time.sleep(5)  # the call closes on the event loop after the page's hang-up
-    report("INFO", "call-end-figures", " | ".join(g.journal_lines(unit, CALL_END_WORDS, last=4))
+    report("INFO", "call-end-figures", " | ".join(g.journal_lines(unit, CALL_END_WORDS, last=5))
            or "nothing logged: no consent check answered late, no received media waited 0.2 s")
 
 
