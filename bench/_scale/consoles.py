@@ -15,6 +15,7 @@ from time import perf_counter
 
 from bench._common import BenchError
 from bench._scale import STAGE_TIMEOUT_S
+from bench._scale.closings import Closings
 from bench._scale.lag import LoopLag
 from bench._scale.worker import serve
 from bench._scale.ws_client import WebSocketClient
@@ -37,7 +38,7 @@ class Consoles:
         self.arrivals: dict[str, list] = {}   # visit id -> [consoles, first, last]
         self.frames = 0
         self.errors: list[str] = []
-        self.closed = 0
+        self.closings = Closings()
         self.lag = LoopLag()
 
     async def connect(self) -> dict:
@@ -56,7 +57,7 @@ class Consoles:
                     snapshot.set_exception(BenchError(f"a console got {text[:120]!r} instead of its console.snapshot"))
 
             def on_closed(why: str | None) -> None:
-                self.closed += 1
+                self.closings.add()
                 if why is not None:
                     self.errors.append(why)
                 if not snapshot.done():
@@ -93,7 +94,7 @@ class Consoles:
         self.arrivals.clear()
         frames, self.frames = self.frames, 0
         return {"arrivals": arrivals, "frames": frames, "errors": self.errors[:5], "error_count": len(self.errors),
-                "closed": self.closed, "lag": self.lag.take()}
+                "closed": self.closings.count, "lag": self.lag.take()}
 
     async def handle(self, command: dict) -> dict | None:
         if command["cmd"] == "connect":
@@ -112,9 +113,7 @@ class Consoles:
         self.lag.stop()
         for client in self.sockets:
             client.close()
-        deadline = self.loop.time() + STAGE_TIMEOUT_S
-        while self.closed < len(self.sockets) and self.loop.time() < deadline:   # central answers and closes
-            await asyncio.sleep(0.05)
+        await self.closings.until(len(self.sockets), STAGE_TIMEOUT_S)   # central answers and closes
         for client in self.sockets:
             if client.transport is not None:
                 client.transport.abort()

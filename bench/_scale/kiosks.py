@@ -21,6 +21,7 @@ from time import perf_counter
 from bench._common import BenchError
 from bench._limits import Allowance, RateLimited
 from bench._scale import STAGE_TIMEOUT_S
+from bench._scale.closings import Closings
 from bench._scale.lag import LoopLag
 from bench._scale.worker import serve
 from bench._scale.ws_client import WebSocketClient
@@ -56,7 +57,7 @@ class Kiosks:
         self.kiosks: list[Kiosk] = []
         self.idle: deque[Kiosk] = deque()
         self.allowance = Allowance()
-        self.closed = 0
+        self.closings = Closings()
         self.refused: str | None = None
         self.lag = LoopLag()
         self._reset_step()
@@ -111,7 +112,7 @@ class Kiosks:
             kiosk.welcome.set_result(None)
 
     def _closed(self, kiosk: Kiosk, why: str | None) -> None:
-        self.closed += 1
+        self.closings.add()
         if why is not None:
             self.failures[why] += 1
         if not kiosk.welcome.done():
@@ -122,7 +123,7 @@ class Kiosks:
         try:
             kiosk.ws.send_text(frame)
         except ConnectionResetError:
-            pass   # counted as closed (self.closed), which fails the step
+            pass   # counted as closed (self.closings), which fails the step
 
     def _back(self, kiosk: Kiosk) -> None:
         kiosk.visit_id = None
@@ -179,7 +180,7 @@ class Kiosks:
         return {"visits": self.visits,
                 "failures": dict(self.failures), "not_started": not_started, "waited_s": waited,
                 "sent_s": sent_s, "start_lag_p99_ms": 1000 * lags[int(0.99 * (len(lags) - 1))] if lags else 0.0,
-                "closed": self.closed, "refused": self.refused, "lag": self.lag.take()}
+                "closed": self.closings.count, "refused": self.refused, "lag": self.lag.take()}
 
     async def handle(self, command: dict) -> dict | None:
         if command["cmd"] == "connect":
@@ -195,9 +196,7 @@ class Kiosks:
         self.lag.stop()
         for kiosk in self.kiosks:
             kiosk.ws.close()
-        deadline = self.loop.time() + STAGE_TIMEOUT_S
-        while self.closed < len(self.kiosks) and self.loop.time() < deadline:   # central answers and closes
-            await asyncio.sleep(0.05)
+        await self.closings.until(len(self.kiosks), STAGE_TIMEOUT_S)   # central answers and closes
         for kiosk in self.kiosks:
             if kiosk.ws.transport is not None:
                 kiosk.ws.transport.abort()

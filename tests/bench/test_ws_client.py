@@ -2,12 +2,12 @@
 text frames of every length class in order, answers pings, closes cleanly, and refuses what it cannot read."""
 from __future__ import annotations
 
-import asyncio
 from time import perf_counter
 
 from aiohttp import WSMsgType, web
 
 from bench._scale.ws_client import WebSocketClient
+from tests.polling import until
 
 FRAMES = ["x", "y" * 125, "z" * 126, "Grüße €" * 40, "w" * 65_535, "v" * 70_000]
 
@@ -35,12 +35,9 @@ async def test_the_client_reads_what_central_sends_and_answers_its_pings(aiohttp
     server = await aiohttp_server(app)
     texts, closed = [], []
     client = await connect(server, "/ws", texts, closed)
-    async with asyncio.timeout(5):
-        while len(texts) < len(FRAMES) or "pong" not in seen:
-            await asyncio.sleep(0.01)
-        client.close()
-        while not closed:
-            await asyncio.sleep(0.01)
+    await until(lambda: len(texts) >= len(FRAMES) and "pong" in seen, 5, 0.01, what="every frame and the pong")
+    client.close()
+    await until(lambda: closed, 5, 0.01, what="the closing handshake")
     assert texts == FRAMES
     assert seen["pong"].type is WSMsgType.PONG and seen["pong"].data == b"are you there"
     assert seen["close"].type is WSMsgType.CLOSE and seen["close"].data == 1000
@@ -66,9 +63,7 @@ async def test_what_the_client_sends_arrives_as_sent(aiohttp_server):
     for text in sent:
         client.send_text(text)
     client.close()
-    async with asyncio.timeout(5):
-        while not closed:
-            await asyncio.sleep(0.01)
+    await until(lambda: closed, 5, 0.01, what="the socket's end")
     assert got == sent and closed == [None]
 
 
@@ -85,9 +80,7 @@ async def test_a_frame_the_client_cannot_read_ends_the_connection_with_the_reaso
     server = await aiohttp_server(app)
     texts, closed = [], []
     await connect(server, "/ws", texts, closed)
-    async with asyncio.timeout(5):
-        while not closed:
-            await asyncio.sleep(0.01)
+    await until(lambda: closed, 5, 0.01, what="the socket's end")
     assert texts == [] and "opcode 0x2" in closed[0]
 
 
@@ -100,7 +93,5 @@ async def test_a_refused_upgrade_is_named(aiohttp_server):
     server = await aiohttp_server(app)
     texts, closed = [], []
     await connect(server, "/ws", texts, closed)
-    async with asyncio.timeout(5):
-        while not closed:
-            await asyncio.sleep(0.01)
+    await until(lambda: closed, 5, 0.01, what="the socket's end")
     assert closed[0].startswith("central refused the WebSocket: HTTP/1.1 403")
