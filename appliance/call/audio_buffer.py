@@ -87,12 +87,9 @@ class DecodeBacklog(queue.Queue):
 
     def _put(self, item) -> None:  # under the queue's lock, from aiortc's packet handling on the event loop
         if item is not None:
-            while len(self.queue) >= self.limit and self.queue[0] is not None:
-                self.queue.popleft()
-                self.skipped += 1
-                if self.skipped == 1:
-                    log.warning("call: the clerk's voice is decoded more slowly than it comes; the oldest "
-                                "packets waiting are skipped, so it stays at most %d ms behind", self.limit * 20)
+            self.skipped = _make_room(self.queue, self.limit, self.skipped,
+                                      "call: the clerk's voice is decoded more slowly than it comes; the oldest "
+                                      "packets waiting are skipped, so it stays at most %d ms behind")
         self.queue.append(item)
 
 
@@ -108,13 +105,22 @@ class PlayBacklog(asyncio.Queue):
 
     def _put(self, item) -> None:
         if item is not None:
-            while len(self._queue) >= self.limit and self._queue[0] is not None:
-                self._queue.popleft()
-                self.skipped += 1
-                if self.skipped == 1:
-                    log.warning("call: the kiosk plays the clerk's voice more slowly than it comes; the oldest "
-                                "decoded frames are skipped, so it stays at most %d ms behind", self.limit * 20)
+            self.skipped = _make_room(self._queue, self.limit, self.skipped,
+                                      "call: the kiosk plays the clerk's voice more slowly than it comes; the "
+                                      "oldest decoded frames are skipped, so it stays at most %d ms behind")
         super()._put(item)
+
+
+def _make_room(queue, limit: int, skipped: int, warning: str) -> int:
+    """Drops the oldest items of ``queue`` (a deque of 20 ms packets or frames) until one more fits within
+    ``limit``, but never the end-of-track signal (None) at its head. Warns once per call, on the first item
+    dropped (``warning`` takes the bound in ms); returns the new count of items dropped."""
+    while len(queue) >= limit and queue[0] is not None:
+        queue.popleft()
+        skipped += 1
+        if skipped == 1:
+            log.warning(warning, limit * 20)
+    return skipped
 
 
 def bound_playback(track) -> bool:
