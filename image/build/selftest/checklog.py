@@ -34,5 +34,12 @@ def diagnose() -> None:
                                                         "-o", "short-monotonic"))):
         print(f"--- {title}", flush=True)
         print(run(*cmd, timeout=60) or "(none)", flush=True)
+    # A failed service's own last words (a Python traceback, "device busy") are logged at the info level, so the
+    # warnings above leave them out: each failed unit's journal, whatever the level.
+    failed = run("systemctl", "list-units", "--failed", "--plain", "--no-legend", "--no-pager", timeout=60)
+    for unit in [line.split()[0] for line in failed.splitlines() if line.strip()][:4]:
+        print(f"--- journal of {unit}", flush=True)
+        print(run("journalctl", "-b", "-u", unit, "-n", "30", "--no-pager", "-o", "short-monotonic", timeout=60)
+              or "(none)", flush=True)
     print(f"{TAG} DIAG end", flush=True)
 
