@@ -6,7 +6,9 @@ central processes. Both speak through SQLAlchemy Core, so a query is written onc
 from __future__ import annotations
 
 import hashlib
+import itertools
 import secrets
+import sqlite3
 import time
 from dataclasses import dataclass
 
@@ -26,6 +28,7 @@ from central.storage.kiosk_units import KioskUnits
 from central.storage.logins import LoginAttempts
 from central.storage.staff_browsers import StaffBrowsers
 from central.storage.updates import UpdateStore
+from protocol.errors import AmtsklingelError
 
 __all__ = ["DailyStats", "Database", "Department", "Kiosk", "Staff", "TokenReuse", "token_hash"]
 
@@ -77,6 +80,33 @@ def _async_url(url: str) -> str:
     return url
 
 
+# How long a central waits for the others that open a fresh SQLite file at the same moment.
+WAL_SWITCH_TIMEOUT_S = 10.0
+
+
+class StorageError(AmtsklingelError):
+    """The database cannot be used as it is; the message says what to change."""
+
+
+def _switch_to_wal(cur) -> None:  # noqa: ANN001 - a DBAPI cursor
+    """Put a SQLite file into WAL mode (it stays so; later connections find it already done).
+
+    The switch needs the file to itself, and SQLite refuses it at once, without waiting out
+    busy_timeout, while another connection holds a write lock: it would otherwise risk a deadlock.
+    That happens when several centrals open a fresh database together and one is creating the
+    tables. So try again, briefly, until the others are through; give up with a clear word."""
+    deadline = time.monotonic() + WAL_SWITCH_TIMEOUT_S
+    for attempt in itertools.count(1):
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise StorageError(f"could not put the SQLite database into WAL mode ({exc}); another "
+                                   "program may hold it open: stop it, or point database_url elsewhere") from exc
+            time.sleep(min(0.2, 0.01 * attempt))  # runs on the driver's thread, never on the event loop
+
+
 class Database(Counters):
     """Every query central makes; the anonymous counters are in central/storage/counters.py."""
 
@@ -101,9 +131,9 @@ class Database(Counters):
             def _pragmas(conn, _record):  # noqa: ANN001 - DBAPI types
                 cur = conn.cursor()
                 cur.execute("PRAGMA foreign_keys=ON")
-                cur.execute("PRAGMA journal_mode=WAL")
                 # Writers queue behind each other instead of failing with "database is locked".
                 cur.execute("PRAGMA busy_timeout=10000")
+                _switch_to_wal(cur)
                 cur.close()
         async with engine.begin() as conn:
             # Several central processes may start at once on a fresh database: serialise the
