@@ -8,11 +8,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from central.live.hub import HomePeer, Hub
-from central.live.limits import HOME_CONNECTS, HOME_OPEN_PER_ADDRESS, Buckets, retry_after_s
-from central.live.sockets import _serve
+from central.live.limits import HOME_CONNECTS, Buckets
+from central.live.sockets import serve
 from central.web.client import client_address
-from protocol.home import HOME_TO_CENTRAL
 
 
 def install(app: web.Application) -> None:
@@ -21,17 +19,8 @@ def install(app: web.Application) -> None:
 
 
 async def home_socket(request: web.Request) -> web.StreamResponse:
-    hub: Hub = request.app["hub"]
     origin = request.headers.get("Origin")
     if origin is None or origin not in (f"{request.scheme}://{request.host}", request.app["config"].public_url):
         raise web.HTTPForbidden(text="visits from home connect from central's own page (/visit) only\n")
-    address = client_address(request, request.app["config"].trusted_proxies)
-    if sum(1 for p in hub.homes.values() if p.address == address) >= HOME_OPEN_PER_ADDRESS:
-        raise web.HTTPTooManyRequests(headers={"Retry-After": "30"},
-                                      text="too many visits open from this address; close one and try again\n")
-    if wait := request.app["home_connects"].take(address):
-        seconds = retry_after_s(wait)
-        raise web.HTTPTooManyRequests(headers={"Retry-After": str(seconds)},
-                                      text=f"too many connections from this address; try again in {seconds} s\n")
-    return await _serve(request, HOME_TO_CENTRAL, hub.home_message, hub.home_connected, hub.home_disconnected,
-                        lambda link: HomePeer(link, address))
+    # The open visits per address and the connection rate are counted on the leader (central/live/admission.py).
+    return await serve(request, "home", {"address": client_address(request, request.app["config"].trusted_proxies)})

@@ -4,19 +4,17 @@ from __future__ import annotations
 import inspect
 import logging
 import struct
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from aiohttp import WSMsgType, web
 
 from central.cluster.web import leads
-from central.live.hub import GuestPeer, Hub, KioskPeer, StaffPeer
-from central.live.limits import retry_after_s
+from central.live.admission import Admitted, admit, kiosk_identity, staff_identity
 from central.live.link import Link
 from central.web.client import client_address
 from protocol.codec import MAX_FRAME_BYTES, decode, error_frame
 from protocol.errors import ErrorCode, ProtocolError
-from protocol.guests import GUEST_TO_CENTRAL
-from protocol.messages import KIOSK_TO_CENTRAL, STAFF_TO_CENTRAL
+from protocol.messages import Message
 
 log = logging.getLogger(__name__)
 
@@ -24,21 +22,35 @@ log = logging.getLogger(__name__)
 # aiohttp closes the socket (1009) before reading the frame into memory at all.
 TRANSPORT_LIMIT = 16 * MAX_FRAME_BYTES
 HEARTBEAT_S = 20.0
-# How long a kiosk's open connection has to answer a ping when the same kiosk connects again.
-ALIVE_PROBE_S = 1.0
 
 
-async def _serve(request: web.Request, direction, on_message: Callable, on_open: Callable,
-                 on_close: Callable, make_peer: Callable[[Link], object]) -> web.WebSocketResponse:
+async def serve(request: web.Request, kind: str, identity: dict) -> web.StreamResponse:
+    """Serve an authenticated peer: here if this central leads, otherwise relayed to the leader through
+    Valkey (central/cluster/edge.py). Either way the leader admits it (central/live/admission.py)."""
+    if not leads(request) and (edge := request.app.get("edge")) is not None:
+        return await edge.relay(request, kind, identity)
+    return await _serve(request, await admit(request.app, kind, identity))
+
+
+def open_socket(request: web.Request) -> web.WebSocketResponse:
     # autoping off: pongs are seen here, so central can ask a peer whether it is alive (Link.answers_ping).
-    ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=TRANSPORT_LIMIT, compress=False, autoping=False)
+    return web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=TRANSPORT_LIMIT, compress=False,
+                                 autoping=False)
+
+
+def socket_link(ws: web.WebSocketResponse, request: web.Request) -> Link:
+    return Link(ws.send_str, ws.close, abort=lambda: _abort(request), ping=ws.ping,
+                write_now=text_frame_writer(ws, request))
+
+
+async def _serve(request: web.Request, admitted: Admitted) -> web.WebSocketResponse:
+    ws = open_socket(request)
     await ws.prepare(request)
     sockets = request.app["websockets"]
     sockets.add(ws)
-    link = Link(ws.send_str, ws.close, abort=lambda: _abort(request), ping=ws.ping,
-                write_now=text_frame_writer(ws, request))
-    peer = make_peer(link)
-    on_open(peer)
+    link = socket_link(ws, request)
+    peer = admitted.make_peer(link)
+    admitted.on_open(peer)
     try:
         async for frame in ws:
             if link.closed:
@@ -55,28 +67,51 @@ async def _serve(request: web.Request, direction, on_message: Callable, on_open:
                 # Several centrals, and this one's term ended (its loop stalled past the limit, say): another
                 # central may act on this visit now. Stepping down closes this socket (1012) in a moment.
                 continue
-            data = frame.data
-            message = None
-            try:
-                message = decode(data, direction)
-                # Nearly every message is handled at once; the few that need the database (a booking
-                # code) return an awaitable, and this connection's next message waits for it.
-                if inspect.isawaitable(pending := on_message(peer, message)):
-                    await pending
-            except ProtocolError as err:
-                if err.ref is None and message is not None:
-                    err.ref = message.type  # the hub's errors name the message they refuse, too
-                link.send(error_frame(err))
-            except Exception:  # a bug must not take the other visits down with it
-                log.exception("message handling failed")
-                link.send(error_frame(ProtocolError(ErrorCode.INTERNAL_ERROR,
-                                                    "central failed to handle this message; try again",
-                                                    ref=message.type if message is not None else None)))
+            if (pending := handle_frame(admitted, peer, link, frame.data)) is not None:
+                await pending
     finally:
         sockets.discard(ws)
-        on_close(peer)
+        admitted.on_close(peer)
         await link.wait_closed()
     return ws
+
+
+def handle_frame(admitted: Admitted, peer: object, link: Link, data: str | bytes) -> Awaitable[None] | None:
+    """Decode one frame and hand it to the hub; a refusal goes back to the peer as a typed error. Nearly every
+    message is handled at once; the few that need the database (a booking code) return an awaitable, and
+    the peer's next frame waits for it (so its frames stay in order). The same for a relayed peer
+    (central/cluster/remote_peers.py)."""
+    message = None
+    try:
+        message = decode(data, admitted.direction)
+        if inspect.isawaitable(pending := admitted.on_message(peer, message)):
+            return _finish(pending, link, message)
+    except ProtocolError as err:
+        _refuse(link, err, message)
+    except Exception:  # a bug must not take the other visits down with it
+        _failed(link, message)
+    return None
+
+
+async def _finish(pending: Awaitable, link: Link, message: Message) -> None:
+    try:
+        await pending
+    except ProtocolError as err:
+        _refuse(link, err, message)
+    except Exception:
+        _failed(link, message)
+
+
+def _refuse(link: Link, err: ProtocolError, message: Message | None) -> None:
+    if err.ref is None and message is not None:
+        err.ref = message.type  # the hub's errors name the message they refuse, too
+    link.send(error_frame(err))
+
+
+def _failed(link: Link, message: Message | None) -> None:
+    log.exception("message handling failed")
+    link.send(error_frame(ProtocolError(ErrorCode.INTERNAL_ERROR, "central failed to handle this message; try again",
+                                        ref=message.type if message is not None else None)))
 
 
 def text_frame_writer(ws: web.WebSocketResponse, request: web.Request) -> Callable[[str], bool]:
@@ -112,48 +147,29 @@ def _abort(request: web.Request) -> None:
 
 async def kiosk_socket(request: web.Request) -> web.StreamResponse:
     """``/ws/kiosk``: a kiosk authenticated by its bearer token."""
-    hub: Hub = request.app["hub"]
     scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
     kiosk = None
     if scheme.lower() == "bearer" and credential.strip():  # the scheme is case-insensitive (RFC 9110)
         kiosk = await request.app["db"].kiosk_by_token(credential.strip())
     if kiosk is None:
         raise web.HTTPUnauthorized(text="unknown or revoked kiosk token; create a new one in the admin page\n")
-    # Counted only once the token is known good, so nobody can lock a kiosk out by its id alone.
-    if wait := request.app["kiosk_connects"].take(kiosk.id):
-        seconds = retry_after_s(wait)
-        raise web.HTTPTooManyRequests(headers={"Retry-After": str(seconds)},
-                                      text=f"this kiosk reconnects too often; wait {seconds} s between attempts\n")
-    # This connection will replace an open one of the same kiosk. If that one still answers, two
-    # units hold the token (a cloned SD card); a unit reconnecting after a network failure leaves
-    # a dead connection behind, which does not answer, so one unit is not taken for two.
-    if (old := hub.kiosks.get(kiosk.id)) is not None and await old.link.answers_ping(ALIVE_PROBE_S):
-        log.warning("kiosk %d: its token is used by two connections at once (two units with one token?)",
-                    kiosk.id)
-        await request.app["db"].record_token_reuse(kiosk.id)
-    # Sent right after welcome: what the kiosk offers (departments, languages) and how it sounds and looks.
-    settings = await request.app["db"].kiosk_settings.effective(kiosk.id, kiosk.location, list(hub.departments))
-    return await _serve(request, KIOSK_TO_CENTRAL, hub.kiosk_message, hub.kiosk_connected,
-                        hub.kiosk_disconnected, lambda link: KioskPeer(kiosk, link, settings=settings))
+    return await serve(request, "kiosk", kiosk_identity(kiosk))
 
 
 async def staff_socket(request: web.Request) -> web.StreamResponse:
     """``/ws/staff``: a logged-in clerk's console, from central's own origin only."""
-    hub: Hub = request.app["hub"]
     staff = request.get("staff")
     if staff is None:
         raise web.HTTPUnauthorized(text="log in first\n")
     # Browsers send cookies with cross-site WebSocket handshakes: the Origin
     # check is what stops another site from driving a clerk's console.
     # (A missing Origin must not match an unset public_url: None == None.)
-    if not _same_origin(request):
+    if not same_origin(request):
         raise web.HTTPForbidden(text="cross-origin console connection refused\n")
-    return await _serve(request, STAFF_TO_CENTRAL, hub.staff_message, hub.staff_connected,
-                        hub.staff_disconnected,
-                        lambda link: StaffPeer(staff, link, user_agent=request.headers.get("User-Agent")))
+    return await serve(request, "staff", staff_identity(staff, request.headers.get("User-Agent")))
 
 
-def _same_origin(request: web.Request) -> bool:
+def same_origin(request: web.Request) -> bool:
     origin = request.headers.get("Origin")
     return origin is not None and origin in (f"{request.scheme}://{request.host}", request.app["config"].public_url)
 
@@ -161,13 +177,6 @@ def _same_origin(request: web.Request) -> bool:
 async def guest_socket(request: web.Request) -> web.StreamResponse:
     """``/ws/guest``: an interpreter's or colleague's browser, from central's own guest page. No account: the
     link's secret comes in its first message (central/live/guest_side.py)."""
-    hub: Hub = request.app["hub"]
-    if not _same_origin(request):
+    if not same_origin(request):
         raise web.HTTPForbidden(text="open the guest link in a browser; other sites cannot connect here\n")
-    address = client_address(request, request.app["config"].trusted_proxies)
-    if wait := request.app["guest_connects"].take(address):
-        seconds = retry_after_s(wait)
-        raise web.HTTPTooManyRequests(headers={"Retry-After": str(seconds)},
-                                      text=f"too many connections from this address; wait {seconds} s\n")
-    return await _serve(request, GUEST_TO_CENTRAL, hub.guest_message, hub.guest_connected, hub.guest_disconnected,
-                        GuestPeer)
+    return await serve(request, "guest", {"address": client_address(request, request.app["config"].trusted_proxies)})
