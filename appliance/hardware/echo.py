@@ -29,6 +29,7 @@ import av
 import numpy as np
 
 from appliance.hardware.drift import ClockRatio, Resampler
+from appliance.hardware.echo_streams import StreamCounters
 from appliance.hardware.errors import DeviceUsageError, HardwareError
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ class EchoCanceller:
         self.clocks = ClockRatio() if drift_compensation else None
         self._resample = Resampler()
         self._clock = clock
+        self.streams = StreamCounters()  # what it was fed, for the echo report (echo_streams.py)
         self._apm.set_stream_delay_ms(delay_ms)
 
     def _chunk(self, samples: np.ndarray):
@@ -85,6 +87,7 @@ class EchoCanceller:
             if self.clocks is not None:
                 self._resample.ratio = self.clocks.ratio
                 samples = self._resample(samples)
+            self.streams.far_end(samples.size)
             pending = np.concatenate((self._far, samples)) if self._far.size else samples
             whole = pending.size - pending.size % CHUNK
             if whole > MAX_PENDING_FAR_END:
@@ -101,6 +104,24 @@ class EchoCanceller:
             if self._apm is not None and self.clocks is not None:
                 self.clocks.speaker(played, self._clock(), restart=restart)
 
+    def speaker_silence(self, samples: int) -> None:
+        """The speaker's device ran dry and played ``samples`` of silence that never came through
+        :meth:`far_end` (an underrun, until the next write started it again)."""
+        with self._lock:
+            self.streams.speaker_silence(samples)
+
+    def microphone_lost(self, samples: int) -> None:
+        """The microphone's device overflowed: ``samples`` of captured sound never reached :meth:`process`."""
+        with self._lock:
+            self.streams.microphone_lost(samples)
+
+    def streams_line(self) -> str:
+        """What the canceller was fed since the last call (echo_streams.py); starts the next window."""
+        with self._lock:
+            ppm = None if self.clocks is None else self.clocks.ppm
+            estimate = None if self.clocks is None else self.clocks.estimate_ppm
+            return self.streams.line(ppm, estimate)
+
     def process(self, samples: np.ndarray) -> np.ndarray:
         """Cancel echo in captured microphone samples (48 kHz mono s16, multiple of 10 ms)."""
         samples = np.ascontiguousarray(samples, dtype=np.int16).reshape(-1)
@@ -112,6 +133,7 @@ class EchoCanceller:
                 return samples
             if self.clocks is not None:
                 self.clocks.microphone(samples.size, self._clock())
+            self.streams.microphone(samples.size)
             # AEC3 wants the delay hint before every captured frame.
             self._apm.set_stream_delay_ms(self.delay_ms)
             for start in range(0, samples.size, CHUNK):

@@ -143,6 +143,8 @@ def open_hardware(config: dict, *, loop: asyncio.AbstractEventLoop | None = None
         if echo is not None and hasattr(hardware.speaker, "position_hook"):
             # The canceller follows the speaker's clock by how far its device has played.
             hardware.speaker.position_hook = echo.speaker_position
+            # ... and learns of the silence it played when its device ran dry.
+            hardware.speaker.silence_hook = echo.speaker_silence
     except BaseException:
         for device in reversed(opened):
             try:

@@ -102,13 +102,26 @@ async def test_an_underrun_is_not_a_failed_speaker_and_the_voice_goes_on(proc):
 
 async def test_an_overrun_does_not_end_the_microphones_track(proc):
     pcm = Pcm010()
-    mic = AlsaMicrophone(DEVICE, open_pcm=lambda kind, device, periods: pcm, proc=proc)
+
+    class Canceller:  # the echo canceller learns how much captured sound was lost
+        lost: list[int] = []
+
+        def process(self, samples):
+            return samples
+
+        def microphone_lost(self, samples):
+            self.lost.append(samples)
+
+    echo = Canceller()
+    mic = AlsaMicrophone(DEVICE, echo=echo, open_pcm=lambda kind, device, periods: pcm, proc=proc)
     try:
         track = mic.track()
         frames = [await asyncio.wait_for(track.recv(), 2) for _ in range(8)]
         assert all(f.samples == PERIOD for f in frames)  # dsnoop's 1024-frame periods, sent as 20 ms frames
         assert mic.error is None and track.readyState == "live"
         assert pcm.reads > 3
+        # Two periods read, the third overran: what waited of a 20 ms frame is lost with it.
+        assert mic.overruns == 1 and len(echo.lost) == 1 and 2 * 1024 - 2 * PERIOD <= echo.lost[0] < 48000
     finally:
         mic.close()
 

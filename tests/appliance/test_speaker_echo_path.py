@@ -2,6 +2,8 @@
 after the soft limiter, and how far its device has played, for the canceller's clock estimate."""
 from __future__ import annotations
 
+import asyncio
+
 import av
 import numpy as np
 import pytest
@@ -75,8 +77,25 @@ async def test_ordinary_speech_is_played_as_it_comes(speaker):
     speaker.far_end = lambda f: heard.append(f.to_ndarray().reshape(-1).copy())
     for _ in range(3):
         await speaker.play(frame(4000))
-    assert len(heard) == 4 and not heard[0].any()  # the cushion of silence, then each frame unchanged
-    assert all(np.array_equal(h, frame(4000).to_ndarray().reshape(-1)) for h in heard[1:])
+    played = np.concatenate(heard)
+    assert played.size == CUSHION + 3 * 960 and not played[:CUSHION].any()  # the cushion of silence, then ...
+    assert all(np.array_equal(h, frame(4000).to_ndarray().reshape(-1)) for h in heard[1:])  # each frame unchanged
+
+
+async def test_after_an_underrun_the_canceller_hears_the_silence_in_the_order_the_device_plays_it(speaker):
+    heard, silences = [], []
+    speaker.far_end = lambda f: heard.append(f.to_ndarray().reshape(-1).copy())
+    speaker.silence_hook = silences.append
+    await speaker.play(frame(4000))
+    await asyncio.sleep(0.15)  # its 80 ms buffer has played out ...
+    speaker.pcm.underrun_next = True  # ... and the device ran dry before the next frame came
+    await speaker.play(frame(4000))
+    played = np.frombuffer(bytes(speaker.pcm.written), np.int16)
+    # Not the frame and then the cushion: the cushion the device plays first, then the frame.
+    assert np.array_equal(np.concatenate(heard), played)
+    assert played.size == 2 * (CUSHION + 960) and not played[CUSHION + 960:2 * CUSHION + 960].any()
+    # And how long it stood silent unasked: from when its 80 ms of buffer ran out until the next write.
+    assert len(silences) == 1 and 0.05 * 48000 <= silences[0] < 48000
 
 
 async def test_the_canceller_learns_how_far_the_device_has_played(speaker):

@@ -121,6 +121,7 @@ class AlsaMicrophone(_CardDevice):
         self.echo = echo
         self.gain = 1.0  # amplitude factor, from central's settings (set_gain_db)
         self.error: Exception | None = None
+        self.overruns = 0
         self._track: CaptureTrack | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -141,7 +142,7 @@ class AlsaMicrophone(_CardDevice):
         chunk_bytes = PERIOD * 2
         pending = b""
         produced = 0
-        started = time.monotonic()
+        started = read_at = time.monotonic()
         device_paced: bool | None = None
         try:
             while not stop.is_set():
@@ -152,8 +153,17 @@ class AlsaMicrophone(_CardDevice):
                         raise
                     frames = -1  # pyalsaaudio prepares the device again on the next read
                 if frames <= 0:  # overrun (-EPIPE): pyalsaaudio re-prepared the device
-                    log.debug("ALSA capture overrun on %s (%d)", self.device, frames)
+                    self.overruns += 1
+                    log_at = log.info if str(self.overruns).rstrip("0") == "1" else log.debug
+                    log_at("ALSA capture overrun on %s (%d since start)", self.device, self.overruns)
+                    if self.echo is not None:
+                        # Lost: what the device captured since the last read (the buffer it dropped, and
+                        # until it starts again now), and the part of a frame still waiting here.
+                        lost = round((time.monotonic() - read_at) * RATE) + len(pending) // 2
+                        self.echo.microphone_lost(lost)
+                    pending = b""
                     continue
+                read_at = time.monotonic()
                 pending += data
                 while len(pending) >= chunk_bytes:
                     samples = np.frombuffer(pending[:chunk_bytes], np.int16)
@@ -223,6 +233,9 @@ class AlsaSpeaker(_CardDevice):
         self.limiter = SoftLimiter(limit_dbfs)
         # The echo canceller's clock estimate: how far the device has played (written minus queued).
         self.position_hook: Callable[..., None] | None = None
+        # ... and how much silence the device played unasked each time it ran dry (an underrun).
+        self.silence_hook: Callable[[int], None] | None = None
+        self._dry_at: float | None = None  # time.monotonic() when what was written will have played
         self._underrun = False
         self.volume = 1.0  # amplitude factor, from central's settings (set_volume)
         self.frames_played = 0
@@ -254,6 +267,7 @@ class AlsaSpeaker(_CardDevice):
         self._pcm = self._open_pcm("playback", self.device, self._periods)
         self._buffer = sizes(self._pcm).buffer
         self._running = False
+        self._dry_at = None  # a fresh device: nothing played yet, nothing ran dry
 
     async def play(self, frame: av.AudioFrame) -> None:
         if self._closed:
@@ -273,8 +287,6 @@ class AlsaSpeaker(_CardDevice):
         module = alsaaudio()
         self._ensure_open()  # after a failure: the device may be back (AudioDeviceError if not)
         data = (b"" if self._running else self._cushion()) + frame.to_ndarray().tobytes()
-        if self.far_end is not None:  # in the order the device plays it, after the limiter
-            self.far_end(frame)
         retries = 3
         while data:
             try:
@@ -297,6 +309,7 @@ class AlsaSpeaker(_CardDevice):
                 self._underrun = True  # the device stood still: its played count no longer follows its clock
                 if self._running:
                     self._running = False
+                    self._ran_dry()
                     data = self._cushion() + data
                 retries -= 1
                 if retries == 0:
@@ -304,25 +317,37 @@ class AlsaSpeaker(_CardDevice):
                 continue
             self._running = True
             self.frames_played += written
+            if self.far_end is not None:  # what the device took, in the order it plays it, after the limiter
+                self.far_end(_frame_of(data[:written * 2]))
             data = data[written * 2:]
-        if self.position_hook is not None:
-            self._report_position()
+        self._after_write()
+
+    def _ran_dry(self) -> None:
+        """Tell the canceller how long the device played silence that was never written: from when the
+        last write's sound ran out until now, when the next write starts it again."""
+        if self.silence_hook is None or self._dry_at is None:
+            return
+        silence = round((time.monotonic() - self._dry_at) * RATE)
+        self._dry_at = None
+        if silence > 0:
+            self.silence_hook(silence)
 
     def _cushion(self) -> bytes:
-        """Silence to write ahead of what comes next; the canceller hears it too, to stay in step."""
-        if self.far_end is not None and self.cushion:
-            silence = av.AudioFrame.from_ndarray(np.zeros((1, self.cushion), np.int16), format="s16", layout="mono")
-            silence.sample_rate = RATE
-            self.far_end(silence)
+        """Silence to write ahead of what comes next (the canceller hears it as the frames written)."""
         return bytes(self.cushion * 2)
 
-    def _report_position(self) -> None:
+    def _after_write(self) -> None:
+        if self.position_hook is None and self.silence_hook is None:
+            return
         try:
-            queued = self._buffer - avail(self._pcm)
+            queued = max(0, self._buffer - avail(self._pcm))
         except alsaaudio().ALSAAudioError:
             return  # the next write finds out what is wrong with the device
-        self.position_hook(self.frames_played - max(0, queued), restart=self._underrun)
-        self._underrun = False
+        # The device runs dry when what it holds now has played, unless more is written before.
+        self._dry_at = time.monotonic() + queued / RATE
+        if self.position_hook is not None:
+            self.position_hook(self.frames_played - queued, restart=self._underrun)
+            self._underrun = False
 
     def close(self) -> None:
         self._closed = True
@@ -330,6 +355,12 @@ class AlsaSpeaker(_CardDevice):
         if self._pcm is not None:
             close_quietly(self._pcm)
             self._pcm = None
+
+
+def _frame_of(data: bytes) -> av.AudioFrame:
+    out = av.AudioFrame.from_ndarray(np.frombuffer(data, np.int16).reshape(1, -1), format="s16", layout="mono")
+    out.sample_rate = RATE
+    return out
 
 
 def _limited(frame: av.AudioFrame, limiter: SoftLimiter) -> av.AudioFrame:

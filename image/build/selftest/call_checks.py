@@ -191,6 +191,11 @@ def _echo(unit: str, since_us: int, until_us: int) -> None:
     check("echo-removed-in-guest", erle is not None and erle >= ERLE_MIN_DB and far_s >= 10,
           f"ERLE {erle if erle is None else round(erle, 1)} dB over {far_s:.0f} s of the clerk's voice after "
           f"the first {CONVERGE_S} s (>= {ERLE_MIN_DB:.0f} dB wanted); per 5 s window: {per_window or 'no reports'}")
+    # Beside each window's figure, what the canceller was fed: the speaker's underruns, the microphone's
+    # overruns, how far the far end ran ahead of the microphone, the clocks (why a window fails).
+    for number, r in enumerate(reports, 1):
+        reduced = "n/a" if r["reduced"] is None else f"{r['reduced']:.0f} dB"
+        report("INFO", "echo-window", f"{number}: {reduced} over {r['far']:.1f} s of far end; {r.get('streams') or '-'}")
 
 
 def _load(unit: str, camera: dict, idle_cpu: float | None, samples: list[dict]) -> None:

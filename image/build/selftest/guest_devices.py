@@ -109,8 +109,10 @@ def echo_reports(unit: str, since_us: int, until_us: int) -> list[dict]:
         at = int(entry.get("__MONOTONIC_TIMESTAMP", 0))
         match = ECHO_REPORT.search(str(entry.get("MESSAGE", "")))
         if match and since_us <= at <= until_us:
+            # After the figures, what the canceller was fed in that window (appliance/hardware/echo_streams.py).
+            streams = str(entry.get("MESSAGE", ""))[match.end():].lstrip("; ")
             found.append({k: float(v) if v not in ("n/a",) else None for k, v in match.groupdict().items()}
-                         | {"at_us": at})
+                         | {"at_us": at, "streams": streams})
     return found
 
 
