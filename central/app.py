@@ -136,8 +136,13 @@ def create_app(config: Config, *, now: Callable[[], dt.datetime] | None = None) 
         if "freeze_sockets" in app:
             app["freeze_sockets"].cancel()
         await begin_shutdown(app)  # with several centrals, this also hands the lease back
+        if "edge" in app:
+            app["edge_task"].cancel()
+            app["remote_peers"].stop()
+            await app["edge"].stop()
         if "redis" in app:
             await app["redis"].aclose()
+            await app["redis_subscriber"].aclose()
         if "write_fleet" in app:
             app["write_fleet"].cancel()
             await app["fleet_writer"].flush()  # the kiosks' last seen, as the sockets closed
@@ -191,6 +196,8 @@ def _redis_state(app: web.Application, config: Config):
     # Short timeouts: a leader must notice a lost Redis within its lease, not after TCP's minutes.
     client = aioredis.from_url(config.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
     app["redis"] = client
+    # Subscriptions wait for messages as long as there are none: no socket timeout (they wake up on their own).
+    app["redis_subscriber"] = aioredis.from_url(config.redis_url, socket_connect_timeout=1.0)
     lease = app["lease"] = Lease(client)
 
     def fence() -> tuple[str, str]:
@@ -204,14 +211,30 @@ def _redis_state(app: web.Application, config: Config):
 
 def _lead_when_possible(app: web.Application, hub: Hub) -> None:
     """Stand by until this central holds the lease, then take the rooms over (central/cluster/leadership.py)."""
+    from central.cluster.edge import Edge
     from central.cluster.leadership import Leadership
+    from central.cluster.remote_peers import RemotePeers
 
     def lost(why: str) -> None:
         app["lost_lead"].set()  # python -m central serve closes every socket now and exits for systemd to restart
         asyncio.get_running_loop().create_task(begin_shutdown(app))
 
+    # Until it leads, this central relays its WebSockets to the leader (central/cluster/edge.py).
+    edge = app["edge"] = Edge(app["redis"], app["redis_subscriber"], app["lease"])
+    app["edge_task"] = asyncio.get_running_loop().create_task(edge.run())
+
+    # Once it leads, it serves the sockets the other centrals relay (central/cluster/remote_peers.py).
+    remote = app["remote_peers"] = RemotePeers(app, app["redis"], app["redis_subscriber"],
+                                               lambda: app["leadership"].leading)
+
+    def take_over() -> int:
+        app["edge_task"].cancel()  # closes the sockets it relayed to the old leader (1012): they come back here
+        taken = hub.take_over()
+        remote.start(app["leadership"].epoch)
+        return taken
+
     config: Config = app["config"]
-    app["leadership"] = Leadership(app["lease"], hub.rooms, hub.take_over, lost, redis_url=config.redis_url,
+    app["leadership"] = Leadership(app["lease"], hub.rooms, take_over, lost, redis_url=config.redis_url,
                                    stall_limit_s=config.lease_stall_limit_s, also=[hub.guest_links])
     app["lead"] = asyncio.get_running_loop().create_task(app["leadership"].run())
     app["lead"].add_done_callback(lambda t: t.cancelled() or t.exception() is None or (

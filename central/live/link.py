@@ -78,6 +78,11 @@ class Link:
             self._queue.append(None)
             self._ready.set()
 
+    def abort(self) -> None:
+        """Drop the connection now, queued frames and all (the leader found the relayed peer not reading)."""
+        if not self.closed:
+            self._cut_off()
+
     def _cut_off(self) -> None:
         # The peer does not read: a closing handshake would queue behind the very
         # bytes it does not read, so the connection is dropped outright.

@@ -15,6 +15,8 @@ from central.config import Config
 from central.seed import seed_demo
 from central.storage import Database
 
+METRICS_TOKEN = "m" * 40
+
 
 async def seeded_database(pg) -> tuple[str, dict]:  # noqa: ANN001 - tests.servers.PostgreSQL
     """A new PostgreSQL database with the demo's departments, clerk and kiosk; its URL and credentials."""
@@ -26,13 +28,13 @@ async def seeded_database(pg) -> tuple[str, dict]:  # noqa: ANN001 - tests.serve
         await db.close()
 
 
-async def until_status(url: str, status: int, timeout: float = 10) -> float:
-    """Wait until /health/leader answers ``status``; returns the seconds it took."""
+async def until_status(url: str, status: int, timeout: float = 10, path: str = "/health/leader") -> float:
+    """Wait until /health/leader (or ``path``) answers ``status``; returns the seconds it took."""
     started = time.monotonic()
     async with aiohttp.ClientSession() as session, asyncio.timeout(timeout):
         while True:
             with contextlib.suppress(aiohttp.ClientError):
-                async with session.get(url + "/health/leader") as r:
+                async with session.get(url + path) as r:
                     if r.status == status:
                         return time.monotonic() - started
             await asyncio.sleep(0.05)
@@ -90,3 +92,25 @@ class CentralInThread:
         self.loop.call_soon_threadsafe(self.loop.stop)
         await asyncio.to_thread(self._thread.join, 10)
         self.loop.close()
+
+
+@contextlib.asynccontextmanager
+async def two_centrals(database_url: str, redis_url: str):
+    """Two centrals sharing one database and one Redis, the first started first (so it leads)."""
+    runners, urls = [], []
+    try:
+        for _ in range(2):
+            app = create_app(Config(database_url=database_url, redis_url=redis_url, secure_cookies=False,
+                                    metrics_token=METRICS_TOKEN))
+            runner = web.AppRunner(app, shutdown_timeout=1)
+            await runner.setup()
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            runners.append(runner)
+            urls.append(f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}")
+            if len(runners) == 1:
+                await until_status(urls[0], 200)
+        yield runners, urls
+    finally:
+        for runner in runners:
+            await runner.cleanup()

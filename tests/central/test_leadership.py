@@ -4,7 +4,6 @@ The failover of real processes behind HAProxy is tests/central/test_failover.py.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import aiohttp
 import pytest
@@ -18,9 +17,7 @@ from central.rooms import Visit
 from central.rooms.redis_rooms import Fenced, RedisRooms
 from central.seed import seed_demo
 from central.storage import Database
-from tests.central.leadership_helpers import until_status
-
-METRICS_TOKEN = "m" * 40
+from tests.central.leadership_helpers import METRICS_TOKEN, two_centrals, until_status
 
 
 async def test_one_central_holds_the_lease_and_each_takeover_raises_the_epoch(redis_client):
@@ -56,29 +53,7 @@ async def test_a_central_that_lost_the_lease_cannot_write_the_rooms(redis_client
     assert await standby.load() == 1  # only what was written while the lease was the old central's
 
 
-@contextlib.asynccontextmanager
-async def two_centrals(database_url: str, redis_url: str):
-    """Two centrals sharing one database and one Redis, the first started first (so it leads)."""
-    runners, urls = [], []
-    try:
-        for _ in range(2):
-            app = create_app(Config(database_url=database_url, redis_url=redis_url, secure_cookies=False,
-                                    metrics_token=METRICS_TOKEN))
-            runner = web.AppRunner(app, shutdown_timeout=1)
-            await runner.setup()
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            await site.start()
-            runners.append(runner)
-            urls.append(f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}")
-            if len(runners) == 1:
-                await until_status(urls[0], 200)
-        yield runners, urls
-    finally:
-        for runner in runners:
-            await runner.cleanup()
-
-
-async def test_the_standby_refuses_kiosks_until_the_leader_stops_then_holds_their_visits(request, redis_client):
+async def test_the_standby_relays_kiosks_to_the_leader_until_it_stops_then_holds_their_visits(request, redis_client):
     pg = request.getfixturevalue("postgresql_server")
     database_url = await pg.create_database()
     redis_url = request.getfixturevalue("redis_server").url
@@ -94,19 +69,23 @@ async def test_the_standby_refuses_kiosks_until_the_leader_stops_then_holds_thei
             for url, leading in ((leader, 1), (standby, 0)):  # for Prometheus, which scrapes each one
                 async with session.get(url + "/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}) as r:
                     assert f"\namtsklingel_central_leader {leading}\n" in await r.text()
+            await until_status(standby, 200, timeout=5, path="/health/ws")  # it relays to the leader
             auth = {"Authorization": f"Bearer {credentials['kiosk_token']}"}
-            refused = await session.ws_connect(standby.replace("http", "ws") + "/ws/kiosk", headers=auth)
-            assert (await refused.receive()).type is aiohttp.WSMsgType.CLOSE
-            assert refused.close_code == STANDBY_CLOSE_CODE
-
-            kiosk = await session.ws_connect(leader.replace("http", "ws") + "/ws/kiosk", headers=auth)
+            kiosk = await session.ws_connect(standby.replace("http", "ws") + "/ws/kiosk", headers=auth)
             assert (await kiosk.receive_json())["type"] == "welcome"
             await kiosk.send_json({"type": "visit.request", "department": "buergerbuero"})
             while (queued := await kiosk.receive_json(timeout=5))["type"] == "kiosk.settings":
                 pass
             assert queued["type"] == "visit.queued", queued
+            assert runners[0].app["hub"].rooms.get(queued["visit_id"]) is not None  # the leader holds it
+            assert not runners[1].app["hub"].rooms.all()  # the standby holds nothing
 
             await runners[0].cleanup()  # a clean stop hands the lease over at once
+            async with asyncio.timeout(5):
+                while (frame := await kiosk.receive()).type is aiohttp.WSMsgType.TEXT:
+                    pass
+            assert frame.type is aiohttp.WSMsgType.CLOSE, frame
+            assert frame.data == aiohttp.WSCloseCode.SERVICE_RESTART  # reconnect, to whoever leads now
             await until_status(standby, 200, timeout=5)
             assert runners[1].app["leadership"].epoch == runners[0].app["leadership"].epoch + 1
             visit = runners[1].app["hub"].rooms.get(queued["visit_id"])
@@ -169,6 +148,11 @@ async def test_a_central_stands_by_while_redis_would_save_visits_to_disk(request
             with pytest.raises(TimeoutError):
                 await until_status(url, 200, timeout=1.5)
             assert "saves its data to disk (appendonly yes)" in caplog.text
+            async with aiohttp.ClientSession() as session:  # nobody leads: nothing to serve or relay to
+                refused = await session.ws_connect(url.replace("http", "ws") + "/ws/kiosk",
+                                                   headers={"Authorization": "Bearer whatever"})
+                assert (await refused.receive()).type is aiohttp.WSMsgType.CLOSE
+                assert refused.close_code == STANDBY_CLOSE_CODE
             await redis_client.config_set("appendonly", "no")
             await until_status(url, 200, timeout=10)  # set right: it leads
         finally:
