@@ -8,8 +8,10 @@ touches a system-wide cluster, and nothing listens beyond loopback.
 initdb and postgres refuse to run as root, so as root both run as the ``postgres``
 system user (``nobody`` when there is none) through setpriv.
 
-start_haproxy() puts Debian's HAProxy on 127.0.0.1 in front of several centrals, sending all
-traffic to the one whose /health/leader answers 200 (docs/deploy.md has the production form).
+start_haproxy() puts Debian's HAProxy on 127.0.0.1 in front of several centrals: pages and the rest to the
+one whose /health/leader answers 200, the WebSockets of kiosks, consoles, guests and visitors from home round
+robin over all whose /health/ws answers 200 (the leader and the edges that relay to it; docs/deploy.md has
+the production form).
 
 start_redis() runs Debian's redis-server (7.0 on Debian 12; trixie's valkey-server speaks the
 same protocol) on 127.0.0.1 without any persistence, as production must run it
@@ -343,23 +345,35 @@ defaults
     # A central that is gone (connection refused): try the request on another server.
     retries 3
     option redispatch 1
-
-frontend central
-    bind 127.0.0.1:{port}
-    default_backend centrals
-
-backend centrals
-    # Only the leader answers 200; standbys answer 503 and get no traffic.
-    option httpchk GET /health/leader
-    http-check expect status 200
     # Without it a check may take only "inter" (250 ms): a leader busy with a wave of reconnects would be
     # marked down, and its sessions cut. Two checks timing out (fall 2) take 6 s, longer than central's
     # lease_stall_limit_s (5 s): a leader that still holds its lease keeps its sessions. A killed central
     # refuses the connection at once all the same.
     timeout check 3s
     # Checked every 250 ms, down after 2 failures, up after 1 success; sessions to a server marked down are
-    # cut, so no client keeps talking to a central that stopped leading.
+    # cut, so no client keeps talking to a central that stopped leading (or relaying to the leader).
     default-server inter 250ms fastinter 250ms downinter 250ms fall 2 rise 1 on-marked-down shutdown-sessions
+
+frontend central
+    bind 127.0.0.1:{port}
+    # The sockets of kiosks, consoles, guests and visitors from home: any central takes them (an edge relays
+    # them to the leader). Everything else (pages, enrolment of new units) reads the leader's memory.
+    acl relayed_socket path /ws/kiosk /ws/staff /ws/guest /ws/visit
+    use_backend sockets if relayed_socket
+    default_backend centrals
+
+backend centrals
+    # Only the leader answers 200; standbys answer 503 and get no traffic.
+    option httpchk GET /health/leader
+    http-check expect status 200
+{servers}
+
+backend sockets
+    # The leader and every edge that relays to it answer 200; a central that cannot (nobody leads, or it has
+    # lost Valkey) answers 503 until it can.
+    balance roundrobin
+    option httpchk GET /health/ws
+    http-check expect status 200
 {servers}
 """
 
@@ -371,8 +385,8 @@ class HAProxy(_Foreground):
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def servers_up(self) -> set[str]:
-        """The servers HAProxy sends traffic to now (its ``show stat`` on the admin socket)."""
+    def servers_up(self, backend: str = "centrals") -> set[str]:
+        """The servers of ``backend`` HAProxy sends traffic to now (its ``show stat`` on the admin socket)."""
         with socket.socket(socket.AF_UNIX) as s:
             s.settimeout(2)
             s.connect(str(self.base / "admin.sock"))
@@ -382,9 +396,9 @@ class HAProxy(_Foreground):
                 data += chunk
         lines = data.decode().splitlines()
         header = lines[0].lstrip("# ").split(",")
-        name, status = header.index("svname"), header.index("status")
+        proxy, name, status = header.index("pxname"), header.index("svname"), header.index("status")
         return {row[name] for row in (line.split(",") for line in lines[1:] if line)
-                if row[name] not in ("FRONTEND", "BACKEND") and row[status].startswith("UP")}
+                if row[proxy] == backend and row[name] not in ("FRONTEND", "BACKEND") and row[status].startswith("UP")}
 
 
 def start_haproxy(backends: list[tuple[str, int]], timeout: float = START_TIMEOUT_S, maxconn: int = 4000) -> HAProxy:

@@ -110,11 +110,13 @@ class TwoCentrals:
                 raise BenchError(str(exc)) from None
             self.url = self.haproxy.url
             await until_leading(probe, self.url, 10)
-            # HAProxy 2.6 counts the standby up until its first checks fail: wait until only the leader is, so
-            # no client is closed by the standby (1013) and counted as a failure.
+            # HAProxy 2.6 counts the standby up until its first checks fail: wait until pages go to the leader
+            # only and sockets to both (the standby relays its share to the leader), so no client is closed by a
+            # central that cannot serve it yet (1013) and counted as a failure.
             async with asyncio.timeout(10):
                 while True:
-                    if await asyncio.to_thread(self.haproxy.servers_up) == {"a"}:
+                    if await asyncio.to_thread(self.haproxy.servers_up) == {"a"} and \
+                            await asyncio.to_thread(self.haproxy.servers_up, "sockets") == {"a", "b"}:
                         break
                     await asyncio.sleep(0.05)
 

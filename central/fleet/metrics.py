@@ -78,7 +78,9 @@ FAMILIES: tuple[tuple[str, str, str], ...] = (
     ("amtsklingel_rollout_paused", "gauge", "1 while the live rollout is paused (a kiosk rolled back, or by IT)."),
     ("amtsklingel_central_build_info", "gauge", "Central's software version (value 1)."),
     ("amtsklingel_central_leader", "gauge",
-     "1 if this central serves kiosks and consoles now (one on its own always does), 0 on a standby."),
+     "1 if this central leads (holds the waiting rooms; one on its own always does), 0 on a standby or edge."),
+    ("amtsklingel_central_relayed_sockets", "gauge",
+     "WebSockets this central relays to the leader (an edge of several centrals; 0 on the leader)."),
     ("amtsklingel_bookings_total", "counter",
      "Booked appointments by department and outcome: booked, cancelled, kept (the citizen came), missed (nobody "
      "came; counted when the booking is deleted after its day)."),
@@ -119,11 +121,12 @@ class Exposition:
     def text(self, waiting: dict[str, int], clerks_online: dict[str, int], rollout: Rollout | None = None,
              rollout_counts: dict[str, Counter[str]] | None = None,
              clerk_browsers: Iterable[ClerkVideo] = (), bookings: dict[tuple[str, str], int] | None = None,
-             leading: bool = True) -> str:
+             leading: bool = True, relayed: int = 0) -> str:
         """The page; with the live ``rollout`` and its counts per ring and state (UpdateBook.counts), and
         each staff account's browser as of its last call (central/storage/staff_browsers.py), and the
         bookings' counters per (department, outcome) (central/storage/bookings.py); ``leading`` is False on a
-        standby of several centrals (docs/decisions/0008-several-centrals.md)."""
+        standby of several centrals, which relays ``relayed`` sockets to the leader
+        (docs/decisions/0008-several-centrals.md)."""
         fam = self.families
         browsers = Counter(("yes" if seen.h264 else "no", seen.video) for seen in clerk_browsers)
         for (h264, video), count in sorted(browsers.items()):
@@ -134,6 +137,7 @@ class Exposition:
             fam["amtsklingel_department_clerks_online"].add(clerks_online.get(slug, 0), department=slug)
         fam["amtsklingel_central_build_info"].add(1, version=central_version())
         fam["amtsklingel_central_leader"].add(int(leading))
+        fam["amtsklingel_central_relayed_sockets"].add(relayed)
         for (slug, outcome), count in sorted((bookings or {}).items()):
             fam["amtsklingel_bookings_total"].add(count, department=slug, outcome=outcome)
         return "".join(family.text() for family in fam.values())

@@ -35,7 +35,8 @@ async def metrics_page(request: web.Request) -> web.Response:
     counts = hub.updates.counts((line.kiosk.id, line.state.version) for line in lines) if rollout is not None else {}
     browsers = (await request.app["db"].staff_browsers.all()).values()
     text = page.text(waiting, online, rollout, counts, clerk_browsers=browsers,
-                     bookings=await request.app["db"].bookings.totals(), leading=leads(request))
+                     bookings=await request.app["db"].bookings.totals(), leading=leads(request),
+                     relayed=len(edge.relayed) if (edge := request.app.get("edge")) is not None else 0)
     return web.Response(body=text.encode(), headers={"Content-Type": metrics.CONTENT_TYPE,
                                                      "Cache-Control": "no-store"})
 

@@ -28,9 +28,11 @@ from tests.central.central_processes import (
     one_in_a_call_and_others_waiting,
     waiting_ids,
 )
+from tests.polling import until
 
 DEPARTMENT = "buergerbuero"
 RECOVERY_TIMEOUT_S = 45.0
+METRICS_TOKEN = "m" * 40
 
 
 @dataclass
@@ -43,6 +45,12 @@ class Cluster:
 
     def __post_init__(self) -> None:
         self.url = self.haproxy.url  # what kiosks and consoles connect to
+
+    async def relayed(self, session: aiohttp.ClientSession, central: CentralProcess) -> int:
+        """How many sockets ``central`` relays to the leader (its /metrics, asked directly)."""
+        async with session.get(central.url + "/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}) as r:
+            text = await r.text()
+        return int(text.split("\namtsklingel_central_relayed_sockets ", 1)[1].split("\n", 1)[0])
 
     async def leader(self, session: aiohttp.ClientSession) -> CentralProcess:
         """The central whose /health/leader answers 200, asked directly (not through HAProxy)."""
@@ -72,7 +80,7 @@ async def cluster(tmp: Path, pg: servers.PostgreSQL, redis: servers.Redis, kiosk
         tokens = [(await db.create_kiosk(f"Ort {i}"))[1] for i in range(kiosks)]
     finally:
         await db.close()
-    extra = f'redis_url = "{redis.url}"\n'
+    extra = f'redis_url = "{redis.url}"\nmetrics_token = "{METRICS_TOKEN}"\n'
     centrals = [CentralProcess(tmp, name=f"central-{n}", database_url=database_url, extra=extra) for n in "ab"]
     haproxy = None
     try:
@@ -83,12 +91,9 @@ async def cluster(tmp: Path, pg: servers.PostgreSQL, redis: servers.Redis, kiosk
                                                                       ("b", centrals[1].port)])
             await until_leading(probe, haproxy.url, 10)
             # HAProxy 2.6 counts every server up until its first checks fail (3.1 has init-state down):
-            # wait until it sends nothing to the standby, so the order of arrivals below is the queue's.
-            async with asyncio.timeout(10):
-                while True:
-                    if await asyncio.to_thread(haproxy.servers_up) == {"a"}:
-                        break
-                    await asyncio.sleep(0.05)
+            # wait until it sends pages only to the leader, and sockets to both (the standby relays them).
+            await until(lambda: haproxy.servers_up() == {"a"} and haproxy.servers_up("sockets") == {"a", "b"},
+                        10, what="HAProxy: pages to the leader, sockets to both centrals")
         yield Cluster(centrals, haproxy, credentials, tokens)
     finally:
         if haproxy is not None:
@@ -123,6 +128,7 @@ class Failover:
     call_given_back: bool   # the clerk's console got its running call back (call.assigned, resumed)
     call_resumed: bool      # the calling kiosk resumed in_call, without a new call.start
     ended: int              # visits that ended on the way (must be 0)
+    relayed_before: int     # of the kiosks and the console, how many the standby relayed to the leader before
 
 
 async def set_the_scene(c: Cluster, session: aiohttp.ClientSession, waiting: int) -> Scene:
@@ -135,6 +141,7 @@ async def fail_over(c: Cluster, session: aiohttp.ClientSession, scene: Scene, si
     stopped central is started again as a standby, as systemd would, ready for the next change."""
     leader = await c.leader(session)
     standby = next(central for central in c.centrals if central is not leader)
+    relayed_before = await c.relayed(session, standby)
     everyone = [scene.calling, *scene.waiting]
     closed = asyncio.gather(*(k.closed(timeout=RECOVERY_TIMEOUT_S) for k in everyone))
     started = time.monotonic()
@@ -174,7 +181,7 @@ async def fail_over(c: Cluster, session: aiohttp.ClientSession, scene: Scene, si
         await leader.start(probe, "/health/leader", (503,))  # back, as a standby
     return Failover(sig.name, returncode, places_kept, len(scene.waiting), order_kept, recovery_s, leads_after_s,
                     kiosks_back_s,
-                    call_given_back, resumed[0]["state"] == "in_call" and len(starts) == 1, ended)
+                    call_given_back, resumed[0]["state"] == "in_call" and len(starts) == 1, ended, relayed_before)
 
 
 async def hang_up(scene: Scene) -> str:

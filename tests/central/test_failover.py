@@ -1,5 +1,6 @@
 """Two real centrals behind a real HAProxy, sharing a real PostgreSQL and Redis: the leader is killed
-(SIGKILL), later the new leader is stopped (SIGTERM). 100 citizens wait and one is in a call; after each
+(SIGKILL), later the new leader is stopped (SIGTERM). HAProxy spreads the sockets over both centrals, and the
+one that does not lead relays its share to the leader. 100 citizens wait and one is in a call; after each
 change every kiosk and the console are back through HAProxy, every citizen in their place and order,
 and the call goes on and can be hung up; a guest link the clerk made before the kill opens the call after
 it, once, and a used or revoked one does not (docs/decisions/0008-several-centrals.md)."""
@@ -29,6 +30,9 @@ async def test_every_waiting_citizen_keeps_their_place_when_the_leading_central_
 
         killed = await fail_over(c, session, scene, signal.SIGKILL)
         assert killed.returncode == -signal.SIGKILL
+        # HAProxy spread the sockets over both: the standby relayed about half of them to the leader; it
+        # closed them (1012) when the leader died, and they came back, too.
+        assert WAITING // 4 < killed.relayed_before < WAITING, killed
         assert await c.leader(session) is not first_leader
         assert await open_guest_link(c, session, links.used) == "guest.refused"
         assert await open_guest_link(c, session, links.revoked) == "guest.refused"
