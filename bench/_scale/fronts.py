@@ -98,7 +98,7 @@ class TwoCentrals:
         async with aiohttp.ClientSession() as probe:
             try:
                 await self.centrals[0].start(probe, "/health/leader", (200,))
-                await self.centrals[1].start(probe, "/health/leader", (503,))
+                await self.centrals[1].start(probe, "/health/ws", (200,))  # it relays to the leader
             except (AssertionError, TimeoutError):
                 raise BenchError(f"a central did not start as leader and standby; see {self.tmp}/central-*.log "
                                  f"(--scale-keep-tmp keeps them)") from None

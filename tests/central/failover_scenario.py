@@ -86,7 +86,8 @@ async def cluster(tmp: Path, pg: servers.PostgreSQL, redis: servers.Redis, kiosk
     try:
         async with aiohttp.ClientSession() as probe:
             await centrals[0].start(probe, "/health/leader", (200,))
-            await centrals[1].start(probe, "/health/leader", (503,))
+            # Ready once it relays to the leader: before HAProxy starts, so its first checks find it so.
+            await centrals[1].start(probe, "/health/ws", (200,))
             haproxy = await asyncio.to_thread(servers.start_haproxy, [("a", centrals[0].port),
                                                                       ("b", centrals[1].port)])
             await until_leading(probe, haproxy.url, 10)
@@ -178,7 +179,7 @@ async def fail_over(c: Cluster, session: aiohttp.ClientSession, scene: Scene, si
     starts = [m for m in scene.calling.seen if m["type"] == "call.start"]
     ended = sum(m["type"] == "visit.ended" for k in everyone for m in k.seen)
     async with aiohttp.ClientSession() as probe:
-        await leader.start(probe, "/health/leader", (503,))  # back, as a standby
+        await leader.start(probe, "/health/ws", (200,))  # back, relaying to the new leader
     return Failover(sig.name, returncode, places_kept, len(scene.waiting), order_kept, recovery_s, leads_after_s,
                     kiosks_back_s,
                     call_given_back, resumed[0]["state"] == "in_call" and len(starts) == 1, ended, relayed_before)
