@@ -14,10 +14,12 @@ import pytest
 
 from central import passwords
 from central.cluster import envelope as e
+from central.live.limits import CALL_SDP, HOME_OPEN_PER_ADDRESS
 from central.storage import Database
 from protocol.codec import MAX_FRAME_BYTES
 from tests import servers
 from tests.central.conftest import Peer
+from tests.central.home_client import home
 from tests.central.leadership_helpers import seeded_database, two_centrals, until_status
 
 DEPARTMENT, OTHER = "buergerbuero", "standesamt"
@@ -256,3 +258,45 @@ async def _taken_or_refused(console: Peer) -> str:
             return "call.assigned"
         if message["type"] == "error":
             return message["code"]
+
+
+async def test_the_leaders_per_socket_limits_hold_for_relayed_peers(request, redis_client):
+    database_url, credentials = await seeded_database(request.getfixturevalue("postgresql_server"))
+    async with two_centrals(database_url, request.getfixturevalue("redis_server").url) as (_, (leader, edge)):
+        await until_status(edge, 200, path="/health/ws")
+        visitors = Front(edge)
+        async with aiohttp.ClientSession() as session:
+            citizen = await kiosk(edge, session, credentials["kiosk_token"])
+            staff = await clerk(leader, "sachbearbeiterin", credentials["clerk_password"])
+            try:
+                await citizen.send(type="visit.request", department=DEPARTMENT)
+                visit_id = (await citizen.recv("visit.queued"))["visit_id"]
+                await staff.send(type="visit.pickup", visit_id=visit_id)
+                await citizen.recv("call.start")
+                burst = CALL_SDP.capacity + 3
+                for _ in range(burst):  # a flood of offers from the kiosk on the edge
+                    await citizen.send(type="rtc.offer", visit_id=visit_id, sdp=OFFER)
+                refused = [await citizen.recv("error") for _ in range(burst - CALL_SDP.capacity)]
+                assert {(r["code"], r["ref"]) for r in refused} == {("rate_limited", "rtc.offer")}
+                await staff.send(type="visit.hangup", visit_id=visit_id)
+                await staff.recv("visit.ended")
+                offers = sum(m["type"] == "rtc.offer" for m in staff.inbox)
+                assert offers == CALL_SDP.capacity  # the clerk got what passed, and nothing more
+
+                visitors = Front(edge)
+                held = [await home(visitors) for _ in range(HOME_OPEN_PER_ADDRESS)]  # a few visits open ...
+                assert all(not peer.ws.closed for peer in held)
+                with pytest.raises(aiohttp.WSServerHandshakeError) as refused_home:  # ... counted on the leader
+                    await home(visitors)
+                assert refused_home.value.status == 429
+            finally:
+                await staff.session.close()
+                for opened in visitors.sessions:
+                    await opened.close()
+
+
+class Front:
+    """What tests.central.home_client needs of a central: where it is, and where to keep sessions."""
+
+    def __init__(self, url: str) -> None:
+        self.url, self.sessions = url, []
