@@ -4,7 +4,9 @@ Order is what matters: a kiosk's offer must reach the clerk before its candidate
 channel's messages in the order it executed the PUBLISHes, so :class:`Publisher` sends from one task,
 one pipeline at a time: a batch is executed (and answered) before the next starts, whatever connection of
 the pool carries it. While one batch is on its way the next one gathers, so a busy central pays one round
-trip per batch, not per frame.
+trip per batch, not per frame; and the envelopes of a batch for one channel go in one message (a
+*bundle*, in their order), so a queue's news for thirty consoles on one edge is one PUBLISH and one read
+there, not thirty.
 
 Everything is bounded: the publisher holds at most ``max_bytes`` not yet sent (a full publisher refuses,
 and the caller cuts the socket whose frame it was); a subscription hands on what it reads at once.
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import struct
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -22,6 +25,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+_LENGTH = struct.Struct("!I")
 MAX_PUBLISH_BYTES = 32 * 1024 * 1024  # not yet published, all peers together: Valkey is slow or away
 BATCH = 256  # envelopes per pipeline
 READ_TIMEOUT_S = 1.0  # a subscription wakes at least this often (to notice it should stop)
@@ -70,9 +74,12 @@ class Publisher:
                 await self._ready.wait()
             batch = [self._queue.popleft() for _ in range(min(BATCH, len(self._queue)))]
             size = sum(len(envelope) for _channel, envelope, _sent in batch)
-            pipe = self._client.pipeline(transaction=False)
+            bundles: dict[str, list[bytes]] = {}  # per channel, in order (dicts keep the order of insertion)
             for channel, envelope, _sent in batch:
-                pipe.publish(channel, envelope)
+                bundles.setdefault(channel, []).append(envelope)
+            pipe = self._client.pipeline(transaction=False)
+            for channel, envelopes in bundles.items():
+                pipe.publish(channel, bundle(envelopes))
             try:
                 heard = await pipe.execute()
             except Exception as exc:  # redis ConnectionError, TimeoutError, a refused command
@@ -86,15 +93,34 @@ class Publisher:
             if failed is not None:
                 self._on_failed(failed)
                 continue
-            unheard = {channel for (channel, _envelope, _sent), listeners in zip(batch, heard, strict=True)
-                       if listeners == 0}
-            for channel in unheard:
-                self._on_unheard(channel)
+            for channel, listeners in zip(bundles, heard, strict=True):
+                if listeners == 0:
+                    self._on_unheard(channel)
+
+
+def bundle(envelopes: list[bytes]) -> bytes:
+    """Envelopes for one channel in one message: each behind its length (4 bytes, big-endian)."""
+    return b"".join(_LENGTH.pack(len(envelope)) + envelope for envelope in envelopes)
+
+
+def unbundle(data: bytes) -> list[bytes]:
+    """The envelopes of a bundle, in order; what does not parse ends the list (and is logged)."""
+    out, at, end = [], 0, len(data)
+    while at + _LENGTH.size <= end:
+        (size,) = _LENGTH.unpack_from(data, at)
+        at += _LENGTH.size
+        if at + size > end:
+            break
+        out.append(data[at:at + size])
+        at += size
+    if at != end:
+        log.warning("ignored %d bytes of a relay message that are no envelope", end - at)
+    return out
 
 
 async def subscribe(client: aioredis.Redis, channel: str, deliver: Callable[[bytes], None],
                     subscribed: Callable[[], None] = lambda: None) -> None:
-    """Hand every message of ``channel`` to ``deliver``, in order, until cancelled. Raises what Valkey raises
+    """Hand every envelope published on ``channel`` to ``deliver``, in order, until cancelled. Raises what Valkey raises
     (a lost connection): the caller decides what a gap means. ``subscribed`` is called once the
     subscription holds, before any message."""
     pubsub = client.pubsub()
@@ -108,7 +134,8 @@ async def subscribe(client: aioredis.Redis, channel: str, deliver: Callable[[byt
         while True:
             message = await pubsub.get_message(timeout=READ_TIMEOUT_S)
             if message is not None and message["type"] == "message":
-                deliver(message["data"])
+                for envelope in unbundle(message["data"]):
+                    deliver(envelope)
     finally:
         try:
             await asyncio.shield(pubsub.aclose())

@@ -14,6 +14,7 @@ import pytest
 
 from central import passwords
 from central.cluster import envelope as e
+from central.cluster.bus import bundle
 from central.live.limits import CALL_SDP, HOME_OPEN_PER_ADDRESS
 from central.storage import Database
 from protocol.codec import MAX_FRAME_BYTES
@@ -188,16 +189,16 @@ async def test_envelopes_of_another_term_are_not_acted_on(request, redis_client)
             old = remote.epoch - 1
 
             # To the leader, as if from an edge of the term before: not acted on.
-            await redis_client.publish(e.UP, e.pack(old, edge_name, peer, e.TEXT, cancel))
+            await redis_client.publish(e.UP, bundle([e.pack(old, edge_name, peer, e.TEXT, cancel)]))
             # To the edge, as if from the leader of the term before: not passed on.
-            await redis_client.publish(e.down(edge_name), e.pack(old, edge_name, peer, e.SEND,
-                                                                 json.dumps({"type": "pong"})))
+            await redis_client.publish(e.down(edge_name), bundle([e.pack(old, edge_name, peer, e.SEND,
+                                                                         json.dumps({"type": "pong"}))]))
             await citizen.send(type="ping")
             assert (await citizen.recv())["type"] == "pong"  # the one real answer, and nothing before it
             assert runners[0].app["hub"].rooms.get(visit_id) is not None
             assert remote.stale == 1 and relaying.stale == 1
 
-            await redis_client.publish(e.UP, e.pack(remote.epoch, edge_name, peer, e.TEXT, cancel))  # this term's
+            await redis_client.publish(e.UP, bundle([e.pack(remote.epoch, edge_name, peer, e.TEXT, cancel)]))  # now
             assert (await citizen.recv("visit.ended"))["reason"] == "cancelled"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from central.cluster import envelope as e
-from central.cluster.bus import BATCH, Publisher, subscribe
+from central.cluster.bus import BATCH, Publisher, bundle, subscribe, unbundle
 from central.cluster.remote_link import RemoteLink
 from tests.polling import until
 
@@ -17,6 +17,13 @@ def test_an_envelope_carries_any_payload_and_anything_else_is_no_envelope():
     for junk in (b"", b"no newline", b"7 edge peer\n", b"x edge peer text\n", b"7 \xff peer text\n",
                  b"7 edge peer text extra\n"):
         assert e.unpack(junk) is None
+
+
+def test_a_bundle_gives_back_its_envelopes_in_order_and_nothing_of_a_broken_tail():
+    envelopes = [b"", b"a", bytes(range(256)) * 3, b"\n" * 5]
+    assert unbundle(bundle(envelopes)) == envelopes
+    assert unbundle(bundle(envelopes)[:-1]) == envelopes[:-1]  # cut short: the last one is not taken
+    assert unbundle(b"\x00\x00") == [] and unbundle(b"") == []
 
 
 async def test_the_publisher_keeps_order_across_batches_and_says_who_no_longer_listens(redis_client):
