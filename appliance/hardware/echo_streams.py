@@ -40,13 +40,13 @@ class StreamCounters:
         self._mic_run = 0
         self.far_burst = max(self.far_burst, self._far_run)
 
-    def microphone(self, samples: int) -> None:
+    def microphone(self, samples: int, lead: int) -> None:
+        """``lead``: far end waiting for the microphone's samples (negative: owed; echo_align.py)."""
         self.mic += samples
         self.mic_total += samples
         self._mic_run += samples
         self._far_run = 0
         self.mic_burst = max(self.mic_burst, self._mic_run)
-        lead = self.far_total - self.mic_total
         self.lead_min, self.lead_max = min(self.lead_min, lead), max(self.lead_max, lead)
 
     def speaker_silence(self, samples: int) -> None:

@@ -79,12 +79,13 @@ async def test_playback_to_null_accepts_frames_of_any_format():
     finally:
         speaker.close()
     # a cushion of silence first (the device must not run dry at the first late frame), then the frames
-    assert CUSHION + 960 * 2 <= speaker.frames_played <= CUSHION + 960 * 2 + 5 * 960
+    # (and, as the null device plays at once, the cushion again after each frame: _top_up)
+    assert CUSHION + 960 * 2 <= speaker.frames_played - speaker.topped_up <= CUSHION + 960 * 2 + 5 * 960
     assert all((f.format.name, f.layout.name, f.sample_rate) == ("s16", "mono", 48000) for f in heard)
     assert sum(f.samples for f in heard) == speaker.frames_played  # the canceller sees all that was played
     played = np.concatenate([f.to_ndarray().reshape(-1) for f in heard])
     assert not played[:CUSHION].any()
-    assert np.array_equal(played[CUSHION + 960:CUSHION + 2 * 960], tone)  # mono 48 kHz passes unchanged
+    assert any(np.array_equal(f.to_ndarray().reshape(-1), tone) for f in heard)  # mono 48 kHz passes unchanged
 
 
 async def test_closed_speaker_refuses():

@@ -27,8 +27,10 @@ PERIOD = 960  # 20 ms: one Opus frame per read or write
 # cushion is set longer.
 PLAYBACK_PERIODS = 4
 # The microphone's: a period is read as soon as it is full, so a longer buffer adds no delay; it only
-# gives a stalled capture thread (a busy Pi, the echo canceller) 320 ms before sound is lost.
-CAPTURE_PERIODS = 16
+# gives a stalled capture thread (a busy Pi, the echo canceller) 1 s before sound is lost. Lost sound
+# (an overrun) costs more than the sound: the canceller's far end is paired with the microphone's
+# samples by their count, and after a hole it can only guess how many it missed (echo_align.py).
+CAPTURE_PERIODS = 50
 
 
 def alsaaudio():
@@ -89,7 +91,7 @@ def sizes(pcm, periods: int = PLAYBACK_PERIODS) -> Sizes:
 
 
 def avail(pcm) -> int:
-    """Frames the device can take now (playback)."""
+    """Frames the device can take now (playback), or holds ready to read (capture)."""
     if hasattr(pcm, "avail"):
         return pcm.avail()
     return pcm.htimestamp()[2]

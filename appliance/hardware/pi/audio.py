@@ -143,6 +143,7 @@ class AlsaMicrophone(_CardDevice):
         pending = b""
         produced = 0
         started = read_at = time.monotonic()
+        unread = 0  # samples the device held at the last read, beyond what it returned
         device_paced: bool | None = None
         try:
             while not stop.is_set():
@@ -157,13 +158,15 @@ class AlsaMicrophone(_CardDevice):
                     log_at = log.info if str(self.overruns).rstrip("0") == "1" else log.debug
                     log_at("ALSA capture overrun on %s (%d since start)", self.device, self.overruns)
                     if self.echo is not None:
-                        # Lost: what the device captured since the last read (the buffer it dropped, and
-                        # until it starts again now), and the part of a frame still waiting here.
-                        lost = round((time.monotonic() - read_at) * RATE) + len(pending) // 2
+                        # Lost: what the device held unread at the last read and captured since (the buffer
+                        # it dropped, until it starts again now), and the part of a frame waiting here.
+                        lost = round((time.monotonic() - read_at) * RATE) + unread + len(pending) // 2
                         self.echo.microphone_lost(lost)
                     pending = b""
                     continue
                 read_at = time.monotonic()
+                if self.echo is not None:
+                    unread = _unread(pcm)
                 pending += data
                 while len(pending) >= chunk_bytes:
                     samples = np.frombuffer(pending[:chunk_bytes], np.int16)
@@ -240,6 +243,7 @@ class AlsaSpeaker(_CardDevice):
         self.volume = 1.0  # amplitude factor, from central's settings (set_volume)
         self.frames_played = 0
         self.underruns = 0
+        self.topped_up = 0  # samples of silence written to keep the cushion (_top_up)
         self._closed = False
         self._pcm = None
         self._buffer = 0  # frames the device's buffer holds (ALSA's choice)
@@ -286,7 +290,10 @@ class AlsaSpeaker(_CardDevice):
     def _write(self, frame: av.AudioFrame) -> None:
         module = alsaaudio()
         self._ensure_open()  # after a failure: the device may be back (AudioDeviceError if not)
-        data = (b"" if self._running else self._cushion()) + frame.to_ndarray().tobytes()
+        data = frame.to_ndarray().tobytes()
+        if not self._running:  # a fresh device (or one whose last write failed) starts with the cushion
+            self._ran_dry()
+            data = self._cushion() + data
         retries = 3
         while data:
             try:
@@ -320,17 +327,38 @@ class AlsaSpeaker(_CardDevice):
             if self.far_end is not None:  # what the device took, in the order it plays it, after the limiter
                 self.far_end(_frame_of(data[:written * 2]))
             data = data[written * 2:]
+        self._top_up()
         self._after_write()
+
+    def _top_up(self) -> None:
+        """Keep the cushion in the device's buffer. When the clerk's voice comes late, or a frame of it is
+        skipped on a busy unit, the device then plays silence that was written (and that the canceller
+        heard as the far end) instead of running dry: an underrun stops the device, and the silence it
+        plays until the next write is in nobody's far end, which throws the canceller off its delay."""
+        if not self.cushion or not self._running or self.far_end is None:
+            return  # without a canceller listening, an underrun only costs a new cushion
+        try:
+            short = self.cushion - (self._buffer - avail(self._pcm))
+            if short <= 0:
+                return
+            written = self._pcm.write(bytes(short * 2))
+        except alsaaudio().ALSAAudioError:
+            return  # an underrun after all, or a failed device: the next frame's write finds out
+        if written > 0:
+            self.frames_played += written
+            self.topped_up += written
+            if self.far_end is not None:
+                self.far_end(_frame_of(bytes(written * 2)))
 
     def _ran_dry(self) -> None:
         """Tell the canceller how long the device played silence that was never written: from when the
-        last write's sound ran out until now, when the next write starts it again."""
-        if self.silence_hook is None or self._dry_at is None:
+        last write's sound ran out until now, when the next write starts it again (None: a fresh device,
+        or one that stood still for a time nobody measured)."""
+        if self.silence_hook is None:
             return
-        silence = round((time.monotonic() - self._dry_at) * RATE)
+        silence = None if self._dry_at is None else max(0, round((time.monotonic() - self._dry_at) * RATE))
         self._dry_at = None
-        if silence > 0:
-            self.silence_hook(silence)
+        self.silence_hook(silence)
 
     def _cushion(self) -> bytes:
         """Silence to write ahead of what comes next (the canceller hears it as the frames written)."""
@@ -355,6 +383,13 @@ class AlsaSpeaker(_CardDevice):
         if self._pcm is not None:
             close_quietly(self._pcm)
             self._pcm = None
+
+
+def _unread(pcm) -> int:
+    try:
+        return avail(pcm)
+    except alsaaudio().ALSAAudioError:
+        return 0  # the next read finds out what is wrong with the device
 
 
 def _frame_of(data: bytes) -> av.AudioFrame:
