@@ -3,14 +3,16 @@ waiting rooms' write-through to Redis cost.
 
 Everything as in bench/scale.py (the same ``--scale-*`` options, steps and pass rule), but the kiosks and
 consoles connect through HAProxy to two ``python -m central serve`` processes sharing one PostgreSQL and one
-Redis (bench/_scale/fronts.py starts them as the failover bench does). The design is active/standby
-(docs/decisions/0008-several-centrals.md): the leader serves every socket and writes every changed visit through
-to Redis; the standby only answers HAProxy's health checks. So this is not twice the capacity: compared with
-``scale_joins_per_s_p99_100ms`` it shows what the extra hop, Redis and PostgreSQL cost on the same two cores.
+Redis (bench/_scale/fronts.py starts them as the failover bench does). One central leads
+(docs/decisions/0008-several-centrals.md): its hub decides every visit and it writes every changed visit through
+to Redis; HAProxy spreads the sockets round robin over both, and the other central (the edge) relays its half to
+the leader through Redis. So this is not twice the capacity: compared with ``scale_joins_per_s_p99_100ms`` it
+shows what the extra hop, the relay, Redis and PostgreSQL cost on the same two cores.
 
 Figures: the scale bench's with the prefix ``scale2_`` (``scale2_joins_per_s_p99_100ms``, ``scale2_rss_mb``,
 ``scale2_kb_per_socket``, ...), of the leading central; each step's line also gives HAProxy's, Redis's and the
-standby's CPU. HAProxy holds both ends of every socket, so the file descriptors needed are twice the sockets.
+other central's CPU (``standby``: the edge). HAProxy holds both ends of every socket, so the file descriptors
+needed are twice the sockets.
 """
 from __future__ import annotations
 

@@ -67,7 +67,7 @@ class OneCentral:
 class TwoCentrals:
     """PostgreSQL, Redis, two centrals (the first leads, the second stands by) and HAProxy in front."""
 
-    description = "two central processes (one leading, one standing by) behind HAProxy, PostgreSQL and Redis"
+    description = "two central processes (one leading, one relaying its half of the sockets to it) behind HAProxy, PostgreSQL and Redis"
 
     def __init__(self, tmp: Path, sockets: int):
         self.tmp, self.sockets = tmp, sockets
