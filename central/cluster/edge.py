@@ -176,8 +176,11 @@ class Edge:
             frame = env.payload.decode("utf-8", "surrogatepass")
             if relayed.link is not None:
                 relayed.link.send(frame)
-            elif relayed.early is not None and len(relayed.early) < MAX_EARLY_FRAMES:
-                relayed.early.append(frame)
+            elif relayed.early is not None:
+                if len(relayed.early) >= MAX_EARLY_FRAMES:  # cannot happen with central's own frames
+                    self._forget(env.peer, relayed)  # the socket opens and is closed at once (1012)
+                else:
+                    relayed.early.append(frame)
         elif env.op in (e.ADMITTED, e.REFUSED) or relayed.link is None:
             if not relayed.answer.done():
                 relayed.answer.set_result(env)
@@ -234,6 +237,9 @@ class Edge:
             link.send(frame)
         relayed.early = None
         try:
+            if self.relayed.get(peer) is not relayed:  # all were closed while this one's handshake was answered
+                await ws.close(code=SERVICE_RESTART, message=b"central changed leader; reconnect through the load "
+                                                             b"balancer")
             async for frame in ws:
                 if link.closed:
                     break
