@@ -27,7 +27,10 @@ import numpy as np
 from appliance.hardware.resample import RATE
 
 MAX_LEAD = int(1.5 * RATE)  # far end ahead of the microphone: the speaker's buffer and a lagging capture
-MAX_OWED = 2 * RATE         # owed longer than this: the speaker stopped (between calls), not an underrun
+# Owed longer than this, the count is off (a device lost or played sound nobody could count exactly, or the
+# speaker stopped between calls): rather than hand AEC3 silence for its far end for as long, the pairing
+# starts afresh from what comes next, and AEC3 finds the delay again, as it does at a call's start.
+MAX_OWED = RATE
 
 
 class ReferenceQueue:
@@ -61,7 +64,7 @@ class ReferenceQueue:
     def silence(self, samples: int | None) -> None:
         """The speaker's device played ``samples`` of silence nobody wrote (an underrun; None: it stood still
         for a time nobody measured, as before a call's first words)."""
-        if samples is None or samples >= MAX_OWED:
+        if samples is None or samples > MAX_OWED:
             self.clear()  # pair afresh: what comes next is played from now on
             return
         paid = min(self.owed, samples)
@@ -83,13 +86,16 @@ class ReferenceQueue:
             else:
                 self._chunks[0] = head[n:]
         self.size -= got
-        # Owed for longer than MAX_OWED: the speaker is not playing at all; its next start pairs afresh.
-        self.owed = min(MAX_OWED, self.owed + samples - got)
+        self.owed += samples - got
+        if self.owed > MAX_OWED:
+            self.clear()
         return out
 
     def skip(self, samples: int) -> None:
         """The microphone lost ``samples`` (an overrun): their far end is of no use any more."""
-        self.owed = min(MAX_OWED, self.owed + samples - self._drop(samples))
+        self.owed += samples - self._drop(samples)
+        if self.owed > MAX_OWED:
+            self.clear()
 
     def clear(self) -> None:
         if self.size or self.owed:

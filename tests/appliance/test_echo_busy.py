@@ -68,8 +68,16 @@ def test_sound_the_microphone_lost_skips_its_far_end():
 
 def test_a_speaker_that_starts_afresh_is_paired_from_now_on():
     queue = ReferenceQueue()
-    queue.take(MAX_OWED + 4800)  # between calls: the microphone runs, the speaker plays nothing
-    assert queue.lead == -MAX_OWED  # owed no further than that
-    queue.silence(None)  # the call's first words: a fresh start
+    queue.take(4800)  # before the call's first words: the microphone runs, the speaker plays nothing
+    queue.silence(None)  # the first words: a fresh start
     queue.add(np.full(480, 5, np.int16))
     assert np.array_equal(queue.take(480), np.full(480, 5)) and queue.realigned == 1
+
+
+def test_a_count_that_is_off_does_not_leave_the_canceller_without_far_end():
+    queue = ReferenceQueue()
+    queue.add(np.full(480, 3, np.int16))
+    queue.skip(480 + MAX_OWED + 480)  # an overrun counted too long: more owed than any underrun explains
+    assert queue.lead == 0 and queue.realigned == 1  # paired afresh ...
+    queue.add(np.full(480, 5, np.int16))
+    assert np.array_equal(queue.take(480), np.full(480, 5))  # ... so the far end that comes is used

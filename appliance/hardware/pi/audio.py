@@ -161,6 +161,9 @@ class AlsaMicrophone(_CardDevice):
                         # Lost: what the device held unread at the last read and captured since (the buffer
                         # it dropped, until it starts again now), and the part of a frame waiting here.
                         lost = round((time.monotonic() - read_at) * RATE) + unread + len(pending) // 2
+                        # Counted up to now: an overrun again at the next read (the device, re-prepared,
+                        # overflows before this thread is back) counts only what it loses after this one.
+                        read_at, unread = time.monotonic(), 0
                         self.echo.microphone_lost(lost)
                     pending = b""
                     continue
