@@ -13,7 +13,7 @@ from aiohttp import WSCloseCode, web
 from central import logfilter
 from central.bookings.forgetting import keep_forgetting
 from central.cluster import web as cluster_web
-from central.collector import keep_freezing
+from central.collector import Together, keep_freezing
 from central.config import Config
 from central.fleet import enrol_socket
 from central.fleet import settings as fleet_settings
@@ -119,8 +119,11 @@ def create_app(config: Config, *, now: Callable[[], dt.datetime] | None = None) 
         app["write_updates"] = asyncio.get_running_loop().create_task(app["update_writer"].run())
         app["watch_rollout"] = asyncio.get_running_loop().create_task(rollout_sync.watch(app))
         app["forget_bookings"] = asyncio.get_running_loop().create_task(keep_forgetting(app))
+        # A leader's own sockets, and with several centrals those the others relay to it: both live long.
+        sockets = app["websockets"] if "remote_peers" not in app else Together(
+            app["websockets"], app["remote_peers"].sessions.values())
         app["freeze_sockets"] = asyncio.get_running_loop().create_task(
-            keep_freezing(app["websockets"], app["stopping"]))  # central/collector.py
+            keep_freezing(sockets, app["stopping"]))  # central/collector.py
 
     async def stop(app: web.Application) -> None:
         if "resolve_turn" in app:

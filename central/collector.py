@@ -30,6 +30,24 @@ MIN_NEW = 50     # new sockets since the last freeze that make freezing again wo
 MIN_GONE = 50    # closed frozen sockets below which nothing is given back, however few are frozen
 
 
+class Together:
+    """Several collections of open sockets seen as one: a leader's own WebSockets and the sockets it serves
+    for other centrals (central/cluster/remote_peers.py), which live as long and hold as many objects."""
+
+    def __init__(self, *parts: Collection) -> None:
+        self._parts = parts
+
+    def __iter__(self):  # noqa: ANN204
+        for part in self._parts:
+            yield from part
+
+    def __len__(self) -> int:
+        return sum(len(part) for part in self._parts)
+
+    def __contains__(self, item: object) -> bool:
+        return any(item in part for part in self._parts)
+
+
 class SocketFreezer:
     """Freezes the collector's view of long-lived sockets; :meth:`review` is called every ``REVIEW_S``."""
 

@@ -49,6 +49,24 @@ async def persistence(client) -> str | None:
     return ", ".join(saving) or None
 
 
+STOP_TRIES, STOP_WAIT_S = 5, 0.2
+
+
+async def stop_task(task: asyncio.Task) -> None:
+    """Cancel ``task`` and wait until it has ended, cancelling again if it goes on: Python 3.11's
+    asyncio.wait_for (which redis-py uses to send) returns normally when the cancel comes just as what it
+    waited for finished, so one cancel can be lost, and a writer then waited for its next renewal, up to a
+    quarter of the resume grace, while the lease of a central being stopped ran out."""
+    for _ in range(STOP_TRIES):
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=STOP_WAIT_S)
+        if done:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                task.result()
+            return
+    log.warning("a task did not stop when cancelled %d times: %r", STOP_TRIES, task)
+
+
 class WrittenThrough(Protocol):
     """State the leader keeps in memory and writes through to Redis (central/rooms/fenced_hash.py)."""
 
@@ -171,9 +189,7 @@ class Leadership:
         if self._beating is not None:
             self._beating.cancel()
         for writer in self._writers:
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await writer
+            await stop_task(writer)
         if not self.leading:
             return
         self._ended, self._leading = True, False

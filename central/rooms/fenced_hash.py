@@ -120,8 +120,11 @@ class FencedHash:
         renew_every = self.expiry_s / 4
         next_renewal = time.monotonic()
         while True:
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for returns normally when it is cancelled just as
+            # the event was set, swallowing the cancel (central/cluster/leadership.py, stop_task).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), max(0.0, next_renewal - time.monotonic()))
+                async with asyncio.timeout(max(0.0, next_renewal - time.monotonic())):
+                    await self._wake.wait()
             self._wake.clear()
             everything = time.monotonic() >= next_renewal
             try:

@@ -7,7 +7,7 @@ import weakref
 
 import pytest
 
-from central.collector import MIN_GONE, MIN_NEW, SocketFreezer
+from central.collector import MIN_GONE, MIN_NEW, SocketFreezer, Together
 
 
 class Socket:
@@ -60,3 +60,12 @@ def test_closed_sockets_in_cycles_are_freed_once_a_quarter_of_the_frozen_closed(
     assert "50 of 200 frozen sockets had closed" in freezer.review()
     assert all(ref() is None for ref in gone)
     assert in_collections(sockets) == 0 and len(sockets) == 150  # the open ones frozen again
+
+
+def test_a_leaders_own_sockets_and_those_relayed_to_it_are_counted_together(sockets):
+    relayed: dict[str, Socket] = {}
+    freezer = SocketFreezer(Together(sockets, relayed.values()))
+    sockets.update(Socket() for _ in range(MIN_NEW // 2))
+    relayed.update((str(n), Socket()) for n in range(MIN_NEW - MIN_NEW // 2))
+    assert "50 new sockets frozen" in freezer.review()  # neither kind alone would have been enough
+    assert in_collections([*sockets, *relayed.values()]) == 0

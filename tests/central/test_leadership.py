@@ -10,6 +10,7 @@ import pytest
 from aiohttp import web
 
 from central.app import create_app
+from central.cluster.leadership import stop_task
 from central.cluster.lease import LEASE_KEY, Lease
 from central.cluster.web import STANDBY_CLOSE_CODE
 from central.config import Config
@@ -51,6 +52,22 @@ async def test_a_central_that_lost_the_lease_cannot_write_the_rooms(redis_client
         await rooms.flush()
     standby = RedisRooms(redis_client, 60)
     assert await standby.load() == 1  # only what was written while the lease was the old central's
+
+
+async def test_a_writer_stopped_in_the_middle_of_a_write_stops_at_once(redis_client):
+    """A clean stop cancels the rooms' writer. A cancel that reaches it inside redis-py's send, as the send
+    finishes, is lost on Python 3.11 (asyncio.wait_for): the writer must stop all the same, not wait for its
+    next renewal (a quarter of the resume grace) while the lease runs out."""
+    lease = Lease(redis_client, "a", ttl_s=30)
+    assert await lease.acquire()
+    rooms = RedisRooms(redis_client, 120, lease=lambda: (lease.key, lease.value or ""))
+    writer = asyncio.get_running_loop().create_task(rooms.run())
+    await asyncio.sleep(0.3)  # the first full write is done; the writer waits for changes
+    rooms.add(Visit(kiosk_id=1, kiosk_location="Ort 1", department="buergerbuero", language="de"))
+    await asyncio.sleep(0)  # the change wakes the writer, which starts sending it ...
+    async with asyncio.timeout(2):
+        await stop_task(writer)  # ... when the stop comes
+    assert writer.done()
 
 
 async def test_the_standby_relays_kiosks_to_the_leader_until_it_stops_then_holds_their_visits(request, redis_client):
