@@ -110,11 +110,12 @@ class Kiosk:
             await self.recv("visit.position")
 
     async def closed(self, timeout: float = 10) -> int | None:
-        """Wait for central to close (or lose) the socket; no visit may end on the way."""
+        """Wait for central to close (or lose) the socket; no visit may end on the way. The code of central's
+        closing frame (1012: reconnect), or, without one (the connection was lost), the socket's close code."""
         async with asyncio.timeout(timeout):
             while (frame := await self.ws.receive()).type == aiohttp.WSMsgType.TEXT:
                 assert json.loads(frame.data)["type"] != "visit.ended", frame.data
-        return self.ws.close_code
+        return frame.data if frame.type == aiohttp.WSMsgType.CLOSE else self.ws.close_code
 
     async def resume(self) -> dict:
         await self.connect()

@@ -130,6 +130,7 @@ class Failover:
     call_resumed: bool      # the calling kiosk resumed in_call, without a new call.start
     ended: int              # visits that ended on the way (must be 0)
     relayed_before: int     # of the kiosks and the console, how many the standby relayed to the leader before
+    closed_1012: int        # kiosks whose central closed them saying "reconnect" (1012) rather than just vanishing
 
 
 async def set_the_scene(c: Cluster, session: aiohttp.ClientSession, waiting: int) -> Scene:
@@ -147,7 +148,7 @@ async def fail_over(c: Cluster, session: aiohttp.ClientSession, scene: Scene, si
     closed = asyncio.gather(*(k.closed(timeout=RECOVERY_TIMEOUT_S) for k in everyone))
     started = time.monotonic()
     returncode = await leader.stop(sig)
-    await closed
+    close_codes = await closed
     await scene.clerk.ws.close()
 
     async def console_sees_everyone() -> tuple[float, bool, bool]:
@@ -182,7 +183,8 @@ async def fail_over(c: Cluster, session: aiohttp.ClientSession, scene: Scene, si
         await leader.start(probe, "/health/ws", (200,))  # back, relaying to the new leader
     return Failover(sig.name, returncode, places_kept, len(scene.waiting), order_kept, recovery_s, leads_after_s,
                     kiosks_back_s,
-                    call_given_back, resumed[0]["state"] == "in_call" and len(starts) == 1, ended, relayed_before)
+                    call_given_back, resumed[0]["state"] == "in_call" and len(starts) == 1, ended, relayed_before,
+                    sum(code == aiohttp.WSCloseCode.SERVICE_RESTART for code in close_codes))
 
 
 async def hang_up(scene: Scene) -> str:

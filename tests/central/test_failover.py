@@ -33,6 +33,9 @@ async def test_every_waiting_citizen_keeps_their_place_when_the_leading_central_
         # HAProxy spread the sockets over both: the standby relayed about half of them to the leader; it
         # closed them (1012) when the leader died, and they came back, too.
         assert WAITING // 4 < killed.relayed_before < WAITING, killed
+        # A killed leader closes nothing: the kiosks it served lost their connection. The standby closed
+        # those it relayed with 1012 (the console, if it was one of them, is not counted here).
+        assert killed.relayed_before - 1 <= killed.closed_1012 <= killed.relayed_before, killed
         assert await c.leader(session) is not first_leader
         assert await open_guest_link(c, session, links.used) == "guest.refused"
         assert await open_guest_link(c, session, links.revoked) == "guest.refused"
