@@ -77,11 +77,15 @@ class Publisher:
             bundles: dict[str, list[bytes]] = {}  # per channel, in order (dicts keep the order of insertion)
             for channel, envelope, _sent in batch:
                 bundles.setdefault(channel, []).append(envelope)
-            pipe = self._client.pipeline(transaction=False)
-            for channel, envelopes in bundles.items():
-                pipe.publish(channel, bundle(envelopes))
             try:
-                heard = await pipe.execute()
+                if len(bundles) == 1:  # most batches: one PUBLISH, without a pipeline's overhead
+                    (channel, envelopes), = bundles.items()
+                    heard = [await self._client.publish(channel, bundle(envelopes))]
+                else:
+                    pipe = self._client.pipeline(transaction=False)
+                    for channel, envelopes in bundles.items():
+                        pipe.publish(channel, bundle(envelopes))
+                    heard = await pipe.execute()
             except Exception as exc:  # redis ConnectionError, TimeoutError, a refused command
                 heard, failed = [], exc
             else:
