@@ -129,6 +129,7 @@ def run(load: Load, canceller, seed: int = 0, *, far_dbfs: float = -20.0) -> Res
                     canceller.far_end(np.zeros(CUSHION, np.int16))
                     device.append(np.zeros(CUSHION, np.int16))
                     queued += CUSHION
+                    played_count += CUSHION
                     running = True
                 canceller.far_end(frame)
                 device.append(frame.copy())

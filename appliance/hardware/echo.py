@@ -67,6 +67,7 @@ class EchoCanceller:
         self._lock = threading.Lock()
         self._far = ReferenceQueue()  # played samples waiting for the microphone's (echo_align.py)
         self._realigned = 0  # of those pairings started afresh, how many the echo report has told
+        self._written = 0  # far-end samples as the speaker wrote them (before drift resampling)
         # How fast each device's sample count grows gives the ratio of their clocks.
         self.clocks = ClockRatio() if drift_compensation else None
         self._resample = Resampler()
@@ -82,6 +83,7 @@ class EchoCanceller:
         order it plays it: it waits here for the microphone's samples it is paired with (echo_align.py)."""
         samples = _mono_s16(frame)
         with self._lock:
+            self._written += samples.size  # also while bypassed: the device plays it all the same
             if self._apm is None or self.bypassed:
                 return
             if self.clocks is not None:
@@ -94,6 +96,8 @@ class EchoCanceller:
         """The speaker's device has now played ``played`` samples in all (written minus queued);
         ``restart`` after an underrun, when the device stood still for a while."""
         with self._lock:
+            # Every sample written came through far_end: the rest of it is still in the device's buffer.
+            self._far.speaker_queued = self._written - played
             if self._apm is not None and self.clocks is not None:
                 self.clocks.speaker(played, self._clock(), restart=restart)
 

@@ -41,6 +41,11 @@ class ReferenceQueue:
         self.size = 0    # samples waiting
         self.owed = 0    # samples handed out as silence before they came
         self.realigned = 0  # times the pairing was started afresh (for the echo report)
+        # What the speaker's device holds, written but not yet played (its last report): on pairing afresh
+        # in mid-call, what is written next plays only after that, so that much silence goes first (its
+        # sound is gone from here; the canceller misses its echo once rather than taking the delay of
+        # the speaker's whole buffer into its own, where AEC3 might not find it).
+        self.speaker_queued = 0
 
     @property
     def lead(self) -> int:
@@ -88,14 +93,19 @@ class ReferenceQueue:
         self.size -= got
         self.owed += samples - got
         if self.owed > MAX_OWED:
-            self.clear()
+            self._afresh()
         return out
 
     def skip(self, samples: int) -> None:
         """The microphone lost ``samples`` (an overrun): their far end is of no use any more."""
         self.owed += samples - self._drop(samples)
         if self.owed > MAX_OWED:
-            self.clear()
+            self._afresh()
+
+    def _afresh(self) -> None:
+        self.clear()
+        if self.speaker_queued > 0:
+            self.add(np.zeros(min(self.speaker_queued, MAX_LEAD), np.int16))
 
     def clear(self) -> None:
         if self.size or self.owed:

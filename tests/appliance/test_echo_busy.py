@@ -81,3 +81,12 @@ def test_a_count_that_is_off_does_not_leave_the_canceller_without_far_end():
     assert queue.lead == 0 and queue.realigned == 1  # paired afresh ...
     queue.add(np.full(480, 5, np.int16))
     assert np.array_equal(queue.take(480), np.full(480, 5))  # ... so the far end that comes is used
+
+
+def test_pairing_afresh_in_mid_call_leaves_room_for_what_the_speaker_still_holds():
+    queue = ReferenceQueue()
+    queue.speaker_queued = 960  # the speaker's device holds 20 ms that were written before
+    queue.take(MAX_OWED + 480)  # owed too long: paired afresh ...
+    assert queue.realigned == 1 and queue.lead == 960
+    queue.add(np.full(480, 5, np.int16))  # ... and what is written next plays after those 20 ms
+    assert not queue.take(960).any() and np.array_equal(queue.take(480), np.full(480, 5))

@@ -340,8 +340,10 @@ class AlsaSpeaker(_CardDevice):
         plays until the next write is in nobody's far end, which throws the canceller off its delay."""
         if not self.cushion or not self._running or self.far_end is None:
             return  # without a canceller listening, an underrun only costs a new cushion
+        # No more than the buffer takes without blocking this thread (dmix may give less than was asked).
+        cushion = min(self.cushion, self._buffer - 2 * PERIOD)
         try:
-            short = self.cushion - (self._buffer - avail(self._pcm))
+            short = cushion - (self._buffer - avail(self._pcm))
             if short <= 0:
                 return
             written = self._pcm.write(bytes(short * 2))
