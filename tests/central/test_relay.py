@@ -20,6 +20,7 @@ from central.storage import Database
 from protocol.codec import MAX_FRAME_BYTES
 from tests import servers
 from tests.central.conftest import Peer
+from tests.central.guest_calls import admitted_guest, call_in_progress
 from tests.central.home_client import home
 from tests.central.leadership_helpers import seeded_database, two_centrals, until_status
 
@@ -297,7 +298,26 @@ async def test_the_leaders_per_socket_limits_hold_for_relayed_peers(request, red
 
 
 class Front:
-    """What tests.central.home_client needs of a central: where it is, and where to keep sessions."""
+    """What tests.central.home_client and guest_calls need of a central: where it is, a session for guests,
+    and where to keep sessions."""
 
-    def __init__(self, url: str) -> None:
-        self.url, self.sessions = url, []
+    def __init__(self, url: str, session: aiohttp.ClientSession | None = None) -> None:
+        self.url, self.session, self.sessions = url, session, []
+
+
+async def test_an_interpreter_on_the_edge_joins_a_call_whose_clerk_is_on_the_leader(request, redis_client):
+    database_url, credentials = await seeded_database(request.getfixturevalue("postgresql_server"))
+    async with two_centrals(database_url, request.getfixturevalue("redis_server").url) as (_, (leader, edge)):
+        await until_status(edge, 200, path="/health/ws")
+        async with aiohttp.ClientSession() as session:
+            citizen = await kiosk(edge, session, credentials["kiosk_token"])
+            staff = await clerk(leader, "sachbearbeiterin", credentials["clerk_password"])
+            try:
+                call = await call_in_progress(Front(leader), clerk=staff, kiosk=citizen)
+                guest, peer = await admitted_guest(Front(edge, session), call)  # the link opened on the edge
+                joined = await citizen.recv("call.participant_joined")
+                assert joined["peer"] == peer and joined["role"] == "interpreter"
+                await staff.send(type="visit.hangup", visit_id=call.visit_id)
+                assert (await guest.recv("visit.ended"))["reason"] == "hangup_staff"
+            finally:
+                await staff.session.close()
