@@ -12,12 +12,6 @@ from appliance.service import systemd
 # Imported one at a time, each a step of the start that systemd sees done (systemd.starting): together
 # they are most of it. The service module last, with the rest of the appliance.
 LIBRARIES = ("numpy", "av", "aiortc", "aiohttp", "appliance.service.main")
-# How long a thread that wants the interpreter back waits for a busy one to let go (Python's default is
-# 5 ms). The microphone's thread lets go and takes it back about ten times per 20 ms of sound (the ALSA
-# read, the echo canceller's native calls); while the event loop keeps a core busy, as on the boot test's
-# emulated CPU, 5 ms each left it reading under a fifth of the sound and its device overflowing twice a
-# second (docs/benchmarks.md, boot test runs 8-10). 0.5 ms costs the busy thread a few more switches.
-SWITCH_INTERVAL_S = 0.0005
 
 
 def main() -> int:
@@ -28,7 +22,6 @@ def main() -> int:
                         help=f"the image's built-in settings, read first (default {BUILTIN_PATH})")
     args = parser.parse_args()
     systemd.setup_logging()
-    sys.setswitchinterval(SWITCH_INTERVAL_S)
     try:
         config = ApplianceConfig.load(args.builtin, args.config)
     except ConfigError as exc:
