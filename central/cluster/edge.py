@@ -213,14 +213,20 @@ class Edge:
             return await refuse(request)
         peer, epoch = secrets.token_hex(8), self.epoch
         relayed = self.relayed[peer] = Relayed(epoch, asyncio.get_running_loop().create_future())
-        self.publisher.publish(e.UP, e.pack(epoch, self.name, peer, e.OPEN, json.dumps(
+        try:
+            return await self._serve(request, peer, relayed, kind, identity)
+        finally:  # also when the handshake is given up half-way: the leader's session for it ends too
+            self._forget(peer, relayed)
+
+    async def _serve(self, request: web.Request, peer: str, relayed: Relayed, kind: str,
+                     identity: dict) -> web.StreamResponse:
+        self.publisher.publish(e.UP, e.pack(relayed.epoch, self.name, peer, e.OPEN, json.dumps(
             {"kind": kind, "identity": identity})), force=True)
         try:
             answer = await asyncio.wait_for(asyncio.shield(relayed.answer), ADMIT_TIMEOUT_S)
         except TimeoutError:
             answer = None
         if answer is None or answer.op != e.ADMITTED:
-            self._forget(peer, relayed)
             if answer is not None and answer.op == e.REFUSED:
                 refusal = json.loads(answer.payload)
                 return web.Response(status=refusal["status"], text=refusal["text"], headers={
