@@ -57,6 +57,11 @@ class RemoteLink:
             self._publisher.publish(self._channel, self._envelope(e.CLOSE, str(code)), force=True)
             self._on_gone()
 
+    def abort(self) -> None:
+        """Drop the connection now (the peer floods the leader): its edge aborts it."""
+        if not self.closed:
+            self._cut_off()
+
     def _cut_off(self) -> None:
         log.warning("relayed peer stopped reading (more than %d bytes queued); dropping its connection",
                     self.max_backlog_bytes)

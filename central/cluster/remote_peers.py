@@ -143,7 +143,7 @@ class RemotePeers:
             if not session.put(frame):
                 log.warning("a relayed peer sent more than %d bytes central has not handled yet; dropping it",
                             MAX_INBOUND_BYTES)
-                session.link._cut_off()
+                session.link.abort()
         elif env.op == e.PONG:
             session.link.heard_pong()
         elif env.op == e.CLOSED:

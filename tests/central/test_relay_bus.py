@@ -7,6 +7,7 @@ import asyncio
 from central.cluster import envelope as e
 from central.cluster.bus import BATCH, Publisher, bundle, subscribe, unbundle
 from central.cluster.remote_link import RemoteLink
+from central.cluster.remote_peers import MAX_INBOUND_BYTES, Session
 from tests.polling import until
 
 
@@ -64,3 +65,16 @@ async def test_a_full_publisher_refuses_and_a_relayed_peer_that_does_not_read_is
         link.send("a" * 1000)
     assert link.cut_off and link.closed and gone == [True]
     link.send("after")  # nothing more goes out
+
+
+async def test_what_a_relayed_peer_sent_and_the_hub_has_not_handled_is_bounded():
+    link = RemoteLink(Publisher(None, on_unheard=lambda c: None, on_failed=lambda exc: None), 3, "edge1", "peer1")
+    session = Session("edge1", "peer1", link)
+    frame = "x" * (64 * 1024)
+    taken = 0
+    while session.put(frame):  # nothing takes them: the hub waits for the database, say
+        taken += 1
+        assert taken <= MAX_INBOUND_BYTES // len(frame)
+    assert taken == MAX_INBOUND_BYTES // len(frame)
+    assert await session.next() == frame  # handled in order, and room again
+    assert session.put(frame)
