@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 POLL_S = 0.5  # how soon the edge notices a change of leader (a killed leader is noticed sooner: see _unheard)
+POLL_FAILURES_TO_CLOSE = 3  # polls in a row without an answer (about 1.5 s plus their timeouts) end the sockets
 PRESENCE_TTL_MS = 3000  # the leader ends this edge's sockets once its presence key is this much overdue
 ADMIT_TIMEOUT_S = 5.0  # the leader answers an open at once; a kiosk's alive probe takes up to 1 s
 MAX_EARLY_FRAMES = 64  # frames for a socket that arrive in the moment between "admitted" and its handshake
@@ -69,6 +70,7 @@ class Edge:
         self.ready = False  # it knows a leader that listens, and hears its own channel
         self._subscribed = False
         self._reachable = True
+        self._poll_failures = 0
         self.relayed: dict[str, Relayed] = {}
         self.stale = 0  # envelopes of another term, not acted on
         self._tasks: set[asyncio.Task] = set()
@@ -95,11 +97,18 @@ class Edge:
         try:
             value, listeners, _ = await pipe.execute()
         except Exception as exc:  # redis ConnectionError, TimeoutError
+            # One slow answer on a busy machine loses no frame (the subscription and the publisher say when one
+            # is lost, and then everything closes at once): only a Valkey that stays away ends the sockets.
+            self._poll_failures += 1
+            if self._poll_failures < POLL_FAILURES_TO_CLOSE and self._subscribed:
+                log.warning("edge: Valkey/Redis did not answer (%s); asking again", exc)
+                return
             self.ready = False
             if self._reachable or self.relayed:
                 self.close_all(f"Valkey/Redis cannot be reached ({exc})", error=True)
             self._reachable = False
             return
+        self._poll_failures = 0
         if not self._reachable:
             log.info("edge: Valkey/Redis can be reached again")
         self._reachable = True
