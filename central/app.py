@@ -90,6 +90,8 @@ def create_app(config: Config, *, now: Callable[[], dt.datetime] | None = None) 
         for d in departments:
             estimator.seed(d.slug, list(reversed(await db.recent_durations(d.slug))))
         tokens = ResumeTokens(await db.secret("resume_token_key"), config.resume_token_hours * 3600)
+        if config.redis_url is not None:  # the per-address limits hold across leaders (several centrals)
+            app["booking_limits"].share(_redis_client(app, config), await db.secret("limit_key"))
         fleet = FleetRegistry(zone=ZoneInfo(config.timezone))
         fleet.restore(await db.fleet.load(), await db.fleet.alive_until())
         app["fleet_writer"] = FleetWriter(fleet, db.fleet)
@@ -187,6 +189,16 @@ def create_app(config: Config, *, now: Callable[[], dt.datetime] | None = None) 
     return app
 
 
+def _redis_client(app: web.Application, config: Config):
+    """The one Redis client of this central (made on first use)."""
+    if "redis" not in app:
+        import redis.asyncio as aioredis  # only where redis_url is configured
+
+        # Short timeouts: a leader must notice a lost Redis within its lease, not after TCP's minutes.
+        app["redis"] = aioredis.from_url(config.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
+    return app["redis"]
+
+
 def _redis_state(app: web.Application, config: Config):
     """Several centrals: the Redis client, the lease, and the rooms and guest links written through (fenced by
     the lease)."""
@@ -196,9 +208,7 @@ def _redis_state(app: web.Application, config: Config):
     from central.rooms.redis_guest_links import RedisGuestLinks
     from central.rooms.redis_rooms import RedisRooms
 
-    # Short timeouts: a leader must notice a lost Redis within its lease, not after TCP's minutes.
-    client = aioredis.from_url(config.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
-    app["redis"] = client
+    client = _redis_client(app, config)
     # Subscriptions wait for messages as long as there are none: no socket timeout (they wake up on their own).
     app["redis_subscriber"] = aioredis.from_url(config.redis_url, socket_connect_timeout=1.0)
     lease = app["lease"] = Lease(client)

@@ -50,7 +50,7 @@ async def find_code(request: web.Request) -> web.Response:
     typed = request.query.get("code", "")[:100]
     code = codes.normalise(typed)
     if code is None:
-        refuse_if_limited(request, limits(request).code_misses)
+        await refuse_if_limited(request, limits(request).code_misses)
         lang = citizen_language(request)
         return render_citizen(request, "citizen/booking_offices.html", status=400, code=typed,
                               offices=[d for d, _ in await _offices(request)], code_error=lang.gettext(T_(
@@ -138,7 +138,7 @@ async def book(request: web.Request) -> web.Response:
                                       error=lang.gettext(REASONS["bad_email"]))
     if start is None:
         return await _office_page(request, dept, chosen_day, status=400, error=lang.gettext(REASONS["bad_input"]))
-    refuse_if_limited(request, limits(request).bookings)
+    await refuse_if_limited(request, limits(request).bookings)
     try:
         booked = await book_slot(request.app["db"], dept, start, request.app["hub"].now())
     except BookingError as err:

@@ -1,7 +1,8 @@
 """What guards the public booking pages: per-address limits, the forms' token, and the links they make.
 
-Limits are per address (central/web/client.py: an IPv4 address or an IPv6 /64) and per central
-process, as token buckets (central/live/limits.py). Looking up a code that does not exist costs a
+Limits are per address (central/web/client.py: an IPv4 address or an IPv6 /64), as token buckets
+(central/live/limits.py): in this process's memory for one central, in Valkey with several centrals, so
+a change of leader does not refill them (central/live/shared_limits.py). Looking up a code that does not exist costs a
 token; a valid code costs nothing, so a citizen can open their booking as often as they like while
 guessing codes stays at a handful a minute (2^40 codes: nothing to find that way).
 """
@@ -14,7 +15,8 @@ from aiohttp import web
 
 from central.citizen.i18n import T_
 from central.citizen.pages import citizen_language, render_citizen
-from central.live.limits import Buckets, Rate, retry_after_s
+from central.live.limits import Rate, retry_after_s
+from central.live.shared_limits import AddressLimit, LocalLimit, ValkeyLimit
 from central.web.client import client_address
 
 # Booking: a citizen books once, perhaps again for a relative; five in a row, then one every 10 minutes.
@@ -25,8 +27,13 @@ CODE_MISSES = Rate(capacity=10, per_second=1 / 60)
 
 class BookingLimits:
     def __init__(self) -> None:
-        self.bookings = Buckets(BOOKINGS)
-        self.code_misses = Buckets(CODE_MISSES)
+        self.bookings: AddressLimit = LocalLimit(BOOKINGS)
+        self.code_misses: AddressLimit = LocalLimit(CODE_MISSES)
+
+    def share(self, client, secret: str) -> None:  # noqa: ANN001 - redis.asyncio.Redis
+        """Several centrals: keep the buckets in Valkey, keyed by an HMAC of the address with ``secret``."""
+        self.bookings = ValkeyLimit(client, "bookings", BOOKINGS, secret)
+        self.code_misses = ValkeyLimit(client, "code_misses", CODE_MISSES, secret)
 
 
 def limits(request: web.Request) -> BookingLimits:
@@ -37,9 +44,9 @@ def address(request: web.Request) -> str:
     return client_address(request, request.app["config"].trusted_proxies)
 
 
-def refuse_if_limited(request: web.Request, buckets: Buckets) -> None:
+async def refuse_if_limited(request: web.Request, limit: AddressLimit) -> None:
     """Take a token for this address; raise a 429 page (in the citizen's language) when none is left."""
-    if wait := buckets.take(address(request)):
+    if wait := await limit.take(address(request)):
         seconds = retry_after_s(wait)
         lang = citizen_language(request)
         page = render_citizen(request, "citizen/booking_problem.html", status=429, message=lang.gettext(T_(

@@ -40,7 +40,7 @@ async def _find(request: web.Request) -> tuple[str, Booking, Department]:
     booking = await request.app["db"].bookings.find(code) if code else None
     dept = request.app["hub"].departments.get(booking.department) if booking else None
     if booking is None or dept is None:
-        refuse_if_limited(request, limits(request).code_misses)
+        await refuse_if_limited(request, limits(request).code_misses)
         lang = citizen_language(request)
         page = render_citizen(request, "citizen/booking_problem.html", status=404, message=lang.gettext(T_(
             "There is no booking with this code. It may have been cancelled, or its day is over.")))
