@@ -24,8 +24,9 @@ from central.live import home_socket
 from central.live.candidates import CandidateFilter
 from central.live.hub import Hub
 from central.live.ice import IceServers
-from central.live.limits import GUEST_CONNECTS, KIOSK_CONNECTS, Buckets
+from central.live.limits import GUEST_CONNECTS, HOME_CONNECTS, KIOSK_CONNECTS, Buckets
 from central.live.relay import SignalingRelay
+from central.live.shared_limits import LocalLimit, ValkeyLimit
 from central.live.sockets import guest_socket, kiosk_socket, staff_socket
 from central.passwords import PasswordWorkers
 from central.rooms import WaitingRooms
@@ -73,7 +74,7 @@ def create_app(config: Config, *, now: Callable[[], dt.datetime] | None = None) 
     app["kiosk_actions"] = ActionBook()  # actions sent to kiosks lately, for their pages
     app["rollout_lock"] = asyncio.Lock()  # one admin action on the rollout at a time (central/updates/control.py)
     app["kiosk_connects"] = Buckets(KIOSK_CONNECTS)  # per kiosk id: reconnects faster than this get 429
-    app["guest_connects"] = Buckets(GUEST_CONNECTS)  # per client address, on the public /ws/guest
+    app["guest_connects"] = LocalLimit(GUEST_CONNECTS)  # per client address, on the public /ws/guest
     app["booking_limits"] = BookingLimits()  # per address: bookings, and lookups of unknown codes
 
     async def start(app: web.Application) -> None:
@@ -90,8 +91,11 @@ def create_app(config: Config, *, now: Callable[[], dt.datetime] | None = None) 
         for d in departments:
             estimator.seed(d.slug, list(reversed(await db.recent_durations(d.slug))))
         tokens = ResumeTokens(await db.secret("resume_token_key"), config.resume_token_hours * 3600)
-        if config.redis_url is not None:  # the per-address limits hold across leaders (several centrals)
-            app["booking_limits"].share(_redis_client(app, config), await db.secret("limit_key"))
+        if config.redis_url is not None:  # the public per-address limits hold across leaders (several centrals)
+            client, limit_key = _redis_client(app, config), await db.secret("limit_key")
+            app["booking_limits"].share(client, limit_key)
+            app["home_connects"] = ValkeyLimit(client, "home_connects", HOME_CONNECTS, limit_key)
+            app["guest_connects"] = ValkeyLimit(client, "guest_connects", GUEST_CONNECTS, limit_key)
         fleet = FleetRegistry(zone=ZoneInfo(config.timezone))
         fleet.restore(await db.fleet.load(), await db.fleet.alive_until())
         app["fleet_writer"] = FleetWriter(fleet, db.fleet)

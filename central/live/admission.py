@@ -4,7 +4,9 @@ A socket's endpoint (central/live/sockets.py, home_socket.py) first checks what 
 PostgreSQL: the kiosk's token, the clerk's session, the Origin. That may run on any central. What is
 left needs the leader's memory (is this kiosk connected already and alive? how many visits are open from
 this address? how often did it connect lately?), so it runs here, on the leader, whether the socket is
-its own or relayed from an edge (central/cluster/edge.py): one set of rules, one set of buckets.
+its own or relayed from an edge (central/cluster/edge.py): one set of rules, one set of buckets. (The
+public per-address connection limits are kept in Valkey with several centrals, so they hold across a
+change of leader too: central/live/shared_limits.py.)
 
 ``identity`` is plain JSON (it crosses Valkey for a relayed socket). A refusal is an HTTP error, answered
 to the handshake before the WebSocket opens, by the edge just the same.
@@ -91,7 +93,7 @@ async def _staff(app: web.Application, identity: dict) -> Admitted:
 
 async def _guest(app: web.Application, identity: dict) -> Admitted:
     hub: Hub = app["hub"]
-    if wait := app["guest_connects"].take(identity["address"]):
+    if wait := await app["guest_connects"].take(identity["address"]):
         seconds = retry_after_s(wait)
         raise web.HTTPTooManyRequests(headers={"Retry-After": str(seconds)},
                                       text=f"too many connections from this address; wait {seconds} s\n")
@@ -104,7 +106,7 @@ async def _home(app: web.Application, identity: dict) -> Admitted:
     if sum(1 for p in hub.homes.values() if p.address == address) >= HOME_OPEN_PER_ADDRESS:
         raise web.HTTPTooManyRequests(headers={"Retry-After": "30"},
                                       text="too many visits open from this address; close one and try again\n")
-    if wait := app["home_connects"].take(address):
+    if wait := await app["home_connects"].take(address):
         seconds = retry_after_s(wait)
         raise web.HTTPTooManyRequests(headers={"Retry-After": str(seconds)},
                                       text=f"too many connections from this address; try again in {seconds} s\n")

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from central.live.limits import HOME_CONNECTS, Buckets
+from central.live.limits import HOME_CONNECTS
+from central.live.shared_limits import LocalLimit
 from central.live.sockets import serve
 from central.web.client import client_address
 
 
 def install(app: web.Application) -> None:
-    app["home_connects"] = Buckets(HOME_CONNECTS)  # per client address
+    # Per client address; with several centrals central/app.py keeps it in Valkey instead.
+    app["home_connects"] = LocalLimit(HOME_CONNECTS)
     app.router.add_get("/ws/visit", home_socket)
 
 

@@ -1,8 +1,9 @@
 """Per-address limits that hold across leaders: the same token bucket as central/live/limits.py, kept in
 Valkey/Redis when central runs with ``redis_url`` (docs/decisions/0008-several-centrals.md).
 
-Only the public, per-address anti-abuse limits use this (bookings, lookups of unknown codes): a change of
-leader must not hand an address a fresh burst. Both kinds answer ``await take(address)`` with 0.0 when the
+Only the public, per-address anti-abuse limits use this (bookings, lookups of unknown codes, and the
+handshakes of the public sockets /ws/visit and /ws/guest): a change of leader must not hand an address a
+fresh burst. Both kinds answer ``await take(address)`` with 0.0 when the
 action is allowed, else the seconds until it would be.
 
 In Valkey, one bucket is a small hash (tokens, last time) under ``amtsklingel:limits:<name>:<HMAC of the

@@ -89,3 +89,23 @@ async def test_a_stopped_valkey_lets_the_citizen_through_and_says_so(caplog):
     finally:
         await asyncio.to_thread(server.stop)
         await client.aclose()
+
+
+async def test_unknown_codes_tried_on_one_central_count_on_the_other(request, redis_client):
+    """Two real centrals on one Valkey: codes guessed on the leader leave no fresh burst on the other one."""
+    import aiohttp
+
+    from central.web.booking_guard import CODE_MISSES
+    from tests.central.leadership_helpers import seeded_database, two_centrals, until_status
+
+    database_url, _ = await seeded_database(request.getfixturevalue("postgresql_server"))
+    async with two_centrals(database_url, request.getfixturevalue("redis_server").url) as (_, (leader, other)):
+        await until_status(other, 200, path="/health/ws")
+        async with aiohttp.ClientSession() as session:
+            for i in range(int(CODE_MISSES.capacity)):
+                async with session.get(f"{leader}/booking/{i:08d}") as r:
+                    assert r.status == 404
+            async with session.get(f"{other}/booking/{99:08d}") as r:
+                assert r.status == 429 and int(r.headers["Retry-After"]) >= 1
+        keys = [k.decode() for k in await redis_client.keys(f"{KEY_PREFIX}*")]
+        assert len(keys) == 1 and keys[0].startswith(f"{KEY_PREFIX}code_misses:") and "127.0.0.1" not in keys[0]
