@@ -36,6 +36,7 @@
 # (clerk-call.py, Playwright) picks it up: moving video from the guest's V4L2 device, audio both ways
 # through the guest's ALSA, the echo removed in the guest, vivid taken away mid-call.
 # Environment: AMTSKLINGEL_BOOT_TIMEOUT (s, default 1800), AMTSKLINGEL_QEMU_GPU=0 (no virtio-gpu),
+#              AMTSKLINGEL_QEMU_TCG=multi (one host thread per virtual CPU; see boot() below),
 #              AMTSKLINGEL_QEMU_EXTRA (more QEMU arguments), AMTSKLINGEL_KEEP=1 (keep the copy),
 #              AMTSKLINGEL_CARD_SIZE (the card, e.g. 64G; default the image + 1 GiB),
 #              AMTSKLINGEL_BOOT_EMERGENCY=0 (skip the second boot; =always: also after failed checks),
@@ -152,12 +153,17 @@ GPU=()
 # virtual CPU (QEMU's default) on a busy host, one virtual CPU can spin for minutes waiting for
 # the other (the guest kernel reports soft lockups, in modprobe at boot) and the boot never
 # ends; taking turns, that cannot happen, and on two busy cores the boot is faster too.
+# AMTSKLINGEL_QEMU_TCG=multi gives each virtual CPU its own host thread: on a host with a core to
+# spare the guest then does twice the work, as a Pi's four cores would (its call needs more than one
+# emulated core); on a busy host it risks the soft lockups above.
+TCG_THREAD=${AMTSKLINGEL_QEMU_TCG:-single}
+case $TCG_THREAD in single|multi) ;; *) echo "AMTSKLINGEL_QEMU_TCG must be single or multi, not '$TCG_THREAD'" >&2; exit 2;; esac
 # Started through ip directly (not in_ns, a function): $! is then QEMU itself, not a subshell.
 boot() {
     echo "amtsklingel_bootargs=$1" > "$T/bootargs.txt"
     mcopy -o -i "$FAT" "$T/bootargs.txt" ::bootargs.txt
     # shellcheck disable=SC2086
-    ip netns exec "$NS" qemu-system-aarch64 -M virt -accel tcg,thread=single -cpu cortex-a72 -m 2048 -smp 2 \
+    ip netns exec "$NS" qemu-system-aarch64 -M virt -accel "tcg,thread=$TCG_THREAD" -cpu cortex-a72 -m 2048 -smp 2 \
         -display none -monitor none -no-reboot \
         -netdev tap,id=lan,ifname=tap0,script=no,downscript=no -device virtio-net-pci,netdev=lan,mac=52:54:00:a7:6b:01 \
         -device i6300esb "${GPU[@]}" \
