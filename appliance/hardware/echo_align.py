@@ -63,7 +63,7 @@ class ReferenceQueue:
             self.size += samples.size
         if self.size > MAX_LEAD:
             # Only if the microphone stopped taking (between calls): keep the newest, pair afresh.
-            self._drop(self.size - MAX_LEAD)
+            self._pop(self.size - MAX_LEAD)
             self.realigned += 1
 
     def silence(self, samples: int | None) -> None:
@@ -80,17 +80,7 @@ class ReferenceQueue:
     def take(self, samples: int) -> np.ndarray:
         """The far end for the microphone's next ``samples`` (silence for what has not come yet)."""
         out = np.zeros(samples, np.int16)
-        got = 0
-        while got < samples and self._chunks:
-            head = self._chunks[0]
-            n = min(samples - got, head.size)
-            out[got:got + n] = head[:n]
-            got += n
-            if n == head.size:
-                self._chunks.popleft()
-            else:
-                self._chunks[0] = head[n:]
-        self.size -= got
+        got = self._pop(samples, out)
         self.owed += samples - got
         if self.owed > MAX_OWED:
             self._afresh()
@@ -98,7 +88,7 @@ class ReferenceQueue:
 
     def skip(self, samples: int) -> None:
         """The microphone lost ``samples`` (an overrun): their far end is of no use any more."""
-        self.owed += samples - self._drop(samples)
+        self.owed += samples - self._pop(samples)
         if self.owed > MAX_OWED:
             self._afresh()
 
@@ -113,15 +103,18 @@ class ReferenceQueue:
         self._chunks.clear()
         self.size = self.owed = 0
 
-    def _drop(self, samples: int) -> int:
-        dropped = 0
-        while dropped < samples and self._chunks:
+    def _pop(self, samples: int, into: np.ndarray | None = None) -> int:
+        """Take up to ``samples`` from the front (copied into ``into`` if given); how many there were."""
+        got = 0
+        while got < samples and self._chunks:
             head = self._chunks[0]
-            n = min(samples - dropped, head.size)
-            dropped += n
+            n = min(samples - got, head.size)
+            if into is not None:
+                into[got:got + n] = head[:n]
+            got += n
             if n == head.size:
                 self._chunks.popleft()
             else:
                 self._chunks[0] = head[n:]
-        self.size -= dropped
-        return dropped
+        self.size -= got
+        return got
