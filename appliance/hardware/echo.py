@@ -81,7 +81,7 @@ class EchoCanceller:
     def far_end(self, frame: av.AudioFrame | np.ndarray) -> None:
         """Tell the canceller what the speaker's device plays next (48 kHz mono s16, any length), in the
         order it plays it: it waits here for the microphone's samples it is paired with (echo_align.py)."""
-        samples = _mono_s16(frame)
+        samples = mono_s16(frame)
         with self._lock:
             self._written += samples.size  # also while bypassed: the device plays it all the same
             if self._apm is None or self.bypassed:
@@ -156,7 +156,8 @@ class EchoCanceller:
             self._apm = None
 
 
-def _mono_s16(frame: av.AudioFrame | np.ndarray) -> np.ndarray:
+def mono_s16(frame: av.AudioFrame | np.ndarray) -> np.ndarray:
+    """The samples of what the speaker plays, as the canceller takes them (48 kHz mono s16)."""
     if isinstance(frame, np.ndarray):
         return np.ascontiguousarray(frame, dtype=np.int16).reshape(-1)
     if frame.format.name != "s16" or frame.layout.nb_channels != 1 or frame.sample_rate != SAMPLE_RATE:

@@ -113,9 +113,13 @@ def open_hardware(config: dict, *, loop: asyncio.AbstractEventLoop | None = None
     try:
         echo = None
         # Echo cancellation only makes sense for a real microphone near a real speaker.
-        if echo_cfg.get("enabled", backends["microphone"] == "pi"):
-            delay_ms = echo_cfg.get("delay_ms", DEFAULT_DELAY_MS)
-            report_s = echo_cfg.get("report_s", 0)
+        echo_wanted = echo_cfg.get("enabled", backends["microphone"] == "pi")
+        delay_ms = echo_cfg.get("delay_ms", DEFAULT_DELAY_MS)
+        report_s = echo_cfg.get("report_s", 0)
+        # A real microphone is captured and cancelled in a process of its own, unless told otherwise
+        # (appliance/hardware/pi/process_microphone.py says why).
+        own_process = echo_wanted and backends["microphone"] == "pi" and echo_cfg.get("own_process", True)
+        if echo_wanted and not own_process:
             echo = (ReportingEchoCanceller(delay_ms=delay_ms, report_s=report_s) if report_s
                     else EchoCanceller(delay_ms=delay_ms))
             opened.append(echo)
@@ -127,7 +131,14 @@ def open_hardware(config: dict, *, loop: asyncio.AbstractEventLoop | None = None
             opened.append(result)
             return result
 
-        camera, microphone = open_device("camera"), open_device("microphone", echo)
+        camera = open_device("camera")
+        if own_process:
+            microphone = _open("pi", modules["pi"].open_microphone_with_echo, sections["microphone"],
+                               delay_ms, report_s)
+            opened.append(microphone)
+            echo = microphone.echo
+        else:
+            microphone = open_device("microphone", echo)
         # Without a canceller, a fake microphone hears the speaker as a real one would: its room
         # takes what is played (the self-test's tone comes back through it; see hardware/fake/room.py).
         far_end = echo.far_end if echo else getattr(microphone, "hear", None)

@@ -1,4 +1,5 @@
 """The echo report: what IT (and the boot test in the guest) reads about how much echo is removed."""
+import asyncio
 import logging
 
 import numpy as np
@@ -74,16 +75,33 @@ def test_the_canceller_reports_its_echo_reduction_in_the_log(caplog):
     assert float(lines[1]["reduced"]) > 20.0
 
 
-async def test_the_report_is_off_unless_asked_for():
-    # ALSA's null device: a real (pi) microphone and speaker without a sound card.
+async def test_the_report_is_off_unless_asked_for(capfd):
+    # ALSA's null device: a real (pi) microphone and speaker without a sound card. The microphone and its
+    # canceller run in a process of their own, which logs to the same place as the appliance (stderr here).
     alsa = {"backend": "fake", "microphone": {"backend": "pi", "device": "null"},
             "speaker": {"backend": "pi", "device": "null"}}
+    for echo, reports in (({}, False), ({"report_s": 1}, True)):
+        hardware = open_hardware(alsa | {"echo": echo})
+        try:
+            assert hardware.echo is not None and hardware.microphone.wait_ready(60)
+            track = hardware.microphone.track()
+            for _ in range(75):  # 1.5 s of sound
+                await asyncio.wait_for(track.recv(), 10)
+        finally:
+            hardware.close()
+        assert ("echo report: " in capfd.readouterr().err) == reports
+
+
+async def test_the_canceller_can_stay_in_the_appliance_s_own_process():
+    alsa = {"backend": "fake", "microphone": {"backend": "pi", "device": "null"},
+            "speaker": {"backend": "pi", "device": "null"}, "echo": {"own_process": False}}
     hardware = open_hardware(alsa)
     try:
         assert hardware.echo is not None and not isinstance(hardware.echo, ReportingEchoCanceller)
+        assert hardware.microphone.echo is hardware.echo
     finally:
         hardware.close()
-    hardware = open_hardware(alsa | {"echo": {"report_s": 5}})
+    hardware = open_hardware(alsa | {"echo": {"own_process": False, "report_s": 5}})
     try:
         assert isinstance(hardware.echo, ReportingEchoCanceller) and hardware.echo.report_s == 5
     finally:

@@ -18,6 +18,7 @@ from appliance.hardware.limiter import DEFAULT_CEILING_DBFS
 from appliance.hardware.pi.audio import DEFAULT_CUSHION_MS, AlsaMicrophone, AlsaSpeaker
 from appliance.hardware.pi.camera import PiCamera, picamera2_module
 from appliance.hardware.pi.display import open_display  # noqa: F401  (open_hardware finds every opener here)
+from appliance.hardware.pi.process_microphone import ProcessMicrophone
 from appliance.hardware.pi.unit import open_unit  # noqa: F401  (open_hardware finds every opener here)
 from appliance.hardware.pi.v4l2.camera import DEFAULT_BITRATE, UsbCamera
 from appliance.hardware.pi.v4l2.choose import Wanted
@@ -97,6 +98,12 @@ def open_camera(cfg: dict, *, count_pi_cameras: Callable[[], int] = pi_camera_co
 
 def open_microphone(cfg: dict, echo: EchoCanceller | None = None) -> AlsaMicrophone:
     return AlsaMicrophone(_required(cfg, "microphone", "device"), echo=echo)
+
+
+def open_microphone_with_echo(cfg: dict, delay_ms: int, report_s: float) -> ProcessMicrophone:
+    """The microphone and its echo canceller in a process of their own (process_microphone.py says why);
+    the canceller's speaker side is the microphone's ``echo``."""
+    return ProcessMicrophone(_required(cfg, "microphone", "device"), delay_ms=delay_ms, report_s=report_s)
 
 
 def open_speaker(cfg: dict, far_end: FarEndHook | None = None) -> AlsaSpeaker:

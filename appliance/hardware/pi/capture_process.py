@@ -1,0 +1,152 @@
+"""The microphone's process: ALSA capture and echo cancellation beside the appliance, not inside it.
+
+Started by process_microphone.py (which says why) as::
+
+    python -m appliance.hardware.pi.capture_process --device DEVICE [--delay-ms 120] [--report-s 5]
+
+It reads orders and the far end from stdin and writes 20 ms frames, with the echo removed, to stdout
+(capture_wire.py). It logs where the appliance logs (the journal), and ends when stdin ends: when the
+appliance closes it, or dies.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import threading
+from typing import BinaryIO
+
+import numpy as np
+
+from appliance.hardware.echo import DEFAULT_DELAY_MS, EchoCanceller
+from appliance.hardware.errors import AudioDeviceError
+from appliance.hardware.pi import alsa_cards
+from appliance.hardware.pi import capture_wire as wire
+from appliance.hardware.pi.alsa_capture import Capture
+from appliance.hardware.pi.alsa_microphone import CardDevice
+from appliance.hardware.pi.alsa_pcm import CAPTURE_PERIODS, open_pcm
+
+log = logging.getLogger(__name__)
+
+
+class Writer:
+    """Messages to the appliance; the cancelling thread and the order loop both write."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._out, self._lock = out, threading.Lock()
+        self.closed = False
+
+    def send(self, tag: bytes, payload: bytes = b"") -> None:
+        data = wire.message(tag, payload)
+        with self._lock:
+            if self.closed:
+                return
+            try:
+                self._out.write(data)
+                self._out.flush()
+            except (BrokenPipeError, ValueError, OSError):
+                self.closed = True  # the appliance is gone: stdin ends next, and with it this process
+
+
+class MicrophoneProcess:
+    """Carries out the appliance's orders on one capture device and one echo canceller."""
+
+    def __init__(self, device: str, echo: EchoCanceller, writer: Writer, *, open_pcm=open_pcm,
+                 proc=alsa_cards.PROC_ASOUND) -> None:
+        self.card = CardDevice(device, proc)
+        self.echo, self.writer, self._open_pcm = echo, writer, open_pcm
+        self._capture: Capture | None = None
+
+    def handle(self, tag: bytes, payload: bytes) -> None:
+        if tag == wire.FAR_END:
+            self.echo.far_end(np.frombuffer(payload, np.int16))
+        elif tag == wire.POSITION:
+            played, restart = wire.POSITION_BODY.unpack(payload)
+            self.echo.speaker_position(played, restart=bool(restart))
+        elif tag == wire.SILENCE:
+            (samples,) = wire.COUNT.unpack(payload)
+            self.echo.speaker_silence(None if samples < 0 else samples)
+        elif tag == wire.BYPASS:
+            (flag,) = wire.FLAG.unpack(payload)
+            self.echo.bypassed = bool(flag)
+        elif tag == wire.START:
+            (track,) = wire.TRACK.unpack(payload)
+            self.start(track)
+        elif tag == wire.STOP:
+            self.stop()
+        else:
+            raise wire.WireError(f"unknown order {tag!r} from the appliance")
+
+    def start(self, track: int) -> None:
+        self.stop()
+        try:
+            pcm = self._open_pcm("capture", self.card.device, CAPTURE_PERIODS)
+        except AudioDeviceError as exc:
+            log.error("%s", exc)
+            self.writer.send(wire.FAILED, wire.TRACK.pack(track) + str(exc).encode())
+            return
+        head = wire.TRACK.pack(track)
+
+        def deliver(index: int, samples: np.ndarray) -> None:
+            self.writer.send(wire.FRAME, wire.FRAME_HEAD.pack(track, index) + samples.tobytes())
+
+        def failed(error: AudioDeviceError) -> None:
+            self.writer.send(wire.FAILED, head + str(error).encode())
+
+        self._capture = Capture(pcm, device=self.card.device, name=lambda: self.card.name, echo=self.echo,
+                                deliver=deliver, failed=failed)
+        self._capture.start()
+
+    def stop(self) -> None:
+        if self._capture is not None:
+            self._capture.stop()
+            self._capture = None
+
+    def run(self, orders: BinaryIO) -> None:
+        """Until the appliance closes the pipe (or sends something that is not a message)."""
+        try:
+            while (got := wire.read_message(orders)) is not None:
+                self.handle(*got)
+        finally:
+            self.stop()
+            self.echo.close()
+
+
+def canceller(delay_ms: int, report_s: float) -> EchoCanceller:
+    if report_s:
+        from appliance.hardware.echo_report import ReportingEchoCanceller
+        return ReportingEchoCanceller(delay_ms=delay_ms, report_s=report_s)
+    return EchoCanceller(delay_ms=delay_ms)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m appliance.hardware.pi.capture_process",
+                                     description="The kiosk microphone's capture and echo cancellation "
+                                                 "(started by the appliance; orders on stdin, sound on stdout)")
+    parser.add_argument("--device", required=True, help="ALSA capture device, e.g. plughw:CARD=kioskmic")
+    parser.add_argument("--delay-ms", type=int, default=DEFAULT_DELAY_MS, help="the echo path's delay, a hint")
+    parser.add_argument("--report-s", type=float, default=0, help="log the echo removed every so many seconds")
+    args = parser.parse_args(argv)
+    from appliance.service.systemd import setup_logging
+    setup_logging()
+    # The sound goes out on the real stdout alone: anything a library prints goes to stderr (the journal).
+    out = os.fdopen(os.dup(sys.stdout.fileno()), "wb", buffering=0)
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    writer = Writer(out)
+    try:
+        process = MicrophoneProcess(args.device, canceller(args.delay_ms, args.report_s), writer)
+    except Exception as exc:  # noqa: BLE001 - whatever stops it, the appliance's log must say
+        log.error("the microphone's process cannot start: %s", exc)
+        return 1
+    writer.send(wire.READY)
+    try:
+        process.run(sys.stdin.buffer)
+    except wire.WireError as exc:
+        log.error("the microphone's process stops: %s", exc)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
