@@ -11,6 +11,13 @@ with it. From then on the socket belongs to that one guest of that one call:
 4. it ends with `guest.removed` (by the clerk), `visit.ended` or `call.failed` (the call is over), or the
    guest's own `guest.leave`. The link never works again.
 
+A lost connection (the guest's network, or a change of central's leader: close code 1012) does not end the
+guest's part at once: `guest.welcome` carried a `rejoin` key, and a new socket that says `guest.rejoin` with it
+within the resume grace is the same guest again, in the same step (`guest.welcome` with a new key, then, in the
+call, `guest.admitted` and the participants; each pair with the guest starts afresh: both ends get
+`call.participant_left`, then `call.participant_joined`). A key works once; it and the guest are forgotten when
+the guest's part or the call is over.
+
 The `rtc.*` messages follow protocol/participants.py: `peer` names the other end of the pair.
 """
 from __future__ import annotations
@@ -37,6 +44,15 @@ class GuestHello(Message):
     language: Language = Field("de", description="The guest page's language.")
 
 
+class GuestRejoin(Message):
+    """First message of a new socket after a lost one: the `rejoin` key of the last `guest.welcome`. Answered
+    with `guest.welcome` (and, in the call, `guest.admitted` and the participants), or `guest.refused`
+    `call_over`."""
+    type: Literal["guest.rejoin"]
+    key: LinkSecret
+    language: Language = Field("de", description="The guest page's language.")
+
+
 class GuestReady(Message):
     """Camera and microphone are checked: wait for the clerk to admit me."""
     type: Literal["guest.ready"]
@@ -60,13 +76,17 @@ class GuestWelcome(Message):
     label: Label
     department: Label = Field(description="The department's display name, e.g. `Bürgerbüro`.")
     ice_servers: list[IceServer] = Field(description="The city's STUN/TURN servers; may be empty. Use exactly these.")
+    rejoin: LinkSecret | None = Field(None, description="Keep it in memory: after a lost connection, say it in "
+                                                        "`guest.rejoin` on a new socket. Valid once, during this call.")
 
 
 class GuestRefused(Message):
     """The link does not (or no longer) open a call: unknown, revoked, already used, or its call is over. Which
     of these is not said. The socket closes; ask the clerk for a new link."""
     type: Literal["guest.refused"]
-    reason: Literal["invalid_link"]
+    reason: Literal["invalid_link", "call_over"] = Field(description="`invalid_link` for `guest.hello`; `call_over` "
+                                                                     "for `guest.rejoin`: the call ended, or the "
+                                                                     "guest's part in it, while they were away.")
 
 
 class GuestAdmitted(Message):
@@ -81,7 +101,7 @@ class GuestRemoved(Message):
     visit_id: VisitId
 
 
-GUEST_TO_CENTRAL = m._by_type(GuestHello, GuestReady, GuestLeave, m.RtcOffer, m.RtcAnswer, m.RtcCandidate,
+GUEST_TO_CENTRAL = m._by_type(GuestHello, GuestRejoin, GuestReady, GuestLeave, m.RtcOffer, m.RtcAnswer, m.RtcCandidate,
                               m.RtcState, m.Ping)
 CENTRAL_TO_GUEST = m._by_type(GuestWelcome, GuestRefused, GuestAdmitted, GuestRemoved, ParticipantJoined,
                               ParticipantLeft, m.RtcOffer, m.RtcAnswer, m.RtcCandidate, m.VisitEnded, m.CallFailed,

@@ -6,6 +6,7 @@ or still waiting, never both. The hub is assembled from role mixins, each its ow
 module, on top of this core::
 
     HubCore (core.py)  <-  VisitEndings (endings.py)  <-  CallSetup (calls.py)  <-  GuestSide (guest_side.py)
+                           <-  GuestRejoins (guest_rejoin.py)
                            <-  StaffSide (staff_side.py), VisitResumption (resume.py, with BookedVisits)
                            <-  KioskSide (kiosk_side.py), HomeSide (home_side.py), TakeOver (takeover.py)
     Hub(KioskSide, StaffSide, UpdateSide, HomeSide, TakeOver) (hub.py)
@@ -117,6 +118,8 @@ class HubCore:
     # Interpreters and colleagues invited into calls by one-time links (guest_side.py); with several centrals
     # the unused links are written through to Redis (RedisGuestLinks).
     guest_links: GuestLinks = field(default_factory=GuestLinks)
+    # Guest peer id -> timer that drops a guest whose connection broke unless they come back (guest_rejoin.py)
+    _guest_grace: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
     # Staff id -> how many guest links the clerk may still create now (guest_side.py)
     guest_invites: Buckets = field(default_factory=lambda: Buckets(GUEST_INVITES))
 

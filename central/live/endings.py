@@ -96,7 +96,7 @@ class VisitEndings(HubCore):
         """Central shuts down. Nothing is ended or recorded: each kiosk holds its visit's signed
         token and puts it back when central returns; the process's memory dies with it."""
         self.stopping = True
-        for timers in (self._grace, self._clerk_grace, self._media):
+        for timers in (self._grace, self._clerk_grace, self._media, self._guest_grace):
             for handle in timers.values():
                 handle.cancel()
             timers.clear()

@@ -8,6 +8,7 @@ decides the call's fate (media timer, `call.failed`): a guest's pair failing cos
 
 A guest belongs to one call. When the call is over (hang-up, transfer, failed media, a lost side's grace
 running out) every guest of it gets what the clerk gets and is disconnected, and the links are forgotten.
+A guest whose connection breaks may come back with their rejoin key (guest_rejoin.py).
 """
 from __future__ import annotations
 
@@ -76,6 +77,9 @@ class GuestSide(CallSetup):
         """In: the guest hears of everyone (and waits for their offers), everyone hears of the guest."""
         others = self._participants(visit)
         self.guest_links.admit(guest)
+        if guest.link is None:  # away for the moment: they hear of everyone when they come back (guest_rejoin.py)
+            self._tell_clerk(guest)
+            return
         guest.link.send(encode(g.GuestAdmitted(type="guest.admitted", visit_id=visit.id)))
         for peer_id, role, label, _ in others:
             guest.link.send(encode(p.ParticipantJoined(type="call.participant_joined", visit_id=visit.id,
@@ -91,6 +95,7 @@ class GuestSide(CallSetup):
     def _drop_guest(self, visit: Visit, guest: Guest, reason: str, notice: m.Message | None) -> None:
         """The guest is out (revoked, removed, left, lost); the call goes on without them."""
         was_in_call = guest.state == "in_call"
+        self._cancel_guest_grace(guest)
         self.guest_links.remove(guest)
         if guest.link is not None:
             if notice is not None:
@@ -119,16 +124,6 @@ class GuestSide(CallSetup):
                 peer.link.close()
         asyncio.get_running_loop().call_later(HELLO_WITHIN_S, no_hello)
 
-    def guest_disconnected(self, peer: GuestPeer) -> None:
-        guest = peer.guest
-        if guest is None or guest.state == "gone":
-            return
-        visit = self.rooms.get(guest.visit_id)
-        if visit is None:
-            self.guest_links.remove(guest)
-        else:
-            self._drop_guest(visit, guest, "lost", None)
-
     def guest_message(self, peer: GuestPeer, msg: m.Message) -> None:
         if isinstance(msg, m.Ping):
             peer.link.send(encode(m.Pong(type="pong")))
@@ -139,12 +134,15 @@ class GuestSide(CallSetup):
         guest = peer.guest
         if guest is None:
             raise ProtocolError(ErrorCode.WRONG_STATE, "say guest.hello with the link first")
+        if guest.link is not peer.link:
+            raise ProtocolError(ErrorCode.REPLACED, "you are in the call on another connection now")
         visit = self.rooms.get(guest.visit_id)
         if msg.visit_id != guest.visit_id or visit is None or guest.state == "gone":
             raise ProtocolError(ErrorCode.NOT_YOUR_VISIT, "this link is for another call, or its call is over")
         if isinstance(msg, g.GuestReady):
             if guest.state == "joining":
                 guest.state = "waiting"
+                self.guest_links.changed(guest)
                 self._tell_clerk(guest)
         elif isinstance(msg, g.GuestLeave):
             self._drop_guest(visit, guest, "left", None)
@@ -170,12 +168,19 @@ class GuestSide(CallSetup):
             peer.link.close()
             return
         peer.guest = guest
+        self._welcome_guest(peer, visit, guest)
+        self._tell_clerk(guest)
+
+    def _welcome_guest(self, peer: GuestPeer, visit: Visit, guest: Guest) -> None:
         department = self.departments.get(visit.department)
         peer.link.send(encode(g.GuestWelcome(type="guest.welcome", visit_id=visit.id, peer=guest.peer,
                                              role=guest.role, label=guest.label,
                                              department=department.name if department else visit.department,
-                                             ice_servers=self.ice_for(ice.GUEST))))
-        self._tell_clerk(guest)
+                                             ice_servers=self.ice_for(ice.GUEST), rejoin=guest.key)))
+
+    def _cancel_guest_grace(self, guest: Guest) -> None:
+        if (handle := self._guest_grace.pop(guest.peer, None)) is not None:
+            handle.cancel()
 
     # == signaling between pairs ===============================================
     def _pair(self, visit: Visit, sender: str, msg: m.Message) -> m.Message | None:
@@ -213,6 +218,7 @@ class GuestSide(CallSetup):
         """The call is over: its guests get what the clerk gets (visit.ended or call.failed) and are gone."""
         told = encode(notice or m.VisitEnded(type="visit.ended", visit_id=visit.id, reason=reason))
         for guest in self.guest_links.drop_call(visit.id):
+            self._cancel_guest_grace(guest)
             if guest.link is not None:
                 guest.link.send(told)
                 guest.link.close()
@@ -220,13 +226,14 @@ class GuestSide(CallSetup):
 
     def _give_back_call(self, peer: StaffPeer, visit: Visit) -> None:
         """The clerk's console is back in the call: it hears of the guests again, and offers anew to those in
-        the call (its page may have been reloaded; a guest replaces the pair's old connection)."""
+        the call (its page may have been reloaded; a guest replaces the pair's old connection). A guest who came
+        back while the console was away restarts the pair in guest_rejoin.py instead."""
         super()._give_back_call(peer, visit)
         guests = self.guest_links.of_visit(visit.id)
         for guest in guests:
             self._tell_clerk(guest)
         for guest in guests:
-            if guest.state == "in_call":
+            if guest.state == "in_call" and not (CLERK in guest.restart_with and guest.link is not None):
                 peer.link.send(encode(p.ParticipantJoined(type="call.participant_joined", visit_id=visit.id,
                                                           peer=guest.peer, role=guest.role, label=guest.label,
                                                           offer=True)))

@@ -11,7 +11,8 @@ import logging
 import time
 
 from central.live.booked_visits import BookedVisits
-from central.live.guest_side import GuestSide
+from central.live.guest_rejoin import GuestRejoins
+from central.live.guest_side import CITIZEN
 from central.live.link import Link
 from central.rooms import Visit, VisitState
 from central.rooms.resume_token import Claims
@@ -21,7 +22,7 @@ from protocol.codec import encode
 log = logging.getLogger(__name__)
 
 
-class VisitResumption(GuestSide, BookedVisits):
+class VisitResumption(GuestRejoins, BookedVisits):
     def _restore_visit(self, claims: Claims, **citizen: object) -> Visit | None:
         """Put back the visit ``claims`` describe, for the citizen whose ``Visit`` fields are ``citizen`` (a
         kiosk's id and location, or a connection at home); None when the token does not restore one.
@@ -73,4 +74,6 @@ class VisitResumption(GuestSide, BookedVisits):
                                             state="in_call", resume_token=visit.resume_token)))
             if not visit.kiosk_has_call:  # picked up while the citizen was away
                 self._start_call(visit)
+            else:
+                self._restart_with(visit, CITIZEN, "", link)
         self._update_positions(visit.department)

@@ -6,11 +6,13 @@ there or gone. The book finds an unused link by the SHA-256 of its secret, so a 
 centrals keep one in Redis, central/rooms/redis_guest_links.py) opens nothing. A guest belongs to one
 call: the visit and the clerk who invited them. When that call is over (hang-up, transfer, failed
 media), every guest of it is dropped with it. Nothing of a guest is written to disk.
+
+A guest who opened their link gets a rejoin key instead (192 random bits, found by its digest in the same
+way): after a lost connection it brings the same guest back onto a new one, once, and a fresh key is issued.
 """
 from __future__ import annotations
 
 import hashlib
-import itertools
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,8 +23,6 @@ from protocol.errors import AmtsklingelError
 # (docs/decisions/, three-way calls); more would exceed what a Pi's uplink and CPU were measured for.
 MAX_GUESTS_PER_CALL = 2
 LINK_PATH = "/guest#"
-
-_admissions = itertools.count(1)
 
 
 class GuestLimitReached(AmtsklingelError):
@@ -48,6 +48,12 @@ class Guest:
     state: str = "invited"  # protocol.participants.GuestState
     link: Any = None  # the guest's connection (central.live.link.Link) once the secret was claimed
     admitted: int = 0  # order of admission: among guests, the earlier one offers to the later
+    # The key that brings this guest back after a lost connection, for the guest's page only (None on a central
+    # that took the guest over: it knows only the digest); its digest, while the guest may come back.
+    key: str | None = None
+    key_digest: str | None = None
+    # Who was away when the guest came back: their pair with the guest starts afresh when they are back too.
+    restart_with: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         if self.secret is not None and self.digest is None:
@@ -66,6 +72,8 @@ class GuestLinks:
     def __init__(self, max_per_call: int = MAX_GUESTS_PER_CALL):
         self.max_per_call = max_per_call
         self._unused: dict[str, Guest] = {}  # digest -> the guest of a link nobody has opened yet
+        self._keys: dict[str, Guest] = {}  # digest of a rejoin key -> the guest who opened their link
+        self._admissions = 0  # the last guest's order of admission (a takeover goes on from the old leader's)
         self._by_visit: dict[str, dict[str, Guest]] = {}
 
     def create(self, visit_id: str, clerk_id: int, role: str, label: str) -> Guest:
@@ -79,12 +87,19 @@ class GuestLinks:
         return guest
 
     def restore(self, guest: Guest) -> None:
-        """An unused link another central made (a takeover): in the book again, as it was."""
+        """An unused link, or a guest who had opened theirs, another central knew (a takeover): in the book
+        again, as it was; the guest comes back with their rejoin key."""
         guests = self._by_visit.setdefault(guest.visit_id, {})
-        if guest.digest is None or guest.digest in self._unused or guest.peer in guests:
+        if guest.peer in guests:
+            return
+        if guest.digest is not None and guest.digest not in self._unused:
+            self._unused[guest.digest] = guest
+        elif guest.key_digest is not None and guest.key_digest not in self._keys:
+            self._keys[guest.key_digest] = guest
+        else:
             return
         guests[guest.peer] = guest
-        self._unused[guest.digest] = guest
+        self._admissions = max(self._admissions, guest.admitted)
 
     def claim(self, secret: str, link: Any) -> Guest | None:
         """The guest of an unused link, now bound to ``link``; None for an unknown, used or revoked one."""
@@ -94,10 +109,34 @@ class GuestLinks:
         self._link_gone(guest.digest)
         guest.secret = guest.digest = None
         guest.link, guest.state = link, "joining"
+        self._new_key(guest)
         return guest
 
+    def rejoin(self, key: str) -> Guest | None:
+        """The guest of this rejoin key, with a new key (this one is used up); None for an unknown or used one."""
+        guest = self._keys.get(link_digest(key))
+        if guest is not None:
+            self._new_key(guest)
+        return guest
+
+    def _new_key(self, guest: Guest) -> None:
+        if guest.key_digest is not None:
+            self._keys.pop(guest.key_digest, None)
+            self._key_gone(guest.key_digest)
+        guest.key = secrets.token_urlsafe(24)
+        guest.key_digest = link_digest(guest.key)
+        self._keys[guest.key_digest] = guest
+        self._key_changed(guest)
+
     def admit(self, guest: Guest) -> None:
-        guest.state, guest.admitted = "in_call", next(_admissions)
+        self._admissions += 1
+        guest.state, guest.admitted = "in_call", self._admissions
+        self.changed(guest)
+
+    def changed(self, guest: Guest) -> None:
+        """The guest's state changed (joining, waiting, in the call): what a takeover needs to know of them."""
+        if guest.key_digest is not None:
+            self._key_changed(guest)
 
     def get(self, visit_id: str, peer: str) -> Guest | None:
         return self._by_visit.get(visit_id, {}).get(peer)
@@ -118,6 +157,10 @@ class GuestLinks:
             self._unused.pop(guest.digest, None)
             self._link_gone(guest.digest)
             guest.secret = guest.digest = None
+        if guest.key_digest is not None:
+            self._keys.pop(guest.key_digest, None)
+            self._key_gone(guest.key_digest)
+            guest.key = guest.key_digest = None
         guests = self._by_visit.get(guest.visit_id, {})
         if guests.get(guest.peer) is guest:
             del guests[guest.peer]
@@ -139,3 +182,9 @@ class GuestLinks:
 
     def _link_gone(self, digest: str) -> None:
         """An unused link was claimed or revoked (kept in memory only here)."""
+
+    def _key_changed(self, guest: Guest) -> None:
+        """A guest's rejoin key is new, or the guest's state changed (kept in memory only here)."""
+
+    def _key_gone(self, digest: str) -> None:
+        """A rejoin key was used or the guest is gone (kept in memory only here)."""

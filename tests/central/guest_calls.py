@@ -58,6 +58,7 @@ async def admitted_guest(central: Central, call: Call, role: str = "interpreter"
     status = await invite(call, role, label)
     guest, welcome = await hello(central, status)
     assert welcome["type"] == "guest.welcome", welcome
+    guest.welcome = welcome  # type: ignore[attr-defined] - its rejoin key, for tests of a lost connection
     assert (await call.clerk.recv("guest.status"))["state"] == "joining"
     await guest.send(type="guest.ready", visit_id=call.visit_id)
     assert (await call.clerk.recv("guest.status"))["state"] == "waiting"

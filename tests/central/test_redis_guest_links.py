@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from central.cluster.lease import Lease
-from central.rooms.redis_guest_links import LINKS_KEY, RedisGuestLinks
+from central.rooms.redis_guest_links import GUESTS_KEY, LINKS_KEY, RedisGuestLinks
 
 VISIT = "v-1"
 CLERK = 7
@@ -85,3 +85,31 @@ async def test_a_central_that_lost_the_lease_cannot_write_links(redis_client):
         await writer  # the refused write ends the writer and tells the central
     assert fenced == [1]
     assert [g.peer for g in (await new_leader(redis_client)).all()] == [kept.peer]
+
+
+async def test_a_guest_in_a_call_comes_back_to_the_next_leader_with_their_key_and_only_while_in_it(redis_client):
+    old = RedisGuestLinks(redis_client, 60)
+    first = old.create(VISIT, CLERK, "interpreter", "Dolmetscherin")
+    second = old.create(VISIT, CLERK, "colleague", "")
+    assert old.claim(first.secret, link="first's connection") is first
+    assert old.claim(second.secret, link="second's connection") is second
+    old.admit(second)
+    old.admit(first)  # let in after the second: the second offers to the first
+    first_key, second_key = first.key, second.key
+    await old.flush()
+    stored = await redis_client.hgetall(GUESTS_KEY)
+    assert len(stored) == 2
+    assert not any(key.encode() in b"".join([*stored, *stored.values()]) for key in (first_key, second_key))
+
+    new = await new_leader(redis_client)
+    back = new.rejoin(first_key)
+    assert back is not None and (back.visit_id, back.clerk_id, back.peer, back.role, back.label, back.state) == (
+        VISIT, CLERK, first.peer, "interpreter", "Dolmetscherin", "in_call")
+    assert back.link is None  # its connection ended with the old leader; the hub binds the new one
+    assert back.admitted > new.get(VISIT, second.peer).admitted
+    assert new.rejoin(first_key) is None  # a key works once
+    assert new.rejoin(back.key) is back  # the new one works
+    new.drop_call(VISIT)  # the call is over: nothing of its guests stays
+    await new.flush()
+    assert await redis_client.hlen(GUESTS_KEY) == 0
+    assert (await new_leader(redis_client)).rejoin(second_key) is None

@@ -145,6 +145,7 @@ EXAMPLES: dict[str, dict[str, m.Message]] = {
     },
     "GUEST_TO_CENTRAL": {
         "guest.hello": g.GuestHello(type="guest.hello", link="s" * 32, language="en"),
+        "guest.rejoin": g.GuestRejoin(type="guest.rejoin", key="k" * 32, language="en"),
         "guest.ready": g.GuestReady(type="guest.ready", visit_id=VID),
         "guest.leave": g.GuestLeave(type="guest.leave", visit_id=VID),
         "rtc.offer": m.RtcOffer(type="rtc.offer", visit_id=VID, peer="g-77aa01", sdp=SDP),
@@ -155,7 +156,8 @@ EXAMPLES: dict[str, dict[str, m.Message]] = {
     },
     "CENTRAL_TO_GUEST": {
         "guest.welcome": g.GuestWelcome(type="guest.welcome", visit_id=VID, peer="g-4f9a2c", role="interpreter",
-                                        label="Dolmetscherin", department="Bürgerbüro", ice_servers=ICE),
+                                        label="Dolmetscherin", department="Bürgerbüro", ice_servers=ICE,
+                                        rejoin="k" * 32),
         "guest.refused": g.GuestRefused(type="guest.refused", reason="invalid_link"),
         "guest.admitted": g.GuestAdmitted(type="guest.admitted", visit_id=VID),
         "guest.removed": g.GuestRemoved(type="guest.removed", visit_id=VID),
