@@ -1,9 +1,13 @@
 /* The guest's page: open the clerk's one-time link, check camera and microphone, wait to be let in, then one
  * tile per participant (protocol/guests.py). The link's secret is in the fragment, so no request carries it;
- * it is said once, on /ws/guest, when the guest starts, and then taken out of the address bar. */
+ * it is said once, on /ws/guest, when the guest starts, and then taken out of the address bar.
+ *
+ * A lost socket (the guest's network, or central's leader changing: close code 1012) is not the end: the page
+ * says so, reconnects with back-off for as long as central waits for it (the resume grace), and comes back
+ * with the rejoin key of the last guest.welcome, kept in this page's memory only. */
 import { N_, pageLanguage, t } from '/static/citizen/strings.js';
 import { levelMeter } from '/static/devices/level_meter.js';
-import { Pairs } from '/static/mesh/pairs.js';
+import { Pairs, rtcServers } from '/static/mesh/pairs.js';
 
 const $ = (selector) => document.querySelector(selector);
 const ui = {
@@ -19,19 +23,29 @@ const ENDINGS = {
   over: N_('The call has ended. Thank you.'),
   left: N_('You left the call.'),
   lost: N_('The connection to the city was lost. Please ask the clerk for a new link.'),
+  gone: N_('While the connection was lost, the call ended or the clerk ended your part in it. Thank you.'),
 };
 const SECRET = /^[A-Za-z0-9_-]{22,64}$/;
+// Reconnecting: 1 s, 2 s, 4 s … at most 10 s apart (with some jitter, so that many guests do not come back at
+// once), and for at most two minutes, central's default resume grace: after it the guest is gone there anyway.
+const BACKOFF_MIN_MS = 1000;
+const BACKOFF_MAX_MS = 10000;
+const RECONNECT_FOR_MS = 120000;
 
-const state = { socket: null, welcome: null, stream: null, pairs: null, ended: false, stopMeter: () => {} };
+const state = { socket: null, welcome: null, stream: null, pairs: null, ended: false, stopMeter: () => {},
+  step: 'intro', lostSince: null, backoff: BACKOFF_MIN_MS, retry: null };
 window.amtsklingel = { state }; // for the end-to-end tests: the pairs and their connections
 
 function show(step) {
+  state.step = step;
   for (const section of document.querySelectorAll('[data-step]')) section.hidden = section.dataset.step !== step;
 }
 
 function end(why) {
   if (state.ended) return;
   state.ended = true;
+  clearTimeout(state.retry);
+  ui.status.textContent = '';
   state.pairs?.closeAll();
   state.stream?.getTracks().forEach((track) => track.stop()); // the camera light goes off
   state.stopMeter();
@@ -57,18 +71,46 @@ ui.start.addEventListener('click', () => {
   ui.start.disabled = true;
   history.replaceState(null, '', location.pathname); // the secret is used now: out of the address bar
   if (ui.chooser) ui.chooser.hidden = true; // a reload would need a new link
+  connect({ type: 'guest.hello', link: secret, language: pageLanguage() });
+});
+
+// -- the socket, and coming back after losing it ----------------------------------------------------------
+function connect(first) {
   const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
   const socket = new WebSocket(`${scheme}://${location.host}/ws/guest`);
   state.socket = socket;
-  socket.addEventListener('open', () => send({ type: 'guest.hello', link: secret, language: pageLanguage() }));
-  socket.addEventListener('message', (event) => onMessage(JSON.parse(event.data)));
-  socket.addEventListener('close', () => end(state.welcome ? 'lost' : 'invalid'));
-});
+  socket.addEventListener('open', () => send(first));
+  socket.addEventListener('message', (event) => { if (state.socket === socket) onMessage(JSON.parse(event.data)); });
+  socket.addEventListener('close', () => { if (state.socket === socket) lost(); });
+}
+
+function lost() {
+  state.socket = null;
+  if (state.ended) return;
+  if (!state.welcome) { end('invalid'); return; } // the link itself was not taken
+  state.lostSince ??= Date.now();
+  if (Date.now() - state.lostSince >= RECONNECT_FOR_MS) { end('lost'); return; }
+  ui.status.textContent = t('Connection lost. Reconnecting…');
+  const delay = Math.min(BACKOFF_MAX_MS, state.backoff * (0.8 + Math.random() * 0.4));
+  state.backoff = Math.min(state.backoff * 2, BACKOFF_MAX_MS);
+  state.retry = setTimeout(() => connect({ type: 'guest.rejoin', key: state.welcome.rejoin, language: pageLanguage() }),
+    delay);
+}
+
+function welcome(msg) {
+  const back = state.welcome !== null;
+  state.welcome = msg; // its rejoin key is the one to come back with next time
+  if (!back) { checkDevices(); return; }
+  state.lostSince = null;
+  state.backoff = BACKOFF_MIN_MS;
+  if (state.pairs) state.pairs.servers = rtcServers(msg.ice_servers); // fresh TURN credentials for new pairs
+  ui.status.textContent = state.step === 'waiting' ? t('Please wait') : ''; // in the call: guest.admitted follows
+}
 
 // -- central's messages -------------------------------------------------------------------------------
 const handlers = {
-  'guest.welcome': (msg) => { state.welcome = msg; checkDevices(); },
-  'guest.refused': () => end('invalid'),
+  'guest.welcome': welcome,
+  'guest.refused': (msg) => end(msg.reason === 'call_over' ? 'gone' : 'invalid'),
   'guest.admitted': enterCall,
   'guest.removed': () => end('removed'),
   'visit.ended': () => end('over'),
@@ -120,6 +162,7 @@ ui.ready.addEventListener('click', () => {
 
 // -- the call -----------------------------------------------------------------------------------------
 function enterCall() {
+  if (state.pairs) return; // back after a lost connection: the pairs stay; central restarts each with us
   const { visit_id: visitId, ice_servers: iceServers } = state.welcome;
   state.stopMeter();
   state.pairs = new Pairs({
@@ -169,6 +212,11 @@ for (const [button, kind] of [[ui.mute, 'audio'], [ui.camera, 'video']]) {
     renderButtons();
   });
 }
+
+// Closing the tab leaves at once: central need not wait for a guest who will not come back.
+addEventListener('pagehide', () => {
+  if (state.welcome && !state.ended) send({ type: 'guest.leave', visit_id: state.welcome.visit_id });
+});
 
 for (const button of document.querySelectorAll('.leave')) {
   button.addEventListener('click', () => {
