@@ -82,7 +82,11 @@ class GuestStatus(Message):
                                                "to the guest. Valid for this call only, once.")
     reason: Literal["revoked", "removed", "left", "lost"] | None = Field(
         None, description="With `gone`: `revoked` (link withdrawn before it was used), `removed` (by the clerk), "
-                          "`left` (the guest left), `lost` (the guest's connection broke).")
+                          "`left` (the guest left), `lost` (the guest's connection broke and they did not "
+                          "come back).")
+    away: bool = Field(False, description="The guest's connection broke (`joining`, `waiting` or `in_call`): central "
+                                          "waits for them to come back for the resume grace, then they are `gone` "
+                                          "`lost`.")
 
 
 # Guest messages on the clerk's console socket (protocol.messages adds them to its directions).

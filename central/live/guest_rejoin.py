@@ -51,6 +51,7 @@ class GuestRejoins(GuestSide):
             return
         guest.link = None
         self._await_guest(guest)
+        self._tell_clerk(guest)  # away for the moment
 
     def _await_guest(self, guest: Guest) -> None:
         """The guest has no connection: they are lost unless they come back within the resume grace."""

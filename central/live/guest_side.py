@@ -71,7 +71,8 @@ class GuestSide(CallSetup):
         if clerk is not None and clerk.visit_id == guest.visit_id:
             clerk.link.send(encode(p.GuestStatus(type="guest.status", visit_id=guest.visit_id, peer=guest.peer,
                                                  role=guest.role, label=guest.label, state=guest.state,
-                                                 link=guest.path, reason=reason)))
+                                                 link=guest.path, reason=reason,
+                                                 away=guest.link is None and guest.state not in ("invited", "gone"))))
 
     def _admit(self, visit: Visit, guest: Guest) -> None:
         """In: the guest hears of everyone (and waits for their offers), everyone hears of the guest."""

@@ -38,6 +38,7 @@ CONSOLE_STRINGS = [
        "hear each other. Please tell IT."),
     N_("Today's appointments"), N_("No appointments booked today."), N_("%(booked)s booked, %(came)s checked in"),
     N_("Appointment %(time)s"),
+    N_("Connection lost – waiting for them to come back"),
     # guests in a call (static/console/guests.js)
     N_("Interpreters and colleagues"), N_("Role"), N_("Interpreter"), N_("Colleague"),
     N_("Name or language, shown to everyone (optional)"), N_("Invite interpreter or colleague"),

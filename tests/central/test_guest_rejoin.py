@@ -57,7 +57,9 @@ async def test_a_guest_whose_socket_is_dropped_comes_back_into_the_call(central)
     key = guest.welcome["rejoin"]
 
     await drop(central, call, guest, g)
-    # Nobody is told the guest left: their media may go on, and they come back.
+    # Nobody is told the guest left: their media may go on, and they come back. The clerk sees them away.
+    away = await call.clerk.recv("guest.status")
+    assert (away["peer"], away["state"], away["away"], away["reason"]) == (g, "in_call", True, None)
     for side in (call.kiosk, call.clerk):
         assert await side.quiet(0.3) == []
 
@@ -75,7 +77,7 @@ async def test_a_guest_whose_socket_is_dropped_comes_back_into_the_call(central)
         joined = await side.recv("call.participant_joined")
         assert (joined["peer"], joined["label"], joined["offer"]) == (g, "Dolmetscherin", True)
     status = await call.clerk.recv("guest.status")
-    assert (status["peer"], status["state"]) == (g, "in_call")
+    assert (status["peer"], status["state"], status["away"]) == (g, "in_call", False)
 
     await call.kiosk.send(type="rtc.offer", visit_id=call.visit_id, peer=g, sdp=SDP)
     assert (await again.recv("rtc.offer"))["peer"] == "citizen"
@@ -95,6 +97,7 @@ async def test_a_guest_who_does_not_come_back_within_the_grace_is_lost(central):
     key = guest.welcome["rejoin"]
     await drop(central, call, guest, g)
     assert (await call.kiosk.recv("call.participant_left"))["peer"] == g
+    assert (await call.clerk.recv("guest.status"))["away"] is True
     lost = await call.clerk.recv("guest.status")
     assert (lost["peer"], lost["state"], lost["reason"]) == (g, "gone", "lost")
     _, refused = await rejoin(central, key)
@@ -109,6 +112,7 @@ async def test_a_guest_away_when_their_part_ends_hears_so_and_nothing_of_them_is
     guest, g = await admitted_guest(central, call)
     key = guest.welcome["rejoin"]
     await drop(central, call, guest, g)
+    assert (await call.clerk.recv("guest.status"))["away"] is True
     if meanwhile == "hangup":
         await call.clerk.send(type="visit.hangup", visit_id=call.visit_id)
         await call.kiosk.recv("visit.ended")
@@ -134,11 +138,15 @@ async def test_a_waiting_guest_comes_back_waiting_and_hears_of_an_admission_made
 
     again, back = await rejoin(central, welcome["rejoin"])
     assert back["type"] == "guest.welcome"
-    assert (await call.clerk.recv("guest.status"))["state"] == "waiting"
+    for away in (True, False):  # away, then back, still waiting
+        seen = await call.clerk.recv("guest.status")
+        assert (seen["state"], seen["away"]) == ("waiting", away)
     assert await again.quiet(0.3) == []  # still waiting: nothing more
     await drop(central, call, again, status["peer"])
+    assert (await call.clerk.recv("guest.status"))["away"] is True
     await call.clerk.send(type="guest.admit", visit_id=call.visit_id, peer=status["peer"])
-    assert (await call.clerk.recv("guest.status"))["state"] == "in_call"
+    admitted = await call.clerk.recv("guest.status")
+    assert (admitted["state"], admitted["away"]) == ("in_call", True)
     assert await call.kiosk.quiet(0.3) == []  # announced when the guest is there to hear the offers
 
     third, back = await rejoin(central, back["rejoin"])

@@ -114,8 +114,9 @@ async def test_a_guest_who_leaves_or_is_lost_is_gone_for_everyone(central):
     assert (gone["peer"], gone["state"], gone["reason"]) == (g1, "gone", "left")
 
     second, g2 = await admitted_guest(central, call)
-    await second.ws.close()
+    await second.ws.close()  # and does not come back within the resume grace (1 s here; tests/central/test_guest_rejoin.py)
     assert (await call.kiosk.recv("call.participant_left"))["peer"] == g2
+    assert (await call.clerk.recv("guest.status"))["away"] is True
     lost = await call.clerk.recv("guest.status")
     assert (lost["peer"], lost["state"], lost["reason"]) == (g2, "gone", "lost")
     assert central.hub.rooms.get(call.visit_id) is not None

@@ -70,7 +70,9 @@ export function onGuestStatus(msg) {
   const was = row.dataset.state;
   row.dataset.state = msg.state;
   row.querySelector('.guest-who').textContent = who(msg);
-  row.querySelector('.guest-state').textContent = t(STATES[msg.state]);
+  row.dataset.away = String(Boolean(msg.away));
+  // Away: the guest's connection broke; their page reconnects by itself within the resume grace.
+  row.querySelector('.guest-state').textContent = t(msg.away ? 'Connection lost – waiting for them to come back' : STATES[msg.state]);
   const box = row.querySelector('.guest-link-box');
   const field = row.querySelector('.guest-link');
   // A central that took over from another knows an unused link only by its digest and sends none: the link
