@@ -1,6 +1,7 @@
 """An interpreter joins a call by the clerk's link, in real Chromium pages: the clerk's console, the guest's
 page and a scripted aiortc kiosk (or a visitor's browser at home) as the citizen. Each of the three receives
-picture and sound from the others; the clerk removes the interpreter and the call goes on."""
+picture and sound from the others; the interpreter's socket is dropped (as when central's leader changes) and
+their page comes back into the call by itself; the clerk removes the interpreter and the call goes on."""
 from __future__ import annotations
 
 import asyncio
@@ -14,7 +15,7 @@ from tests.e2e.test_home_visit import HOME_PC, clerk_console, home_page_waiting,
 PAIR_STATS_JS = """async ([where, peer]) => {
   const pairs = where === 'guest' ? window.amtsklingel.state.pairs : window.amtsklingel.guests;
   const pair = pairs && pairs.pairs.get(peer);
-  if (!pair) return null;
+  if (!pair || pair.pc.replaced) return null;
   const out = {video: 0, energy: 0, state: pair.pc.connectionState};
   (await pair.pc.getStats()).forEach(r => {
     if (r.type === 'inbound-rtp' && r.kind === 'video') out.video = r.framesDecoded || 0;
@@ -31,6 +32,27 @@ CITIZEN_STATS_JS = """async () => {
 }"""
 
 
+# Marks the current connections of a page (the guest's or the console's pairs, or the home page's): a pair
+# started afresh is a new connection, without the mark, and the probes above see only such a one.
+MARK_PAIRS_JS = """() => {
+  const home = window.amtsklingelHome;
+  const pairs = home ? home.pcs : (window.amtsklingel.state?.pairs || window.amtsklingel.guests).pairs;
+  pairs.forEach((pair) => { pair.pc.replaced = true; });
+}"""
+# Every text the guest page's status line shows from now on.
+SEEN_STATUS_JS = """() => {
+  window.seenStatus = [];
+  const status = document.querySelector('#status');
+  new MutationObserver(() => window.seenStatus.push(status.textContent))
+    .observe(status, {childList: true, characterData: true, subtree: true});
+}"""
+# What the status line says while reconnecting, in the page's language (its catalogue, else the English msgid).
+RECONNECTING_JS = """() => {
+  const msgid = 'Connection lost. Reconnecting…';
+  return JSON.parse(document.getElementById('citizen-strings')?.textContent || '{}')[msgid] || msgid;
+}"""
+
+
 def _gets_media(stats) -> bool:
     return bool(stats) and stats["video"] > 15 and stats["energy"] > 0
 
@@ -44,6 +66,7 @@ async def _moving(page, where: str, peer: str) -> None:
 
 async def test_an_interpreter_joins_by_link_sees_and_hears_both_others_and_is_removed(central, browser):
     central.hub.call_connect_timeout_s = 60
+    central.hub.resume_grace_s = 60  # the fixture's 1 s is shorter than the pages' first wait before reconnecting
     errors: list[str] = []
     contexts = [await browser.new_context(permissions=["camera", "microphone"]) for _ in range(2)]
     clerk, guest = [await context.new_page() for context in contexts]
@@ -94,6 +117,27 @@ async def test_an_interpreter_joins_by_link_sees_and_hears_both_others_and_is_re
         assert len(captions) == 2 and any("Citizen" in c or "Bürger" in c for c in captions), captions
         assert "Dolmetscherin Türkisch" in await clerk.locator("[data-testid=guest-tile]").inner_text()
 
+        # Central drops the interpreter's socket: the page says it reconnects, comes back into the same call by
+        # itself, and pictures and sound flow again in every pair with the interpreter.
+        await guest.evaluate(SEEN_STATUS_JS)
+        for page in (guest, clerk):
+            await page.evaluate(MARK_PAIRS_JS)
+        from_kiosk = kiosk.from_guests[g].video_frames
+        central.hub.guest_links.get(queued.visit_id, g).link.close()
+        reconnecting = await guest.evaluate(RECONNECTING_JS)
+        await poll(lambda: guest.evaluate("window.seenStatus"), lambda seen: reconnecting in seen)
+        await poll(lambda: asyncio.sleep(0, central.hub.guest_links.get(queued.visit_id, g).link),
+                   lambda link: link is not None and not link.closed)
+        await poll(lambda: guest.evaluate("document.querySelector('#status').textContent"), lambda text: text == "")
+        assert await guest.locator("[data-testid=guest-call]").is_visible()
+        await _moving(guest, "guest", "citizen")
+        await _moving(guest, "guest", "clerk")
+        await _moving(clerk, "console", g)
+        await poll(lambda: asyncio.sleep(0, kiosk.from_guests[g].video_frames), lambda n: n > from_kiosk + 15,
+                   seconds=45)
+        assert len(await guest.locator("[data-testid=guest-tile]").all()) == 2
+        assert len(await clerk.locator("[data-testid=guest-tile]").all()) == 1
+
         # The clerk removes the interpreter: their page says so, the call goes on between citizen and clerk.
         await row.locator("[data-testid=guest-remove]").click()
         await guest.locator("[data-testid=guest-ended]").wait_for()
@@ -116,7 +160,7 @@ async def test_an_interpreter_joins_by_link_sees_and_hears_both_others_and_is_re
 
 HOME_GUEST_JS = """async (peer) => {
   const call = window.amtsklingelHome && window.amtsklingelHome.pcs.get(peer);
-  if (!call) return null;
+  if (!call || call.pc.replaced) return null;
   const out = {video: 0, energy: 0};
   (await call.pc.getStats()).forEach(r => {
     if (r.type === 'inbound-rtp' && r.kind === 'video') out.video = r.framesDecoded || 0;
@@ -128,8 +172,11 @@ HOME_GUEST_JS = """async (peer) => {
 
 async def test_a_colleague_joins_a_visit_from_home_all_in_browsers(central, browser):
     """The citizen at home is a browser too (central/static/home/): the colleague and the citizen see and hear
-    each other through their own pair, and the citizen's page loses the colleague's tile on removal."""
+    each other through their own pair. The citizen's socket is dropped and their page resumes the call (its
+    media untouched); the colleague's is dropped and the pair between the two starts afresh. The citizen's
+    page loses the colleague's tile on removal."""
     central.hub.call_connect_timeout_s = 60
+    central.hub.resume_grace_s = 60  # the fixture's 1 s is shorter than the pages' first wait before reconnecting
     home_context, home = await home_page_waiting(browser, central)
     clerk_context, clerk = await clerk_console(browser, central)
     guest_context = await browser.new_context(permissions=["camera", "microphone"])
@@ -151,6 +198,27 @@ async def test_a_colleague_joins_a_visit_from_home_all_in_browsers(central, brow
         await guest.locator("[data-testid=guest-call]").wait_for()
         g = await row.get_attribute("data-peer")
 
+        await _moving(guest, "guest", "citizen")
+        await poll(lambda: home.evaluate(HOME_GUEST_JS, g), _gets_media, seconds=45)
+
+        # The citizen's socket drops: "reconnecting", then back in the same call, and its media never stopped.
+        await home.evaluate(SEEN_STATUS_JS.replace("#status", "#problem"))
+        reconnecting = await home.evaluate(RECONNECTING_JS)
+        lost_home = visit.home_id
+        central.hub.homes[lost_home].link.close()
+        await poll(lambda: home.evaluate("window.seenStatus"), lambda seen: reconnecting in seen)
+        await poll(lambda: asyncio.sleep(0, central.hub.rooms.get(visit.id).home_id), lambda h: h != lost_home)
+        await poll(lambda: home.evaluate("document.querySelector('#problem').hidden"), lambda hidden: hidden)
+        assert await home.locator("[data-testid=call]").is_visible()
+        before = await stats(home, HOME_PC)
+        await poll(lambda: stats(home, HOME_PC), lambda s: s["frames"] > before["frames"] + 10)
+
+        # The colleague's socket drops: their page rejoins and the citizen's page offers to them afresh.
+        for page in (guest, home):
+            await page.evaluate(MARK_PAIRS_JS)
+        central.hub.guest_links.get(visit.id, g).link.close()
+        await poll(lambda: asyncio.sleep(0, central.hub.guest_links.get(visit.id, g).link),
+                   lambda link: link is not None and not link.closed)
         await _moving(guest, "guest", "citizen")
         await poll(lambda: home.evaluate(HOME_GUEST_JS, g), _gets_media, seconds=45)
         await row.locator("[data-testid=guest-remove]").click()
