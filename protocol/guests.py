@@ -78,6 +78,8 @@ class GuestWelcome(Message):
     ice_servers: list[IceServer] = Field(description="The city's STUN/TURN servers; may be empty. Use exactly these.")
     rejoin: LinkSecret | None = Field(None, description="Keep it in memory: after a lost connection, say it in "
                                                         "`guest.rejoin` on a new socket. Valid once, during this call.")
+    rejoin_within_s: float | None = Field(None, description="How long central waits for the guest to come back "
+                                                            "after a lost connection (the resume grace).")
 
 
 class GuestRefused(Message):

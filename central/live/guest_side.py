@@ -177,7 +177,8 @@ class GuestSide(CallSetup):
         peer.link.send(encode(g.GuestWelcome(type="guest.welcome", visit_id=visit.id, peer=guest.peer,
                                              role=guest.role, label=guest.label,
                                              department=department.name if department else visit.department,
-                                             ice_servers=self.ice_for(ice.GUEST), rejoin=guest.key)))
+                                             ice_servers=self.ice_for(ice.GUEST), rejoin=guest.key,
+                                             rejoin_within_s=self.resume_grace_s)))
 
     def _cancel_guest_grace(self, guest: Guest) -> None:
         if (handle := self._guest_grace.pop(guest.peer, None)) is not None:

@@ -67,6 +67,7 @@ async def test_a_guest_whose_socket_is_dropped_comes_back_into_the_call(central)
     assert (welcome["type"], welcome["visit_id"], welcome["peer"], welcome["label"]) == (
         "guest.welcome", call.visit_id, g, "Dolmetscherin")
     assert welcome["rejoin"] and welcome["rejoin"] != key  # a key works once
+    assert welcome["rejoin_within_s"] == GRACE_S  # how long the page may keep trying
     await again.recv("guest.admitted")
     met = [await again.recv("call.participant_joined") for _ in range(2)]
     assert [(j["peer"], j["offer"]) for j in met] == [("citizen", False), ("clerk", False)]

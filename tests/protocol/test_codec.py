@@ -157,7 +157,7 @@ EXAMPLES: dict[str, dict[str, m.Message]] = {
     "CENTRAL_TO_GUEST": {
         "guest.welcome": g.GuestWelcome(type="guest.welcome", visit_id=VID, peer="g-4f9a2c", role="interpreter",
                                         label="Dolmetscherin", department="Bürgerbüro", ice_servers=ICE,
-                                        rejoin="k" * 32),
+                                        rejoin="k" * 32, rejoin_within_s=120.0),
         "guest.refused": g.GuestRefused(type="guest.refused", reason="invalid_link"),
         "guest.admitted": g.GuestAdmitted(type="guest.admitted", visit_id=VID),
         "guest.removed": g.GuestRemoved(type="guest.removed", visit_id=VID),

@@ -27,10 +27,11 @@ const ENDINGS = {
 };
 const SECRET = /^[A-Za-z0-9_-]{22,64}$/;
 // Reconnecting: 1 s, 2 s, 4 s … at most 10 s apart (with some jitter, so that many guests do not come back at
-// once), and for at most two minutes, central's default resume grace: after it the guest is gone there anyway.
+// once), and for as long as central waits for the guest (guest.welcome's rejoin_within_s, the resume grace):
+// after it the guest is gone there anyway.
 const BACKOFF_MIN_MS = 1000;
 const BACKOFF_MAX_MS = 10000;
-const RECONNECT_FOR_MS = 120000;
+const RECONNECT_FOR_MS = 120000; // central's default grace, if it does not say
 
 const state = { socket: null, welcome: null, stream: null, pairs: null, ended: false, stopMeter: () => {},
   step: 'intro', lostSince: null, backoff: BACKOFF_MIN_MS, retry: null };
@@ -89,7 +90,8 @@ function lost() {
   if (state.ended) return;
   if (!state.welcome) { end('invalid'); return; } // the link itself was not taken
   state.lostSince ??= Date.now();
-  if (Date.now() - state.lostSince >= RECONNECT_FOR_MS) { end('lost'); return; }
+  const within = state.welcome.rejoin_within_s ? state.welcome.rejoin_within_s * 1000 : RECONNECT_FOR_MS;
+  if (!state.welcome.rejoin || Date.now() - state.lostSince >= within) { end('lost'); return; }
   ui.status.textContent = t('Connection lost. Reconnecting…');
   const delay = Math.min(BACKOFF_MAX_MS, state.backoff * (0.8 + Math.random() * 0.4));
   state.backoff = Math.min(state.backoff * 2, BACKOFF_MAX_MS);
