@@ -192,7 +192,16 @@ async def test_a_colleague_joins_a_visit_from_home_all_in_browsers(central, brow
         await link_field.wait_for()
         await guest.goto(await link_field.input_value())
         await guest.click("[data-testid=guest-start]")
-        await guest.locator("[data-testid=guest-ready]:enabled").click()
+        ready = guest.locator("[data-testid=guest-ready]:enabled")
+        await ready.wait_for()
+        # The socket drops while the colleague checks camera and microphone, and they press "I am ready" before
+        # the page is back: once it is, the clerk sees them waiting.
+        await guest.evaluate(SEEN_STATUS_JS)
+        reconnecting = await guest.evaluate(RECONNECTING_JS)
+        (checking,) = central.hub.guest_links.of_visit(visit.id)
+        checking.link.close()
+        await poll(lambda: guest.evaluate("window.seenStatus"), lambda seen: reconnecting in seen)
+        await ready.click()
         row = clerk.locator("[data-testid=guest-row]")
         await row.locator("[data-testid=guest-admit]").click()
         await guest.locator("[data-testid=guest-call]").wait_for()

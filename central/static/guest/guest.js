@@ -107,6 +107,8 @@ function welcome(msg) {
   state.backoff = BACKOFF_MIN_MS;
   if (state.pairs) state.pairs.servers = rtcServers(msg.ice_servers); // fresh TURN credentials for new pairs
   ui.status.textContent = state.step === 'waiting' ? t('Please wait') : ''; // in the call: guest.admitted follows
+  // "I am ready" may have been pressed while the socket was down; saying it again changes nothing otherwise.
+  if (state.step === 'waiting') send({ type: 'guest.ready', visit_id: msg.visit_id });
 }
 
 // -- central's messages -------------------------------------------------------------------------------
@@ -127,7 +129,7 @@ const handlers = {
 };
 
 function onMessage(msg) {
-  handlers[msg.type]?.(msg);
+  if (!state.ended) handlers[msg.type]?.(msg);
 }
 
 // -- camera and microphone ----------------------------------------------------------------------------
