@@ -73,6 +73,8 @@ class EchoCanceller:
         self._resample = Resampler()
         self._clock = clock
         self.streams = StreamCounters()  # what it was fed, for the echo report (echo_streams.py)
+        # More for the report's window, from whoever runs the canceller (its process: CPU, frames skipped).
+        self.window_note: Callable[[], str] | None = None
         self._apm.set_stream_delay_ms(delay_ms)
 
     def _chunk(self, samples: np.ndarray):
@@ -122,7 +124,9 @@ class EchoCanceller:
             ppm = None if self.clocks is None else self.clocks.ppm
             estimate = None if self.clocks is None else self.clocks.estimate_ppm
             realigned, self._realigned = self._far.realigned - self._realigned, self._far.realigned
-            self.streams.note = f"paired afresh {realigned} times" if realigned else ""
+            notes = [f"paired afresh {realigned} times" if realigned else "",
+                     self.window_note() if self.window_note is not None else ""]
+            self.streams.note = ", ".join(note for note in notes if note)
             return self.streams.line(ppm, estimate)
 
     def process(self, samples: np.ndarray) -> np.ndarray:

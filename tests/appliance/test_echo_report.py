@@ -89,7 +89,10 @@ async def test_the_report_is_off_unless_asked_for(capfd):
                 await asyncio.wait_for(track.recv(), 10)
         finally:
             hardware.close()
-        assert ("echo report: " in capfd.readouterr().err) == reports
+        err = capfd.readouterr().err
+        assert ("echo report: " in err) == reports
+        # ... and says what the microphone's process had of the CPU and whether it fell behind.
+        assert ("microphone's process CPU " in err) == reports
 
 
 async def test_the_canceller_can_stay_in_the_appliance_s_own_process():

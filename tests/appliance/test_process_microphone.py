@@ -190,3 +190,30 @@ def test_messages_are_framed_and_bounded():
     with pytest.raises(wire.WireError, match="longer than"):
         wire.message(wire.FAR_END, bytes(wire.MAX_PAYLOAD + 1))
     assert len(wire.message(wire.FAR_END, bytes(2 * wire.MAX_FAR_SAMPLES))) <= wire.ATOMIC_BYTES
+
+
+def test_a_frame_the_appliance_does_not_take_in_time_is_dropped_never_waited_for():
+    from appliance.hardware.pi.capture_process import Writer
+    read_end, write_end = os.pipe()
+    with os.fdopen(read_end, "rb", buffering=0) as reader, os.fdopen(write_end, "wb", buffering=0) as out:
+        writer = Writer(out)
+        frame = wire.FRAME_HEAD.pack(1, 0) + bytes(2 * FRAME)
+        sent = 0
+        while writer.dropped == 0 and sent < 10_000:  # the appliance reads nothing: the pipe fills
+            writer.send(wire.FRAME, frame, droppable=True)
+            sent += 1
+        assert writer.dropped == 1 and 0 < sent < 10_000
+        # Other messages wait for room: once the appliance reads again, the failure still gets through.
+        failure = wire.message(wire.FAILED, wire.TRACK.pack(1) + b"gone")
+        written = (sent - 1) * len(wire.message(wire.FRAME, frame)) + len(failure)
+        got = bytearray()
+
+        def drain() -> None:
+            while len(got) < written and (chunk := reader.read(written - len(got))):
+                got.extend(chunk)
+
+        draining = threading.Thread(target=drain, daemon=True)
+        draining.start()
+        writer.send(wire.FAILED, wire.TRACK.pack(1) + b"gone")
+        draining.join(30)
+        assert not writer.closed and got.endswith(failure) and len(got) == written

@@ -35,9 +35,14 @@ class Capture:
         self._deliver_frame, self._failed = deliver, failed
         self.overruns = 0
         self._stop = threading.Event()
-        backlog = Backlog(PERIOD)
+        self._backlog = backlog = Backlog(PERIOD)
         self._reader = threading.Thread(target=self._capture, args=(backlog,), name="alsa-capture", daemon=True)
         self._worker = threading.Thread(target=self._deliver, args=(backlog,), name="alsa-capture-echo", daemon=True)
+
+    @property
+    def skipped(self) -> int:
+        """20 ms frames skipped because the cancelling thread fell behind the device (mic_backlog.py)."""
+        return self._backlog.skipped
 
     def start(self) -> None:
         self._reader.start()

@@ -13,8 +13,10 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import select
 import sys
 import threading
+import time
 from typing import BinaryIO
 
 import numpy as np
@@ -31,22 +33,32 @@ log = logging.getLogger(__name__)
 
 
 class Writer:
-    """Messages to the appliance; the cancelling thread and the order loop both write."""
+    """Messages to the appliance; the cancelling thread and the order loop both write.
+
+    A frame is written at once or dropped: should the appliance fall behind in taking them, the
+    canceller must not wait for it (its timing is what keeps the echo's delay in place), and a frame
+    the appliance takes late is of no use to the call anyway. Other messages wait for room."""
 
     def __init__(self, out: BinaryIO) -> None:
         self._out, self._lock = out, threading.Lock()
+        os.set_blocking(out.fileno(), False)
         self.closed = False
+        self.dropped = 0  # frames the appliance did not take in time
 
-    def send(self, tag: bytes, payload: bytes = b"") -> None:
+    def send(self, tag: bytes, payload: bytes = b"", *, droppable: bool = False) -> None:
         data = wire.message(tag, payload)
+        fd = self._out.fileno()
         with self._lock:
-            if self.closed:
-                return
-            try:
-                self._out.write(data)
-                self._out.flush()
-            except (BrokenPipeError, ValueError, OSError):
-                self.closed = True  # the appliance is gone: stdin ends next, and with it this process
+            while data and not self.closed:
+                try:
+                    data = data[os.write(fd, data):]
+                except BlockingIOError:
+                    if droppable:  # a frame is at most PIPE_BUF bytes: all of it or nothing was written
+                        self.dropped += 1
+                        return
+                    select.select([], [fd], [], 1.0)
+                except OSError:
+                    self.closed = True  # the appliance is gone: stdin ends next, and with it this process
 
 
 class MicrophoneProcess:
@@ -57,6 +69,24 @@ class MicrophoneProcess:
         self.card = CardDevice(device, proc)
         self.echo, self.writer, self._open_pcm = echo, writer, open_pcm
         self._capture: Capture | None = None
+        # Where the last window ended: CPU of the process, the cancelling thread and its CPU, the capture
+        # and its skipped frames, frames dropped.
+        self._window: tuple = (time.process_time(), None, 0.0, None, 0, 0)
+        echo.window_note = self.window_note
+
+    def window_note(self) -> str:
+        """For the echo report, from the cancelling thread: what this process had of the CPU since the last
+        window, and the frames it skipped because the canceller fell behind or the appliance did."""
+        cpu0, thread0, thread_cpu0, capture0, skipped0, dropped0 = self._window
+        capture, thread = self._capture, threading.get_ident()
+        now = (time.process_time(), thread, time.thread_time(), capture,
+               capture.skipped if capture is not None else 0, self.writer.dropped)
+        self._window = now
+        # A new call has a new capture and cancelling thread: their counts start from nothing.
+        thread_cpu = now[2] - (thread_cpu0 if thread == thread0 else 0.0)
+        skipped = now[4] - (skipped0 if capture is capture0 else 0)
+        return (f"microphone's process CPU {now[0] - cpu0:.1f} s (cancelling thread {thread_cpu:.1f} s), "
+                f"frames skipped behind {skipped}, not taken by the appliance {now[5] - dropped0}")
 
     def handle(self, tag: bytes, payload: bytes) -> None:
         if tag == wire.FAR_END:
@@ -89,7 +119,7 @@ class MicrophoneProcess:
         head = wire.TRACK.pack(track)
 
         def deliver(index: int, samples: np.ndarray) -> None:
-            self.writer.send(wire.FRAME, wire.FRAME_HEAD.pack(track, index) + samples.tobytes())
+            self.writer.send(wire.FRAME, wire.FRAME_HEAD.pack(track, index) + samples.tobytes(), droppable=True)
 
         def failed(error: AudioDeviceError) -> None:
             self.writer.send(wire.FAILED, head + str(error).encode())
