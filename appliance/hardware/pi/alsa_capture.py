@@ -60,12 +60,23 @@ class Capture:
                 thread.join(timeout=1)  # a read returns within one 20 ms period, a wait for frames in 0.1 s
 
     def _deliver(self, backlog: Backlog) -> None:
-        produced = 0
+        produced = behind = 0
         while not self._stop.is_set():
-            for item in backlog.take(0.1):
+            skipped = backlog.skipped
+            items = backlog.take(0.1)
+            if backlog.skipped > skipped:
+                behind += 1
+                if self.echo is not None and str(behind).rstrip("0") == "1":  # the 1st, 10th, 100th ...
+                    log.warning("the echo canceller fell %d ms behind the microphone and skipped that much of "
+                                "its sound (skips in this call: %d): the unit's CPU is too busy for it, so the "
+                                "clerk may hear an echo of their own voice and miss words. Lower the camera's "
+                                "size or rate, or use a faster unit", (backlog.skipped - skipped) * PERIOD * 1000 // RATE,
+                                behind)
+            for item in items:
                 if isinstance(item, int):  # sound lost before the next frame: the canceller skips as much
                     if self.echo is not None and item:
                         self.echo.microphone_lost(item)
+                    produced += item  # and the call's clock: the next frame comes that much later in time
                     continue
                 samples = np.frombuffer(item, np.int16)
                 if self.echo is not None:
