@@ -48,6 +48,13 @@ class ThreadFedTrack(MediaStreamTrack):
                 return item
             await self._ready.wait()
 
+    def stop_from_thread(self) -> None:
+        """Stop from a capture thread (its device failed): the event loop ends the track and wakes ``recv``."""
+        try:
+            self._loop.call_soon_threadsafe(self.stop)
+        except RuntimeError:
+            pass  # the loop closed at shutdown: nobody is left to tell
+
     def stop(self) -> None:
         if self.readyState == "live":
             super().stop()

@@ -97,10 +97,7 @@ class AlsaMicrophone(CardDevice):
 
         def failed(error: AudioDeviceError) -> None:
             self.error = error
-            try:
-                track._loop.call_soon_threadsafe(track.stop)  # the call sees the track end
-            except RuntimeError:
-                pass  # the loop closed at shutdown: nobody is left to tell
+            track.stop_from_thread()  # the call sees the track end
 
         capture = Capture(pcm, device=self.device, name=lambda: self.name, echo=self.echo,
                           deliver=lambda index, samples: track.push(index, scale(samples, self.gain).tobytes()),

@@ -243,7 +243,7 @@ class PiCamera:
         except Exception:
             if not stop.is_set():
                 log.exception("camera capture failed")
-                track._loop.call_soon_threadsafe(track.stop)
+                track.stop_from_thread()
 
     def _stop(self) -> None:
         # Runs in the loop when a call's track ends; picamera2's stop takes a

@@ -194,10 +194,7 @@ class ProcessMicrophone(CardDevice):
             return
         self.error = error
         log.error("%s", error)
-        try:
-            track._loop.call_soon_threadsafe(track.stop)  # the call sees the track end
-        except RuntimeError:
-            pass  # the loop closed at shutdown: nobody is left to tell
+        track.stop_from_thread()  # the call sees the track end
 
     def order(self, tag: bytes, payload: bytes = b"") -> None:
         """Write an order to the process, waiting for room (a second at most); AudioDeviceError if stuck."""
