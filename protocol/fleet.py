@@ -30,6 +30,8 @@ FaultCode = Literal[
     "speaker_failed",          # the speaker device refused the sound
     "speaker_missing",         # no speaker found (the USB speaker or speakerphone is unplugged)
     "tone_not_heard",          # self-test: the test tone from the speaker did not reach the microphone
+    "echo_behind",             # the echo canceller fell behind the microphone (the unit's CPU is too busy); the
+                               # microphone works, so this is only counted, never the microphone's state
     "button_not_pressed",      # self-test: nobody pressed the call button when asked
     "network_down",            # no network address / no route
     "central_unreachable",     # central did not answer

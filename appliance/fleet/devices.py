@@ -86,14 +86,7 @@ class DeviceBook:
         if device is not None:
             _check_device(device)
         with self._lock:
-            self._seen += 1
-            counted = self._faults.get((code, device))
-            first = counted is None
-            if first:
-                self._faults[(code, device)] = _Counted(code, device, 1, self.clock(), self._seen)
-            else:
-                counted.count = min(counted.count + 1, MAX_COUNT)
-                counted.last, counted.order = self.clock(), self._seen
+            first = self._count(device, code)
             if device is not None:
                 previous = self._devices[device]
                 name = previous.name
@@ -105,6 +98,30 @@ class DeviceBook:
         log.info("fault %s%s", code, f" ({device})" if device else "")
         if first or changed:
             self._changed()
+
+    def count(self, device: Device | None, code: FaultCode) -> None:
+        """A fault that leaves the device working, only counted: e.g. ``echo_behind``, the echo canceller
+        falling behind a microphone that still delivers sound. The first of its kind is reported soon;
+        repeats (one per skip, several a second on a busy unit) wait for the next regular report."""
+        _check_fault(code)
+        if device is not None:
+            _check_device(device)
+        with self._lock:
+            first = self._count(device, code)
+        if first:
+            log.info("fault %s%s (counted from now on; the device works)", code, f" ({device})" if device else "")
+            self._changed()
+
+    def _count(self, device: Device | None, code: FaultCode) -> bool:
+        """Count one (under the lock); True if it is the first of its code and device."""
+        self._seen += 1
+        counted = self._faults.get((code, device))
+        if counted is None:
+            self._faults[(code, device)] = _Counted(code, device, 1, self.clock(), self._seen)
+            return True
+        counted.count = min(counted.count + 1, MAX_COUNT)
+        counted.last, counted.order = self.clock(), self._seen
+        return False
 
     # -- reading -----------------------------------------------------------------------------------
     def snapshot(self) -> dict[Device, DeviceHealth]:
@@ -127,6 +144,15 @@ class DeviceBook:
         except Exception:
             # A reporter's failure must not break the self-test or the call that wrote here.
             log.exception("device change listener failed")
+
+
+def count_echo_behind(microphone: object, book: DeviceBook) -> bool:
+    """Have ``book`` count ``echo_behind`` each time the microphone's echo canceller falls behind (a unit whose
+    CPU is too busy for it); the microphone stays ``ok``. False for a microphone without a canceller."""
+    if not hasattr(microphone, "on_echo_behind"):
+        return False
+    microphone.on_echo_behind = lambda ms: book.count("microphone", "echo_behind")
+    return True
 
 
 def _check_device(device: str) -> None:

@@ -73,7 +73,9 @@ class Microphone(Protocol):
     (its track ends); the next ``track()`` opens it afresh once it is back.
     ``present()`` is false while it is unplugged; the kiosk polls it every ~2 s
     (appliance/fleet/watch.py) to notice that also between calls. A camera may
-    offer the same ``present()``.
+    offer the same ``present()``. One with an echo canceller may offer
+    ``on_echo_behind``: set by the appliance, called with the ms of sound skipped
+    each time the canceller falls behind (the unit's health counts ``echo_behind``).
     """
 
     name: str

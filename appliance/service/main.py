@@ -28,7 +28,7 @@ from appliance.config import ApplianceConfig
 from appliance.controller.machine import Controller, Timeouts
 from appliance.controller.view import View
 from appliance.fleet.actions import Actions
-from appliance.fleet.devices import DeviceBook
+from appliance.fleet.devices import DeviceBook, count_echo_behind
 from appliance.fleet.enrol import Enrolment, enrol_then_connect
 from appliance.fleet.health import HealthReporter
 from appliance.fleet.image import ImageInfo
@@ -112,6 +112,7 @@ async def start(config: ApplianceConfig, *, hardware: Hardware | None = None,
     loop = asyncio.get_running_loop()
     devices = devices if devices is not None else DeviceBook()
     hardware = hardware or open_hardware(config.hardware, loop=loop)
+    count_echo_behind(hardware.microphone, devices)
     systemd.starting("devices open")
     holder: dict = {}
 

@@ -52,10 +52,11 @@ class SlowCanceller:
 
 def test_a_canceller_that_falls_behind_skips_to_the_newest_sound_and_says_so(caplog):
     caplog.set_level(logging.INFO, logger="appliance.hardware.pi.alsa_capture")
-    echo, delivered, failed = SlowCanceller(), [], []
+    echo, delivered, failed, behind = SlowCanceller(), [], [], []
     warned = threading.Event()
     capture = Capture(ClockedPcm(), device="test", name=lambda: "test microphone", echo=echo,
-                      deliver=lambda index, samples: delivered.append(index), failed=failed.append)
+                      deliver=lambda index, samples: delivered.append(index), failed=failed.append,
+                      behind=behind.append)
     handler = logging.Handler()
     handler.emit = lambda record: "fell" in record.getMessage() and warned.set()
     logging.getLogger("appliance.hardware.pi.alsa_capture").addHandler(handler)
@@ -67,8 +68,28 @@ def test_a_canceller_that_falls_behind_skips_to_the_newest_sound_and_says_so(cap
         logging.getLogger("appliance.hardware.pi.alsa_capture").removeHandler(handler)
     assert not failed
     assert capture.skipped > 0 and sum(echo.lost) >= capture.skipped * PERIOD  # told of every frame it missed
+    # The appliance is told of every skip, with how much sound it skipped (its health counts them).
+    assert behind and sum(behind) == capture.skipped * PERIOD * 1000 // RATE and min(behind) >= 300
     # Frames keep their place in time: after a skip the index jumps by what was skipped.
     assert delivered == sorted(delivered) and delivered[-1] > PERIOD * (len(delivered) - 1)
     warning = next(r for r in caplog.records if "fell" in r.getMessage())
     assert warning.levelno == logging.WARNING
     assert "CPU is too busy" in warning.getMessage() and "camera's size or rate" in warning.getMessage()
+
+
+def test_a_failing_listener_for_skips_does_not_stop_the_sound():
+    told, after = threading.Event(), threading.Event()
+
+    def listener(ms: int) -> None:
+        told.set()
+        raise RuntimeError("listener bug")
+
+    capture = Capture(ClockedPcm(), device="test", name=lambda: "test microphone", echo=SlowCanceller(),
+                      deliver=lambda index, samples: told.is_set() and after.set(), failed=lambda error: None,
+                      behind=listener)
+    try:
+        capture.start()
+        assert told.wait(30), "no skip reported"
+        assert after.wait(10), "frames stopped after the listener failed"
+    finally:
+        capture.stop()

@@ -93,3 +93,17 @@ def test_an_unplugged_device_is_missing_and_counted():
     assert (book.snapshot()["speaker"].state, book.snapshot()["speaker"].fault) == ("missing", "speaker_missing")
     with pytest.raises(DeviceUsageError, match="failed or missing"):
         book.fault("speaker", "speaker_failed", state="ok")
+
+
+def test_a_fault_of_a_working_device_is_only_counted():
+    clock, changes = Clock(), []
+    book = DeviceBook(clock=clock, on_change=lambda: changes.append(1))
+    book.ok("microphone", "live", name="USB Audio")
+    for _ in range(3):
+        clock.now += 1
+        book.count("microphone", "echo_behind")
+    assert book.snapshot()["microphone"] == DeviceHealth(state="ok", source="live", name="USB Audio")
+    assert len(changes) == 2  # the device once, the fault's first count: repeats wait for the next report
+    assert book.recent_faults() == [RecentFault(code="echo_behind", device="microphone", count=3, last_s_ago=0)]
+    with pytest.raises(DeviceUsageError, match="unknown fault code"):
+        book.count("microphone", "too_loud")

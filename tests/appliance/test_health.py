@@ -169,6 +169,27 @@ async def test_a_device_change_is_reported_soon_and_changes_in_a_row_make_one_re
     assert kiosk.sent_at == [100.0, 105.0, 135.0, 140.0, 160.0]
 
 
+async def test_an_echo_canceller_falling_behind_is_counted_without_more_reports(kiosk):
+    await kiosk.advance(0)
+    kiosk.book.ok("microphone", "live", name="USB Audio")
+    await kiosk.advance(5)
+    assert kiosk.sent_at == [100.0, 105.0]
+    for _ in range(40):  # a busy unit skips several times a second
+        kiosk.book.count("microphone", "echo_behind")
+    await kiosk.advance(5)
+    assert kiosk.sent_at == [100.0, 105.0, 110.0]  # the first skip is news: one report soon
+    for _ in range(250):
+        kiosk.book.count("microphone", "echo_behind")
+        await kiosk.advance(0.1)
+    assert len(kiosk.sent_at) == 3  # the rest only counts: reports keep their interval (30 s after 110 s)
+    await kiosk.advance(5.5)
+    assert len(kiosk.sent_at) == 4
+    report = kiosk.reports()[-1]
+    assert report.devices["microphone"].state == "ok" and report.devices["microphone"].fault is None
+    [fault] = report.faults
+    assert (fault.code, fault.device, fault.count) == ("echo_behind", "microphone", 40 + 250)
+
+
 async def test_offline_no_report_and_a_new_connection_gets_one_at_once(tmp_path):
     k = Kiosk(tmp_path)
     k.online = False

@@ -159,6 +159,34 @@ async def test_the_speaker_never_waits_for_a_stalled_process(microphones):
     assert len(await frames(microphone.track(), 3)) == 3
 
 
+async def test_a_canceller_falling_behind_in_the_process_is_counted_in_the_unit_s_health(microphones, tmp_path):
+    """The process tells the appliance each time its canceller skips sound; the health report counts it as a
+    fault of the microphone, which still works."""
+    from appliance.fleet.devices import DeviceBook, count_echo_behind
+    from appliance.fleet.health import HealthReporter
+    from appliance.fleet.image import ImageInfo
+    from appliance.hardware.fake.unit import FakeUnit
+    slow = tmp_path / "python"  # started as "python -m appliance.hardware.pi.capture_process ARGS"
+    slow.write_text(f"#!/bin/sh\nshift 2\ncd '{REPO}'\nexec '{sys.executable}' -m tests.appliance.slow_capture_process \"$@\"\n")
+    slow.chmod(0o755)
+    microphone = microphones("null", python=str(slow))
+    book, skipped = DeviceBook(), []
+    assert count_echo_behind(microphone, book)
+    counted = microphone.on_echo_behind
+    microphone.on_echo_behind = lambda ms: (counted(ms), skipped.append(ms))
+    track = microphone.track()
+    book.ok("microphone", "live", name=microphone.name)  # as the call does once the track delivers
+    await frames(track, 3)  # the sound goes on: the newest frames after each skip
+    await until(lambda: len(skipped) >= 2, seconds=30, what="two skips reported by the microphone's process")
+    assert all(ms >= 300 for ms in skipped)  # more than mic_backlog.MAX_BACKLOG frames behind each time
+    reporter = HealthReporter(send=None, book=book, unit=FakeUnit("fake-0001"), data_dir=tmp_path,
+                              image=ImageInfo(version="0.1.0", slot="A", boot_reason="unknown"))
+    report = reporter.report()
+    assert report.devices["microphone"].state == "ok"
+    [fault] = [f for f in report.faults if f.code == "echo_behind"]
+    assert fault.device == "microphone" and fault.count >= len(skipped) >= 2
+
+
 def run_process(orders: bytes) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "appliance.hardware.pi.capture_process", "--device", "null"],
                           input=orders, capture_output=True, timeout=READY_S, cwd=REPO)

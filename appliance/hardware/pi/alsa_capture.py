@@ -23,16 +23,18 @@ from appliance.hardware.resample import RATE
 log = logging.getLogger(__name__)
 
 Deliver = Callable[[int, np.ndarray], None]  # (index of the first sample, 20 ms of s16 samples)
+Behind = Callable[[int], None]  # ms of sound the echo canceller skipped because it fell behind
 
 
 class Capture:
     """Capture from an opened PCM until :meth:`stop`; every 20 ms frame goes to ``deliver`` after the
-    canceller, a failed device to ``failed`` (once, with a message that says what to do)."""
+    canceller, a failed device to ``failed`` (once, with a message that says what to do), and each time
+    the canceller fell behind and skipped sound, how much (ms) to ``behind`` (the unit's health counts it)."""
 
     def __init__(self, pcm, *, device: str, name: Callable[[], str], echo: EchoCanceller | None,
-                 deliver: Deliver, failed: Callable[[AudioDeviceError], None]) -> None:
+                 deliver: Deliver, failed: Callable[[AudioDeviceError], None], behind: Behind | None = None) -> None:
         self._pcm, self.device, self._name, self.echo = pcm, device, name, echo
-        self._deliver_frame, self._failed = deliver, failed
+        self._deliver_frame, self._failed, self._behind = deliver, failed, behind
         self.overruns = 0
         self._stop = threading.Event()
         self._backlog = backlog = Backlog(PERIOD)
@@ -64,14 +66,15 @@ class Capture:
         while not self._stop.is_set():
             skipped = backlog.skipped
             items = backlog.take(0.1)
-            if backlog.skipped > skipped:
+            if backlog.skipped > skipped and self.echo is not None:
                 behind += 1
-                if self.echo is not None and str(behind).rstrip("0") == "1":  # the 1st, 10th, 100th ...
+                ms = (backlog.skipped - skipped) * PERIOD * 1000 // RATE
+                if str(behind).rstrip("0") == "1":  # the 1st, 10th, 100th ...
                     log.warning("the echo canceller fell %d ms behind the microphone and skipped that much of "
                                 "its sound (skips in this call: %d): the unit's CPU is too busy for it, so the "
                                 "clerk may hear an echo of their own voice and miss words. Lower the camera's "
-                                "size or rate, or use a faster unit", (backlog.skipped - skipped) * PERIOD * 1000 // RATE,
-                                behind)
+                                "size or rate, or use a faster unit", ms, behind)
+                self._tell_behind(ms)
             for item in items:
                 if isinstance(item, int):  # sound lost before the next frame: the canceller skips as much
                     if self.echo is not None and item:
@@ -83,6 +86,14 @@ class Capture:
                     samples = self.echo.process(samples)
                 self._deliver_frame(produced, samples)
                 produced += PERIOD
+
+    def _tell_behind(self, ms: int) -> None:
+        if self._behind is None:
+            return
+        try:
+            self._behind(ms)
+        except Exception:
+            log.exception("telling the appliance that the echo canceller fell behind failed")  # the sound goes on
 
     def _capture(self, backlog: Backlog) -> None:
         module, pcm, stop = alsaaudio(), self._pcm, self._stop

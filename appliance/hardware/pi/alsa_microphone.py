@@ -6,6 +6,7 @@ other cancels the echo and hands 20 ms frames to the call.
 from __future__ import annotations
 
 import fractions
+from collections.abc import Callable
 
 import av
 import numpy as np
@@ -79,6 +80,8 @@ class AlsaMicrophone(CardDevice):
         self.echo = echo
         self.gain = 1.0  # amplitude factor, from central's settings (set_gain_db)
         self.error: Exception | None = None
+        # Called (from the cancelling thread) with the ms of sound skipped each time the canceller falls behind.
+        self.on_echo_behind: Callable[[int], None] | None = None
         self._overruns = 0  # of captures before the current one
         self._track: CaptureTrack | None = None
         self._capture: Capture | None = None
@@ -101,10 +104,14 @@ class AlsaMicrophone(CardDevice):
 
         capture = Capture(pcm, device=self.device, name=lambda: self.name, echo=self.echo,
                           deliver=lambda index, samples: track.push(index, scale(samples, self.gain).tobytes()),
-                          failed=failed)
+                          failed=failed, behind=self._behind)
         self._capture = capture
         capture.start()
         return track
+
+    def _behind(self, ms: int) -> None:
+        if self.on_echo_behind is not None:
+            self.on_echo_behind(ms)
 
     def set_gain_db(self, gain_db: int) -> None:
         """Takes effect with the next 20 ms of sound, also during a call."""

@@ -43,7 +43,7 @@ class Writer:
         self._out, self._lock = out, threading.Lock()
         os.set_blocking(out.fileno(), False)
         self.closed = False
-        self.dropped = 0  # frames the appliance did not take in time
+        self.dropped = 0  # frames (and notes of the canceller falling behind) the appliance did not take in time
 
     def send(self, tag: bytes, payload: bytes = b"", *, droppable: bool = False) -> None:
         data = wire.message(tag, payload)
@@ -124,8 +124,12 @@ class MicrophoneProcess:
         def failed(error: AudioDeviceError) -> None:
             self.writer.send(wire.FAILED, head + str(error).encode())
 
+        def behind(ms: int) -> None:
+            # From the cancelling thread, which must not wait: lost like a frame if the appliance takes nothing.
+            self.writer.send(wire.BEHIND, wire.BEHIND_BODY.pack(track, ms), droppable=True)
+
         self._capture = Capture(pcm, device=self.card.device, name=lambda: self.card.name, echo=self.echo,
-                                deliver=deliver, failed=failed)
+                                deliver=deliver, failed=failed, behind=behind)
         self._capture.start()
 
     def stop(self) -> None:
@@ -150,7 +154,8 @@ def canceller(delay_ms: int, report_s: float) -> EchoCanceller:
     return EchoCanceller(delay_ms=delay_ms)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, make_canceller=canceller) -> int:
+    """``make_canceller(delay_ms, report_s)`` is replaced only in tests (a canceller too slow for real time)."""
     parser = argparse.ArgumentParser(prog="python -m appliance.hardware.pi.capture_process",
                                      description="The kiosk microphone's capture and echo cancellation "
                                                  "(started by the appliance; orders on stdin, sound on stdout)")
@@ -165,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     writer = Writer(out)
     try:
-        process = MicrophoneProcess(args.device, canceller(args.delay_ms, args.report_s), writer)
+        process = MicrophoneProcess(args.device, make_canceller(args.delay_ms, args.report_s), writer)
     except Exception as exc:  # noqa: BLE001 - whatever stops it, the appliance's log must say
         log.error("the microphone's process cannot start: %s", exc)
         return 1

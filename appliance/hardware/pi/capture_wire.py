@@ -3,7 +3,7 @@
 Every message is one tag byte, the payload's length (4 bytes, little endian) and the payload. The
 appliance writes to the process's stdin (the far end as the speaker's device takes it, the speaker's
 position and silences, bypass, capture on and off); the process writes to its stdout (ready, 20 ms
-frames with the echo removed, a failed device). process_microphone.py and capture_process.py use them.
+frames with the echo removed, the canceller falling behind, a failed device). process_microphone.py and capture_process.py use them.
 
 A message of the far end is at most :data:`ATOMIC_BYTES` long: a write of up to PIPE_BUF bytes to a pipe
 is all or nothing, so the speaker's thread can write without blocking and lose whole messages at worst,
@@ -32,12 +32,14 @@ STOP = b"H"          # stop capturing
 READY = b"Y"         # the process has loaded and waits for orders
 FRAME = b"A"         # <Iq + s16 samples: the track's number, the index of the first sample, 20 ms of sound
 FAILED = b"E"        # <I + UTF-8: the track's number, why capture stopped (a device unplugged or refused)
+BEHIND = b"K"        # <II: the track's number, ms of sound the canceller skipped because it fell behind
 
 POSITION_BODY = struct.Struct("<qB")
 COUNT = struct.Struct("<q")
 FLAG = struct.Struct("<B")
 TRACK = struct.Struct("<I")
 FRAME_HEAD = struct.Struct("<Iq")
+BEHIND_BODY = struct.Struct("<II")
 
 
 class WireError(HardwareError):

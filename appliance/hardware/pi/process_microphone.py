@@ -24,6 +24,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 import numpy as np
 from aiortc.mediastreams import MediaStreamTrack
@@ -98,6 +99,8 @@ class ProcessMicrophone(CardDevice):
                          "--delay-ms", str(delay_ms), "--report-s", str(report_s)]
         self.gain = 1.0  # amplitude factor, from central's settings (set_gain_db)
         self.error: Exception | None = None
+        # Called with the ms of sound skipped each time the process's canceller falls behind (a busy unit).
+        self.on_echo_behind: Callable[[int], None] | None = None
         self.echo = RemoteEcho(self, delay_ms)
         self.starts = 0  # processes started (a second one means the first ended)
         self._write_lock = threading.Lock()
@@ -168,6 +171,8 @@ class ProcessMicrophone(CardDevice):
                 elif tag == wire.FAILED:
                     (number,) = wire.TRACK.unpack_from(payload)
                     self._failed(number, AudioDeviceError(payload[wire.TRACK.size:].decode(errors="replace")))
+                elif tag == wire.BEHIND:
+                    self._behind(*wire.BEHIND_BODY.unpack(payload))
                 elif tag == wire.READY:
                     ready.set()
                     log.info("the microphone's process is ready after %.1f s", time.monotonic() - started)
@@ -187,6 +192,15 @@ class ProcessMicrophone(CardDevice):
         if track is None or number != self._number:
             return  # the end of an earlier call's capture
         track.push(index, scale(np.frombuffer(data, np.int16), self.gain).tobytes())
+
+    def _behind(self, number: int, ms: int) -> None:
+        listener = self.on_echo_behind
+        if listener is None or number != self._number:
+            return
+        try:
+            listener(ms)
+        except Exception:
+            log.exception("the echo canceller's falling behind could not be counted")  # frames must go on
 
     def _failed(self, number: int, error: AudioDeviceError) -> None:
         track = self._track
