@@ -15,6 +15,8 @@ OK, WARN, BAD, NONE = "ok", "warn", "bad", "none"
 HOT_C, WARM_C = 80.0, 70.0              # the Pi firmware throttles from 80 °C (soft limit from 60-70 °C)
 DISK_BAD, DISK_WARN = 0.95, 0.85         # share of the data partition in use
 RTT_BAD_MS, RTT_WARN_MS = 1000.0, 300.0  # a call is hard to hold beyond about 300 ms
+# A working microphone is amber while its echo canceller fell behind within this time: calls had an echo.
+ECHO_BEHIND_RECENT_S = 3600
 
 # (key, heading) of every light, in the page's column order.
 LIGHTS: tuple[tuple[str, str], ...] = (
@@ -48,10 +50,18 @@ def lights(health: f.KioskHealth | None) -> list[Light]:
         d = health.devices.get(device)
         if d is None:
             out.append(Light(device, NONE, NO_REPORT))
+        elif d.state == "ok" and device == "microphone" and echo_behind(health):
+            out.append(Light(device, WARN, N_("works, but its echo canceller falls behind"), detail="echo_behind",
+                             name=d.name))
         else:
             out.append(Light(device, _DEVICE_LEVEL[d.state], _DEVICE_TEXT[d.state], detail=d.fault, name=d.name))
     out += [temperature(health), disk(health), connection(health)]
     return out
+
+
+def echo_behind(h: f.KioskHealth) -> bool:
+    """The microphone's echo canceller fell behind lately (the fault is counted; the microphone itself works)."""
+    return any(fault.code == "echo_behind" and fault.last_s_ago < ECHO_BEHIND_RECENT_S for fault in h.faults)
 
 
 def temperature(h: f.KioskHealth) -> Light:

@@ -243,3 +243,44 @@ async def test_the_fleet_list_reads_departments_and_versions_as_the_settings_sto
         assert list(listed[kiosk_id].departments) == expected[kiosk_id].departments
     await store.update(None, departments=None)
     assert (await central.db.fleet.kiosks(only_id=ids[0]))[0].departments is None
+
+
+async def test_an_echo_canceller_falling_behind_shows_in_words_with_what_to_do(central):
+    busy = await central.new_kiosk("Bücherei West")
+    await busy.send(**health(faults=[{"code": "echo_behind", "device": "microphone", "count": 42, "last_s_ago": 90}]))
+    await settled(busy)
+    long_ago = await central.new_kiosk("Rathaus Ost")  # fell behind once, hours ago: works as it should now
+    await long_ago.send(**health(faults=[{"code": "echo_behind", "device": "microphone", "count": 1,
+                                          "last_s_ago": 5 * 3600}]))
+    await settled(long_ago)
+    ids = {k.location: k.id for k in await central.db.kiosks()}
+    session = await admin(central)
+    page = await get(session, central.url + "/admin/fleet")
+    # The microphone works (the kiosk says ok), but calls had an echo lately: amber, and among the problems.
+    assert light(row(page, ids["Bücherei West"]), "microphone") == ("warn", "works, but its echo canceller falls behind")
+    assert light(row(page, ids["Rathaus Ost"]), "microphone") == ("ok", "works")
+    problems = await get(session, central.url + "/admin/fleet?show=problems")
+    assert "Bücherei West" in problems and "Rathaus Ost" not in problems
+
+    said = ("Echo canceller fell behind (the unit's CPU is too busy): lower the camera's size or rate, "
+            "or use a faster unit")
+    detail = html.unescape(await get(session, central.url + f"/admin/fleet/{ids['Bücherei West']}"))
+    faults = re.search(r'data-testid="faults".*?</table>', detail, re.S).group(0)
+    assert re.search(r"<code>echo_behind</code></td><td>microphone</td><td class=\"num\">42</td><td>1 min ago</td>"
+                     r'<td data-fault="echo_behind">' + re.escape(said) + "</td>", faults)
+    assert f"<code>echo_behind</code> {said}" in detail  # beside the microphone's light
+    session.cookie_jar.update_cookies({"ak_lang": "de"})  # German, the default
+    german = html.unescape(await get(session, central.url + f"/admin/fleet/{ids['Bücherei West']}"))
+    assert "Echounterdrückung kam nicht mehr nach" in german and "schnelleres Gerät" in german
+
+
+def test_every_fault_code_is_shown_in_words():
+    from central.fleet.fault_words import FAULTS, fault_text
+    from central.i18n import gettext_for
+    from protocol.fleet import FAULT_CODES
+    for locale in ("de", "en"):
+        _ = gettext_for(locale)
+        texts = [fault_text(_, code) for code in FAULT_CODES]
+        assert all(":" in text and text != code for text, code in zip(texts, FAULT_CODES, strict=True)), locale
+        assert len(set(texts)) == len(FAULTS) == len(FAULT_CODES)  # each says something of its own
+    assert fault_text(gettext_for("en"), "from_a_newer_kiosk") == "from_a_newer_kiosk"

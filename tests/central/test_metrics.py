@@ -44,7 +44,8 @@ async def test_metrics_pass_promtool_with_kiosks_in_every_state(central):
     odd = await central.new_kiosk('Halle "Nord" \\ Eingang\nlinks')  # a location that needs escaping
     await odd.send(**health(camera="failed", temp=81.5, throttling=["throttled", "under_voltage"], faults=[
         {"code": "camera_failed", "device": "camera", "count": 2, "last_s_ago": 5},
-        {"code": "software_error", "count": 1, "last_s_ago": 50}]))
+        {"code": "software_error", "count": 1, "last_s_ago": 50},
+        {"code": "echo_behind", "device": "microphone", "count": 17, "last_s_ago": 3}]))
     await settled(odd)
     bare = await central.new_kiosk("Ohne Werte")  # a report without the optional measurements
     await bare.send(**health(temp=None, used=None, total=None, rtt=None, slot=None, camera="unknown"))
@@ -76,6 +77,9 @@ async def test_metrics_pass_promtool_with_kiosks_in_every_state(central):
     assert f'amtsklingel_kiosk_cpu_temperature_celsius{{kiosk="{odd_id}"}} 81.5' in text
     assert f'amtsklingel_kiosk_throttled{{kiosk="{odd_id}",flag="under_voltage"}} 1' in text
     assert f'amtsklingel_kiosk_faults_total{{kiosk="{odd_id}",code="camera_failed"}} 2' in text
+    # The echo canceller falling behind is counted while the microphone works.
+    assert f'amtsklingel_kiosk_faults_total{{kiosk="{odd_id}",code="echo_behind"}} 17' in text
+    assert f'amtsklingel_kiosk_device_ok{{kiosk="{odd_id}",device="microphone"}} 1' in text
     assert f'amtsklingel_kiosk_rtt_seconds{{kiosk="{odd_id}"}} 0.012' in text
     assert f'amtsklingel_kiosk_data_partition_size_bytes{{kiosk="{odd_id}"}} 8000000' in text
     assert f'amtsklingel_kiosk_build_info{{kiosk="{kiosks["Ohne Werte"]}",version="0.3.0+abc",slot="unknown"}} 1' in text

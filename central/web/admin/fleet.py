@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from central.fleet import view
+from central.fleet.fault_words import fault_text
 from central.fleet.lights import LIGHTS
 from central.web.admin import forms, kiosk_settings
 from central.web.admin.fleet_cells import light_cell, light_cells, update_cell, update_text
@@ -92,7 +93,7 @@ async def detail_page(request: web.Request) -> web.Response:
                       line=line, faults=faults,
                       live_faults=sorted(state.device_faults.items()), light_names=dict(LIGHTS),
                       department_names={d.slug: d.name for d in hub.departments.values()}, when=_Times(request),
-                      light_cell=light_cell, update_text=update_text)
+                      light_cell=light_cell, update_text=update_text, fault_text=fault_text)
 
 
 def routes() -> list[web.RouteDef]:
