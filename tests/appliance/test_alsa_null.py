@@ -64,6 +64,25 @@ async def test_capture_with_echo_canceller_and_a_new_track_per_call():
         echo.close()
 
 
+async def test_a_canceller_falling_behind_in_the_appliance_s_process_is_counted_as_for_the_microphone_s_own():
+    from appliance.fleet.devices import DeviceBook, count_echo_behind
+    from tests.appliance.slow_capture_process import SlowCanceller
+    from tests.polling import until
+    echo, book = SlowCanceller(), DeviceBook()
+    mic = AlsaMicrophone("null", echo=echo)
+    assert count_echo_behind(mic, book)
+    try:
+        track = mic.track()
+        assert (await asyncio.wait_for(track.recv(), 2)).samples == 960
+        await until(lambda: book.recent_faults(), seconds=30, what="the skip counted")
+        assert book.snapshot()["microphone"].state == "unknown"  # counted only: the call decides whether it works
+        [fault] = book.recent_faults()
+        assert (fault.code, fault.device) == ("echo_behind", "microphone")
+    finally:
+        mic.close()
+        echo.close()
+
+
 async def test_playback_to_null_accepts_frames_of_any_format():
     heard = []
     speaker = AlsaSpeaker("null", far_end=heard.append)
