@@ -106,3 +106,28 @@ def test_the_phases_wait_for_the_calls_media_to_connect():
     # as the image's journal has it (boot test of 2026-12-04 18:05)
     assert guest_devices.calls_connected("INFO:appliance.controller.media:call 1: connected\n"
                                          "INFO:appliance.controller.media:call 1: failed") == 1
+
+
+def test_the_guest_reads_whether_the_canceller_kept_up():
+    from appliance.hardware.echo_streams import StreamCounters
+    from appliance.hardware.pi.capture_process import MicrophoneProcess
+
+    class Echo:  # what MicrophoneProcess needs of a canceller here
+        window_note = None
+
+        def close(self) -> None:
+            pass
+
+    process = MicrophoneProcess("null", Echo(), writer=type("W", (), {"dropped": 0})())
+    counters = StreamCounters()
+    counters.microphone(960 * 100, 0)  # 2 s of sound handed to the canceller
+    counters.note = process.window_note()
+    line = "echo report: 5.0 s, far end 4.0 s, microphone -30.0 dBFS, sent -31.0 dBFS, reduced 1.0 dB; " + counters.line()
+    found = guest_devices.ECHO_REPORT.search(line)
+    reports = [{"streams": line[found.end():].lstrip("; ")}] * 2
+    load = guest_devices.canceller_load(reports)
+    assert load is not None and load["sound_s"] == 4.0 and load["skipped"] == 0 and load["cpu_s"] >= 0
+    # A window in which it fell 3 s behind (as in the boot test's runs 14-15, docs/benchmarks.md).
+    behind = [{"streams": r["streams"].replace("frames skipped behind 0", "frames skipped behind 150")} for r in reports]
+    assert guest_devices.canceller_load(behind)["skipped"] == 300
+    assert guest_devices.canceller_load([{"streams": "speaker underruns 0 (0 ms ...)"}]) is None

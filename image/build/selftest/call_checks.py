@@ -188,9 +188,15 @@ def _echo(unit: str, since_us: int, until_us: int) -> None:
     per_window = ", ".join(f"{r['reduced']:.0f}" if r["reduced"] is not None else "n/a" for r in reports)
     if not reports:
         per_window = f"none in the window ({g.journal_count(unit, 'echo report')} in the unit's journal of this boot)"
+    # Whether the canceller kept up: if it fell behind, it skipped sound, and with it the far end of the echo.
+    load = g.canceller_load(reports)
+    behind = "" if not load or not load["skipped"] else (
+        f"; the canceller fell behind: its thread had {load['cpu_s']:.1f} s of CPU for {load['sound_s']:.1f} s of "
+        f"sound and skipped {load['skipped'] * 0.02:.1f} s")
     check("echo-removed-in-guest", erle is not None and erle >= ERLE_MIN_DB and far_s >= 10,
           f"ERLE {erle if erle is None else round(erle, 1)} dB over {far_s:.0f} s of the clerk's voice after "
-          f"the first {CONVERGE_S} s (>= {ERLE_MIN_DB:.0f} dB wanted); per 5 s window: {per_window or 'no reports'}")
+          f"the first {CONVERGE_S} s (>= {ERLE_MIN_DB:.0f} dB wanted); per 5 s window: {per_window or 'no reports'}"
+          + behind)
     # Beside each window's figure, what the canceller was fed: the speaker's underruns, the microphone's
     # overruns, how far the far end ran ahead of the microphone, the clocks (why a window fails).
     for number, r in enumerate(reports, 1):

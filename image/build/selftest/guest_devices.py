@@ -26,6 +26,25 @@ ECHO_REPORT = re.compile(
     r"sent (?P<sent>-?[\d.]+|-inf) dBFS, reduced (?P<reduced>-?[\d.]+|inf|n/a) dB")
 
 
+# What the microphone's process adds to each report (appliance/hardware/pi/capture_process.py, window_note)
+# and the sound the canceller took (appliance/hardware/echo_streams.py); tests/imagebuild/test_guest_call.py
+# checks that they agree.
+CANCELLER_CPU = re.compile(r"cancelling thread (?P<cpu>[\d.]+) s\), frames skipped behind (?P<skipped>\d+)")
+MICROPHONE_MS = re.compile(r", microphone (?P<ms>\d+) ms, ")
+
+
+def canceller_load(reports: list[dict]) -> dict | None:
+    """Over the reports' windows: the cancelling thread's CPU seconds, the seconds of sound it handled and the
+    20 ms frames it skipped because it fell behind (None if the reports do not say)."""
+    cpu = sound = skipped = 0.0
+    for r in reports:
+        load, mic = CANCELLER_CPU.search(r.get("streams", "")), MICROPHONE_MS.search(r.get("streams", ""))
+        if load is None or mic is None:
+            return None
+        cpu, sound, skipped = cpu + float(load["cpu"]), sound + int(mic["ms"]) / 1000, skipped + int(load["skipped"])
+    return {"cpu_s": cpu, "sound_s": sound, "skipped": int(skipped)} if reports else None
+
+
 def requested(cmdline: str | None = None) -> bool:
     """The boot test asked for the real backends: its command line loads both modules."""
     words = (cmdline if cmdline is not None else Path("/proc/cmdline").read_text()).split()
