@@ -98,7 +98,9 @@ class RedisGuestLinks(GuestLinks):
         """Write both hashes through until one of them is fenced (the other stops with it)."""
         writers = [asyncio.ensure_future(self._hash.run()), asyncio.ensure_future(self._present.run())]
         try:
-            await asyncio.wait(writers, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(writers, return_when=asyncio.FIRST_COMPLETED)
+            for writer in done:
+                writer.result()  # an unexpected error of one writer is not lost with the other's cancel
         finally:
             for writer in writers:
                 writer.cancel()

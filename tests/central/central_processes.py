@@ -70,7 +70,31 @@ class CentralProcess:
             self.proc.wait(10)
 
 
-class Kiosk:
+class JsonSocket:
+    """A client's WebSocket of JSON messages (``ws``, opened by the subclass); ``heard`` sees every message read,
+    for what a client keeps in memory."""
+
+    ws: aiohttp.ClientWebSocketResponse | None = None
+
+    async def send(self, **message) -> None:
+        await self.ws.send_str(json.dumps(message))
+
+    async def recv(self, type: str | None = None, timeout: float = 5) -> dict:
+        """The next message (of ``type``, reading past others) within ``timeout`` seconds."""
+        async with asyncio.timeout(timeout):
+            while True:
+                frame = await self.ws.receive()
+                assert frame.type == aiohttp.WSMsgType.TEXT, frame
+                message = json.loads(frame.data)
+                self.heard(message)
+                if type is None or message["type"] == type:
+                    return message
+
+    def heard(self, message: dict) -> None:
+        """Every message read (nothing kept here)."""
+
+
+class Kiosk(JsonSocket):
     """A kiosk that remembers what an appliance keeps in memory: its visit and latest token.
     ``front`` is what it connects to: a central, or the load balancer before several (its ``url``)."""
 
@@ -86,20 +110,10 @@ class Kiosk:
                                                 headers={"Authorization": f"Bearer {self.token}"})
         assert (await self.recv())["type"] == "welcome"
 
-    async def send(self, **message) -> None:
-        await self.ws.send_str(json.dumps(message))
-
-    async def recv(self, type: str | None = None, timeout: float = 5) -> dict:
-        async with asyncio.timeout(timeout):
-            while True:
-                frame = await self.ws.receive()
-                assert frame.type == aiohttp.WSMsgType.TEXT, frame
-                message = json.loads(frame.data)
-                self.seen.append(message)
-                self.resume_token = message.get("resume_token", self.resume_token)
-                self.position = message.get("position", self.position)
-                if type is None or message["type"] == type:
-                    return message
+    def heard(self, message: dict) -> None:
+        self.seen.append(message)
+        self.resume_token = message.get("resume_token", self.resume_token)
+        self.position = message.get("position", self.position)
 
     async def request(self, department: str) -> None:
         await self.send(type="visit.request", department=department)
@@ -137,7 +151,7 @@ class Kiosk:
                         await self.ws.close()
 
 
-class Console:
+class Console(JsonSocket):
     """A clerk's console: logged in over HTTP (the session lives in the database), then its WebSocket."""
 
     def __init__(self, front, username: str, password: str):
@@ -162,18 +176,6 @@ class Console:
         snapshot = json.loads(frame.data)
         assert snapshot["type"] == "console.snapshot"
         return snapshot
-
-    async def send(self, **message) -> None:
-        await self.ws.send_str(json.dumps(message))
-
-    async def recv(self, type: str, timeout: float = 5) -> dict:
-        async with asyncio.timeout(timeout):
-            while True:
-                frame = await self.ws.receive()
-                assert frame.type == aiohttp.WSMsgType.TEXT, frame
-                message = json.loads(frame.data)
-                if message["type"] == type:
-                    return message
 
     async def close(self) -> None:
         await self.session.close()

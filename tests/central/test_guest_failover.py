@@ -16,13 +16,13 @@ import aiohttp
 
 from appliance.call.backoff import Backoff
 from central.rooms.redis_guest_links import GUESTS_KEY
-from tests.central.central_processes import Console
+from tests.central.central_processes import Console, JsonSocket
 from tests.central.failover_scenario import DEPARTMENT, RECOVERY_TIMEOUT_S, Cluster, client_session, cluster
 
 SDP = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
 
 
-class Socket:
+class Socket(JsonSocket):
     """A page's WebSocket through HAProxy (a visitor's ``/ws/visit`` or a guest's ``/ws/guest``)."""
 
     def __init__(self, c: Cluster, session: aiohttp.ClientSession, path: str):
@@ -32,18 +32,6 @@ class Socket:
     async def connect(self) -> None:
         self.ws = await self.session.ws_connect(self.c.url.replace("http", "ws") + self.path,
                                                 headers={"Origin": self.c.url})
-
-    async def send(self, **message) -> None:
-        await self.ws.send_str(json.dumps(message))
-
-    async def recv(self, type: str | None = None, timeout: float = 5) -> dict:
-        async with asyncio.timeout(timeout):
-            while True:
-                frame = await self.ws.receive()
-                assert frame.type == aiohttp.WSMsgType.TEXT, frame
-                message = json.loads(frame.data)
-                if type is None or message["type"] == type:
-                    return message
 
     async def closed(self) -> None:
         """Read on until central closes the socket or the connection is lost (the leader went)."""
