@@ -45,6 +45,11 @@ FaultCode = Literal[
     "software_error",          # the appliance caught an unexpected error
 ]
 FAULT_CODES: tuple[str, ...] = FaultCode.__args__
+# A health report lists the faults seen since start, one entry per code (and device), the most recent
+# ones when there are more. As many as there are codes, so a unit that saw every fault can say so, and the
+# limit grows with each new code: an older kiosk's report, naming fewer, stays valid. (Codes are only ever
+# added: one removed would make older kiosks' reports naming it invalid anyway.)
+MAX_RECENT_FAULTS = len(FAULT_CODES)
 
 SelftestItemName = Literal["camera", "microphone", "sound_loop", "button", "network", "central", "clock",
                            "enrolment"]
@@ -137,7 +142,9 @@ class KioskHealth(Message):
     data_total_bytes: Annotated[int, Field(ge=0, le=2**50)] | None = None
     rtt_ms: Annotated[float, Field(ge=0, le=600_000)] | None = Field(
         None, description="Round trip to central (last `ping` → `pong`).")
-    faults: list[RecentFault] = Field([], max_length=20, description="Faults since start, most recent first.")
+    faults: list[RecentFault] = Field([], max_length=MAX_RECENT_FAULTS, description=(
+        f"Faults since start, most recent first: one entry per code and device, at most {MAX_RECENT_FAULTS} "
+        "(as many as there are fault codes)."))
     settings_version: Annotated[int, Field(ge=0, le=2**31)] = Field(
         0, description="The version of the settings in use (0: none from central yet).")
 

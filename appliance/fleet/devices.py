@@ -14,11 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from appliance.hardware.errors import DeviceUsageError
-from protocol.fleet import DEVICES, FAULT_CODES, Device, DeviceHealth, FaultCode, RecentFault
+from protocol.fleet import DEVICES, FAULT_CODES, MAX_RECENT_FAULTS, Device, DeviceHealth, FaultCode, RecentFault
 
 log = logging.getLogger(__name__)
 
-MAX_RECENT_FAULTS = 20  # protocol.fleet.KioskHealth.faults
 MAX_COUNT = 1_000_000  # protocol.fleet.RecentFault.count
 MAX_AGE_S = 10 * 365 * 86400
 STATES = ("ok", "failed", "missing", "unknown")

@@ -3,7 +3,7 @@ import pytest
 
 from appliance.fleet.devices import DeviceBook
 from appliance.hardware.errors import DeviceUsageError
-from protocol.fleet import DEVICES, DeviceHealth, RecentFault
+from protocol.fleet import DEVICES, MAX_RECENT_FAULTS, DeviceHealth, RecentFault
 
 
 class Clock:
@@ -66,7 +66,7 @@ def test_recent_faults_keep_what_a_report_can_carry():
     for device in DEVICES:
         clock.now += 1
         book.fault(device, "software_error")
-    assert len(book.recent_faults()) == 20 and book.recent_faults()[0].device == DEVICES[-1]
+    assert len(book.recent_faults()) == MAX_RECENT_FAULTS and book.recent_faults()[0].device == DEVICES[-1]
 
 
 def test_unknown_names_are_refused():

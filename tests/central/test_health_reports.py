@@ -8,6 +8,7 @@ import pytest
 
 from central.live.limits import FLEET_REPORTS, Buckets
 from protocol.codec import MAX_FRAME_BYTES
+from protocol.fleet import FAULT_CODES, MAX_RECENT_FAULTS
 
 DEVICE = {"state": "ok", "source": "selftest", "fault": None, "name": "imx708"}
 
@@ -50,6 +51,15 @@ async def test_a_good_report_is_kept_for_the_fleet_page(central):
     assert report.faults[0].code == "camera_failed"
 
 
+async def test_a_report_naming_every_fault_code_is_kept(central):
+    kiosk = await central.kiosk()
+    await kiosk.send(**health(faults=[{"code": code, "count": 1, "last_s_ago": i}
+                                      for i, code in enumerate(FAULT_CODES)]))
+    await still_connected(kiosk)
+    [report] = stored(central)
+    assert [fault.code for fault in report.faults] == list(FAULT_CODES)
+
+
 BAD = {
     # codes only, never text: an unknown fault, a free-text field, a device central does not know
     "unknown fault code": ("invalid_field", health(faults=[{"code": "Frau Müller's camera", "count": 1,
@@ -60,7 +70,9 @@ BAD = {
     "device name too long": ("invalid_field", health(devices={"camera": {**DEVICE, "name": "x" * 121}})),
     "devices not an object": ("invalid_field", health(devices=["camera"])),
     "too many faults": ("invalid_field", health(faults=[{"code": "software_error", "count": 1,
-                                                          "last_s_ago": i} for i in range(21)])),
+                                                          "last_s_ago": i} for i in range(MAX_RECENT_FAULTS + 1)])),
+    "hostile fault list": ("invalid_field", health(faults=[{"code": "software_error", "count": 1,
+                                                             "last_s_ago": 1}] * 700)),  # still inside a frame
     "unknown throttling flag": ("invalid_field", health(throttling=["on_fire"])),
     "negative uptime": ("invalid_field", health(uptime_s=-1)),
     "uptime as text": ("invalid_field", health(uptime_s="3600")),
@@ -90,6 +102,15 @@ async def test_a_bad_report_gets_a_typed_error_and_changes_nothing(central, case
     assert reply["type"] == "error" and reply["code"] == code, reply
     assert reply["ref"] == (None if code in ("bad_json", "too_large") else "kiosk.health")  # unread: no ref
     assert stored(central) == [before]  # the last good report stays, untouched
+    await still_connected(kiosk)
+
+
+async def test_a_hostile_fault_list_is_refused_with_the_limit_in_words(central):
+    kiosk = await central.kiosk()
+    await kiosk.send(**BAD["hostile fault list"][1])
+    reply = await kiosk.recv("error")
+    detail = reply["detail"]  # e.g. "faults: List should have at most 20 items after validation, not 700"
+    assert detail.startswith("faults: ") and f"at most {MAX_RECENT_FAULTS} items" in detail and "700" in detail, reply
     await still_connected(kiosk)
 
 
