@@ -44,13 +44,14 @@ REQUIRED = {
         "DevicePolicy": "closed",
         "DeviceAllow": ["char-video4linux rw", "char-media rw", "char-dma_heap rw", "char-gpiochip rw",
                         "char-alsa rw"],
-        "SystemCallFilter": ["@system-service", "~@privileged @resources"],
+        "SystemCallFilter": ["@system-service", "~@privileged @resources", "setpriority"],
         "MemoryDenyWriteExecute": None,  # see test_sandbox.py
         "RestrictNamespaces": "yes",
         "ProtectProc": "invisible",
         "PrivateIPC": "yes",
         "UMask": "0077",
         "LimitCORE": "0",
+        "LimitNICE": "-10",  # the microphone's process before the call's video, no higher
         "RuntimeDirectory": "amtsklingel",
         "ReadWritePaths": ["/var/lib/amtsklingel", "-/sys/devices/platform"],
     },
@@ -124,7 +125,7 @@ REQUIRED = {
 HARDENING = set(COMMON) | {
     "CapabilityBoundingSet", "AmbientCapabilities", "RestrictAddressFamilies", "DevicePolicy", "DeviceAllow",
     "SystemCallFilter", "MemoryDenyWriteExecute", "RestrictNamespaces", "ProtectProc", "ProcSubset", "PrivateIPC",
-    "RemoveIPC", "UMask", "LimitCORE", "IPAddressDeny", "IPAddressAllow", "PrivateNetwork", "PrivateDevices",
+    "RemoveIPC", "UMask", "LimitCORE", "LimitNICE", "IPAddressDeny", "IPAddressAllow", "PrivateNetwork", "PrivateDevices",
     "PrivateUsers", "ReadWritePaths", "ReadOnlyPaths", "InaccessiblePaths",
 }
 # A directive may share the comment of the directive just above it only when both are
