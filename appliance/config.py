@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from appliance.hardware.echo_rate import rate_setting
 from protocol.candidates import DEFAULT_NETWORKS, parse_networks
 from protocol.errors import AmtsklingelError
 from protocol.languages import CITIZEN_LANGUAGES
@@ -180,12 +179,6 @@ def check_hardware(hardware: Any) -> None:
     if hardware.get("backend") not in ("pi", "fake"):
         raise ConfigError("hardware.backend must be \"pi\" (camera, GPIO, ALSA) or \"fake\" (test pattern, "
                           "synthetic tone, keyboard button)")
-    echo = hardware.get("echo", {})
-    if isinstance(echo, dict):
-        try:  # a mistyped echo rate stops the start here (exit status 2), not at the first call
-            rate_setting(echo.get("rate"))
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
 
 
 def check_update(update: Any) -> None:

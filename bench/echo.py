@@ -10,8 +10,6 @@ through the appliance's own speaker limiter and canceller (``appliance/hardware/
     erle_db.<condition>.worst                  the worst of the takes
     double_talk_near_end_loss_db.<condition>   the citizen while the clerk talks, against the citizen alone
     echo_cpu_ms_per_audio_s                    the canceller's CPU per second of audio (its calls only)
-    erle_db.clipping_drift.16khz, echo_cpu_ms_per_audio_s.16khz
-                                               the same at 16 kHz, as a unit too slow for 48 kHz runs it
     speaker_limiter_cpu_ms_per_audio_s         the speaker's levelling and limiting, on a loud clerk
 """
 from __future__ import annotations
@@ -19,7 +17,6 @@ from __future__ import annotations
 import time
 
 from appliance.hardware.echo import EchoCanceller
-from appliance.hardware.echo_rate import SPEECH_RATE
 from appliance.hardware.limiter import SoftLimiter
 from bench._common import emit, note
 from bench._echo_room import CLIPPING_DRIFT, CONDITIONS, FRAME, SR, measure, room
@@ -37,10 +34,6 @@ def run(args) -> int:  # noqa: ANN001 - the bench runner's namespace
         emit(f"double_talk_near_end_loss_db.{condition.name}", found.near_end_loss_db, "dB")
         cpu.append(found.cpu_s_per_audio_s)
     emit("echo_cpu_ms_per_audio_s", 1000 * sum(cpu) / len(cpu), "ms")
-    note("echo: clipping_drift at 16 kHz ...")
-    found = measure(CLIPPING_DRIFT, lambda clock: EchoCanceller(clock=clock, rate=SPEECH_RATE), limiter=SoftLimiter)
-    emit("erle_db.clipping_drift.16khz", found.erle_db, "dB")
-    emit("echo_cpu_ms_per_audio_s.16khz", 1000 * found.cpu_s_per_audio_s, "ms")
     emit("speaker_limiter_cpu_ms_per_audio_s", 1000 * limiter_cpu_s_per_audio_s(), "ms")
     return 0
 

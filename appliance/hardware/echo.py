@@ -17,12 +17,6 @@ device has played (:meth:`EchoCanceller.speaker_position`); with the microphone'
 captured count this gives the ratio of the two clocks, and the far end is
 resampled onto the microphone's clock before AEC3 sees it
 (appliance/hardware/drift.py).
-
-AEC3 at 48 kHz is cheap on a Pi (a few per cent of a core), but a unit too slow for it (or one emulated,
-as in the boot test, where it needs more than a whole CPU) would fall behind the microphone and let the
-echo through. Unless told a rate, the canceller therefore watches its own CPU per second of sound and,
-above :data:`CPU_BUDGET`, goes on at 16 kHz: speech's band, at a little over half the cost
-(appliance/hardware/wideband.py).
 """
 from __future__ import annotations
 
@@ -36,49 +30,36 @@ import numpy as np
 
 from appliance.hardware.drift import ClockRatio, Resampler
 from appliance.hardware.echo_align import ReferenceQueue
-from appliance.hardware.echo_rate import FULL_RATE, RATES, SPEECH_RATE
 from appliance.hardware.echo_streams import StreamCounters
 from appliance.hardware.errors import DeviceUsageError, HardwareError
-from appliance.hardware.wideband import Decimator, Interpolator
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = FULL_RATE
+SAMPLE_RATE = 48000
 CHUNK = SAMPLE_RATE // 100  # AEC3's 10 ms frame
 # Speaker path (ALSA buffer + DAC) plus microphone path (ADC + ALSA period):
 # roughly 80 ms + 40 ms on a Pi with a USB microphone.  Only a starting hint:
 # AEC3 estimates the actual delay itself and follows it.
 DEFAULT_DELAY_MS = 120
-# The canceller's thread may spend this share of a CPU on each second of sound at 48 kHz before it goes on
-# at 16 kHz (a Pi 4 needs a few per cent; docs/benchmarks.md). Above one it cannot keep up at all; at half a
-# CPU it would starve the call's other work on a unit with few cores.
-CPU_BUDGET = 0.5
-BUDGET_WINDOW = 5 * SAMPLE_RATE  # samples of sound it is judged over
 
 
 class EchoCanceller:
-    """WebRTC AEC3 for 48 kHz mono s16 sound, fed in 10 ms chunks; it works at ``rate`` (48 or 16 kHz),
-    None: at 48 kHz while its CPU stays within :data:`CPU_BUDGET`, else at 16 kHz from then on."""
+    """WebRTC AEC3 on 48 kHz mono s16, fed in 10 ms chunks."""
 
     def __init__(self, *, delay_ms: int = DEFAULT_DELAY_MS, noise_suppression: bool = True,
-                 high_pass_filter: bool = True, drift_compensation: bool = True, rate: int | None = None,
-                 clock: Callable[[], float] = time.monotonic,
-                 thread_time: Callable[[], float] = time.thread_time) -> None:
-        if rate not in (None, *RATES):
-            raise DeviceUsageError(f"the echo canceller works at {SAMPLE_RATE} or {SPEECH_RATE} Hz, not {rate}")
+                 high_pass_filter: bool = True, drift_compensation: bool = True,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         try:
             from livekit import rtc  # heavy native library: load only when echo cancellation is wanted
         except ImportError as exc:
             raise HardwareError("echo cancellation needs the 'livekit' package (pip install livekit)") from exc
         self._rtc = rtc
-        self._options = {"noise_suppression": noise_suppression, "high_pass_filter": high_pass_filter}
-        self.rate = SAMPLE_RATE
-        self._apm = None
-        self._use_rate(rate or SAMPLE_RATE)
-        self._watch_cpu = rate is None
-        self._thread_time = thread_time
-        self._spent = 0.0  # the canceller's CPU (s) on ...
-        self._heard = 0    # ... this many microphone samples, in the current budget window
+        self._apm = rtc.AudioProcessingModule(
+            echo_cancellation=True, noise_suppression=noise_suppression,
+            high_pass_filter=high_pass_filter,
+            # Gain control stays off: it would pump the level of the echo
+            # residue and fight the fixed microphone gain set at installation.
+            auto_gain_control=False)
         self.delay_ms = delay_ms
         # The self-test's tone must reach the microphone as the room carries it: cancelling it
         # would make a working speaker look broken. While bypassed, both sides pass untouched.
@@ -94,19 +75,10 @@ class EchoCanceller:
         self.streams = StreamCounters()  # what it was fed, for the echo report (echo_streams.py)
         # More for the report's window, from whoever runs the canceller (its process: CPU, frames skipped).
         self.window_note: Callable[[], str] | None = None
-
-    def _use_rate(self, rate: int) -> None:
-        """A fresh AEC3 at ``rate`` (it finds the echo again within a second or two, as at a call's start)."""
-        self._apm = self._rtc.AudioProcessingModule(
-            echo_cancellation=True, **self._options,
-            # Gain control stays off: it would pump the level of the echo
-            # residue and fight the fixed microphone gain set at installation.
-            auto_gain_control=False)
-        self.rate = rate
-        self._down_far, self._down_mic, self._up = Decimator(), Decimator(), Interpolator()
+        self._apm.set_stream_delay_ms(delay_ms)
 
     def _chunk(self, samples: np.ndarray):
-        return self._rtc.AudioFrame(bytearray(samples.tobytes()), self.rate, 1, self.rate // 100)
+        return self._rtc.AudioFrame(bytearray(samples.tobytes()), SAMPLE_RATE, 1, CHUNK)
 
     def far_end(self, frame: av.AudioFrame | np.ndarray) -> None:
         """Tell the canceller what the speaker's device plays next (48 kHz mono s16, any length), in the
@@ -153,7 +125,6 @@ class EchoCanceller:
             estimate = None if self.clocks is None else self.clocks.estimate_ppm
             realigned, self._realigned = self._far.realigned - self._realigned, self._far.realigned
             notes = [f"paired afresh {realigned} times" if realigned else "",
-                     f"cancelling at {self.rate // 1000} kHz" if self.rate != SAMPLE_RATE else "",
                      self.window_note() if self.window_note is not None else ""]
             self.streams.note = ", ".join(note for note in notes if note)
             return self.streams.line(ppm, estimate)
@@ -163,55 +134,25 @@ class EchoCanceller:
         samples = np.ascontiguousarray(samples, dtype=np.int16).reshape(-1)
         if samples.size % CHUNK:
             raise DeviceUsageError(f"microphone frames must be a multiple of {CHUNK} samples, got {samples.size}")
+        out = np.empty_like(samples)
         with self._lock:
             if self._apm is None or self.bypassed:  # closed while a capture thread was finishing, or self-test
                 return samples
             if self.clocks is not None:
                 self.clocks.microphone(samples.size, self._clock())
             self.streams.microphone(samples.size, self._far.lead)
-            started = self._thread_time()
+            # AEC3 wants the delay hint before every captured frame.
+            self._apm.set_stream_delay_ms(self.delay_ms)
             # As much far end as there is microphone, handed over just before it, as a sound card's
             # callback does: AEC3's render buffer neither runs over nor empty. The whole block's far end
             # first: in strict 10 ms turns AEC3 lost half its ERLE (33 dB, not 52, in bench/_echo_busy.py).
-            far, mic = self._far.take(samples.size), samples
-            if self.rate != SAMPLE_RATE:
-                far, mic = self._down_far(far), self._down_mic(mic)
-            out = self._cancel(far, mic)
-            if self.rate != SAMPLE_RATE:
-                out = self._up(out)
-            self._judge_cpu(self._thread_time() - started, samples.size)
+            for _ in range(samples.size // CHUNK):
+                self._apm.process_reverse_stream(self._chunk(self._far.take(CHUNK)))
+            for start in range(0, samples.size, CHUNK):
+                chunk = self._chunk(samples[start:start + CHUNK])
+                self._apm.process_stream(chunk)
+                out[start:start + CHUNK] = np.frombuffer(chunk.data, np.int16)
         return out
-
-    def _cancel(self, far: np.ndarray, mic: np.ndarray) -> np.ndarray:
-        chunk = self.rate // 100
-        # AEC3 wants the delay hint before every captured frame.
-        self._apm.set_stream_delay_ms(self.delay_ms)
-        for start in range(0, far.size, chunk):
-            self._apm.process_reverse_stream(self._chunk(far[start:start + chunk]))
-        out = np.empty_like(mic)
-        for start in range(0, mic.size, chunk):
-            frame = self._chunk(mic[start:start + chunk])
-            self._apm.process_stream(frame)
-            out[start:start + chunk] = np.frombuffer(frame.data, np.int16)
-        return out
-
-    def _judge_cpu(self, spent: float, samples: int) -> None:
-        """Go on at 16 kHz if, over the last window of sound, cancelling at 48 kHz took more than its budget."""
-        if not self._watch_cpu:
-            return
-        self._spent += spent
-        self._heard += samples
-        if self._heard < BUDGET_WINDOW:
-            return
-        share = self._spent / (self._heard / SAMPLE_RATE)
-        self._spent, self._heard = 0.0, 0
-        if self.rate == SAMPLE_RATE and share > CPU_BUDGET:
-            log.warning("the echo canceller needed %.2f s of CPU per second of sound at %d Hz, more than the "
-                        "%.2f s it may take on this unit: it goes on at %d Hz (speech up to %d kHz) until the "
-                        "appliance restarts. The unit is too busy or too slow; lower the camera's size or rate",
-                        share, SAMPLE_RATE, CPU_BUDGET, SPEECH_RATE, SPEECH_RATE // 2000)
-            self._use_rate(SPEECH_RATE)
-            self._watch_cpu = False
 
     def close(self) -> None:
         """Free the native module; later calls pass audio through unchanged."""

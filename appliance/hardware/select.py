@@ -7,7 +7,7 @@ Backends are chosen by name, per device or for all at once, the way
      "camera": {"width": 1280, "height": 720, "fps": 30},
      "microphone": {"device": "plughw:CARD=Device"},
      "speaker": {"device": "plughw:CARD=Device"},
-     "echo": {"enabled": true, "delay_ms": 120, "report_s": 0, "rate": "auto"},  # report_s: log ERLE (echo_report.py)
+     "echo": {"enabled": true, "delay_ms": 120, "report_s": 0},  # report_s: log ERLE (echo_report.py)
      "button": {"pin": 17, "led_pin": 18, "backend": "fake"},
      "unit": {"serial": "fake-0001"}}      # the unit itself: serial, model, temperature
 
@@ -22,7 +22,6 @@ import logging
 from dataclasses import dataclass
 
 from appliance.hardware.echo import DEFAULT_DELAY_MS, EchoCanceller
-from appliance.hardware.echo_rate import rate_setting
 from appliance.hardware.echo_report import ReportingEchoCanceller
 from appliance.hardware.errors import BackendUnavailable, HardwareError, UnknownBackend
 from appliance.hardware.interfaces import CallButton, Camera, Display, Microphone, Speaker, Unit
@@ -117,13 +116,12 @@ def open_hardware(config: dict, *, loop: asyncio.AbstractEventLoop | None = None
         echo_wanted = echo_cfg.get("enabled", backends["microphone"] == "pi")
         delay_ms = echo_cfg.get("delay_ms", DEFAULT_DELAY_MS)
         report_s = echo_cfg.get("report_s", 0)
-        rate = rate_setting(echo_cfg.get("rate"))  # None: 48 kHz, or 16 kHz on a unit too slow for it
         # A real microphone is captured and cancelled in a process of its own, unless told otherwise
         # (appliance/hardware/pi/process_microphone.py says why).
         own_process = echo_wanted and backends["microphone"] == "pi" and echo_cfg.get("own_process", True)
         if echo_wanted and not own_process:
-            echo = (ReportingEchoCanceller(delay_ms=delay_ms, rate=rate, report_s=report_s) if report_s
-                    else EchoCanceller(delay_ms=delay_ms, rate=rate))
+            echo = (ReportingEchoCanceller(delay_ms=delay_ms, report_s=report_s) if report_s
+                    else EchoCanceller(delay_ms=delay_ms))
             opened.append(echo)
 
         def open_device(device, *args):
@@ -136,7 +134,7 @@ def open_hardware(config: dict, *, loop: asyncio.AbstractEventLoop | None = None
         camera = open_device("camera")
         if own_process:
             microphone = _open("pi", modules["pi"].open_microphone_with_echo, sections["microphone"],
-                               delay_ms, report_s, rate)
+                               delay_ms, report_s)
             opened.append(microphone)
             echo = microphone.echo
         else:

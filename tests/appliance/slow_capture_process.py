@@ -21,4 +21,4 @@ class SlowCanceller(EchoCanceller):
 
 
 if __name__ == "__main__":
-    sys.exit(capture_process.main(make_canceller=lambda delay_ms, report_s, rate: SlowCanceller(delay_ms=delay_ms)))
+    sys.exit(capture_process.main(make_canceller=lambda delay_ms, report_s: SlowCanceller(delay_ms=delay_ms)))

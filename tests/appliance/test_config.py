@@ -119,10 +119,6 @@ def test_a_ca_file_that_is_no_certificate_is_refused_at_load(tmp_path):
     ({"central_url": "https://s.example", "token": TOKEN, "hardware": FAKE, "call_connect_timeout_s": 0},
      "between 1 and 600"),
     ({"central_url": "https://s.example", "hardware": FAKE, "data_dir": 3}, "data_dir must be"),
-    ({"central_url": "https://s.example", "token": TOKEN, "hardware": {**FAKE, "echo": {"rate": 44100}}},
-     r'\[hardware.echo\] rate must be "auto", 48000 or 16000, not 44100'),
-    ({"central_url": "https://s.example", "token": TOKEN, "hardware": {**FAKE, "echo": {"rate": "16k"}}},
-     "not '16k'"),
 ])
 def test_mistakes_are_explained(raw, message, tmp_path):
     with pytest.raises(ConfigError, match=message):

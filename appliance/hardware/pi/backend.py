@@ -100,11 +100,10 @@ def open_microphone(cfg: dict, echo: EchoCanceller | None = None) -> AlsaMicroph
     return AlsaMicrophone(_required(cfg, "microphone", "device"), echo=echo)
 
 
-def open_microphone_with_echo(cfg: dict, delay_ms: int, report_s: float, rate: int | None = None) -> ProcessMicrophone:
+def open_microphone_with_echo(cfg: dict, delay_ms: int, report_s: float) -> ProcessMicrophone:
     """The microphone and its echo canceller in a process of their own (process_microphone.py says why);
     the canceller's speaker side is the microphone's ``echo``."""
-    return ProcessMicrophone(_required(cfg, "microphone", "device"), delay_ms=delay_ms, report_s=report_s,
-                             rate=rate)
+    return ProcessMicrophone(_required(cfg, "microphone", "device"), delay_ms=delay_ms, report_s=report_s)
 
 
 def open_speaker(cfg: dict, far_end: FarEndHook | None = None) -> AlsaSpeaker:

@@ -22,7 +22,6 @@ from typing import BinaryIO
 import numpy as np
 
 from appliance.hardware.echo import DEFAULT_DELAY_MS, EchoCanceller
-from appliance.hardware.echo_rate import AUTO, rate_setting
 from appliance.hardware.errors import AudioDeviceError
 from appliance.hardware.pi import alsa_cards
 from appliance.hardware.pi import capture_wire as wire
@@ -31,24 +30,6 @@ from appliance.hardware.pi.alsa_microphone import CardDevice
 from appliance.hardware.pi.alsa_pcm import CAPTURE_PERIODS, open_pcm
 
 log = logging.getLogger(__name__)
-
-# Sound before pictures: on a busy unit the kernel gives this process's threads a core before the call's video
-# (nice 0). A stalled picture is a frozen frame; a stalled canceller lets the echo through and loses words.
-# The appliance's unit allows down to this (LimitNICE=-10 in amtsklingel-appliance.service).
-NICE = -10
-
-
-def raise_priority(nice: int = NICE) -> bool:
-    """Ask for ``nice`` for this process's threads (call before starting any: threads take their creator's)."""
-    try:
-        os.setpriority(os.PRIO_PROCESS, 0, nice)
-    except OSError as exc:
-        log.warning("the microphone's process keeps the normal priority (%s): on a busy unit its echo canceller "
-                    "may fall behind the call's video. The appliance's systemd unit should allow LimitNICE=%d",
-                    exc.strerror, nice)
-        return False
-    log.info("the microphone's process runs at nice %d, before the call's video", nice)
-    return True
 
 
 class Writer:
@@ -166,34 +147,30 @@ class MicrophoneProcess:
             self.echo.close()
 
 
-def canceller(delay_ms: int, report_s: float, rate: int | None = None) -> EchoCanceller:
+def canceller(delay_ms: int, report_s: float) -> EchoCanceller:
     if report_s:
         from appliance.hardware.echo_report import ReportingEchoCanceller
-        return ReportingEchoCanceller(delay_ms=delay_ms, report_s=report_s, rate=rate)
-    return EchoCanceller(delay_ms=delay_ms, rate=rate)
+        return ReportingEchoCanceller(delay_ms=delay_ms, report_s=report_s)
+    return EchoCanceller(delay_ms=delay_ms)
 
 
 def main(argv: list[str] | None = None, *, make_canceller=canceller) -> int:
-    """``make_canceller(delay_ms, report_s, rate)`` is replaced only in tests (a canceller too slow for real time)."""
+    """``make_canceller(delay_ms, report_s)`` is replaced only in tests (a canceller too slow for real time)."""
     parser = argparse.ArgumentParser(prog="python -m appliance.hardware.pi.capture_process",
                                      description="The kiosk microphone's capture and echo cancellation "
                                                  "(started by the appliance; orders on stdin, sound on stdout)")
     parser.add_argument("--device", required=True, help="ALSA capture device, e.g. plughw:CARD=kioskmic")
     parser.add_argument("--delay-ms", type=int, default=DEFAULT_DELAY_MS, help="the echo path's delay, a hint")
     parser.add_argument("--report-s", type=float, default=0, help="log the echo removed every so many seconds")
-    parser.add_argument("--rate", default=AUTO, help="the canceller's rate: auto (48000, or 16000 on a slow "
-                                                       "unit), 48000 or 16000")
     args = parser.parse_args(argv)
     from appliance.service.systemd import setup_logging
     setup_logging()
-    raise_priority()
     # The sound goes out on the real stdout alone: anything a library prints goes to stderr (the journal).
     out = os.fdopen(os.dup(sys.stdout.fileno()), "wb", buffering=0)
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     writer = Writer(out)
     try:
-        process = MicrophoneProcess(args.device, make_canceller(args.delay_ms, args.report_s, rate_setting(args.rate)),
-                                    writer)
+        process = MicrophoneProcess(args.device, make_canceller(args.delay_ms, args.report_s), writer)
     except Exception as exc:  # noqa: BLE001 - whatever stops it, the appliance's log must say
         log.error("the microphone's process cannot start: %s", exc)
         return 1

@@ -30,7 +30,6 @@ import numpy as np
 from aiortc.mediastreams import MediaStreamTrack
 
 from appliance.hardware.echo import DEFAULT_DELAY_MS, mono_s16
-from appliance.hardware.echo_rate import AUTO
 from appliance.hardware.errors import AudioDeviceError
 from appliance.hardware.gain import gain_factor, scale
 from appliance.hardware.pi import alsa_cards
@@ -93,11 +92,11 @@ class ProcessMicrophone(CardDevice):
     """An ALSA microphone whose capture and echo cancellation run in capture_process.py."""
 
     def __init__(self, device: str, *, delay_ms: int = DEFAULT_DELAY_MS, report_s: float = 0,
-                 rate: int | None = None, proc=alsa_cards.PROC_ASOUND, python: str = sys.executable) -> None:
+                 proc=alsa_cards.PROC_ASOUND, python: str = sys.executable) -> None:
         alsaaudio()  # fail at start-up, not at the first call, if ALSA is missing
         super().__init__(device, proc)
         self._command = [python, "-m", "appliance.hardware.pi.capture_process", "--device", device,
-                         "--delay-ms", str(delay_ms), "--report-s", str(report_s), "--rate", str(rate or AUTO)]
+                         "--delay-ms", str(delay_ms), "--report-s", str(report_s)]
         self.gain = 1.0  # amplitude factor, from central's settings (set_gain_db)
         self.error: Exception | None = None
         # Called with the ms of sound skipped each time the process's canceller falls behind (a busy unit).

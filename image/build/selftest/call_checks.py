@@ -193,13 +193,10 @@ def _echo(unit: str, since_us: int, until_us: int) -> None:
     behind = "" if not load or not load["skipped"] else (
         f"; the canceller fell behind: its thread had {load['cpu_s']:.1f} s of CPU for {load['sound_s']:.1f} s of "
         f"sound and skipped {load['skipped'] * 0.02:.1f} s")
-    # A guest too slow for AEC3 at 48 kHz has it go on at 16 kHz (appliance/hardware/echo.py): say so.
-    slow = [n for n, r in enumerate(reports, 1) if "cancelling at 16 kHz" in (r.get("streams") or "")]
-    rate = f"; the canceller worked at 16 kHz from window {slow[0]}" if slow else ""
     check("echo-removed-in-guest", erle is not None and erle >= ERLE_MIN_DB and far_s >= 10,
           f"ERLE {erle if erle is None else round(erle, 1)} dB over {far_s:.0f} s of the clerk's voice after "
           f"the first {CONVERGE_S} s (>= {ERLE_MIN_DB:.0f} dB wanted); per 5 s window: {per_window or 'no reports'}"
-          + behind + rate)
+          + behind)
     # Beside each window's figure, what the canceller was fed: the speaker's underruns, the microphone's
     # overruns, how far the far end ran ahead of the microphone, the clocks (why a window fails).
     for number, r in enumerate(reports, 1):
