@@ -28,6 +28,7 @@ from collections.abc import Callable
 import av
 import numpy as np
 
+from appliance.hardware.aec3_calls import open_aec3
 from appliance.hardware.drift import ClockRatio, Resampler
 from appliance.hardware.echo_align import ReferenceQueue
 from appliance.hardware.echo_streams import StreamCounters
@@ -53,13 +54,9 @@ class EchoCanceller:
             from livekit import rtc  # heavy native library: load only when echo cancellation is wanted
         except ImportError as exc:
             raise HardwareError("echo cancellation needs the 'livekit' package (pip install livekit)") from exc
-        self._rtc = rtc
-        self._apm = rtc.AudioProcessingModule(
-            echo_cancellation=True, noise_suppression=noise_suppression,
-            high_pass_filter=high_pass_filter,
-            # Gain control stays off: it would pump the level of the echo
-            # residue and fight the fixed microphone gain set at installation.
-            auto_gain_control=False)
+        # Its calls prepared once: aec3_calls.py says why.
+        self._apm = open_aec3(rtc, SAMPLE_RATE, noise_suppression=noise_suppression,
+                              high_pass_filter=high_pass_filter)
         self.delay_ms = delay_ms
         # The self-test's tone must reach the microphone as the room carries it: cancelling it
         # would make a working speaker look broken. While bypassed, both sides pass untouched.
@@ -75,10 +72,7 @@ class EchoCanceller:
         self.streams = StreamCounters()  # what it was fed, for the echo report (echo_streams.py)
         # More for the report's window, from whoever runs the canceller (its process: CPU, frames skipped).
         self.window_note: Callable[[], str] | None = None
-        self._apm.set_stream_delay_ms(delay_ms)
-
-    def _chunk(self, samples: np.ndarray):
-        return self._rtc.AudioFrame(bytearray(samples.tobytes()), SAMPLE_RATE, 1, CHUNK)
+        self._apm.set_delay(delay_ms)
 
     def far_end(self, frame: av.AudioFrame | np.ndarray) -> None:
         """Tell the canceller what the speaker's device plays next (48 kHz mono s16, any length), in the
@@ -142,16 +136,15 @@ class EchoCanceller:
                 self.clocks.microphone(samples.size, self._clock())
             self.streams.microphone(samples.size, self._far.lead)
             # AEC3 wants the delay hint before every captured frame.
-            self._apm.set_stream_delay_ms(self.delay_ms)
+            aec3 = self._apm
+            aec3.set_delay(self.delay_ms)
             # As much far end as there is microphone, handed over just before it, as a sound card's
             # callback does: AEC3's render buffer neither runs over nor empty. The whole block's far end
             # first: in strict 10 ms turns AEC3 lost half its ERLE (33 dB, not 52, in bench/_echo_busy.py).
             for _ in range(samples.size // CHUNK):
-                self._apm.process_reverse_stream(self._chunk(self._far.take(CHUNK)))
+                aec3.render(self._far.take(CHUNK))
             for start in range(0, samples.size, CHUNK):
-                chunk = self._chunk(samples[start:start + CHUNK])
-                self._apm.process_stream(chunk)
-                out[start:start + CHUNK] = np.frombuffer(chunk.data, np.int16)
+                out[start:start + CHUNK] = aec3.capture(samples[start:start + CHUNK])
         return out
 
     def close(self) -> None:
