@@ -26,6 +26,7 @@ from tests.polling import until
 
 pytest.importorskip("alsaaudio", reason="pyalsaaudio not installed (pip install pyalsaaudio)")
 
+from appliance.hardware.pi import capture_process  # noqa: E402
 from appliance.hardware.pi.process_microphone import ProcessMicrophone  # noqa: E402
 
 RATE = 48000
@@ -65,6 +66,20 @@ async def test_frames_of_20ms_come_from_the_process_and_close_ends_it(microphone
     assert microphone.starts == 1 and microphone.running
     microphone.close()
     assert not microphone.running and second.readyState == "ended"
+
+
+def test_the_process_puts_its_sound_before_the_call_s_video(microphones, monkeypatch, caplog):
+    # This test runs with the right to raise priority (root, or LimitNICE as the appliance's unit gives it).
+    microphone = microphones("null")
+    assert os.getpriority(os.PRIO_PROCESS, microphone.pid) == capture_process.NICE == -10
+    assert os.getpriority(os.PRIO_PROCESS, os.getpid()) > capture_process.NICE  # the appliance itself is not raised
+
+    def refused(*_args):
+        raise PermissionError(1, "Operation not permitted")
+    monkeypatch.setattr(os, "setpriority", refused)
+    assert not capture_process.raise_priority()  # refused (a unit without LimitNICE): it goes on, and says why
+    assert "keeps the normal priority (Operation not permitted)" in caplog.text
+    assert "LimitNICE=-10" in caplog.text
 
 
 def echo_of(played: np.ndarray, delay_s: float) -> np.ndarray:
@@ -245,3 +260,19 @@ def test_a_frame_the_appliance_does_not_take_in_time_is_dropped_never_waited_for
         writer.send(wire.FAILED, wire.TRACK.pack(1) + b"gone")
         draining.join(30)
         assert not writer.closed and got.endswith(failure) and len(got) == written
+
+
+async def test_the_process_s_threads_are_named_for_top_and_the_boot_test(microphones):
+    sys.path.insert(0, str(REPO / "image/build/selftest"))
+    try:
+        import guest_devices
+    finally:
+        sys.path.pop(0)
+    microphone = microphones("null")
+    track = microphone.track()
+    await frames(track, 5)
+    threads = guest_devices.child_threads(os.getpid())  # what the boot test reads in the guest
+    ours = {name.split(" ", 1)[1]: nice for name, (nice, _cpu) in threads.items()
+            if name.startswith(f"{microphone.pid}/")}
+    assert {"mic-orders", "mic-read", "mic-echo"} <= set(ours), threads
+    assert ours["mic-echo"] == ours["mic-read"] == -10  # the threads take the process's priority

@@ -114,8 +114,10 @@ def clerk_call(unit: str) -> None:
     with g.UnitSampler(unit, every_s=3) as in_call:
         phase("clerk-talks", f"{CLERK_TALKS_S} s, the citizen silent")
         started_us = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+        threads = g.child_threads(pid)
         heard = g.loopback_audio(pid, speaker, microphone, CLERK_TALKS_S)
         ended_us = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+        _threads(threads, g.child_threads(pid), (ended_us - started_us) / 1e6)
         phase("citizen-talks", f"{CITIZEN_TALKS_S} s")
         citizen = g.loopback_audio(pid, speaker, microphone, CITIZEN_TALKS_S, citizen=True)
     _clerk_to_kiosk(heard, citizen)
@@ -180,6 +182,12 @@ def _clerk_to_kiosk(heard: dict, citizen: dict) -> None:
     check("alsa-clerk-to-kiosk", "error" not in heard and median > HEARD_MIN_DBFS,
           f"the clerk's voice through the speaker's ALSA device at the microphone's: {_audio_text(heard)}")
     report("INFO", "alsa-citizen-into-microphone", _audio_text(citizen))
+
+
+def _threads(before: dict, after: dict, seconds: float) -> None:
+    """What the microphone's process's threads had of the CPU while the clerk spoke, and at which priority."""
+    shares = [f"{name} nice {nice}: {cpu - before.get(name, (0, 0.0))[1]:.1f} s" for name, (nice, cpu) in after.items()]
+    report("INFO", "microphone-threads", f"in {seconds:.0f} s: {', '.join(shares) or 'no child process'}")
 
 
 def _echo(unit: str, since_us: int, until_us: int) -> None:

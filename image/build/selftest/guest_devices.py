@@ -79,6 +79,30 @@ def main_pid(unit: str) -> int:
     return int(value) if value.isdigit() else 0
 
 
+def child_threads(pid: int) -> dict[str, tuple[int, float]]:
+    """The threads of ``pid``'s child processes (the microphone's process): ``"pid/tid name"`` -> (nice, CPU s)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) != pid:  # fields after the name: state, ppid, ...
+            continue
+        child = stat.parent.name
+        for task in Path(f"/proc/{child}/task").glob("*"):
+            try:
+                text = (task / "stat").read_text()
+            except OSError:
+                continue
+            name = text[text.index("(") + 1:text.rindex(")")]
+            rest = text.rsplit(")", 1)[1].split()
+            # utime, stime are fields 14 and 15 of stat, nice 19: 12, 13 and 17 after the name.
+            found[f"{child}/{task.name} {name}"] = (int(rest[16]), (int(rest[11]) + int(rest[12])) / tick)
+    return found
+
+
 def held_devices(pid: int) -> list[str]:
     """The camera and sound device nodes the process has open."""
     held = set()
