@@ -42,10 +42,20 @@ CHUNK = SAMPLE_RATE // 100  # AEC3's 10 ms frame
 # roughly 80 ms + 40 ms on a Pi with a USB microphone.  Only a starting hint:
 # AEC3 estimates the actual delay itself and follows it.
 DEFAULT_DELAY_MS = 120
+# Falling behind the microphone this often within SHED_WINDOW_S is no passing hiccup (a stalled SD card, a
+# burst of other work) but a unit too busy for the canceller: it drops noise suppression (the next section).
+SHED_AFTER = 3
+SHED_WINDOW_S = 60.0
 
 
 class EchoCanceller:
-    """WebRTC AEC3 on 48 kHz mono s16, fed in 10 ms chunks."""
+    """WebRTC AEC3 on 48 kHz mono s16, fed in 10 ms chunks.
+
+    On a unit too busy for it, the canceller falls behind the microphone, skips sound, and after each skip
+    lets the echo through until it has the far end again. Then it sheds its noise suppression: about a
+    seventh of its CPU (docs/benchmarks.md), and background noise is the lesser harm than the clerk's
+    own voice coming back. It says so in the journal and keeps it off until the appliance restarts.
+    """
 
     def __init__(self, *, delay_ms: int = DEFAULT_DELAY_MS, noise_suppression: bool = True,
                  high_pass_filter: bool = True, drift_compensation: bool = True,
@@ -55,8 +65,11 @@ class EchoCanceller:
         except ImportError as exc:
             raise HardwareError("echo cancellation needs the 'livekit' package (pip install livekit)") from exc
         # Its calls prepared once: aec3_calls.py says why.
+        self._rtc, self._high_pass_filter = rtc, high_pass_filter
+        self.noise_suppression = noise_suppression
         self._apm = open_aec3(rtc, SAMPLE_RATE, noise_suppression=noise_suppression,
                               high_pass_filter=high_pass_filter)
+        self._behind_at: list[float] = []  # when it fell behind, within the last SHED_WINDOW_S
         self.delay_ms = delay_ms
         # The self-test's tone must reach the microphone as the room carries it: cancelling it
         # would make a working speaker look broken. While bypassed, both sides pass untouched.
@@ -119,6 +132,7 @@ class EchoCanceller:
             estimate = None if self.clocks is None else self.clocks.estimate_ppm
             realigned, self._realigned = self._far.realigned - self._realigned, self._far.realigned
             notes = [f"paired afresh {realigned} times" if realigned else "",
+                     "" if self.noise_suppression else "noise suppression shed",
                      self.window_note() if self.window_note is not None else ""]
             self.streams.note = ", ".join(note for note in notes if note)
             return self.streams.line(ppm, estimate)
@@ -141,11 +155,31 @@ class EchoCanceller:
             # As much far end as there is microphone, handed over just before it, as a sound card's
             # callback does: AEC3's render buffer neither runs over nor empty. The whole block's far end
             # first: in strict 10 ms turns AEC3 lost half its ERLE (33 dB, not 52, in bench/_echo_busy.py).
-            for _ in range(samples.size // CHUNK):
-                aec3.render(self._far.take(CHUNK))
+            far = self._far.take(samples.size)
+            for start in range(0, samples.size, CHUNK):
+                aec3.render(far[start:start + CHUNK])
             for start in range(0, samples.size, CHUNK):
                 out[start:start + CHUNK] = aec3.capture(samples[start:start + CHUNK])
         return out
+
+    def fell_behind(self) -> None:
+        """The microphone's capture skipped sound because this canceller fell behind it (alsa_capture.py)."""
+        now = self._clock()
+        self._behind_at = [at for at in self._behind_at if now - at < SHED_WINDOW_S] + [now]
+        if len(self._behind_at) < SHED_AFTER or not self.noise_suppression:
+            return
+        with self._lock:
+            if self._apm is None:
+                return
+            # A fresh AEC3 finds the echo again within a second or two, as at a call's start.
+            self._apm = open_aec3(self._rtc, SAMPLE_RATE, noise_suppression=False,
+                                  high_pass_filter=self._high_pass_filter)
+            self._apm.set_delay(self.delay_ms)
+            self.noise_suppression = False
+        log.warning("the echo canceller fell behind the microphone %d times within %.0f s: it now works without "
+                    "noise suppression, which leaves it a seventh more of the CPU (background noise may reach the "
+                    "clerk), until the appliance restarts. The unit is too busy: lower the camera's size or rate, "
+                    "or use a faster unit", len(self._behind_at), SHED_WINDOW_S)
 
     def close(self) -> None:
         """Free the native module; later calls pass audio through unchanged."""

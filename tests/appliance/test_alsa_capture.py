@@ -40,6 +40,7 @@ class SlowCanceller:
     def __init__(self) -> None:
         self.lost: list[int] = []
         self.processed = 0
+        self.behind = 0  # times told it fell behind (it sheds noise suppression: test_echo_shedding.py)
 
     def process(self, samples: np.ndarray) -> np.ndarray:
         time.sleep(3 * samples.size / RATE)
@@ -48,6 +49,9 @@ class SlowCanceller:
 
     def microphone_lost(self, samples: int) -> None:
         self.lost.append(samples)
+
+    def fell_behind(self) -> None:
+        self.behind += 1
 
 
 def test_a_canceller_that_falls_behind_skips_to_the_newest_sound_and_says_so(caplog):
@@ -70,6 +74,7 @@ def test_a_canceller_that_falls_behind_skips_to_the_newest_sound_and_says_so(cap
     assert capture.skipped > 0 and sum(echo.lost) >= capture.skipped * PERIOD  # told of every frame it missed
     # The appliance is told of every skip, with how much sound it skipped (its health counts them).
     assert behind and sum(behind) == capture.skipped * PERIOD * 1000 // RATE and min(behind) >= 300
+    assert echo.behind == len(behind)  # and the canceller itself, each time
     # Frames keep their place in time: after a skip the index jumps by what was skipped.
     assert delivered == sorted(delivered) and delivered[-1] > PERIOD * (len(delivered) - 1)
     warning = next(r for r in caplog.records if "fell" in r.getMessage())

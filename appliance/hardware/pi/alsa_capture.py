@@ -85,6 +85,7 @@ class Capture:
                                 "its sound (skips in this call: %d): the unit's CPU is too busy for it, so the "
                                 "clerk may hear an echo of their own voice and miss words. Lower the camera's "
                                 "size or rate, or use a faster unit", ms, behind)
+                self.echo.fell_behind()
                 self._tell_behind(ms)
             for item in items:
                 if isinstance(item, int):  # sound lost before the next frame: the canceller skips as much
