@@ -20,6 +20,8 @@ import logging
 
 import numpy as np
 
+from appliance.hardware.errors import EchoCancellerError
+
 log = logging.getLogger(__name__)
 
 
@@ -61,13 +63,13 @@ class _Prepared:
     def __call__(self) -> None:
         handle = self._lib.livekit_ffi_request(self._ptr, self._len, self._resp_ref, self._resp_len_ref)
         if not handle:
-            raise RuntimeError("livekit's native library refused an echo canceller call")
+            raise EchoCancellerError("livekit's native library refused an echo canceller call")
         answer = ctypes.string_at(self._resp, self._resp_len.value)
         self._lib.livekit_ffi_drop_handle(handle)  # frees the answer
         if answer != self._ok:
             error = self._answer_of(answer)
             if error:
-                raise RuntimeError(f"the echo canceller refused a call: {error}")
+                raise EchoCancellerError(f"the echo canceller refused a call: {error}")
             self._ok = answer
 
 

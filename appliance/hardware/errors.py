@@ -37,6 +37,10 @@ class CodecUnavailable(HardwareError, RuntimeError):
     packetization-mode 1): install the aiortc version the image pins."""
 
 
+class EchoCancellerError(HardwareError, RuntimeError):
+    """livekit's native library refused a call of the echo canceller (aec3_calls.py); the message has its reason."""
+
+
 class DeviceUsageError(AmtsklingelError, ValueError):
     """A device was asked for something it cannot do (an unknown LED mode, audio of the wrong format,
     a test pattern size it does not draw): a mistake in the calling code, not a broken device."""

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from appliance.hardware.aec3_calls import PreparedCalls, PublicCalls, _delay_request, _error_of, _Prepared, open_aec3
+from appliance.hardware.errors import EchoCancellerError
 
 rtc = pytest.importorskip("livekit.rtc", reason="livekit not installed (pip install livekit)")
 
@@ -44,7 +45,7 @@ def test_a_refused_call_raises_with_the_native_librarys_reason():
     from livekit.rtc._proto import ffi_pb2
     gone = _Prepared(FfiClient.instance._ffi_lib, _delay_request(ffi_pb2, 987654321, 100),
                      _error_of(ffi_pb2, "apm_set_stream_delay"))
-    with pytest.raises(RuntimeError, match="refused an echo canceller call"):
+    with pytest.raises(EchoCancellerError, match="refused an echo canceller call"):
         gone()
 
 
