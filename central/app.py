@@ -54,6 +54,7 @@ from central.web import (
     status,
 )
 from central.web.booking_guard import BookingLimits
+from central.web.client_gone import quiet_when_client_left
 from central.web.throttle import LoginThrottle
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ STATIC = Path(__file__).parent / "static"
 def create_app(config: Config, *, now: Callable[[], dt.datetime] | None = None) -> web.Application:
     """Build central. ``now`` replaces the clock in tests of office hours."""
     logfilter.install()  # no client address in the log, whoever configured the handlers
-    app = web.Application(middlewares=[auth.security_headers, refuse_while_stopping,
+    app = web.Application(middlewares=[quiet_when_client_left, auth.security_headers, refuse_while_stopping,
                                        cluster_web.refuse_websockets_on_standby, auth.session_middleware],
                           client_max_size=256 * 1024)
     app["config"] = config
