@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from appliance.config import BUILTIN_PATH, DEFAULT_PATH, ApplianceConfig, ConfigError
+from appliance.hardware.native_exit import end_process
 from appliance.service import systemd
 
 # Imported one at a time, each a step of the start that systemd sees done (systemd.starting): together
@@ -37,4 +38,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    end_process(main())  # an in-process echo canceller's runtime must not see the teardown (native_exit.py)

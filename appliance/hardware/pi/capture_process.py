@@ -23,6 +23,7 @@ import numpy as np
 
 from appliance.hardware.echo import DEFAULT_DELAY_MS, EchoCanceller
 from appliance.hardware.errors import AudioDeviceError
+from appliance.hardware.native_exit import end_process
 from appliance.hardware.pi import alsa_cards
 from appliance.hardware.pi import capture_wire as wire
 from appliance.hardware.pi.alsa_capture import Capture, name_os_thread
@@ -204,4 +205,4 @@ def main(argv: list[str] | None = None, *, make_canceller=canceller) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    end_process(main())  # never through the interpreter's teardown: native_exit.py says why
