@@ -90,6 +90,26 @@ FAMILIES: tuple[tuple[str, str, str], ...] = (
 )
 
 
+# What a central says of itself; everything else on the page is the leader's to say.
+CENTRAL_OWN = ("amtsklingel_central_build_info", "amtsklingel_central_leader", "amtsklingel_central_relayed_sockets")
+
+
+def not_leading(relayed: int) -> str:
+    """The page of a central that does not lead (an edge or standby of several): its own figures alone.
+
+    Prometheus scrapes every central directly (docs/fleet.md). The kiosks, rooms, rollout and bookings
+    are the leader's: an edge knows no kiosk as connected (they are the leader's peers, relayed), so its
+    ``amtsklingel_kiosk_up`` would be 0 for every kiosk and fire KioskDownDuringOfficeHours for the whole
+    fleet, and its copies of the bookings' counters would double every sum. Without a leader nobody
+    reports them, and NoCentralServes says why.
+    """
+    families = {name: _Family(name, kind, text) for name, kind, text in FAMILIES if name in CENTRAL_OWN}
+    families["amtsklingel_central_build_info"].add(1, version=central_version())
+    families["amtsklingel_central_leader"].add(0)
+    families["amtsklingel_central_relayed_sockets"].add(relayed)
+    return "".join(family.text() for family in families.values())
+
+
 def exposition(lines: Iterable[KioskLine], waiting: dict[str, int], clerks_online: dict[str, int]) -> str:
     """The whole page. ``waiting`` and ``clerks_online``: per department slug."""
     page = Exposition()
@@ -121,12 +141,11 @@ class Exposition:
     def text(self, waiting: dict[str, int], clerks_online: dict[str, int], rollout: Rollout | None = None,
              rollout_counts: dict[str, Counter[str]] | None = None,
              clerk_browsers: Iterable[ClerkVideo] = (), bookings: dict[tuple[str, str], int] | None = None,
-             leading: bool = True, relayed: int = 0) -> str:
+             ) -> str:
         """The page; with the live ``rollout`` and its counts per ring and state (UpdateBook.counts), and
         each staff account's browser as of its last call (central/storage/staff_browsers.py), and the
-        bookings' counters per (department, outcome) (central/storage/bookings.py); ``leading`` is False on a
-        standby of several centrals, which relays ``relayed`` sockets to the leader
-        (docs/decisions/0008-several-centrals.md)."""
+        bookings' counters per (department, outcome) (central/storage/bookings.py). The leader's page (or
+        that of a central on its own); ``not_leading`` is the others'."""
         fam = self.families
         browsers = Counter(("yes" if seen.h264 else "no", seen.video) for seen in clerk_browsers)
         for (h264, video), count in sorted(browsers.items()):
@@ -136,8 +155,8 @@ class Exposition:
             fam["amtsklingel_department_waiting_visits"].add(waiting[slug], department=slug)
             fam["amtsklingel_department_clerks_online"].add(clerks_online.get(slug, 0), department=slug)
         fam["amtsklingel_central_build_info"].add(1, version=central_version())
-        fam["amtsklingel_central_leader"].add(int(leading))
-        fam["amtsklingel_central_relayed_sockets"].add(relayed)
+        fam["amtsklingel_central_leader"].add(1)
+        fam["amtsklingel_central_relayed_sockets"].add(0)  # the leader relays nothing: it serves
         for (slug, outcome), count in sorted((bookings or {}).items()):
             fam["amtsklingel_bookings_total"].add(count, department=slug, outcome=outcome)
         return "".join(family.text() for family in fam.values())

@@ -21,6 +21,10 @@ async def metrics_page(request: web.Request) -> web.Response:
         raise web.HTTPUnauthorized(headers={"WWW-Authenticate": 'Bearer realm="amtsklingel metrics"'},
                                    text="send the metrics_token of central's configuration as "
                                         "'Authorization: Bearer <token>' (docs/fleet.md)\n")
+    if not leads(request):
+        edge = request.app.get("edge")
+        text = metrics.not_leading(len(edge.relayed) if edge is not None else 0)
+        return _page(text)
     hub = request.app["hub"]
     waiting = {slug: len(hub.rooms.waiting(slug)) for slug in hub.departments}
     online = {slug: 0 for slug in hub.departments}
@@ -35,8 +39,11 @@ async def metrics_page(request: web.Request) -> web.Response:
     counts = hub.updates.counts((line.kiosk.id, line.state.version) for line in lines) if rollout is not None else {}
     browsers = (await request.app["db"].staff_browsers.all()).values()
     text = page.text(waiting, online, rollout, counts, clerk_browsers=browsers,
-                     bookings=await request.app["db"].bookings.totals(), leading=leads(request),
-                     relayed=len(edge.relayed) if (edge := request.app.get("edge")) is not None else 0)
+                     bookings=await request.app["db"].bookings.totals())
+    return _page(text)
+
+
+def _page(text: str) -> web.Response:
     return web.Response(body=text.encode(), headers={"Content-Type": metrics.CONTENT_TYPE,
                                                      "Cache-Control": "no-store"})
 

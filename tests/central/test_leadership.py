@@ -19,6 +19,7 @@ from central.rooms.redis_rooms import Fenced, RedisRooms
 from central.seed import seed_demo
 from central.storage import Database
 from tests.central.leadership_helpers import METRICS_TOKEN, two_centrals, until_status
+from tests.central.test_metrics import promtool
 
 
 async def test_one_central_holds_the_lease_and_each_takeover_raises_the_epoch(redis_client):
@@ -85,7 +86,13 @@ async def test_the_standby_relays_kiosks_to_the_leader_until_it_stops_then_holds
                 assert r.status == 503 and await r.text() == "standby\n"
             for url, leading in ((leader, 1), (standby, 0)):  # for Prometheus, which scrapes each one
                 async with session.get(url + "/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}) as r:
-                    assert f"\namtsklingel_central_leader {leading}\n" in await r.text()
+                    page = await r.text()
+                assert f"\namtsklingel_central_leader {leading}\n" in page
+                checked = promtool("check", "metrics", stdin=page)
+                assert checked.returncode == 0, checked.stdout + checked.stderr
+                # The kiosks and rooms only on the leader's page: a standby's would say every kiosk is down.
+                fleet = ("\namtsklingel_kiosk_up{", "\namtsklingel_department_waiting_visits{")
+                assert all((family in page) == bool(leading) for family in fleet), page
             await until_status(standby, 200, timeout=5, path="/health/ws")  # it relays to the leader
             auth = {"Authorization": f"Bearer {credentials['kiosk_token']}"}
             kiosk = await session.ws_connect(standby.replace("http", "ws") + "/ws/kiosk", headers=auth)
