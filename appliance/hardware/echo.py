@@ -67,10 +67,9 @@ class EchoCanceller:
         # Its calls prepared once: aec3_calls.py says why.
         self._rtc, self._high_pass_filter = rtc, high_pass_filter
         self.noise_suppression = noise_suppression
-        self._apm = open_aec3(rtc, SAMPLE_RATE, noise_suppression=noise_suppression,
-                              high_pass_filter=high_pass_filter)
-        self._behind_at: list[float] = []  # when it fell behind, within the last SHED_WINDOW_S
         self.delay_ms = delay_ms
+        self._apm = self._open_aec3(noise_suppression)
+        self._behind_at: list[float] = []  # when it fell behind, within the last SHED_WINDOW_S
         # The self-test's tone must reach the microphone as the room carries it: cancelling it
         # would make a working speaker look broken. While bypassed, both sides pass untouched.
         self.bypassed = False
@@ -85,7 +84,13 @@ class EchoCanceller:
         self.streams = StreamCounters()  # what it was fed, for the echo report (echo_streams.py)
         # More for the report's window, from whoever runs the canceller (its process: CPU, frames skipped).
         self.window_note: Callable[[], str] | None = None
-        self._apm.set_delay(delay_ms)
+
+    def _open_aec3(self, noise_suppression: bool):  # noqa: ANN202 - aec3_calls.PreparedCalls or PublicCalls
+        """A fresh AEC3 with this canceller's settings."""
+        aec3 = open_aec3(self._rtc, SAMPLE_RATE, noise_suppression=noise_suppression,
+                         high_pass_filter=self._high_pass_filter)
+        aec3.set_delay(self.delay_ms)
+        return aec3
 
     def far_end(self, frame: av.AudioFrame | np.ndarray) -> None:
         """Tell the canceller what the speaker's device plays next (48 kHz mono s16, any length), in the
@@ -172,9 +177,7 @@ class EchoCanceller:
             if self._apm is None:
                 return
             # A fresh AEC3 finds the echo again within a second or two, as at a call's start.
-            self._apm = open_aec3(self._rtc, SAMPLE_RATE, noise_suppression=False,
-                                  high_pass_filter=self._high_pass_filter)
-            self._apm.set_delay(self.delay_ms)
+            self._apm = self._open_aec3(noise_suppression=False)
             self.noise_suppression = False
         log.warning("the echo canceller fell behind the microphone %d times within %.0f s: it now works without "
                     "noise suppression, which leaves it a seventh more of the CPU (background noise may reach the "

@@ -9,16 +9,9 @@ from appliance.hardware.echo import SHED_AFTER, SHED_WINDOW_S, EchoCanceller
 from appliance.hardware.limiter import SoftLimiter
 from bench._echo_room import CLIPPING_DRIFT, measure
 from tests.appliance.test_echo import ERLE_TARGET_DB, NEAR_END_LOSS_TARGET_DB
+from tests.appliance.test_echo_report import Clock
 
 FRAME = 960
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_falling_behind_now_and_then_keeps_noise_suppression():
