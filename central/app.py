@@ -151,8 +151,10 @@ def create_app(config: Config, *, now: Callable[[], dt.datetime] | None = None) 
             app["remote_peers"].stop()
             await app["edge"].stop()
         if "redis" in app:
-            await app["redis"].aclose()
-            await app["redis_subscriber"].aclose()
+            from central.cluster.valkey_clients import aclose
+
+            app["follow_master"].cancel()
+            await aclose(app["redis"], app["redis_subscriber"])
         if "write_fleet" in app:
             app["write_fleet"].cancel()
             await app["fleet_writer"].flush()  # the kiosks' last seen, as the sockets closed
@@ -197,25 +199,26 @@ def create_app(config: Config, *, now: Callable[[], dt.datetime] | None = None) 
 def _redis_client(app: web.Application, config: Config):
     """The one Redis client of this central (made on first use)."""
     if "redis" not in app:
-        import redis.asyncio as aioredis  # only where redis_url is configured
+        from central.cluster import valkey_clients  # only where redis_url is configured
 
-        # Short timeouts: a leader must notice a lost Redis within its lease, not after TCP's minutes.
-        app["redis"] = aioredis.from_url(config.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
+        # Short timeouts for commands: a leader must notice a lost Redis within its lease, not after TCP's
+        # minutes. Subscriptions wait for messages as long as there are none: no socket timeout (they wake up on
+        # their own). With redis+sentinel:// both follow the master the sentinels name.
+        app["redis"], app["redis_subscriber"] = valkey_clients.async_clients(config.redis_url)
+        log.info("Valkey/Redis: %s", valkey_clients.describe(config.redis_url))
+        app["follow_master"] = asyncio.get_running_loop().create_task(
+            valkey_clients.follow_master(app["redis"], app["redis_subscriber"]))
     return app["redis"]
 
 
 def _redis_state(app: web.Application, config: Config):
     """Several centrals: the Redis client, the lease, and the rooms and guest links written through (fenced by
     the lease)."""
-    import redis.asyncio as aioredis  # only where redis_url is configured
-
     from central.cluster.lease import Lease
     from central.rooms.redis_guest_links import RedisGuestLinks
     from central.rooms.redis_rooms import RedisRooms
 
     client = _redis_client(app, config)
-    # Subscriptions wait for messages as long as there are none: no socket timeout (they wake up on their own).
-    app["redis_subscriber"] = aioredis.from_url(config.redis_url, socket_connect_timeout=1.0)
     lease = app["lease"] = Lease(client)
 
     def fence() -> tuple[str, str]:

@@ -15,6 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from central.cluster.keeper import STALL_LIMIT_S
+from central.cluster.valkey_clients import EXAMPLE as SENTINEL_EXAMPLE
+from central.cluster.valkey_clients import SCHEME as SENTINEL_SCHEME
+from central.cluster.valkey_clients import SentinelUrl, ValkeyUrlError
 from central.live.ice import TURN_SCHEMES, TurnRest, TurnSecret
 from protocol.candidates import DEFAULT_NETWORKS, parse_networks
 from protocol.errors import AmtsklingelError
@@ -83,7 +86,9 @@ class Config:
     # Several centrals (docs/decisions/0008-several-centrals.md): the Redis or Valkey server all of them share.
     # Set, this central leads only while it holds the lease there and stands by otherwise, and its waiting
     # rooms are written through to it; unset (the default), one central keeps them in memory. The URL may carry
-    # a password (redis://:secret@host:6379/0): set it in AMTSKLINGEL_REDIS_URL instead of this file.
+    # a password (redis://:secret@host:6379/0): set it in AMTSKLINGEL_REDIS_URL instead of this file. Valkey under
+    # Sentinel (a master, replicas, three sentinels; docs/deploy.md) is named by its sentinels and the master's name:
+    # redis+sentinel://:secret@h1:26379,h2:26379,h3:26379/amtsklingel[/0][?sentinel_password=...]
     redis_url: str | None = dataclasses.field(default=None, repr=False)
     # Several centrals: the leader keeps its lease while its event loop has run within this many seconds
     # (central/cluster/keeper.py). Longer tolerates a busier machine; a hung leader is replaced after about
@@ -205,9 +210,16 @@ def _redis(values: dict[str, Any], source: str) -> None:
     url = values.get("redis_url")
     if url is None:
         return
-    example = "e.g. redis_url = \"redis://10.1.2.5:6379/0\" (Redis or Valkey, without persistence)"
-    if not isinstance(url, str) or not url.startswith(REDIS_SCHEMES):
-        raise ConfigError(f"{source}: 'redis_url' must start with redis://, rediss:// or unix://; {example}")
+    example = ("e.g. redis_url = \"redis://10.1.2.5:6379/0\" (Redis or Valkey, without persistence), or for Valkey "
+               "under Sentinel \"redis+sentinel://:PASSWORD@10.1.2.5:26379,10.1.2.6:26379,10.1.2.7:26379/amtsklingel\"")
+    if not isinstance(url, str) or not url.startswith(REDIS_SCHEMES + (SENTINEL_SCHEME,)):
+        raise ConfigError(f"{source}: 'redis_url' must start with redis://, rediss://, unix:// or "
+                          f"{SENTINEL_SCHEME}; {example}")
+    if url.startswith(SENTINEL_SCHEME):
+        try:
+            SentinelUrl.parse(url)
+        except ValkeyUrlError as exc:
+            raise ConfigError(f"{source}: redis_url: {exc}; {SENTINEL_EXAMPLE}") from None
     if not values["database_url"].startswith("postgresql"):
         raise ConfigError(f"{source}: redis_url is set for several centrals, and they must share one PostgreSQL "
                           "database: set database_url = \"postgresql://...\" (or remove redis_url for one central "

@@ -8,18 +8,23 @@ instead of being polled.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import inspect
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 T = TypeVar("T")
 
 
-async def until(condition: Callable[[], T], seconds: float = 10.0, every: float = 0.05, what: str = "") -> T:
-    """Returns the first truthy result of ``condition()``; raises ``TimeoutError`` after ``seconds``."""
+async def until(condition: Callable[[], T | Awaitable[T]], seconds: float = 10.0, every: float = 0.05,
+                what: str = "") -> T:
+    """Returns the first truthy result of ``condition()`` (awaited when it is a coroutine: a question to a
+    server); raises ``TimeoutError`` after ``seconds``."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
     while True:
         result = condition()
+        if inspect.isawaitable(result):
+            result = await result
         if result:
             return result
         if loop.time() >= deadline:

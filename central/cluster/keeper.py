@@ -80,10 +80,10 @@ class LeaseKeeper(threading.Thread):
         self._stopping.set()
 
     def run(self) -> None:
-        import redis  # only where redis_url is configured
+        from central.cluster.valkey_clients import sync_client  # only where redis_url is configured
 
-        client = redis.Redis.from_url(self._redis_url, socket_timeout=REDIS_TIMEOUT_S,
-                                      socket_connect_timeout=REDIS_TIMEOUT_S)
+        client = sync_client(self._redis_url, REDIS_TIMEOUT_S)
+        self._follow = _follower(self._redis_url)
         try:
             why = self._keep(client)
         except Exception as exc:  # a bug here must end the term, not leave a leader nobody renews for
@@ -116,6 +116,7 @@ class LeaseKeeper(threading.Thread):
                 return "the lease ran out before it could be renewed (this process could not run)"
             sent = time.monotonic()
             try:
+                self._follow(client)  # under Sentinel: renew where the sentinels say the master is now
                 answer = renew(keys=[self.lease.key], args=[value, ttl_ms])
             except Exception as exc:  # redis.ConnectionError, TimeoutError: try again while the lease runs
                 error = exc
@@ -134,3 +135,9 @@ class LeaseKeeper(threading.Thread):
             client.register_script(RELEASE)(keys=[self.lease.key], args=[value])
         except Exception as exc:  # Redis away: the key runs out on its own within the ttl
             log.warning("could not hand the lease back (%s); it runs out within %g s", exc, self.lease.ttl_s)
+
+
+def _follower(redis_url: str) -> Callable[[object], None]:
+    from central.cluster.valkey_clients import follow_master_sync, is_sentinel
+
+    return follow_master_sync if is_sentinel(redis_url) else (lambda client: None)

@@ -184,6 +184,16 @@ def redis_server():
         yield server
 
 
+@pytest.fixture
+def sentinel_group():
+    """Valkey under Sentinel (tests/sentinel_servers.py): a master, a replica and three sentinels of this test's
+    own, since the tests kill the master."""
+    from tests import sentinel_servers
+
+    with sentinel_servers.sentinel_group() as group:
+        yield group
+
+
 @pytest_asyncio.fixture
 async def redis_client(request):
     """An asyncio client of redis_server, on an emptied database."""

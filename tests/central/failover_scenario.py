@@ -65,14 +65,15 @@ class Cluster:
 
 @contextlib.asynccontextmanager
 async def cluster(tmp: Path, pg: servers.PostgreSQL, redis: servers.Redis, kiosks: int) -> AsyncIterator[Cluster]:
-    """Two centrals (the first leads) and HAProxy in front, on a fresh database and an emptied Redis."""
-    import redis.asyncio as aioredis
+    """Two centrals (the first leads) and HAProxy in front, on a fresh database and an emptied Redis (one server,
+    or Valkey under Sentinel: anything with the ``url`` central is configured with)."""
+    from central.cluster import valkey_clients
 
-    client = aioredis.from_url(redis.url)
+    client, subscriber = valkey_clients.async_clients(redis.url)
     try:
         await client.flushdb()
     finally:
-        await client.aclose()
+        await valkey_clients.aclose(client, subscriber)
     database_url = await pg.create_database()
     db = await Database.open(database_url)
     try:
