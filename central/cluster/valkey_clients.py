@@ -11,9 +11,11 @@ connection, and redis-py drops a connection that hears READONLY (a demoted old m
 the next command goes to whatever master the sentinels name then: a failover costs the commands in between,
 which the callers already survive (they retry, or step down and restart as a standby).
 
-Three kinds of client, as central needs them: :func:`async_client` (short timeouts: a leader must notice a
-lost server within its lease), :func:`async_subscriber` (no read timeout: a subscription waits as long as no
-message comes) and :func:`sync_client` for the lease keeper's thread (central/cluster/keeper.py).
+Three kinds of client, as central needs them: from :func:`async_clients` the client with short timeouts (a leader
+must notice a lost server within its lease) and the subscriber (no read timeout: a subscription waits as long as
+no message comes, and it never reconnects on its own), and :func:`sync_client` for the lease keeper's thread
+(central/cluster/keeper.py). :func:`follow_master` and :func:`follow_master_sync` move them off a master the
+sentinels no longer name, even one that still answers.
 """
 from __future__ import annotations
 
@@ -144,9 +146,9 @@ class _MasterLog:
                       self.target.service, self.target.service)
 
 
-def _sentinel_kwargs(target: SentinelUrl) -> dict:
+def _sentinel_kwargs(target: SentinelUrl, timeout_s: float = TIMEOUT_S) -> dict:
     # Asking the sentinels needs short timeouts for every kind of client, the subscriber's included.
-    kwargs = {"socket_timeout": TIMEOUT_S, "socket_connect_timeout": TIMEOUT_S}
+    kwargs = {"socket_timeout": timeout_s, "socket_connect_timeout": timeout_s}
     if target.sentinel_password:
         kwargs["password"] = target.sentinel_password
     return kwargs
@@ -210,7 +212,7 @@ async def follow_master(client, subscriber, every_s: float = FOLLOW_EVERY_S) -> 
 
     A connection that still works stays with its server: after a failover the sentinels chose (SENTINEL FAILOVER,
     or a master that was cut off and is reachable again) the old master goes on accepting writes until the
-    sentinels turn it into a replica, some 8 s later, and what was written there is lost. Nothing is lost when
+    sentinels turn it into a replica, 8 to 30 s later, and what was written there is lost. Nothing is lost when
     every connection of central moves within ``every_s`` of the switch. Runs until cancelled; for plain URLs it
     returns at once."""
     import asyncio
@@ -245,6 +247,11 @@ def follow_master_sync(client) -> None:  # noqa: ANN001
             pass
 
 
+# The keeper asks the sentinels before every renewal (follow_master_sync): with every sentinel out of reach, three
+# of these must still leave the renewal time inside the lease (renewed every 0.75 s, lost after 2.5 s).
+KEEPER_SENTINEL_TIMEOUT_S = 0.25
+
+
 def sync_client(url: str, timeout_s: float = TIMEOUT_S):
     """A blocking client for a thread of its own (the lease keeper)."""
     import redis
@@ -266,7 +273,8 @@ def sync_client(url: str, timeout_s: float = TIMEOUT_S):
             watch.found(address)
             return address
 
-    sentinel = LoggedSentinel(list(target.sentinels), sentinel_kwargs=_sentinel_kwargs(target))
+    sentinel = LoggedSentinel(list(target.sentinels),
+                              sentinel_kwargs=_sentinel_kwargs(target, KEEPER_SENTINEL_TIMEOUT_S))
     return sentinel.master_for(target.service, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
                                **_node_kwargs(target))
 

@@ -1,0 +1,137 @@
+"""Two centrals behind HAProxy on Valkey under Sentinel, citizens waiting and one in a call, and the Valkey master
+killed (SIGKILL): the scenario of tests/central/test_valkey_failover.py, whose figures
+``./build.sh bench --only valkey_failover`` prints (bench/valkey_failover.py).
+
+The leader cannot renew its lease and steps down (exit 75); as systemd would, the scenario starts every central
+that exits again. The sentinels promote the replica, a central takes the lease there, and every kiosk and the
+console come back through HAProxy. Then the old master is started again (empty, as its own master) until the
+sentinels have made it a replica. Every server is real and on loopback; every wait has a timeout.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+
+from central.cluster.valkey_clients import CLIENT_NAME
+from tests import servers
+from tests.central.central_processes import CentralProcess, Scene, waiting_ids
+from tests.central.failover_scenario import (
+    DEPARTMENT,
+    RECOVERY_TIMEOUT_S,
+    Cluster,
+    client_session,
+    cluster,
+    set_the_scene,
+)
+from tests.polling import until
+from tests.sentinel_servers import SentinelGroup
+
+EXIT_STANDBY = 75  # a central that lost the lease exits with this; systemd starts it again
+# The sentinels turn a returning old master into a replica once they have seen it report itself master for 8 s;
+# they ask a replica's role every 10 s: up to some 30 s, more on a loaded machine.
+CONVERTED_TIMEOUT_S = 60.0
+
+
+@dataclass
+class MasterKilled:
+    """What killing the Valkey master did to the citizens, the clerk and the centrals."""
+
+    waiting: int
+    places_kept: int        # waiting citizens back in their own place (position and state)
+    order_kept: bool        # the console's queue afterwards lists every visit in the original order
+    call_resumed: bool      # the calling kiosk resumed in_call
+    ended: int              # visits that ended on the way (must be 0)
+    exits: list[tuple[str, int]]  # (central, exit status) of every central that exited, in order
+    old_leader: str
+    leads_after_s: float    # kill -> some central's own /health/leader answers 200 (on the new master)
+    recovery_s: float       # kill -> a console through HAProxy sees the queue
+    kiosks_back_s: float    # kill -> the last kiosk has resumed through HAProxy
+    old_master: int         # ports of the data nodes
+    new_master: int
+    replica_again_s: float  # the old master started again -> the sentinels made it a replica
+    readonly_errors: int    # commands the old master refused as a replica (someone wrote to it)
+    central_connections_to_old: int  # central's connections (CLIENT LIST) on the old master afterwards
+    journals: dict[str, str]
+
+
+async def keep_running(central: CentralProcess, exits: list[tuple[str, int]]) -> None:
+    """What systemd does for central (Restart=always): a central that exited is started again, as a standby."""
+    async with aiohttp.ClientSession() as probe:
+        while True:
+            exits.append((central.name, await asyncio.to_thread(central.proc.wait)))
+            await central.start(probe, "/health/leader", (200, 503))
+
+
+async def any_leads(c: Cluster, session: aiohttp.ClientSession) -> bool:
+    with contextlib.suppress(AssertionError):
+        return bool(await c.leader(session))
+    return False
+
+
+async def console_sees(scene: Scene, started: float) -> tuple[float, list[str]]:
+    """The clerk's console, reconnecting through HAProxy until a central answers: how long after ``started``
+    (monotonic), and the waiting visits it lists."""
+
+    async def snapshot() -> dict | None:  # HAProxy answers 503 until a central leads; the login stays valid
+        try:
+            return await scene.clerk.connect()
+        except (aiohttp.ClientError, AssertionError, TimeoutError):
+            return None
+    seen = await until(snapshot, RECOVERY_TIMEOUT_S, every=0.1, what="the console connected through HAProxy")
+    return time.monotonic() - started, waiting_ids(seen, DEPARTMENT)
+
+
+async def kill_the_master(tmp: Path, pg: servers.PostgreSQL, valkey: SentinelGroup, waiting: int) -> MasterKilled:
+    async with cluster(tmp, pg, valkey, waiting) as c, client_session() as session:
+        scene = await set_the_scene(c, session, waiting)
+        old_leader = await c.leader(session)
+        everyone = [scene.calling, *scene.waiting]
+        exits: list[tuple[str, int]] = []
+        systemd = asyncio.gather(*(keep_running(central, exits) for central in c.centrals))
+        try:
+            old = valkey.master_port()
+            closed = asyncio.gather(*(k.closed(timeout=RECOVERY_TIMEOUT_S) for k in everyone))
+            killed_at = time.monotonic()
+            valkey.node(old).kill()
+            await closed  # the leader stepped down, the other central closed what it relayed (1012)
+            await scene.clerk.ws.close()
+
+            async def someone_leads() -> float:
+                await until(lambda: any_leads(c, session), RECOVERY_TIMEOUT_S, every=0.05,
+                            what="a central leading on the new Valkey master")
+                return time.monotonic() - killed_at
+
+            async with asyncio.timeout(RECOVERY_TIMEOUT_S):
+                leads_after_s, (recovery_s, order), *resumed = await asyncio.gather(
+                    someone_leads(), console_sees(scene, killed_at),
+                    *(k.resume_retrying(RECOVERY_TIMEOUT_S) for k in everyone))
+            kiosks_back_s = time.monotonic() - killed_at
+            new = valkey.master_port()
+
+            # The old machine comes back, as an empty master; the sentinels make it a replica of the new one.
+            started = time.monotonic()
+            await asyncio.to_thread(valkey.restart, valkey.node(old))
+            await until(lambda: valkey.role(old) == "slave", CONVERTED_TIMEOUT_S, every=0.2,
+                        what="the old master now a replica")
+            replica_again_s = time.monotonic() - started
+            with valkey.data_client(old) as direct:
+                readonly = direct.info("errorstats").get("errorstat_READONLY", {}).get("count", 0)
+                to_old = sum(cl["name"] == CLIENT_NAME for cl in direct.client_list())
+        finally:
+            await scene.clerk.close()
+            systemd.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await systemd
+            for central in c.centrals:
+                central.kill_if_running()  # the threads waiting for them end with them
+    places_kept = sum(r["state"] == "waiting" and r["position"] == place for place, r in enumerate(resumed[1:], 1))
+    return MasterKilled(
+        waiting, places_kept, order == scene.order, resumed[0]["state"] == "in_call",
+        sum(m["type"] == "visit.ended" for k in everyone for m in k.seen), exits, old_leader.name,
+        leads_after_s, recovery_s, kiosks_back_s, old, new, replica_again_s, readonly, to_old,
+        {central.name: central.log.read_text() for central in c.centrals})
