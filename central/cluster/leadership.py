@@ -8,8 +8,9 @@ answers ``GET /health/leader`` with 200, so HAProxy sends it the kiosks and cons
 ends (the loop stalled past the limit, Redis unreachable for longer than the lease allows, or a write of
 the rooms refused because another central holds the lease), it stops leading at once: ``on_lost`` closes
 every WebSocket and ends the process, which systemd starts again as a standby with empty memory (no state
-of the old term can leak into a new one). Redis away for longer than the lease thus leaves no leader: the
-deployment's single point, recorded in docs/decisions/0008-several-centrals.md.
+of the old term can leak into a new one). Redis away for longer than the lease thus leaves no leader: with one
+Valkey the deployment's single point; under Sentinel, until the sentinels have promoted a replica and the clients
+found it (central/cluster/valkey_clients.py, docs/decisions/0008-several-centrals.md).
 """
 from __future__ import annotations
 
