@@ -20,6 +20,7 @@ sentinels no longer name, even one that still answers.
 from __future__ import annotations
 
 import logging
+import re
 import time
 import urllib.parse
 from dataclasses import dataclass, field
@@ -142,8 +143,16 @@ class _MasterLog:
             log.warning("%s: no sentinel names a Valkey master for %s (%s). During a failover this lasts a few "
                       "seconds; if it goes on, check that the sentinels run and are reachable from here, that they "
                       "monitor %r (sentinel monitor %s ...), that sentinel_password in redis_url is right, and "
-                      "SENTINEL MASTERS on one of them", self.who, self.target.describe(), exc,
+                      "SENTINEL MASTERS on one of them", self.who, self.target.describe(), _briefly(exc),
                       self.target.service, self.target.service)
+
+
+def _briefly(exc: Exception) -> str:
+    """redis-py's "No master found for 'x' : <Redis(<ConnectionPool(<Connection(...)>)>)> - ConnectionError: ..."
+    without the clients' reprs: the service and each sentinel's reason, or that they know no master that is up."""
+    head, _, errors = str(exc).partition(" : ")
+    reasons = [e.rpartition(" - ")[2] for e in re.split(r", (?=<redis)", errors)] if errors else []
+    return head + (": " + "; ".join(reasons) if reasons else ": the sentinels know no master that is up")
 
 
 def _sentinel_kwargs(target: SentinelUrl, timeout_s: float = TIMEOUT_S) -> dict:
@@ -170,9 +179,9 @@ def _async_sentinel(target: SentinelUrl, who: str):
         async def discover_master(self, service_name: str):
             try:
                 address = await super().discover_master(service_name)
-            except MasterNotFoundError as exc:
+            except MasterNotFoundError as exc:  # said briefly wherever it is logged (lease keeper, edge, …)
                 watch.missing(exc)
-                raise
+                raise MasterNotFoundError(_briefly(exc)) from None
             watch.found(address)
             return address
 
@@ -267,9 +276,9 @@ def sync_client(url: str, timeout_s: float = TIMEOUT_S):
         def discover_master(self, service_name: str):
             try:
                 address = super().discover_master(service_name)
-            except MasterNotFoundError as exc:
+            except MasterNotFoundError as exc:  # said briefly wherever it is logged (lease keeper, edge, …)
                 watch.missing(exc)
-                raise
+                raise MasterNotFoundError(_briefly(exc)) from None
             watch.found(address)
             return address
 
