@@ -15,6 +15,8 @@ Figures:
 - ``valkey_failover_recovery_s``: kill -> a console through HAProxy sees the queue.
 - ``valkey_failover_kiosks_back_s``: kill -> the last kiosk has resumed.
 - ``valkey_old_master_replica_s``: the old master started again -> the sentinels made it a replica.
+- ``valkey_failover_relayed_after``: of the sockets back, how many the central that does not lead relays to the
+  one that does (HAProxy spreads them over both again).
 """
 from __future__ import annotations
 
@@ -50,7 +52,8 @@ async def _run(args, tmp: Path) -> int:
         pg.stop()
     note(f"{killed.places_kept} of {killed.waiting} in their place, order kept: {killed.order_kept}, call resumed: "
          f"{killed.call_resumed}, a central leads after {killed.leads_after_s:.2f} s, the console sees the queue "
-         f"after {killed.recovery_s:.2f} s, last kiosk back after {killed.kiosks_back_s:.2f} s; centrals that "
+         f"after {killed.recovery_s:.2f} s, last kiosk back after {killed.kiosks_back_s:.2f} s, {killed.relayed_after} "
+         f"sockets relayed by the other central afterwards; centrals that "
          f"exited: {killed.exits}; the old master a replica again {killed.replica_again_s:.1f} s after its restart, "
          f"READONLY errors there {killed.readonly_errors}, central's connections there "
          f"{killed.central_connections_to_old}")
@@ -59,6 +62,7 @@ async def _run(args, tmp: Path) -> int:
     emit("valkey_failover_recovery_s", killed.recovery_s, "s")
     emit("valkey_failover_kiosks_back_s", killed.kiosks_back_s, "s")
     emit("valkey_old_master_replica_s", killed.replica_again_s, "s")
+    emit("valkey_failover_relayed_after", killed.relayed_after, "sockets")
     ok = (killed.places_kept == killed.waiting and killed.order_kept and killed.call_resumed and not killed.ended
           and killed.readonly_errors == 0 and killed.central_connections_to_old == 0)
     return 0 if ok else 1

@@ -63,8 +63,16 @@ class Instance:
             self.process.send_signal(signal.SIGKILL)
             self.process.wait(STOP_TIMEOUT_S)
 
+    def pause(self) -> None:
+        """SIGSTOP: cut off as by a broken network, its connections open but silent."""
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self.process.send_signal(signal.SIGCONT)
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)  # a paused one would not hear SIGTERM
             self.process.terminate()
             try:
                 self.process.wait(STOP_TIMEOUT_S)

@@ -135,3 +135,39 @@ async def test_when_no_sentinel_answers_the_journal_says_what_to_check(caplog):
     assert "Error 111 connecting to" in caplog.text and "<redis" not in caplog.text  # the reason, said briefly
     assert "check that the sentinels run and are reachable from here" in caplog.text
     assert "pw" not in caplog.text.replace("password", "")
+
+
+async def test_a_master_cut_off_from_its_replicas_refuses_writes_with_min_replicas_to_write():
+    """docs/deploy.md's protection against a cut-off old master (two replicas, min-replicas-to-write 1,
+    min-replicas-max-lag 2): once no replica has answered for 3 s the master refuses writes (Valkey looks once
+    a second), so a leader connected to it cannot renew its lease and steps down, before the sentinels promote
+    anyone (down-after-milliseconds 8000). Here both replicas stop answering; one is enough to write again."""
+    from redis.exceptions import ResponseError
+
+    from tests.sentinel_servers import sentinel_group
+
+    with sentinel_group(replicas=2, min_replicas_to_write=1, down_after_ms=30000) as group:
+        client, subscriber = valkey_clients.async_clients(group.url)
+        replicas = [n for n in group.nodes if n.port != group.master_port()]
+        try:
+            assert await client.set("before", "1")
+            for replica in replicas:
+                replica.pause()
+            cut_off = asyncio.get_running_loop().time()
+
+            async def refused() -> bool:
+                try:
+                    await client.set("during", "1")
+                except ResponseError as exc:
+                    return str(exc).startswith("NOREPLICAS")
+                return False
+            await until(refused, 6, every=0.1, what="the master refusing writes without a replica")
+            refused_after_s = asyncio.get_running_loop().time() - cut_off
+            print(f"cut off from its replicas: the master refuses writes after {refused_after_s:.1f} s")  # noqa: T201
+            assert 1.5 <= refused_after_s <= 5, refused_after_s
+            replicas[0].resume()
+            await until(lambda: written(client, "after", "1"), 5, every=0.1, what="writes with one replica back")
+        finally:
+            for replica in replicas:
+                replica.resume()
+            await valkey_clients.aclose(client, subscriber)

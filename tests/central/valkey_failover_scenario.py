@@ -51,6 +51,7 @@ class MasterKilled:
     leads_after_s: float    # kill -> some central's own /health/leader answers 200 (on the new master)
     recovery_s: float       # kill -> a console through HAProxy sees the queue
     kiosks_back_s: float    # kill -> the last kiosk has resumed through HAProxy
+    relayed_after: int      # of the sockets back, how many the central that does not lead relays to the one that does
     old_master: int         # ports of the data nodes
     new_master: int
     replica_again_s: float  # the old master started again -> the sentinels made it a replica
@@ -112,6 +113,16 @@ async def kill_the_master(tmp: Path, pg: servers.PostgreSQL, valkey: SentinelGro
                     *(k.resume_retrying(RECOVERY_TIMEOUT_S) for k in everyone))
             kiosks_back_s = time.monotonic() - killed_at
             new = valkey.master_port()
+            leader = await c.leader(session)
+            edge = next(central for central in c.centrals if central is not leader)
+
+            async def edge_relays() -> bool:  # /health/ws: 200 once it relays to a leader that listens
+                with contextlib.suppress(aiohttp.ClientError):
+                    async with session.get(edge.url + "/health/ws") as r:
+                        return r.status == 200
+                return False
+            await until(edge_relays, 10, every=0.1, what="the other central relaying to the new leader")
+            relayed_after = await c.relayed(session, edge)
 
             # The old machine comes back, as an empty master; the sentinels make it a replica of the new one.
             started = time.monotonic()
@@ -133,5 +144,5 @@ async def kill_the_master(tmp: Path, pg: servers.PostgreSQL, valkey: SentinelGro
     return MasterKilled(
         waiting, places_kept, order == scene.order, resumed[0]["state"] == "in_call",
         sum(m["type"] == "visit.ended" for k in everyone for m in k.seen), exits, old_leader.name,
-        leads_after_s, recovery_s, kiosks_back_s, old, new, replica_again_s, readonly, to_old,
+        leads_after_s, recovery_s, kiosks_back_s, relayed_after, old, new, replica_again_s, readonly, to_old,
         {central.name: central.log.read_text() for central in c.centrals})
