@@ -3,7 +3,8 @@
 start_sentinel_group() runs Debian's redis-server (7.0; ``redis-server sentinel.conf --sentinel`` is the
 sentinel, Debian 12 has no separate redis-sentinel binary) as production would run Valkey for several
 centrals (docs/deploy.md): no persistence, a password on the data nodes, three sentinels with a quorum of
-two. The sentinels notice a dead master after DOWN_AFTER_MS, far shorter than production's, so a test sees a
+two. One replica and ``min-replicas-to-write 0`` by default; docs/deploy.md's recommended layout is
+``replicas=2, min_replicas_to_write=1`` (``min_replicas_max_lag`` 2, the default). The sentinels notice a dead master after DOWN_AFTER_MS, far shorter than production's, so a test sees a
 whole failover in a few seconds. Every process has its own directory and log under one temporary directory,
 every wait is bounded, and stop() ends them all and deletes it.
 """
@@ -175,8 +176,11 @@ def _sentinel_ready(port: int, replicas: int, sentinels: int) -> bool:
 
 
 def start_sentinel_group(replicas: int = 1, sentinels: int = 3, *, min_replicas_to_write: int = 0,
-                         down_after_ms: int = DOWN_AFTER_MS, timeout: float = START_TIMEOUT_S) -> SentinelGroup:
-    """A master, ``replicas`` replicas and ``sentinels`` sentinels, all on free loopback ports, ready to fail over."""
+                         min_replicas_max_lag: int = 2, down_after_ms: int = DOWN_AFTER_MS,
+                         timeout: float = START_TIMEOUT_S) -> SentinelGroup:
+    """A master, ``replicas`` replicas and ``sentinels`` sentinels, all on free loopback ports, ready to fail over.
+    Every data node gets the same ``min-replicas-to-write``/``min-replicas-max-lag``, as in docs/deploy.md: the
+    replica the sentinels promote must protect itself as the first master did."""
     binary = shutil.which("redis-server") or shutil.which("valkey-server")
     if binary is None:
         raise ServerUnavailable(f"redis-server not found; {REDIS_HINT}")
@@ -191,7 +195,8 @@ def start_sentinel_group(replicas: int = 1, sentinels: int = 3, *, min_replicas_
             # No persistence (decision 0003); the same password for clients and replication, as in docs/deploy.md.
             args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                     "--dir", str(home), "--daemonize", "no", "--requirepass", PASSWORD, "--masterauth", PASSWORD,
-                    "--min-replicas-to-write", str(min_replicas_to_write), "--min-replicas-max-lag", "2",
+                    "--min-replicas-to-write", str(min_replicas_to_write),
+                    "--min-replicas-max-lag", str(min_replicas_max_lag),
                     # A replica's first sync at once, not after the default 5 s of waiting for more replicas.
                     "--repl-diskless-sync-delay", "0"]
             if master_port is not None:

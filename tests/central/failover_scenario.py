@@ -211,7 +211,7 @@ class GuestLinks:
 async def three_guest_links(c: Cluster, session: aiohttp.ClientSession, scene: Scene, redis_url: str) -> GuestLinks:
     """The clerk of the call invites three guests: revokes one link, a guest opens another, the third waits.
     Returns once Redis holds what the leader wrote of them (only the unused link)."""
-    import redis.asyncio as aioredis
+    from central.cluster import valkey_clients
 
     visit_id = scene.calling.visit_id
 
@@ -226,7 +226,7 @@ async def three_guest_links(c: Cluster, session: aiohttp.ClientSession, scene: S
     await scene.clerk.send(type="guest.remove", visit_id=visit_id, peer=revoked["peer"])
     unused, used = await invite("Dolmetscherin Türkisch"), await invite("Kollegin")
     assert await open_guest_link(c, session, used["link"]) == "guest.welcome"
-    client = aioredis.from_url(redis_url)
+    client, subscriber = valkey_clients.async_clients(redis_url)  # one Redis, or the master the sentinels name
     try:
         async with asyncio.timeout(10):
             while True:  # written through (the leader writes within milliseconds of a change)
@@ -234,7 +234,7 @@ async def three_guest_links(c: Cluster, session: aiohttp.ClientSession, scene: S
                     break
                 await asyncio.sleep(0.05)
     finally:
-        await client.aclose()
+        await valkey_clients.aclose(client, subscriber)
     return GuestLinks(unused["link"], used["link"], revoked["link"])
 
 

@@ -3,9 +3,11 @@ killed (SIGKILL): the scenario of tests/central/test_valkey_failover.py, whose f
 ``./build.sh bench --only valkey_failover`` prints (bench/valkey_failover.py).
 
 The leader cannot renew its lease and steps down (exit 75); as systemd would, the scenario starts every central
-that exits again. The sentinels promote the replica, a central takes the lease there, and every kiosk and the
-console come back through HAProxy. Then the old master is started again (empty, as its own master) until the
-sentinels have made it a replica. Every server is real and on loopback; every wait has a timeout.
+that exits again. The sentinels promote a replica, a central takes the lease there, and every kiosk and the
+console come back through HAProxy. Recorded then: the new master's replicas, whether it takes a write, and (with
+``guest_links``) what the clerk's guest links made before the kill do after it. Then the old master is started
+again (empty, as its own master) until the sentinels have made it a replica. Every server is real and on
+loopback; every wait has a timeout.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from pathlib import Path
 
 import aiohttp
 
+from central.cluster import valkey_clients
 from central.cluster.valkey_clients import CLIENT_NAME
 from tests import servers
 from tests.central.central_processes import CentralProcess, Scene, waiting_ids
@@ -26,7 +29,9 @@ from tests.central.failover_scenario import (
     Cluster,
     client_session,
     cluster,
+    open_guest_link,
     set_the_scene,
+    three_guest_links,
 )
 from tests.polling import until
 from tests.sentinel_servers import SentinelGroup
@@ -54,6 +59,14 @@ class MasterKilled:
     relayed_after: int      # of the sockets back, how many the central that does not lead relays to the one that does
     old_master: int         # ports of the data nodes
     new_master: int
+    # The new master before the old one is back: its replicas (INFO replication; with two replicas the one left,
+    # which it needs for min-replicas-to-write 1) and whether it took a write through the sentinels.
+    new_master_replicas: int
+    new_master_good_replicas: int | None  # min_slaves_good_slaves: None without min-replicas-to-write
+    new_master_writes: bool
+    # With guest_links: what the interpreter's link made before the kill answered when opened after it, twice
+    # (guest.welcome, then guest.refused: once), and the used and the revoked link.
+    guest_links: dict[str, str | list[str]] | None
     replica_again_s: float  # the old master started again -> the sentinels made it a replica
     readonly_errors: int    # commands the old master refused as a replica (someone wrote to it)
     central_connections_to_old: int  # central's connections (CLIENT LIST) on the old master afterwards
@@ -87,9 +100,24 @@ async def console_sees(scene: Scene, started: float) -> tuple[float, list[str]]:
     return time.monotonic() - started, waiting_ids(seen, DEPARTMENT)
 
 
-async def kill_the_master(tmp: Path, pg: servers.PostgreSQL, valkey: SentinelGroup, waiting: int) -> MasterKilled:
+async def new_master_writes(valkey: SentinelGroup) -> bool:
+    """A write through the sentinels, as central's: the promoted master accepts it (no NOREPLICAS)."""
+    from redis.exceptions import RedisError
+
+    client, subscriber = valkey_clients.async_clients(valkey.url)
+    try:
+        return bool(await client.set("amtsklingel:test:after-failover", "1"))
+    except RedisError:
+        return False
+    finally:
+        await valkey_clients.aclose(client, subscriber)
+
+
+async def kill_the_master(tmp: Path, pg: servers.PostgreSQL, valkey: SentinelGroup, waiting: int, *,
+                          guest_links: bool = False) -> MasterKilled:
     async with cluster(tmp, pg, valkey, waiting) as c, client_session() as session:
         scene = await set_the_scene(c, session, waiting)
+        links = await three_guest_links(c, session, scene, valkey.url) if guest_links else None
         old_leader = await c.leader(session)
         everyone = [scene.calling, *scene.waiting]
         exits: list[tuple[str, int]] = []
@@ -123,6 +151,14 @@ async def kill_the_master(tmp: Path, pg: servers.PostgreSQL, valkey: SentinelGro
                 return False
             await until(edge_relays, 10, every=0.1, what="the other central relaying to the new leader")
             relayed_after = await c.relayed(session, edge)
+            with valkey.data_client(new) as direct:
+                replication = direct.info("replication")
+            writes = await new_master_writes(valkey)
+            opened = None
+            if links is not None:  # through HAProxy, to either central: the other one relays it
+                opened = {"unused": [await open_guest_link(c, session, links.unused) for _ in range(2)],
+                          "used": await open_guest_link(c, session, links.used),
+                          "revoked": await open_guest_link(c, session, links.revoked)}
 
             # The old machine comes back, as an empty master; the sentinels make it a replica of the new one.
             started = time.monotonic()
@@ -144,5 +180,6 @@ async def kill_the_master(tmp: Path, pg: servers.PostgreSQL, valkey: SentinelGro
     return MasterKilled(
         waiting, places_kept, order == scene.order, resumed[0]["state"] == "in_call",
         sum(m["type"] == "visit.ended" for k in everyone for m in k.seen), exits, old_leader.name,
-        leads_after_s, recovery_s, kiosks_back_s, relayed_after, old, new, replica_again_s, readonly, to_old,
+        leads_after_s, recovery_s, kiosks_back_s, relayed_after, old, new, replication["connected_slaves"],
+        replication.get("min_slaves_good_slaves"), writes, opened, replica_again_s, readonly, to_old,
         {central.name: central.log.read_text() for central in c.centrals})
