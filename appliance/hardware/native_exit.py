@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 from typing import NoReturn
 
 LIBRARY = "livekit.rtc._ffi_client"  # imported when the native runtime has started, never before
@@ -28,6 +29,11 @@ def end_process(code: int) -> NoReturn:
     """Ends the process with ``code``: at once if livekit's runtime is in it, else the usual way."""
     if not native_runtime_loaded():
         sys.exit(code)
+    # What the interpreter does first at exit, before anything is torn down: wait for the threads that are not
+    # daemons, and let thread pools finish what they were given. Only the teardown after it is skipped.
+    wait_for_threads = getattr(threading, "_shutdown", None)
+    if wait_for_threads is not None:
+        wait_for_threads()
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         try:

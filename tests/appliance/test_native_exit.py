@@ -15,6 +15,11 @@ if sys.argv[1] == "livekit":
     from appliance.hardware.echo import EchoCanceller
     EchoCanceller(delay_ms=120)  # starts livekit's runtime
 atexit.register(lambda: print("teardown ran", file=sys.stderr, flush=True))
+import threading, time
+def last_work():
+    time.sleep(0.3)
+    print("a thread finished its work", file=sys.stderr, flush=True)
+threading.Thread(target=last_work).start()  # not a daemon: the process waits for it, as without livekit
 logging.getLogger("x").warning("the last word before the end")
 from appliance.hardware.native_exit import end_process
 end_process(3)
@@ -30,6 +35,7 @@ def test_with_the_runtime_loaded_the_process_skips_the_teardown_and_keeps_its_co
     done = run("livekit")
     assert done.returncode == 3
     assert "the last word before the end" in done.stderr
+    assert "a thread finished its work" in done.stderr
     assert "teardown ran" not in done.stderr
 
 
