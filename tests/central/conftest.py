@@ -15,6 +15,7 @@ import aiohttp
 import pytest
 import pytest_asyncio
 from aiohttp import web
+from argon2 import PasswordHasher
 
 from central import passwords
 from central.app import create_app
@@ -152,6 +153,12 @@ async def running_central(config: Config, ssl_context: ssl.SSLContext | None = N
         for s in [c.session, *c.sessions]:
             await s.close()
         await runner.cleanup()
+
+
+@pytest.fixture
+def cheap_password_hashing(monkeypatch):
+    """Argon2 at its defaults costs ~0.15 s per login; for tests that log in a few hundred times."""
+    monkeypatch.setattr(passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
 
 
 @pytest_asyncio.fixture
