@@ -8,7 +8,7 @@ from appliance.controller.machine import Timeouts
 from appliance.controller.view import APPOINTMENT, BookingScreen, Screen
 from protocol import messages as m
 from protocol.booking_lookup import BookingLookup
-from tests.appliance.test_controller import TOKEN, VISIT, Rig, wait_for
+from tests.appliance.controller_rig import TOKEN, VISIT, Rig, wait_for
 
 CODE = "7K3M9QX2"
 SLOT = {"slot_start": "2026-12-07T10:30:00+01:00", "slot_end": "2026-12-07T10:45:00+01:00"}

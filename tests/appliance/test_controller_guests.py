@@ -8,7 +8,7 @@ import pytest
 from appliance.controller.machine import Timeouts
 from appliance.controller.view import Participant, Screen
 from protocol import messages as m
-from tests.appliance.test_controller import TOKEN, VISIT, FakeCall, Rig, to_waiting
+from tests.appliance.controller_rig import TOKEN, VISIT, FakeCall, Rig, to_waiting
 
 CANDIDATE = {"candidate": "candidate:1 1 udp 1 127.0.0.2 9 typ host", "sdpMid": "0", "sdpMLineIndex": 0}
 

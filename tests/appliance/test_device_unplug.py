@@ -10,7 +10,7 @@ from appliance.fleet.devices import DeviceBook
 from appliance.fleet.watch import DeviceWatch
 from appliance.hardware.errors import AudioDeviceError
 from appliance.hardware.fake.backend import FakeCamera, FakeMicrophone, MemorySpeaker
-from tests.appliance.test_controller import VISIT, in_call, rig, to_waiting  # noqa: F401 - rig is a fixture
+from tests.appliance.controller_rig import VISIT, in_call, rig, to_waiting  # noqa: F401 - rig is a fixture
 
 
 class Hardware:
