@@ -10,8 +10,8 @@ import pytest
 
 from appliance.controller.view import APPOINTMENT, BookingScreen, Screen
 from tests.accessibility import assert_accessible
-from tests.appliance import test_kiosk_page as kiosk_page
-from tests.appliance.test_kiosk_page import (
+from tests.appliance import kiosk_page
+from tests.appliance.kiosk_page import (
     LANGUAGES,
     SMALL_TARGETS,
     SMALLEST_TEXT,

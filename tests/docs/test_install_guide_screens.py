@@ -18,7 +18,7 @@ from appliance.controller.view import EnrolScreen, Screen
 from appliance.fleet.enrol import qr_svg
 from appliance.kiosk import create_app
 from protocol.fleet import SELFTEST_ITEMS
-from tests.appliance.test_kiosk_page import FakeBridge, show, tr, view
+from tests.appliance.kiosk_page import FakeBridge, show, tr, view
 from tests.browser import open_page, serve
 
 REPO = Path(__file__).resolve().parents[2]
