@@ -11,6 +11,7 @@ import pytest
 from appliance.controller.machine import Controller, Timeouts
 from protocol import messages as m
 from protocol.codec import decode
+from tests.polling import until
 
 VISIT = "v" * 24
 TOKEN = "t" * 24
@@ -82,10 +83,10 @@ async def rig():
 
 
 async def wait_for(rig, predicate, seconds=2.0):
-    async with asyncio.timeout(seconds):
-        while not predicate(rig.c.view):
-            await asyncio.sleep(0.02)
-            await rig.c.settle()
+    async def holds():
+        await rig.c.settle()
+        return predicate(rig.c.view)
+    await until(holds, seconds=seconds, every=0.02, what="the kiosk's view")
 
 
 async def to_waiting(rig, department="buergerbuero"):

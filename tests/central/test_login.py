@@ -16,7 +16,6 @@ import pytest
 import pytest_asyncio
 import sqlalchemy as sa
 from aiohttp.test_utils import TestClient
-from argon2 import PasswordHasher
 
 from central import passwords
 from central.__main__ import main
@@ -31,9 +30,7 @@ CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 HOME, ELSEWHERE, ATTACKER = "198.51.100.7", "198.51.100.99", "203.0.113.66"
 
 
-@pytest.fixture(autouse=True)
-def _cheap_password_hashing(monkeypatch):
-    monkeypatch.setattr(passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+pytestmark = pytest.mark.usefixtures("cheap_password_hashing")
 
 
 class Clock:
