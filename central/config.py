@@ -17,7 +17,9 @@ from typing import Any
 from central.cluster.keeper import STALL_LIMIT_S
 from central.cluster.valkey_clients import EXAMPLE as SENTINEL_EXAMPLE
 from central.cluster.valkey_clients import SCHEME as SENTINEL_SCHEME
-from central.cluster.valkey_clients import SentinelUrl, ValkeyUrlError
+from central.cluster.valkey_clients import TLS_SCHEME as SENTINEL_TLS_SCHEME
+from central.cluster.valkey_clients import SentinelUrl, is_sentinel
+from central.cluster.valkey_tls import TLS_EXAMPLE, ValkeyUrlError, check_plain_url
 from central.live.ice import TURN_SCHEMES, TurnRest, TurnSecret
 from protocol.candidates import DEFAULT_NETWORKS, parse_networks
 from protocol.errors import AmtsklingelError
@@ -89,6 +91,8 @@ class Config:
     # a password (redis://:secret@host:6379/0): set it in AMTSKLINGEL_REDIS_URL instead of this file. Valkey under
     # Sentinel (a master, replicas, three sentinels; docs/deploy.md) is named by its sentinels and the master's name:
     # redis+sentinel://:secret@h1:26379,h2:26379,h3:26379/amtsklingel[/0][?sentinel_password=...]
+    # rediss:// and rediss+sentinel:// speak TLS, verified against ?ssl_ca_certs=/path/to/ca.pem (or the machine's
+    # CAs), with ssl_certfile/ssl_keyfile where Valkey demands client certificates (central/cluster/valkey_tls.py).
     redis_url: str | None = dataclasses.field(default=None, repr=False)
     # Several centrals: the leader keeps its lease while its event loop has run within this many seconds
     # (central/cluster/keeper.py). Longer tolerates a busier machine; a hung leader is replaced after about
@@ -212,14 +216,14 @@ def _redis(values: dict[str, Any], source: str) -> None:
         return
     example = ("e.g. redis_url = \"redis://10.1.2.5:6379/0\" (Redis or Valkey, without persistence), or for Valkey "
                "under Sentinel \"redis+sentinel://:PASSWORD@10.1.2.5:26379,10.1.2.6:26379,10.1.2.7:26379/amtsklingel\"")
-    if not isinstance(url, str) or not url.startswith(REDIS_SCHEMES + (SENTINEL_SCHEME,)):
-        raise ConfigError(f"{source}: 'redis_url' must start with redis://, rediss://, unix:// or "
-                          f"{SENTINEL_SCHEME}; {example}")
-    if url.startswith(SENTINEL_SCHEME):
-        try:
-            SentinelUrl.parse(url)
-        except ValkeyUrlError as exc:
-            raise ConfigError(f"{source}: redis_url: {exc}; {SENTINEL_EXAMPLE}") from None
+    if not isinstance(url, str) or not url.startswith(REDIS_SCHEMES + (SENTINEL_SCHEME, SENTINEL_TLS_SCHEME)):
+        raise ConfigError(f"{source}: 'redis_url' must start with redis://, rediss://, unix://, "
+                          f"{SENTINEL_SCHEME} or {SENTINEL_TLS_SCHEME} (TLS); {example}")
+    try:  # the TLS files too: a missing or unreadable CA stops start-up here, not every connection later
+        SentinelUrl.parse(url) if is_sentinel(url) else check_plain_url(url)
+    except ValkeyUrlError as exc:
+        raise ConfigError(f"{source}: redis_url: {exc}; "
+                          f"{SENTINEL_EXAMPLE if is_sentinel(url) else TLS_EXAMPLE}") from None
     if not values["database_url"].startswith("postgresql"):
         raise ConfigError(f"{source}: redis_url is set for several centrals, and they must share one PostgreSQL "
                           "database: set database_url = \"postgresql://...\" (or remove redis_url for one central "

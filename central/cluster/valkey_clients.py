@@ -4,6 +4,9 @@
 
     redis+sentinel://[[user]:password@]host1:26379,host2:26379,host3:26379/SERVICE[/DB][?sentinel_password=...]
 
+``rediss://`` and ``rediss+sentinel://`` speak TLS (to the sentinels and the data nodes alike), with the
+``ssl_*`` options of central/cluster/valkey_tls.py.
+
 SERVICE is the sentinels' name of the master (``sentinel monitor SERVICE ...``), the password is the data
 nodes' (``requirepass``/``masterauth``), ``sentinel_password`` the sentinels' own (``requirepass`` in
 sentinel.conf) where they have one. A sentinel-backed client asks the sentinels for the master before each new
@@ -25,11 +28,13 @@ import time
 import urllib.parse
 from dataclasses import dataclass, field
 
-from protocol.errors import AmtsklingelError
+from central.cluster.valkey_tls import TLS_OPTIONS, ValkeyUrlError, connection_class, explain, explained, split_url
+from central.cluster.valkey_tls import tls_kwargs as _tls_kwargs
 
 log = logging.getLogger(__name__)
 
 SCHEME = "redis+sentinel://"
+TLS_SCHEME = "rediss+sentinel://"
 SENTINEL_PORT = 26379
 TIMEOUT_S = 1.0  # a leader must notice a lost server within its lease (3 s), not after TCP's minutes
 QUIET_S = 30.0  # "no sentinel names a master" is logged at most this often per client
@@ -37,13 +42,10 @@ EXAMPLE = ("e.g. redis_url = \"redis+sentinel://:PASSWORD@10.20.0.7:26379,10.20.
            "amtsklingel\"")
 
 
-class ValkeyUrlError(AmtsklingelError, ValueError):
-    """A ``redis+sentinel://`` URL that cannot be used as written; the text says what to write."""
-
-
 @dataclass(frozen=True)
 class SentinelUrl:
-    """A parsed ``redis+sentinel://`` URL."""
+    """A parsed ``redis+sentinel://`` or ``rediss+sentinel://`` URL; ``tls`` holds redis-py's TLS arguments for
+    the sentinels and the data nodes alike (None: plain TCP)."""
 
     sentinels: tuple[tuple[str, int], ...]
     service: str
@@ -51,12 +53,15 @@ class SentinelUrl:
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     sentinel_password: str | None = field(default=None, repr=False)
+    tls: dict | None = field(default=None, compare=False)
 
     @classmethod
     def parse(cls, url: str) -> SentinelUrl:
-        if not url.startswith(SCHEME):
-            raise ValkeyUrlError(f"a URL of Valkey under Sentinel starts with {SCHEME}; {EXAMPLE}")
-        rest, _, query = url[len(SCHEME):].partition("?")
+        if not is_sentinel(url):
+            raise ValkeyUrlError(f"a URL of Valkey under Sentinel starts with {SCHEME} (or {TLS_SCHEME} for "
+                                 f"TLS); {EXAMPLE}")
+        scheme = TLS_SCHEME if url.startswith(TLS_SCHEME) else SCHEME
+        rest, _, query = url[len(scheme):].partition("?")
         netloc, _, path = rest.partition("/")
         userinfo, at, hosts = netloc.rpartition("@")
         username = password = None
@@ -81,17 +86,19 @@ class SentinelUrl:
                 raise ValkeyUrlError(f"the database after /{service}/ must be a number such as 0, not {parts[1]!r}")
             db = int(parts[1])
         options = urllib.parse.parse_qs(query, keep_blank_values=True, strict_parsing=False)
-        unknown = sorted(set(options) - {"sentinel_password"})
+        unknown = sorted(set(options) - {"sentinel_password", *TLS_OPTIONS})
         if unknown:
-            raise ValkeyUrlError(f"unknown option(s) {', '.join(unknown)}; the only one is sentinel_password, "
-                                 "the sentinels' own requirepass where they have one")
+            raise ValkeyUrlError(f"unknown option(s) {', '.join(unknown)}; known are sentinel_password, the "
+                                 "sentinels' own requirepass where they have one, and for TLS "
+                                 f"{', '.join(TLS_OPTIONS[:4])}")
         sentinel_password = options.get("sentinel_password", [None])[-1] or None
-        return cls(sentinels, service, db, username, password, sentinel_password)
+        tls = _tls_kwargs(options, scheme == TLS_SCHEME, scheme) or None
+        return cls(sentinels, service, db, username, password, sentinel_password, tls)
 
     def describe(self) -> str:
         """For the journal: no password."""
         return (f"service {self.service!r} of the sentinels "
-                + ", ".join(f"{h}:{p}" for h, p in self.sentinels))
+                + ", ".join(f"{h}:{p}" for h, p in self.sentinels) + (" over TLS" if self.tls else ""))
 
 
 def _host_port(text: str) -> tuple[str, int]:
@@ -108,7 +115,7 @@ def _host_port(text: str) -> tuple[str, int]:
 
 
 def is_sentinel(url: str) -> bool:
-    return url.startswith(SCHEME)
+    return url.startswith((SCHEME, TLS_SCHEME))
 
 
 def describe(url: str) -> str:
@@ -151,8 +158,13 @@ def _briefly(exc: Exception) -> str:
     """redis-py's "No master found for 'x' : <Redis(<ConnectionPool(<Connection(...)>)>)> - ConnectionError: ..."
     without the clients' reprs: the service and each sentinel's reason, or that they know no master that is up."""
     head, _, errors = str(exc).partition(" : ")
-    reasons = [e.rpartition(" - ")[2] for e in re.split(r", (?=<redis)", errors)] if errors else []
+    reasons = [_explained(e.rpartition(" - ")[2]) for e in re.split(r", (?=<redis)", errors)] if errors else []
     return head + (": " + "; ".join(reasons) if reasons else ": the sentinels know no master that is up")
+
+
+def _explained(reason: str) -> str:
+    hint = explain(reason)
+    return f"{reason.rstrip('.')}: {hint}" if hint else reason
 
 
 def _sentinel_kwargs(target: SentinelUrl, timeout_s: float = TIMEOUT_S) -> dict:
@@ -160,14 +172,23 @@ def _sentinel_kwargs(target: SentinelUrl, timeout_s: float = TIMEOUT_S) -> dict:
     kwargs = {"socket_timeout": timeout_s, "socket_connect_timeout": timeout_s}
     if target.sentinel_password:
         kwargs["password"] = target.sentinel_password
+    if target.tls:  # the sentinels' own port is TLS too (tls-port in sentinel.conf): same CA, same client cert
+        kwargs.update(ssl=True, **target.tls)
     return kwargs
 
 
 CLIENT_NAME = "amtsklingel-central"  # CLIENT LIST on a Valkey node shows which connections are central's
 
 
-def _node_kwargs(target: SentinelUrl) -> dict:
-    return {"db": target.db, "username": target.username, "password": target.password, "client_name": CLIENT_NAME}
+def _node_kwargs(target: SentinelUrl, sync: bool) -> dict:
+    kwargs = {"db": target.db, "username": target.username, "password": target.password, "client_name": CLIENT_NAME}
+    if target.tls:
+        if sync:
+            from redis.sentinel import SentinelManagedSSLConnection
+        else:
+            from redis.asyncio.sentinel import SentinelManagedSSLConnection
+        kwargs.update(connection_class=explained(SentinelManagedSSLConnection), **target.tls)
+    return kwargs
 
 
 def _async_sentinel(target: SentinelUrl, who: str):
@@ -203,14 +224,16 @@ def async_clients(url: str):
     import redis.asyncio as aioredis
 
     if not is_sentinel(url):
-        return (aioredis.from_url(url, socket_timeout=TIMEOUT_S, socket_connect_timeout=TIMEOUT_S),
-                aioredis.from_url(url, socket_connect_timeout=TIMEOUT_S, retry=_no_retry()))
+        url, tls = split_url(url)
+        tls.update(connection_class(url, sync=False))
+        return (aioredis.from_url(url, socket_timeout=TIMEOUT_S, socket_connect_timeout=TIMEOUT_S, **tls),
+                aioredis.from_url(url, socket_connect_timeout=TIMEOUT_S, retry=_no_retry(), **tls))
     target = SentinelUrl.parse(url)
     sentinel = _async_sentinel(target, "central")
     return (sentinel.master_for(target.service, socket_timeout=TIMEOUT_S, socket_connect_timeout=TIMEOUT_S,
-                                **_node_kwargs(target)),
+                                **_node_kwargs(target, sync=False)),
             sentinel.master_for(target.service, socket_connect_timeout=TIMEOUT_S, retry=_no_retry(),
-                                **_node_kwargs(target)))
+                                **_node_kwargs(target, sync=False)))
 
 
 FOLLOW_EVERY_S = 0.5  # how soon central's connections leave a master the sentinels no longer name
@@ -266,7 +289,9 @@ def sync_client(url: str, timeout_s: float = TIMEOUT_S):
     import redis
 
     if not is_sentinel(url):
-        return redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+        url, tls = split_url(url)
+        tls.update(connection_class(url, sync=True))
+        return redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s, **tls)
     from redis.sentinel import MasterNotFoundError, Sentinel
 
     target = SentinelUrl.parse(url)
@@ -285,7 +310,7 @@ def sync_client(url: str, timeout_s: float = TIMEOUT_S):
     sentinel = LoggedSentinel(list(target.sentinels),
                               sentinel_kwargs=_sentinel_kwargs(target, KEEPER_SENTINEL_TIMEOUT_S))
     return sentinel.master_for(target.service, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
-                               **_node_kwargs(target))
+                               **_node_kwargs(target, sync=True))
 
 
 async def aclose(*clients) -> None:  # noqa: ANN002 - redis.asyncio clients

@@ -201,6 +201,23 @@ def sentinel_group():
         yield group
 
 
+@pytest.fixture(scope="session")
+def tls_certificates(tmp_path_factory):
+    """A throwaway CA with a server certificate for 127.0.0.1 and a client certificate (tests/tls_servers.py)."""
+    from tests.tls_servers import make_certificates
+
+    return make_certificates(tmp_path_factory.mktemp("tls-certificates"))
+
+
+@pytest.fixture
+def tls_sentinel_group(tls_certificates):
+    """sentinel_group with TLS only, client certificates demanded, on every node and sentinel."""
+    from tests import sentinel_servers
+
+    with sentinel_servers.sentinel_group(certificates=tls_certificates) as group:
+        yield group
+
+
 @pytest_asyncio.fixture
 async def redis_client(request):
     """An asyncio client of redis_server, on an emptied database."""

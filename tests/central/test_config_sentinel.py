@@ -46,7 +46,7 @@ def test_a_wrong_sentinel_url_says_what_to_write(url, says):
 
 
 def test_other_schemes_are_still_refused_and_plain_urls_unchanged():
-    with pytest.raises(ConfigError, match="redis://, rediss://, unix:// or redis\\+sentinel://"):
+    with pytest.raises(ConfigError, match="redis://, rediss://, unix://, redis\\+sentinel:// or rediss\\+sentinel://"):
         config("sentinel://10.0.0.7:26379/amtsklingel")
     assert config("redis://10.0.0.7:6379/0").redis_url == "redis://10.0.0.7:6379/0"
 

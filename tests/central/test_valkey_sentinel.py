@@ -82,9 +82,13 @@ async def test_the_clients_follow_the_new_master_after_the_old_one_is_killed(sen
         await valkey_clients.aclose(client, subscriber)
 
 
-async def test_a_master_demoted_on_purpose_sends_its_clients_to_the_new_one(sentinel_group):
+@pytest.mark.parametrize("group", ["sentinel_group", "tls_sentinel_group"])
+async def test_a_master_demoted_on_purpose_sends_its_clients_to_the_new_one(group, request):
     """SENTINEL FAILOVER, as an admin runs it before maintenance: the old master lives on as a replica. Its
-    clients must not stay on it (READONLY): the sentinels cut them, and redis-py asks the sentinels again."""
+    clients must not stay on it (READONLY): the sentinels cut them, and redis-py asks the sentinels again.
+    Also over TLS (rediss+sentinel://, client certificates demanded): the sentinels tell the new master's
+    address, which the nodes' certificates name."""
+    sentinel_group = request.getfixturevalue(group)
     client, subscriber = valkey_clients.async_clients(sentinel_group.url)
     keeper = valkey_clients.sync_client(sentinel_group.url)
     following = asyncio.create_task(valkey_clients.follow_master(client, subscriber))  # as central runs it
