@@ -136,6 +136,19 @@ class SentinelGroup:
             return client.info("replication")["role"]
         return None
 
+    async def until_replica(self, port: int, seconds: float) -> None:
+        """Waits until the sentinels have made the node on ``port`` (an old master back) a replica. A sentinel
+        does nothing while in TILT mode, which a stall of its own timer over 2 s starts for 30 s (a machine
+        that is very busy): the logs it fails with say ``+tilt`` then."""
+        from tests.polling import until
+
+        try:
+            await until(lambda: self.role(port) == "slave", seconds, every=0.2,
+                        what=f"127.0.0.1:{port} made a replica by the sentinels")
+        except TimeoutError:
+            raise AssertionError(f"127.0.0.1:{port} is no replica after {seconds} s (role "
+                                 f"{self.role(port)}); the group's logs:\n{self.logs()}") from None
+
     def restart(self, node: Instance) -> None:
         """Start a killed data node again, as systemd would: with its own configuration, i.e. as the master
         it was (empty, nothing was saved) until the sentinels tell it otherwise."""
