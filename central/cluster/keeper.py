@@ -12,12 +12,14 @@ keeper renews only while the last beat is younger than the stall limit (``lease_
 stalled past the limit ends the term: the keeper stops renewing and hands the lease back at once, so a
 standby takes over within about the limit plus its poll, and the loop, once it runs again, finds it no
 longer leads (:attr:`central.cluster.leadership.Leadership.leading`) and steps down. Every way a term ends
-is logged with its reason: the loop stalled, Redis could not be reached in time, the process itself could
-not run, or another central holds the lease.
+is logged with its reason: the loop stalled, Redis could not be reached in time, Valkey refused the writes
+(its master has no replica in reach), the process itself could not run, or another central holds the lease.
+:func:`redis_trouble` words what went wrong with Redis, for the keeper, the standby and the rooms' writes alike.
 """
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -36,6 +38,30 @@ STALL_LIMIT_S = 5.0
 RETRY_S = 0.25  # after a renewal that failed: again soon, while the lease still runs
 REDIS_TIMEOUT_S = 1.0  # one renewal may take this long; the next attempt still falls inside the lease
 LOG_STALL_S = 1.0  # the loop logs a gap between beats longer than this, so the journal shows a busy leader
+
+# A master with min-replicas-to-write that has heard from too few replicas for min-replicas-max-lag refuses every
+# write with NOREPLICAS while it answers everything else: Valkey is reachable, and an admin told "unreachable" would
+# look at the network to Valkey instead of at the replicas and the network between the Valkey machines.
+NO_REPLICA = ("Valkey refuses writes: its master has no replica in reach (min-replicas-to-write; {detail}). "
+              "Check the replicas and the network between the Valkey machines")
+# redis-py's error for a pipeline repeats the whole command, arguments and all: for the rooms' writes that is the
+# visits themselves, which have no place in the journal.
+_PIPELINE = re.compile(r"^Command # \d+ \(.*?\) of pipeline caused error: ", re.S)
+
+
+def refuses_writes(exc: BaseException) -> bool:
+    """The master refused a write for want of replicas (NOREPLICAS), also from inside a script."""
+    return "NOREPLICAS" in str(exc)
+
+
+def redis_trouble(exc: BaseException) -> str:
+    """What went wrong with a Redis/Valkey command, for the journal: a refusal for want of replicas in words an admin
+    can act on, anything else as redis-py says it (without a pipeline's arguments)."""
+    text = _PIPELINE.sub("", str(exc))
+    if refuses_writes(exc):
+        detail = text[text.index("NOREPLICAS"):].split(" script:")[0].strip().rstrip(".")
+        return NO_REPLICA.format(detail=detail)
+    return text
 
 
 class LoopHeartbeat:
@@ -111,16 +137,19 @@ class LeaseKeeper(threading.Thread):
                 return f"event loop stalled {stalled:.1f} s (lease_stall_limit_s is {self.stall_limit_s:g})"
             if not self.lease.held:
                 self.lease.drop()
+                if error is not None and refuses_writes(error):
+                    return redis_trouble(error)
                 if error is not None:
-                    return f"Redis unreachable: the lease could not be renewed in time ({error})"
+                    return f"Redis unreachable: the lease could not be renewed in time ({redis_trouble(error)})"
                 return "the lease ran out before it could be renewed (this process could not run)"
             sent = time.monotonic()
             try:
                 self._follow(client)  # under Sentinel: renew where the sentinels say the master is now
                 answer = renew(keys=[self.lease.key], args=[value, ttl_ms])
-            except Exception as exc:  # redis.ConnectionError, TimeoutError: try again while the lease runs
+            except Exception as exc:  # ConnectionError, TimeoutError, NOREPLICAS: try again while the lease runs
                 error = exc
-                log.warning("the lease could not be renewed (%s); %.1f s left", exc, self.lease.seconds_left())
+                log.warning("the lease could not be renewed (%s); %.1f s left", redis_trouble(exc),
+                            self.lease.seconds_left())
                 continue
             if answer != 1:
                 self.lease.drop()

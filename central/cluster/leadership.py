@@ -5,12 +5,12 @@ tries for the lease (central/cluster/lease.py) every POLL_S. Once it holds it, a
 (central/cluster/keeper.py) while the event loop beats its heartbeat; the central loads the waiting
 rooms from Redis, adopts them (central/live/takeover.py), starts writing them through, and only then
 answers ``GET /health/leader`` with 200, so HAProxy sends it the kiosks and consoles. When the term
-ends (the loop stalled past the limit, Redis unreachable for longer than the lease allows, or a write of
-the rooms refused because another central holds the lease), it stops leading at once: ``on_lost`` closes
-every WebSocket and ends the process, which systemd starts again as a standby with empty memory (no state
-of the old term can leak into a new one). Redis away for longer than the lease thus leaves no leader: with one
-Valkey the deployment's single point; under Sentinel, until the sentinels have promoted a replica and the clients
-found it (central/cluster/valkey_clients.py, docs/decisions/0008-several-centrals.md).
+ends (the loop stalled past the limit, Redis unreachable or refusing writes for want of replicas for longer
+than the lease allows, or a write of the rooms refused because another central holds the lease), it stops
+leading at once: ``on_lost`` closes every WebSocket and ends the process, which systemd starts again as a
+standby with empty memory (no state of the old term can leak into a new one). Redis away for longer than the
+lease thus leaves no leader: with one Valkey the deployment's single point; under Sentinel, until the sentinels
+have promoted a replica and the clients found it (central/cluster/valkey_clients.py, docs/decisions/0008-several-centrals.md).
 """
 from __future__ import annotations
 
@@ -20,7 +20,15 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from central.cluster.keeper import HEARTBEAT_S, REDIS_TIMEOUT_S, RETRY_S, STALL_LIMIT_S, LeaseKeeper, LoopHeartbeat
+from central.cluster.keeper import (
+    HEARTBEAT_S,
+    REDIS_TIMEOUT_S,
+    RETRY_S,
+    STALL_LIMIT_S,
+    LeaseKeeper,
+    LoopHeartbeat,
+    redis_trouble,
+)
 from central.cluster.lease import Lease
 from central.rooms.redis_rooms import RedisRooms
 
@@ -166,7 +174,7 @@ class Leadership:
                     return
             except Exception as exc:  # Redis away or slow: stay standby, keep asking
                 if last_complaint is None or loop.time() - last_complaint > QUIET_S:
-                    log.warning("standby: cannot ask Redis for the lease (%s); trying again", exc)
+                    log.warning("standby: cannot ask Redis for the lease (%s); trying again", redis_trouble(exc))
                     last_complaint = loop.time()
             await asyncio.sleep(POLL_S)
 

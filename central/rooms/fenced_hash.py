@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
+from central.cluster.keeper import redis_trouble
 from protocol.errors import AmtsklingelError
 
 if TYPE_CHECKING:  # redis is needed only where redis_url is configured
@@ -133,8 +134,9 @@ class FencedHash:
                 log.error("%s were not written: another central leads now", self._what)
                 self._on_fenced()
                 return
-            except Exception as exc:  # redis.ConnectionError, TimeoutError: Redis is away for now
-                log.warning("%s could not be written to Redis (%s); trying again", self._what, exc)
+            except Exception as exc:  # ConnectionError, TimeoutError, NOREPLICAS: Redis is away or refuses for now
+                # Not a step-down of its own: the lease keeper ends the term if the lease cannot be renewed either.
+                log.warning("%s could not be written to Redis (%s); trying again", self._what, redis_trouble(exc))
                 await asyncio.sleep(RETRY_S)
                 self._wake.set()
                 continue
