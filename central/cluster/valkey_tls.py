@@ -67,9 +67,12 @@ def tls_kwargs(options: dict[str, list[str]], tls: bool, scheme: str) -> dict:
     return kwargs
 
 
-def _unreadable(path: str, exc: OSError, what: str) -> ValkeyUrlError:
-    return ValkeyUrlError(f"{path} ({what}) cannot be read: {exc.strerror or exc}; central's service user "
-                          "(amtsklingel) must be able to read it (docs/deploy.md \"Valkey over TLS\")")
+class UnreadableFile(ValkeyUrlError):
+    """A certificate or key file named in ``redis_url`` that central's user cannot read."""
+
+    def __init__(self, path: str, exc: OSError, what: str) -> None:
+        super().__init__(f"{path} ({what}) cannot be read: {exc.strerror or exc}; central's service user "
+                         "(amtsklingel) must be able to read it (docs/deploy.md \"Valkey over TLS\")")
 
 
 def _check_ca(path: str) -> None:
@@ -79,7 +82,7 @@ def _check_ca(path: str) -> None:
         if isinstance(exc, ssl.SSLError):  # read, but no certificate in it
             raise ValkeyUrlError(f"ssl_ca_certs {path} holds no PEM certificate: it must be the CA certificate "
                                  "that signed Valkey's (the file Valkey has as tls-ca-cert-file)") from None
-        raise _unreadable(path, exc, "ssl_ca_certs") from None
+        raise UnreadableFile(path, exc, "ssl_ca_certs") from None
 
 
 def _no_passphrase() -> bytes:
@@ -95,7 +98,7 @@ def _check_client_certificate(certfile: str, keyfile: str | None) -> None:
                 with open(path, "rb"):
                     pass
             except OSError as exc:
-                raise _unreadable(path, exc, what) from None
+                raise UnreadableFile(path, exc, what) from None
     try:
         ssl.create_default_context().load_cert_chain(certfile, keyfile, password=_no_passphrase)
     except ssl.SSLError:
